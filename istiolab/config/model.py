@@ -1,0 +1,528 @@
+"""Modern Istio networking resources: VirtualService, DestinationRule, Gateway, EnvoyFilter.
+
+``networking.istio.io`` ``v1alpha3``, ``v1beta1`` and ``v1`` share one schema (since Istio 1.22
+the newer versions are aliases of v1alpha3), so one class serves all three. Field semantics:
+``../shared/reference/istio-envoy-aws-facts.md`` §2. HTTP routing is modelled field by field;
+TLS and TCP routes are kept as data (the ingress simulator models HTTP).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from istiolab.config.base import (
+    Duration,
+    HttpStatus,
+    IstioModel,
+    Percent,
+    Regex,
+    Resource,
+    one_of,
+)
+
+NETWORKING_VERSIONS = (
+    "networking.istio.io/v1alpha3",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1",
+)
+
+
+class StringMatch(IstioModel):
+    """``exact`` | ``prefix`` | ``regex`` (RE2, full match). Empty means "present" for headers."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: Regex | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> StringMatch:
+        one_of(self, ("exact", "prefix", "regex"), required=False)
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``exact``, ``prefix``, ``regex`` or ``present``."""
+        for k in ("exact", "prefix", "regex"):
+            if getattr(self, k) is not None:
+                return k
+        return "present"
+
+    @property
+    def value(self) -> str:
+        """The string to match ("" for a presence check)."""
+        return self.exact if self.exact is not None else self.prefix or self.regex or ""
+
+
+class PortSelector(IstioModel):
+    """A destination port."""
+
+    number: int = Field(ge=0, le=65535)
+
+
+class Destination(IstioModel):
+    """A service host, optional subset and port."""
+
+    host: str
+    subset: str | None = None
+    port: PortSelector | None = None
+
+
+class HeaderOperations(IstioModel):
+    """Header manipulation."""
+
+    set: dict[str, str] | None = None
+    add: dict[str, str] | None = None
+    remove: list[str] | None = None
+
+
+class Headers(IstioModel):
+    """Request and response header operations."""
+
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+
+class HTTPMatchRequest(IstioModel):
+    """One match block; all its conditions must hold (AND)."""
+
+    name: str | None = None
+    uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: dict[str, StringMatch] | None = None
+    port: int | None = Field(default=None, ge=0, le=65535)
+    source_labels: dict[str, str] | None = None
+    gateways: list[str] | None = None
+    query_params: dict[str, StringMatch] | None = None
+    ignore_uri_case: bool | None = None
+    without_headers: dict[str, StringMatch] | None = None
+    source_namespace: str | None = None
+    stat_prefix: str | None = None
+
+
+class HTTPRouteDestination(IstioModel):
+    """A weighted destination of a route."""
+
+    destination: Destination
+    weight: int | None = Field(default=None, ge=0)
+    headers: Headers | None = None
+
+
+class HTTPRedirect(IstioModel):
+    """A redirect (301 unless ``redirectCode``)."""
+
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = None
+    derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
+    scheme: str | None = None
+    redirect_code: int | None = Field(default=None, ge=300, le=399)
+
+
+class HTTPBody(IstioModel):
+    """Direct response body."""
+
+    string: str | None = None
+    bytes: str | None = None
+
+
+class HTTPDirectResponse(IstioModel):
+    """A fixed response from the proxy."""
+
+    status: HttpStatus
+    body: HTTPBody | None = None
+
+
+class Delegate(IstioModel):
+    """Delegate routing to another VirtualService."""
+
+    name: str | None = None
+    namespace: str | None = None
+
+
+class RegexRewrite(IstioModel):
+    """Regex path rewrite."""
+
+    match: Regex | None = None
+    rewrite: str | None = None
+
+
+class HTTPRewrite(IstioModel):
+    """Path and authority rewrite."""
+
+    uri: str | None = None
+    authority: str | None = None
+    uri_regex_rewrite: RegexRewrite | None = None
+
+
+class HTTPRetry(IstioModel):
+    """Retry policy. ``attempts`` retries means at most ``1 + attempts`` requests."""
+
+    attempts: int | None = Field(default=None, ge=0)
+    per_try_timeout: Duration | None = None
+    retry_on: str | None = None
+    retry_remote_localities: bool | None = None
+    retry_ignore_previous_hosts: bool | None = None
+    backoff: Duration | None = None
+
+
+class Percentage(IstioModel):
+    """A percentage 0..100 with 0.0001 resolution in Envoy."""
+
+    value: Percent = 0.0
+
+
+class Delay(IstioModel):
+    """Fault delay."""
+
+    fixed_delay: Duration | None = None
+    exponential_delay: Duration | None = None
+    percentage: Percentage | None = None
+    percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class Abort(IstioModel):
+    """Fault abort."""
+
+    http_status: HttpStatus | None = None
+    grpc_status: str | None = None
+    http2_error: str | None = None
+    percentage: Percentage | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Abort:
+        one_of(self, ("http_status", "grpc_status", "http2_error"))
+        return self
+
+
+class HTTPFaultInjection(IstioModel):
+    """Delay and abort, drawn independently."""
+
+    delay: Delay | None = None
+    abort: Abort | None = None
+
+
+class HTTPMirrorPolicy(IstioModel):
+    """One mirror destination with its share."""
+
+    destination: Destination
+    percentage: Percentage | None = None
+
+
+class CorsPolicy(IstioModel):
+    """CORS (kept for round trips; not simulated)."""
+
+    allow_origins: list[StringMatch] | None = None
+    allow_origin: list[str] | None = None
+    allow_methods: list[str] | None = None
+    allow_headers: list[str] | None = None
+    expose_headers: list[str] | None = None
+    max_age: Duration | None = None
+    allow_credentials: bool | None = None
+    unmatched_preflights: str | None = None
+
+
+class HTTPRoute(IstioModel):
+    """One ordered HTTP route of a VirtualService."""
+
+    name: str | None = None
+    match: list[HTTPMatchRequest] | None = None
+    route: list[HTTPRouteDestination] | None = None
+    redirect: HTTPRedirect | None = None
+    direct_response: HTTPDirectResponse | None = None
+    delegate: Delegate | None = None
+    rewrite: HTTPRewrite | None = None
+    timeout: Duration | None = None
+    retries: HTTPRetry | None = None
+    fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirrors: list[HTTPMirrorPolicy] | None = None
+    mirror_percentage: Percentage | None = None
+    mirror_percent: int | None = Field(default=None, ge=0, le=100)
+    cors_policy: CorsPolicy | None = None
+    headers: Headers | None = None
+
+
+class VirtualServiceSpec(IstioModel):
+    """VirtualService spec."""
+
+    hosts: list[str] = Field(default_factory=list)
+    gateways: list[str] | None = None
+    http: list[HTTPRoute] | None = None
+    tls: list[dict[str, Any]] | None = None
+    tcp: list[dict[str, Any]] | None = None
+    export_to: list[str] | None = None
+
+
+class VirtualService(Resource):
+    """``networking.istio.io`` VirtualService."""
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_VERSIONS
+    KIND: ClassVar[str] = "VirtualService"
+
+    spec: VirtualServiceSpec
+
+
+# -- DestinationRule ------------------------------------------------------------------------
+
+LbSimple = Literal[
+    "UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"
+]
+
+
+class HTTPCookie(IstioModel):
+    """Cookie for consistent hashing."""
+
+    name: str
+    path: str | None = None
+    ttl: Duration | None = None
+
+
+class RingHash(IstioModel):
+    """Ring hash settings."""
+
+    minimum_ring_size: int | None = Field(default=None, ge=1)
+
+
+class Maglev(IstioModel):
+    """Maglev settings."""
+
+    table_size: int | None = Field(default=None, ge=1)
+
+
+class ConsistentHashLB(IstioModel):
+    """Session affinity by header, cookie, source IP or query parameter."""
+
+    http_header_name: str | None = None
+    http_cookie: HTTPCookie | None = None
+    use_source_ip: bool | None = None
+    http_query_parameter_name: str | None = None
+    ring_hash: RingHash | None = None
+    maglev: Maglev | None = None
+    minimum_ring_size: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> ConsistentHashLB:
+        one_of(
+            self, ("http_header_name", "http_cookie", "use_source_ip", "http_query_parameter_name")
+        )
+        one_of(self, ("ring_hash", "maglev"), required=False)
+        return self
+
+
+class WarmupConfiguration(IstioModel):
+    """Slow start (Envoy ``slow_start_config``)."""
+
+    duration: Duration
+    minimum_percent: float | None = Field(default=None, ge=0, le=100)
+    aggression: float | None = Field(default=None, ge=1)
+
+
+class LoadBalancerSettings(IstioModel):
+    """Cluster load balancing."""
+
+    simple: LbSimple | None = None
+    consistent_hash: ConsistentHashLB | None = None
+    locality_lb_setting: dict[str, Any] | None = None
+    warmup_duration_secs: Duration | None = None
+    warmup: WarmupConfiguration | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LoadBalancerSettings:
+        one_of(self, ("simple", "consistent_hash"), required=False)
+        return self
+
+
+class TCPSettings(IstioModel):
+    """TCP connection pool."""
+
+    max_connections: int | None = Field(default=None, ge=0)
+    connect_timeout: Duration | None = None
+    tcp_keepalive: dict[str, Any] | None = None
+    max_connection_duration: Duration | None = None
+    idle_timeout: Duration | None = None
+
+
+class HTTPSettings(IstioModel):
+    """HTTP connection pool (circuit-breaker thresholds)."""
+
+    http1_max_pending_requests: int | None = Field(default=None, ge=0)
+    http2_max_requests: int | None = Field(default=None, ge=0)
+    max_requests_per_connection: int | None = Field(default=None, ge=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    idle_timeout: Duration | None = None
+    h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
+    use_client_protocol: bool | None = None
+    max_concurrent_streams: int | None = Field(default=None, ge=0)
+
+
+class ConnectionPoolSettings(IstioModel):
+    """Connection pool."""
+
+    tcp: TCPSettings | None = None
+    http: HTTPSettings | None = None
+
+
+class OutlierDetection(IstioModel):
+    """Passive health checking (ejection of failing hosts)."""
+
+    split_external_local_origin_errors: bool | None = None
+    consecutive_local_origin_failures: int | None = Field(default=None, ge=0)
+    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    consecutive_5xx_errors: int | None = Field(default=None, ge=0)
+    consecutive_errors: int | None = Field(default=None, ge=0)
+    interval: Duration | None = None
+    base_ejection_time: Duration | None = None
+    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
+    min_health_percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class RetryBudget(IstioModel):
+    """Retry budget."""
+
+    percent: Percentage | None = None
+    min_retry_concurrency: int | None = Field(default=None, ge=0)
+
+
+class PortTrafficPolicy(IstioModel):
+    """Policy for one port."""
+
+    port: PortSelector | None = None
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: dict[str, Any] | None = None
+
+
+class TrafficPolicy(IstioModel):
+    """Traffic policy of a host or subset."""
+
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: dict[str, Any] | None = None
+    port_level_settings: list[PortTrafficPolicy] | None = None
+    tunnel: dict[str, Any] | None = None
+    proxy_protocol: dict[str, Any] | None = None
+    retry_budget: RetryBudget | None = None
+
+
+class Subset(IstioModel):
+    """A named subset of a service's endpoints, by labels."""
+
+    name: str
+    labels: dict[str, str] | None = None
+    traffic_policy: TrafficPolicy | None = None
+
+
+class DestinationRuleSpec(IstioModel):
+    """DestinationRule spec."""
+
+    host: str
+    traffic_policy: TrafficPolicy | None = None
+    subsets: list[Subset] | None = None
+    export_to: list[str] | None = None
+    workload_selector: dict[str, Any] | None = None
+
+
+class DestinationRule(Resource):
+    """``networking.istio.io`` DestinationRule."""
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_VERSIONS
+    KIND: ClassVar[str] = "DestinationRule"
+
+    spec: DestinationRuleSpec
+
+
+# -- Gateway --------------------------------------------------------------------------------
+
+
+class GatewayPort(IstioModel):
+    """A port a gateway server listens on."""
+
+    number: int = Field(ge=1, le=65535)
+    protocol: str
+    name: str | None = None
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class ServerTLSSettings(IstioModel):
+    """TLS settings of a gateway server (kept, not simulated)."""
+
+    model_config = {"extra": "allow"}
+
+    https_redirect: bool | None = None
+    mode: (
+        Literal[
+            "PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"
+        ]
+        | None
+    ) = None
+    credential_name: str | None = None
+
+
+class Server(IstioModel):
+    """One gateway server: a port and the hosts it accepts."""
+
+    port: GatewayPort
+    hosts: list[str]
+    bind: str | None = None
+    tls: ServerTLSSettings | None = None
+    default_endpoint: str | None = None
+    name: str | None = None
+
+
+class GatewaySpec(IstioModel):
+    """Gateway spec."""
+
+    selector: dict[str, str] = Field(default_factory=dict)
+    servers: list[Server] = Field(default_factory=list)
+
+
+class Gateway(Resource):
+    """``networking.istio.io`` Gateway."""
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_VERSIONS
+    KIND: ClassVar[str] = "Gateway"
+
+    spec: GatewaySpec
+
+
+# -- EnvoyFilter ----------------------------------------------------------------------------
+
+
+class EnvoyPatch(IstioModel):
+    """The patch of a config patch (its value is raw Envoy config)."""
+
+    operation: str | None = None
+    value: dict[str, Any] | None = None
+    filter_class: str | None = None
+
+
+class EnvoyConfigObjectPatch(IstioModel):
+    """One config patch."""
+
+    apply_to: str | None = None
+    match: dict[str, Any] | None = None
+    patch: EnvoyPatch | None = None
+
+
+class EnvoyFilterSpec(IstioModel):
+    """EnvoyFilter spec."""
+
+    workload_selector: dict[str, Any] | None = None
+    target_refs: list[dict[str, Any]] | None = None
+    config_patches: list[EnvoyConfigObjectPatch] = Field(default_factory=list)
+    priority: int | None = None
+
+
+class EnvoyFilter(Resource):
+    """``networking.istio.io/v1alpha3`` EnvoyFilter (only the local rate limit is modelled)."""
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = ("networking.istio.io/v1alpha3",)
+    KIND: ClassVar[str] = "EnvoyFilter"
+
+    spec: EnvoyFilterSpec

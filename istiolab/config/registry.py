@@ -1,0 +1,297 @@
+"""From raw YAML documents to typed resources, with findings for everything that is wrong.
+
+The ``(apiVersion, kind)`` registry maps documents to model classes. Pydantic does the schema
+checking; this module turns each of its errors into a :class:`~istiolab.findings.Finding` whose
+path is the field's path in the document (``spec.http[0].route[1].weight``), whose line is the
+field's line in the file, and whose message names the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from istiolab.config import k8s, legacy, model
+from istiolab.config.base import Resource, camel
+from istiolab.config.codecs import PathKey, RawDocument
+from istiolab.findings import Finding, Severity, finding
+
+KINDS: tuple[type[Resource], ...] = (
+    model.VirtualService,
+    model.DestinationRule,
+    model.Gateway,
+    model.EnvoyFilter,
+    legacy.RouteRule,
+    legacy.DestinationPolicy,
+    legacy.MemQuota,
+    legacy.QuotaInstance,
+    legacy.MixerRule,
+    legacy.QuotaSpec,
+    legacy.QuotaSpecBinding,
+    k8s.IngressV1Beta1,
+    k8s.IngressV1,
+    k8s.Service,
+    k8s.Deployment,
+)
+
+REGISTRY: dict[tuple[str, str], type[Resource]] = {
+    (version, cls.KIND): cls for cls in KINDS for version in cls.API_VERSIONS
+}
+
+
+def get_class(api_version: str, kind: str) -> type[Resource] | None:
+    """The model class for ``(apiVersion, kind)``, or None when istiolab does not model it."""
+    return REGISTRY.get((api_version, kind))
+
+
+def path_str(path: Sequence[str | int]) -> str:
+    """``("spec", "http", 0, "route")`` → ``spec.http[0].route``."""
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def _describe(data: Any) -> str:
+    name = kind = None
+    if isinstance(data, dict):
+        kind = data.get("kind")
+        meta = data.get("metadata")
+        if isinstance(meta, dict):
+            name = meta.get("name")
+            ns = meta.get("namespace") or "default"
+            if isinstance(kind, str) and isinstance(name, str):
+                return f"{kind}/{ns}/{name}"
+    return f"{kind or 'document'}"
+
+
+def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource | None, list[Finding]]:
+    """Turn one raw document into a resource, or findings saying why not.
+
+    Args:
+        doc: The document.
+        strict: Make an unknown kind an error instead of a warning.
+
+    Returns:
+        The resource (None when it could not be built or is skipped) and the findings.
+    """
+    where = {"file": doc.file, "line": doc.line}
+    label = doc.file or "<input>"
+    if doc.error is not None:
+        code = "IL005" if doc.error.startswith("cannot read") else "IL001"
+        fix = (
+            "check the path"
+            if code == "IL005"
+            else "fix the YAML syntax at that line (indentation, a missing ':' or quote)"
+        )
+        return None, [finding(code, label, "", doc.error, fix, **where)]
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [
+            finding(
+                "IL002",
+                label,
+                "",
+                f"document {doc.index + 1} is a {type(data).__name__}, not a mapping",
+                "each document must be a Kubernetes-style object with apiVersion, kind, metadata",
+                **where,
+            )
+        ]
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    missing = [k for k, v in (("apiVersion", api_version), ("kind", kind)) if not isinstance(v, str)]
+    if missing:
+        return None, [
+            finding(
+                "IL003",
+                _describe(data),
+                missing[0],
+                f"{' and '.join(missing)} missing or not a string",
+                "add e.g. 'apiVersion: networking.istio.io/v1' and 'kind: VirtualService'",
+                **where,
+            )
+        ]
+    assert isinstance(api_version, str) and isinstance(kind, str)
+    cls = get_class(api_version, kind)
+    if cls is None:
+        known = sorted({f"{v} {c.KIND}" for (v, _), c in REGISTRY.items() if c.KIND == kind})
+        hint = (
+            f"{kind} is modelled as: {', '.join(known)}"
+            if known
+            else "remove it from the input, or ignore this warning"
+        )
+        return None, [
+            finding(
+                "IL004",
+                _describe(data),
+                "kind",
+                f"{api_version} {kind} is not modelled by istiolab and was skipped",
+                hint,
+                severity=Severity.ERROR if strict else None,
+                file=doc.file,
+                line=doc.line_of(("kind",)),
+            )
+        ]
+    meta = data.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        return None, [
+            finding(
+                "IL006",
+                f"{kind}",
+                "metadata.name",
+                f"{kind} has no metadata.name",
+                "add metadata: {name: <name>}",
+                file=doc.file,
+                line=doc.line_of(("metadata",)),
+            )
+        ]
+    try:
+        return cls.model_validate(data), []
+    except ValidationError as err:
+        resource = _describe(data)
+        return None, [_finding_for(e, cls, data, doc, resource) for e in err.errors()]
+
+
+_CODE_BY_TYPE = {
+    "extra_forbidden": "IL101",
+    "missing": "IL102",
+    "duration": "IL104",
+    "percent": "IL105",
+    "http_status": "IL106",
+    "regex": "IL107",
+    "oneof": "IL108",
+    "literal_error": "IL108",
+    "enum": "IL108",
+    "greater_than_equal": "IL108",
+    "less_than_equal": "IL108",
+    "greater_than": "IL108",
+    "less_than": "IL108",
+}
+
+
+def _data_path(data: Any, loc: Sequence[str | int], etype: str) -> PathKey:
+    """Drop pydantic's union-member tags from *loc*, keeping only real keys of *data*."""
+    out: list[str | int] = []
+    cur = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif last and etype == "missing" and isinstance(part, str):
+            out.append(part)
+        # else: a union tag such as 'int' or 'function-after[...]': not part of the data
+    return tuple(out)
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for a in typing.get_args(tp):
+            out.extend(_unwrap(a))
+        return out
+    return [tp]
+
+
+def _model_at(cls: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+    """The model class that holds the field at *path* (walking lists and dicts)."""
+    current: list[Any] = [cls]
+    for part in path:
+        nxt: list[Any] = []
+        for tp in current:
+            if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+                for name, field in tp.model_fields.items():
+                    if part in (name, field.alias, camel(name)):
+                        nxt.extend(_unwrap(field.annotation))
+            else:
+                origin = typing.get_origin(tp)
+                args = typing.get_args(tp)
+                if origin is list and isinstance(part, int) and args:
+                    nxt.extend(_unwrap(args[0]))
+                elif origin is dict and isinstance(part, str) and len(args) == 2:
+                    nxt.extend(_unwrap(args[1]))
+        current = nxt
+    for tp in current:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+    return None
+
+
+def _allowed_fields(cls: type[BaseModel], parent: PathKey) -> list[str]:
+    holder = _model_at(cls, parent)
+    if holder is None:
+        return []
+    return [f.alias or name for name, f in holder.model_fields.items()]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finding_for(
+    e: Any, cls: type[Resource], data: Any, doc: RawDocument, resource: str
+) -> Finding:
+    etype: str = e["type"]
+    path = _data_path(data, e["loc"], etype)
+    code = _CODE_BY_TYPE.get(etype, "IL103")
+    where = path_str(path)
+    line = doc.line_of(path)
+    value = e.get("input")
+    key = path[-1] if path else ""
+    if code == "IL101":
+        allowed = _allowed_fields(cls, path[:-1])
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        message = f"unknown field {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        fix = (
+            f"rename it to {close[0]!r}"
+            if close
+            else f"remove it; fields allowed here: {', '.join(allowed)}"
+            if allowed
+            else "remove it"
+        )
+    elif code == "IL102":
+        message = f"required field {key!r} is missing"
+        fix = f"add {where}"
+    elif code == "IL104":
+        message = f"{_short(value)} is not a valid duration" + (
+            " (at least 1ms)" if "shorter" in e["msg"] else ""
+        )
+        fix = "write a number with a unit, e.g. '250ms', '1.5s', '1m' (at least 1ms)"
+    elif code == "IL105":
+        message = f"percentage {_short(value)} is outside 0..100"
+        fix = "use a value between 0 and 100"
+    elif code == "IL106":
+        message = f"HTTP status {_short(value)} is out of range ({e['msg'].split('within ')[-1]})"
+        fix = "use a real HTTP status, e.g. 403, 500 or 503"
+    elif code == "IL107":
+        message = e["msg"]
+        fix = "rewrite the pattern for RE2: no look-around, no back-references"
+    elif code == "IL108":
+        message = f"{_short(value)} is not allowed here: {e['msg']}"
+        fix = (
+            "use one of the allowed values"
+            if etype in ("literal_error", "enum")
+            else "use a value " + e["msg"].removeprefix("Input should be ")
+        )
+        if etype == "oneof":
+            message = e["msg"]
+            fix = "keep exactly one of them" if "only one" in e["msg"] else "set one of them"
+    else:
+        message = f"{_short(value)} has the wrong type: {e['msg']}"
+        fix = f"give {where or 'it'} a value of the expected type"
+    return finding(code, resource, where, message, fix, file=doc.file, line=line)
