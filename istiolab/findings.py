@@ -147,7 +147,7 @@ CODES: dict[str, Code] = {
         ),
         _c(
             "IL210",
-            "error",
+            "warning",
             "gateway not found",
             "A VirtualService names a Gateway that is not in the config set.",
         ),

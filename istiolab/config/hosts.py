@@ -1,0 +1,58 @@
+"""Host names as Istio resolves them: short names, FQDNs, wildcards, gateway references."""
+
+from __future__ import annotations
+
+DOMAIN = "svc.cluster.local"
+
+
+def fqdn(host: str, namespace: str, domain: str = DOMAIN) -> str:
+    """Resolve a short service name in *namespace* to its FQDN (``reviews`` → ``reviews.ns.svc…``).
+
+    Names with a dot are taken as already qualified, except ``name.namespace``, which gets the
+    cluster domain appended (Istio's resolution of two-label names).
+    """
+    if host == "*" or host.startswith("*."):
+        return host
+    if "." not in host:
+        return f"{host}.{namespace}.{domain}"
+    if host.count(".") == 1:
+        return f"{host}.{domain}"
+    return host
+
+
+def short_name(host: str) -> str:
+    """The service name part of a host (``reviews.ns.svc.cluster.local`` → ``reviews``)."""
+    return host.split(".", 1)[0]
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Whether a gateway/VirtualService host *pattern* (``*``, ``*.example.com``) accepts *host*."""
+    pattern = pattern.split("/", 1)[1] if "/" in pattern else pattern
+    if pattern == "*" or pattern == host:
+        return True
+    if pattern.startswith("*."):
+        suffix = pattern[1:]
+        if host.startswith("*."):
+            return host[1:].endswith(suffix)
+        return host.endswith(suffix)
+    if host == "*":
+        return False
+    if host.startswith("*."):
+        return False
+    return False
+
+
+def hosts_intersect(a: str, b: str) -> bool:
+    """Whether two host patterns can both accept some host."""
+    return host_matches(a, b) or host_matches(b, a)
+
+
+def gateway_ref(ref: str, namespace: str) -> tuple[str, str]:
+    """``ns/name`` or ``name`` (in *namespace*) → ``(namespace, name)``."""
+    if "/" in ref:
+        ns, name = ref.split("/", 1)
+        return ns, name
+    if "." in ref:  # legacy "name.namespace.svc.cluster.local" form
+        parts = ref.split(".")
+        return parts[1], parts[0]
+    return namespace, ref

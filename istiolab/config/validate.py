@@ -1,0 +1,669 @@
+"""Semantic validation: everything that is wrong with a config set beyond its schema.
+
+``validate(config_set, profile)`` returns the load findings (syntax, schema, unknown kinds) plus
+the semantic ones, each with a stable code (see :mod:`istiolab.findings`). It never raises on user
+input. Suppression: ``suppress=`` codes, and the ``istiolab.io/suppress`` annotation per resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from istiolab.config.base import Resource
+from istiolab.config.configset import ConfigSet
+from istiolab.config.hosts import fqdn, gateway_ref, host_matches, hosts_intersect
+from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
+from istiolab.config.legacy import (
+    DestinationPolicy,
+    MemQuota,
+    MixerRule,
+    QuotaInstance,
+    QuotaSpec,
+    QuotaSpecBinding,
+    RouteRule,
+)
+from istiolab.config.model import (
+    DestinationRule,
+    EnvoyFilter,
+    Gateway,
+    HTTPMatchRequest,
+    HTTPRoute,
+    StringMatch,
+    VirtualService,
+)
+from istiolab.findings import Finding
+from istiolab.profiles import IstioProfile, get_profile
+
+# Go's regexp.QuoteMeta escapes these; Pilot 0.2 calls a path a regex when any is present.
+_REGEX_META = set("\\.+*?()|[]{}^$")
+FAULT_RESOLUTION = 0.0001  # percent; Envoy FractionalPercent per million
+
+
+def is_regular_expression(path: str) -> bool:
+    """Pilot 0.2's ``isRegularExpression``: the path contains a regex metacharacter."""
+    return any(c in _REGEX_META for c in path)
+
+
+def ingress_path_match(path: str, path_type: str | None = None) -> tuple[str, str] | None:
+    """How Istio turns an Ingress path into a URI match (Pilot 0.2 for beta/unset types).
+
+    Returns:
+        ``("prefix", p)`` or ``("exact", p)``, or None when the path is a regex Istio cannot serve.
+    """
+    if path_type == "Exact":
+        return ("exact", path or "/")
+    if path_type == "Prefix":
+        return ("prefix", path or "/")
+    if path == "":
+        return ("prefix", "/")
+    if path.endswith(".*") and not is_regular_expression(path[:-2]):
+        return ("prefix", path[:-2])
+    if is_regular_expression(path):
+        return None
+    return ("exact", path)
+
+
+def validate(
+    config: ConfigSet,
+    profile: IstioProfile | str | None = None,
+    *,
+    suppress: Iterable[str] = (),
+) -> list[Finding]:
+    """Check a config set and return every finding (load findings included), sorted by location.
+
+    Args:
+        config: The config set (from :func:`istiolab.config.load`).
+        profile: Istio version whose rules apply (default: newest); legacy checks use 0.2 rules.
+        suppress: Codes to drop everywhere.
+
+    Returns:
+        Findings, sorted by file and line; suppressed codes removed.
+    """
+    prof = get_profile(profile)
+    v = _Validator(config, prof)
+    v.run()
+    drop = {c.strip().upper() for c in suppress if c.strip()}
+    by_key: dict[str, frozenset[str]] = {r.key: r.suppressed for r in config}
+    out = [
+        f
+        for f in (*config.findings, *v.findings)
+        if f.code not in drop and f.code not in by_key.get(f.resource, frozenset())
+    ]
+    out.sort(key=lambda f: (f.file or "", f.line or 0))
+    return out
+
+
+class _Validator:
+    def __init__(self, config: ConfigSet, profile: IstioProfile) -> None:
+        self.cs = config
+        self.profile = profile
+        self.findings: list[Finding] = []
+        self.services = config.kind(Service)
+        self.deployments = config.kind(Deployment)
+        self.drs = config.kind(DestinationRule)
+        self.gateways = config.kind(Gateway)
+
+    def add(
+        self, code: str, res: Resource, path: Sequence[str | int], message: str, fix: str
+    ) -> None:
+        self.findings.append(self.cs.finding(code, res, path, message, fix))
+
+    def run(self) -> None:
+        self.duplicates()
+        for vs in self.cs.kind(VirtualService):
+            self.virtual_service(vs)
+        for dr in self.drs:
+            self.destination_rule(dr)
+        rules = self.cs.kind(RouteRule)
+        for rr in rules:
+            self.route_rule(rr)
+        self.precedence_ties(rules)
+        for dp in self.cs.kind(DestinationPolicy):
+            self.destination_policy(dp)
+        for ing in self.cs.kind((IngressV1Beta1, IngressV1)):
+            self.ingress(ing)
+        for ef in self.cs.kind(EnvoyFilter):
+            self.envoy_filter(ef)
+        for mq in self.cs.kind((MemQuota, QuotaInstance, MixerRule, QuotaSpec, QuotaSpecBinding)):
+            if isinstance(mq, MemQuota):
+                self.add(
+                    "IL308",
+                    mq,
+                    ("spec", "quotas"),
+                    f"memquota {mq.name!r} is modelled as a token bucket per quota "
+                    "(maxAmount tokens refilled every validDuration)",
+                    "convert it to a local rate limit EnvoyFilter (istiolab convert) for Istio ≥ 1.x",
+                )
+
+    # -- generic ---------------------------------------------------------------------------
+
+    def duplicates(self) -> None:
+        seen: dict[tuple[str, str, str], Resource] = {}
+        for r in self.cs:
+            # Ingress versions share a kind; so do the networking.istio.io versions.
+            k = (r.kind, r.namespace, r.name)
+            if k in seen:
+                first = self.cs.origin(seen[k])
+                where = f" (first at {first.file}:{first.line})" if first and first.file else ""
+                self.add(
+                    "IL205",
+                    r,
+                    ("metadata", "name"),
+                    f"{r.kind} {r.namespace}/{r.name!s} is defined twice{where}",
+                    "rename one of them or remove the duplicate",
+                )
+            else:
+                seen[k] = r
+
+    def service_known(self, host: str) -> bool:
+        return any(s.fqdn() == host for s in self.services)
+
+    # -- modern ----------------------------------------------------------------------------
+
+    def subsets_for(self, host: str) -> dict[str, DestinationRule]:
+        out: dict[str, DestinationRule] = {}
+        for dr in self.drs:
+            if fqdn(dr.spec.host, dr.namespace) == host:
+                for s in dr.spec.subsets or []:
+                    out.setdefault(s.name, dr)
+        return out
+
+    def virtual_service(self, vs: VirtualService) -> None:
+        spec = vs.spec
+        if not spec.hosts:
+            self.add("IL102", vs, ("spec", "hosts"), "spec.hosts is empty", "list the hosts")
+        gateways = [g for g in spec.gateways or [] if g != "mesh"]
+        for gi, ref in enumerate(gateways):
+            ns, name = gateway_ref(ref, vs.namespace)
+            gw = next((g for g in self.gateways if g.namespace == ns and g.name == name), None)
+            if gw is None:
+                self.add(
+                    "IL210",
+                    vs,
+                    ("spec", "gateways", gi),
+                    f"gateway {ref!r} ({ns}/{name}) is not in the config set",
+                    "add the Gateway, or correct the reference as 'namespace/name'",
+                )
+                continue
+            accepted = [h for srv in gw.spec.servers for h in srv.hosts]
+            for hi, host in enumerate(spec.hosts):
+                if not any(hosts_intersect(p, host) for p in accepted):
+                    self.add(
+                        "IL206",
+                        vs,
+                        ("spec", "hosts", hi),
+                        f"host {host!r} is not served by gateway {ns}/{name}, whose servers "
+                        f"accept {accepted}",
+                        f"add {host!r} to the Gateway's servers[].hosts or fix the host",
+                    )
+        routes = spec.http or []
+        earlier: list[HTTPMatchRequest | None] = []
+        catch_all_at: int | None = None
+        for i, route in enumerate(routes):
+            base = ("spec", "http", i)
+            self.http_route(vs, route, base)
+            blocks: list[HTTPMatchRequest | None] = list(route.match) if route.match else [None]
+            if catch_all_at is not None:
+                self.add(
+                    "IL207",
+                    vs,
+                    base,
+                    f"http[{i}]{_name(route)} comes after http[{catch_all_at}], which matches "
+                    "every request, so it is never used",
+                    f"move it before http[{catch_all_at}] or give http[{catch_all_at}] a match",
+                )
+            elif earlier and all(any(_covers(a, b) for a in earlier) for b in blocks):
+                self.add(
+                    "IL208",
+                    vs,
+                    base,
+                    f"every request http[{i}]{_name(route)} matches is taken by an earlier route",
+                    "move it up, or make the earlier match narrower",
+                )
+            if catch_all_at is None and any(_is_catch_all(b) for b in blocks):
+                catch_all_at = i
+            earlier.extend(blocks)
+
+    def http_route(self, vs: VirtualService, route: HTTPRoute, base: tuple[str | int, ...]) -> None:
+        actions = [
+            n for n in ("route", "redirect", "direct_response", "delegate") if getattr(route, n)
+        ]
+        if not actions:
+            self.add(
+                "IL102",
+                vs,
+                base,
+                f"http[{base[-1]}] has no route, redirect, directResponse or delegate",
+                "add a route with at least one destination",
+            )
+        elif len(actions) > 1:
+            self.add(
+                "IL213",
+                vs,
+                base,
+                f"http[{base[-1]}] sets {' and '.join(actions)}; Istio allows only one",
+                "keep one of them",
+            )
+        dests = route.route or []
+        for j, d in enumerate(dests):
+            host = fqdn(d.destination.host, vs.namespace)
+            dpath = (*base, "route", j, "destination")
+            if d.destination.subset:
+                subsets = self.subsets_for(host)
+                if d.destination.subset not in subsets:
+                    known = sorted(subsets)
+                    self.add(
+                        "IL203",
+                        vs,
+                        (*dpath, "subset"),
+                        f"subset {d.destination.subset!r} of host {d.destination.host!r} is not "
+                        "defined by any DestinationRule"
+                        + (f" (defined: {', '.join(known)})" if known else ""),
+                        f"add a DestinationRule for {d.destination.host!r} with subset "
+                        f"{d.destination.subset!r}, or fix the name",
+                    )
+            if self.services and not self.service_known(host) and "*" not in host:
+                self.add(
+                    "IL211",
+                    vs,
+                    (*dpath, "host"),
+                    f"host {d.destination.host!r} ({host}) is not a Service of the config set",
+                    "add the Service, or fix the host name",
+                )
+        if len(dests) > 1:
+            weights = [d.weight or 0 for d in dests]
+            total = sum(weights)
+            if self.profile.weights_must_total_100 and total != 100:
+                self.add(
+                    "IL202",
+                    vs,
+                    (*base, "route"),
+                    f"destination weights {weights} total {total}; Istio {self.profile.versions} "
+                    "requires 100",
+                    "make the weights add up to 100",
+                )
+            elif not self.profile.weights_must_total_100 and total == 0:
+                self.add(
+                    "IL202",
+                    vs,
+                    (*base, "route"),
+                    f"destination weights {weights} total 0, so no destination gets traffic",
+                    "give at least one destination a nonzero weight",
+                )
+        fault = route.fault
+        if fault and fault.delay:
+            if fault.delay.exponential_delay:
+                self.add(
+                    "IL302",
+                    vs,
+                    (*base, "fault", "delay", "exponentialDelay"),
+                    f"exponentialDelay {fault.delay.exponential_delay!r} is not supported by Istio",
+                    "use fixedDelay",
+                )
+            if not fault.delay.fixed_delay and not fault.delay.exponential_delay:
+                self.add(
+                    "IL102",
+                    vs,
+                    (*base, "fault", "delay"),
+                    "fault.delay has no fixedDelay",
+                    "add fixedDelay, e.g. '5s'",
+                )
+        for kind in ("delay", "abort"):
+            part = getattr(fault, kind) if fault else None
+            pct = part.percentage.value if part is not None and part.percentage else None
+            if pct is not None and 0 < pct < FAULT_RESOLUTION:
+                self.add(
+                    "IL310",
+                    vs,
+                    (*base, "fault", kind, "percentage", "value"),
+                    f"fault {kind} percentage {pct} is below Envoy's resolution of "
+                    f"{FAULT_RESOLUTION}% and becomes 0",
+                    f"use at least {FAULT_RESOLUTION}",
+                )
+
+    def destination_rule(self, dr: DestinationRule) -> None:
+        if not self.deployments:
+            return
+        host = fqdn(dr.spec.host, dr.namespace)
+        svc = next((s for s in self.services if s.fqdn() == host), None)
+        ns = host.split(".")[1] if host.count(".") >= 2 else dr.namespace
+        pods = [d for d in self.deployments if d.namespace == ns]
+        for i, subset in enumerate(dr.spec.subsets or []):
+            labels = dict(subset.labels or {})
+            if svc is not None and svc.spec.selector:
+                labels = {**svc.spec.selector, **labels}
+            if not any(labels.items() <= d.pod_labels.items() for d in pods):
+                self.add(
+                    "IL204",
+                    dr,
+                    ("spec", "subsets", i, "labels"),
+                    f"subset {subset.name!r} selects labels {labels}, which no Deployment in "
+                    f"namespace {ns!r} gives its pods",
+                    "fix the labels, or add the Deployment of that version",
+                )
+
+    # -- legacy ----------------------------------------------------------------------------
+
+    def route_rule(self, rr: RouteRule) -> None:
+        spec = rr.spec
+        routes = spec.route or []
+        if spec.destination.labels:
+            self.add(
+                "IL108",
+                rr,
+                ("spec", "destination", "labels"),
+                f"destination.labels {spec.destination.labels} must be empty in a RouteRule",
+                "move the labels to route[].labels",
+            )
+        if spec.redirect is not None:
+            clash = [
+                n
+                for n, v in (
+                    ("route", spec.route),
+                    ("rewrite", spec.rewrite),
+                    ("httpFault", spec.http_fault),
+                    ("websocketUpgrade", spec.websocket_upgrade),
+                )
+                if v
+            ]
+            if clash:
+                self.add(
+                    "IL213",
+                    rr,
+                    ("spec", "redirect"),
+                    f"redirect cannot be combined with {', '.join(clash)} (Pilot 0.2 rejects it)",
+                    "drop the redirect or the other fields",
+                )
+        elif not routes:
+            # Pilot 0.2 treats an empty route as 100 % to the destination; fine.
+            pass
+        if routes and not (len(routes) == 1 and (routes[0].weight or 0) in (0, 100)):
+            weights = [r.weight or 0 for r in routes]
+            if sum(weights) != 100:
+                self.add(
+                    "IL201",
+                    rr,
+                    ("spec", "route"),
+                    f"route weights {weights} total {sum(weights)} (must total 100)",
+                    "make the weights add up to 100",
+                )
+        for j, r in enumerate(routes):
+            if r.labels and self.deployments:
+                host = spec.destination.fqdn(rr.namespace)
+                ns = host.split(".")[1]
+                svc = next((s for s in self.services if s.fqdn() == host), None)
+                labels = {**((svc.spec.selector or {}) if svc else {}), **r.labels}
+                if not any(
+                    labels.items() <= d.pod_labels.items()
+                    for d in self.deployments
+                    if d.namespace == ns
+                ):
+                    self.add(
+                        "IL204",
+                        rr,
+                        ("spec", "route", j, "labels"),
+                        f"route labels {labels} match no Deployment's pods in namespace {ns!r}",
+                        "fix the labels, or add the Deployment of that version",
+                    )
+        fault = spec.http_fault
+        if fault is not None:
+            for kind in ("delay", "abort"):
+                part = getattr(fault, kind)
+                if part is None:
+                    continue
+                pct = part.percent
+                if pct is not None and pct != int(pct) and self.profile.legacy:
+                    self.add(
+                        "IL301",
+                        rr,
+                        ("spec", "httpFault", kind, "percent"),
+                        f"percent {pct:g} truncates to {int(pct)} in Pilot 0.2"
+                        + (", so no fault is injected" if int(pct) == 0 else ""),
+                        "use a whole percentage (Istio ≥ 1.0 keeps fractions)",
+                    )
+            if fault.delay is not None and fault.delay.exponential_delay is not None:
+                self.add(
+                    "IL302",
+                    rr,
+                    ("spec", "httpFault", "delay", "exponentialDelay"),
+                    "exponentialDelay is not supported by Istio ('Istio does not support "
+                    "exponentialDelay yet')",
+                    "use fixedDelay",
+                )
+            if fault.abort is not None and fault.abort.http_status is None:
+                which = "grpcStatus" if fault.abort.grpc_status else "http2Error"
+                self.add(
+                    "IL302",
+                    rr,
+                    ("spec", "httpFault", "abort", which),
+                    f"abort by {which} is not supported by Istio 0.2",
+                    "use httpStatus",
+                )
+        for name, field in (
+            ("mirror", spec.mirror),
+            ("corsPolicy", spec.cors_policy),
+            ("appendHeaders", spec.append_headers),
+        ):
+            if field is not None:
+                self.add(
+                    "IL303",
+                    rr,
+                    ("spec", name),
+                    f"{name} was added to RouteRule in Istio 0.3; Istio 0.2 rejects it",
+                    "run Istio ≥ 0.3, or convert to a VirtualService",
+                )
+        m = spec.match
+        if m is not None:
+            if m.source is None and m.tcp is None and m.udp is None and not (
+                m.request and m.request.headers
+            ):
+                self.add(
+                    "IL108",
+                    rr,
+                    ("spec", "match"),
+                    "match is empty ('MatchCondition CANNOT be empty')",
+                    "remove match, or add a source or request header",
+                )
+            for name in ("tcp", "udp"):
+                if getattr(m, name) is not None:
+                    self.add(
+                        "IL306",
+                        rr,
+                        ("spec", "match", name),
+                        f"match.{name} has incomplete support in Istio 0.2 and no HTTP equivalent",
+                        "remove it",
+                    )
+        if spec.l4_fault is not None:
+            self.add(
+                "IL306",
+                rr,
+                ("spec", "l4Fault"),
+                "l4Fault (TCP terminate/throttle) was never supported in practice",
+                "remove it",
+            )
+
+    def precedence_ties(self, rules: list[RouteRule]) -> None:
+        groups: dict[tuple[str, int, str], list[RouteRule]] = defaultdict(list)
+        for rr in rules:
+            src = rr.spec.match.source if rr.spec.match and rr.spec.match.source else None
+            scope = src.model_dump_json() if src else ""
+            groups[(rr.spec.destination.fqdn(rr.namespace), rr.spec.precedence, scope)].append(rr)
+        for (host, prec, _), group in groups.items():
+            if len(group) < 2:
+                continue
+            group = sorted(group, key=lambda r: f"route-rule/{r.namespace}/{r.name}")
+            names = ", ".join(r.name for r in group)
+            for rr in group[1:]:
+                self.add(
+                    "IL209",
+                    rr,
+                    ("spec", "precedence"),
+                    f"RouteRules {names} for {host} all have precedence {prec}; Istio 0.2 leaves "
+                    "their order unspecified (istiolab uses name order)",
+                    "give each rule for the same destination a distinct precedence",
+                )
+
+    def destination_policy(self, dp: DestinationPolicy) -> None:
+        if dp.spec.source is not None:
+            self.add(
+                "IL306",
+                dp,
+                ("spec", "source"),
+                "DestinationPolicy.source has no equivalent in DestinationRule and is dropped "
+                "by conversion",
+                "remove source, or scope the policy another way",
+            )
+
+    # -- ingress ---------------------------------------------------------------------------
+
+    def ingress(self, ing: IngressV1Beta1 | IngressV1) -> None:
+        cls = ing.ingress_class
+        if cls != "istio":
+            self.add(
+                "IL307",
+                ing,
+                ("metadata", "annotations"),
+                f"ingress class is {cls!r}, not 'istio'; Istio's controller (STRICT mode) "
+                "ignores this Ingress",
+                "set the annotation kubernetes.io/ingress.class: istio",
+            )
+            return
+        for p in ing.paths():
+            field = _field_path(p.field)
+            if p.path_type in (None, "ImplementationSpecific"):
+                if ingress_path_match(p.path, p.path_type) is None:
+                    self.add(
+                        "IL304",
+                        ing,
+                        (*field, "path"),
+                        f"path {p.path!r} is a regex; Istio turns only a trailing '.*' into a "
+                        "prefix and rejects other regexes",
+                        "use a literal path (exact) or 'literal/.*' (prefix)",
+                    )
+            if self.services:
+                host = f"{p.service}.{ing.namespace}.svc.cluster.local"
+                if not self.service_known(host):
+                    self.add(
+                        "IL212",
+                        ing,
+                        (*field, "backend"),
+                        f"backend service {p.service!r} is not a Service in namespace "
+                        f"{ing.namespace!r}",
+                        "add the Service, or fix serviceName",
+                    )
+
+    def envoy_filter(self, ef: EnvoyFilter) -> None:
+        for i, patch in enumerate(ef.spec.config_patches):
+            value = (patch.patch.value if patch.patch else None) or {}
+            names = {value.get("name")} | set((value.get("typed_per_filter_config") or {}).keys())
+            if "envoy.filters.http.local_ratelimit" not in names:
+                self.add(
+                    "IL309",
+                    ef,
+                    ("spec", "configPatches", i),
+                    f"configPatches[{i}] ({patch.apply_to}) is not a local rate limit; istiolab "
+                    "keeps it but does not model it",
+                    "nothing to do if it does not affect routing; otherwise expect the simulator "
+                    "to differ from the cluster",
+                )
+
+
+def _field_path(text: str) -> tuple[str | int, ...]:
+    out: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", text):
+        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(out)
+
+
+def _name(route: HTTPRoute) -> str:
+    return f" ({route.name!r})" if route.name else ""
+
+
+# -- match implication (for unreachable-route findings) -----------------------------------
+
+
+def _is_catch_all(m: HTTPMatchRequest | None) -> bool:
+    """A match block that every request satisfies (Istio's catch-all rule)."""
+    if m is None:
+        return True
+    if m.uri is not None and not (
+        (m.uri.prefix == "/") or (m.uri.regex in ("*", ".*"))
+    ):
+        return False
+    return not any(
+        (
+            m.scheme,
+            m.method,
+            m.authority,
+            m.headers,
+            m.query_params,
+            m.without_headers,
+            m.port,
+            m.source_labels,
+            m.gateways,
+            m.source_namespace,
+        )
+    )
+
+
+def _str_covers(a: StringMatch | None, b: StringMatch | None, *, fold: bool = False) -> bool:
+    """Every value matching *b* also matches *a* (conservative: False when unsure)."""
+    if a is None:
+        return True
+    if b is None:
+        # Only a pattern that accepts every value covers "no condition".
+        return (a.kind == "regex" and a.value == ".*") or (a.kind == "prefix" and a.value == "")
+    av, bv = (a.value.lower(), b.value.lower()) if fold else (a.value, b.value)
+    if a.kind == "present":
+        return True
+    if a.kind == "exact":
+        return b.kind == "exact" and av == bv
+    if a.kind == "prefix":
+        return b.kind in ("exact", "prefix") and bv.startswith(av)
+    if a.kind == "regex":
+        return (b.kind == "regex" and av == bv) or av == ".*"
+    return False
+
+
+def _map_covers(
+    a: dict[str, StringMatch] | None, b: dict[str, StringMatch] | None
+) -> bool:
+    for key, am in (a or {}).items():
+        bm = (b or {}).get(key)
+        if bm is None:
+            return False
+        if am.kind != "present" and bm.kind == "present":
+            return False
+        if not _str_covers(am, bm):
+            return False
+    return True
+
+
+def _covers(a: HTTPMatchRequest | None, b: HTTPMatchRequest | None) -> bool:
+    """Every request that matches *b* also matches *a*."""
+    if a is None or _is_catch_all(a):
+        return True
+    if b is None:
+        return False
+    fold = bool(a.ignore_uri_case)
+    if b.ignore_uri_case and not a.ignore_uri_case and a.uri is not None:
+        return False
+    uri_all = a.uri is not None and a.uri.kind == "prefix" and a.uri.value == "/"
+    if not uri_all and not _str_covers(a.uri, b.uri, fold=fold):
+        return False
+    for name in ("scheme", "method", "authority"):
+        if not _str_covers(getattr(a, name), getattr(b, name)):
+            return False
+    if not _map_covers(a.headers, b.headers) or not _map_covers(a.query_params, b.query_params):
+        return False
+    if a.without_headers and not set(a.without_headers) <= set(b.without_headers or {}):
+        return False
+    if a.port is not None and a.port != b.port:
+        return False
+    if a.source_labels and not a.source_labels.items() <= (b.source_labels or {}).items():
+        return False
+    if a.gateways and not set(b.gateways or []) <= set(a.gateways):
+        return False
+    return not (a.source_namespace and a.source_namespace != b.source_namespace)
