@@ -249,6 +249,20 @@ CODES: dict[str, Code] = {
             "A field that the ingress ignores (e.g. fault injection through Kubernetes Ingress in "
             "Istio 0.2).",
         ),
+        _c(
+            "IL313",
+            "warning",
+            "not compiled",
+            "A feature the route compiler does not model (delegate, gRPC abort, TLS/TCP routes); "
+            "the simulator and the rendered Envoy config leave it out.",
+        ),
+        _c(
+            "IL314",
+            "warning",
+            "rate limit not enforced",
+            "A local rate limit whose `filter_enabled`/`filter_enforced` is missing or 0 %: "
+            "Envoy's default for both is 0 %, so it counts but never rejects.",
+        ),
         # -- scenarios
         _c("IL401", "error", "scenario invalid", "A scenario field is invalid."),
     ]
