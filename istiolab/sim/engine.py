@@ -1,0 +1,566 @@
+"""``simulate(scenario, seed)``: build the pipeline from a scenario and run it.
+
+Pure and picklable: no I/O beyond reading the scenario's rule files, no global state. Every
+component draws from its own numpy Generator derived from the seed and the component's *name*
+(:func:`istiolab.rng.spawn`), so changing one component does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from istiolab.config import ConfigSet, from_documents, load
+from istiolab.config.codecs import RawDocument
+from istiolab.config.model import Gateway, VirtualService
+from istiolab.envoy.compile import compile as compile_table
+from istiolab.envoy.model import RouteTable, VirtualHost
+from istiolab.errors import ConfigError, SimulationError
+from istiolab.findings import Finding, finding
+from istiolab.profiles import get_profile
+from istiolab.rng import SeedLike, as_seed_sequence, spawn
+from istiolab.sim.calibration import PROXY_COSTS
+from istiolab.sim.dists import DistSpec
+from istiolab.sim.metrics import Metrics
+from istiolab.sim.request import Outcome, SimRequest
+from istiolab.sim.results import Result
+from istiolab.sim.scenario import Scenario, ServiceSpec, VersionSpec
+from istiolab.sim.stages.backend import Pod, PodRegistry, int_sampler, uniform_sampler
+from istiolab.sim.stages.ingress import GatewayPod, IngressNode
+from istiolab.sim.stages.loadbalancer import Connection, LoadBalancer, Target
+from istiolab.sim.stages.router import Router
+from istiolab.sim.stages.upstream import UpstreamCluster
+from istiolab.sim.workload import Arrivals, RequestFactory
+
+Sampler = Callable[[], float]
+
+
+def build_table(scenario: Scenario) -> tuple[RouteTable, list[Finding]]:
+    """Compile the scenario's rules (or the implicit catch-all to the first service).
+
+    Raises:
+        ConfigError: When the rules have errors (every finding listed).
+    """
+    rules = scenario.rules
+    base = Path(scenario.base_dir) if scenario.base_dir else Path.cwd()
+    config = ConfigSet()
+    if rules.paths:
+        paths = [p if Path(p).is_absolute() else str(base / p) for p in rules.paths]
+        config = config + load(paths)
+    if rules.inline:
+        config = config + from_documents(
+            RawDocument(d, "<scenario rules.inline>", i, 0) for i, d in enumerate(rules.inline)
+        )
+    if not config.resources and not config.findings:
+        config = ConfigSet.of(implicit_rules(scenario.services[0]))
+    if config.findings and any(f.severity.value == "error" for f in config.findings):
+        raise ConfigError([f for f in config.findings if f.severity.value == "error"])
+    table = compile_table(config, rules.profile, rules.gateway)
+    return table, [*config.findings, *table.findings]
+
+
+def implicit_rules(service: ServiceSpec) -> list[Gateway | VirtualService]:
+    """A Gateway for every host and a VirtualService sending everything to *service*."""
+    gw = Gateway.model_validate(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "istiolab-default", "namespace": "istio-system"},
+            "spec": {
+                "selector": {"istio": "ingressgateway"},
+                "servers": [
+                    {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+                ],
+            },
+        }
+    )
+    vs = VirtualService.model_validate(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": service.name, "namespace": service.namespace},
+            "spec": {
+                "hosts": ["*"],
+                "gateways": ["istio-system/istiolab-default"],
+                "http": [
+                    {
+                        "name": "default",
+                        "route": [
+                            {
+                                "destination": {
+                                    "host": service.host,
+                                    "port": {"number": service.port},
+                                }
+                            }
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+    return [gw, vs]
+
+
+def _sampler(spec: DistSpec | None, rng: np.random.Generator) -> Sampler | None:
+    if spec is None:
+        return None
+    d = spec.build()
+    if d.mean == 0 and d.variance == 0:
+        return None  # a zero cost is skipped entirely: that is how a stage is isolated
+    return d.sampler(rng)
+
+
+def _replica_layout(version: VersionSpec, azs: list[str]) -> list[str]:
+    if version.replicas_per_az is not None:
+        rpa = version.replicas_per_az
+        counts = {az: (rpa if isinstance(rpa, int) else rpa.get(az, 0)) for az in azs}
+        return [az for az in azs for _ in range(counts[az])]
+    n = version.replicas if version.replicas is not None else len(azs)
+    return [azs[i % len(azs)] for i in range(n)]
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, seed: SeedLike, params: dict[str, Any] | None) -> None:
+        self.sc = scenario
+        self.seq = as_seed_sequence(seed if seed is not None else scenario.run.seed)
+        self.seed_value = (
+            seed if isinstance(seed, int) else scenario.run.seed if seed is None else None
+        )
+        self.params = params or {}
+        self.env = simpy.Environment()
+        self.table, self.notes = build_table(scenario)
+        self.profile = get_profile(self.table.profile)
+        self._rngs: dict[str, np.random.Generator] = {}
+
+    def rng(self, name: str) -> np.random.Generator:
+        g = self._rngs.get(name)
+        if g is None:
+            g = self._rngs[name] = spawn(self.seq, [name])[name]
+        return g
+
+    # -- construction ----------------------------------------------------------------------
+
+    def build(self) -> None:
+        sc, env = self.sc, self.env
+        run = sc.run
+        self.metrics = Metrics(
+            duration_s=run.duration_s,
+            warmup_s=run.warmup_s,
+            interval_s=run.metrics_interval_s,
+            trace_sample=run.trace_sample,
+            rng=self.rng("trace"),
+        )
+        cost = PROXY_COSTS.get(sc.rules.proxy)
+        if cost is None:
+            raise SimulationError(
+                f"unknown proxy cost model {sc.rules.proxy!r}; use one of {sorted(PROXY_COSTS)}"
+            )
+        default_cpu = DistSpec.model_validate(f"det({cost.cpu_ms}ms)")
+        default_lat = DistSpec.model_validate(f"det({cost.latency_ms}ms)")
+        # Backends
+        self.registry = PodRegistry()
+        self.pods_by_version: dict[tuple[str, str], list[Pod]] = {}
+        self._pod_counter = itertools.count()
+        for svc in sc.services:
+            for ver in svc.versions:
+                for az in _replica_layout(ver, sc.ingress.azs):
+                    self.add_pod(svc, ver, az, ready_at=0.0)
+        cross_az = _sampler(sc.aws.cross_az_latency, self.rng("net/cross-az")) or (lambda: 0.0)
+
+        def network(a: str, b: str) -> float:
+            return cross_az() if a != b else 0.0
+
+        self.clusters: dict[str, UpstreamCluster] = {}
+        for name, pol in self.table.clusters.items():
+            self.clusters[name] = UpstreamCluster(
+                env,
+                pol,
+                self.registry,
+                uniform=uniform_sampler(self.rng(f"upstream/{name}")),
+                network_latency=network,
+                record_upstream=self._record_upstream,
+            )
+        # Ingress pool
+        ing = sc.ingress
+        cpu = _sampler(ing.cpu_per_request or default_cpu, self.rng("ingress/cpu"))
+        lat = _sampler(ing.proxy_latency or default_lat, self.rng("ingress/latency"))
+        cache: dict[Any, Any] = {}
+        self.nodes: list[IngressNode] = []
+        self.gateway_pods: list[GatewayPod] = []
+        for az in ing.azs:
+            for i in range(ing.nodes_in(az)):
+                self.nodes.append(IngressNode(f"ingress-{az}-{i}", az))
+        if not self.nodes:
+            raise SimulationError("the ingress pool has no nodes: set ingress.nodes_per_az >= 1")
+        placements: list[IngressNode] = []
+        if ing.gateway_replicas is not None:
+            placements = [self.nodes[i % len(self.nodes)] for i in range(ing.gateway_replicas)]
+        else:
+            placements = [n for n in self.nodes for _ in range(ing.pods_per_node)]
+        per_node: dict[str, int] = {}
+        for n in placements:
+            per_node[n.name] = per_node.get(n.name, 0) + 1
+        for k, node in enumerate(placements):
+            scale = max(1.0, per_node[node.name] * ing.concurrency / ing.cores_per_node)
+            router = Router(
+                env,
+                self.table,
+                self.clusters,
+                uniform=uniform_sampler(self.rng(f"router/{k}")),
+                random_value=int_sampler(self.rng(f"router/{k}/weights"), 2**62),
+                backoff_formula=self.profile.backoff_formula,
+                decision_cache=cache,
+            )
+            pod = GatewayPod(
+                env,
+                f"istio-ingressgateway-{k}",
+                node,
+                ing.concurrency,
+                router,
+                cpu=cpu,
+                latency=lat,
+                cpu_scale=scale,
+            )
+            node.pods.append(pod)
+            self.gateway_pods.append(pod)
+        if not self.gateway_pods:
+            raise SimulationError(
+                "no gateway pods: set ingress.pods_per_node >= 1 or gateway_replicas"
+            )
+        aws = sc.aws
+        if aws.target_type == "ip":
+            targets = [Target(p.name, p.az, p.node, p) for p in self.gateway_pods]
+        else:
+            targets = [Target(n.name, n.az, n, None) for n in self.nodes]
+        zero: Sampler = lambda: 0.0  # noqa: E731
+        self.lb = LoadBalancer(
+            env,
+            aws,
+            targets,
+            self.gateway_pods,
+            uniform=uniform_sampler(self.rng("lb")),
+            lb_latency=_sampler(aws.lb_latency, self.rng("lb/latency")) or zero,
+            kube_proxy_latency=_sampler(aws.kube_proxy_latency, self.rng("lb/kube-proxy")) or zero,
+            cross_node_latency=_sampler(aws.cross_node_latency, self.rng("lb/cross-node")) or zero,
+            cross_az_latency=_sampler(aws.cross_az_latency, self.rng("lb/cross-az")) or zero,
+            workers=ing.concurrency,
+        )
+        self.lb.mark_initial_health()
+        self.check_routes()
+
+    def check_routes(self) -> None:
+        """Findings for traffic whose host no virtual host serves, and clusters with no pods."""
+        from istiolab.envoy.match import select_virtual_host
+
+        for t in self.sc.traffic:
+            if select_virtual_host(self.table, t.host) is None:
+                self.notes.append(
+                    finding(
+                        "IL401",
+                        "Scenario",
+                        f"traffic.{t.name}.host",
+                        f"host {t.host!r} matches no virtual host of {self.table.name} "
+                        f"(domains: {[d for vh in self.table.virtual_hosts for d in vh.domains]})",
+                        "set traffic.host to a host the rules serve, or add a Gateway for it",
+                        severity=None,
+                    )
+                )
+        for name, c in self.clusters.items():
+            if not c.hosts():
+                self.notes.append(
+                    finding(
+                        "IL401",
+                        "Scenario",
+                        "services",
+                        f"cluster {name} selects no pod (host {c.policy.host}, labels {dict(c.policy.labels)}); "
+                        "its requests get 503 UH",
+                        "add the service/version to the scenario's services",
+                    )
+                )
+
+    def add_pod(self, svc: ServiceSpec, ver: VersionSpec, az: str, ready_at: float) -> Pod:
+        k = next(self._pod_counter)
+        cost = PROXY_COSTS[self.sc.rules.proxy]
+        name = f"{svc.name}-{ver.name}-{len(self.pods_by_version.get((svc.name, ver.name), []))}"
+        pod = Pod(
+            self.env,
+            name,
+            svc,
+            ver,
+            az,
+            service_time=ver.service_time.build().sampler(
+                self.rng(f"pod/{svc.name}/{ver.name}/{k}/service")
+            ),
+            uniform=uniform_sampler(self.rng(f"pod/{svc.name}/{ver.name}/{k}/errors")),
+            sidecar_cpu=_sampler(
+                DistSpec.model_validate(f"det({cost.cpu_ms}ms)"), self.rng("sidecar")
+            )
+            if svc.sidecar
+            else None,
+            sidecar_latency=_sampler(
+                DistSpec.model_validate(f"det({cost.latency_ms}ms)"), self.rng("sidecar")
+            )
+            if svc.sidecar
+            else None,
+            ready_at=ready_at,
+        )
+        self.registry.add(pod)
+        self.pods_by_version.setdefault((svc.name, ver.name), []).append(pod)
+        return pod
+
+    def _record_upstream(self, t: float, cluster: str, host: str, status: int, flag: str) -> None:
+        self.metrics.record_upstream(t=t, cluster=cluster, host=host, status=status, flags=flag)
+
+    # -- processes -------------------------------------------------------------------------
+
+    def client(self, index: int) -> Generator[Any, Any, None]:
+        sc, env = self.sc, self.env
+        spec = sc.traffic[index]
+        arrivals = Arrivals(
+            spec.arrival, self.rng(f"traffic/{spec.name}/arrivals"), base_dir=sc.base_dir
+        )
+        factory = RequestFactory(
+            spec, self.rng(f"traffic/{spec.name}/requests"), azs=list(sc.ingress.azs)
+        )
+        u = uniform_sampler(self.rng(f"traffic/{spec.name}/connections"))
+        keepalive = spec.connections.mode == "keepalive"
+        pool: list[Connection | None] = [None] * (spec.connections.pool_size if keepalive else 0)
+        lifetime = spec.connections.lifetime_s
+        cap = spec.connections.requests_per_connection
+        counter = self._ids
+        while True:
+            gap = arrivals.next_gap(env.now)
+            if gap is None:
+                return
+            yield env.timeout(gap)
+            attrs = factory.make(env.now)
+            req = SimRequest(
+                next(counter),
+                env.now,
+                attrs.path,
+                attrs.method,
+                attrs.host,
+                attrs.headers,
+                attrs.source_ip,
+                attrs.az or sc.ingress.azs[0],
+            )
+            conn = None
+            if keepalive:
+                slot = int(u() * len(pool))
+                conn = pool[slot]
+                if (
+                    conn is None
+                    or (lifetime is not None and env.now - conn.created >= lifetime)
+                    or (cap is not None and conn.requests >= cap)
+                    or not conn.target.healthy
+                    or not conn.target.node.alive
+                ):
+                    conn = pool[slot] = self.lb.new_connection(req)
+                conn.requests += 1
+            env.process(self.request(req, conn))
+
+    def request(self, req: SimRequest, conn: Connection | None) -> Generator[Any, Any, None]:
+        env = self.env
+        out = Outcome()
+        t0 = env.now
+        pod, worker, target = yield from self.lb.handle(req, out, conn)
+        t_lb = env.now
+        if pod is not None:
+            try:
+                yield from pod.handle(req, out, worker)
+            finally:
+                target.outstanding -= 1
+        t_end = env.now
+        stages = (("lb", t_lb - t0), *out.stages)
+        m = self.metrics
+        m.record(
+            t_start=t0,
+            t_end=t_end,
+            route=out.route,
+            cluster=out.cluster,
+            version=out.version,
+            status=out.status,
+            flags=",".join(out.flags),
+            retries=out.retries,
+            upstream_requests=out.upstream_requests,
+            ingress_node=out.ingress_node,
+            az=out.ingress_az,
+            stages=stages,
+        )
+        if self.metrics.should_trace():
+            self._trace(req, out, t0, t_end, stages)
+
+    def _trace(
+        self,
+        req: SimRequest,
+        out: Outcome,
+        t0: float,
+        t_end: float,
+        stages: tuple[tuple[str, float], ...],
+    ) -> None:
+        m = self.metrics
+        tags = {"http.path": req.path, "http.status_code": str(out.status), "route": out.route}
+        m.trace_span(trace_id=req.id, span="client", parent=None, start=t0, end=t_end, tags=tags)
+        t = t0
+        names = {"lb": f"aws-{self.sc.aws.lb}", "ingress": out.ingress_node, "route": out.cluster}
+        for name, dt in stages:
+            m.trace_span(
+                trace_id=req.id,
+                span=names.get(name, name),
+                parent="client",
+                start=t,
+                end=t + dt,
+                tags={"stage": name, "version": out.version, "flags": ",".join(out.flags)},
+            )
+            t += dt
+
+    def sampler_process(self) -> Generator[Any, Any, None]:
+        env, m = self.env, self.metrics
+        interval = self.sc.run.metrics_interval_s
+        while True:
+            yield env.timeout(interval)
+            t = env.now
+            for node in self.nodes:
+                cap = float(sum(len(p.workers) for p in node.pods)) or 1.0
+                busy = sum(p.busy() for p in node.pods) if node.alive else 0.0
+                m.record_utilisation(
+                    t=t, kind="ingress_node", name=node.name, az=node.az, busy=busy, capacity=cap
+                )
+            for pod in self.registry.pods:
+                m.record_utilisation(
+                    t=t,
+                    kind="pod",
+                    name=pod.name,
+                    az=pod.az,
+                    busy=pod.busy(),
+                    capacity=pod.capacity(),
+                )
+
+    def events(self) -> Generator[Any, Any, None]:
+        env = self.env
+        for ev in sorted(self.sc.events, key=lambda e: e.at_s):
+            if ev.at_s > env.now:
+                yield env.timeout(ev.at_s - env.now)
+            self.apply_event(ev)
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        def proc() -> Generator[Any, Any, None]:
+            yield self.env.timeout(delay)
+            fn()
+
+        self.env.process(proc())
+
+    def _kill_pod(self, pod: Pod, svc: ServiceSpec, node_gone: bool = False) -> None:
+        pod.alive = False
+        pod.node_alive = not node_gone
+
+        def leave() -> None:
+            pod.in_endpoints = False
+            self.registry.changed()
+
+        self._later(svc.endpoint_delay_s, leave)
+
+    def apply_event(self, ev: Any) -> None:
+        sc, env = self.sc, self.env
+        svcs = {s.name: s for s in sc.services}
+        if ev.kind in ("pod_crash", "error_burst", "deploy", "scale"):
+            svc = svcs[ev.service] if ev.service else sc.services[0]
+            vers = [v for v in svc.versions if ev.version in (None, v.name)]
+            pods = [p for v in vers for p in self.pods_by_version.get((svc.name, v.name), [])]
+        if ev.kind == "pod_crash":
+            victims = [p for p in pods if p.alive][: ev.count]
+            for p in victims:
+                self._kill_pod(p, svc)
+                if ev.restart_after_s is not None:
+                    ver = next(v for v in svc.versions if v.name == p.version)
+
+                    def revive(p: Pod = p, ver: VersionSpec = ver) -> None:
+                        p.alive = True
+                        p.node_alive = True
+                        p.in_endpoints = True
+                        p.ready_at = env.now + ver.startup_s
+                        self.registry.changed()
+
+                    self._later(ev.restart_after_s, revive)
+        elif ev.kind == "error_burst":
+            end = env.now + (ev.duration_s or sc.run.duration_s)
+            for p in pods:
+                p.extra_errors.append((env.now, end, ev.probability, ev.status))
+        elif ev.kind in ("deploy", "scale"):
+            ver = vers[0]
+            target = ev.replicas if ev.replicas is not None else 1
+            live = [p for p in pods if p.alive]
+            if ev.kind == "deploy":
+                add = target
+            else:
+                add = target - len(live)
+            for i in range(max(0, add)):
+                az = sc.ingress.azs[(len(live) + i) % len(sc.ingress.azs)]
+                self.add_pod(svc, ver, az, ready_at=env.now + ver.startup_s)
+            for p in live[target:] if add < 0 else []:
+                self._kill_pod(p, svc)
+        elif ev.kind == "node_loss":
+            for n in self.nodes:
+                if ev.node in (None, n.name):
+                    n.alive = False
+                    if ev.node is None:
+                        break
+        elif ev.kind == "az_loss":
+            for n in self.nodes:
+                if n.az == ev.az:
+                    n.alive = False
+            for s in sc.services:
+                for v in s.versions:
+                    for p in self.pods_by_version.get((s.name, v.name), []):
+                        if p.az == ev.az and p.alive:
+                            self._kill_pod(p, s, node_gone=True)
+
+    # -- run -------------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        self._ids = itertools.count()
+        self.build()
+        env = self.env
+        for i in range(len(self.sc.traffic)):
+            env.process(self.client(i))
+        env.process(self.sampler_process())
+        env.process(self.lb.health_checker())
+        if self.sc.events:
+            env.process(self.events())
+        env.run(until=self.sc.run.duration_s)
+        seed = (
+            self.seed_value
+            if self.seed_value is not None
+            else list(
+                self.seq.entropy if isinstance(self.seq.entropy, list) else [self.seq.entropy]
+            )
+        )
+        result = self.metrics.result(seed=seed, scenario_name=self.sc.name, params=self.params)
+        result.findings = tuple(self.notes)  # type: ignore[attr-defined]
+        return result
+
+
+def simulate(
+    scenario: Scenario, seed: SeedLike = None, *, params: dict[str, Any] | None = None
+) -> Result:
+    """Run a scenario.
+
+    Args:
+        scenario: A validated scenario (``load_scenario``).
+        seed: Overrides ``scenario.run.seed``; same scenario and seed give identical results.
+        params: Swept parameters recorded in every result frame.
+
+    Returns:
+        The result (tidy DataFrames, summary).
+
+    Raises:
+        ConfigError: When the scenario's rules are invalid.
+        SimulationError: When the scenario cannot be built.
+    """
+    return _Run(scenario, seed, params).run()

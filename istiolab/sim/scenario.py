@@ -1,0 +1,569 @@
+"""Scenario: everything a simulation run needs, validated before any SimPy object exists.
+
+A scenario is a frozen pydantic model written in YAML with snake_case keys (documented field by
+field in ``docs/scenario.md``): traffic, the AWS load balancer, the ingress node pool, services
+and their versions, the routing rules (compiled with :mod:`istiolab.envoy.compile`), scheduled
+events, and run settings. Times in ``*_s`` fields are seconds; distributions are in milliseconds.
+Every cost can be set to zero (``zero``) so one stage can be isolated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from istiolab.config.registry import path_str
+from istiolab.errors import ConfigError
+from istiolab.findings import Finding, finding
+from istiolab.sim._base import SimModel
+from istiolab.sim.dists import DistSpec
+from istiolab.sim.workload import TrafficSpec
+
+
+class RunSpec(SimModel):
+    """Run settings.
+
+    Attributes:
+        duration_s: Simulated time, including warm-up.
+        warmup_s: Requests starting before this are left out of the summary.
+        seed: Default seed (``simulate(..., seed=)`` overrides it).
+        metrics_interval_s: Bucket width of the time series.
+        trace_sample: Fraction of requests traced (Zipkin spans); 0 keeps memory constant.
+    """
+
+    duration_s: float = Field(60.0, gt=0)
+    warmup_s: float = Field(5.0, ge=0)
+    seed: int = Field(1, ge=0)
+    metrics_interval_s: float = Field(1.0, gt=0)
+    trace_sample: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _warmup(self) -> RunSpec:
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(
+                f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})"
+            )
+        return self
+
+
+class HealthCheckSpec(SimModel):
+    """LB health checks: a target is taken out ``unhealthy_threshold × interval_s`` after it fails.
+
+    Defaults are the AWS Load Balancer Controller's for NLB (10 s, 3, 3).
+    """
+
+    interval_s: float = Field(10.0, gt=0)
+    healthy_threshold: int = Field(3, ge=1)
+    unhealthy_threshold: int = Field(3, ge=1)
+
+
+class AwsSpec(SimModel):
+    """The AWS load balancer in front of the ingress node pool.
+
+    Attributes:
+        lb: ``nlb`` (flow hash per TCP connection), ``alb`` (per request) or ``clb``.
+        cross_zone: Cross-zone load balancing; None = AWS default (NLB off, ALB on, CLB off).
+        alb_algorithm: ALB target-group algorithm.
+        target_type: ``instance`` (NodePort + kube-proxy hop) or ``ip`` (straight to pods).
+        external_traffic_policy: ``Cluster`` (kube-proxy may forward to another node) or
+            ``Local`` (only nodes with a gateway pod pass health checks).
+        lb_latency: One LB hop.
+        kube_proxy_latency: kube-proxy DNAT (instance targets).
+        cross_node_latency: Extra hop to another node in the AZ.
+        cross_az_latency: Extra cost of crossing AZs.
+        idle_timeout_s: Connection idle timeout; None = AWS default (NLB 350 s, ALB/CLB 60 s).
+        surge_queue: CLB surge queue length (requests beyond it get 503 spillover).
+        clb_target_capacity: Outstanding requests a CLB sends to one target before queueing.
+        health_check: Health check settings.
+    """
+
+    lb: Literal["nlb", "alb", "clb"] = "nlb"
+    cross_zone: bool | None = None
+    alb_algorithm: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
+    target_type: Literal["instance", "ip"] = "instance"
+    external_traffic_policy: Literal["Cluster", "Local"] = "Cluster"
+    lb_latency: DistSpec = Field(default_factory=lambda: DistSpec.model_validate("det(0.3ms)"))
+    kube_proxy_latency: DistSpec = Field(
+        default_factory=lambda: DistSpec.model_validate("det(0.05ms)")
+    )
+    cross_node_latency: DistSpec = Field(
+        default_factory=lambda: DistSpec.model_validate("det(0.1ms)")
+    )
+    cross_az_latency: DistSpec = Field(
+        default_factory=lambda: DistSpec.model_validate("det(0.6ms)")
+    )
+    idle_timeout_s: float | None = Field(None, gt=0)
+    surge_queue: int = Field(1024, ge=0)
+    clb_target_capacity: int = Field(1024, ge=1)
+    health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+
+    @property
+    def cross_zone_enabled(self) -> bool:
+        """Cross-zone with the AWS default filled in."""
+        return self.cross_zone if self.cross_zone is not None else self.lb == "alb"
+
+
+class IngressSpec(SimModel):
+    """The dedicated Istio ingress node pool (the seed's architecture).
+
+    Attributes:
+        azs: Availability zones, in order.
+        nodes_per_az: Ingress nodes in each AZ (an int for all, or a mapping per AZ).
+        cores_per_node: vCPUs per node; workers beyond it share cores.
+        pods_per_node: Gateway pods per node (a DaemonSet has 1).
+        gateway_replicas: Instead of per-node pods, this many gateway pods spread over the
+            nodes round-robin (some nodes may have none).
+        concurrency: Envoy worker threads per gateway pod; a connection is pinned to one.
+        cpu_per_request: CPU time per request on a worker; default from the calibration.
+        proxy_latency: Extra latency per gateway hop; default from the calibration.
+    """
+
+    azs: list[str] = Field(default_factory=lambda: ["us-east-1a", "us-east-1b"], min_length=1)
+    nodes_per_az: int | dict[str, int] = 1
+    cores_per_node: int = Field(2, ge=1)
+    pods_per_node: int = Field(1, ge=0)
+    gateway_replicas: int | None = Field(None, ge=1)
+    concurrency: int = Field(2, ge=1)
+    cpu_per_request: DistSpec | None = None
+    proxy_latency: DistSpec | None = None
+
+    @field_validator("azs")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"azs must be unique, got {v}")
+        return v
+
+    def nodes_in(self, az: str) -> int:
+        """Ingress nodes in *az*."""
+        if isinstance(self.nodes_per_az, int):
+            return self.nodes_per_az
+        return self.nodes_per_az.get(az, 0)
+
+
+class ErrorSpec(SimModel):
+    """A backend error model.
+
+    Attributes:
+        probability: Each request fails with this probability.
+        status: HTTP status of a failure (503 …); 0 means the connection is reset (Envoy
+            reports 503 with flag ``UC``).
+        first_n: The first N requests of each pod fail.
+        start_s: Window start (None: from the beginning).
+        end_s: Window end (None: to the end).
+    """
+
+    probability: float = Field(0.0, ge=0, le=1)
+    status: int = Field(503, ge=0, le=599)
+    first_n: int = Field(0, ge=0)
+    start_s: float | None = Field(None, ge=0)
+    end_s: float | None = Field(None, ge=0)
+
+
+class VersionSpec(SimModel):
+    """A version (subset) of a service: its pods and how they behave.
+
+    Attributes:
+        name: Version name (``v1``); the default pod label is ``version: <name>``.
+        labels: Pod labels (added to ``app: <service>``).
+        replicas: Pods in total, spread over the AZs round-robin; or use ``replicas_per_az``.
+        replicas_per_az: Pods per AZ (an int for all, or a mapping per AZ).
+        concurrency: Requests a pod serves at once (one FIFO queue per pod).
+        service_time: Service time distribution.
+        errors: Error models, applied in order.
+        startup_s: Time from creation to ready.
+    """
+
+    name: str
+    labels: dict[str, str] | None = None
+    replicas: int | None = Field(None, ge=0)
+    replicas_per_az: int | dict[str, int] | None = None
+    concurrency: int = Field(1, ge=1)
+    service_time: DistSpec = Field(default_factory=lambda: DistSpec.model_validate("exp(10ms)"))
+    errors: list[ErrorSpec] = Field(default_factory=list)
+    startup_s: float = Field(0.0, ge=0)
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """Labels of the version's pods (without ``app``)."""
+        return dict(self.labels) if self.labels is not None else {"version": self.name}
+
+
+class ServiceSpec(SimModel):
+    """A Kubernetes service behind the ingress.
+
+    Attributes:
+        name: Service name; pods carry ``app: <name>``.
+        namespace: Namespace.
+        port: Service port.
+        sidecar: The pods have the Istio sidecar (``istioctl kube-inject``, as the seed does):
+            an extra Envoy hop with its own CPU and latency.
+        sidecar_concurrency: Sidecar worker threads.
+        endpoint_delay_s: Time for a failed pod to leave the endpoints Envoy balances over.
+        versions: The versions (subsets).
+    """
+
+    name: str
+    namespace: str = "default"
+    port: int = Field(80, ge=1, le=65535)
+    sidecar: bool = False
+    sidecar_concurrency: int = Field(2, ge=1)
+    endpoint_delay_s: float = Field(5.0, ge=0)
+    versions: list[VersionSpec] = Field(min_length=1)
+
+    @property
+    def host(self) -> str:
+        """The service FQDN."""
+        return f"{self.name}.{self.namespace}.svc.cluster.local"
+
+
+class EventSpec(SimModel):
+    """A scheduled event.
+
+    Attributes:
+        at_s: When it happens.
+        kind: ``pod_crash`` (``count`` pods of ``service``/``version`` die, back after
+            ``restart_after_s`` if given), ``node_loss`` (ingress ``node``), ``az_loss`` (every
+            ingress node and pod in ``az``), ``error_burst`` (``probability``/``status`` on
+            ``service``/``version`` for ``duration_s``), ``deploy`` (``replicas`` new pods of
+            ``version``, ready after the version's startup), ``scale`` (set a version's replicas).
+    """
+
+    at_s: float = Field(ge=0)
+    kind: Literal["pod_crash", "node_loss", "az_loss", "error_burst", "deploy", "scale"]
+    service: str | None = None
+    version: str | None = None
+    az: str | None = None
+    node: str | None = None
+    count: int = Field(1, ge=1)
+    restart_after_s: float | None = Field(None, ge=0)
+    duration_s: float | None = Field(None, gt=0)
+    probability: float = Field(1.0, ge=0, le=1)
+    status: int = Field(503, ge=0, le=599)
+    replicas: int | None = Field(None, ge=0)
+
+
+class RulesSpec(SimModel):
+    """Routing rules: files and inline resources, compiled with the routing core.
+
+    Attributes:
+        paths: Files or directories (relative to the scenario file).
+        inline: Resources written in the scenario itself.
+        profile: Istio version (default: 0.2 for legacy input, else the newest).
+        gateway: Gateway to compile for (default: all).
+        proxy: Proxy cost model (``istio-1.24``, ``istio-1.16``, ``istio-1.4``).
+    """
+
+    paths: list[str] = Field(default_factory=list)
+    inline: list[dict[str, Any]] = Field(default_factory=list)
+    profile: str | None = None
+    gateway: str | None = None
+    proxy: str = "istio-1.24"
+
+
+class Scenario(SimModel):
+    """A simulation scenario.
+
+    Attributes:
+        name: Short name.
+        description: What it shows.
+        run: Run settings.
+        traffic: Client populations.
+        aws: The AWS load balancer.
+        ingress: The ingress node pool.
+        services: Backend services.
+        rules: Routing rules; with none, every request goes to the first service.
+        events: Scheduled events.
+        base_dir: Folder that relative paths are resolved against (set by :func:`load_scenario`).
+    """
+
+    name: str = "scenario"
+    description: str = ""
+    run: RunSpec = Field(default_factory=RunSpec)
+    traffic: list[TrafficSpec] = Field(min_length=1)
+    aws: AwsSpec = Field(default_factory=AwsSpec)
+    ingress: IngressSpec = Field(default_factory=IngressSpec)
+    services: list[ServiceSpec] = Field(min_length=1)
+    rules: RulesSpec = Field(default_factory=RulesSpec)
+    events: list[EventSpec] = Field(default_factory=list)
+    base_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service names must be unique, got {names}")
+        for i, ev in enumerate(self.events):
+            if ev.service is not None and ev.service not in names:
+                raise ValueError(f"events[{i}].service {ev.service!r} is not one of {names}")
+            if ev.az is not None and ev.az not in self.ingress.azs:
+                raise ValueError(f"events[{i}].az {ev.az!r} is not one of {self.ingress.azs}")
+        for t in self.traffic:
+            for az in t.az_split or {}:
+                if az not in self.ingress.azs:
+                    raise ValueError(
+                        f"traffic {t.name!r} az_split names {az!r}, not one of {self.ingress.azs}"
+                    )
+        return self
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """A copy with dotted-path overrides applied (``{"ingress.nodes_per_az": 3}``).
+
+        List items are addressed by index (``services.0.versions.0.replicas``) or by name
+        (``services.httpbin.versions.v1.replicas``).
+
+        Raises:
+            ConfigError: With an ``IL401`` finding naming the path when it does not exist or
+                the value is invalid.
+        """
+        data = self.model_dump(mode="python")
+        for path, value in overrides.items():
+            _set_dotted(data, path, value)
+        return scenario_from_dict(data, source=f"{self.name} (overrides)")
+
+
+def _set_dotted(data: Any, path: str, value: Any) -> None:
+    parts = path.split(".")
+    cur = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(cur, list):
+            idx: int | None = None
+            if part.lstrip("-").isdigit():
+                idx = int(part)
+            else:
+                idx = next(
+                    (
+                        k
+                        for k, item in enumerate(cur)
+                        if isinstance(item, dict) and item.get("name") == part
+                    ),
+                    None,
+                )
+            if idx is None or not -len(cur) <= idx < len(cur):
+                raise ConfigError(
+                    [_bad(path, f"no list item {part!r} at {'.'.join(parts[:i]) or 'top'}")]
+                )
+            if last:
+                cur[idx] = value
+            else:
+                cur = cur[idx]
+        elif isinstance(cur, dict):
+            if last:
+                cur[part] = value
+            else:
+                if part not in cur or cur[part] is None:
+                    cur[part] = {}
+                cur = cur[part]
+        else:
+            raise ConfigError([_bad(path, f"{'.'.join(parts[:i])} is not an object or list")])
+
+
+def _bad(path: str, message: str) -> Finding:
+    return finding(
+        "IL401", "Scenario", path, message, "check the dotted path against docs/scenario.md"
+    )
+
+
+def scenario_findings(
+    err: ValidationError, source: str, lines: dict[Any, int] | None = None
+) -> list[Finding]:
+    """Findings (code IL401) for a scenario that failed validation, with field paths."""
+    out = []
+    for e in err.errors():
+        loc = [
+            p
+            for p in e["loc"]
+            if not (isinstance(p, str) and ("[" in p or p in ("function-after", "function-before")))
+        ]
+        path = path_str(loc)
+        value = e.get("input")
+        msg = e["msg"].removeprefix("Value error, ")
+        text = (
+            f"{msg} (got {value!r})"
+            if e["type"] != "missing" and not isinstance(value, dict)
+            else msg
+        )
+        line = None
+        if lines is not None:
+            key = tuple(loc)
+            while key and key not in lines:
+                key = key[:-1]
+            line = lines.get(key)
+        out.append(
+            finding(
+                "IL401",
+                "Scenario",
+                path,
+                text,
+                "see docs/scenario.md for the field's type, unit and default",
+                file=source,
+                line=line,
+            )
+        )
+    return out
+
+
+def scenario_from_dict(
+    data: Any,
+    *,
+    source: str = "<scenario>",
+    base_dir: str | None = None,
+    lines: dict[Any, int] | None = None,
+) -> Scenario:
+    """Validate plain data into a :class:`Scenario`.
+
+    Raises:
+        ConfigError: With one ``IL401`` finding per problem (path, value, fix).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError([_bad("", f"a scenario must be a mapping, got {type(data).__name__}")])
+    if base_dir is not None and data.get("base_dir") is None:
+        data = {**data, "base_dir": base_dir}
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(scenario_findings(err, source, lines)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario YAML file (relative paths inside resolve against its folder).
+
+    Raises:
+        ConfigError: For unreadable files, YAML errors and invalid fields (code IL401 / IL001).
+    """
+    from istiolab.config import codecs
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            [finding("IL005", str(p), "", f"cannot read {p}: {err.strerror}", "check the path")]
+        ) from None
+    docs = codecs.loads(text, str(p))
+    if not docs:
+        raise ConfigError([_bad("", f"{p} is empty")])
+    doc = docs[0]
+    if doc.error is not None:
+        raise ConfigError(
+            [
+                finding(
+                    "IL001",
+                    str(p),
+                    "",
+                    doc.error,
+                    "fix the YAML syntax",
+                    file=str(p),
+                    line=doc.line,
+                )
+            ]
+        )
+    return scenario_from_dict(
+        doc.data, source=str(p), base_dir=str(p.parent.resolve()), lines=dict(doc.lines)
+    )
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as YAML (fields that differ from their defaults only)."""
+    from istiolab.config import codecs
+
+    data = scenario.model_dump(mode="json", exclude_defaults=True, exclude={"base_dir"})
+    return codecs.dumps([data])
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field descriptions from a Google-style ``Attributes:`` docstring section."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ""
+    out: dict[str, str] = {}
+    if "Attributes:" not in doc:
+        return out
+    body = doc.split("Attributes:", 1)[1]
+    current: str | None = None
+    for line in body.splitlines():
+        m = re.match(r"^    (\w+)(?:, [\w, ]+)?: (.*)$", line)
+        if m:
+            current = m.group(1)
+            out[current] = m.group(2).strip()
+        elif current and line.startswith("        "):
+            out[current] += " " + line.strip()
+        elif line.strip() and not line.startswith(" "):
+            break
+    return out
+
+
+def render_docs() -> str:
+    """Markdown for ``docs/scenario.md``: every scenario field with its type, default and meaning."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    from istiolab.sim.dists import DistSpec
+    from istiolab.sim.workload import (
+        ArrivalSpec,
+        ConnectionSpec,
+        RequestTemplate,
+        SessionSpec,
+        TrafficSpec,
+    )
+
+    sections: list[tuple[str, type[BaseModel]]] = [
+        ("Scenario (top level)", Scenario),
+        ("run", RunSpec),
+        ("traffic[]", TrafficSpec),
+        ("traffic[].arrival", ArrivalSpec),
+        ("traffic[].connections", ConnectionSpec),
+        ("traffic[].requests[]", RequestTemplate),
+        ("traffic[].sessions", SessionSpec),
+        ("aws", AwsSpec),
+        ("aws.health_check", HealthCheckSpec),
+        ("ingress", IngressSpec),
+        ("services[]", ServiceSpec),
+        ("services[].versions[]", VersionSpec),
+        ("services[].versions[].errors[]", ErrorSpec),
+        ("rules", RulesSpec),
+        ("events[]", EventSpec),
+        ("distributions (any field of type DistSpec)", DistSpec),
+    ]
+    out = [
+        "# Scenario files",
+        "",
+        "Generated by `python -m istiolab.sim.scenario > docs/scenario.md` from the models in",
+        "`istiolab/sim/scenario.py`, `istiolab/sim/workload.py` and `istiolab/sim/dists.py`.",
+        "Keys are snake_case. Fields ending in `_s` are seconds; distributions are in milliseconds",
+        '(`"exp(10ms)"`, `"det(0.2ms)"`, `"lognormal(20ms, cv=1.5)"`, `zero`, or a mapping with',
+        "`kind`). Every cost can be set to `zero` to isolate one stage. Override any field from the",
+        "command line with `--set dotted.path=value` (list items by index or by `name`).",
+        "",
+    ]
+    for title, cls in sections:
+        docs = _attribute_docs(cls)
+        out += [f"## {title}", "", "| field | type | default | meaning |", "|---|---|---|---|"]
+        for name, field in cls.model_fields.items():
+            if name == "base_dir":
+                continue
+            ann = str(field.annotation).replace("typing.", "").replace("istiolab.sim.", "")
+            ann = ann.replace("|", "\\|")
+            if field.default is not PydanticUndefined:
+                default = repr(field.default)
+            elif field.default_factory is not None:
+                try:
+                    value = field.default_factory()  # type: ignore[call-arg]
+                    default = "(see section)" if isinstance(value, BaseModel) else repr(value)
+                except TypeError:
+                    default = "-"
+            else:
+                default = "**required**"
+            meaning = docs.get(name, "").replace("|", "\\|")
+            default = default.replace("|", "\\|")
+            out.append(f"| `{name}` | `{ann}` | {default} | {meaning} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_docs(), end="")

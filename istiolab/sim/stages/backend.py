@@ -1,0 +1,204 @@
+"""Backend pods: a FIFO queue per pod with ``concurrency`` servers, service times, error models,
+an optional Istio sidecar hop, and a life cycle (start-up, crash, endpoint removal)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from istiolab.sim.scenario import ErrorSpec, ServiceSpec, VersionSpec
+
+Sampler = Callable[[], float]
+
+
+class Pod:
+    """One backend pod.
+
+    Attributes:
+        name: ``<service>-<version>-<n>``.
+        service: Service name; ``host`` its FQDN.
+        version: Version name.
+        labels: Pod labels (``app`` plus the version's labels).
+        az: Availability zone.
+        alive: False after a crash (connections are refused).
+        in_endpoints: Whether Envoy still balances over it (lags ``alive`` by the endpoint delay).
+        active: Requests in flight from the gateway (LEAST_REQUEST reads it).
+    """
+
+    __slots__ = (
+        "_errors",
+        "_rng_u",
+        "_service",
+        "_sidecar_cpu",
+        "_sidecar_lat",
+        "active",
+        "alive",
+        "az",
+        "env",
+        "extra_errors",
+        "host",
+        "in_endpoints",
+        "labels",
+        "name",
+        "node_alive",
+        "ready_at",
+        "served",
+        "server",
+        "service",
+        "sidecar",
+        "version",
+    )
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        service: ServiceSpec,
+        version: VersionSpec,
+        az: str,
+        *,
+        service_time: Sampler,
+        uniform: Sampler,
+        sidecar_cpu: Sampler | None,
+        sidecar_latency: Sampler | None,
+        ready_at: float = 0.0,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.service = service.name
+        self.host = service.host
+        self.version = version.name
+        self.labels = {"app": service.name, **version.pod_labels}
+        self.az = az
+        self.alive = True
+        self.node_alive = True
+        self.in_endpoints = True
+        self.ready_at = ready_at
+        self.active = 0
+        self.served = 0
+        self.server = simpy.Resource(env, capacity=version.concurrency)
+        self.sidecar = (
+            simpy.Resource(env, capacity=service.sidecar_concurrency) if service.sidecar else None
+        )
+        self._service = service_time
+        self._sidecar_cpu = sidecar_cpu
+        self._sidecar_lat = sidecar_latency
+        self._errors: list[ErrorSpec] = list(version.errors)
+        self.extra_errors: list[tuple[float, float, float, int]] = []  # (start, end, p, status)
+        self._rng_u = uniform
+
+    @property
+    def ready(self) -> bool:
+        """Alive, started, and in the endpoints."""
+        return self.alive and self.in_endpoints and self.env.now >= self.ready_at
+
+    def busy(self) -> float:
+        """Servers in use (for utilisation)."""
+        return float(self.server.count)
+
+    def capacity(self) -> float:
+        """Servers."""
+        return float(self.server.capacity)
+
+    def serve(self, connect_timeout_s: float) -> Generator[Any, Any, tuple[int, str]]:
+        """Serve one upstream request; returns ``(status, flag)`` (flag "" for none).
+
+        A dead pod whose node is up refuses the connection at once (``UF``); when its node is
+        gone the connection attempt times out after *connect_timeout_s* (``UF``).
+        """
+        env = self.env
+        if not self.alive:
+            if not self.node_alive:
+                yield env.timeout(connect_timeout_s)
+            return 503, "UF"
+        if self.sidecar is not None:
+            cpu = self._sidecar_cpu() if self._sidecar_cpu is not None else 0.0
+            lat = self._sidecar_lat() if self._sidecar_lat is not None else 0.0
+            if cpu > 0:
+                with self.sidecar.request() as req:
+                    yield req
+                    yield env.timeout(cpu)
+            if lat > 0:
+                yield env.timeout(lat)
+        with self.server.request() as req:
+            yield req
+            t = self._service()
+            if t > 0:
+                yield env.timeout(t)
+        self.served += 1
+        if not self.alive:
+            return 503, "UC"  # crashed while serving: the connection is reset
+        status = self._error_status()
+        if status == 0:
+            return 503, "UC"
+        return status, ""
+
+    def _error_status(self) -> int:
+        now = self.env.now
+        for e in self._errors:
+            if e.start_s is not None and now < e.start_s:
+                continue
+            if e.end_s is not None and now >= e.end_s:
+                continue
+            if e.first_n and self.served <= e.first_n:
+                return e.status
+            if e.probability > 0 and self._rng_u() < e.probability:
+                return e.status
+        for start, end, p, status in self.extra_errors:
+            if start <= now < end and self._rng_u() < p:
+                return status
+        return 200
+
+
+class PodRegistry:
+    """Every pod of every service, with a change counter so clusters can cache host lists."""
+
+    def __init__(self) -> None:
+        self.pods: list[Pod] = []
+        self.generation = 0
+
+    def add(self, pod: Pod) -> None:
+        """Register a pod."""
+        self.pods.append(pod)
+        self.generation += 1
+
+    def changed(self) -> None:
+        """Note that a pod's membership changed."""
+        self.generation += 1
+
+    def select(self, host: str, labels: tuple[tuple[str, str], ...]) -> list[Pod]:
+        """Pods of *host* whose labels include *labels*, in creation order."""
+        return [
+            p for p in self.pods if p.host == host and all(p.labels.get(k) == v for k, v in labels)
+        ]
+
+
+def uniform_sampler(rng: np.random.Generator, block: int = 4096) -> Sampler:
+    """Buffered U[0, 1) draws from *rng* (one numpy call per *block* draws)."""
+    buf: list[float] = []
+
+    def draw() -> float:
+        nonlocal buf
+        if not buf:
+            buf = rng.random(block).tolist()
+            buf.reverse()
+        return buf.pop()
+
+    return draw
+
+
+def int_sampler(rng: np.random.Generator, high: int, block: int = 4096) -> Callable[[], int]:
+    """Buffered integers in [0, high)."""
+    buf: list[int] = []
+
+    def draw() -> int:
+        nonlocal buf
+        if not buf:
+            buf = rng.integers(0, high, size=block).tolist()
+            buf.reverse()
+        return buf.pop()
+
+    return draw

@@ -1,0 +1,91 @@
+"""The Istio ingress node pool: nodes in AZs, gateway pods (Envoys) with worker threads.
+
+A downstream connection is pinned to one worker of one gateway pod; each request costs CPU time
+on that worker (FIFO), plus the proxy's extra latency, and is then routed by the pod's
+:class:`~istiolab.sim.stages.router.Router`. When a node has more workers than cores, CPU time
+is stretched by workers/cores (processor sharing, approximately).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from istiolab.sim.request import Outcome, SimRequest
+from istiolab.sim.stages.router import Router
+
+
+class IngressNode:
+    """A node of the ingress pool."""
+
+    __slots__ = ("alive", "az", "name", "pods")
+
+    def __init__(self, name: str, az: str) -> None:
+        self.name = name
+        self.az = az
+        self.alive = True
+        self.pods: list[GatewayPod] = []
+
+
+class GatewayPod:
+    """One istio-ingressgateway pod: an Envoy with ``concurrency`` workers."""
+
+    __slots__ = ("_cpu", "_cpu_scale", "_latency", "env", "name", "node", "router", "workers")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        node: IngressNode,
+        workers: int,
+        router: Router,
+        *,
+        cpu: Callable[[], float] | None,
+        latency: Callable[[], float] | None,
+        cpu_scale: float = 1.0,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.node = node
+        self.workers = [simpy.Resource(env, capacity=1) for _ in range(workers)]
+        self.router = router
+        self._cpu = cpu
+        self._latency = latency
+        self._cpu_scale = cpu_scale
+
+    @property
+    def alive(self) -> bool:
+        """The pod runs while its node does."""
+        return self.node.alive
+
+    @property
+    def az(self) -> str:
+        """The node's AZ."""
+        return self.node.az
+
+    def busy(self) -> float:
+        """Busy workers."""
+        return float(sum(w.count for w in self.workers))
+
+    def handle(self, req: SimRequest, out: Outcome, worker: int) -> Generator[Any, Any, None]:
+        """Process a request on *worker*, then route it."""
+        env = self.env
+        t0 = env.now
+        out.ingress_node = self.node.name
+        out.ingress_az = self.node.az
+        if self._cpu is not None:
+            t = self._cpu() * self._cpu_scale
+            if t > 0:
+                with self.workers[worker % len(self.workers)].request() as r:
+                    yield r
+                    yield env.timeout(t)
+        if self._latency is not None:
+            lat = self._latency()
+            if lat > 0:
+                yield env.timeout(lat)
+        t1 = env.now
+        out.stages.append(("ingress", t1 - t0))
+        yield from self.router.handle(req, out, az=self.node.az)
+        out.stages.append(("route", env.now - t1))

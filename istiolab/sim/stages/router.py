@@ -1,0 +1,186 @@
+"""The Envoy router stage: executes the compiled :class:`~istiolab.envoy.model.RouteTable`.
+
+Route selection is :func:`istiolab.envoy.match.route` and the weighted pick
+:func:`istiolab.envoy.match.pick` — the same code the conformance suite checks against a real
+Envoy. This stage adds what happens in time: fault delay then abort (independent draws, as the
+fault filter does), the local rate limit (token bucket, 429 ``RL``), mirrors (fire and forget),
+redirects and direct responses, and hands the request to the upstream cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from istiolab.envoy.match import Request, pick, route
+from istiolab.envoy.model import MILLION, RateLimit, Route, RouteTable, VirtualHost
+from istiolab.sim.request import Outcome, SimRequest
+from istiolab.sim.stages.upstream import UpstreamCluster
+
+_CACHE_LIMIT = 65536
+
+
+class TokenBucket:
+    """Envoy's local rate limit token bucket, refilled on a fixed timer from t = 0."""
+
+    __slots__ = ("_last_fill", "_tokens", "spec")
+
+    def __init__(self, spec: RateLimit) -> None:
+        self.spec = spec
+        self._tokens = spec.max_tokens
+        self._last_fill = 0
+
+    def take(self, now: float) -> bool:
+        """Consume a token if there is one."""
+        spec = self.spec
+        fills = int(now // spec.fill_interval_s)
+        if fills > self._last_fill:
+            self._tokens = min(
+                spec.max_tokens, self._tokens + (fills - self._last_fill) * spec.tokens_per_fill
+            )
+            self._last_fill = fills
+        if self._tokens > 0:
+            self._tokens -= 1
+            return True
+        return False
+
+
+class Router:
+    """Routes requests of one gateway pod (buckets are per Envoy process)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        table: RouteTable,
+        clusters: dict[str, UpstreamCluster],
+        *,
+        uniform: Callable[[], float],
+        random_value: Callable[[], int],
+        backoff_formula: str,
+        decision_cache: dict[Any, tuple[Route | None, VirtualHost | None, int | None, str]],
+    ) -> None:
+        self.env = env
+        self.table = table
+        self.clusters = clusters
+        self._u = uniform
+        self._rv = random_value
+        self._formula = backoff_formula
+        self._cache = decision_cache
+        self._gateway_bucket = (
+            TokenBucket(table.rate_limit) if table.rate_limit is not None else None
+        )
+        self._route_buckets: dict[str, TokenBucket] = {}
+
+    def decide(self, req: SimRequest) -> tuple[Route | None, VirtualHost | None, int | None, str]:
+        """Route selection, cached (it is deterministic given the request's attributes)."""
+        key = (req.host, req.path, req.method, tuple(req.headers.items()))
+        hit = self._cache.get(key)
+        if hit is None:
+            d = route(self.table, Request(req.path, req.method, req.host, req.headers))
+            hit = (d.route, d.virtual_host, d.status, d.flags)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def _limited(self, r: Route) -> bool:
+        now = self.env.now
+        for spec, bucket_key in ((self.table.rate_limit, None), (r.rate_limit, r.name)):
+            if spec is None:
+                continue
+            if (
+                spec.enabled_per_million < MILLION
+                and self._u() * MILLION >= spec.enabled_per_million
+            ):
+                continue
+            if bucket_key is None:
+                bucket = self._gateway_bucket
+            else:
+                bucket = self._route_buckets.get(bucket_key)
+                if bucket is None:
+                    bucket = self._route_buckets[bucket_key] = TokenBucket(spec)
+            assert bucket is not None
+            if not bucket.take(now) and self._u() * MILLION < spec.enforced_per_million:
+                return True
+        return False
+
+    def handle(self, req: SimRequest, out: Outcome, *, az: str) -> Generator[Any, Any, None]:
+        """Route one request; fills *out* (status, flags, route, cluster, version, retries)."""
+        env = self.env
+        r, _vh, status, flags = self.decide(req)
+        if r is None:
+            out.status = status or 404
+            out.flag(flags or "NR")
+            return
+        out.route = r.name
+        f = r.fault
+        if f is not None:
+            if f.delay_per_million and self._u() * MILLION < f.delay_per_million:
+                out.flag("DI")
+                yield env.timeout(f.delay_s or 0.0)
+            if f.abort_per_million and self._u() * MILLION < f.abort_per_million:
+                out.status = f.abort_status or 503
+                out.flag("FI")
+                return
+        if (self.table.rate_limit is not None or r.rate_limit is not None) and self._limited(r):
+            spec = r.rate_limit or self.table.rate_limit
+            out.status = spec.status if spec is not None else 429
+            out.flag("RL")
+            return
+        if r.redirect is not None:
+            out.status = r.redirect.code
+            return
+        if r.direct_response is not None:
+            out.status = r.direct_response.status
+            return
+        wc = pick(r, self._rv())
+        if wc is None:
+            out.status = 503
+            out.flag("NC")
+            return
+        out.cluster = wc.name
+        for m in r.mirrors:
+            if m.per_million >= MILLION or self._u() * MILLION < m.per_million:
+                mirror = self.clusters.get(m.cluster)
+                if mirror is not None:
+                    env.process(self._mirror(mirror, req, az))
+        hash_key = _hash_key(r, req)
+        cluster = self.clusters[wc.name]
+        yield from cluster.handle(
+            req,
+            r,
+            out,
+            from_az=az,
+            hash_key=hash_key,
+            backoff=self._u,
+            backoff_formula=self._formula,
+        )
+
+    def _mirror(
+        self, cluster: UpstreamCluster, req: SimRequest, az: str
+    ) -> Generator[Any, Any, None]:
+        pod = cluster.pick(None)
+        if pod is not None:
+            yield from cluster.attempt(pod, req, az)
+
+
+def _hash_key(r: Route, req: SimRequest) -> str | None:
+    hp = r.hash_policy
+    if hp is None:
+        return None
+    kind, name = hp
+    if kind == "header":
+        return req.headers.get(name)
+    if kind == "cookie":
+        for part in req.headers.get("cookie", "").split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == name:
+                return v
+        return None
+    if kind == "source_ip":
+        return str(req.source_ip)
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(req.path.partition("?")[2])).get(name)

@@ -1,0 +1,308 @@
+"""Upstream clusters: Envoy's host selection, circuit breakers, outlier detection, retries.
+
+Host selection follows Envoy's load balancers (facts §3.7): round robin; least request as power
+of two choices on active requests (two random draws with replacement, ties keep the first);
+random; ring hash / Maglev on a hash key (one consistent-hash ring, rebuilt when hosts change).
+Retries follow the route's policy (§3.3–3.5): ``retry_on`` conditions, the profile's back-off,
+``previous_hosts`` re-picks, per-try timeouts, and the route timeout bounding every try.
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from istiolab.envoy.model import ClusterPolicy, RetryPolicy, Route
+from istiolab.sim.request import Outcome, SimRequest
+from istiolab.sim.stages.backend import Pod, PodRegistry
+
+_GATEWAY_ERRORS = (502, 503, 504)
+
+
+def retriable(policy: RetryPolicy, status: int, flag: str) -> bool:
+    """Whether Envoy retries a try that ended with *status* and *flag* (``UF``, ``UC``, ``UT``)."""
+    on = policy.retry_on
+    reset = flag in ("UC", "UT")
+    if "5xx" in on and status >= 500:
+        return True
+    if "gateway-error" in on and status in _GATEWAY_ERRORS:
+        return True
+    if "reset" in on and reset:
+        return True
+    if "connect-failure" in on and flag == "UF":
+        return True
+    if "retriable-4xx" in on and status == 409:
+        return True
+    return "retriable-status-codes" in on and status in policy.retriable_status_codes
+
+
+def backoff_bound(policy: RetryPolicy, retry_number: int, formula: str) -> float:
+    """Upper bound of the jittered back-off before retry *retry_number* (1-based).
+
+    ``source``: U[0, min(2^(N-1)·B, max)) (Envoy's current JitteredExponentialBackOffStrategy);
+    ``docs``: U[0, min((2^N - 1)·B, max)) (router_filter.rst).
+    """
+    base = policy.backoff_base_s
+    mult = 2 ** (retry_number - 1) if formula == "source" else 2**retry_number - 1
+    return min(mult * base, policy.backoff_max_s)
+
+
+class _HostState:
+    __slots__ = ("consecutive_5xx", "consecutive_gw", "ejected_until", "ejections", "last_uneject")
+
+    def __init__(self) -> None:
+        self.consecutive_5xx = 0
+        self.consecutive_gw = 0
+        self.ejected_until = -1.0
+        self.ejections = 0
+        self.last_uneject = 0.0
+
+
+class UpstreamCluster:
+    """One Envoy cluster (``outbound|port|subset|host``) over the pods its labels select."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        policy: ClusterPolicy,
+        registry: PodRegistry,
+        *,
+        uniform: Callable[[], float],
+        network_latency: Callable[[str, str], float],
+        record_upstream: Callable[[float, str, str, int, str], None] | None = None,
+    ) -> None:
+        self.env = env
+        self.policy = policy
+        self.registry = registry
+        self._u = uniform
+        self._latency = network_latency
+        self._record = record_upstream
+        self._generation = -1
+        self._hosts: list[Pod] = []
+        self._rr = 0
+        self._ring: list[tuple[int, Pod]] = []
+        self._ring_keys: list[int] = []
+        self.active = 0
+        self.active_retries = 0
+        self._state: dict[str, _HostState] = {}
+
+    # -- hosts -----------------------------------------------------------------------------
+
+    def hosts(self) -> list[Pod]:
+        """Pods in the endpoints of this cluster (ready ones are picked)."""
+        if self._generation != self.registry.generation:
+            self._hosts = self.registry.select(self.policy.host, self.policy.labels)
+            self._generation = self.registry.generation
+            self._ring = []
+        return self._hosts
+
+    def _ejected(self, pod: Pod) -> bool:
+        st = self._state.get(pod.name)
+        return st is not None and self.env.now < st.ejected_until
+
+    def available(self) -> list[Pod]:
+        """Hosts that are ready and not ejected; all ready hosts in panic mode."""
+        ready = [p for p in self.hosts() if p.ready]
+        if self.policy.outlier is None:
+            return ready
+        ok = [p for p in ready if not self._ejected(p)]
+        hosts = self.hosts()
+        panic = self.policy.outlier.min_health_percent
+        if hosts and panic > 0 and 100.0 * len(ok) / len(hosts) < panic:
+            return ready
+        return ok
+
+    def _ring_pick(self, hosts: list[Pod], key: str) -> Pod:
+        if not self._ring:
+            points: list[tuple[int, Pod]] = []
+            per_host = max(1, self.policy.ring_size // max(1, len(self.hosts())))
+            for p in self.hosts():
+                for i in range(per_host):
+                    points.append((zlib.crc32(f"{p.name}_{i}".encode()), p))
+            points.sort(key=lambda t: t[0])
+            self._ring = points
+            self._ring_keys = [h for h, _ in points]
+        h = zlib.crc32(key.encode())
+        n = len(self._ring)
+        i = bisect.bisect_left(self._ring_keys, h) % n
+        avail = set(id(p) for p in hosts)
+        for k in range(n):  # walk the ring to the next available host
+            pod = self._ring[(i + k) % n][1]
+            if id(pod) in avail:
+                return pod
+        return hosts[0]
+
+    def pick(
+        self, hash_key: str | None, exclude: set[str] | None = None, attempts: int = 1
+    ) -> Pod | None:
+        """Pick a host with the cluster's load balancer, re-picking up to *attempts* times to
+        avoid *exclude* (the ``previous_hosts`` predicate); the last pick is kept if all fail."""
+        hosts = self.available()
+        if not hosts:
+            return None
+        chosen: Pod | None = None
+        for _ in range(max(1, attempts + 1 if exclude else 1)):
+            chosen = self._pick_once(hosts, hash_key)
+            if not exclude or chosen.name not in exclude:
+                break
+        return chosen
+
+    def _pick_once(self, hosts: list[Pod], hash_key: str | None) -> Pod:
+        lb = self.policy.lb
+        n = len(hosts)
+        if n == 1:
+            return hosts[0]
+        if lb == "ROUND_ROBIN":
+            self._rr = (self._rr + 1) % n
+            return hosts[self._rr]
+        if lb == "LEAST_REQUEST":
+            a = hosts[int(self._u() * n)]
+            b = hosts[int(self._u() * n)]
+            return b if b.active < a.active else a
+        if lb in ("RING_HASH", "MAGLEV") and hash_key is not None:
+            return self._ring_pick(hosts, hash_key)
+        return hosts[int(self._u() * n)]
+
+    # -- outlier detection -----------------------------------------------------------------
+
+    def _outcome(self, pod: Pod, status: int, flag: str) -> None:
+        od = self.policy.outlier
+        if od is None:
+            return
+        st = self._state.get(pod.name)
+        if st is None:
+            st = self._state[pod.name] = _HostState()
+        err5 = status >= 500
+        gw = status in _GATEWAY_ERRORS or flag in ("UF", "UC")
+        st.consecutive_5xx = st.consecutive_5xx + 1 if err5 else 0
+        st.consecutive_gw = st.consecutive_gw + 1 if gw else 0
+        tripped = (od.consecutive_5xx is not None and st.consecutive_5xx >= od.consecutive_5xx) or (
+            od.consecutive_gateway_errors is not None
+            and st.consecutive_gw >= od.consecutive_gateway_errors
+        )
+        if not tripped or self._ejected(pod):
+            return
+        hosts = self.hosts()
+        ejected = sum(1 for p in hosts if self._ejected(p))
+        # Envoy checks the ejected share *before* ejecting, so one host is always ejectable.
+        if hosts and 100.0 * ejected / len(hosts) >= od.max_ejection_percent:
+            return
+        now = self.env.now
+        # The multiplier decays by one for every interval the host spent un-ejected.
+        if st.ejections and st.ejected_until <= now:
+            healthy_intervals = int((now - st.ejected_until) // od.interval_s)
+            st.ejections = max(0, st.ejections - healthy_intervals)
+        st.ejections += 1
+        until = now + od.base_ejection_s * st.ejections
+        # Envoy un-ejects on its interval timer: at the first tick at or after the deadline.
+        ticks = -(-until // od.interval_s)
+        st.ejected_until = ticks * od.interval_s
+        st.consecutive_5xx = st.consecutive_gw = 0
+
+    # -- requests --------------------------------------------------------------------------
+
+    def attempt(
+        self, pod: Pod, req: SimRequest, from_az: str
+    ) -> Generator[Any, Any, tuple[int, str]]:
+        """One try against *pod* (network hop, sidecar, service)."""
+        self.active += 1
+        pod.active += 1
+        try:
+            lat = self._latency(from_az, pod.az)
+            if lat > 0:
+                yield self.env.timeout(lat)
+            status, flag = yield from pod.serve(self.policy.connect_timeout_s)
+        finally:
+            self.active -= 1
+            pod.active -= 1
+        self._outcome(pod, status, flag)
+        if self._record is not None:
+            self._record(self.env.now, self.policy.name, pod.name, status, flag)
+        return status, flag
+
+    def handle(
+        self,
+        req: SimRequest,
+        route: Route,
+        out: Outcome,
+        *,
+        from_az: str,
+        hash_key: str | None,
+        backoff: Callable[[], float],
+        backoff_formula: str,
+    ) -> Generator[Any, Any, None]:
+        """Send the request with the route's retry and timeout policy; fills *out*."""
+        env = self.env
+        policy = route.retry
+        pol = self.policy
+        start = env.now
+        deadline = start + route.timeout_s if route.timeout_s else None
+        tried: set[str] = set()
+        retries = 0
+        status, flag, version = 503, "UH", "-"
+        while True:
+            if (
+                self.active >= pol.max_requests
+                or self.active >= pol.max_connections + pol.max_pending_requests
+            ):
+                status, flag = 503, "UO"
+                break
+            attempts = (
+                policy.host_selection_retry_max_attempts
+                if policy is not None and policy.previous_hosts
+                else 0
+            )
+            pod = self.pick(hash_key, tried if attempts else None, attempts)
+            if pod is None:
+                status, flag = 503, "UH"
+                break
+            tried.add(pod.name)
+            version = pod.version
+            out.upstream_requests += 1
+            per_try = policy.per_try_timeout_s if policy is not None else None
+            limit = per_try
+            if deadline is not None:
+                left = deadline - env.now
+                limit = left if limit is None else min(limit, left)
+            if limit is None:
+                status, flag = yield from self.attempt(pod, req, from_az)
+            else:
+                proc = env.process(self.attempt(pod, req, from_az))
+                timer = env.timeout(limit)
+                yield proc | timer
+                if proc.triggered:
+                    status, flag = proc.value
+                else:
+                    # Timed out: Envoy resets the upstream stream; the pod finishes its work.
+                    status, flag = 504, "UT"
+                    if deadline is not None and env.now >= deadline - 1e-12:
+                        break  # the route timeout is global and never retried
+            if policy is None or not retriable(policy, status, flag):
+                break
+            if retries >= policy.num_retries:
+                out.flag("URX")
+                break
+            if self.active_retries >= pol.max_retries:
+                break  # retry overflow: the failed response is returned
+            retries += 1
+            bound = backoff_bound(policy, retries, backoff_formula)
+            wait = backoff() * bound
+            if deadline is not None and env.now + wait >= deadline:
+                yield env.timeout(max(0.0, deadline - env.now))
+                status, flag = 504, "UT"
+                break
+            self.active_retries += 1
+            try:
+                if wait > 0:
+                    yield env.timeout(wait)
+            finally:
+                self.active_retries -= 1
+        out.status = status
+        out.retries = retries
+        out.version = version
+        if flag:
+            out.flag(flag)
