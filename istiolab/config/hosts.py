@@ -8,16 +8,12 @@ DOMAIN = "svc.cluster.local"
 def fqdn(host: str, namespace: str, domain: str = DOMAIN) -> str:
     """Resolve a short service name in *namespace* to its FQDN (``reviews`` → ``reviews.ns.svc…``).
 
-    Names with a dot are taken as already qualified, except ``name.namespace``, which gets the
-    cluster domain appended (Istio's resolution of two-label names).
+    Istio expands only names without a dot; ``reviews.default`` is taken literally (and then
+    matches no service), which is why Istio recommends fully qualified names.
     """
-    if host == "*" or host.startswith("*."):
+    if host == "*" or host.startswith("*.") or "." in host:
         return host
-    if "." not in host:
-        return f"{host}.{namespace}.{domain}"
-    if host.count(".") == 1:
-        return f"{host}.{domain}"
-    return host
+    return f"{host}.{namespace}.{domain}"
 
 
 def short_name(host: str) -> str:

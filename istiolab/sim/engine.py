@@ -376,6 +376,8 @@ class _Run:
                 yield from pod.handle(req, out, worker)
             finally:
                 target.outstanding -= 1
+        if out.pending > 0:
+            yield env.timeout(out.pending)
         t_end = env.now
         stages = (("lb", t_lb - t0), *out.stages)
         m = self.metrics

@@ -66,8 +66,9 @@ class Outcome:
     __slots__ = (
         "cluster",
         "flags",
-        "ingress_node",
         "ingress_az",
+        "ingress_node",
+        "pending",
         "retries",
         "route",
         "stages",
@@ -87,6 +88,9 @@ class Outcome:
         self.ingress_node = "-"
         self.ingress_az = "-"
         self.stages: list[tuple[str, float]] = []
+        # Latency not yet waited for: stages add fixed hop latencies here and the next stage
+        # that yields a timeout waits for them in the same event (fewer events per request).
+        self.pending = 0.0
 
     def flag(self, f: str) -> None:
         """Add a response flag once."""

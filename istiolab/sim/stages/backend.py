@@ -10,6 +10,7 @@ import numpy as np
 import simpy
 
 from istiolab.sim.scenario import ErrorSpec, ServiceSpec, VersionSpec
+from istiolab.sim.stages._server import FifoServer
 
 Sampler = Callable[[], float]
 
@@ -79,10 +80,8 @@ class Pod:
         self.ready_at = ready_at
         self.active = 0
         self.served = 0
-        self.server = simpy.Resource(env, capacity=version.concurrency)
-        self.sidecar = (
-            simpy.Resource(env, capacity=service.sidecar_concurrency) if service.sidecar else None
-        )
+        self.server = FifoServer(env, version.concurrency)
+        self.sidecar = FifoServer(env, service.sidecar_concurrency) if service.sidecar else None
         self._service = service_time
         self._sidecar_cpu = sidecar_cpu
         self._sidecar_lat = sidecar_latency
@@ -103,31 +102,44 @@ class Pod:
         """Servers."""
         return float(self.server.capacity)
 
-    def serve(self, connect_timeout_s: float) -> Generator[Any, Any, tuple[int, str]]:
-        """Serve one upstream request; returns ``(status, flag)`` (flag "" for none).
+    def serve(self, connect_timeout_s: float, pre_s: float = 0.0) -> Generator[Any, Any, tuple[int, str]]:
+        """Serve one upstream request after *pre_s* of network latency; returns
+        ``(status, flag)`` (flag "" for none).
 
         A dead pod whose node is up refuses the connection at once (``UF``); when its node is
         gone the connection attempt times out after *connect_timeout_s* (``UF``).
         """
         env = self.env
         if not self.alive:
-            if not self.node_alive:
-                yield env.timeout(connect_timeout_s)
+            wait = pre_s + (connect_timeout_s if not self.node_alive else 0.0)
+            if wait > 0:
+                yield env.timeout(wait)
             return 503, "UF"
         if self.sidecar is not None:
+            if pre_s > 0:
+                yield env.timeout(pre_s)
+                pre_s = 0.0
             cpu = self._sidecar_cpu() if self._sidecar_cpu is not None else 0.0
-            lat = self._sidecar_lat() if self._sidecar_lat is not None else 0.0
             if cpu > 0:
-                with self.sidecar.request() as req:
-                    yield req
+                ev = self.sidecar.acquire()
+                if ev is not None:
+                    yield ev
+                try:
                     yield env.timeout(cpu)
-            if lat > 0:
-                yield env.timeout(lat)
-        with self.server.request() as req:
-            yield req
+                finally:
+                    self.sidecar.release()
+            pre_s = self._sidecar_lat() if self._sidecar_lat is not None else 0.0
+        if pre_s > 0:
+            yield env.timeout(pre_s)
+        ev = self.server.acquire()
+        if ev is not None:
+            yield ev
+        try:
             t = self._service()
             if t > 0:
                 yield env.timeout(t)
+        finally:
+            self.server.release()
         self.served += 1
         if not self.alive:
             return 503, "UC"  # crashed while serving: the connection is reset

@@ -14,6 +14,7 @@ from typing import Any
 import simpy
 
 from istiolab.sim.request import Outcome, SimRequest
+from istiolab.sim.stages._server import FifoServer
 from istiolab.sim.stages.router import Router
 
 
@@ -49,7 +50,7 @@ class GatewayPod:
         self.env = env
         self.name = name
         self.node = node
-        self.workers = [simpy.Resource(env, capacity=1) for _ in range(workers)]
+        self.workers = [FifoServer(env, 1) for _ in range(workers)]
         self.router = router
         self._cpu = cpu
         self._latency = latency
@@ -78,13 +79,19 @@ class GatewayPod:
         if self._cpu is not None:
             t = self._cpu() * self._cpu_scale
             if t > 0:
-                with self.workers[worker % len(self.workers)].request() as r:
-                    yield r
+                if out.pending > 0:
+                    yield env.timeout(out.pending)
+                    out.pending = 0.0
+                w = self.workers[worker % len(self.workers)]
+                ev = w.acquire()
+                if ev is not None:
+                    yield ev
+                try:
                     yield env.timeout(t)
+                finally:
+                    w.release()
         if self._latency is not None:
-            lat = self._latency()
-            if lat > 0:
-                yield env.timeout(lat)
+            out.pending += self._latency()
         t1 = env.now
         out.stages.append(("ingress", t1 - t0))
         yield from self.router.handle(req, out, az=self.node.az)

@@ -189,14 +189,16 @@ class LoadBalancer:
         lat = self._lb_lat() + extra
         if target.az != req.client_az:
             lat += self._az_lat()
-        if lat > 0:
-            yield env.timeout(lat)
+        out.pending += lat
         if self.spec.lb == "clb" and target.outstanding >= self.spec.clb_target_capacity:
             if self.surge >= self.spec.surge_queue:
                 out.status = 503
                 out.flag("SPILLOVER")
                 return None, 0, target
             self.surge += 1
+            if out.pending > 0:
+                yield env.timeout(out.pending)
+                out.pending = 0.0
             try:
                 while target.outstanding >= self.spec.clb_target_capacity:
                     yield env.timeout(0.001)

@@ -107,7 +107,10 @@ class Router:
         return False
 
     def handle(self, req: SimRequest, out: Outcome, *, az: str) -> Generator[Any, Any, None]:
-        """Route one request; fills *out* (status, flags, route, cluster, version, retries)."""
+        """Route one request; fills *out* (status, flags, route, cluster, version, retries).
+
+        Local replies leave ``out.pending`` for the caller to wait out.
+        """
         env = self.env
         r, _vh, status, flags = self.decide(req)
         if r is None:
@@ -119,7 +122,7 @@ class Router:
         if f is not None:
             if f.delay_per_million and self._u() * MILLION < f.delay_per_million:
                 out.flag("DI")
-                yield env.timeout(f.delay_s or 0.0)
+                out.pending += f.delay_s or 0.0
             if f.abort_per_million and self._u() * MILLION < f.abort_per_million:
                 out.status = f.abort_status or 503
                 out.flag("FI")

@@ -206,16 +206,14 @@ class UpstreamCluster:
     # -- requests --------------------------------------------------------------------------
 
     def attempt(
-        self, pod: Pod, req: SimRequest, from_az: str
+        self, pod: Pod, req: SimRequest, from_az: str, pre_s: float = 0.0
     ) -> Generator[Any, Any, tuple[int, str]]:
-        """One try against *pod* (network hop, sidecar, service)."""
+        """One try against *pod* (network hop, sidecar, service) after *pre_s* of latency."""
         self.active += 1
         pod.active += 1
         try:
-            lat = self._latency(from_az, pod.az)
-            if lat > 0:
-                yield self.env.timeout(lat)
-            status, flag = yield from pod.serve(self.policy.connect_timeout_s)
+            lat = pre_s + self._latency(from_az, pod.az)
+            status, flag = yield from pod.serve(self.policy.connect_timeout_s, lat)
         finally:
             self.active -= 1
             pod.active -= 1
@@ -239,7 +237,11 @@ class UpstreamCluster:
         env = self.env
         policy = route.retry
         pol = self.policy
-        start = env.now
+        if out.pending > 0 and (route.timeout_s or (policy is not None and policy.per_try_timeout_s)):
+            # Timeouts start when the router sends the request: wait for pending latency first.
+            yield env.timeout(out.pending)
+            out.pending = 0.0
+        start = env.now + out.pending
         deadline = start + route.timeout_s if route.timeout_s else None
         tried: set[str] = set()
         retries = 0
@@ -269,7 +271,8 @@ class UpstreamCluster:
                 left = deadline - env.now
                 limit = left if limit is None else min(limit, left)
             if limit is None:
-                status, flag = yield from self.attempt(pod, req, from_az)
+                pre, out.pending = out.pending, 0.0
+                status, flag = yield from self.attempt(pod, req, from_az, pre)
             else:
                 proc = env.process(self.attempt(pod, req, from_az))
                 timer = env.timeout(limit)
