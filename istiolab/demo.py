@@ -41,7 +41,7 @@ def run() -> int:
             failures += (
                 _step(
                     f"3. Explain a request {label} (cookie A/B rule)",
-                    ["explain", COOKIE, "examples/legacy/ingress.yaml", "--path", "/", *extra],
+                    ["explain", COOKIE, "--host", "webui", "--path", "/", *extra],
                 )
                 != 0
             )

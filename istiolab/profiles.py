@@ -74,6 +74,14 @@ _RETRY_503 = RetryDefaults(
     previous_hosts=True,
     host_selection_retry_max_attempts=5,
 )
+# Istio 1.1-1.5 also retried gRPC resource-exhausted (removed in 82e860a, 2020-03-10).
+_RETRY_503_RX = RetryDefaults(
+    num_retries=2,
+    retry_on=(*_DEFAULT_RETRY_ON, "resource-exhausted", "retriable-status-codes"),
+    retriable_status_codes=(503,),
+    previous_hosts=True,
+    host_selection_retry_max_attempts=5,
+)
 _RETRY_NO_503 = RetryDefaults(
     num_retries=2,
     retry_on=_DEFAULT_RETRY_ON,
@@ -83,6 +91,8 @@ _RETRY_NO_503 = RetryDefaults(
 )
 _ENVOY_CB = (1024, 1024, 1024, 3)
 _ISTIO_CB = (MAX_UINT32, MAX_UINT32, MAX_UINT32, MAX_UINT32)
+# Istio 1.1-1.3 set only the outbound max_retries (1024) and left Envoy's 1024 for the rest.
+_ISTIO_1_1_CB = (1024, 1024, 1024, 1024)
 
 PROFILES: dict[str, IstioProfile] = {
     p.name: p
@@ -117,7 +127,33 @@ PROFILES: dict[str, IstioProfile] = {
         ),
         IstioProfile(
             name="1.1",
-            versions="Istio 1.1 - 1.13",
+            versions="Istio 1.1 - 1.3",
+            legacy=False,
+            default_route_timeout_s=None,
+            default_retry=_RETRY_503_RX,
+            retry_on_when_unset=_RETRY_503_RX.retry_on,
+            default_lb="ROUND_ROBIN",
+            weights_must_total_100=True,
+            truncate_fault_percent=False,
+            circuit_breaker_default=_ISTIO_1_1_CB,
+            backoff_formula="docs",
+        ),
+        IstioProfile(
+            name="1.4",
+            versions="Istio 1.4 - 1.5",
+            legacy=False,
+            default_route_timeout_s=None,
+            default_retry=_RETRY_503_RX,
+            retry_on_when_unset=_RETRY_503_RX.retry_on,
+            default_lb="ROUND_ROBIN",
+            weights_must_total_100=True,
+            truncate_fault_percent=False,
+            circuit_breaker_default=_ISTIO_CB,
+            backoff_formula="docs",
+        ),
+        IstioProfile(
+            name="1.6",
+            versions="Istio 1.6 - 1.13",
             legacy=False,
             default_route_timeout_s=None,
             default_retry=_RETRY_503,
@@ -211,6 +247,10 @@ def get_profile(name: str | IstioProfile | None = None) -> IstioProfile:
         return PROFILES["1.15"]
     if minor == 14:
         return PROFILES["1.14"]
+    if minor >= 6:
+        return PROFILES["1.6"]
+    if minor >= 4:
+        return PROFILES["1.4"]
     if minor >= 1:
         return PROFILES["1.1"]
     return PROFILES["1.0"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Dumper = yaml.SafeDumper
 
 PathKey = tuple[str | int, ...]
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a line break
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -56,8 +58,27 @@ class RawDocument:
         return self.line
 
 
-def _walk_lines(node: yaml.Node, path: PathKey, out: dict[PathKey, int]) -> None:
+def _walk_lines(
+    node: yaml.Node,
+    path: PathKey,
+    out: dict[PathKey, int],
+    seen: set[int] | None = None,
+    stack: set[int] | None = None,
+) -> None:
+    seen = set() if seen is None else seen
+    stack = set() if stack is None else stack
     out.setdefault(path, node.start_mark.line + 1)
+    if id(node) in stack:
+        # An alias inside its own anchor: the data would be infinite (no JSON form).
+        raise yaml.constructor.ConstructorError(
+            None, None, "recursive alias: a node contains itself", node.start_mark
+        )
+    if id(node) in seen:
+        # A further alias of a node already walked: its fields keep the anchor's lines, and
+        # "billion laughs" documents cost linear, not exponential, time.
+        return
+    seen.add(id(node))
+    stack.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
@@ -65,11 +86,12 @@ def _walk_lines(node: yaml.Node, path: PathKey, out: dict[PathKey, int]) -> None
                 if key == "<<":
                     continue
                 out[(*path, key)] = key_node.start_mark.line + 1
-                _walk_lines(value_node, (*path, key), out)
+                _walk_lines(value_node, (*path, key), out, seen, stack)
                 out[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk_lines(item, (*path, i), out)
+            _walk_lines(item, (*path, i), out, seen, stack)
+    stack.discard(id(node))
 
 
 def loads(text: str, file: str | None = None) -> list[RawDocument]:
@@ -102,6 +124,8 @@ def loads(text: str, file: str | None = None) -> list[RawDocument]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
+        # libyaml can put the end-of-stream mark one line past the text; point at a real line.
+        line = min(line, len(_YAML_BREAK.findall(text)) + 1)
         docs.append(RawDocument(None, file, index, line, {}, error=_yaml_message(err)))
     finally:
         loader.dispose()

@@ -115,7 +115,8 @@ def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource 
                 missing[0],
                 f"{' and '.join(missing)} missing or not a string",
                 "add e.g. 'apiVersion: networking.istio.io/v1' and 'kind: VirtualService'",
-                **where,
+                file=doc.file,
+                line=doc.line_of((missing[0],)),
             )
         ]
     assert isinstance(api_version, str) and isinstance(kind, str)

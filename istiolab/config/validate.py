@@ -174,8 +174,11 @@ class _Validator:
         spec = vs.spec
         if not spec.hosts:
             self.add("IL102", vs, ("spec", "hosts"), "spec.hosts is empty", "list the hosts")
-        gateways = [g for g in spec.gateways or [] if g != "mesh"]
-        for gi, ref in enumerate(gateways):
+        bound: list[tuple[str, list[str]]] = []  # (gateway, hosts its servers accept)
+        for gi, ref in enumerate(spec.gateways or []):
+            if ref == "mesh":
+                bound.append(("mesh", ["*"]))
+                continue
             ns, name = gateway_ref(ref, vs.namespace)
             gw = next((g for g in self.gateways if g.namespace == ns and g.name == name), None)
             if gw is None:
@@ -187,17 +190,21 @@ class _Validator:
                     "add the Gateway, or correct the reference as 'namespace/name'",
                 )
                 continue
-            accepted = [h for srv in gw.spec.servers for h in srv.hosts]
-            for hi, host in enumerate(spec.hosts):
-                if not any(hosts_intersect(p, host) for p in accepted):
-                    self.add(
-                        "IL206",
-                        vs,
-                        ("spec", "hosts", hi),
-                        f"host {host!r} is not served by gateway {ns}/{name}, whose servers "
-                        f"accept {accepted}",
-                        f"add {host!r} to the Gateway's servers[].hosts or fix the host",
-                    )
+            bound.append((f"{ns}/{name}", [h for srv in gw.spec.servers for h in srv.hosts]))
+        # A host is served when any bound gateway (or the mesh) accepts it; each gateway only
+        # takes the hosts its servers accept.
+        for hi, host in enumerate(spec.hosts if bound else []):
+            if not any(hosts_intersect(p, host) for _, accepted in bound for p in accepted):
+                names = ", ".join(g for g, _ in bound)
+                accepted_all = [p for _, accepted in bound for p in accepted]
+                self.add(
+                    "IL206",
+                    vs,
+                    ("spec", "hosts", hi),
+                    f"host {host!r} is not served by gateway {names}, whose servers "
+                    f"accept {accepted_all}",
+                    f"add {host!r} to the Gateway's servers[].hosts or fix the host",
+                )
         routes = spec.http or []
         earlier: list[HTTPMatchRequest | None] = []
         catch_all_at: int | None = None
@@ -392,7 +399,7 @@ class _Validator:
         for j, r in enumerate(routes):
             if r.labels and self.deployments:
                 host = spec.destination.fqdn(rr.namespace)
-                ns = host.split(".")[1]
+                ns = host.split(".")[1] if "." in host else rr.namespace
                 svc = next((s for s in self.services if s.fqdn() == host), None)
                 labels = {**((svc.spec.selector or {}) if svc else {}), **r.labels}
                 if not any(
@@ -521,10 +528,15 @@ class _Validator:
     def ingress(self, ing: IngressV1Beta1 | IngressV1) -> None:
         cls = ing.ingress_class
         if cls != "istio":
+            where = (
+                ("spec", "ingressClassName")
+                if ing.spec.ingress_class_name
+                else ("metadata", "annotations")
+            )
             self.add(
                 "IL307",
                 ing,
-                ("metadata", "annotations"),
+                where,
                 f"ingress class is {cls!r}, not 'istio'; Istio's controller (STRICT mode) "
                 "ignores this Ingress",
                 "set the annotation kubernetes.io/ingress.class: istio",
@@ -557,7 +569,8 @@ class _Validator:
     def envoy_filter(self, ef: EnvoyFilter) -> None:
         for i, patch in enumerate(ef.spec.config_patches):
             value = (patch.patch.value if patch.patch else None) or {}
-            names = {value.get("name")} | set((value.get("typed_per_filter_config") or {}).keys())
+            per_route = value.get("typed_per_filter_config")
+            names = [value.get("name"), *(per_route if isinstance(per_route, dict) else ())]
             if "envoy.filters.http.local_ratelimit" not in names:
                 self.add(
                     "IL309",
@@ -658,12 +671,16 @@ def _covers(a: HTTPMatchRequest | None, b: HTTPMatchRequest | None) -> bool:
             return False
     if not _map_covers(a.headers, b.headers) or not _map_covers(a.query_params, b.query_params):
         return False
-    if a.without_headers and not set(a.without_headers) <= set(b.without_headers or {}):
-        return False
+    # b excludes at least what a excludes: each "not am" must follow from b's "not bm".
+    for key, am in (a.without_headers or {}).items():
+        bm = (b.without_headers or {}).get(key)
+        if bm is None or not _str_covers(bm, am):
+            return False
     if a.port is not None and a.port != b.port:
         return False
     if a.source_labels and not a.source_labels.items() <= (b.source_labels or {}).items():
         return False
-    if a.gateways and not set(b.gateways or []) <= set(a.gateways):
+    # b without gateways applies on every gateway of the VirtualService, maybe beyond a's.
+    if a.gateways and not (b.gateways and set(b.gateways) <= set(a.gateways)):
         return False
     return not (a.source_namespace and a.source_namespace != b.source_namespace)
