@@ -31,6 +31,7 @@ from istiolab.sim.metrics import Metrics
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, ServiceSpec, VersionSpec
+from istiolab.sim.theory import hpa_desired
 from istiolab.sim.stages.backend import Pod, PodRegistry, int_sampler, uniform_sampler
 from istiolab.sim.stages.ingress import GatewayPod, IngressNode
 from istiolab.sim.stages.loadbalancer import Connection, LoadBalancer, Target
@@ -376,9 +377,8 @@ class _Run:
                 yield from pod.handle(req, out, worker)
             finally:
                 target.outstanding -= 1
-        if out.pending > 0:
-            yield env.timeout(out.pending)
-        t_end = env.now
+        # What is left to wait touches no resource: add it to the end time without an event.
+        t_end = env.now + out.pending + out.tail
         stages = (("lb", t_lb - t0), *out.stages)
         m = self.metrics
         m.record(
@@ -427,7 +427,9 @@ class _Run:
         interval = self.sc.run.metrics_interval_s
         while True:
             yield env.timeout(interval)
-            t = env.now
+            # An instantaneous sample at the end of an interval describes the interval just
+            # ended: bin it there (Metrics bins by the interval containing t).
+            t = env.now - interval / 2
             for node in self.nodes:
                 cap = float(sum(len(p.workers) for p in node.pods)) or 1.0
                 busy = sum(p.busy() for p in node.pods) if node.alive else 0.0
@@ -461,6 +463,7 @@ class _Run:
     def _kill_pod(self, pod: Pod, svc: ServiceSpec, node_gone: bool = False) -> None:
         pod.alive = False
         pod.node_alive = not node_gone
+        self.registry.changed()
 
         def leave() -> None:
             pod.in_endpoints = False
@@ -523,10 +526,42 @@ class _Run:
                         if p.az == ev.az and p.alive:
                             self._kill_pod(p, s, node_gone=True)
 
+    def autoscaler(self, svc: ServiceSpec, ver: VersionSpec) -> Generator[Any, Any, None]:
+        """Kubernetes HPA on mean CPU utilisation over each sync period."""
+        spec = ver.autoscale
+        assert spec is not None
+        env = self.env
+        step = min(spec.sync_period_s / 10, self.sc.run.metrics_interval_s)
+        while True:
+            busy = cap = 0.0
+            t_end = env.now + spec.sync_period_s
+            while env.now < t_end - 1e-12:
+                yield env.timeout(min(step, t_end - env.now))
+                live = [p for p in self.pods_by_version.get((svc.name, ver.name), []) if p.ready]
+                busy += sum(p.busy() for p in live)
+                cap += sum(p.capacity() for p in live)
+            live = [p for p in self.pods_by_version.get((svc.name, ver.name), []) if p.alive]
+            current = len(live)
+            if current == 0 or cap == 0:
+                continue
+            desired = hpa_desired(current, busy / cap, spec.target_utilisation, spec.tolerance)
+            desired = max(spec.min_replicas, min(spec.max_replicas, desired))
+            if desired == current:
+                continue
+            self.hpa_log.append((env.now, svc.name, ver.name, current, desired))
+            if desired > current:
+                for i in range(desired - current):
+                    az = self.sc.ingress.azs[(current + i) % len(self.sc.ingress.azs)]
+                    self.add_pod(svc, ver, az, ready_at=env.now + ver.startup_s)
+            else:
+                for p in live[desired:]:
+                    self._kill_pod(p, svc)
+
     # -- run -------------------------------------------------------------------------------
 
     def run(self) -> Result:
         self._ids = itertools.count()
+        self.hpa_log: list[tuple[float, str, str, int, int]] = []
         self.build()
         env = self.env
         for i in range(len(self.sc.traffic)):
@@ -535,6 +570,10 @@ class _Run:
         env.process(self.lb.health_checker())
         if self.sc.events:
             env.process(self.events())
+        for svc in self.sc.services:
+            for ver in svc.versions:
+                if ver.autoscale is not None:
+                    env.process(self.autoscaler(svc, ver))
         env.run(until=self.sc.run.duration_s)
         seed = (
             self.seed_value
@@ -545,6 +584,7 @@ class _Run:
         )
         result = self.metrics.result(seed=seed, scenario_name=self.sc.name, params=self.params)
         result.findings = tuple(self.notes)  # type: ignore[attr-defined]
+        result.scaling = list(self.hpa_log)  # type: ignore[attr-defined]
         return result
 
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from istiolab.sim.results import Result, make_frame, make_run_id, normalise_params
+from istiolab.sim.results import SCHEMAS, Result, make_frame, make_run_id, normalise_params
 
 FLUSH_AT: Final = 16_384
 """Buffered values per batch; bounds the buffers' memory (a few hundred kB)."""
@@ -50,6 +50,11 @@ _PCTS: Final = (50.0, 90.0, 99.0)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+
+def _columns(name: str) -> dict[str, list[Any]]:
+    """Empty column lists of frame *name*, in schema order."""
+    return {column.name: [] for column in SCHEMAS[name]}
 
 
 class _Layout:
@@ -99,6 +104,23 @@ class _Layout:
         for pct in percentiles:
             target = max(int(min(pct, 100.0) * total / 100 + 0.5), 1)
             value = self.hdr.get_value_from_index(int(np.searchsorted(cumulative, target)))
+            if pct:
+                out.append(float(self.hdr.get_highest_equivalent_value(value)))
+            else:
+                out.append(float(self.hdr.get_lowest_equivalent_value(value)))
+        return out
+
+    def percentiles_of_sorted(
+        self, index: IntArray, percentiles: tuple[float, ...] = _PCTS
+    ) -> list[float]:
+        """Same as :meth:`percentiles_us`, from the sorted count indices of the values."""
+        total = len(index)
+        if total == 0:
+            return [math.nan] * len(percentiles)
+        out = []
+        for pct in percentiles:
+            target = max(int(min(pct, 100.0) * total / 100 + 0.5), 1)
+            value = self.hdr.get_value_from_index(int(index[min(target, total) - 1]))
             if pct:
                 out.append(float(self.hdr.get_highest_equivalent_value(value)))
             else:
@@ -502,30 +524,43 @@ class Metrics:
             np.add.at(self._row_sum, rows, seconds)
             np.maximum.at(self._row_max, rows, seconds)
         if self._ib_keys:
-            keys = np.array(self._ib_keys, dtype=np.int64)
-            seconds = np.array(self._ib_vals, dtype=np.float64)
-            self._ib_keys.clear()
-            self._ib_vals.clear()
-            index = layout.index(layout.to_us(seconds))
-            order = np.argsort(keys, kind="stable")
-            keys, index = keys[order], index[order]
-            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            ends = np.r_[starts[1:], len(keys)]
-            n = self._n
-            for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-                ikey = int(keys[lo])
-                base, k = ikey - ikey % n, ikey % n
-                if self._closed[base][k]:
-                    self._late += (
-                        hi - lo
-                    )  # interval already reduced: counted, not in its percentiles
-                    continue
-                live = self._live.get(ikey)
-                if live is None:
-                    live = self._live[ikey] = np.zeros(layout.counts_len, dtype=np.int64)
-                live += np.bincount(index[lo:hi], minlength=layout.counts_len)
-                self._max_interval = max(self._max_interval, k)
-            self._close_intervals(self._max_interval - GRACE_INTERVALS)
+            self._flush_intervals()
+
+    def _flush_intervals(self) -> None:
+        """Add the buffered values to the per-interval histograms, reducing the finished ones.
+
+        A batch can span many intervals when the rate is low; an interval already finished in
+        this batch is reduced straight from its sorted values, so at most the intervals of the
+        grace window ever hold a dense count array.
+        """
+        layout, n = self._layout, self._n
+        keys = np.array(self._ib_keys, dtype=np.int64)
+        seconds = np.array(self._ib_vals, dtype=np.float64)
+        self._ib_keys.clear()
+        self._ib_vals.clear()
+        index = layout.index(layout.to_us(seconds))
+        order = np.argsort(keys, kind="stable")
+        keys, index = keys[order], index[order]
+        self._max_interval = max(self._max_interval, int((keys % n).max()))
+        finished = self._max_interval - GRACE_INTERVALS
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            ikey = int(keys[lo])
+            base, k = ikey - ikey % n, ikey % n
+            if self._closed[base][k]:
+                self._late += hi - lo  # already reduced: counted, but not in its percentiles
+                continue
+            live = self._live.pop(ikey, None)
+            if k < finished and live is None:
+                self._done[base][:, k] = layout.percentiles_of_sorted(np.sort(index[lo:hi]))
+                self._closed[base][k] = True
+                continue
+            if live is None:
+                live = np.zeros(layout.counts_len, dtype=np.int64)
+            live += np.bincount(index[lo:hi], minlength=layout.counts_len)
+            self._live[ikey] = live
+        self._close_intervals(finished)
 
     def _close_intervals(self, before: int) -> None:
         """Reduce live interval histograms with interval index < *before* to percentiles."""
@@ -626,14 +661,8 @@ class Metrics:
     def _sorted_keys(self) -> list[_Key]:
         return [self._keys[k] for k in sorted(self._keys)]
 
-    def _summary_frame(self) -> Any:
-        data: dict[str, list[Any]] = {
-            c: []
-            for c in (
-                "route", "cluster", "version", "requests", "rps", "success_ratio", "p50_ms",
-                "p90_ms", "p99_ms", "mean_ms", "max_ms", "retries", "upstream_requests", "flags",
-            )
-        }  # fmt: skip
+    def _summary_frame(self) -> pd.DataFrame:
+        data = _columns("summary")
         window = self._window_s()
         for key in self._sorted_keys():
             _, latency = self._latency_ms(key.row)
@@ -679,32 +708,21 @@ class Metrics:
         }
 
     def _stages_frame(self) -> pd.DataFrame:
-        names = ("route", "cluster", "version", "stage", "requests")
-        latency_names = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")
-        data: dict[str, list[Any]] = {c: [] for c in (*names, *latency_names)}
+        data = _columns("stages")
         for key in self._sorted_keys():
             for stage in sorted(key.stage_rows):
                 count, latency = self._latency_ms(key.stage_rows[stage])
-                for column, value in zip(
-                    names, (key.route, key.cluster, key.version, stage, count), strict=True
-                ):
-                    data[column].append(value)
-                for column, value in zip(latency_names, latency, strict=True):
+                values = (key.route, key.cluster, key.version, stage, count, *latency)
+                for column, value in zip(data, values, strict=True):
                     data[column].append(value)
         return make_frame("stages", data)
 
-    def _histograms_frame(self) -> Any:
-        data: dict[str, list[Any]] = {
-            c: [] for c in ("route", "cluster", "version", "stage", "count", "hdr")
-        }
+    def _histograms_frame(self) -> pd.DataFrame:
+        data = _columns("histograms")
         for row in sorted(range(len(self._rows)), key=lambda r: self._rows[r]):
-            route, cluster, version, stage = self._rows[row]
             counts = self._counts[row]
-            for column, value in zip(
-                ("route", "cluster", "version", "stage", "count", "hdr"),
-                (route, cluster, version, stage, int(counts.sum()), self._layout.encode(counts)),
-                strict=True,
-            ):
+            values = (*self._rows[row], int(counts.sum()), self._layout.encode(counts))
+            for column, value in zip(data, values, strict=True):
                 data[column].append(value)
         return make_frame("histograms", data)
 
@@ -771,7 +789,7 @@ class Metrics:
 
     def _codes_frame(self) -> pd.DataFrame:
         starts, _ = self._interval_starts_and_lengths()
-        data: dict[str, list[Any]] = {c: [] for c in ("t_s", "route", "status", "flag", "count")}
+        data = _columns("codes")
         for route in sorted(self._series):
             codes = self._series[route].codes
             for status, flag in sorted(codes):
@@ -787,9 +805,7 @@ class Metrics:
 
     def _utilisation_frame(self) -> pd.DataFrame:
         starts, _ = self._interval_starts_and_lengths()
-        data: dict[str, list[Any]] = {
-            c: [] for c in ("t_s", "kind", "name", "az", "busy", "capacity", "utilisation")
-        }
+        data = _columns("utilisation")
         for kind, name, az in sorted(self._util):
             busy, capacity, samples = self._util[(kind, name, az)]
             for k in np.flatnonzero(samples).tolist():
@@ -803,20 +819,16 @@ class Metrics:
         frame = make_frame("utilisation", data)
         return frame.sort_values(["t_s", "kind", "name", "az"], ignore_index=True)
 
-    def _upstream_frame(self) -> Any:
-        data: dict[str, list[Any]] = {
-            c: [] for c in ("cluster", "host", "status", "flag", "attempts")
-        }
+    def _upstream_frame(self) -> pd.DataFrame:
+        data = _columns("upstream")
         for key in sorted(self._upstream):
             for column, value in zip(("cluster", "host", "status", "flag"), key, strict=True):
                 data[column].append(value)
             data["attempts"].append(self._upstream[key])
         return make_frame("upstream", data)
 
-    def _ingress_frame(self) -> Any:
-        data: dict[str, list[Any]] = {
-            c: [] for c in ("ingress_node", "az", "requests", "rps", "success_ratio", "share")
-        }
+    def _ingress_frame(self) -> pd.DataFrame:
+        data = _columns("ingress")
         total = sum(requests for requests, _ in self._ingress.values())
         for node, az in sorted(self._ingress):
             requests, ok = self._ingress[(node, az)]
@@ -838,9 +850,7 @@ class Metrics:
         first = math.ceil(self._warmup_s / self._interval_s - 1e-9)
         measured_s = float(lengths[first:].sum())
         window = self._window_s()
-        data: dict[str, list[Any]] = {
-            c: [] for c in ("route", "requests", "window_s", "lambda_rps", "w_s", "lambda_w", "l")
-        }
+        data = _columns("little")
 
         def add(route: str, requests: int, time_in_system: float, busy: float) -> None:
             lam = requests / window

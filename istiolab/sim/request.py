@@ -73,6 +73,7 @@ class Outcome:
         "route",
         "stages",
         "status",
+        "tail",
         "upstream_requests",
         "version",
     )
@@ -91,6 +92,9 @@ class Outcome:
         # Latency not yet waited for: stages add fixed hop latencies here and the next stage
         # that yields a timeout waits for them in the same event (fewer events per request).
         self.pending = 0.0
+        # Latency on the response path (proxy hops): it delays the client but no resource, so
+        # it is added to the end time without an event.
+        self.tail = 0.0
 
     def flag(self, f: str) -> None:
         """Add a response flag once."""

@@ -162,6 +162,29 @@ class ErrorSpec(SimModel):
     end_s: float | None = Field(None, ge=0)
 
 
+class AutoscaleSpec(SimModel):
+    """A HorizontalPodAutoscaler on CPU utilisation (busy servers / servers) of a version.
+
+    Every ``sync_period_s`` the desired count is ⌈current × utilisation / target⌉, unchanged
+    while the ratio is within ``tolerance`` of 1, clamped to [min_replicas, max_replicas];
+    utilisation is the mean over the last period. New pods are ready after the version's
+    ``startup_s``.
+
+    Attributes:
+        target_utilisation: Target busy fraction (0..1), e.g. 0.75 for 75 %.
+        min_replicas: Lower bound.
+        max_replicas: Upper bound.
+        sync_period_s: Controller period (Kubernetes: 15 s).
+        tolerance: No change while |ratio − 1| ≤ tolerance (Kubernetes: 0.1).
+    """
+
+    target_utilisation: float = Field(gt=0, le=1)
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(100, ge=1)
+    sync_period_s: float = Field(15.0, gt=0)
+    tolerance: float = Field(0.1, ge=0, lt=1)
+
+
 class VersionSpec(SimModel):
     """A version (subset) of a service: its pods and how they behave.
 
@@ -174,6 +197,7 @@ class VersionSpec(SimModel):
         service_time: Service time distribution.
         errors: Error models, applied in order.
         startup_s: Time from creation to ready.
+        autoscale: A HorizontalPodAutoscaler for this version, or None.
     """
 
     name: str
@@ -184,6 +208,7 @@ class VersionSpec(SimModel):
     service_time: DistSpec = Field(default_factory=lambda: DistSpec.model_validate("exp(10ms)"))
     errors: list[ErrorSpec] = Field(default_factory=list)
     startup_s: float = Field(0.0, ge=0)
+    autoscale: AutoscaleSpec | None = None
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -318,7 +343,7 @@ class Scenario(SimModel):
             ConfigError: With an ``IL401`` finding naming the path when it does not exist or
                 the value is invalid.
         """
-        data = self.model_dump(mode="python")
+        data = self.model_dump(mode="python", exclude_unset=True, exclude_none=True)
         for path, value in overrides.items():
             _set_dotted(data, path, value)
         return scenario_from_dict(data, source=f"{self.name} (overrides)")
@@ -525,6 +550,7 @@ def render_docs() -> str:
         ("services[]", ServiceSpec),
         ("services[].versions[]", VersionSpec),
         ("services[].versions[].errors[]", ErrorSpec),
+        ("services[].versions[].autoscale", AutoscaleSpec),
         ("rules", RulesSpec),
         ("events[]", EventSpec),
         ("distributions (any field of type DistSpec)", DistSpec),

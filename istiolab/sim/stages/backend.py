@@ -102,44 +102,78 @@ class Pod:
         """Servers."""
         return float(self.server.capacity)
 
-    def serve(self, connect_timeout_s: float, pre_s: float = 0.0) -> Generator[Any, Any, tuple[int, str]]:
+    def serve(
+        self, connect_timeout_s: float, pre_s: float = 0.0, deadline: float | None = None
+    ) -> Generator[Any, Any, tuple[int, str]]:
         """Serve one upstream request after *pre_s* of network latency; returns
-        ``(status, flag)`` (flag "" for none).
+        ``(status, flag)`` (flag "" for none). The sidecar's extra latency is charged on the
+        response path: see :meth:`tail_latency`.
 
         A dead pod whose node is up refuses the connection at once (``UF``); when its node is
         gone the connection attempt times out after *connect_timeout_s* (``UF``).
+
+        With a *deadline* (per-try or route timeout), the request returns ``(504, "UT")`` at the
+        deadline if it is not done; the work already started at the pod goes on in a detached
+        process (Envoy resets the stream, the application does not notice). This runs inline
+        and costs extra events only when a queue wait or the deadline actually intervenes.
         """
         env = self.env
         if not self.alive:
             wait = pre_s + (connect_timeout_s if not self.node_alive else 0.0)
+            if deadline is not None and env.now + wait > deadline:
+                yield env.timeout(max(0.0, deadline - env.now))
+                return 504, "UT"
             if wait > 0:
                 yield env.timeout(wait)
             return 503, "UF"
         if self.sidecar is not None:
             if pre_s > 0:
+                if deadline is not None and env.now + pre_s > deadline:
+                    yield env.timeout(max(0.0, deadline - env.now))
+                    return 504, "UT"
                 yield env.timeout(pre_s)
                 pre_s = 0.0
             cpu = self._sidecar_cpu() if self._sidecar_cpu is not None else 0.0
             if cpu > 0:
                 ev = self.sidecar.acquire()
                 if ev is not None:
-                    yield ev
-                try:
-                    yield env.timeout(cpu)
-                finally:
-                    self.sidecar.release()
-            pre_s = self._sidecar_lat() if self._sidecar_lat is not None else 0.0
+                    if deadline is None:
+                        yield ev
+                    else:
+                        yield ev | env.timeout(max(0.0, deadline - env.now))
+                        if not ev.triggered:
+                            env.process(self._rest(ev, cpu, True))
+                            return 504, "UT"
+                if deadline is not None and env.now + cpu > deadline:
+                    left = env.now + cpu - deadline
+                    yield env.timeout(max(0.0, deadline - env.now))
+                    env.process(self._rest(None, left, True))
+                    return 504, "UT"
+                yield env.timeout(cpu)
+                self.sidecar.release()
         if pre_s > 0:
+            if deadline is not None and env.now + pre_s > deadline:
+                yield env.timeout(max(0.0, deadline - env.now))
+                return 504, "UT"
             yield env.timeout(pre_s)
         ev = self.server.acquire()
         if ev is not None:
-            yield ev
-        try:
-            t = self._service()
-            if t > 0:
-                yield env.timeout(t)
-        finally:
-            self.server.release()
+            if deadline is None:
+                yield ev
+            else:
+                yield ev | env.timeout(max(0.0, deadline - env.now))
+                if not ev.triggered:
+                    env.process(self._rest(ev, None, False))
+                    return 504, "UT"
+        t = self._service()
+        if deadline is not None and env.now + t > deadline:
+            left = env.now + t - deadline
+            yield env.timeout(max(0.0, deadline - env.now))
+            env.process(self._finish_service(left))
+            return 504, "UT"
+        if t > 0:
+            yield env.timeout(t)
+        self.server.release()
         self.served += 1
         if not self.alive:
             return 503, "UC"  # crashed while serving: the connection is reset
@@ -147,6 +181,41 @@ class Pod:
         if status == 0:
             return 503, "UC"
         return status, ""
+
+    def _finish_service(self, left: float) -> Generator[Any, Any, None]:
+        """The rest of a service the client stopped waiting for."""
+        if left > 0:
+            yield self.env.timeout(left)
+        self.server.release()
+        self.served += 1
+
+    def _rest(
+        self, queued: Any, sidecar_cpu_left: float | None, in_sidecar: bool
+    ) -> Generator[Any, Any, None]:
+        """The rest of a request after its client timed out: the pod still does the work."""
+        env = self.env
+        if in_sidecar:
+            assert self.sidecar is not None
+            if queued is not None:
+                yield queued
+                sidecar_cpu_left = self._sidecar_cpu() if self._sidecar_cpu is not None else 0.0
+            if sidecar_cpu_left:
+                yield env.timeout(sidecar_cpu_left)
+            self.sidecar.release()
+            ev = self.server.acquire()
+            if ev is not None:
+                yield ev
+        elif queued is not None:
+            yield queued
+        t = self._service()
+        if t > 0:
+            yield env.timeout(t)
+        self.server.release()
+        self.served += 1
+
+    def tail_latency(self) -> float:
+        """Response-path latency of this pod's sidecar (0 without a sidecar)."""
+        return self._sidecar_lat() if self._sidecar_lat is not None else 0.0
 
     def _error_status(self) -> int:
         now = self.env.now

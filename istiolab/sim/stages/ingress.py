@@ -91,7 +91,7 @@ class GatewayPod:
                 finally:
                     w.release()
         if self._latency is not None:
-            out.pending += self._latency()
+            out.tail += self._latency()  # charged on the response path (see Outcome.tail)
         t1 = env.now
         out.stages.append(("ingress", t1 - t0))
         yield from self.router.handle(req, out, az=self.node.az)

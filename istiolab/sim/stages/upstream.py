@@ -89,6 +89,9 @@ class UpstreamCluster:
         self.active = 0
         self.active_retries = 0
         self._state: dict[str, _HostState] = {}
+        self._avail: list[Pod] = []
+        self._avail_gen = -1
+        self._avail_until = -1.0
 
     # -- hosts -----------------------------------------------------------------------------
 
@@ -105,16 +108,36 @@ class UpstreamCluster:
         return st is not None and self.env.now < st.ejected_until
 
     def available(self) -> list[Pod]:
-        """Hosts that are ready and not ejected; all ready hosts in panic mode."""
-        ready = [p for p in self.hosts() if p.ready]
-        if self.policy.outlier is None:
-            return ready
-        ok = [p for p in ready if not self._ejected(p)]
+        """Hosts that are ready and not ejected; all ready hosts in panic mode.
+
+        Cached until the pod set changes, a pod becomes ready, or an ejection starts or ends
+        (the hot path calls this once per try).
+        """
+        now = self.env.now
+        if self._avail_gen == self.registry.generation and now < self._avail_until:
+            return self._avail
         hosts = self.hosts()
-        panic = self.policy.outlier.min_health_percent
-        if hosts and panic > 0 and 100.0 * len(ok) / len(hosts) < panic:
-            return ready
-        return ok
+        until = float("inf")
+        ready = []
+        for p in hosts:
+            if p.alive and p.in_endpoints:
+                if now >= p.ready_at:
+                    ready.append(p)
+                else:
+                    until = min(until, p.ready_at)
+        avail = ready
+        if self.policy.outlier is not None:
+            ok = []
+            for p in ready:
+                st = self._state.get(p.name)
+                if st is not None and now < st.ejected_until:
+                    until = min(until, st.ejected_until)
+                else:
+                    ok.append(p)
+            panic = self.policy.outlier.min_health_percent
+            avail = ready if hosts and panic > 0 and 100.0 * len(ok) / len(hosts) < panic else ok
+        self._avail, self._avail_gen, self._avail_until = avail, self.registry.generation, until
+        return avail
 
     def _ring_pick(self, hosts: list[Pod], key: str) -> Pod:
         if not self._ring:
@@ -201,19 +224,26 @@ class UpstreamCluster:
         # Envoy un-ejects on its interval timer: at the first tick at or after the deadline.
         ticks = -(-until // od.interval_s)
         st.ejected_until = ticks * od.interval_s
+        self._avail_until = -1.0  # availability changed
         st.consecutive_5xx = st.consecutive_gw = 0
 
     # -- requests --------------------------------------------------------------------------
 
     def attempt(
-        self, pod: Pod, req: SimRequest, from_az: str, pre_s: float = 0.0
+        self,
+        pod: Pod,
+        req: SimRequest,
+        from_az: str,
+        pre_s: float = 0.0,
+        deadline: float | None = None,
     ) -> Generator[Any, Any, tuple[int, str]]:
-        """One try against *pod* (network hop, sidecar, service) after *pre_s* of latency."""
+        """One try against *pod* (network hop, sidecar, service) after *pre_s* of latency,
+        answering ``(504, "UT")`` at *deadline* if it is not done by then."""
         self.active += 1
         pod.active += 1
         try:
             lat = pre_s + self._latency(from_az, pod.az)
-            status, flag = yield from pod.serve(self.policy.connect_timeout_s, lat)
+            status, flag = yield from pod.serve(self.policy.connect_timeout_s, lat, deadline)
         finally:
             self.active -= 1
             pod.active -= 1
@@ -237,10 +267,7 @@ class UpstreamCluster:
         env = self.env
         policy = route.retry
         pol = self.policy
-        if out.pending > 0 and (route.timeout_s or (policy is not None and policy.per_try_timeout_s)):
-            # Timeouts start when the router sends the request: wait for pending latency first.
-            yield env.timeout(out.pending)
-            out.pending = 0.0
+        # Timeouts start when the router sends the request, i.e. after a fault delay.
         start = env.now + out.pending
         deadline = start + route.timeout_s if route.timeout_s else None
         tried: set[str] = set()
@@ -266,24 +293,17 @@ class UpstreamCluster:
             version = pod.version
             out.upstream_requests += 1
             per_try = policy.per_try_timeout_s if policy is not None else None
-            limit = per_try
+            pre, out.pending = out.pending, 0.0
+            try_start = env.now + pre if retries == 0 else env.now
+            limit = try_start + per_try if per_try is not None else None
             if deadline is not None:
-                left = deadline - env.now
-                limit = left if limit is None else min(limit, left)
-            if limit is None:
-                pre, out.pending = out.pending, 0.0
-                status, flag = yield from self.attempt(pod, req, from_az, pre)
-            else:
-                proc = env.process(self.attempt(pod, req, from_az))
-                timer = env.timeout(limit)
-                yield proc | timer
-                if proc.triggered:
-                    status, flag = proc.value
-                else:
-                    # Timed out: Envoy resets the upstream stream; the pod finishes its work.
-                    status, flag = 504, "UT"
-                    if deadline is not None and env.now >= deadline - 1e-12:
-                        break  # the route timeout is global and never retried
+                limit = deadline if limit is None else min(limit, deadline)
+            status, flag = yield from self.attempt(pod, req, from_az, pre, limit)
+            if flag == "UT":
+                if deadline is not None and env.now >= deadline - 1e-12:
+                    break  # the route timeout is global and never retried
+            elif pod.sidecar is not None:
+                out.tail += pod.tail_latency()
             if policy is None or not retriable(policy, status, flag):
                 break
             if retries >= policy.num_retries:
