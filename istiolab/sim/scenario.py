@@ -522,6 +522,17 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     return out
 
 
+def _type_name(tp: Any) -> str:
+    """A readable type: ``float``, ``list[TrafficSpec]``, ``int | dict[str, int]``."""
+    import re
+
+    if isinstance(tp, type) and not getattr(tp, "__args__", None):
+        return tp.__name__
+    text = str(tp).replace("typing.", "")
+    text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text)
+    return re.sub(r"\b(?:[a-z_]+\.)+([A-Z]\w*)", r"\1", text)
+
+
 def render_docs() -> str:
     """Markdown for ``docs/scenario.md``: every scenario field with its type, default and meaning."""
     from pydantic import BaseModel
@@ -572,8 +583,7 @@ def render_docs() -> str:
         for name, field in cls.model_fields.items():
             if name == "base_dir":
                 continue
-            ann = str(field.annotation).replace("typing.", "").replace("istiolab.sim.", "")
-            ann = ann.replace("|", "\\|")
+            ann = _type_name(field.annotation).replace("|", "\\|")
             if field.default is not PydanticUndefined:
                 default = repr(field.default)
             elif field.default_factory is not None:
@@ -592,4 +602,7 @@ def render_docs() -> str:
 
 
 if __name__ == "__main__":
-    print(render_docs(), end="")
+    # Import the module under its own name so the docs show istiolab's classes, not __main__'s.
+    import istiolab.sim.scenario as _module
+
+    print(_module.render_docs(), end="")

@@ -1,0 +1,163 @@
+"""Plots of simulation results (matplotlib).
+
+Every function takes ``ax=None`` and returns the Axes it drew on; without an Axes it makes a
+new :class:`matplotlib.figure.Figure` (never pyplot state), so plots work in scripts, notebooks
+and tests alike. Inputs are :class:`~istiolab.sim.results.Result` objects (or their frames).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from istiolab.sim.results import Result
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.5)) -> Axes:
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _series(result: Result, metric: str) -> pd.DataFrame:
+    ts = result.timeseries()
+    return ts[ts["metric"] == metric]
+
+
+def latency_over_time(
+    result: Result, *, ax: Axes | None = None, percentiles: tuple[str, ...] = ("p50", "p90", "p99")
+) -> Axes:
+    """Latency percentiles per interval, one line per percentile (all routes together when
+    there is one route, else per route for p99)."""
+    ax = _axes(ax)
+    for p in percentiles:
+        df = _series(result, f"{p}_ms")
+        routes = df["route"].unique()
+        for route in routes:
+            d = df[df["route"] == route].sort_values("t_s")
+            label = p if len(routes) == 1 else f"{route} {p}"
+            ax.plot(d["t_s"], d["value"], label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency percentiles over time")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def share_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
+    """Traffic share per version per interval (what a canary or an A/B test moves)."""
+    ax = _axes(ax)
+    df = _series(result, "share")
+    for version, d in df.groupby("version", sort=True):
+        d = d.groupby("t_s", as_index=False)["value"].sum()
+        ax.plot(d["t_s"], 100 * d["value"], label=str(version))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("share of requests (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Traffic share per version")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
+    """Responses per second by status code and response flag, stacked."""
+    ax = _axes(ax)
+    codes = result.codes()
+    if codes.empty:
+        return ax
+    codes = codes.assign(key=codes["status"].astype(str) + np.where(codes["flag"] != "", " " + codes["flag"], ""))
+    pivot = codes.pivot_table(index="t_s", columns="key", values="count", aggfunc="sum", fill_value=0)
+    interval = float(np.diff(pivot.index).min()) if len(pivot.index) > 1 else 1.0
+    ax.stackplot(pivot.index, (pivot / interval).T.values, labels=[str(c) for c in pivot.columns])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("responses per second")
+    ax.set_title("Responses by code and flag")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def latency_cdf(result: Result, *, ax: Axes | None = None, by: str = "version") -> Axes:
+    """Latency CDF per version (or route), from the HDR histograms."""
+    from hdrh.histogram import HdrHistogram
+
+    ax = _axes(ax)
+    hists = result.histograms()
+    hists = hists[hists["stage"] == "total"]
+    for key, group in hists.groupby(by, sort=True):
+        merged: Any = None
+        for blob in group["hdr"]:
+            h = HdrHistogram.decode(blob)
+            if merged is None:
+                merged = h
+            else:
+                merged.add(h)
+        if merged is None or merged.get_total_count() == 0:
+            continue
+        pcts = np.linspace(0, 100, 201)
+        values = [merged.get_value_at_percentile(p) / 1000.0 for p in pcts]
+        ax.plot(values, pcts / 100, label=str(key) or "-")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_xscale("log")
+    ax.set_title(f"Latency CDF per {by}")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def utilisation_heatmap(result: Result, *, ax: Axes | None = None, kind: str = "ingress_node") -> Axes:
+    """Utilisation per ingress node (or pod) over time, nodes grouped by AZ."""
+    ax = _axes(ax, (7.0, 3.0))
+    u = result.utilisation()
+    u = u[u["kind"] == kind]
+    if u.empty:
+        return ax
+    pivot = u.pivot_table(index=["az", "name"], columns="t_s", values="utilisation", aggfunc="mean")
+    image = ax.imshow(pivot.values, aspect="auto", vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+    ax.set_yticks(range(len(pivot.index)), [f"{az} {name}" for az, name in pivot.index], fontsize="small")
+    cols = list(pivot.columns)
+    step = max(1, len(cols) // 10)
+    ax.set_xticks(range(0, len(cols), step), [f"{cols[i]:g}" for i in range(0, len(cols), step)])
+    ax.set_xlabel("time (s)")
+    ax.set_title(f"Utilisation per {kind.replace('_', ' ')}")
+    ax.figure.colorbar(image, ax=ax, label="busy fraction")
+    return ax
+
+
+def retry_amplification(result: Result, *, ax: Axes | None = None) -> Axes:
+    """Upstream requests per client request over time (retries multiply backend load)."""
+    ax = _axes(ax)
+    rps = _series(result, "rps").groupby("t_s")["value"].sum()
+    retries = _series(result, "retries_per_s").groupby("t_s")["value"].sum()
+    amp = (rps + retries.reindex(rps.index, fill_value=0)) / rps.replace(0, np.nan)
+    ax.plot(amp.index, amp.values, label="upstream / client requests")
+    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplification")
+    ax.set_title("Retry amplification")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def overview(result: Result) -> Any:
+    """A 2×2 figure with the main plots (what ``istiolab simulate --out`` saves as PNG)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 7), layout="constrained")
+    axes = fig.subplots(2, 2)
+    latency_over_time(result, ax=axes[0][0])
+    responses_over_time(result, ax=axes[0][1])
+    share_over_time(result, ax=axes[1][0])
+    if result.totals()["retries"]:
+        retry_amplification(result, ax=axes[1][1])
+    else:
+        utilisation_heatmap(result, ax=axes[1][1])
+    fig.suptitle(f"{result.scenario} (seed {result.seed})")
+    return fig
