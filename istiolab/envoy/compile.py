@@ -594,8 +594,9 @@ def _domains_for(host: str, accepted: list[str]) -> list[str]:
 
 
 def _per_million(value: float | None, percent: int | None) -> int:
+    # istiod's translatePercentToFractionalPercent: uint32(value * 10000), truncated.
     if value is not None:
-        return int(round(value * 10_000))
+        return int(value * 10_000)
     if percent is not None:
         return percent * 10_000
     return 0
@@ -603,7 +604,9 @@ def _per_million(value: float | None, percent: int | None) -> int:
 
 def _matcher(sm: StringMatch, *, ignore_case: bool = False) -> StringMatcher:
     kind = sm.kind
-    if kind == "regex" and sm.value in ("*", ".*"):
+    # istiod's canBeConvertedToPresentMatch: only the non-RE2 "*" means "present"; ".*" stays
+    # a regex (it differs from "present" under withoutHeaders, where a missing header is "").
+    if kind == "regex" and sm.value == "*":
         return StringMatcher("present")
     return StringMatcher(kind, sm.value, ignore_case and kind in ("exact", "prefix"))
 
@@ -625,10 +628,9 @@ def _route_match(m: HTTPMatchRequest | None) -> RouteMatch:
     headers.sort(key=lambda h: (h.name, h.invert))
     params = []
     for name, sm in sorted((m.query_params or {}).items()):
-        if sm.kind == "exact" and sm.value == "":
-            params.append(QueryParamMatcher(name, StringMatcher("present")))
-        else:
-            params.append(QueryParamMatcher(name, _matcher(sm)))
+        # istiod: only an empty StringMatch ({}) is present_match; exact "" matches "?name" and
+        # "?name=" but not "?name=value".
+        params.append(QueryParamMatcher(name, _matcher(sm)))
     return RouteMatch(
         path_kind=kind,
         path=path,

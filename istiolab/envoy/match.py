@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from istiolab.envoy.model import (
     HeaderMatcher,
+    RateLimit,
     Route,
     RouteMatch,
     RouteTable,
@@ -133,8 +134,17 @@ def _string_ok(m: StringMatcher, value: str | None) -> bool:
     return False
 
 
+def _header_value(h: HeaderMatcher, request: Request) -> str | None:
+    value = request.header(h.name)
+    if value is None and h.invert and h.match.kind != "present":
+        # istiod sets treat_missing_header_as_empty on withoutHeaders matchers (except presence
+        # checks): a missing header is matched as "" before the inversion.
+        return ""
+    return value
+
+
 def _header_ok(h: HeaderMatcher, request: Request) -> bool:
-    ok = _string_ok(h.match, request.header(h.name))
+    ok = _string_ok(h.match, _header_value(h, request))
     return not ok if h.invert else ok
 
 
@@ -240,6 +250,7 @@ class Explanation:
     decision: Decision
     virtual_host: VirtualHost | None
     trace: tuple[TraceStep, ...]
+    gateway_rate_limit: RateLimit | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of ``istiolab explain --format json``."""
@@ -262,14 +273,15 @@ class Explanation:
                     "previous_hosts": r.retry.previous_hosts,
                 }
             timeout = r.timeout_s
-            rl = r.rate_limit
-            if rl is not None:
-                rate = {
-                    "max_tokens": rl.max_tokens,
-                    "tokens_per_fill": rl.tokens_per_fill,
-                    "fill_interval_s": rl.fill_interval_s,
-                    "scope": rl.scope,
-                }
+        # A route's own bucket replaces the gateway's; the gateway's applies to every request.
+        rl = r.rate_limit if r is not None and r.rate_limit is not None else self.gateway_rate_limit
+        if rl is not None:
+            rate = {
+                "max_tokens": rl.max_tokens,
+                "tokens_per_fill": rl.tokens_per_fill,
+                "fill_interval_s": rl.fill_interval_s,
+                "scope": rl.scope,
+            }
         total = r.total_weight if r is not None else 0
         return {
             "route": None
@@ -322,4 +334,4 @@ def explain(table: RouteTable, request: Request) -> Explanation:
             steps.append(TraceStep(r, why is None, why))
             if why is None:
                 break
-    return Explanation(request, decision, vh, tuple(steps))
+    return Explanation(request, decision, vh, tuple(steps), table.rate_limit)

@@ -66,6 +66,10 @@ def _header(h: HeaderMatcher) -> dict[str, Any]:
         out["string_match"] = _string_match(h.match)
     if h.invert:
         out["invert_match"] = True
+        if h.match.kind != "present":
+            # As istiod renders withoutHeaders: a missing header counts as "" (without this,
+            # Envoy never matches an inverted string matcher when the header is missing).
+            out["treat_missing_header_as_empty"] = True
     return out
 
 
