@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint typecheck fmt bench lab clean help
+.PHONY: demo test lint typecheck fmt bench lab clean help system-deps
 
 help:
 	@echo "make demo   - set up .venv and run the tour (lint, convert, explain, verify on Envoy)"
@@ -29,7 +29,17 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(DEMO_STAMP)
 	@$(BIN)/python -m istiolab.demo
 
-test: $(STAMP)
+# Chromium (Debian's package) is needed by the browser test; installed when we are root on a
+# Debian-like machine, otherwise that test skips and says why.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
+		echo "chromium not installed: the browser test will skip"; \
+	fi
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)

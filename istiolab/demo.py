@@ -48,6 +48,20 @@ def run() -> int:
     failures += _step("4. Explain a seed request: the deny-route drill", ["explain", SEED, "--path", "/status/200"]) != 0
     code = _step("5. Verify the seed's rules on a real Envoy", ["verify", SEED, "--requests", "200"], ok=(0, 2))
     failures += code == 1
+    failures += (
+        _step(
+            "6. Simulate the seed's pipeline: NLB -> istio-ingress node pool -> httpbin (sidecar)",
+            ["simulate", "sim/scenarios/seed-httpbin.yaml", "--out", "build/demo-seed"],
+        )
+        != 0
+    )
+    failures += (
+        _step(
+            "7. The deny-route drill in the simulator: every request answered 403 (FI) at the ingress",
+            ["simulate", "sim/scenarios/deny-route.yaml"],
+        )
+        != 0
+    )
     print("\nDone." if not failures else f"\n{failures} step(s) failed.")
     return 1 if failures else 0
 

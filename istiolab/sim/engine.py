@@ -186,6 +186,9 @@ class _Run:
                 uniform=uniform_sampler(self.rng(f"upstream/{name}")),
                 network_latency=network,
                 record_upstream=self._record_upstream,
+                # The maxEjectionPercent rule changed in Envoy 1.27 (Istio 1.19): only the
+                # 1.24 profile is wholly on the new side (the 1.15 profile spans the change).
+                eject_at_least_one=self.profile.name != "1.24",
             )
         # Ingress pool
         ing = sc.ingress

@@ -136,6 +136,14 @@ class IngressSpec(SimModel):
             raise ValueError(f"azs must be unique, got {v}")
         return v
 
+    @field_validator("nodes_per_az")
+    @classmethod
+    def _nodes(cls, v: int | dict[str, int]) -> int | dict[str, int]:
+        counts = [v] if isinstance(v, int) else list(v.values())
+        if any(n < 0 for n in counts):
+            raise ValueError(f"nodes_per_az must be >= 0, got {v}")
+        return v
+
     def nodes_in(self, az: str) -> int:
         """Ingress nodes in *az*."""
         if isinstance(self.nodes_per_az, int):
@@ -408,9 +416,25 @@ def scenario_findings(
         msg = e["msg"].removeprefix("Value error, ")
         text = (
             f"{msg} (got {value!r})"
-            if e["type"] != "missing" and not isinstance(value, dict)
+            if e["type"] != "missing" and not isinstance(value, dict) and repr(value) not in msg
             else msg
         )
+        fix = "see docs/scenario.md for the field's type, unit and default"
+        if e["type"] == "extra_forbidden" and loc:
+            import difflib
+
+            from istiolab.config.registry import _allowed_fields
+
+            allowed = _allowed_fields(Scenario, tuple(loc[:-1]))
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            text = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            fix = (
+                f"rename it to {close[0]!r}"
+                if close
+                else f"fields allowed here: {', '.join(allowed)}"
+            )
+        elif e["type"] == "missing" and loc:
+            text = f"required field {loc[-1]!r} is missing"
         line = None
         if lines is not None:
             key = tuple(loc)
@@ -423,7 +447,7 @@ def scenario_findings(
                 "Scenario",
                 path,
                 text,
-                "see docs/scenario.md for the field's type, unit and default",
+                fix,
                 file=source,
                 line=line,
             )

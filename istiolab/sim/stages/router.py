@@ -15,36 +15,12 @@ from typing import Any
 import simpy
 
 from istiolab.envoy.match import Request, pick, route
-from istiolab.envoy.model import MILLION, RateLimit, Route, RouteTable, VirtualHost
+from istiolab.envoy.model import MILLION, Route, RouteTable, VirtualHost
+from istiolab.envoy.policy import TokenBucket
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.stages.upstream import UpstreamCluster
 
 _CACHE_LIMIT = 65536
-
-
-class TokenBucket:
-    """Envoy's local rate limit token bucket, refilled on a fixed timer from t = 0."""
-
-    __slots__ = ("_last_fill", "_tokens", "spec")
-
-    def __init__(self, spec: RateLimit) -> None:
-        self.spec = spec
-        self._tokens = spec.max_tokens
-        self._last_fill = 0
-
-    def take(self, now: float) -> bool:
-        """Consume a token if there is one."""
-        spec = self.spec
-        fills = int(now // spec.fill_interval_s)
-        if fills > self._last_fill:
-            self._tokens = min(
-                spec.max_tokens, self._tokens + (fills - self._last_fill) * spec.tokens_per_fill
-            )
-            self._last_fill = fills
-        if self._tokens > 0:
-            self._tokens -= 1
-            return True
-        return False
 
 
 class Router:

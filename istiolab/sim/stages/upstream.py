@@ -16,39 +16,12 @@ from typing import Any
 
 import simpy
 
-from istiolab.envoy.model import ClusterPolicy, RetryPolicy, Route
+from istiolab.envoy.model import ClusterPolicy, Route
+from istiolab.envoy.policy import backoff_bound, retriable
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.stages.backend import Pod, PodRegistry
 
 _GATEWAY_ERRORS = (502, 503, 504)
-
-
-def retriable(policy: RetryPolicy, status: int, flag: str) -> bool:
-    """Whether Envoy retries a try that ended with *status* and *flag* (``UF``, ``UC``, ``UT``)."""
-    on = policy.retry_on
-    reset = flag in ("UC", "UT")
-    if "5xx" in on and status >= 500:
-        return True
-    if "gateway-error" in on and status in _GATEWAY_ERRORS:
-        return True
-    if "reset" in on and reset:
-        return True
-    if "connect-failure" in on and flag == "UF":
-        return True
-    if "retriable-4xx" in on and status == 409:
-        return True
-    return "retriable-status-codes" in on and status in policy.retriable_status_codes
-
-
-def backoff_bound(policy: RetryPolicy, retry_number: int, formula: str) -> float:
-    """Upper bound of the jittered back-off before retry *retry_number* (1-based).
-
-    ``source``: U[0, min(2^(N-1)·B, max)) (Envoy's current JitteredExponentialBackOffStrategy);
-    ``docs``: U[0, min((2^N - 1)·B, max)) (router_filter.rst).
-    """
-    base = policy.backoff_base_s
-    mult = 2 ** (retry_number - 1) if formula == "source" else 2**retry_number - 1
-    return min(mult * base, policy.backoff_max_s)
 
 
 class _HostState:
@@ -74,9 +47,12 @@ class UpstreamCluster:
         uniform: Callable[[], float],
         network_latency: Callable[[str, str], float],
         record_upstream: Callable[[float, str, str, int, str], None] | None = None,
+        eject_at_least_one: bool = True,
     ) -> None:
         self.env = env
         self.policy = policy
+        # maxEjectionPercent rule (see _outcome): True = Envoy < 1.27, False = Envoy >= 1.27.
+        self._eject_at_least_one = eject_at_least_one
         self.registry = registry
         self._u = uniform
         self._latency = network_latency
@@ -211,8 +187,15 @@ class UpstreamCluster:
             return
         hosts = self.hosts()
         ejected = sum(1 for p in hosts if self._ejected(p))
-        # Envoy checks the ejected share *before* ejecting, so one host is always ejectable.
-        if hosts and 100.0 * ejected / len(hosts) >= od.max_ejection_percent:
+        # Envoy < 1.27 checks the ejected share *before* ejecting, so one host is always
+        # ejectable and the cap can be overshot by one host. Envoy >= 1.27 (envoyproxy/envoy
+        # #27624, #27909; Istio >= 1.19) checks the share *after* ejecting: never more than
+        # max_ejection_percent, possibly none (Istio does not set always_eject_one_host).
+        # Fixed by tests/validation (truth 13: "at most maxEjectionPercent ejected").
+        if self._eject_at_least_one:
+            if hosts and 100.0 * ejected / len(hosts) >= od.max_ejection_percent:
+                return
+        elif not hosts or 100.0 * (ejected + 1) / len(hosts) > od.max_ejection_percent:
             return
         now = self.env.now
         # The multiplier decays by one for every interval the host spent un-ejected.
@@ -298,7 +281,18 @@ class UpstreamCluster:
             limit = try_start + per_try if per_try is not None else None
             if deadline is not None:
                 limit = deadline if limit is None else min(limit, deadline)
-            status, flag = yield from self.attempt(pod, req, from_az, pre, limit)
+            # The body of attempt(), inlined: one generator frame less on every resume.
+            self.active += 1
+            pod.active += 1
+            status, flag = yield from pod.serve(
+                pol.connect_timeout_s, pre + self._latency(from_az, pod.az), limit
+            )
+            self.active -= 1
+            pod.active -= 1
+            if pol.outlier is not None:
+                self._outcome(pod, status, flag)
+            if self._record is not None:
+                self._record(env.now, pol.name, pod.name, status, flag)
             if flag == "UT":
                 if deadline is not None and env.now >= deadline - 1e-12:
                     break  # the route timeout is global and never retried
