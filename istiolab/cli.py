@@ -618,7 +618,7 @@ def simulate(
             f"seed {seed if seed is not None else sc.run.seed}, {sc.run.duration_s:g} s simulated "
             f"({sc.run.warmup_s:g} s warm-up left out)\n"
         )
-        header = f"{'route':<22} {'cluster':<46} {'requests':>8} {'rps':>8} {'ok':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
+        header = f"{'route':<22} {'cluster':<46} {'requests':>8} {'rps':>8} {'non-5xx':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
         typer.echo(header)
         for row in summary.itertuples():
             flags = ", ".join(f"{k} {v}" for k, v in sorted(row.flags.items())) or "-"
@@ -631,6 +631,11 @@ def simulate(
             f"{'total':<69} {totals['requests']:>8d} {totals['rps']:>8.1f} {totals['success_ratio']:>7.2%} "
             f"{totals['p50_ms']:>8.2f} {totals['p90_ms']:>8.2f} {totals['p99_ms']:>8.2f}  {flags}"
         )
+        codes = result.codes()
+        codes = codes[codes["t_s"] >= sc.run.warmup_s]  # the time series includes the warm-up
+        if not codes.empty:
+            by = codes.groupby("status")["count"].sum().sort_index()
+            typer.echo("status codes: " + ", ".join(f"{int(k)} × {int(v)}" for k, v in by.items()))
         if totals.get("retries"):
             typer.echo(f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})")
     if out is not None:
