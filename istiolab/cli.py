@@ -96,7 +96,7 @@ def _load(paths: list[str], strict: bool = False) -> ConfigSet:
 
 
 def format_findings(findings: list[Finding]) -> str:
-    """Human table of findings: location, severity, code, resource and path, then message and fix."""
+    """Human table of findings: location, severity, code, resource, path, message and fix."""
     if not findings:
         return "no findings"
     lines = []
@@ -133,7 +133,6 @@ def lint(
     Exit 0 when there is no error-severity finding, 1 when there is one.
 
     Examples:
-
         istiolab lint examples/seed/
 
         istiolab lint rules.yaml --format json --suppress IL207,IL209
@@ -174,7 +173,6 @@ def convert(
     errors (nothing is converted then).
 
     Examples:
-
         istiolab convert examples/seed/
 
         istiolab convert old-rules/ -o modern.yaml --modern-defaults
@@ -552,7 +550,9 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML (see docs/scenario.md).")],
     duration: Annotated[float | None, typer.Option("--duration", help="Simulated seconds.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: the scenario's).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed (default: the scenario's).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a field: dotted.path=value (repeatable)."),
@@ -568,7 +568,6 @@ def simulate(
     cluster. Bad scenario files get findings with field paths (exit 1).
 
     Examples:
-
         istiolab simulate sim/scenarios/canary-90-10.yaml
 
         istiolab simulate sim/scenarios/capacity-peak.yaml --set ingress.nodes_per_az=3 --seed 7
@@ -600,7 +599,17 @@ def simulate(
     summary = result.summary()
     totals = result.totals()
     if fmt == "json":
-        cols = ["route", "cluster", "requests", "rps", "success_ratio", "p50_ms", "p90_ms", "p99_ms", "flags"]
+        cols = [
+            "route",
+            "cluster",
+            "requests",
+            "rps",
+            "success_ratio",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "flags",
+        ]
         doc = {
             "summary": [
                 {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -618,26 +627,35 @@ def simulate(
             f"seed {seed if seed is not None else sc.run.seed}, {sc.run.duration_s:g} s simulated "
             f"({sc.run.warmup_s:g} s warm-up left out)\n"
         )
-        header = f"{'route':<22} {'cluster':<46} {'requests':>8} {'rps':>8} {'non-5xx':>7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
+        header = (
+            f"{'route':<22} {'cluster':<46} {'requests':>8} {'rps':>8} {'non-5xx':>7} "
+            f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
+        )
         typer.echo(header)
         for row in summary.itertuples():
-            flags = ", ".join(f"{k} {v}" for k, v in sorted(row.flags.items())) or "-"
+            row_flags: dict[str, int] = row.flags  # type: ignore[assignment]
+            flags = ", ".join(f"{k} {v}" for k, v in sorted(row_flags.items())) or "-"
             typer.echo(
-                f"{str(row.route)[:22]:<22} {str(row.cluster)[:46]:<46} {row.requests:>8d} {row.rps:>8.1f} "
-                f"{row.success_ratio:>7.2%} {row.p50_ms:>8.2f} {row.p90_ms:>8.2f} {row.p99_ms:>8.2f}  {flags}"
+                f"{str(row.route)[:22]:<22} {str(row.cluster)[:46]:<46} {row.requests:>8d} "
+                f"{row.rps:>8.1f} {row.success_ratio:>7.2%} {row.p50_ms:>8.2f} "
+                f"{row.p90_ms:>8.2f} {row.p99_ms:>8.2f}  {flags}"
             )
         flags = ", ".join(f"{k} {v}" for k, v in sorted(totals["flags"].items())) or "-"
         typer.echo(
-            f"{'total':<69} {totals['requests']:>8d} {totals['rps']:>8.1f} {totals['success_ratio']:>7.2%} "
+            f"{'total':<69} {totals['requests']:>8d} {totals['rps']:>8.1f} "
+            f"{totals['success_ratio']:>7.2%} "
             f"{totals['p50_ms']:>8.2f} {totals['p90_ms']:>8.2f} {totals['p99_ms']:>8.2f}  {flags}"
         )
         codes = result.codes()
         codes = codes[codes["t_s"] >= sc.run.warmup_s]  # the time series includes the warm-up
         if not codes.empty:
             by = codes.groupby("status")["count"].sum().sort_index()
-            typer.echo("status codes: " + ", ".join(f"{int(k)} × {int(v)}" for k, v in by.items()))
+            parts = [f"{int(str(k))} × {int(v)}" for k, v in by.items()]
+            typer.echo("status codes: " + ", ".join(parts))
         if totals.get("retries"):
-            typer.echo(f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})")
+            typer.echo(
+                f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})"
+            )
     if out is not None:
         from istiolab.plots import overview
 

@@ -29,7 +29,10 @@ def _step(title: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> int:
 def run() -> int:
     """Run the tour; returns a process exit code (non-zero when a step failed unexpectedly)."""
     failures = 0
-    failures += _step("1. Lint the seed's Ingress and deny-route RouteRule (Istio 0.2)", ["lint", SEED]) != 0
+    failures += (
+        _step("1. Lint the seed's Ingress and deny-route RouteRule (Istio 0.2)", ["lint", SEED])
+        != 0
+    )
     failures += (
         _step("2. Convert them to what you would write for Istio 1.x", ["convert", SEED]) != 0
     )
@@ -45,8 +48,18 @@ def run() -> int:
                 )
                 != 0
             )
-    failures += _step("4. Explain a seed request: the deny-route drill", ["explain", SEED, "--path", "/status/200"]) != 0
-    code = _step("5. Verify the seed's rules on a real Envoy", ["verify", SEED, "--requests", "200"], ok=(0, 2))
+    failures += (
+        _step(
+            "4. Explain a seed request: the deny-route drill",
+            ["explain", SEED, "--path", "/status/200"],
+        )
+        != 0
+    )
+    code = _step(
+        "5. Verify the seed's rules on a real Envoy",
+        ["verify", SEED, "--requests", "200"],
+        ok=(0, 2),
+    )
     failures += code == 1
     failures += (
         _step(
@@ -57,7 +70,8 @@ def run() -> int:
     )
     failures += (
         _step(
-            "7. The deny-route drill in the simulator: every request answered 403 (FI) at the ingress",
+            "7. The deny-route drill in the simulator: every request answered 403 (FI) "
+            "at the ingress",
             ["simulate", "sim/scenarios/deny-route.yaml"],
         )
         != 0

@@ -362,9 +362,10 @@ def render_docs() -> str:
     out = [
         "# Finding codes",
         "",
-        "Generated from `istiolab/findings.py` by `python -m istiolab.findings > docs/findings.md`.",
-        "Suppress a code for one resource with the annotation `istiolab.io/suppress: \"IL207,IL209\"`,",
-        "or everywhere with `istiolab lint --suppress IL207`.",
+        "Generated from `istiolab/findings.py` by",
+        "`python -m istiolab.findings > docs/findings.md`.",
+        "Suppress a code for one resource with the annotation",
+        '`istiolab.io/suppress: "IL207,IL209"`, or everywhere with `istiolab lint --suppress IL207`.',
         "",
         "| code | severity | title | meaning |",
         "|---|---|---|---|",

@@ -35,8 +35,10 @@ def _series(result: Result, metric: str) -> pd.DataFrame:
 def latency_over_time(
     result: Result, *, ax: Axes | None = None, percentiles: tuple[str, ...] = ("p50", "p90", "p99")
 ) -> Axes:
-    """Latency percentiles per interval, one line per percentile (all routes together when
-    there is one route, else per route for p99)."""
+    """Latency percentiles per interval.
+
+    One line per percentile, and per route when there are several.
+    """
     ax = _axes(ax)
     for p in percentiles:
         df = _series(result, f"{p}_ms")
@@ -57,8 +59,8 @@ def share_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     df = _series(result, "share")
     for version, d in df.groupby("version", sort=True):
-        d = d.groupby("t_s", as_index=False)["value"].sum()
-        ax.plot(d["t_s"], 100 * d["value"], label=str(version))
+        per_t = d.groupby("t_s")["value"].sum()
+        ax.plot(per_t.index.to_numpy(), 100 * per_t.to_numpy(), label=str(version))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("share of requests (%)")
     ax.set_ylim(0, 100)
@@ -73,8 +75,12 @@ def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
     codes = result.codes()
     if codes.empty:
         return ax
-    codes = codes.assign(key=codes["status"].astype(str) + np.where(codes["flag"] != "", " " + codes["flag"], ""))
-    pivot = codes.pivot_table(index="t_s", columns="key", values="count", aggfunc="sum", fill_value=0)
+    codes = codes.assign(
+        key=codes["status"].astype(str) + np.where(codes["flag"] != "", " " + codes["flag"], "")
+    )
+    pivot = codes.pivot_table(
+        index="t_s", columns="key", values="count", aggfunc="sum", fill_value=0
+    )
     interval = float(np.diff(pivot.index).min()) if len(pivot.index) > 1 else 1.0
     ax.stackplot(pivot.index, (pivot / interval).T.values, labels=[str(c) for c in pivot.columns])
     ax.set_xlabel("time (s)")
@@ -112,7 +118,9 @@ def latency_cdf(result: Result, *, ax: Axes | None = None, by: str = "version") 
     return ax
 
 
-def utilisation_heatmap(result: Result, *, ax: Axes | None = None, kind: str = "ingress_node") -> Axes:
+def utilisation_heatmap(
+    result: Result, *, ax: Axes | None = None, kind: str = "ingress_node"
+) -> Axes:
     """Utilisation per ingress node (or pod) over time, nodes grouped by AZ."""
     ax = _axes(ax, (7.0, 3.0))
     u = result.utilisation()
@@ -120,8 +128,12 @@ def utilisation_heatmap(result: Result, *, ax: Axes | None = None, kind: str = "
     if u.empty:
         return ax
     pivot = u.pivot_table(index=["az", "name"], columns="t_s", values="utilisation", aggfunc="mean")
-    image = ax.imshow(pivot.values, aspect="auto", vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
-    ax.set_yticks(range(len(pivot.index)), [f"{az} {name}" for az, name in pivot.index], fontsize="small")
+    image = ax.imshow(
+        pivot.values, aspect="auto", vmin=0, vmax=1, cmap="viridis", interpolation="nearest"
+    )
+    ax.set_yticks(
+        range(len(pivot.index)), [f"{az} {name}" for az, name in pivot.index], fontsize="small"
+    )
     cols = list(pivot.columns)
     step = max(1, len(cols) // 10)
     ax.set_xticks(range(0, len(cols), step), [f"{cols[i]:g}" for i in range(0, len(cols), step)])
@@ -137,7 +149,7 @@ def retry_amplification(result: Result, *, ax: Axes | None = None) -> Axes:
     rps = _series(result, "rps").groupby("t_s")["value"].sum()
     retries = _series(result, "retries_per_s").groupby("t_s")["value"].sum()
     amp = (rps + retries.reindex(rps.index, fill_value=0)) / rps.replace(0, np.nan)
-    ax.plot(amp.index, amp.values, label="upstream / client requests")
+    ax.plot(amp.index.to_numpy(), amp.to_numpy(), label="upstream / client requests")
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("amplification")
@@ -161,3 +173,136 @@ def overview(result: Result) -> Any:
         utilisation_heatmap(result, ax=axes[1][1])
     fig.suptitle(f"{result.scenario} (seed {result.seed})")
     return fig
+
+
+# ---------------------------------------------------------------------------- sweeps and plans
+
+
+def _grid_columns(frame: pd.DataFrame) -> list[str]:
+    """The grid columns of a sweep frame: every column before ``seed``."""
+    cols = list(frame.columns)
+    return cols[: cols.index("seed")] if "seed" in cols else []
+
+
+def sweep_plot(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    hue: str | list[str] | None = None,
+    confidence: float = 0.95,
+    ax: Axes | None = None,
+) -> Axes:
+    """Mean of a metric over seeds against one grid column, with t confidence intervals.
+
+    Args:
+        frame: A frame from :func:`istiolab.sweep.sweep` (error rows are left out).
+        x: Grid column for the x axis (numeric values are placed by value, others in order).
+        y: Metric column (``p99_ms``, ``success_ratio``, …).
+        hue: Column(s) drawn as separate lines; default: every other grid column that varies.
+        confidence: Two-sided level of the error bars (needs 2+ seeds per point).
+        ax: Axes to draw on (default: a new Figure).
+
+    Returns:
+        The Axes.
+    """
+    from istiolab.planner import t_quantile
+
+    ax = _axes(ax)
+    ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
+    if hue is None:
+        hues = [c for c in _grid_columns(frame) if c != x and frame[c].nunique() > 1]
+    else:
+        hues = [hue] if isinstance(hue, str) else list(hue)
+    numeric = pd.api.types.is_numeric_dtype(frame[x])
+    order = list(pd.unique(frame[x]))
+    groups = ok.groupby(hues, sort=False) if hues else [((), ok)]
+    for key, group in groups:
+        stats = group.groupby(x, sort=False)[y].agg(["mean", "std", "count"])
+        stats = stats.reindex([v for v in order if v in stats.index])
+        if numeric:
+            stats = stats.sort_index()
+            xs: Any = stats.index.to_numpy(dtype=float)
+        else:
+            xs = [order.index(v) for v in stats.index]
+        half = [
+            t_quantile(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n) if n > 1 else 0.0
+            for sd, n in zip(stats["std"], stats["count"], strict=True)
+        ]
+        keys = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{h}={k}" for h, k in zip(hues, keys, strict=True)) or y
+        ax.errorbar(xs, stats["mean"], yerr=half, marker="o", capsize=3, label=label)
+    if not numeric:
+        ax.set_xticks(range(len(order)), [str(v) for v in order])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{y} against {x} (mean over seeds, {confidence:.0%} CI)")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def slo_frontier(
+    frame: pd.DataFrame,
+    knob: str,
+    metric: str,
+    *,
+    threshold: float | None = None,
+    op: str = "<=",
+    answer: int | None = None,
+    bounds: dict[Any, float] | None = None,
+    confidence: float = 0.95,
+    ax: Axes | None = None,
+) -> Axes:
+    """A capacity plan: per-run values, their mean and confidence bound against the knob.
+
+    Args:
+        frame: Runs with a *knob* column and a *metric* column (``Plan.evidence`` or a sweep).
+        knob: The knob column (x axis).
+        metric: The objective's metric (y axis).
+        threshold: The objective's limit, drawn as a horizontal line.
+        op: The objective's operator; ``<=``/``<`` bound from above, ``>=``/``>`` from below.
+        answer: The chosen knob value, marked with a vertical line.
+        bounds: Knob value → confidence bound; default: computed (one-sided t, *confidence*).
+        confidence: One-sided level used when computing the bounds.
+        ax: Axes to draw on (default: a new Figure).
+
+    Returns:
+        The Axes.
+    """
+    from istiolab.planner import confidence_bound
+
+    ax = _axes(ax)
+    ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
+    upper = op in ("<=", "<")
+    values = sorted(pd.unique(frame[knob]))
+    means = ok.groupby(knob)[metric].mean().reindex(values)
+    if bounds is None:
+        bounds = {
+            v: confidence_bound(
+                [float(x) for x in ok.loc[ok[knob] == v, metric]], upper, confidence
+            )
+            for v in values
+        }
+    ax.scatter(ok[knob], ok[metric], s=12, color="grey", alpha=0.6, label="runs (one per seed)")
+    ax.plot(values, means.to_numpy(dtype=float), marker="o", label="mean over seeds")
+    ax.plot(
+        values,
+        [bounds.get(v, np.nan) for v in values],
+        linestyle="--",
+        marker="^" if upper else "v",
+        label=f"{confidence:.0%} {'upper' if upper else 'lower'} bound",
+    )
+    title = f"{metric} against {knob}"
+    if threshold is not None:
+        objective = f"{metric}{op}{threshold:g}"
+        ax.axhline(threshold, color="tab:red", linewidth=1, label=f"objective {objective}")
+        title = f"Smallest {knob.rsplit('.', 1)[-1]} meeting {objective}"
+    if answer is not None:
+        ax.axvline(
+            answer, color="tab:green", linewidth=1, linestyle=":", label=f"{knob} = {answer}"
+        )
+    ax.set_xlabel(knob)
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return ax

@@ -13,7 +13,7 @@ from typing import TypeAlias
 import numpy as np
 
 SeedLike: TypeAlias = int | np.integer | Sequence[int] | np.random.SeedSequence | None
-"""Anything accepted as a seed: an int, a sequence of ints, a SeedSequence, or None (fresh entropy)."""
+"""A seed: an int, a sequence of ints, a SeedSequence, or None (fresh entropy)."""
 
 
 def as_seed_sequence(seed: SeedLike | np.random.Generator) -> np.random.SeedSequence:
@@ -52,7 +52,9 @@ def as_generator(seed: SeedLike | np.random.Generator) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(as_seed_sequence(seed)))
 
 
-def spawn(seed: SeedLike | np.random.Generator, names: Sequence[str]) -> dict[str, np.random.Generator]:
+def spawn(
+    seed: SeedLike | np.random.Generator, names: Sequence[str]
+) -> dict[str, np.random.Generator]:
     """Give each named component an independent generator.
 
     Streams are derived from the component *name*, not its position, so adding a component does

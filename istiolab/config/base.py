@@ -19,7 +19,7 @@ from istiolab.units import is_duration, parse_duration
 
 
 def camel(name: str) -> str:
-    """Snake case to the camelCase Istio uses (``consecutive_5xx_errors`` → ``consecutive5xxErrors``)."""
+    """Snake case to Istio's camelCase (``consecutive_5xx_errors`` → ``consecutive5xxErrors``)."""
     head, *rest = name.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
@@ -82,7 +82,9 @@ def _regex(value: str) -> str:
     problem = check_re2(value)
     if problem is not None:
         raise PydanticCustomError(
-            "regex", "{value} is not an RE2 regex: {problem}", {"value": repr(value), "problem": problem}
+            "regex",
+            "{value} is not an RE2 regex: {problem}",
+            {"value": repr(value), "problem": problem},
         )
     return value
 

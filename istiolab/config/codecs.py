@@ -119,7 +119,9 @@ def loads(text: str, file: str | None = None) -> list[RawDocument]:
             if data is not None:
                 lines: dict[PathKey, int] = {}
                 _walk_lines(node, (), lines)
-                docs.extend(_flatten(RawDocument(data, file, index, node.start_mark.line + 1, lines)))
+                docs.extend(
+                    _flatten(RawDocument(data, file, index, node.start_mark.line + 1, lines))
+                )
             index += 1
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
@@ -235,4 +237,4 @@ def dumps(documents: Iterable[Any]) -> str:
 
 def load_data(text: str) -> Any:
     """Parse one YAML document safely into plain data (for small inputs such as case files)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    return yaml.load(text, Loader=_Loader)

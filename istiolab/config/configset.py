@@ -34,7 +34,9 @@ class ConfigSet:
     def __post_init__(self) -> None:
         if len(self.origins) != len(self.resources):
             object.__setattr__(
-                self, "origins", tuple(self.origins) + (None,) * (len(self.resources) - len(self.origins))
+                self,
+                "origins",
+                tuple(self.origins) + (None,) * (len(self.resources) - len(self.origins)),
             )
 
     @classmethod
@@ -58,7 +60,7 @@ class ConfigSet:
 
     def kind(self, cls: type[R] | tuple[type[R], ...]) -> list[R]:
         """Resources of a model class (or classes), in input order."""
-        return [r for r in self.resources if isinstance(r, cls)]  # type: ignore[misc]
+        return [r for r in self.resources if isinstance(r, cls)]
 
     def origin(self, resource: Resource) -> RawDocument | None:
         """The raw document a resource came from (by identity)."""

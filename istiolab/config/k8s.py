@@ -185,7 +185,9 @@ class IngressV1Beta1(_IngressMixin, Resource):
                 )
         b = self.spec.backend
         if b is not None and b.service_name:
-            out.append(IngressPath(-1, -1, None, "", None, b.service_name, b.service_port, "spec.backend"))
+            out.append(
+                IngressPath(-1, -1, None, "", None, b.service_name, b.service_port, "spec.backend")
+            )
         return out
 
 
@@ -221,7 +223,9 @@ class IngressV1(_IngressMixin, Resource):
         d = self.spec.default_backend
         if d is not None and d.service is not None:
             port = d.service.port.number or d.service.port.name if d.service.port else None
-            out.append(IngressPath(-1, -1, None, "", None, d.service.name, port, "spec.defaultBackend"))
+            out.append(
+                IngressPath(-1, -1, None, "", None, d.service.name, port, "spec.defaultBackend")
+            )
         return out
 
 

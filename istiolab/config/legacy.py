@@ -58,7 +58,9 @@ class LegacyStringMatch(IstioModel):
     @property
     def kind(self) -> str:
         """``exact``, ``prefix`` or ``regex``."""
-        return "exact" if self.exact is not None else "prefix" if self.prefix is not None else "regex"
+        return (
+            "exact" if self.exact is not None else "prefix" if self.prefix is not None else "regex"
+        )
 
     @property
     def value(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from istiolab.config.base import (
     Duration,
@@ -452,7 +452,7 @@ class GatewayPort(IstioModel):
 class ServerTLSSettings(IstioModel):
     """TLS settings of a gateway server (kept, not simulated)."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
 
     https_redirect: bool | None = None
     mode: (

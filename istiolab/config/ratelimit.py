@@ -64,7 +64,7 @@ def _fraction(obj: Any) -> int:
     num = dv.get("numerator", 0)
     den = _PER.get(str(dv.get("denominator", "HUNDRED")), 100)
     try:
-        return int(round(float(num) * 1_000_000 / den))
+        return round(float(num) * 1_000_000 / den)
     except (TypeError, ValueError):
         return 0
 
@@ -73,8 +73,9 @@ def _config_of(typed: Any) -> dict[str, Any] | None:
     """The LocalRateLimit message inside a typed_config (TypedStruct or direct ``@type``)."""
     if not isinstance(typed, dict):
         return None
-    if isinstance(typed.get("value"), dict) and "LocalRateLimit" in str(typed.get("type_url", "")):
-        return typed["value"]
+    value = typed.get("value")
+    if isinstance(value, dict) and "LocalRateLimit" in str(typed.get("type_url", "")):
+        return value
     if "LocalRateLimit" in str(typed.get("@type", "")):
         return typed
     return None
@@ -99,8 +100,10 @@ def _status(cfg: dict[str, Any]) -> int:
     st = cfg.get("status")
     if isinstance(st, dict) and isinstance(st.get("code"), (int, str)):
         code = st["code"]
+        if isinstance(code, int):
+            return code
         names = {"TooManyRequests": 429, "ServiceUnavailable": 503}
-        return names.get(code, code) if isinstance(code, str) else int(code)  # type: ignore[return-value]
+        return names.get(code, 429)
     return 429
 
 

@@ -73,7 +73,9 @@ def _describe(data: Any) -> str:
     return f"{kind or 'document'}"
 
 
-def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource | None, list[Finding]]:
+def parse_document(
+    doc: RawDocument, *, strict: bool = False
+) -> tuple[Resource | None, list[Finding]]:
     """Turn one raw document into a resource, or findings saying why not.
 
     Args:
@@ -83,7 +85,7 @@ def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource 
     Returns:
         The resource (None when it could not be built or is skipped) and the findings.
     """
-    where = {"file": doc.file, "line": doc.line}
+    file, line = doc.file, doc.line
     label = doc.file or "<input>"
     if doc.error is not None:
         code = "IL005" if doc.error.startswith("cannot read") else "IL001"
@@ -92,7 +94,7 @@ def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource 
             if code == "IL005"
             else "fix the YAML syntax at that line (indentation, a missing ':' or quote)"
         )
-        return None, [finding(code, label, "", doc.error, fix, **where)]
+        return None, [finding(code, label, "", doc.error, fix, file=file, line=line)]
     data = doc.data
     if not isinstance(data, dict):
         return None, [
@@ -102,11 +104,14 @@ def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource 
                 "",
                 f"document {doc.index + 1} is a {type(data).__name__}, not a mapping",
                 "each document must be a Kubernetes-style object with apiVersion, kind, metadata",
-                **where,
+                file=file,
+                line=line,
             )
         ]
     api_version, kind = data.get("apiVersion"), data.get("kind")
-    missing = [k for k, v in (("apiVersion", api_version), ("kind", kind)) if not isinstance(v, str)]
+    missing = [
+        k for k, v in (("apiVersion", api_version), ("kind", kind)) if not isinstance(v, str)
+    ]
     if missing:
         return None, [
             finding(
@@ -119,10 +124,11 @@ def parse_document(doc: RawDocument, *, strict: bool = False) -> tuple[Resource 
                 line=doc.line_of((missing[0],)),
             )
         ]
-    assert isinstance(api_version, str) and isinstance(kind, str)
+    assert isinstance(api_version, str)
+    assert isinstance(kind, str)
     cls = get_class(api_version, kind)
     if cls is None:
-        known = sorted({f"{v} {c.KIND}" for (v, _), c in REGISTRY.items() if c.KIND == kind})
+        known = sorted({f"{v} {c.KIND}" for (v, _), c in REGISTRY.items() if kind == c.KIND})
         hint = (
             f"{kind} is modelled as: {', '.join(known)}"
             if known
@@ -183,10 +189,8 @@ def _data_path(data: Any, loc: Sequence[str | int], etype: str) -> PathKey:
     cur = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, dict) and part in cur:
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if in_list or (isinstance(cur, dict) and part in cur):
             out.append(part)
             cur = cur[part]
         elif last and etype == "missing" and isinstance(part, str):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
-from istiolab.config.hosts import fqdn, gateway_ref, host_matches, hosts_intersect
+from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
 from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
     DestinationPolicy,
@@ -122,8 +122,10 @@ class _Validator:
         self.precedence_ties(rules)
         for dp in self.cs.kind(DestinationPolicy):
             self.destination_policy(dp)
-        for ing in self.cs.kind((IngressV1Beta1, IngressV1)):
+        for ing in self.cs.kind(IngressV1Beta1):
             self.ingress(ing)
+        for ing_v1 in self.cs.kind(IngressV1):
+            self.ingress(ing_v1)
         for ef in self.cs.kind(EnvoyFilter):
             self.envoy_filter(ef)
         for mq in self.cs.kind((MemQuota, QuotaInstance, MixerRule, QuotaSpec, QuotaSpecBinding)):
@@ -134,7 +136,8 @@ class _Validator:
                     ("spec", "quotas"),
                     f"memquota {mq.name!r} is modelled as a token bucket per quota "
                     "(maxAmount tokens refilled every validDuration)",
-                    "convert it to a local rate limit EnvoyFilter (istiolab convert) for Istio ≥ 1.x",
+                    "convert it to a local rate limit EnvoyFilter (istiolab convert) for "
+                    "Istio ≥ 1.x",
                 )
 
     # -- generic ---------------------------------------------------------------------------
@@ -463,8 +466,11 @@ class _Validator:
                 )
         m = spec.match
         if m is not None:
-            if m.source is None and m.tcp is None and m.udp is None and not (
-                m.request and m.request.headers
+            if (
+                m.source is None
+                and m.tcp is None
+                and m.udp is None
+                and not (m.request and m.request.headers)
             ):
                 self.add(
                     "IL108",
@@ -544,16 +550,18 @@ class _Validator:
             return
         for p in ing.paths():
             field = _field_path(p.field)
-            if p.path_type in (None, "ImplementationSpecific"):
-                if ingress_path_match(p.path, p.path_type) is None:
-                    self.add(
-                        "IL304",
-                        ing,
-                        (*field, "path"),
-                        f"path {p.path!r} is a regex; Istio turns only a trailing '.*' into a "
-                        "prefix and rejects other regexes",
-                        "use a literal path (exact) or 'literal/.*' (prefix)",
-                    )
+            if (
+                p.path_type in (None, "ImplementationSpecific")
+                and ingress_path_match(p.path, p.path_type) is None
+            ):
+                self.add(
+                    "IL304",
+                    ing,
+                    (*field, "path"),
+                    f"path {p.path!r} is a regex; Istio turns only a trailing '.*' into a "
+                    "prefix and rejects other regexes",
+                    "use a literal path (exact) or 'literal/.*' (prefix)",
+                )
             if self.services:
                 host = f"{p.service}.{ing.namespace}.svc.cluster.local"
                 if not self.service_known(host):
@@ -601,9 +609,7 @@ def _is_catch_all(m: HTTPMatchRequest | None) -> bool:
     """A match block that every request satisfies (Istio's catch-all rule)."""
     if m is None:
         return True
-    if m.uri is not None and not (
-        (m.uri.prefix == "/") or (m.uri.regex in ("*", ".*"))
-    ):
+    if m.uri is not None and not ((m.uri.prefix == "/") or (m.uri.regex in ("*", ".*"))):
         return False
     return not any(
         (
@@ -640,9 +646,7 @@ def _str_covers(a: StringMatch | None, b: StringMatch | None, *, fold: bool = Fa
     return False
 
 
-def _map_covers(
-    a: dict[str, StringMatch] | None, b: dict[str, StringMatch] | None
-) -> bool:
+def _map_covers(a: dict[str, StringMatch] | None, b: dict[str, StringMatch] | None) -> bool:
     for key, am in (a or {}).items():
         bm = (b or {}).get(key)
         if bm is None:

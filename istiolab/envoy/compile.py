@@ -17,10 +17,11 @@ from collections.abc import Iterable
 
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
-from istiolab.config.hosts import fqdn, gateway_ref, host_matches, short_name
+from istiolab.config.hosts import fqdn, gateway_ref, host_matches
 from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import DestinationPolicy, MemQuota, RouteRule
 from istiolab.config.model import (
+    Destination,
     DestinationRule,
     EnvoyFilter,
     Gateway,
@@ -33,7 +34,6 @@ from istiolab.config.model import (
 from istiolab.config.ratelimit import LocalRateLimitSpec, local_rate_limits
 from istiolab.config.validate import validate
 from istiolab.envoy.model import (
-    MILLION,
     ClusterPolicy,
     DirectResponse,
     FaultPolicy,
@@ -56,7 +56,7 @@ from istiolab.envoy.model import (
     cluster_name,
 )
 from istiolab.errors import CompileError, ConfigError
-from istiolab.findings import Finding, Severity, finding
+from istiolab.findings import Finding, Severity
 from istiolab.profiles import IstioProfile, get_profile
 from istiolab.units import parse_duration
 
@@ -76,7 +76,7 @@ def is_legacy(config: ConfigSet) -> bool:
     return bool(config.kind((RouteRule, DestinationPolicy, MemQuota, IngressV1Beta1, IngressV1)))
 
 
-def compile(  # noqa: A001 - the verb of the design; shadows a rarely used builtin
+def compile(
     config: ConfigSet,
     profile: IstioProfile | str | None = None,
     gateway: str | None = None,
@@ -135,7 +135,9 @@ class _Compiler:
         ]
         self.clusters: dict[str, ClusterPolicy] = {}
 
-    def note(self, code: str, res: Resource, path: Iterable[str | int], message: str, fix: str) -> None:
+    def note(
+        self, code: str, res: Resource, path: Iterable[str | int], message: str, fix: str
+    ) -> None:
         self.notes.append(self.cs.finding(code, res, tuple(path), message, fix))
 
     # -- top level -------------------------------------------------------------------------
@@ -154,7 +156,14 @@ class _Compiler:
             name, lport = "mesh", port or DEFAULT_PORT
             selector: dict[str, str] = {}
         else:
-            ports = sorted({s.port.number for g in gateways for s in g.spec.servers if _is_http(s.port.protocol)})
+            ports = sorted(
+                {
+                    s.port.number
+                    for g in gateways
+                    for s in g.spec.servers
+                    if _is_http(s.port.protocol)
+                }
+            )
             if port is None:
                 if not ports:
                     raise CompileError(
@@ -181,7 +190,9 @@ class _Compiler:
 
     def gateway(self, gateways: list[Gateway], port: int) -> list[VirtualHost]:
         refs = {(g.namespace, g.name) for g in gateways}
-        accepted = [h for g in gateways for s in g.spec.servers if s.port.number == port for h in s.hosts]
+        accepted = [
+            h for g in gateways for s in g.spec.servers if s.port.number == port for h in s.hosts
+        ]
         selector = {k: v for g in gateways for k, v in g.spec.selector.items()}
         by_domain: dict[str, list[Route]] = defaultdict(list)
         order: list[str] = []
@@ -199,7 +210,11 @@ class _Compiler:
         for domain in order:
             routes = by_domain[domain]
             # istiod's SortVHostRoutes: catch-all routes of merged VirtualServices go last.
-            routes = sorted(routes, key=lambda r: r.match.is_catch_all) if len({r.source.resource for r in routes}) > 1 else routes
+            routes = (
+                sorted(routes, key=lambda r: r.match.is_catch_all)
+                if len({r.source.resource for r in routes}) > 1
+                else routes
+            )
             vhosts.append(VirtualHost(f"{domain}:{port}", (domain,), tuple(routes)))
         return vhosts
 
@@ -215,8 +230,14 @@ class _Compiler:
                 domains = [full]
                 if full.endswith(".svc.cluster.local"):
                     name, ns = full.split(".")[:2]
-                    domains = [name, f"{name}.{ns}", f"{name}.{ns}.svc", full] if ns == vs.namespace else [f"{name}.{ns}", f"{name}.{ns}.svc", full]
-                vhosts.append(VirtualHost(f"{full}:{port}", tuple(dict.fromkeys(domains)), tuple(routes)))
+                    domains = (
+                        [name, f"{name}.{ns}", f"{name}.{ns}.svc", full]
+                        if ns == vs.namespace
+                        else [f"{name}.{ns}", f"{name}.{ns}.svc", full]
+                    )
+                vhosts.append(
+                    VirtualHost(f"{full}:{port}", tuple(dict.fromkeys(domains)), tuple(routes))
+                )
         return vhosts
 
     # -- VirtualService → routes -----------------------------------------------------------
@@ -233,7 +254,13 @@ class _Compiler:
         for i, http in enumerate(vs.spec.http or []):
             base = ("spec", "http", i)
             if http.delegate is not None:
-                self.note("IL313", vs, (*base, "delegate"), "delegate is not compiled; the route is left out", "inline the delegate VirtualService's routes")
+                self.note(
+                    "IL313",
+                    vs,
+                    (*base, "delegate"),
+                    "delegate is not compiled; the route is left out",
+                    "inline the delegate VirtualService's routes",
+                )
                 continue
             blocks: list[tuple[int | None, HTTPMatchRequest | None]] = (
                 [(j, m) for j, m in enumerate(http.match)] if http.match else [(None, None)]
@@ -269,14 +296,20 @@ class _Compiler:
         if m.port is not None and m.port != port:
             return False
         if m.gateways is not None:
-            names = {("", "mesh") if g == "mesh" else gateway_ref(g, vs.namespace) for g in m.gateways}
+            names = {
+                ("", "mesh") if g == "mesh" else gateway_ref(g, vs.namespace) for g in m.gateways
+            }
             if not names & gateway_names:
                 return False
         return not (
-            m.source_labels and selector is not None and not m.source_labels.items() <= selector.items()
+            m.source_labels
+            and selector is not None
+            and not m.source_labels.items() <= selector.items()
         )
 
-    def action(self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...]) -> Route | None:
+    def action(
+        self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...]
+    ) -> Route | None:
         prof = self.profile
         placeholder = RouteMatch()
         src = RouteSource(vs.key, int(base[-1]), None, http.name)
@@ -300,7 +333,9 @@ class _Compiler:
         direct = None
         if http.direct_response is not None:
             body = http.direct_response.body
-            direct = DirectResponse(http.direct_response.status, (body.string or "") if body else "")
+            direct = DirectResponse(
+                http.direct_response.status, (body.string or "") if body else ""
+            )
         timeout = parse_duration(http.timeout) if http.timeout else prof.default_route_timeout_s
         fault = self.fault(vs, http, base)
         mirrors = self.mirrors(vs, http)
@@ -378,7 +413,9 @@ class _Compiler:
             backoff_max_s=backoff * 10,
         )
 
-    def fault(self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...]) -> FaultPolicy | None:
+    def fault(
+        self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...]
+    ) -> FaultPolicy | None:
         f = http.fault
         if f is None:
             return None
@@ -387,29 +424,45 @@ class _Compiler:
         status = None
         if f.delay is not None and f.delay.fixed_delay:
             delay_s = parse_duration(f.delay.fixed_delay)
-            delay_pm = _per_million(f.delay.percentage.value if f.delay.percentage else None, f.delay.percent)
+            delay_pm = _per_million(
+                f.delay.percentage.value if f.delay.percentage else None, f.delay.percent
+            )
         if f.abort is not None:
             if f.abort.http_status is not None:
                 status = f.abort.http_status
-                abort_pm = _per_million(f.abort.percentage.value if f.abort.percentage else None, None)
+                abort_pm = _per_million(
+                    f.abort.percentage.value if f.abort.percentage else None, None
+                )
             else:
-                self.note("IL313", vs, (*base, "fault", "abort"), "gRPC/HTTP2 aborts are not compiled", "use httpStatus")
+                self.note(
+                    "IL313",
+                    vs,
+                    (*base, "fault", "abort"),
+                    "gRPC/HTTP2 aborts are not compiled",
+                    "use httpStatus",
+                )
         if delay_pm == 0 and abort_pm == 0:
             return None
-        return FaultPolicy(delay_s if delay_pm else None, delay_pm, status if abort_pm else None, abort_pm)
+        return FaultPolicy(
+            delay_s if delay_pm else None, delay_pm, status if abort_pm else None, abort_pm
+        )
 
     def mirrors(self, vs: VirtualService, http: HTTPRoute) -> tuple[Mirror, ...]:
         out = []
-        items: list[tuple[object, float | None]] = []
+        items: list[tuple[Destination, float]] = []
         if http.mirror is not None:
-            pct = http.mirror_percentage.value if http.mirror_percentage else (float(http.mirror_percent) if http.mirror_percent is not None else 100.0)
+            pct = (
+                http.mirror_percentage.value
+                if http.mirror_percentage
+                else (float(http.mirror_percent) if http.mirror_percent is not None else 100.0)
+            )
             items.append((http.mirror, pct))
         for m in http.mirrors or []:
             items.append((m.destination, m.percentage.value if m.percentage else 100.0))
         for dest, pct in items:
-            host = fqdn(dest.host, vs.namespace)  # type: ignore[attr-defined]
-            port = dest.port.number if dest.port else self.service_port(host)  # type: ignore[attr-defined]
-            subset = dest.subset or ""  # type: ignore[attr-defined]
+            host = fqdn(dest.host, vs.namespace)
+            port = dest.port.number if dest.port else self.service_port(host)
+            subset = dest.subset or ""
             pm = _per_million(pct, None)
             if pm == 0:
                 continue
@@ -461,7 +514,11 @@ class _Compiler:
             if lb.consistent_hash is not None:
                 ch = lb.consistent_hash
                 kwargs["lb"] = "MAGLEV" if ch.maglev is not None else "RING_HASH"
-                size = (ch.maglev.table_size if ch.maglev else None) or (ch.ring_hash.minimum_ring_size if ch.ring_hash else None) or ch.minimum_ring_size
+                size = (
+                    (ch.maglev.table_size if ch.maglev else None)
+                    or (ch.ring_hash.minimum_ring_size if ch.ring_hash else None)
+                    or ch.minimum_ring_size
+                )
                 kwargs["ring_size"] = size or (65537 if ch.maglev is not None else 1024)
             warm = lb.warmup.duration if lb.warmup else lb.warmup_duration_secs
             if warm:
@@ -490,13 +547,21 @@ class _Compiler:
                     kwargs["max_requests_per_connection"] = h.max_requests_per_connection
         od = policy.outlier_detection
         if od is not None:
-            c5 = od.consecutive_5xx_errors if od.consecutive_5xx_errors is not None else od.consecutive_errors
+            c5 = (
+                od.consecutive_5xx_errors
+                if od.consecutive_5xx_errors is not None
+                else od.consecutive_errors
+            )
             kwargs["outlier"] = OutlierPolicy(
                 consecutive_5xx=5 if c5 is None else (c5 or None),
                 consecutive_gateway_errors=od.consecutive_gateway_errors or None,
                 interval_s=parse_duration(od.interval) if od.interval else 10.0,
-                base_ejection_s=parse_duration(od.base_ejection_time) if od.base_ejection_time else 30.0,
-                max_ejection_percent=od.max_ejection_percent if od.max_ejection_percent is not None else 10,
+                base_ejection_s=parse_duration(od.base_ejection_time)
+                if od.base_ejection_time
+                else 30.0,
+                max_ejection_percent=od.max_ejection_percent
+                if od.max_ejection_percent is not None
+                else 10,
                 min_health_percent=od.min_health_percent or 0,
             )
         self.clusters[name] = ClusterPolicy(
@@ -556,7 +621,9 @@ class _Compiler:
             source=spec.resource,
         )
 
-    def gateway_rate_limit(self, selector: dict[str, str], *, gateway_mode: bool) -> RateLimit | None:
+    def gateway_rate_limit(
+        self, selector: dict[str, str], *, gateway_mode: bool
+    ) -> RateLimit | None:
         for spec in self.rate_limits:
             if spec.scope != "gateway":
                 continue
@@ -622,9 +689,10 @@ def _route_match(m: HTTPMatchRequest | None) -> RouteMatch:
         headers.append(HeaderMatcher(name.lower(), _matcher(sm)))
     for name, sm in (m.without_headers or {}).items():
         headers.append(HeaderMatcher(name.lower(), _matcher(sm), invert=True))
-    for pseudo, sm in ((":method", m.method), (":authority", m.authority), (":scheme", m.scheme)):
-        if sm is not None:
-            headers.append(HeaderMatcher(pseudo, _matcher(sm)))
+    pseudo_headers = ((":method", m.method), (":authority", m.authority), (":scheme", m.scheme))
+    for pseudo, psm in pseudo_headers:
+        if psm is not None:
+            headers.append(HeaderMatcher(pseudo, _matcher(psm)))
     headers.sort(key=lambda h: (h.name, h.invert))
     params = []
     for name, sm in sorted((m.query_params or {}).items()):
@@ -682,5 +750,3 @@ def _merge_policy(base: TrafficPolicy, over: TrafficPolicy) -> TrafficPolicy:
         tls=over.tls or base.tls,
         retry_budget=over.retry_budget or base.retry_budget,
     )
-
-

@@ -46,7 +46,7 @@ class Request:
     scheme: str = "http"
 
     def header(self, name: str) -> str | None:
-        """Value of a header (pseudo-headers ``:method``, ``:authority``, ``:scheme``, ``:path`` too)."""
+        """Value of a header (also ``:method``, ``:authority``, ``:scheme`` and ``:path``)."""
         if name == ":method":
             return self.method
         if name == ":authority" or name == "host":
@@ -126,7 +126,11 @@ def _string_ok(m: StringMatcher, value: str | None) -> bool:
     if m.kind == "exact":
         return value.lower() == m.value.lower() if m.ignore_case else value == m.value
     if m.kind == "prefix":
-        return value.lower().startswith(m.value.lower()) if m.ignore_case else value.startswith(m.value)
+        return (
+            value.lower().startswith(m.value.lower())
+            if m.ignore_case
+            else value.startswith(m.value)
+        )
     if m.kind == "suffix":
         return value.endswith(m.value)
     if m.kind == "regex":
@@ -150,7 +154,9 @@ def _header_ok(h: HeaderMatcher, request: Request) -> bool:
 
 def _path_ok(m: RouteMatch, path: str) -> bool:
     if m.path_kind == "prefix":
-        return path.startswith(m.path) if m.case_sensitive else path.lower().startswith(m.path.lower())
+        return (
+            path.startswith(m.path) if m.case_sensitive else path.lower().startswith(m.path.lower())
+        )
     if m.path_kind == "exact":
         return path == m.path if m.case_sensitive else path.lower() == m.path.lower()
     if m.path_kind == "regex":
@@ -176,7 +182,9 @@ def failed_condition(m: RouteMatch, request: Request) -> str | None:
         params = dict(parse_qsl(query, keep_blank_values=True))
         for q in m.query_params:
             if not _string_ok(q.match, params.get(q.name)):
-                want = "present" if q.match.kind == "present" else f"{q.match.kind} {q.match.value!r}"
+                want = (
+                    "present" if q.match.kind == "present" else f"{q.match.kind} {q.match.value!r}"
+                )
                 return f"query parameter {q.name} = {params.get(q.name)!r} is not {want}"
     return None
 
@@ -306,22 +314,24 @@ class Explanation:
                 }
                 for c in (r.clusters if r is not None else ())
             ],
-            "redirect": None
-            if r is None or r.redirect is None
-            else dataclasses.asdict(r.redirect),
+            "redirect": None if r is None or r.redirect is None else dataclasses.asdict(r.redirect),
             "fault": fault,
             "retries": retry,
             "timeout": timeout,
             "rate_limit": rate,
             "trace": [
-                {"route": s.route.name, "matched": s.matched, "failed_condition": s.failed_condition}
+                {
+                    "route": s.route.name,
+                    "matched": s.matched,
+                    "failed_condition": s.failed_condition,
+                }
                 for s in self.trace
             ],
         }
 
 
 def explain(table: RouteTable, request: Request) -> Explanation:
-    """List every route of the selected virtual host in order: matched, or the first failed condition.
+    """List the selected virtual host's routes in order: matched, or the first failed condition.
 
     Routes after the first match are not listed (Envoy never looks at them).
     """

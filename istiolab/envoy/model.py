@@ -19,7 +19,7 @@ MILLION = 1_000_000
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StringMatcher:
-    """Envoy ``StringMatcher``: ``exact``, ``prefix`` or ``regex`` (RE2, full match), or ``present``."""
+    """Envoy ``StringMatcher``: ``exact``, ``prefix``, ``regex`` (RE2, full match) or ``present``."""
 
     kind: str
     value: str = ""
@@ -346,5 +346,5 @@ class RouteTable:
 
 
 def cluster_name(host: str, port: int, subset: str = "") -> str:
-    """istiod's outbound cluster name ``outbound|<port>|<subset>|<host>``."""
+    """Istiod's outbound cluster name ``outbound|<port>|<subset>|<host>``."""
     return f"outbound|{port}|{subset}|{host}"

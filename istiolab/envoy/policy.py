@@ -68,8 +68,11 @@ def backoff_bound(policy: RetryPolicy, retry_number: int, formula: str) -> float
 
 
 class TokenBucket:
-    """Envoy's local rate limit bucket: starts full, refills one token every
-    ``fill_interval / tokens_per_fill`` seconds, up to ``max_tokens``."""
+    """Envoy's local rate limit bucket.
+
+    It starts full and refills one token every ``fill_interval / tokens_per_fill`` seconds, up
+    to ``max_tokens``.
+    """
 
     __slots__ = ("_last", "_rate", "_tokens", "spec")
 
@@ -82,7 +85,9 @@ class TokenBucket:
     def take(self, now: float) -> bool:
         """Consume a token if a whole one is available at time *now*."""
         if now > self._last:
-            self._tokens = min(float(self.spec.max_tokens), self._tokens + (now - self._last) * self._rate)
+            self._tokens = min(
+                float(self.spec.max_tokens), self._tokens + (now - self._last) * self._rate
+            )
             self._last = now
         if self._tokens >= 1.0 - 1e-9:
             self._tokens -= 1.0
@@ -92,4 +97,6 @@ class TokenBucket:
 
 def max_accepted(spec: RateLimit, duration_s: float) -> int:
     """Most requests a bucket can accept over *duration_s* starting full."""
-    return spec.max_tokens + math.floor(duration_s * spec.tokens_per_fill / spec.fill_interval_s + 1e-9)
+    return spec.max_tokens + math.floor(
+        duration_s * spec.tokens_per_fill / spec.fill_interval_s + 1e-9
+    )

@@ -23,11 +23,17 @@ from istiolab.envoy.model import (
     StringMatcher,
 )
 
-HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+HCM = (
+    "type.googleapis.com/"
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
 FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+PREVIOUS_HOSTS = (
+    "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+)
+HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _REDIRECT_CODES = {
     301: "MOVED_PERMANENTLY",
     302: "FOUND",
@@ -49,10 +55,7 @@ def duration(seconds: float) -> str:
 
 def _string_match(m: StringMatcher) -> dict[str, Any]:
     out: dict[str, Any]
-    if m.kind == "regex":
-        out = {"safe_regex": {"regex": m.value}}
-    else:
-        out = {m.kind: m.value}
+    out = {"safe_regex": {"regex": m.value}} if m.kind == "regex" else {m.kind: m.value}
     if m.ignore_case:
         out["ignore_case"] = True
     return out
@@ -169,7 +172,10 @@ def render_route(r: Route) -> dict[str, Any]:
         action["timeout"] = duration(r.timeout_s or 0.0)
         if r.retry is not None:
             rp = r.retry
-            policy: dict[str, Any] = {"retry_on": ",".join(rp.retry_on), "num_retries": rp.num_retries}
+            policy: dict[str, Any] = {
+                "retry_on": ",".join(rp.retry_on),
+                "num_retries": rp.num_retries,
+            }
             if rp.per_try_timeout_s:
                 policy["per_try_timeout"] = duration(rp.per_try_timeout_s)
             if rp.retriable_status_codes:
@@ -189,7 +195,10 @@ def render_route(r: Route) -> dict[str, Any]:
             action["retry_policy"] = policy
         if r.mirrors:
             action["request_mirror_policies"] = [
-                {"cluster": m.cluster, "runtime_fraction": {"default_value": _fraction(m.per_million)}}
+                {
+                    "cluster": m.cluster,
+                    "runtime_fraction": {"default_value": _fraction(m.per_million)},
+                }
                 for m in r.mirrors
             ]
         if r.hash_policy is not None:
@@ -243,7 +252,11 @@ def render_cluster(c: ClusterPolicy, endpoints: Sequence[tuple[str, int]]) -> di
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {"address": h, "port_value": p}}}}
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": h, "port_value": p}}
+                            }
+                        }
                         for h, p in endpoints
                     ]
                 }
@@ -263,7 +276,7 @@ def render_cluster(c: ClusterPolicy, endpoints: Sequence[tuple[str, int]]) -> di
     if c.max_requests_per_connection:
         out["typed_extension_protocol_options"] = {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "@type": HTTP_OPTIONS,
                 "common_http_protocol_options": {
                     "max_requests_per_connection": c.max_requests_per_connection
                 },
@@ -291,13 +304,18 @@ def render_cluster(c: ClusterPolicy, endpoints: Sequence[tuple[str, int]]) -> di
             od["consecutive_gateway_failure"] = o.consecutive_gateway_errors
             od["enforcing_consecutive_gateway_failure"] = 100
         out["outlier_detection"] = od
-        out["common_lb_config"] = {"healthy_panic_threshold": {"value": float(o.min_health_percent)}}
+        out["common_lb_config"] = {
+            "healthy_panic_threshold": {"value": float(o.min_health_percent)}
+        }
     if c.slow_start_s > 0 and c.lb in ("ROUND_ROBIN", "LEAST_REQUEST"):
         key = "round_robin_lb_config" if c.lb == "ROUND_ROBIN" else "least_request_lb_config"
         out[key] = {
             "slow_start_config": {
                 "slow_start_window": duration(c.slow_start_s),
-                "aggression": {"default_value": c.slow_start_aggression, "runtime_key": "slow_start_aggression"},
+                "aggression": {
+                    "default_value": c.slow_start_aggression,
+                    "runtime_key": "slow_start_aggression",
+                },
                 "min_weight_percent": {"value": c.slow_start_min_percent},
             }
         }
@@ -309,7 +327,11 @@ def render_route_config(table: RouteTable) -> dict[str, Any]:
     return {
         "name": f"http.{table.port}",
         "virtual_hosts": [
-            {"name": vh.name, "domains": list(vh.domains), "routes": [render_route(r) for r in vh.routes]}
+            {
+                "name": vh.name,
+                "domains": list(vh.domains),
+                "routes": [render_route(r) for r in vh.routes],
+            }
             for vh in table.virtual_hosts
         ],
     }

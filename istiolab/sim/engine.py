@@ -7,7 +7,6 @@ component draws from its own numpy Generator derived from the seed and the compo
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -20,7 +19,7 @@ from istiolab.config import ConfigSet, from_documents, load
 from istiolab.config.codecs import RawDocument
 from istiolab.config.model import Gateway, VirtualService
 from istiolab.envoy.compile import compile as compile_table
-from istiolab.envoy.model import RouteTable, VirtualHost
+from istiolab.envoy.model import RouteTable
 from istiolab.errors import ConfigError, SimulationError
 from istiolab.findings import Finding, finding
 from istiolab.profiles import get_profile
@@ -31,12 +30,12 @@ from istiolab.sim.metrics import Metrics
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, ServiceSpec, VersionSpec
-from istiolab.sim.theory import hpa_desired
 from istiolab.sim.stages.backend import Pod, PodRegistry, int_sampler, uniform_sampler
 from istiolab.sim.stages.ingress import GatewayPod, IngressNode
 from istiolab.sim.stages.loadbalancer import Connection, LoadBalancer, Target
 from istiolab.sim.stages.router import Router
 from istiolab.sim.stages.upstream import UpstreamCluster
+from istiolab.sim.theory import hpa_desired
 from istiolab.sim.workload import Arrivals, RequestFactory
 
 Sampler = Callable[[], float]
@@ -282,7 +281,8 @@ class _Run:
                         "IL401",
                         "Scenario",
                         "services",
-                        f"cluster {name} selects no pod (host {c.policy.host}, labels {dict(c.policy.labels)}); "
+                        f"cluster {name} selects no pod (host {c.policy.host}, "
+                        f"labels {dict(c.policy.labels)}); "
                         "its requests get 503 UH",
                         "add the service/version to the scenario's services",
                     )
@@ -504,10 +504,7 @@ class _Run:
             ver = vers[0]
             target = ev.replicas if ev.replicas is not None else 1
             live = [p for p in pods if p.alive]
-            if ev.kind == "deploy":
-                add = target
-            else:
-                add = target - len(live)
+            add = target if ev.kind == "deploy" else target - len(live)
             for i in range(max(0, add)):
                 az = sc.ingress.azs[(len(live) + i) % len(sc.ingress.azs)]
                 self.add_pod(svc, ver, az, ready_at=env.now + ver.startup_s)

@@ -427,7 +427,9 @@ def scenario_findings(
 
             allowed = _allowed_fields(Scenario, tuple(loc[:-1]))
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            text = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            text = f"unknown field {loc[-1]!r}" + (
+                f" (did you mean {close[0]!r}?)" if close else ""
+            )
             fix = (
                 f"rename it to {close[0]!r}"
                 if close
@@ -558,7 +560,7 @@ def _type_name(tp: Any) -> str:
 
 
 def render_docs() -> str:
-    """Markdown for ``docs/scenario.md``: every scenario field with its type, default and meaning."""
+    """Markdown for ``docs/scenario.md``: every field with its type, default and meaning."""
     from pydantic import BaseModel
     from pydantic_core import PydanticUndefined
 
@@ -597,8 +599,8 @@ def render_docs() -> str:
         "`istiolab/sim/scenario.py`, `istiolab/sim/workload.py` and `istiolab/sim/dists.py`.",
         "Keys are snake_case. Fields ending in `_s` are seconds; distributions are in milliseconds",
         '(`"exp(10ms)"`, `"det(0.2ms)"`, `"lognormal(20ms, cv=1.5)"`, `zero`, or a mapping with',
-        "`kind`). Every cost can be set to `zero` to isolate one stage. Override any field from the",
-        "command line with `--set dotted.path=value` (list items by index or by `name`).",
+        "`kind`). Every cost can be set to `zero` to isolate one stage. Override any field",
+        "from the command line with `--set dotted.path=value` (list items by index or `name`).",
         "",
     ]
     for title, cls in sections:

@@ -55,7 +55,10 @@ def round_robin_wait(lam: float, mu: float, c: int) -> float:
     if lam >= c * mu:
         raise ValueError("unstable")
     lo, hi = 0.0, 1.0 - 1e-15
-    f = lambda s: (lam / (lam + mu * (1.0 - s))) ** c - s  # noqa: E731 - tiny local root function
+
+    def f(s: float) -> float:
+        return float((lam / (lam + mu * (1.0 - s))) ** c - s)
+
     # f(0) > 0 and f is negative just below 1 for a stable queue: bisection is safe.
     for _ in range(200):
         mid = (lo + hi) / 2

@@ -1,5 +1,8 @@
-"""Backend pods: a FIFO queue per pod with ``concurrency`` servers, service times, error models,
-an optional Istio sidecar hop, and a life cycle (start-up, crash, endpoint removal)."""
+"""Backend pods.
+
+A FIFO queue per pod with ``concurrency`` servers, service times, error models, an optional
+Istio sidecar hop, and a life cycle (start-up, crash, endpoint removal).
+"""
 
 from __future__ import annotations
 
@@ -105,9 +108,10 @@ class Pod:
     def serve(
         self, connect_timeout_s: float, pre_s: float = 0.0, deadline: float | None = None
     ) -> Generator[Any, Any, tuple[int, str]]:
-        """Serve one upstream request after *pre_s* of network latency; returns
-        ``(status, flag)`` (flag "" for none). The sidecar's extra latency is charged on the
-        response path: see :meth:`tail_latency`.
+        """Serve one upstream request after *pre_s* of network latency.
+
+        Returns ``(status, flag)`` (flag "" for none). The sidecar's extra latency is charged
+        on the response path: see :meth:`tail_latency`.
 
         A dead pod whose node is up refuses the connection at once (``UF``); when its node is
         gone the connection attempt times out after *connect_timeout_s* (``UF``).

@@ -112,9 +112,12 @@ class LoadBalancer:
                         t.healthy = True  # healthy_threshold checks, approximated as one
                 elif t.failing_since is None:
                     t.failing_since = now
-                if t.healthy and t.failing_since is not None:
-                    if now - t.failing_since >= (hc.unhealthy_threshold - 1) * hc.interval_s:
-                        t.healthy = False
+                if (
+                    t.healthy
+                    and t.failing_since is not None
+                    and now - t.failing_since >= (hc.unhealthy_threshold - 1) * hc.interval_s
+                ):
+                    t.healthy = False
 
     def mark_initial_health(self) -> None:
         """Targets that fail the check from the start (e.g. ``Local`` without a pod) are out."""
@@ -174,8 +177,11 @@ class LoadBalancer:
     def handle(
         self, req: SimRequest, out: Outcome, conn: Connection | None
     ) -> Generator[Any, Any, tuple[GatewayPod | None, int, Target]]:
-        """Carry a request to a gateway pod; returns the pod (None on failure), the worker and
-        the target (whose ``outstanding`` the caller decrements when the request is done)."""
+        """Carry a request to a gateway pod.
+
+        Returns the pod (None on failure), the worker and the target (whose ``outstanding``
+        the caller decrements when the request is done).
+        """
         env = self.env
         per_request = self.spec.lb != "nlb" or conn is None
         if per_request:

@@ -128,7 +128,7 @@ class UpstreamCluster:
         h = zlib.crc32(key.encode())
         n = len(self._ring)
         i = bisect.bisect_left(self._ring_keys, h) % n
-        avail = set(id(p) for p in hosts)
+        avail = {id(p) for p in hosts}
         for k in range(n):  # walk the ring to the next available host
             pod = self._ring[(i + k) % n][1]
             if id(pod) in avail:
@@ -138,8 +138,11 @@ class UpstreamCluster:
     def pick(
         self, hash_key: str | None, exclude: set[str] | None = None, attempts: int = 1
     ) -> Pod | None:
-        """Pick a host with the cluster's load balancer, re-picking up to *attempts* times to
-        avoid *exclude* (the ``previous_hosts`` predicate); the last pick is kept if all fail."""
+        """Pick a host with the cluster's load balancer.
+
+        Re-picks up to *attempts* times to avoid *exclude* (the ``previous_hosts``
+        predicate); the last pick is kept if all fail.
+        """
         hosts = self.available()
         if not hosts:
             return None
@@ -220,8 +223,10 @@ class UpstreamCluster:
         pre_s: float = 0.0,
         deadline: float | None = None,
     ) -> Generator[Any, Any, tuple[int, str]]:
-        """One try against *pod* (network hop, sidecar, service) after *pre_s* of latency,
-        answering ``(504, "UT")`` at *deadline* if it is not done by then."""
+        """One try against *pod* (network hop, sidecar, service) after *pre_s* of latency.
+
+        Answers ``(504, "UT")`` at *deadline* if it is not done by then.
+        """
         self.active += 1
         pod.active += 1
         try:
