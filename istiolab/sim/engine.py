@@ -374,7 +374,8 @@ class _Run:
         out = Outcome()
         t0 = env.now
         pod, worker, target = yield from self.lb.handle(req, out, conn)
-        t_lb = env.now
+        # Stage times are accounted, not measured: latencies are folded into later events.
+        out.lb_s = out.pending + (env.now - t0)
         if pod is not None:
             try:
                 yield from pod.handle(req, out, worker)
@@ -382,7 +383,8 @@ class _Run:
                 target.outstanding -= 1
         # What is left to wait touches no resource: add it to the end time without an event.
         t_end = env.now + out.pending + out.tail
-        stages = (("lb", t_lb - t0), *out.stages)
+        route_s = max(0.0, t_end - t0 - out.lb_s - out.ingress_s)
+        stages = (("lb", out.lb_s), ("ingress", out.ingress_s), ("route", route_s))
         m = self.metrics
         m.record(
             t_start=t0,

@@ -68,10 +68,11 @@ class Outcome:
         "flags",
         "ingress_az",
         "ingress_node",
+        "ingress_s",
+        "lb_s",
         "pending",
         "retries",
         "route",
-        "stages",
         "status",
         "tail",
         "upstream_requests",
@@ -88,7 +89,8 @@ class Outcome:
         self.upstream_requests = 0
         self.ingress_node = "-"
         self.ingress_az = "-"
-        self.stages: list[tuple[str, float]] = []
+        self.lb_s = 0.0
+        self.ingress_s = 0.0
         # Latency not yet waited for: stages add fixed hop latencies here and the next stage
         # that yields a timeout waits for them in the same event (fewer events per request).
         self.pending = 0.0

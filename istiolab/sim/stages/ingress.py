@@ -71,28 +71,32 @@ class GatewayPod:
         return float(sum(w.count for w in self.workers))
 
     def handle(self, req: SimRequest, out: Outcome, worker: int) -> Generator[Any, Any, None]:
-        """Process a request on *worker*, then route it."""
+        """Process a request on *worker*, then route it.
+
+        Records the ``ingress`` stage time: queueing and CPU on the worker plus the proxy's
+        extra latency (the LB hop's latency, waited here, belongs to the ``lb`` stage).
+        """
         env = self.env
-        t0 = env.now
         out.ingress_node = self.node.name
         out.ingress_az = self.node.az
+        spent = 0.0
         if self._cpu is not None:
             t = self._cpu() * self._cpu_scale
             if t > 0:
                 if out.pending > 0:
                     yield env.timeout(out.pending)
                     out.pending = 0.0
+                t0 = env.now
                 w = self.workers[worker % len(self.workers)]
                 ev = w.acquire()
                 if ev is not None:
                     yield ev
-                try:
-                    yield env.timeout(t)
-                finally:
-                    w.release()
+                yield env.timeout(t)
+                w.release()
+                spent = env.now - t0
         if self._latency is not None:
-            out.tail += self._latency()  # charged on the response path (see Outcome.tail)
-        t1 = env.now
-        out.stages.append(("ingress", t1 - t0))
+            lat = self._latency()
+            out.tail += lat  # charged on the response path (see Outcome.tail)
+            spent += lat
+        out.ingress_s = spent
         yield from self.router.handle(req, out, az=self.node.az)
-        out.stages.append(("route", env.now - t1))
