@@ -1,0 +1,1 @@
+"""Validation against external truths (``external-truths.md``): closed forms and control laws."""
