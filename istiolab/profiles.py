@@ -47,6 +47,12 @@ class IstioProfile:
             ``JitteredExponentialBackOffStrategy``; ``"docs"``: U[0, (2^N-1)·B) as the docs say.
         gateway_selector: Labels of the ingress proxy pods.
         ingress_service: Name of the ingress Service (the RouteRule ``source`` at the ingress).
+        eject_at_least_one: Outlier detection may eject one host even past
+            ``maxEjectionPercent`` (Envoy < 1.27, i.e. Istio < 1.19; the 1.15 profile spans the
+            change and takes the newer behaviour).
+        token_bucket: ``timer`` (Envoy ≤ 1.31 adds ``tokens_per_fill`` at every
+            ``fill_interval``) or ``continuous`` (Envoy ≥ 1.32, Istio ≥ 1.24: one token every
+            ``fill_interval / tokens_per_fill``, measured on Envoy 1.40).
     """
 
     name: str
@@ -64,6 +70,8 @@ class IstioProfile:
     backoff_formula: str = "source"
     gateway_selector: tuple[tuple[str, str], ...] = (("istio", "ingressgateway"),)
     ingress_service: str = "istio-ingressgateway"
+    eject_at_least_one: bool = True
+    token_bucket: str = "timer"
 
 
 _DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled")
@@ -179,6 +187,7 @@ PROFILES: dict[str, IstioProfile] = {
         IstioProfile(
             name="1.15",
             versions="Istio 1.15 - 1.23",
+            eject_at_least_one=False,
             legacy=False,
             default_route_timeout_s=None,
             default_retry=_RETRY_503,
@@ -191,6 +200,8 @@ PROFILES: dict[str, IstioProfile] = {
         IstioProfile(
             name="1.24",
             versions="Istio 1.24 and later",
+            eject_at_least_one=False,
+            token_bucket="continuous",
             legacy=False,
             default_route_timeout_s=None,
             default_retry=_RETRY_NO_503,

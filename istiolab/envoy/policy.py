@@ -70,21 +70,31 @@ def backoff_bound(policy: RetryPolicy, retry_number: int, formula: str) -> float
 class TokenBucket:
     """Envoy's local rate limit bucket.
 
-    It starts full and refills one token every ``fill_interval / tokens_per_fill`` seconds, up
-    to ``max_tokens``.
+    It starts full. ``continuous`` (Envoy ≥ 1.32): one token every
+    ``fill_interval / tokens_per_fill`` seconds; ``timer`` (Envoy ≤ 1.31): ``tokens_per_fill``
+    tokens at every multiple of ``fill_interval`` from the start. Never above ``max_tokens``.
     """
 
-    __slots__ = ("_last", "_rate", "_tokens", "spec")
+    __slots__ = ("_last", "_rate", "_tokens", "mode", "spec")
 
-    def __init__(self, spec: RateLimit, now: float = 0.0) -> None:
+    def __init__(self, spec: RateLimit, now: float = 0.0, mode: str = "continuous") -> None:
+        if mode not in ("continuous", "timer"):
+            raise ValueError(f"mode must be 'continuous' or 'timer', got {mode!r}")
         self.spec = spec
+        self.mode = mode
         self._tokens = float(spec.max_tokens)
         self._rate = spec.tokens_per_fill / spec.fill_interval_s
-        self._last = now
+        self._last = now if mode == "continuous" else 0.0
 
     def take(self, now: float) -> bool:
         """Consume a token if a whole one is available at time *now*."""
-        if now > self._last:
+        if self.mode == "timer":
+            fills = int(now // self.spec.fill_interval_s)
+            if fills > self._last:
+                added = (fills - self._last) * self.spec.tokens_per_fill
+                self._tokens = min(float(self.spec.max_tokens), self._tokens + added)
+                self._last = fills
+        elif now > self._last:
             self._tokens = min(
                 float(self.spec.max_tokens), self._tokens + (now - self._last) * self._rate
             )
@@ -95,8 +105,12 @@ class TokenBucket:
         return False
 
 
-def max_accepted(spec: RateLimit, duration_s: float) -> int:
+def max_accepted(spec: RateLimit, duration_s: float, mode: str = "continuous") -> int:
     """Most requests a bucket can accept over *duration_s* starting full."""
+    if mode == "timer":  # external truths item 12
+        return (
+            spec.max_tokens + math.floor(duration_s / spec.fill_interval_s) * spec.tokens_per_fill
+        )
     return spec.max_tokens + math.floor(
         duration_s * spec.tokens_per_fill / spec.fill_interval_s + 1e-9
     )

@@ -185,9 +185,8 @@ class _Run:
                 uniform=uniform_sampler(self.rng(f"upstream/{name}")),
                 network_latency=network,
                 record_upstream=self._record_upstream,
-                # The maxEjectionPercent rule changed in Envoy 1.27 (Istio 1.19): only the
-                # 1.24 profile is wholly on the new side (the 1.15 profile spans the change).
-                eject_at_least_one=self.profile.name != "1.24",
+                # The maxEjectionPercent rule changed in Envoy 1.27 (Istio 1.19).
+                eject_at_least_one=self.profile.eject_at_least_one,
             )
         # Ingress pool
         ing = sc.ingress
@@ -218,6 +217,7 @@ class _Run:
                 uniform=uniform_sampler(self.rng(f"router/{k}")),
                 random_value=int_sampler(self.rng(f"router/{k}/weights"), 2**62),
                 backoff_formula=self.profile.backoff_formula,
+                bucket_mode=self.profile.token_bucket,
                 decision_cache=cache,
             )
             pod = GatewayPod(

@@ -36,6 +36,7 @@ class Router:
         random_value: Callable[[], int],
         backoff_formula: str,
         decision_cache: dict[Any, tuple[Route | None, VirtualHost | None, int | None, str]],
+        bucket_mode: str = "continuous",
     ) -> None:
         self.env = env
         self.table = table
@@ -44,8 +45,11 @@ class Router:
         self._rv = random_value
         self._formula = backoff_formula
         self._cache = decision_cache
+        self._bucket_mode = bucket_mode
         self._gateway_bucket = (
-            TokenBucket(table.rate_limit) if table.rate_limit is not None else None
+            TokenBucket(table.rate_limit, mode=bucket_mode)
+            if table.rate_limit is not None
+            else None
         )
         self._route_buckets: dict[str, TokenBucket] = {}
 
@@ -76,7 +80,9 @@ class Router:
             else:
                 bucket = self._route_buckets.get(bucket_key)
                 if bucket is None:
-                    bucket = self._route_buckets[bucket_key] = TokenBucket(spec)
+                    bucket = self._route_buckets[bucket_key] = TokenBucket(
+                        spec, mode=self._bucket_mode
+                    )
             assert bucket is not None
             if not bucket.take(now) and self._u() * MILLION < spec.enforced_per_million:
                 return True
