@@ -629,7 +629,7 @@ def simulate(
         )
         header = (
             f"{'route':<22} {'cluster':<46} {'requests':>8} {'rps':>8} {'non-5xx':>7} "
-            f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
+            f"{'mean ms':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  flags"
         )
         typer.echo(header)
         for row in summary.itertuples():
@@ -637,13 +637,13 @@ def simulate(
             flags = ", ".join(f"{k} {v}" for k, v in sorted(row_flags.items())) or "-"
             typer.echo(
                 f"{str(row.route)[:22]:<22} {str(row.cluster)[:46]:<46} {row.requests:>8d} "
-                f"{row.rps:>8.1f} {row.success_ratio:>7.2%} {row.p50_ms:>8.2f} "
+                f"{row.rps:>8.1f} {row.success_ratio:>7.2%} {row.mean_ms:>8.2f} {row.p50_ms:>8.2f} "
                 f"{row.p90_ms:>8.2f} {row.p99_ms:>8.2f}  {flags}"
             )
         flags = ", ".join(f"{k} {v}" for k, v in sorted(totals["flags"].items())) or "-"
         typer.echo(
             f"{'total':<69} {totals['requests']:>8d} {totals['rps']:>8.1f} "
-            f"{totals['success_ratio']:>7.2%} "
+            f"{totals['success_ratio']:>7.2%} {totals['mean_ms']:>8.2f} "
             f"{totals['p50_ms']:>8.2f} {totals['p90_ms']:>8.2f} {totals['p99_ms']:>8.2f}  {flags}"
         )
         codes = result.codes()
