@@ -651,7 +651,7 @@ def simulate(
         if not codes.empty:
             by = codes.groupby("status")["count"].sum().sort_index()
             parts = [f"{int(str(k))} × {int(v)}" for k, v in by.items()]
-            typer.echo("status codes: " + ", ".join(parts))
+            typer.echo("status codes after the warm-up: " + ", ".join(parts))
         if totals.get("retries"):
             typer.echo(
                 f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})"
