@@ -1,0 +1,671 @@
+"""A real cluster through the official ``kubernetes`` client.
+
+:class:`KubernetesCluster` implements :class:`~istiolab.kube.adapter.ClusterAdapter`. Writes
+are server-side apply (``application/apply-patch+yaml``, ``fieldManager=istiolab``, ``force``
+only when asked) of Istio custom objects through ``CustomObjectsApi``; reads of core kinds use
+``CoreV1Api``. Every call asks for the raw JSON (``_preload_content=False``): the client's
+model layer is not needed for custom objects, and its generated ``patch`` methods do not decode
+the ``201 Created`` a server-side apply returns when it creates an object.
+
+Credentials never reach a message: API errors become :mod:`istiolab.kube.errors` exceptions
+whose text is scrubbed of the kubeconfig's token, password, client key and certificate (and of
+anything shaped like one), and the chained client exception is scrubbed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from istiolab.errors import MissingDependencyError
+from istiolab.kube.adapter import ObjList
+from istiolab.kube.errors import (
+    ApiError,
+    ConnectError,
+    NotFoundError,
+    Scrubber,
+    api_error,
+    describe_target,
+)
+from istiolab.kube.kinds import (
+    ISTIO_GROUP_VERSIONS,
+    KINDS,
+    KindInfo,
+    kind_info,
+    newest_served,
+    split_api_version,
+)
+from istiolab.kube.objects import Obj, content, merge_patch, strip
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+__all__ = ["KubernetesCluster", "connect"]
+
+_AnyList = list[Any]  # spelled as an alias: `list` is also a method of the class below
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "password",
+        "client-key-data",
+        "client-certificate-data",
+        "id-token",
+        "refresh-token",
+        "access-token",
+        "client-secret",
+    }
+)
+
+
+def _require_client() -> None:
+    try:
+        import kubernetes  # noqa: F401
+    except ImportError as err:  # pragma: no cover - the [kube] extra is installed in tests
+        raise MissingDependencyError("kubernetes", "kube") from err
+
+
+def _kubeconfig_secrets(paths: str) -> list[str]:
+    """Every credential-like value under ``users`` in the kubeconfig file(s)."""
+    from istiolab.config import codecs
+
+    out: list[str] = []
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key in _SECRET_KEYS:
+            out.append(value)
+
+    for p in paths.split(os.pathsep):
+        if not p:
+            continue
+        try:
+            data = codecs.load_data(Path(p).expanduser().read_text(encoding="utf-8"))
+        except Exception:
+            continue
+        if isinstance(data, dict):
+            walk(data.get("users"))
+    return out
+
+
+class KubernetesCluster:
+    """A Kubernetes cluster reached with the official client.
+
+    Args:
+        api_client: A configured ``kubernetes.client.ApiClient``.
+        context: The kubeconfig context's name (``"in-cluster"`` inside a pod).
+        namespace: Default namespace.
+        field_manager: Field manager of every write.
+        secrets: Extra values to keep out of messages (the client's token is always kept out).
+        request_timeout: Seconds per API request.
+
+    Use :meth:`from_kubeconfig`, :meth:`in_cluster` or :func:`connect` rather than building the
+    client yourself.
+    """
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        context: str,
+        namespace: str = "default",
+        field_manager: str = "istiolab",
+        secrets: Iterable[str] = (),
+        request_timeout: float = 30.0,
+    ) -> None:
+        _require_client()
+        from kubernetes import client as k8s
+
+        self._api = api_client
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._core = k8s.CoreV1Api(api_client)
+        self._context = context
+        self._namespace = namespace
+        self._field_manager = field_manager
+        self._timeout = request_timeout
+        self._served: dict[str, tuple[str, ...]] | None = None
+        # kept inside a Scrubber, whose repr never shows them
+        self._known_secrets = Scrubber(secrets)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+        *,
+        field_manager: str = "istiolab",
+    ) -> KubernetesCluster:
+        """Connect with a kubeconfig file (default ``$KUBECONFIG``, then ``~/.kube/config``).
+
+        Args:
+            path: Kubeconfig file (or an ``os.pathsep``-separated list, like ``$KUBECONFIG``).
+            context: Context name; default the file's current context.
+            namespace: Namespace; default the context's, else ``default``.
+            field_manager: Field manager of every write.
+
+        Raises:
+            ConnectError: When the file is missing or invalid, or the context is unknown.
+        """
+        _require_client()
+        from kubernetes import client as k8s
+        from kubernetes import config as kconfig
+
+        files = str(path) if path is not None else os.environ.get("KUBECONFIG") or "~/.kube/config"
+        scrub = Scrubber(_kubeconfig_secrets(files))
+        try:
+            contexts, active = kconfig.list_kube_config_contexts(config_file=files)  # type: ignore[no-untyped-call]
+        except Exception as err:
+            raise ConnectError(
+                f"cannot read the kubeconfig {files}: {scrub(str(err))}; pass --kubeconfig PATH "
+                "or set KUBECONFIG"
+            ) from None
+        by_name = {c.get("name"): c for c in contexts or []}
+        name = context or (active or {}).get("name")
+        if not name or name not in by_name:
+            known = ", ".join(sorted(str(n) for n in by_name)) or "none"
+            what = f'context "{name}" is not' if name else "no current context is"
+            raise ConnectError(f"{what} defined in the kubeconfig {files} (contexts: {known})")
+        ctx = by_name[name].get("context") or {}
+        cfg = k8s.Configuration()
+        try:
+            kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=files, context=name, client_configuration=cfg, persist_config=False
+            )
+        except Exception as err:
+            raise ConnectError(
+                f'cannot load context "{name}" from the kubeconfig {files}: {scrub(str(err))}'
+            ) from None
+        ns = namespace or ctx.get("namespace") or "default"
+        return cls(
+            k8s.ApiClient(cfg),
+            context=str(name),
+            namespace=str(ns),
+            field_manager=field_manager,
+            secrets=_kubeconfig_secrets(files),
+        )
+
+    @classmethod
+    def in_cluster(
+        cls, namespace: str | None = None, *, field_manager: str = "istiolab"
+    ) -> KubernetesCluster:
+        """Connect from inside a pod with its service account.
+
+        Raises:
+            ConnectError: When not running in a cluster.
+        """
+        _require_client()
+        from kubernetes import client as k8s
+        from kubernetes import config as kconfig
+
+        cfg = k8s.Configuration()
+        try:
+            kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except Exception as err:
+            raise ConnectError(f"not running inside a cluster: {Scrubber()(str(err))}") from None
+        ns = namespace
+        if ns is None:
+            try:
+                ns = Path(SA_NAMESPACE_FILE).read_text(encoding="utf-8").strip() or None
+            except OSError:
+                ns = None
+        return cls(
+            k8s.ApiClient(cfg),
+            context="in-cluster",
+            namespace=ns or "default",
+            field_manager=field_manager,
+        )
+
+    def __repr__(self) -> str:
+        host = self._scrubber()(str(getattr(self._api.configuration, "host", "?")))
+        return (
+            f"KubernetesCluster(context={self._context!r}, namespace={self._namespace!r}, "
+            f"server={host!r})"
+        )
+
+    # -- ClusterAdapter ---------------------------------------------------------------------
+
+    @property
+    def context(self) -> str:
+        """The kubeconfig context's name."""
+        return self._context
+
+    @property
+    def namespace(self) -> str:
+        """Default namespace."""
+        return self._namespace
+
+    @property
+    def field_manager(self) -> str:
+        """Field manager of every write."""
+        return self._field_manager
+
+    def served_versions(self) -> dict[str, tuple[str, ...]]:
+        """Discover the Istio kinds and versions served (``GET /apis/<group>/<version>``)."""
+        if self._served is None:
+            found: dict[str, list[str]] = {}
+            for gv in ISTIO_GROUP_VERSIONS:
+                group, version = split_api_version(gv)
+                resources = self._discover(group, version)
+                kinds = {
+                    r.get("kind")
+                    for r in resources
+                    if isinstance(r, dict) and "/" not in str(r.get("name", ""))
+                }
+                for kind in sorted(str(k) for k in kinds if k in KINDS):
+                    if KINDS[kind].istio and gv in KINDS[kind].api_versions:
+                        found.setdefault(kind, []).append(gv)
+            self._served = {
+                k: tuple(v for v in KINDS[k].api_versions if v in vs) for k, vs in found.items()
+            }
+        return dict(self._served)
+
+    def get(
+        self, kind: str, namespace: str | None, name: str, *, api_version: str | None = None
+    ) -> Obj | None:
+        """One object, or None when it does not exist."""
+        info = kind_info(kind)
+        version = self._version_for(info, api_version, "get", namespace, name)
+        ns = namespace if info.namespaced else None
+        group, v = split_api_version(version)
+        try:
+            if not group:
+                data = self._call("get", info, version, ns, name, *self._core_read(info, ns, name))
+            elif ns is None:
+                data = self._call(
+                    "get",
+                    info,
+                    version,
+                    ns,
+                    name,
+                    self._custom.get_cluster_custom_object,
+                    group,
+                    v,
+                    info.plural,
+                    name,
+                )
+            else:
+                data = self._call(
+                    "get",
+                    info,
+                    version,
+                    ns,
+                    name,
+                    self._custom.get_namespaced_custom_object,
+                    group,
+                    v,
+                    ns,
+                    info.plural,
+                    name,
+                )
+        except NotFoundError:
+            return None
+        return _with_type(data, info, version)
+
+    def list(self, kind: str, namespace: str | None, *, api_version: str | None = None) -> ObjList:
+        """Objects of a kind in *namespace* (None: all namespaces, or cluster-scoped)."""
+        info = kind_info(kind)
+        version = self._version_for(info, api_version, "list", namespace, None)
+        ns = namespace if info.namespaced else None
+        group, v = split_api_version(version)
+        if not group:
+            data = self._call("list", info, version, ns, None, *self._core_list(info, ns))
+        elif ns is None:
+            data = self._call(
+                "list",
+                info,
+                version,
+                ns,
+                None,
+                self._custom.list_cluster_custom_object,
+                group,
+                v,
+                info.plural,
+            )
+        else:
+            data = self._call(
+                "list",
+                info,
+                version,
+                ns,
+                None,
+                self._custom.list_namespaced_custom_object,
+                group,
+                v,
+                ns,
+                info.plural,
+            )
+        items = data.get("items") or []
+        return [_with_type(item, info, version) for item in items if isinstance(item, dict)]
+
+    def dry_run_apply(self, obj: Mapping[str, Any], *, force: bool = False) -> Obj:
+        """Server-side apply with ``dryRun=All``."""
+        return self._apply(obj, force=force, dry_run=True)
+
+    def apply(self, obj: Mapping[str, Any], *, force: bool = False) -> Obj:
+        """Server-side apply (creates the object when missing)."""
+        return self._apply(obj, force=force, dry_run=False)
+
+    def replace(self, obj: Mapping[str, Any], *, resource_version: str | None = None) -> Obj:
+        """JSON merge patch that makes labels, annotations and spec exactly *obj*'s.
+
+        The patch carries ``metadata.resourceVersion`` (*resource_version*, else the live one
+        just read), so the API server refuses it with a 409 if the object changed meanwhile.
+        """
+        info, version, ns, name, group, v = self._address(obj)
+        live = self.get(info.kind, ns, name, api_version=version)
+        if live is None:
+            raise api_error(
+                status=404,
+                reason="NotFound",
+                message=f'{info.resource(version)} "{name}" not found',
+                verb="patch",
+                resource=info.resource(version),
+                namespace=ns,
+                name=name,
+                context=self._context,
+            )
+        patch = merge_patch(content(live), content(obj))
+        rv = resource_version or (live.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            patch.setdefault("metadata", {})["resourceVersion"] = rv
+        data = self._call(
+            "patch",
+            info,
+            version,
+            ns,
+            name,
+            self._custom.patch_namespaced_custom_object,
+            group,
+            v,
+            ns,
+            info.plural,
+            name,
+            patch,
+            field_manager=self._field_manager,
+            _content_type=MERGE_PATCH,
+        )
+        return _with_type(data, info, version)
+
+    def delete(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        *,
+        api_version: str | None = None,
+        uid: str | None = None,
+    ) -> None:
+        """Delete an object; with *uid* as a precondition (409 if it is another object now)."""
+        from kubernetes import client as k8s
+
+        info = kind_info(kind)
+        version = self._version_for(info, api_version, "delete", namespace, name)
+        group, v = split_api_version(version)
+        if not group or not info.namespaced:
+            raise ValueError(f"istiolab does not delete {kind} objects")
+        body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid)) if uid else None
+        self._call(
+            "delete",
+            info,
+            version,
+            namespace,
+            name,
+            self._custom.delete_namespaced_custom_object,
+            group,
+            v,
+            namespace,
+            info.plural,
+            name,
+            body=body,
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _scrubber(self) -> Scrubber:
+        # the client's current token too: exec plugins and token files refresh it
+        cfg = self._api.configuration
+        secrets = [str(v) for v in (getattr(cfg, "api_key", None) or {}).values() if v]
+        if getattr(cfg, "password", None):
+            secrets.append(str(cfg.password))
+        return self._known_secrets.add(secrets)
+
+    def _address(self, obj: Mapping[str, Any]) -> tuple[KindInfo, str, str, str, str, str]:
+        info = kind_info(str(obj.get("kind")))
+        version = str(obj.get("apiVersion") or "")
+        meta = obj.get("metadata") or {}
+        ns = str(meta.get("namespace") or self._namespace)
+        name = str(meta.get("name") or "")
+        group, v = split_api_version(version)
+        if not info.writable or not group or version not in info.api_versions:
+            raise ValueError(f"istiolab does not write {version} {info.kind} objects")
+        return info, version, ns, name, group, v
+
+    def _apply(self, obj: Mapping[str, Any], *, force: bool, dry_run: bool) -> Obj:
+        info, version, ns, name, group, v = self._address(obj)
+        body = strip(obj)
+        body.setdefault("metadata", {})["namespace"] = ns
+        extra: dict[str, Any] = {"field_manager": self._field_manager, "_content_type": APPLY_PATCH}
+        if dry_run:
+            extra["dry_run"] = "All"
+        if force:
+            extra["force"] = True
+        data = self._call(
+            "patch",
+            info,
+            version,
+            ns,
+            name,
+            self._custom.patch_namespaced_custom_object,
+            group,
+            v,
+            ns,
+            info.plural,
+            name,
+            body,
+            is_dry_run=dry_run,
+            **extra,
+        )
+        return _with_type(data, info, version)
+
+    def _version_for(
+        self,
+        info: KindInfo,
+        api_version: str | None,
+        verb: str,
+        namespace: str | None,
+        name: str | None,
+    ) -> str:
+        if api_version is not None:
+            return api_version
+        version = newest_served(info.kind, self.served_versions())
+        if version is None:
+            raise api_error(
+                status=404,
+                reason="NotFound",
+                message=f"the cluster serves no version of {info.kind} "
+                f"({', '.join(info.api_versions)})",
+                verb=verb,
+                resource=info.resource(),
+                namespace=namespace,
+                name=name,
+                namespaced=info.namespaced,
+                context=self._context,
+            )
+        return version
+
+    def _core_read(
+        self, info: KindInfo, ns: str | None, name: str
+    ) -> tuple[Callable[..., Any], str, str] | tuple[Callable[..., Any], str]:
+        core = self._core
+        if info.kind == "Node":
+            return (core.read_node, name)
+        fn = {
+            "Service": core.read_namespaced_service,
+            "Pod": core.read_namespaced_pod,
+        }[info.kind]
+        return (fn, name, ns or self._namespace)
+
+    def _core_list(
+        self, info: KindInfo, ns: str | None
+    ) -> tuple[Callable[..., Any]] | tuple[Callable[..., Any], str]:
+        core = self._core
+        if info.kind == "Node":
+            return (core.list_node,)
+        if ns is None:
+            fn_all = {
+                "Service": core.list_service_for_all_namespaces,
+                "Pod": core.list_pod_for_all_namespaces,
+            }[info.kind]
+            return (fn_all,)
+        fn = {"Service": core.list_namespaced_service, "Pod": core.list_namespaced_pod}[info.kind]
+        return (fn, ns)
+
+    def _discover(self, group: str, version: str) -> _AnyList:
+        info = KindInfo("APIResourceList", (f"{group}/{version}",), f"{group}/{version}")
+        try:
+            data = self._call(
+                "get",
+                info,
+                f"{group}/{version}",
+                None,
+                None,
+                self._custom.get_api_resources,
+                group,
+                version,
+                discovery=True,
+            )
+        except NotFoundError:
+            return []
+        resources = data.get("resources")
+        return resources if isinstance(resources, list) else []
+
+    def _call(
+        self,
+        verb: str,
+        info: KindInfo,
+        version: str,
+        namespace: str | None,
+        name: str | None,
+        fn: Callable[..., Any],
+        *args: Any,
+        is_dry_run: bool = False,
+        discovery: bool = False,
+        **kwargs: Any,
+    ) -> Obj:
+        """Call the client for raw JSON; turn every failure into a scrubbed istiolab error."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        resource = f"API discovery of {version}" if discovery else info.resource(version)
+        try:
+            response = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            raw = response.data
+        except ApiException as err:
+            scrub = self._scrubber()
+            status: Obj = {}
+            try:
+                parsed = json.loads(err.body or "")
+                status = parsed if isinstance(parsed, dict) else {}
+            except ValueError:
+                pass
+            details = status.get("details") if isinstance(status.get("details"), dict) else {}
+            error = api_error(
+                status=int(err.status or 0),
+                reason=str(status.get("reason") or err.reason or ""),
+                message=str(status.get("message") or ""),
+                verb=verb,
+                resource=resource,
+                namespace=namespace if info.namespaced else None,
+                name=name,
+                namespaced=info.namespaced and not discovery,
+                causes=(details or {}).get("causes"),
+                dry_run=is_dry_run,
+                context=self._context,
+                scrub=scrub,
+            )
+            raise error from _sanitized(err, scrub)
+        except (HTTPError, OSError) as err:
+            scrub = self._scrubber()
+            host = scrub(str(getattr(self._api.configuration, "host", "?")))
+            target = describe_target(resource, namespace, name, namespaced=info.namespaced)
+            raise ConnectError(
+                f'cannot reach the API server of context "{self._context}" at {host} '
+                f"({verb} {target}): {scrub(str(err))}"
+            ) from None
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ApiError(
+                f"{verb} {resource}: the API server sent a response that is not JSON",
+                verb=verb,
+                resource=resource,
+                namespace=namespace,
+                name=name,
+                status=200,
+                reason="BadResponse",
+                api_message="",
+            ) from None
+        return data if isinstance(data, dict) else {}
+
+
+def _with_type(data: Mapping[str, Any], info: KindInfo, version: str) -> Obj:
+    """Lists of core kinds omit ``apiVersion``/``kind`` on items; put them back."""
+    out = dict(data)
+    out.setdefault("apiVersion", version)
+    out.setdefault("kind", info.kind)
+    return out
+
+
+def _sanitized(err: Exception, scrub: Scrubber) -> Exception:
+    """Scrub a client exception in place (it is chained, so tracebacks show it)."""
+    for attr in ("body", "reason"):
+        value = getattr(err, attr, None)
+        if isinstance(value, str):
+            setattr(err, attr, scrub(value))
+    for attr in ("headers", "data"):
+        if hasattr(err, attr):
+            setattr(err, attr, None)
+    err.args = tuple(scrub(a) if isinstance(a, str) else a for a in err.args)
+    return err
+
+
+def connect(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+) -> KubernetesCluster:
+    """Connect to a cluster: a kubeconfig when there is one, else the pod's service account.
+
+    Args:
+        kubeconfig: Kubeconfig path; default ``$KUBECONFIG``, then ``~/.kube/config``.
+        context: Context; default the kubeconfig's current context.
+        namespace: Namespace; default the context's (or the pod's), else ``default``.
+
+    Raises:
+        ConnectError: When neither a kubeconfig nor an in-cluster service account is found.
+    """
+    if kubeconfig is not None or os.environ.get("KUBECONFIG"):
+        return KubernetesCluster.from_kubeconfig(kubeconfig, context, namespace)
+    if Path("~/.kube/config").expanduser().exists():
+        return KubernetesCluster.from_kubeconfig(None, context, namespace)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return KubernetesCluster.in_cluster(namespace)
+    raise ConnectError(
+        "no kubeconfig found ($KUBECONFIG is unset and ~/.kube/config does not exist) and not "
+        "running inside a cluster; pass --kubeconfig PATH"
+    )
