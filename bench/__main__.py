@@ -1,19 +1,31 @@
-"""``python -m bench``: simulated requests per wall-second, against bare SimPy, in one run.
+"""``python -m bench``: istiolab against baselines, each comparison in one run.
 
-(a) the same M/M/c (λ=800/s, μ=100/s, c=10) in bare SimPy and in istiolab with every cost but
-the backend set to zero; (b) the full seed pipeline (NLB → ingress pool → sidecar → httpbin);
-(c) peak memory of istiolab at 10⁵ and 10⁶ requests (tracemalloc, trace sampling off).
-Results are printed as a table and written to ``bench/results.json``.
+(a) the same M/M/c (λ=800/s, μ=100/s, c=10) in bare SimPy, in Ciw and in istiolab with every
+    cost but the backend set to zero: customers per wall-second, the ratio to bare SimPy, and
+    each one's mean time in system W against Erlang C;
+(b) the full seed pipeline (NLB → ingress pool → sidecar → httpbin): requests per wall-second
+    and the ratio to bare SimPy;
+(c) peak memory (max RSS of a fresh process, and its growth over the imports) at 10⁵ and 10⁶
+    requests, trace sampling off;
+(d) a 16-run sweep of the seed pipeline: serial, a local process pool of 2 and a Dask
+    LocalCluster(2) (loopback, no dashboard): wall time, speed-up against the mean of a serial
+    run before and after, and whether the frames are identical; plus the speed-up pure-Python
+    work gets on 2 processes, the ceiling on this machine at that moment.
+
+Results are printed as one table and written to ``bench/results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
+import resource
+import subprocess
+import sys
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +37,8 @@ from istiolab.sim.scenario import load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 LAM, MU, C = 800.0, 100.0, 10
+SWEEP_GRID = {"ingress.nodes_per_az": [1, 2], "services.httpbin.versions.v1.concurrency": [4, 8]}
+SWEEP_SEEDS = 4  # 2 × 2 grid points × 4 seeds = 16 runs
 
 
 def bare_simpy_mmc(n: int, seed: int = 1) -> tuple[float, float]:
@@ -54,6 +68,25 @@ def bare_simpy_mmc(n: int, seed: int = 1) -> tuple[float, float]:
     return total[1] / wall, total[0] / total[1]
 
 
+def ciw_mmc(n: int, seed: int = 1) -> tuple[float, float]:
+    """Ciw M/M/c until *n* customers finished: (customers per wall-second, mean time in system)."""
+    import ciw
+
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=LAM)],
+        service_distributions=[ciw.dists.Exponential(rate=MU)],
+        number_of_servers=[C],
+    )
+    ciw.seed(seed)  # Ciw draws from the global random module
+    sim = ciw.Simulation(network)
+    t = time.perf_counter()
+    sim.simulate_until_max_customers(n, method="Finish")
+    wall = time.perf_counter() - t
+    records = sim.get_all_records()
+    w = sum(r.waiting_time + r.service_time for r in records) / len(records)
+    return len(records) / wall, w
+
+
 def mmc_scenario(duration_s: float) -> Any:
     return scenario_from_dict(
         {
@@ -66,15 +99,32 @@ def mmc_scenario(duration_s: float) -> Any:
                 "cross_node_latency": "zero",
                 "cross_az_latency": "zero",
             },
-            "ingress": {"azs": ["a"], "nodes_per_az": 1, "cpu_per_request": "zero", "proxy_latency": "zero"},
+            "ingress": {
+                "azs": ["a"],
+                "nodes_per_az": 1,
+                "cpu_per_request": "zero",
+                "proxy_latency": "zero",
+            },
             "services": [
                 {
                     "name": "svc",
-                    "versions": [{"name": "v1", "replicas": 1, "concurrency": C, "service_time": f"exp({1000 / MU}ms)"}],
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 1,
+                            "concurrency": C,
+                            "service_time": f"exp({1000 / MU}ms)",
+                        }
+                    ],
                 }
             ],
         }
     )
+
+
+def seed_scenario(duration_s: float) -> Any:
+    sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml")
+    return sc.with_overrides({"run.duration_s": duration_s})
 
 
 def timed(scenario: Any) -> tuple[float, Any]:
@@ -83,42 +133,314 @@ def timed(scenario: Any) -> tuple[float, Any]:
     return time.perf_counter() - t, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=200_000, help="requests per speed run")
-    parser.add_argument("--memory", action="store_true", help="also measure memory at 1e5 and 1e6")
-    args = parser.parse_args()
-    n = args.requests
-    rows: list[dict[str, Any]] = []
+def simulated_requests(scenario: Any, result: Any) -> float:
+    """Requests generated over the whole run, warm-up included (the summary drops warm-up)."""
+    tot = result.totals()
+    run = scenario.run
+    return float(tot["requests"]) * run.duration_s / (run.duration_s - run.warmup_s)
 
-    bare_rate, bare_w = bare_simpy_mmc(n)
-    rows.append({"name": "bare SimPy M/M/10", "req_per_s": bare_rate, "mean_ms": bare_w * 1e3})
-    wall, res = timed(mmc_scenario(n / LAM))
-    tot = res.totals()
-    rows.append({"name": "istiolab M/M/10 (isolated backend)", "req_per_s": tot["requests"] / wall, "mean_ms": tot["mean_ms"]})
-    seed = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml")
-    seed = seed.with_overrides({"run.duration_s": n / 400.0})
-    wall, res = timed(seed)
-    tot = res.totals()
-    rows.append({"name": "istiolab full seed pipeline", "req_per_s": tot["requests"] / wall, "mean_ms": tot["mean_ms"]})
+
+def _peak_rss_mib() -> float:
+    """High-water resident set size of this process.
+
+    Linux: VmHWM from /proc (ru_maxrss would also count the parent's pages at fork time).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def memory_child(count: int) -> None:
+    """Run in a fresh process: peak RSS before and after simulating *count* requests."""
+    sc = mmc_scenario(count / LAM)
+    base = _peak_rss_mib()
+    result = simulate(sc, seed=1)
+    peak = _peak_rss_mib()
+    print(
+        json.dumps(
+            {"baseline_mib": base, "peak_mib": peak, "requests": result.totals()["requests"]}
+        )
+    )
+
+
+def measure_memory(count: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--memory-child", str(count)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def parallel_ceiling(tasks: int = 4, n: int = 5_000_000) -> float:
+    """Speed-up of pure-Python CPU work on 2 warm processes: the most any 2-worker sweep gets
+    on this machine right now (shared or hyper-threaded CPUs give less than 2)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from bench.cpu import burn as _burn  # workers cannot import functions of `python -m` mains
+
+    t = time.perf_counter()
+    for _ in range(tasks):
+        _burn(n)
+    serial = time.perf_counter() - t
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+        list(pool.map(_burn, [1, 1]))  # start both workers first
+        t = time.perf_counter()
+        list(pool.map(_burn, [n] * tasks))
+        parallel = time.perf_counter() - t
+    return serial / parallel
+
+
+def measure_sweep(duration_s: float) -> dict[str, Any]:
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    from istiolab.sweep import sweep
+
+    sc = seed_scenario(duration_s)
+    t = time.perf_counter()
+    serial = sweep(sc, SWEEP_GRID, SWEEP_SEEDS, "serial", progress=False)
+    t_serial = time.perf_counter() - t
+
+    t = time.perf_counter()
+    local = sweep(sc, SWEEP_GRID, SWEEP_SEEDS, "local", max_workers=2, progress=False)
+    t_local = time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    with (
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        t1 = time.perf_counter()
+        dask = sweep(sc, SWEEP_GRID, SWEEP_SEEDS, client, progress=False)
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()
+
+    # serial again: other load on a shared machine drifts, so the baseline brackets the rest
+    t = time.perf_counter()
+    sweep(sc, SWEEP_GRID, SWEEP_SEEDS, "serial", progress=False)
+    t_serial = (t_serial + time.perf_counter() - t) / 2
+
+    def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+        try:
+            pd.testing.assert_frame_equal(a, b)
+        except AssertionError:
+            return False
+        return True
+
+    return {
+        "cpu_ceiling_2": parallel_ceiling(),
+        "runs": len(serial),
+        "requests_per_run": float(serial["requests"].mean()),
+        "serial_s": t_serial,
+        "local2_s": t_local,
+        "dask2_total_s": t3 - t0,
+        "dask2_startup_s": t1 - t0,
+        "dask2_compute_s": t2 - t1,
+        "speedup_local2": t_serial / t_local,
+        "speedup_dask2": t_serial / (t3 - t0),
+        "speedup_dask2_compute": t_serial / (t2 - t1),
+        "identical_local": same(serial, local),
+        "identical_dask": same(serial, dask),
+    }
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    """Text columns: names and notes left-aligned, numbers right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    last = len(header) - 1
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.ljust(w) if i in (0, last) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests", type=int, default=200_000, help="customers per speed run (a), (b)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip (c)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip (d)")
+    parser.add_argument(
+        "--sweep-duration", type=float, default=60.0, help="simulated seconds per sweep run"
+    )
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    n = args.requests
+    load_start = os.getloadavg()[0]  # other work on the machine skews every rate below
     _, w_theory = theory.mmc_wait(LAM, MU, C)
-    print(f"M/M/{C} λ={LAM:g}/s μ={MU:g}/s: Erlang C mean time in system {w_theory * 1e3:.3f} ms")
-    print(f"{'benchmark':40s} {'req/s':>10s} {'ratio':>7s} {'mean ms':>9s}")
-    for r in rows:
-        r["ratio_to_bare"] = r["req_per_s"] / bare_rate
-        print(f"{r['name']:40s} {r['req_per_s']:10.0f} {r['ratio_to_bare']:7.2f} {r['mean_ms']:9.3f}")
-    memory: dict[str, float] = {}
-    if args.memory:
+    w_ms = w_theory * 1e3
+
+    # (a) the same M/M/c three ways
+    mmc: list[dict[str, Any]] = []
+    rate, w = bare_simpy_mmc(n)
+    mmc.append({"name": "bare SimPy", "customers_per_s": rate, "mean_ms": w * 1e3})
+    rate, w = ciw_mmc(n)
+    mmc.append({"name": "Ciw", "customers_per_s": rate, "mean_ms": w * 1e3})
+    sc = mmc_scenario(n / LAM)
+    wall, res = timed(sc)
+    mmc.append(
+        {
+            "name": "istiolab (isolated stage)",
+            "customers_per_s": simulated_requests(sc, res) / wall,
+            "mean_ms": res.totals()["mean_ms"],
+        }
+    )
+    bare_rate = mmc[0]["customers_per_s"]
+    for r in mmc:
+        r["ratio_to_bare"] = r["customers_per_s"] / bare_rate
+        r["erlang_c_ms"] = w_ms
+        r["error_pct"] = 100 * (r["mean_ms"] - w_ms) / w_ms
+
+    # (b) the full seed pipeline
+    sc = seed_scenario(n / 400.0)
+    wall, res = timed(sc)
+    pipeline = {
+        "name": "istiolab full seed pipeline",
+        "requests_per_s": simulated_requests(sc, res) / wall,
+        "mean_ms": res.totals()["mean_ms"],
+    }
+    pipeline["ratio_to_bare"] = pipeline["requests_per_s"] / bare_rate
+
+    # (c) memory
+    memory: dict[str, dict[str, float]] = {}
+    if not args.no_memory:
         for count in (100_000, 1_000_000):
-            sc = mmc_scenario(count / LAM)
-            tracemalloc.start()
-            simulate(sc, seed=1)
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            memory[str(count)] = peak / 2**20
-            print(f"peak memory at {count:>9,d} requests: {peak / 2**20:8.1f} MiB")
-    out = {"python": platform.python_version(), "requests": n, "rows": rows, "peak_memory_mib": memory, "erlang_c_w_ms": w_theory * 1e3}
-    (ROOT / "bench/results.json").write_text(json.dumps(out, indent=2))
+            memory[str(count)] = measure_memory(count)
+
+    # (d) sweep
+    sweep_res: dict[str, Any] = {}
+    if not args.no_sweep:
+        sweep_res = measure_sweep(args.sweep_duration)
+
+    rows: list[list[str]] = []
+    for r in mmc:
+        rows.append(
+            [
+                f"(a) M/M/{C} {r['name']}",
+                f"{r['customers_per_s']:,.0f} cust/s",
+                f"{r['ratio_to_bare']:.2f}",
+                f"W {r['mean_ms']:.3f} ms vs Erlang C {w_ms:.3f} ({r['error_pct']:+.2f} %)",
+            ]
+        )
+    rows.append(
+        [
+            "(b) full seed pipeline",
+            f"{pipeline['requests_per_s']:,.0f} req/s",
+            f"{pipeline['ratio_to_bare']:.2f}",
+            f"mean {pipeline['mean_ms']:.3f} ms",
+        ]
+    )
+    for count, m in memory.items():
+        rows.append(
+            [
+                f"(c) peak memory, {int(count):.0e} requests",
+                f"{m['peak_mib']:,.0f} MiB",
+                "",
+                f"max RSS; +{m['peak_mib'] - m['baseline_mib']:,.0f} MiB over the imports "
+                f"({m['baseline_mib']:.0f} MiB)",
+            ]
+        )
+    if sweep_res:
+        s = sweep_res
+        rows.append(
+            [
+                "(d) CPU ceiling, 2 processes",
+                "",
+                f"{s['cpu_ceiling_2']:.2f}",
+                "pure-Python work on 2 warm processes: the best any 2-worker speed-up can be",
+            ]
+        )
+        rows.append(
+            [
+                "(d) 16-run sweep, serial",
+                f"{s['serial_s']:.1f} s",
+                "1.00",
+                f"{s['requests_per_run']:,.0f} req per run; mean of a pass before and after",
+            ]
+        )
+        rows.append(
+            [
+                "(d) 16-run sweep, local processes (2)",
+                f"{s['local2_s']:.1f} s",
+                f"{s['speedup_local2']:.2f}",
+                f"speed-up; identical frame: {s['identical_local']}",
+            ]
+        )
+        rows.append(
+            [
+                "(d) 16-run sweep, Dask LocalCluster(2)",
+                f"{s['dask2_total_s']:.1f} s",
+                f"{s['speedup_dask2']:.2f}",
+                f"speed-up incl. {s['dask2_startup_s']:.1f} s start-up "
+                f"({s['speedup_dask2_compute']:.2f} without); "
+                f"identical frame: {s['identical_dask']}",
+            ]
+        )
+    print(
+        f"M/M/{C} λ={LAM:g}/s μ={MU:g}/s: Erlang C mean time in system W = {w_ms:.3f} ms; "
+        f"{n:,} customers per run"
+    )
+    print(_table(rows, ["benchmark", "result", "ratio", "notes"]))
+
+    out = {
+        "python": platform.python_version(),
+        "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "requests": n,
+        "erlang_c_w_ms": w_ms,
+        "mmc": mmc,
+        "pipeline": pipeline,
+        # the earlier flat rows, kept so old readers of results.json still work
+        "rows": [
+            {
+                "name": f"{r['name']} M/M/{C}",
+                "req_per_s": r["customers_per_s"],
+                "mean_ms": r["mean_ms"],
+                "ratio_to_bare": r["ratio_to_bare"],
+            }
+            for r in mmc
+        ]
+        + [
+            {
+                "name": pipeline["name"],
+                "req_per_s": pipeline["requests_per_s"],
+                "mean_ms": pipeline["mean_ms"],
+                "ratio_to_bare": pipeline["ratio_to_bare"],
+            }
+        ],
+        "peak_memory_mib": memory,
+        "sweep": sweep_res,
+    }
+    (ROOT / "bench/results.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,11 @@ def overview(result: Result) -> Any:
 # ---------------------------------------------------------------------------- sweeps and plans
 
 
+def _short(path: str) -> str:
+    """The last part of a dotted scenario path (titles and legends stay readable)."""
+    return path.rsplit(".", 1)[-1]
+
+
 def _grid_columns(frame: pd.DataFrame) -> list[str]:
     """The grid columns of a sweep frame: every column before ``seed``."""
     cols = list(frame.columns)
@@ -230,13 +235,17 @@ def sweep_plot(
             for sd, n in zip(stats["std"], stats["count"], strict=True)
         ]
         keys = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{h}={k}" for h, k in zip(hues, keys, strict=True)) or y
+        label = ", ".join(f"{_short(h)}={k}" for h, k in zip(hues, keys, strict=True)) or y
         ax.errorbar(xs, stats["mean"], yerr=half, marker="o", capsize=3, label=label)
     if not numeric:
         ax.set_xticks(range(len(order)), [str(v) for v in order])
+    elif pd.api.types.is_integer_dtype(frame[x]):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(f"{y} against {x} (mean over seeds, {confidence:.0%} CI)")
+    ax.set_title(f"{y} against {_short(x)} (mean over seeds, {confidence:.0%} CI)")
     ax.legend(loc="best", fontsize="small")
     return ax
 
@@ -292,17 +301,66 @@ def slo_frontier(
         marker="^" if upper else "v",
         label=f"{confidence:.0%} {'upper' if upper else 'lower'} bound",
     )
+    shown = ok[metric].astype("float64").dropna()
+    if len(shown) and shown.min() > 0 and shown.max() / shown.min() > 50:
+        ax.set_yscale("log")  # unstable small values would flatten the interesting region
     title = f"{metric} against {knob}"
     if threshold is not None:
         objective = f"{metric}{op}{threshold:g}"
         ax.axhline(threshold, color="tab:red", linewidth=1, label=f"objective {objective}")
-        title = f"Smallest {knob.rsplit('.', 1)[-1]} meeting {objective}"
+        title = f"Smallest {_short(knob)} meeting {objective}"
     if answer is not None:
         ax.axvline(
             answer, color="tab:green", linewidth=1, linestyle=":", label=f"{knob} = {answer}"
         )
+    if pd.api.types.is_integer_dtype(frame[knob]):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(knob)
     ax.set_ylabel(metric)
     ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+# -- added for the notebooks and widgets ------------------------------------------------------
+
+
+def ingress_load(
+    result: Result, *, ax: Axes | None = None, expected: dict[str, float] | None = None
+) -> Axes:
+    """Share of the requests each ingress node served, one bar per node coloured by AZ.
+
+    Args:
+        result: The run.
+        ax: Axes to draw on; default a new Figure's.
+        expected: Optional share per node name drawn as black ticks (e.g. what cross-zone off
+            predicts), to compare with what was measured.
+
+    Returns:
+        The Axes (one ``BarContainer`` per AZ, labelled with the AZ).
+    """
+    ax = _axes(ax)
+    ing = result.ingress()
+    ing = ing[ing["ingress_node"] != "-"]
+    if ing.empty:
+        return ax
+    names = list(ing["ingress_node"])
+    for az, d in ing.groupby("az", sort=True):
+        ax.bar([names.index(n) for n in d["ingress_node"]], 100 * d["share"], label=str(az))
+    if expected:
+        xs = [names.index(n) for n in expected if n in names]
+        ys = [100 * expected[n] for n in expected if n in names]
+        ax.scatter(xs, ys, marker="_", s=400, color="black", label="expected", zorder=3)
+    ax.set_xticks(
+        range(len(names)),
+        [n.replace("ingress-", "") for n in names],
+        rotation=45,
+        ha="right",
+        fontsize="small",
+    )
+    ax.set_ylabel("share of requests (%)")
+    ax.set_title("Requests per ingress node")
     ax.legend(loc="best", fontsize="small")
     return ax

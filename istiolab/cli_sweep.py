@@ -1,0 +1,441 @@
+"""``istiolab sweep`` and ``istiolab plan``: parameter sweeps and capacity planning from the shell.
+
+:func:`register` adds both commands to the main Typer app (``istiolab.cli``). Exit codes follow
+the rest of the CLI: 0 success; 1 the scenario has errors, a run failed (``sweep``) or no value
+meets the objectives (``plan``); 2 usage errors (bad ``--param``, ``--slo``, executor, output
+file) and unreadable inputs. User input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from istiolab.sim.scenario import Scenario
+
+__all__ = ["parse_param", "register"]
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file (see docs/scenario.md).")]
+SeedsOpt = Annotated[
+    int, typer.Option("--seeds", "-k", min=1, help="Replications per grid point / knob value.")
+]
+BaseSeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", min=0, help="Root seed of the replications; default run.seed."),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        "-e",
+        help="local (process pool), serial (this process) or dask (see --dask).",
+    ),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        help="Dask scheduler ADDRESS (tcp://host:8786) or local:N for a LocalCluster of N "
+        "processes on 127.0.0.1 without dashboard; implies --executor dask "
+        "(default local:<cpu count>).",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-j", min=1, help="Processes for --executor local; default: CPUs."),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Also write every run to FILE.csv or FILE.parquet."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar (it shows only on a terminal).")
+]
+
+_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"istiolab: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas that are not inside (), [] or {} (``lognormal(5ms, cv=0.8)`` stays)."""
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def _scalar(text: str) -> Any:
+    """A command-line value: int, float, bool, null, YAML list/mapping, else the string."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+    except ValueError:
+        pass
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none", "~"):
+        return None
+    if text[:1] in "[{":
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+    return text
+
+
+def parse_param(text: str) -> tuple[str, list[Any]]:
+    """Parse ``--param dotted.path=v1,v2,...`` into the path and its values.
+
+    Values are ints, floats, booleans, ``null``, YAML lists/mappings or strings; ``a..b`` is the
+    integer range a, a+1, …, b. Commas inside brackets do not split (``exp(5ms)``,
+    ``lognormal(5ms, cv=0.8)``).
+
+    Raises:
+        ValueError: When there is no ``=``, no path or no value.
+
+    Example:
+        >>> parse_param("ingress.nodes_per_az=1..3")
+        ('ingress.nodes_per_az', [1, 2, 3])
+    """
+    path, sep, rest = text.partition("=")
+    path = path.strip()
+    if not sep or not path or not rest.strip():
+        raise ValueError(f"--param expects dotted.path=v1,v2,..., got {text!r}")
+    values: list[Any] = []
+    for item in _split_top(rest):
+        if not item:
+            raise ValueError(f"--param {path}: empty value in {rest!r}")
+        m = _RANGE.match(item)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if b < a:
+                raise ValueError(f"--param {path}: empty range {item!r}")
+            values.extend(range(a, b + 1))
+        else:
+            values.append(_scalar(item))
+    return path, values
+
+
+def _executor(executor: str, dask: str | None) -> str:
+    if dask is not None:
+        if executor not in ("local", "dask"):
+            raise _fail(f"--dask cannot be combined with --executor {executor}")
+        return dask
+    if executor == "dask":
+        return f"local:{os.cpu_count() or 1}"
+    if executor not in ("local", "serial"):
+        raise _fail(f"--executor must be local, serial or dask, not {executor!r}")
+    return executor
+
+
+def _check_out(out: Path | None) -> None:
+    if out is None:
+        return
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise _fail(f"--out must end in .csv or .parquet, got {out}")
+    if suffix == ".parquet" and not any(
+        importlib.util.find_spec(m) is not None for m in ("pyarrow", "fastparquet")
+    ):
+        raise _fail("writing .parquet needs pyarrow: pip install pyarrow (or use --out FILE.csv)")
+    if not out.parent.exists():
+        raise _fail(f"--out: folder {out.parent} does not exist")
+
+
+def _write(frame: pd.DataFrame, out: Path) -> None:
+    try:
+        if out.suffix.lower() == ".parquet":
+            frame.to_parquet(out, index=False)
+        else:
+            frame.to_csv(out, index=False)
+    except OSError as err:
+        raise _fail(f"cannot write {out}: {err.strerror or err}") from None
+    typer.echo(f"wrote {len(frame)} row(s) to {out}", err=True)
+
+
+def _load(path: Path) -> Scenario:
+    """Load a scenario: unreadable → exit 2, invalid → findings and exit 1."""
+    from istiolab.cli import format_findings
+    from istiolab.errors import ConfigError
+    from istiolab.sim.scenario import load_scenario
+
+    try:
+        return load_scenario(path)
+    except ConfigError as err:
+        if any(f.code == "IL005" for f in err.findings):
+            raise _fail(err.findings[0].message) from None
+        typer.echo(format_findings(list(err.findings)), err=True)
+        raise typer.Exit(1) from None
+
+
+def _usage_findings(err: Any) -> typer.Exit:
+    from istiolab.cli import format_findings
+
+    typer.echo(format_findings(list(err.findings)), err=True)
+    return typer.Exit(2)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+    return out
+
+
+def _table(frame: pd.DataFrame) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        return frame.to_string(index=False, float_format=lambda x: f"{x:.5g}", na_rep="-")
+
+
+def sweep_cmd(
+    scenario: ScenarioArg,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="dotted.path=v1,v2,... (repeatable; the grid is their product; a..b is a "
+            "range of integers).",
+        ),
+    ] = None,
+    seeds: SeedsOpt = 1,
+    seed: BaseSeedOpt = None,
+    executor: ExecutorOpt = "local",
+    dask: DaskOpt = None,
+    workers: WorkersOpt = None,
+    out: OutOpt = None,
+    fmt: FormatOpt = "table",
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a scenario over a grid of parameters and seeds; one row per run.
+
+    Each row has the parameters, the seed (reproduce a row alone with it),
+    the run id, the run's totals (requests, rps, success_ratio, p50/p90/p99
+    and mean ms, retries, upstream requests) and an error column. Seeds come
+    from SeedSequence(--seed).spawn(--seeds); the same seeds give the same
+    table on any executor. Exit 1 if any run failed.
+
+    Examples:
+
+        istiolab sweep seed-httpbin.yaml -p ingress.nodes_per_az=1,2,3 -k 5
+
+        istiolab sweep sc.yaml -p services.web.versions.v1.replicas=1..4
+
+        istiolab sweep sc.yaml -p traffic.0.arrival.rate_rps=200,400,800
+            -p ingress.concurrency=2,4 --dask local:2 -o runs.csv
+    """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.errors import ConfigError, MissingDependencyError
+    from istiolab.sweep import sweep
+
+    if fmt not in ("table", "json"):
+        raise _fail(f"--format must be table or json, not {fmt!r}")
+    grid: dict[str, list[Any]] = {}
+    for text in param or []:
+        try:
+            path, values = parse_param(text)
+        except ValueError as err:
+            raise _fail(str(err)) from None
+        if path in grid:
+            raise _fail(f"--param {path} given twice; list all its values in one --param")
+        grid[path] = values
+    target = _executor(executor, dask)
+    _check_out(out)
+    sc = _load(scenario)
+    try:
+        frame = sweep(
+            sc,
+            grid,
+            seeds,
+            target,
+            base_seed=seed,
+            max_workers=workers,
+            progress=False if quiet else None,
+        )
+    except ConfigError as err:
+        raise _usage_findings(err) from None
+    except (ValueError, TypeError, OSError, MissingDependencyError) as err:
+        raise _fail(str(err)) from None
+    if out is not None:
+        _write(frame, out)
+    if fmt == "json":
+        typer.echo(json.dumps(_records(frame), indent=2))
+    else:
+        typer.echo(_table(frame.assign(error=frame["error"].fillna(""))))
+    failed = int(frame["error"].notna().sum())
+    if failed:
+        typer.echo(
+            f"istiolab: {failed} of {len(frame)} run(s) failed (see the error column)", err=True
+        )
+        raise typer.Exit(1)
+
+
+def plan_cmd(
+    scenario: ScenarioArg,
+    knob: Annotated[
+        str,
+        typer.Option(
+            "--knob", help="Dotted path of an integer field (ingress.nodes_per_az, replicas, ...)."
+        ),
+    ],
+    slo: Annotated[
+        list[str],
+        typer.Option(
+            "--slo",
+            help="Objective METRIC OP NUMBER, e.g. p99_ms<=100 or success_ratio>=0.999 "
+            "(repeatable; all must hold).",
+        ),
+    ],
+    seeds: SeedsOpt = 5,
+    seed: BaseSeedOpt = None,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="One-sided confidence level of the bounds.")
+    ] = 0.95,
+    start: Annotated[
+        int | None,
+        typer.Option("--start", help="First value tried; default the scenario's current value."),
+    ] = None,
+    low: Annotated[int, typer.Option("--low", help="Never answer below this.")] = 1,
+    high: Annotated[int, typer.Option("--high", help="Largest value tried.")] = 256,
+    executor: ExecutorOpt = "local",
+    dask: DaskOpt = None,
+    workers: WorkersOpt = None,
+    out: OutOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Save the evidence plot (PNG, SVG, PDF).")
+    ] = None,
+    fmt: FormatOpt = "table",
+    quiet: QuietOpt = False,
+) -> None:
+    """Find the smallest value of a knob that meets service-level objectives.
+
+    Every value tried runs --seeds replications (the same seeds for every
+    value). A value meets an objective when no run failed and the one-sided
+    --confidence t bound of the metric's mean over seeds is on the right side
+    of the threshold (upper bound for <=, lower bound for >=). The search
+    doubles the value until the objectives hold, then bisects; it assumes
+    more of the knob never hurts. Exit 1 when no value up to --high meets
+    the objectives.
+
+    Examples:
+
+        istiolab plan capacity-peak.yaml --knob ingress.nodes_per_az
+            --slo p99_ms<=50
+
+        istiolab plan sc.yaml --knob services.httpbin.versions.v1.replicas
+            --slo p99_ms<=100 --slo success_ratio>=0.999 -k 8 --plot plan.png
+    """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.errors import ConfigError, MissingDependencyError
+    from istiolab.planner import SLO, SLONotMetError, describe_checks, plan
+
+    if fmt not in ("table", "json"):
+        raise _fail(f"--format must be table or json, not {fmt!r}")
+    try:
+        slos = [SLO.parse(s) for s in slo]
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    if seeds < 2:
+        raise _fail("--seeds must be at least 2 for a confidence bound")
+    if not 0.5 < confidence < 1:
+        raise _fail(f"--confidence must be between 0.5 and 1, got {confidence}")
+    if low > high:
+        raise _fail(f"--low ({low}) must not exceed --high ({high})")
+    if plot is not None and not plot.parent.exists():
+        raise _fail(f"--plot: folder {plot.parent} does not exist")
+    target = _executor(executor, dask)
+    _check_out(out)
+    sc = _load(scenario)
+    try:
+        result = plan(
+            sc,
+            knob,
+            slos,
+            seeds=seeds,
+            confidence=confidence,
+            start=start,
+            low=low,
+            high=high,
+            executor=target,
+            base_seed=seed,
+            max_workers=workers,
+            progress=False if quiet else None,
+        )
+    except SLONotMetError as err:
+        if out is not None:
+            _write(err.evidence, out)
+        if fmt == "json":
+            typer.echo(
+                json.dumps({"knob": knob, "value": None, "checks": _records(err.checks)}, indent=2)
+            )
+        else:
+            typer.echo(describe_checks(knob, None, err.checks, confidence))
+        typer.echo(f"istiolab: {err}", err=True)
+        raise typer.Exit(1) from None
+    except ConfigError as err:
+        raise _usage_findings(err) from None
+    except (ValueError, TypeError, OSError, MissingDependencyError) as err:
+        raise _fail(str(err)) from None
+    if out is not None:
+        _write(result.evidence, out)
+    if plot is not None:
+        from matplotlib.figure import Figure
+
+        figure = result.plot().figure
+        try:
+            if isinstance(figure, Figure):  # plot() made its own Figure (not a SubFigure)
+                figure.savefig(plot)
+        except (OSError, ValueError) as err:
+            raise _fail(f"cannot write {plot}: {err}") from None
+        typer.echo(f"wrote {plot}", err=True)
+    if fmt == "json":
+        data = {
+            "knob": knob,
+            "value": result.value,
+            "slos": [str(s) for s in result.slos],
+            "confidence": result.confidence,
+            "seeds": list(result.seeds),
+            "tried": list(result.tried),
+            "checks": _records(result.checks),
+        }
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(result.describe())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sweep`` and ``plan`` commands to the main ``istiolab`` app."""
+    app.command("sweep")(sweep_cmd)
+    app.command("plan")(plan_cmd)

@@ -1,0 +1,461 @@
+"""Parameter sweeps: one scenario, a factorial grid of overrides, several seeds, any executor.
+
+``sweep(scenario, grid, seeds)`` runs :func:`~istiolab.sim.engine.simulate` once per (grid
+point, seed) and returns one tidy row per run with the run's summary totals. The grid maps dotted
+scenario paths (as in :meth:`Scenario.with_overrides
+<istiolab.sim.scenario.Scenario.with_overrides>`) to the values to try; the runs are its
+Cartesian product, crossed with the seeds.
+
+Seeds come from ``numpy.random.SeedSequence(base_seed).spawn(seeds)``: each child is reduced to
+one integer (its first 32-bit state word), that integer is the run's seed and is written in the
+``seed`` column, so any row can be reproduced alone with ``simulate(scenario.with_overrides(
+params), seed=row.seed)``. Every grid point uses the same seeds (common random numbers), so
+differences between points are not drowned in seed noise.
+
+Where the runs execute does not change the frame: the serial loop, a local process pool and a
+Dask cluster give bit-identical frames for the same seeds, because each run is a pure function of
+(scenario, params, seed) and rows are put back in grid × seed order whatever order they finish in.
+A run that raises becomes an *error row* (metrics missing, ``error`` set); it never stops the
+sweep. Nothing here has import-time side effects: the process start method is chosen per call,
+and Dask is imported only when asked for.
+
+Executors:
+
+* ``None`` or ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` (``forkserver``
+  where available, else ``spawn``), ``max_workers`` defaulting to ``os.cpu_count()``.
+* ``"serial"``: a plain loop in this process (debugging, tiny sweeps, notebooks on Binder).
+* ``"local:N"``: a throw-away Dask ``LocalCluster`` with N single-threaded worker processes on
+  127.0.0.1 and no dashboard; it is always closed, also on errors and Ctrl-C.
+* a scheduler address (``"tcp://10.0.0.5:8786"`` or ``"host:port"``): a Dask ``Client`` to it.
+* a ``dask.distributed.Client``, or any :class:`concurrent.futures.Executor` (left open).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from istiolab.errors import ConfigError, MissingDependencyError
+from istiolab.findings import Finding, finding
+
+if TYPE_CHECKING:
+    from istiolab.sim.scenario import Scenario
+
+__all__ = [
+    "METRICS",
+    "ExecutorLike",
+    "run_point",
+    "sweep",
+    "sweep_seeds",
+]
+
+ExecutorLike: TypeAlias = object
+"""``None``/``"local"``, ``"serial"``, ``"local:N"``, a Dask address (str), a
+``dask.distributed.Client`` or a ``concurrent.futures.Executor``."""
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("requests", "Int64"),
+    ("rps", "float64"),
+    ("success_ratio", "float64"),
+    ("p50_ms", "float64"),
+    ("p90_ms", "float64"),
+    ("p99_ms", "float64"),
+    ("mean_ms", "float64"),
+    ("retries", "Int64"),
+    ("upstream_requests", "Int64"),
+)
+"""Summary columns of a sweep frame and their dtypes (from :meth:`Result.totals`)."""
+
+Row: TypeAlias = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One run: the already-overridden scenario, the grid point and the seed."""
+
+    scenario: Scenario
+    params: dict[str, Any]
+    seed: int
+
+
+def sweep_seeds(base_seed: int, n: int) -> list[int]:
+    """The integer seeds of *n* replications: ``SeedSequence(base_seed).spawn(n)``, one word each.
+
+    Args:
+        base_seed: Root seed (>= 0).
+        n: Number of replications (>= 1).
+
+    Returns:
+        *n* distinct-stream seeds in ``[0, 2**32)``; the same arguments always give the same list.
+
+    Example:
+        >>> sweep_seeds(1, 3) == sweep_seeds(1, 3)
+        True
+    """
+    if n < 1:
+        raise ValueError(f"seeds must be >= 1, got {n}")
+    if base_seed < 0:
+        raise ValueError(f"the base seed must be >= 0, got {base_seed}")
+    return [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(base_seed).spawn(n)]
+
+
+def run_point(scenario: Scenario, params: Mapping[str, Any], seed: int) -> Row:
+    """Run one sweep cell and return its row (what every sweep task executes).
+
+    Pure and picklable. Any exception is caught and reported in the row's ``error`` field, with
+    the metrics left missing, so one bad grid point cannot stop a sweep.
+
+    Args:
+        scenario: The scenario with *params* already applied.
+        params: The grid point (dotted path → value), recorded with the run.
+        seed: The run's seed.
+
+    Returns:
+        ``{"run_id", "error", <metric>: value, ...}`` (grid columns and seed are added by the
+        caller).
+    """
+    from istiolab.sim.engine import simulate
+
+    try:
+        result = simulate(scenario, seed=seed, params=dict(params))
+        totals = result.totals()
+    except Exception as err:  # every failure becomes an error row, by design
+        return _error_row(scenario, params, seed, err)
+    row: Row = {"run_id": result.run_id, "error": None}
+    for name, _ in METRICS:
+        row[name] = totals.get(name)
+    return row
+
+
+def _error_row(scenario: Scenario, params: Mapping[str, Any], seed: int, err: BaseException) -> Row:
+    from istiolab.sim.results import make_run_id, normalise_params
+
+    try:
+        run_id = make_run_id(scenario.name, seed, normalise_params(params))
+    except ValueError:
+        run_id = ""
+    message = str(err).strip() or "(no message)"
+    row: Row = {"run_id": run_id, "error": f"{type(err).__name__}: {message}"}
+    for name, _ in METRICS:
+        row[name] = None
+    return row
+
+
+# ---------------------------------------------------------------------------- grid
+
+
+def _grid_points(grid: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The factorial product of *grid* in key order, values in the order given."""
+    keys = list(grid)
+    axes: list[list[Any]] = []
+    for key in keys:
+        values = grid[key]
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+            values = [values]  # a scalar is a one-value axis
+        axes.append([v.item() if isinstance(v, np.generic) else v for v in values])
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def _validate_grid(
+    scenario: Scenario, grid: Mapping[str, Any]
+) -> list[tuple[Scenario, dict[str, Any]]]:
+    """Check every grid point before any run: paths exist, values validate, params are JSON.
+
+    Raises:
+        ConfigError: Listing every bad path or value (code IL401).
+    """
+    from istiolab.sim.results import normalise_params
+
+    problems: list[Finding] = []
+    for key, values in grid.items():
+        if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
+            problems.append(_bad(str(key), f"grid key {key!r} is not a dotted scenario path"))
+        elif isinstance(values, Sequence) and not isinstance(values, str) and len(values) == 0:
+            problems.append(_bad(key, f"grid path {key!r} has no values"))
+    if problems:
+        raise ConfigError(problems)
+    points = _grid_points(grid)
+    out: list[tuple[Scenario, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for params in points:
+        try:
+            normalise_params(params)
+            out.append((scenario.with_overrides(params), params))
+        except ConfigError as err:
+            for f in err.findings:
+                text = f.format()
+                if text not in seen:  # the same bad path fails at every point: say it once
+                    seen.add(text)
+                    problems.append(f)
+        except ValueError as err:
+            problems.append(_bad(",".join(params), str(err)))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _bad(path: str, message: str) -> Finding:
+    return finding(
+        "IL401",
+        "sweep grid",
+        path,
+        message,
+        "use dotted scenario paths (docs/scenario.md), list items by index or name",
+    )
+
+
+# ---------------------------------------------------------------------------- executors
+
+RunMany = Callable[[Sequence[_Task], Any], list[Row]]
+"""Run tasks, updating a progress bar (or None), and return their rows in task order."""
+
+
+def _run_serial(tasks: Sequence[_Task], bar: Any) -> list[Row]:
+    rows = []
+    for t in tasks:
+        rows.append(run_point(t.scenario, t.params, t.seed))
+        if bar is not None:
+            bar.update()
+    return rows
+
+
+def _run_on(pool: cf.Executor) -> RunMany:
+    def run(tasks: Sequence[_Task], bar: Any) -> list[Row]:
+        futures: dict[cf.Future[Row], int] = {}
+        rows: list[Row | None] = [None] * len(tasks)
+        try:
+            for i, t in enumerate(tasks):
+                futures[pool.submit(run_point, t.scenario, t.params, t.seed)] = i
+            for fut in cf.as_completed(futures):
+                i = futures[fut]
+                try:
+                    rows[i] = fut.result()
+                except Exception as err:  # a worker died or the task could not be shipped
+                    t = tasks[i]
+                    rows[i] = _error_row(t.scenario, t.params, t.seed, err)
+                if bar is not None:
+                    bar.update()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+        return [r for r in rows if r is not None]
+
+    return run
+
+
+def _start_method() -> str:
+    # forkserver forks from a clean server process (no inherited threads or locks, unlike
+    # fork) and starts faster than spawn; spawn is the portable fallback (Windows, macOS).
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _dask() -> tuple[Any, Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise MissingDependencyError("distributed", "dask") from None
+    return Client, LocalCluster
+
+
+def _is_dask_client(obj: object) -> bool:
+    return type(obj).__module__.startswith("distributed") and hasattr(obj, "get_executor")
+
+
+@contextmanager
+def open_executor(
+    executor: ExecutorLike = None, max_workers: int | None = None
+) -> Iterator[RunMany]:
+    """Open *executor* for one or more batches of runs, and close what it opened.
+
+    Used by :func:`sweep` and the capacity planner (which runs many small batches on one pool).
+
+    Args:
+        executor: See the module docstring.
+        max_workers: Processes of the local pool (default ``os.cpu_count()``).
+
+    Yields:
+        A function ``run(tasks, bar) -> rows`` that keeps task order.
+
+    Raises:
+        ValueError: For an unknown executor string or a bad ``local:N``.
+        MissingDependencyError: When a Dask executor is asked for without ``distributed``.
+        ConnectionError: When a Dask scheduler address cannot be reached.
+    """
+    if max_workers is not None and max_workers < 1:
+        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+    if executor is None or executor == "local":
+        ctx = multiprocessing.get_context(_start_method())
+        pool = cf.ProcessPoolExecutor(max_workers=max_workers or os.cpu_count(), mp_context=ctx)
+        try:
+            yield _run_on(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif executor == "serial":
+        yield _run_serial
+    elif isinstance(executor, str) and executor.startswith("local:"):
+        n = _local_workers(executor)
+        client_cls, cluster_cls = _dask()
+        with (
+            cluster_cls(
+                n_workers=n,
+                processes=True,
+                threads_per_worker=1,
+                dashboard_address=None,  # the default binds 0.0.0.0:8787
+                host="127.0.0.1",
+            ) as cluster,
+            client_cls(cluster) as client,
+        ):
+            yield from _on_client(client)
+    elif isinstance(executor, str):
+        if ":" not in executor:
+            raise ValueError(
+                f"unknown executor {executor!r}: use 'local', 'serial', 'local:N' (Dask "
+                "LocalCluster) or a Dask scheduler address such as tcp://10.0.0.5:8786"
+            )
+        client_cls, _ = _dask()
+        try:
+            client = client_cls(executor, timeout=10)
+        except (OSError, TimeoutError) as err:
+            raise ConnectionError(
+                f"cannot reach the Dask scheduler at {executor}: {err}; check the address, "
+                "or use 'local:N' for a local cluster"
+            ) from err
+        with client:
+            yield from _on_client(client)
+    elif isinstance(executor, cf.Executor):
+        yield _run_on(executor)
+    elif _is_dask_client(executor):
+        yield from _on_client(executor)
+    else:
+        raise TypeError(
+            "executor must be None, 'local', 'serial', 'local:N', a Dask address, a "
+            f"dask.distributed.Client or a concurrent.futures.Executor, got {executor!r}"
+        )
+
+
+def _on_client(client: Any) -> Iterator[RunMany]:
+    # pure=False: the task is pure, but hashing a scenario for Dask's cache key costs more
+    # than it saves, and every task here is distinct anyway.
+    ex = client.get_executor(pure=False)
+    try:
+        yield _run_on(ex)
+    finally:
+        ex.shutdown(wait=False)
+
+
+def _local_workers(text: str) -> int:
+    n = text.partition(":")[2]
+    if not n.isdigit() or int(n) < 1:
+        raise ValueError(f"'local:N' needs a positive number of workers, got {text!r}")
+    return int(n)
+
+
+# ---------------------------------------------------------------------------- sweep
+
+
+def sweep(
+    scenario: Scenario,
+    grid: Mapping[str, Any] | None = None,
+    seeds: int | Sequence[int] = 1,
+    executor: ExecutorLike = None,
+    *,
+    base_seed: int | None = None,
+    max_workers: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Run a scenario over a factorial grid of overrides and several seeds.
+
+    Args:
+        scenario: The base scenario.
+        grid: Dotted scenario path → values to try (``{"ingress.nodes_per_az": [1, 2, 3]}``);
+            the runs are the Cartesian product in key order. A scalar is a one-value axis;
+            a value that is itself a list is nested (``{"rules.paths": [["a.yaml"],
+            ["b.yaml"]]}``). ``None`` or ``{}`` runs the scenario as it is.
+        seeds: Number of replications per grid point (seeds from
+            ``SeedSequence(base_seed).spawn(seeds)``, see :func:`sweep_seeds`), or explicit
+            integer seeds (to reproduce rows).
+        executor: Where to run: ``None``/``"local"`` (process pool), ``"serial"``,
+            ``"local:N"`` (Dask LocalCluster), a Dask address or Client, or a
+            ``concurrent.futures.Executor``.
+        base_seed: Root of the seeds (default ``scenario.run.seed``).
+        max_workers: Processes of the local pool (default ``os.cpu_count()``).
+        progress: Show a tqdm progress bar; ``None`` shows it only on a terminal.
+
+    Returns:
+        One row per (grid point, seed), grid order × seed order, with columns:
+
+        * one column per grid path, named by the path, holding the value used;
+        * ``seed`` (int64): the run's seed;
+        * ``run_id`` (str): the Result's run id (a hash of scenario name, seed and params);
+        * ``requests`` (Int64), ``rps``, ``success_ratio``, ``p50_ms``, ``p90_ms``, ``p99_ms``,
+          ``mean_ms`` (float64), ``retries``, ``upstream_requests`` (Int64): whole-run totals
+          after warm-up (:meth:`Result.totals <istiolab.sim.results.Result.totals>`), missing
+          on error rows;
+        * ``error`` (object): None, or ``"ExceptionType: message"`` when the run failed.
+
+        ``frame.attrs`` holds ``scenario`` (name), ``base_seed`` and ``grid``.
+
+    Raises:
+        ConfigError: Before any run, when a grid path does not exist or a value is invalid.
+        ValueError: For bad seeds or an unknown executor string.
+
+    Example:
+        >>> from istiolab.sim.scenario import load_scenario
+        >>> sc = load_scenario("sim/scenarios/seed-httpbin.yaml")  # doctest: +SKIP
+        >>> sweep(sc, {"ingress.nodes_per_az": [1, 2]}, seeds=3)  # doctest: +SKIP
+    """
+    grid = dict(grid or {})
+    points = _validate_grid(scenario, grid)
+    root = scenario.run.seed if base_seed is None else base_seed
+    seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must not be empty")
+    if any(s < 0 for s in seed_list):
+        raise ValueError(f"seeds must be >= 0, got {seed_list}")
+    tasks = [_Task(sc, params, s) for sc, params in points for s in seed_list]
+    with open_executor(executor, max_workers) as run:
+        rows = run_tasks(run, tasks, progress=progress, desc=f"sweep {scenario.name}")
+    frame = sweep_frame(list(grid), tasks, rows)
+    frame.attrs.update({"scenario": scenario.name, "base_seed": root, "grid": dict(grid)})
+    return frame
+
+
+def run_tasks(
+    run: RunMany, tasks: Sequence[_Task], *, progress: bool | None, desc: str
+) -> list[Row]:
+    """Run *tasks* with a progress bar (tqdm; hidden off a terminal when *progress* is None)."""
+    from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+
+    with tqdm(
+        total=len(tasks), desc=desc, unit="run", disable=None if progress is None else not progress
+    ) as bar:
+        return run(tasks, bar)
+
+
+def sweep_frame(
+    columns: Sequence[str], tasks: Sequence[_Task], rows: Sequence[Row]
+) -> pd.DataFrame:
+    """Assemble the tidy sweep frame (see :func:`sweep` for the schema)."""
+    data: dict[str, pd.Series[Any]] = {}
+    for col in columns:
+        data[col] = pd.Series([t.params[col] for t in tasks])
+    data["seed"] = pd.Series([t.seed for t in tasks], dtype="int64")
+    data["run_id"] = pd.Series([r["run_id"] for r in rows], dtype=str)
+    for name, dtype in METRICS:
+        values = [r[name] for r in rows]
+        if dtype == "float64":
+            values = [math.nan if v is None else float(v) for v in values]
+        data[name] = pd.Series(values, dtype=dtype)
+    data["error"] = pd.Series([r["error"] for r in rows], dtype=object)
+    return pd.DataFrame(data)
