@@ -233,7 +233,14 @@ def test_modern_profiles_common_facts() -> None:
         assert p.backoff_base_s == 0.025
         assert p.backoff_max_s == pytest.approx(10 * p.backoff_base_s)
     assert [p.name for p in PROFILES.values()] == [
-        "0.2", "1.0", "1.1", "1.4", "1.6", "1.14", "1.15", "1.24"
+        "0.2",
+        "1.0",
+        "1.1",
+        "1.4",
+        "1.6",
+        "1.14",
+        "1.15",
+        "1.24",
     ]
     # resource-exhausted was in the default retry_on of 1.1-1.5 only (facts §2.6).
     assert "resource-exhausted" in PROFILES["1.4"].retry_on_when_unset

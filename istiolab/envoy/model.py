@@ -19,7 +19,7 @@ MILLION = 1_000_000
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StringMatcher:
-    """Envoy ``StringMatcher``: ``exact``, ``prefix``, ``regex`` (RE2, full match) or ``present``."""
+    """Envoy ``StringMatcher``: ``exact``, ``prefix``, ``regex`` (RE2 full match), ``present``."""
 
     kind: str
     value: str = ""

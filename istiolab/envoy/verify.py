@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from istiolab.envoy.match import Decision, Request, route, select_virtual_host, strip_port
-from istiolab.envoy.policy import backoff_bound, retries_on_status, retries_on_timeout
 from istiolab.envoy.model import (
     MILLION,
     HeaderMatcher,
@@ -59,6 +58,7 @@ from istiolab.envoy.model import (
     StringMatcher,
     VirtualHost,
 )
+from istiolab.envoy.policy import backoff_bound, retries_on_status, retries_on_timeout
 from istiolab.envoy.render import render
 from istiolab.envoy.sandbox import BackendBehaviour, BackendSpec, EnvoySandbox, RenderFn, Reply
 from istiolab.errors import IstiolabError
