@@ -1353,13 +1353,16 @@ class _Verifier:
                         before, names, "upstream_rq_total"
                     )
                     took = reply.duration_s
+                    # Each try's timer and connection set-up can slip on a loaded machine, so
+                    # the late tolerance grows with the number of tries.
+                    late = TIMING_TOLERANCE_S * max(1, n_tries)
                     self.report.timing.append(
                         {
                             "case": case.name,
                             "metric": "timeout",
                             "expected_s": [round(lower, 4), round(upper, 4)],
                             "envoy_s": round(took, 4),
-                            "tolerance_s": [-TIMING_EARLY_S, TIMING_TOLERANCE_S],
+                            "tolerance_s": [-TIMING_EARLY_S, late],
                             "detail": (
                                 f"request {i + 1}: backend slower than every timeout; route "
                                 f"timeout {route_t}, per-try {per_try}, {min_tries}..{tries} tries "
@@ -1368,7 +1371,7 @@ class _Verifier:
                             "ok": reply.status == 504
                             and "UT" in reply.flags
                             and min_tries <= n_tries <= tries
-                            and lower - TIMING_EARLY_S <= took <= upper + TIMING_TOLERANCE_S,
+                            and lower - TIMING_EARLY_S <= took <= upper + late,
                         }
                     )
             finally:
