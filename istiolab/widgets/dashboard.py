@@ -1,0 +1,229 @@
+"""SimulationDashboard: scenario knobs, a Run button with progress and cancel, and plots.
+
+The dashboard holds a :class:`~istiolab.sim.scenario.Scenario`; its knobs are declared as
+:class:`~istiolab.widgets.params.ParamSpec` data (:data:`~istiolab.widgets.params.DASHBOARD_PARAMS`
+by default) and become ``Scenario.with_overrides`` paths. *Run* sends the overridden scenario to
+:func:`~istiolab.sim.engine.simulate` in a worker process (:mod:`istiolab.widgets.runner`); when
+it finishes, every plot is redrawn from the :class:`~istiolab.sim.results.Result` with the
+functions of :mod:`istiolab.plots` and :mod:`istiolab.topology`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from istiolab.widgets._util import message, png, require_ipywidgets
+from istiolab.widgets.params import DASHBOARD_PARAMS, ParamSpec, make_widget, overrides
+from istiolab.widgets.runner import Job, Runner
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from istiolab.sim.results import Result
+    from istiolab.sim.scenario import Scenario
+
+PlotFn = Callable[["Result", "Scenario", "Axes"], Any]
+
+
+def _plot(name: str) -> PlotFn:
+    def fn(result: Result, scenario: Scenario, ax: Axes) -> Any:
+        from istiolab import plots
+
+        return getattr(plots, name)(result, ax=ax)
+
+    return fn
+
+
+def _topology(result: Result, scenario: Scenario, ax: Axes) -> Any:
+    from istiolab import topology
+
+    return topology.draw(scenario, result, ax=ax)
+
+
+DEFAULT_PLOTS: tuple[tuple[str, PlotFn], ...] = (
+    ("latency", _plot("latency_over_time")),
+    ("responses", _plot("responses_over_time")),
+    ("share", _plot("share_over_time")),
+    ("ingress load", _plot("utilisation_heatmap")),
+    ("retries", _plot("retry_amplification")),
+    ("topology", _topology),
+)
+"""Tabs of the dashboard: a title and ``f(result, scenario, ax)``."""
+
+
+class SimulationDashboard:
+    """Knobs, Run/Cancel, progress and plots for one scenario.
+
+    Args:
+        scenario: The base scenario (knobs start at its values).
+        params: The knobs (default :data:`~istiolab.widgets.params.DASHBOARD_PARAMS`).
+        plots: Tabs of plots (default :data:`DEFAULT_PLOTS`).
+        seed: Seed of every run (same knobs and seed, same result).
+
+    Example:
+        >>> from istiolab.lab import scenario
+        >>> dash = SimulationDashboard(scenario("az-loss"))   # doctest: +SKIP
+        >>> dash                                             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        params: Sequence[ParamSpec] = DASHBOARD_PARAMS,
+        plots: Sequence[tuple[str, PlotFn]] = DEFAULT_PLOTS,
+        seed: int | None = 1,
+    ) -> None:
+        w = require_ipywidgets()
+        self.base = scenario
+        self.param_specs = tuple(params)
+        self.plot_fns = tuple(plots)
+        self.seed = seed
+        self.result: Result | None = None
+        self.last_scenario: Scenario | None = None
+        self.runs = 0
+        self._finished = threading.Event()
+        self.knobs: dict[str, Any] = {p.path: make_widget(p, scenario) for p in self.param_specs}
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="")
+        self.status = w.HTML(message(f"{scenario.name}: set the knobs and press Run"))
+        self.summary = w.HTML("")
+        self.images = [w.Image(format="png") for _ in self.plot_fns]
+        self.tabs = w.Tab(children=self.images, titles=[t for t, _ in self.plot_fns])
+        self.run_button.on_click(lambda _: self.start())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.runner = Runner(on_progress=self._on_progress, on_finish=self._on_finish)
+        knobs = w.VBox(list(self.knobs.values()))
+        controls = w.HBox([self.run_button, self.cancel_button, self.progress])
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>{scenario.name}</b>: {scenario.description}"),
+                knobs,
+                controls,
+                self.status,
+                self.tabs,
+                self.summary,
+            ]
+        )
+
+    # -- model side ---------------------------------------------------------------------
+
+    def overrides(self) -> dict[str, Any]:
+        """The knobs' values as ``Scenario.with_overrides`` paths (only what changed)."""
+        return overrides(self.param_specs, self.knobs, self.base)
+
+    def params(self) -> dict[str, Any]:
+        """What the knobs changed, as a result's swept parameters (toggles as booleans)."""
+        out: dict[str, Any] = {
+            k: v
+            for k, v in self.overrides().items()
+            if k != "events" and (v is None or isinstance(v, (bool, int, float, str)))
+        }
+        for p in self.param_specs:
+            if p.kind == "event" and self.knobs[p.path].value:
+                out[p.path] = True
+        return out
+
+    def scenario(self) -> Scenario:
+        """The base scenario with the knobs applied."""
+        ov = self.overrides()
+        return self.base.with_overrides(ov) if ov else self.base
+
+    def set(self, **values: Any) -> None:
+        """Set knobs by path (``dash.set(**{"aws.lb": "alb"})``) or by event name."""
+        for path, value in values.items():
+            if path not in self.knobs:
+                raise KeyError(f"no knob {path!r}; knobs: {sorted(self.knobs)}")
+            self.knobs[path].value = value
+
+    def run(self) -> Result:
+        """Run in this process and wait (what notebooks and tests call); redraws the plots.
+
+        Raises:
+            ConfigError: When the knobs make the scenario invalid.
+        """
+        from istiolab.sim.engine import simulate
+
+        sc = self.scenario()
+        self.status.value = message("running…")
+        result = simulate(sc, self.seed, params=self.params())
+        self._show(sc, result)
+        return result
+
+    # -- background runs ----------------------------------------------------------------
+
+    def start(self) -> Job | None:
+        """Start a run in the worker process (the Run button); returns the job."""
+        try:
+            sc = self.scenario()
+        except Exception as err:  # a bad knob combination is shown, not raised
+            self.status.value = message(f"invalid knobs: {err}", error=True)
+            return None
+        self.last_scenario = sc
+        self._finished.clear()
+        self.run_button.disabled = True
+        self.cancel_button.disabled = False
+        self.progress.value = 0.0
+        self.progress.bar_style = "info"
+        self.status.value = message("running… (progress is an estimate)")
+        return self.runner.submit(sc, self.seed, self.params())
+
+    def cancel(self) -> None:
+        """Cancel the running job (the Cancel button)."""
+        self.runner.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the background run ended and the plots were redrawn."""
+        return self._finished.wait(timeout)
+
+    def _on_progress(self, job: Job) -> None:
+        self.progress.value = job.fraction
+
+    def _on_finish(self, job: Job) -> None:
+        try:
+            self.run_button.disabled = False
+            self.cancel_button.disabled = True
+            if job.state == "done" and job.result is not None and self.last_scenario is not None:
+                self.progress.value = 1.0
+                self.progress.bar_style = "success"
+                self._show(self.last_scenario, job.result, wall_s=job.wall_s)
+            elif job.state == "cancelled":
+                self.progress.bar_style = "warning"
+                self.status.value = message("cancelled; the plots show the previous run")
+            else:
+                self.progress.bar_style = "danger"
+                self.status.value = message(job.error or "the run failed", error=True)
+        finally:
+            self._finished.set()
+
+    def _show(self, sc: Scenario, result: Result, wall_s: float | None = None) -> None:
+        from matplotlib.figure import Figure
+
+        self.result = result
+        self.runs += 1
+        for image, (title, fn) in zip(self.images, self.plot_fns, strict=True):
+            fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+            try:
+                fn(result, sc, fig.add_subplot())
+            except Exception as err:  # one broken plot must not hide the others
+                fig.clear()
+                fig.text(0.02, 0.5, f"{title}: {type(err).__name__}: {err}", color="#b00020")
+            image.value = png(fig)
+        t = result.totals()
+        took = f" in {wall_s:.1f} s" if wall_s is not None else ""
+        self.status.value = message(
+            f"run {self.runs}{took}: {t['requests']} requests, {t['rps']:.0f} req/s, "
+            f"success {100 * t['success_ratio']:.2f} %, p99 {t['p99_ms']:.1f} ms"
+        )
+        self.summary.value = result._repr_html_()
+
+    def close(self) -> None:
+        """Stop the worker process and close the widgets."""
+        self.runner.close()
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

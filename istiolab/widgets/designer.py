@@ -1,0 +1,890 @@
+"""RuleDesigner: edit one HTTP route and see its YAML, findings, routing and traffic live.
+
+The designer holds a :class:`~istiolab.config.ConfigSet` (legacy RouteRules or modern
+VirtualServices) and edits one route of it through a :class:`RouteForm`: destination weights,
+one match condition (header, cookie or URI), fault abort and delay, retries and timeout. After
+every change it writes the form back into the resource's YAML document and calls the public
+API: :func:`~istiolab.config.loads` → :func:`~istiolab.config.validate.validate` (findings) →
+:func:`~istiolab.envoy.compile.compile` → :func:`~istiolab.envoy.match.explain` for the request
+typed in, and, given a scenario, :func:`~istiolab.sim.engine.simulate` with the edited rules
+(a short run) whose traffic share is plotted. The preview shows the rules as written (legacy or
+modern) or, for legacy input, as :func:`~istiolab.config.convert.convert` rewrites them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from istiolab.widgets._util import message, png, pre, require_ipywidgets
+
+if TYPE_CHECKING:
+    from istiolab.config import ConfigSet
+    from istiolab.envoy.match import Explanation
+    from istiolab.envoy.model import RouteTable
+    from istiolab.findings import Finding
+    from istiolab.sim.results import Result
+    from istiolab.sim.scenario import Scenario
+
+COOKIE_REGEX = "^(.*?; ?)?({pair})(;.*)?$"
+"""How a cookie ``name=value`` is matched in the ``cookie`` header (RE2 full match; browsers
+separate cookies with ``"; "``)."""
+_COOKIE_RE = re.compile(r"^\^\(\.\*\?; \?\)\?\((?P<pair>.*)\)\(;\.\*\)\?\$$")
+_COOKIE_RE_TIGHT = re.compile(r"^\^\(\.\*\?;\)\?\((?P<pair>.*)\)\(;\.\*\)\?\$$")
+LEGACY_API = "config.istio.io/v1alpha2"
+
+
+@dataclasses.dataclass
+class RouteForm:
+    """What the designer's widgets show for one route (plain values, no Istio semantics).
+
+    Attributes:
+        destinations: Display names of the destinations (subset or version label).
+        weights: Their weights, in order.
+        match_kind: ``any``, ``header``, ``cookie`` or ``uri``.
+        match_name: Header name (``header`` only).
+        match_type: ``exact``, ``prefix`` or ``regex``.
+        match_value: The value; for ``cookie`` the ``name=value`` pair.
+        abort_percent: Share of requests aborted (0 = no abort).
+        abort_status: HTTP status of an abort.
+        delay_percent: Share of requests delayed (0 = no delay).
+        delay_s: The fixed delay.
+        retries: Whether the route sets retries (else the profile's default applies).
+        attempts: Retries (modern ``attempts``; legacy ``simpleRetry.attempts``).
+        per_try_timeout_s: Per-try timeout (0 = not set).
+        retry_on: Modern ``retryOn`` ("" = not set).
+        timeout_s: Route timeout (0 = not set: the profile's default).
+    """
+
+    destinations: list[str] = dataclasses.field(default_factory=list)
+    weights: list[int] = dataclasses.field(default_factory=list)
+    match_kind: str = "any"
+    match_name: str = ""
+    match_type: str = "exact"
+    match_value: str = ""
+    abort_percent: float = 0.0
+    abort_status: int = 503
+    delay_percent: float = 0.0
+    delay_s: float = 0.0
+    retries: bool = False
+    attempts: int = 0
+    per_try_timeout_s: float = 0.0
+    retry_on: str = ""
+    timeout_s: float = 0.0
+
+
+def _seconds(text: Any) -> float:
+    from istiolab.units import parse_duration
+
+    try:
+        return float(parse_duration(str(text)))
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def _duration(seconds: float) -> str:
+    from istiolab.units import format_duration
+
+    return str(format_duration(seconds))
+
+
+def _read_match(
+    headers: dict[str, Any] | None, uri: dict[str, Any] | None, form: RouteForm
+) -> None:
+    if uri:
+        (kind, value), *_ = uri.items()
+        form.match_kind, form.match_type, form.match_value = "uri", kind, str(value)
+        return
+    for name, cond in (headers or {}).items():
+        if not isinstance(cond, dict) or not cond:
+            continue
+        (kind, value), *_ = cond.items()
+        if name.lower() == "cookie" and kind == "regex":
+            m = _COOKIE_RE.match(str(value)) or _COOKIE_RE_TIGHT.match(str(value))
+            if m:
+                form.match_kind, form.match_type = "cookie", "regex"
+                form.match_value = m.group("pair").replace("\\", "")
+                return
+        form.match_kind, form.match_name = "header", name
+        form.match_type, form.match_value = kind, str(value)
+        return
+
+
+def _match_id(form: RouteForm) -> tuple[str, str, str, str]:
+    return (form.match_kind, form.match_name.lower(), form.match_type, form.match_value)
+
+
+def _match_condition(form: RouteForm) -> tuple[str, dict[str, str]] | None:
+    """``(header name or "uri", {type: value})`` for the form's match, or None."""
+    if form.match_kind == "any" or not form.match_value:
+        return None
+    if form.match_kind == "cookie":
+        return "cookie", {"regex": COOKIE_REGEX.format(pair=re.escape(form.match_value))}
+    if form.match_kind == "uri":
+        return "uri", {form.match_type: form.match_value}
+    if not form.match_name:
+        return None
+    return form.match_name.lower(), {form.match_type: form.match_value}
+
+
+# -- legacy RouteRule ------------------------------------------------------------------------
+
+
+def read_legacy(doc: dict[str, Any]) -> RouteForm:
+    """The form of a RouteRule document."""
+    spec = doc.get("spec", {})
+    form = RouteForm()
+    routes = spec.get("route") or [{}]
+    for i, r in enumerate(routes):
+        labels = r.get("labels") or {}
+        name = ",".join(str(v) for v in labels.values()) or (
+            (r.get("destination") or {}).get("name") or spec["destination"].get("name", f"#{i}")
+        )
+        form.destinations.append(str(name))
+        form.weights.append(int(r["weight"]) if r.get("weight") is not None else 100 // len(routes))
+    headers = ((spec.get("match") or {}).get("request") or {}).get("headers") or {}
+    uri = headers.get("uri")
+    _read_match({k: v for k, v in headers.items() if k != "uri"}, uri, form)
+    fault = spec.get("httpFault") or {}
+    if fault.get("abort"):
+        form.abort_percent = float(fault["abort"].get("percent", 100.0))
+        form.abort_status = int(fault["abort"].get("httpStatus", 503))
+    if fault.get("delay"):
+        form.delay_percent = float(fault["delay"].get("percent", 100.0))
+        form.delay_s = _seconds(fault["delay"].get("fixedDelay", "0s"))
+    simple = (spec.get("httpReqRetries") or {}).get("simpleRetry")
+    if simple:
+        form.retries = True
+        form.attempts = int(simple.get("attempts", 0))
+        form.per_try_timeout_s = _seconds(simple.get("perTryTimeout", "0s"))
+    timeout = ((spec.get("httpReqTimeout") or {}).get("simpleTimeout") or {}).get("timeout")
+    form.timeout_s = _seconds(timeout) if timeout else 0.0
+    return form
+
+
+def _write_legacy_match(spec: dict[str, Any], old: RouteForm, form: RouteForm) -> None:
+    match = spec.get("match") or {}
+    request = match.get("request") or {}
+    headers = request.get("headers") or {}
+    old_key = _match_condition(old)
+    if old_key is not None:
+        headers.pop(old_key[0], None)
+    cond = _match_condition(form)
+    if cond is not None:
+        headers = {cond[0]: cond[1], **headers}
+    if headers:
+        request["headers"] = headers
+        match["request"] = request
+    else:
+        request.pop("headers", None)
+        if not request:
+            match.pop("request", None)
+    if match:
+        spec["match"] = match
+    else:
+        spec.pop("match", None)
+
+
+def _num(value: float) -> float | int:
+    """A whole number as an int (``100`` rather than ``100.0`` in the YAML)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _fault_id(form: RouteForm) -> tuple[float, int, float, float]:
+    return (form.abort_percent, form.abort_status, form.delay_percent, form.delay_s)
+
+
+def _retry_id(form: RouteForm) -> tuple[bool, int, float, str]:
+    return (form.retries, form.attempts, form.per_try_timeout_s, form.retry_on)
+
+
+def write_legacy(doc: dict[str, Any], form: RouteForm) -> dict[str, Any]:
+    """A copy of the RouteRule document with the form applied.
+
+    Only the sections whose form values changed are rewritten; the rest stays as written.
+    """
+    doc = copy.deepcopy(doc)
+    old = read_legacy(doc)
+    spec = doc.setdefault("spec", {})
+    routes = spec.get("route") or [{}]
+    if form.weights != old.weights or len(routes) > 1 or any("weight" in r for r in routes):
+        for r, weight in zip(routes, form.weights, strict=False):
+            r["weight"] = int(weight)
+        spec["route"] = routes
+    if _match_id(form) != _match_id(old):
+        _write_legacy_match(spec, old, form)
+    if _fault_id(form) != _fault_id(old):
+        fault: dict[str, Any] = {}
+        if form.abort_percent > 0:
+            fault["abort"] = {
+                "percent": _num(form.abort_percent),
+                "httpStatus": int(form.abort_status),
+            }
+        if form.delay_percent > 0 and form.delay_s > 0:
+            fault["delay"] = {
+                "percent": _num(form.delay_percent),
+                "fixedDelay": _duration(form.delay_s),
+            }
+        if fault:
+            spec["httpFault"] = fault
+        else:
+            spec.pop("httpFault", None)
+    if _retry_id(form) != _retry_id(old):
+        if form.retries:
+            simple: dict[str, Any] = {"attempts": int(form.attempts)}
+            if form.per_try_timeout_s > 0:
+                simple["perTryTimeout"] = _duration(form.per_try_timeout_s)
+            spec["httpReqRetries"] = {"simpleRetry": simple}
+        else:
+            spec.pop("httpReqRetries", None)
+    if form.timeout_s != old.timeout_s:
+        if form.timeout_s > 0:
+            spec["httpReqTimeout"] = {"simpleTimeout": {"timeout": _duration(form.timeout_s)}}
+        else:
+            spec.pop("httpReqTimeout", None)
+    return doc
+
+
+# -- modern VirtualService HTTP route --------------------------------------------------------
+
+
+def read_modern(http: dict[str, Any]) -> RouteForm:
+    """The form of one ``spec.http[i]`` of a VirtualService."""
+    form = RouteForm()
+    routes = http.get("route") or []
+    for i, r in enumerate(routes):
+        dest = r.get("destination") or {}
+        form.destinations.append(str(dest.get("subset") or dest.get("host") or f"#{i}"))
+        form.weights.append(int(r["weight"]) if r.get("weight") is not None else 100 // len(routes))
+    first = (http.get("match") or [{}])[0] or {}
+    _read_match(first.get("headers"), first.get("uri"), form)
+    fault = http.get("fault") or {}
+    if fault.get("abort"):
+        a = fault["abort"]
+        form.abort_percent = float((a.get("percentage") or {}).get("value", 100.0))
+        form.abort_status = int(a.get("httpStatus", 503))
+    if fault.get("delay"):
+        d = fault["delay"]
+        form.delay_percent = float((d.get("percentage") or {}).get("value", 100.0))
+        form.delay_s = _seconds(d.get("fixedDelay", "0s"))
+    retries = http.get("retries")
+    if retries is not None:
+        form.retries = True
+        form.attempts = int(retries.get("attempts", 0))
+        form.per_try_timeout_s = _seconds(retries.get("perTryTimeout", "0s"))
+        form.retry_on = str(retries.get("retryOn", ""))
+    form.timeout_s = _seconds(http["timeout"]) if http.get("timeout") else 0.0
+    return form
+
+
+def _write_modern_match(http: dict[str, Any], old: RouteForm, form: RouteForm) -> None:
+    matches = http.get("match") or [{}]
+    first = dict(matches[0] or {})
+    old_key = _match_condition(old)
+    if old_key is not None:
+        if old_key[0] == "uri":
+            first.pop("uri", None)
+        else:
+            (first.get("headers") or {}).pop(old_key[0], None)
+    cond = _match_condition(form)
+    if cond is not None:
+        if cond[0] == "uri":
+            first["uri"] = cond[1]
+        else:
+            first["headers"] = {cond[0]: cond[1], **(first.get("headers") or {})}
+    if not first.get("headers"):
+        first.pop("headers", None)
+    rest = matches[1:]
+    if first or rest:
+        http["match"] = [first, *rest] if first else rest
+    else:
+        http.pop("match", None)
+
+
+def write_modern(http: dict[str, Any], form: RouteForm) -> dict[str, Any]:
+    """A copy of the HTTP route with the form applied.
+
+    Only the sections whose form values changed are rewritten; the rest stays as written.
+    """
+    old = read_modern(http)
+    http = copy.deepcopy(http)
+    routes = http.get("route") or []
+    if form.weights != old.weights or len(routes) > 1 or any("weight" in r for r in routes):
+        for r, weight in zip(routes, form.weights, strict=False):
+            r["weight"] = int(weight)
+    if _match_id(form) != _match_id(old):
+        _write_modern_match(http, old, form)
+    if _fault_id(form) != _fault_id(old):
+        fault: dict[str, Any] = {}
+        if form.abort_percent > 0:
+            fault["abort"] = {
+                "percentage": {"value": _num(form.abort_percent)},
+                "httpStatus": int(form.abort_status),
+            }
+        if form.delay_percent > 0 and form.delay_s > 0:
+            fault["delay"] = {
+                "percentage": {"value": _num(form.delay_percent)},
+                "fixedDelay": _duration(form.delay_s),
+            }
+        if fault:
+            http["fault"] = fault
+        else:
+            http.pop("fault", None)
+    if _retry_id(form) != _retry_id(old):
+        if form.retries:
+            retries: dict[str, Any] = {"attempts": int(form.attempts)}
+            if form.per_try_timeout_s > 0:
+                retries["perTryTimeout"] = _duration(form.per_try_timeout_s)
+            if form.retry_on:
+                retries["retryOn"] = form.retry_on
+            http["retries"] = retries
+        else:
+            http.pop("retries", None)
+    if form.timeout_s != old.timeout_s:
+        if form.timeout_s > 0:
+            http["timeout"] = _duration(form.timeout_s)
+        else:
+            http.pop("timeout", None)
+    return http
+
+
+# -- which routes can be edited --------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteRef:
+    """One editable route: a RouteRule, or one HTTP route of a VirtualService.
+
+    Attributes:
+        label: What the route dropdown shows.
+        doc: Index of the document in the config.
+        http: Index in ``spec.http`` (None for a RouteRule).
+    """
+
+    label: str
+    doc: int
+    http: int | None = None
+
+
+def editable_routes(docs: list[dict[str, Any]]) -> list[RouteRef]:
+    """The routes of the documents that send traffic to destinations."""
+    out = []
+    for i, d in enumerate(docs):
+        kind, name = d.get("kind"), (d.get("metadata") or {}).get("name", "")
+        if kind == "RouteRule" and not (d.get("spec") or {}).get("redirect"):
+            out.append(RouteRef(f"RouteRule {name}", i))
+        elif kind == "VirtualService":
+            for j, h in enumerate((d.get("spec") or {}).get("http") or []):
+                if h.get("route"):
+                    out.append(
+                        RouteRef(
+                            f"VirtualService {name} http[{j}] {h.get('name', '')}".rstrip(), i, j
+                        )
+                    )
+    return out
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """``"name: value"`` lines as a dict (blank lines and lines without a colon ignored)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+class RuleDesigner:
+    """Edit one HTTP route of a config set with live YAML, findings, explain and simulation.
+
+    Args:
+        config: A config set, or a path to load it from.
+        route: Label (or a unique part of it) of the route to edit first; default the first.
+        scenario: A scenario to simulate with the edited rules after every change (keep it
+            short: a few simulated seconds); None for no simulation.
+        profile: Istio profile for validation and compilation (default: 0.2 for legacy input,
+            else the newest).
+        seed: Seed of the simulations.
+        host: Host of the request to explain (default: the scenario's traffic host, else the
+            first domain the rules serve).
+        path: Path of the request to explain.
+        headers: Headers of the request to explain, ``"name: value"`` per line.
+    """
+
+    def __init__(
+        self,
+        config: ConfigSet | str | Path,
+        *,
+        route: str | None = None,
+        scenario: Scenario | None = None,
+        profile: str | None = None,
+        seed: int = 1,
+        host: str | None = None,
+        path: str = "/",
+        headers: str = "",
+    ) -> None:
+        from istiolab.config import ConfigSet, load
+
+        w = require_ipywidgets()
+        cs = config if isinstance(config, ConfigSet) else load(config)
+        self._docs: list[dict[str, Any]] = [r.to_dict() for r in cs]
+        self.routes = editable_routes(self._docs)
+        if not self.routes:
+            raise ValueError("the config has no route with destinations to edit")
+        self.legacy = any(d.get("apiVersion") == LEGACY_API for d in self._docs)
+        self.scenario = scenario
+        self.profile = profile
+        self.seed = seed
+        self.config: ConfigSet = cs
+        self.findings: list[Finding] = []
+        self.table: RouteTable | None = None
+        self.explanation: Explanation | None = None
+        self.result: Result | None = None
+        self.updates = 0
+        self._busy = False
+
+        style = {"description_width": "9em"}
+        wide = w.Layout(width="28em")
+        self.route_picker = w.Dropdown(
+            options=[(r.label, k) for k, r in enumerate(self.routes)],
+            description="route",
+            style=style,
+            layout=w.Layout(width="42em"),
+        )
+        flavours = ["legacy", "modern (converted)"] if self.legacy else ["modern"]
+        self.flavour = w.ToggleButtons(options=flavours, description="YAML", style=style)
+        self.balance = w.Checkbox(value=True, description="keep the total at 100", style=style)
+        self.weight_box = w.VBox([])
+        self.sliders: list[Any] = []
+        self.match_kind = w.Dropdown(
+            options=["any", "header", "cookie", "uri"],
+            description="match",
+            style=style,
+            layout=wide,
+        )
+        self.match_name = w.Text(description="header name", style=style, layout=wide)
+        self.match_type = w.Dropdown(
+            options=["exact", "prefix", "regex"], description="match type", style=style, layout=wide
+        )
+        self.match_value = w.Text(
+            description="value",
+            placeholder="cookie: user=beta",
+            style=style,
+            layout=wide,
+            continuous_update=False,
+        )
+        self.abort_percent = w.FloatSlider(
+            min=0,
+            max=100,
+            step=0.5,
+            description="abort %",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.abort_status = w.BoundedIntText(
+            value=503, min=200, max=599, description="abort status", style=style, layout=wide
+        )
+        self.delay_percent = w.FloatSlider(
+            min=0,
+            max=100,
+            step=0.5,
+            description="delay %",
+            continuous_update=False,
+            style=style,
+            layout=wide,
+        )
+        self.delay_s = w.BoundedFloatText(
+            value=0.0, min=0, max=60, step=0.05, description="delay (s)", style=style, layout=wide
+        )
+        self.retries = w.Checkbox(description="set retries", style=style)
+        self.attempts = w.IntSlider(
+            min=0, max=10, description="attempts", continuous_update=False, style=style, layout=wide
+        )
+        self.per_try = w.BoundedFloatText(
+            min=0, max=60, step=0.05, description="per try (s)", style=style, layout=wide
+        )
+        self.retry_on = w.Text(
+            description="retryOn",
+            placeholder="5xx,connect-failure",
+            style=style,
+            layout=wide,
+            continuous_update=False,
+            disabled=self.legacy,
+        )
+        self.timeout = w.BoundedFloatText(
+            min=0, max=600, step=0.05, description="timeout (s)", style=style, layout=wide
+        )
+        self.req_host = w.Text(
+            description="host", style=style, layout=wide, continuous_update=False
+        )
+        self.req_path = w.Text(
+            value=path, description="path", style=style, layout=wide, continuous_update=False
+        )
+        self.req_headers = w.Textarea(
+            value=headers,
+            description="headers",
+            placeholder="cookie: user=beta",
+            style=style,
+            layout=w.Layout(width="28em", height="4em"),
+            continuous_update=False,
+        )
+        self.preview = w.HTML()
+        self.findings_view = w.HTML()
+        self.explain_view = w.HTML()
+        self.status = w.HTML()
+        self.plot = w.Image(format="png", layout=w.Layout(width="640px"))
+        self.share_view = w.HTML()
+
+        form_widgets = [
+            self.match_kind, self.match_name, self.match_type, self.match_value,
+            self.abort_percent, self.abort_status, self.delay_percent, self.delay_s,
+            self.retries, self.attempts, self.per_try, self.retry_on, self.timeout,
+        ]  # fmt: skip
+        for x in form_widgets:
+            x.observe(self._on_form, names="value")
+        for x in (self.req_host, self.req_path, self.req_headers):
+            x.observe(self._on_request, names="value")
+        self.flavour.observe(lambda _: self._render_preview(), names="value")
+        self.route_picker.observe(self._on_pick, names="value")
+
+        tabs = w.Tab(
+            children=[
+                w.VBox([self.balance, self.weight_box]),
+                w.VBox([self.match_kind, self.match_name, self.match_type, self.match_value]),
+                w.VBox([self.abort_percent, self.abort_status, self.delay_percent, self.delay_s]),
+                w.VBox([self.retries, self.attempts, self.per_try, self.retry_on, self.timeout]),
+            ],
+            titles=["destinations", "match", "fault", "retries & timeout"],
+        )
+        request_box = w.VBox(
+            [
+                w.HTML("<b>explain a request</b>"),
+                self.req_host,
+                self.req_path,
+                self.req_headers,
+                self.explain_view,
+            ]
+        )
+        right = w.VBox(
+            [w.HTML("<b>findings</b>"), self.findings_view, request_box],
+            layout=w.Layout(width="50%"),
+        )
+        left = w.VBox([self.flavour, self.preview], layout=w.Layout(width="50%"))
+        parts = [self.route_picker, tabs, w.HBox([left, right]), self.status]
+        if scenario is not None:
+            parts += [
+                w.HTML(f"<b>simulated</b>: {scenario.name}, {scenario.run.duration_s:g} s"),
+                self.share_view,
+                self.plot,
+            ]
+        self.widget = w.VBox(parts)
+        # stable selectors for the browser test and for custom CSS
+        self.widget.add_class("istiolab-rule-designer")
+        self.preview.add_class("istiolab-yaml")
+        self.plot.add_class("istiolab-plot")
+        self.findings_view.add_class("istiolab-findings")
+        self.explain_view.add_class("istiolab-explain")
+
+        self._select(self._find(route))
+        self.req_host.value = host or self._default_host()
+        self.refresh()
+
+    # -- documents and form ------------------------------------------------------------------
+
+    def _find(self, route: str | None) -> int:
+        if route is None:
+            return 0
+        hits = [k for k, r in enumerate(self.routes) if route == r.label or route in r.label]
+        if len(hits) != 1:
+            raise ValueError(
+                f"route {route!r} matches {len(hits)} of {[r.label for r in self.routes]}"
+            )
+        return hits[0]
+
+    @property
+    def ref(self) -> RouteRef:
+        """The route being edited."""
+        return self.routes[int(self.route_picker.value)]
+
+    def form(self) -> RouteForm:
+        """The form as the widgets show it."""
+        return RouteForm(
+            destinations=[s.description for s in self.sliders],
+            weights=[int(s.value) for s in self.sliders],
+            match_kind=self.match_kind.value,
+            match_name=self.match_name.value,
+            match_type=self.match_type.value,
+            match_value=self.match_value.value,
+            abort_percent=float(self.abort_percent.value),
+            abort_status=int(self.abort_status.value),
+            delay_percent=float(self.delay_percent.value),
+            delay_s=float(self.delay_s.value),
+            retries=bool(self.retries.value),
+            attempts=int(self.attempts.value),
+            per_try_timeout_s=float(self.per_try.value),
+            retry_on=self.retry_on.value,
+            timeout_s=float(self.timeout.value),
+        )
+
+    def _read(self, ref: RouteRef) -> RouteForm:
+        doc = self._docs[ref.doc]
+        if ref.http is None:
+            return read_legacy(doc)
+        return read_modern(doc["spec"]["http"][ref.http])
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The config's documents with the form applied to the edited route."""
+        docs = copy.deepcopy(self._docs)
+        ref, form = self.ref, self.form()
+        if ref.http is None:
+            docs[ref.doc] = write_legacy(docs[ref.doc], form)
+        else:
+            docs[ref.doc]["spec"]["http"][ref.http] = write_modern(
+                docs[ref.doc]["spec"]["http"][ref.http], form
+            )
+        return docs
+
+    def _select(self, index: int) -> None:
+        w = require_ipywidgets()
+        self._busy = True
+        try:
+            self.route_picker.value = index
+            form = self._read(self.routes[index])
+            self.sliders = []
+            for name, weight in zip(form.destinations, form.weights, strict=True):
+                s = w.IntSlider(
+                    value=weight,
+                    min=0,
+                    max=100,
+                    description=name,
+                    continuous_update=False,
+                    style={"description_width": "9em"},
+                    layout=w.Layout(width="28em"),
+                )
+                s.observe(self._on_weight, names="value")
+                self.sliders.append(s)
+            self.weight_box.children = self.sliders
+            self.balance.disabled = len(self.sliders) != 2
+            self.match_kind.value = form.match_kind
+            self.match_name.value = form.match_name
+            self.match_type.value = form.match_type
+            self.match_value.value = form.match_value
+            self.abort_percent.value = form.abort_percent
+            self.abort_status.value = form.abort_status
+            self.delay_percent.value = form.delay_percent
+            self.delay_s.value = form.delay_s
+            self.retries.value = form.retries
+            self.attempts.value = form.attempts
+            self.per_try.value = form.per_try_timeout_s
+            self.retry_on.value = form.retry_on
+            self.timeout.value = form.timeout_s
+        finally:
+            self._busy = False
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if self._busy:
+            return
+        # keep the edits of the route being left: the last refreshed config has them
+        self._docs = [r.to_dict() for r in self.config]
+        self._select(int(change["new"]))
+        self.refresh()
+
+    def _on_weight(self, change: dict[str, Any]) -> None:
+        if self._busy:
+            return
+        if self.balance.value and len(self.sliders) == 2:
+            other = self.sliders[1] if change["owner"] is self.sliders[0] else self.sliders[0]
+            self._busy = True
+            try:
+                other.value = 100 - int(change["new"])
+            finally:
+                self._busy = False
+        self.refresh()
+
+    def _on_form(self, _: dict[str, Any]) -> None:
+        if not self._busy:
+            self.refresh()
+
+    def _on_request(self, _: dict[str, Any]) -> None:
+        if not self._busy:
+            self._explain()
+
+    # -- public operations -------------------------------------------------------------------
+
+    def set_weights(self, *weights: int) -> None:
+        """Set the destination weights (in order) as if the sliders were moved; one refresh."""
+        if len(weights) != len(self.sliders):
+            raise ValueError(f"expected {len(self.sliders)} weights, got {len(weights)}")
+        self._busy = True
+        try:
+            for s, v in zip(self.sliders, weights, strict=True):
+                s.value = int(v)
+        finally:
+            self._busy = False
+        self.refresh()
+
+    def set(self, **fields: Any) -> None:
+        """Set form fields by :class:`RouteForm` name (``set(abort_percent=50)``); one refresh."""
+        names = {
+            "match_kind": self.match_kind, "match_name": self.match_name,
+            "match_type": self.match_type, "match_value": self.match_value,
+            "abort_percent": self.abort_percent, "abort_status": self.abort_status,
+            "delay_percent": self.delay_percent, "delay_s": self.delay_s,
+            "retries": self.retries, "attempts": self.attempts,
+            "per_try_timeout_s": self.per_try, "retry_on": self.retry_on,
+            "timeout_s": self.timeout,
+        }  # fmt: skip
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise KeyError(f"unknown field(s) {unknown}; fields: {sorted(names)}")
+        self._busy = True
+        try:
+            for k, v in fields.items():
+                names[k].value = v
+        finally:
+            self._busy = False
+        self.refresh()
+
+    def explain(
+        self, path: str = "/", headers: str = "", host: str | None = None
+    ) -> Explanation | None:
+        """Explain a request (as if typed into the request fields)."""
+        self._busy = True
+        try:
+            self.req_path.value = path
+            self.req_headers.value = headers
+            if host is not None:
+                self.req_host.value = host
+        finally:
+            self._busy = False
+        self._explain()
+        return self.explanation
+
+    def yaml(self) -> str:
+        """The YAML the preview shows."""
+        from istiolab.config import dumps
+
+        kinds = {
+            "VirtualService",
+            "DestinationRule",
+            "Gateway",
+            "RouteRule",
+            "EnvoyFilter",
+            "DestinationPolicy",
+            "Ingress",
+        }
+        if self.flavour.value.startswith("modern") and self.legacy:
+            from istiolab.config.convert import convert
+
+            converted = convert(self.config, self.profile)
+            return dumps([r for r in converted.config if r.kind in kinds])
+        # the edited resource first, then the rest of the routing config
+        edited = self.config.resources[self.ref.doc] if self.ref.doc < len(self.config) else None
+        rest = [r for r in self.config if r.kind in kinds and r is not edited]
+        return dumps(([edited] if edited is not None else []) + rest)
+
+    def refresh(self) -> None:
+        """Rebuild the config from the form and update every view."""
+        from istiolab.config import codecs, loads
+        from istiolab.config.validate import validate
+        from istiolab.envoy.compile import compile as compile_table
+        from istiolab.errors import IstiolabError
+        from istiolab.lab import findings_html
+
+        self.updates += 1
+        docs = self.documents()
+        self.config = loads(codecs.dumps(docs), file="<designer>")
+        self.findings = validate(self.config, self.profile)
+        self.findings_view.value = findings_html(self.findings)
+        self._render_preview()
+        try:
+            self.table = compile_table(self.config, self.profile)
+        except IstiolabError as err:
+            self.table = None
+            self.status.value = message(f"does not compile: {err}", error=True)
+        else:
+            self.status.value = message(f"compiled: {len(self.table.routes())} Envoy route(s)")
+        self._explain()
+        if self.scenario is not None:
+            self._simulate(docs)
+
+    def _render_preview(self) -> None:
+        try:
+            self.preview.value = pre(self.yaml())
+        except Exception as err:  # a conversion problem is shown, not raised
+            self.preview.value = message(f"cannot render: {err}", error=True)
+
+    def _default_host(self) -> str:
+        if self.scenario is not None:
+            return self.scenario.traffic[0].host
+        if self.table is None:
+            try:
+                from istiolab.envoy.compile import compile as compile_table
+
+                self.table = compile_table(self.config, self.profile)
+            except Exception:  # no table, no default
+                return "example.com"
+        for vh in self.table.virtual_hosts:
+            for d in vh.domains:
+                if "*" not in d:
+                    return d
+        return "example.com"
+
+    def _explain(self) -> None:
+        from istiolab.envoy.match import Request, explain
+        from istiolab.lab import explanation_html
+
+        if self.table is None:
+            self.explanation = None
+            self.explain_view.value = message("fix the errors to explain requests", error=True)
+            return
+        req = Request(
+            path=self.req_path.value or "/",
+            host=self.req_host.value or "example.com",
+            headers=parse_headers(self.req_headers.value),
+        )
+        self.explanation = explain(self.table, req)
+        self.explain_view.value = explanation_html(self.explanation)
+
+    def _simulate(self, docs: list[dict[str, Any]]) -> None:
+        from matplotlib.figure import Figure
+
+        from istiolab import plots
+        from istiolab.sim.engine import simulate
+
+        assert self.scenario is not None
+        if self.table is None:
+            self.share_view.value = message("not simulated: the rules do not compile", error=True)
+            return
+        try:
+            sc = self.scenario.with_overrides({"rules.inline": docs, "rules.paths": []})
+            self.result = simulate(sc, self.seed)
+        except Exception as err:  # show why, keep the designer usable
+            self.share_view.value = message(f"not simulated: {err}", error=True)
+            return
+        summary = self.result.summary()
+        total = summary["requests"].sum()
+        shares = summary.groupby("version")["requests"].sum() / (total or 1)
+        t = self.result.totals()
+        self.share_view.value = message(
+            "share: "
+            + ", ".join(
+                f"{v if v not in ('', '-') else 'local reply'} {100 * s:.1f} %"
+                for v, s in shares.items()
+            )
+            + f"; success {100 * t['success_ratio']:.1f} %, p99 {t['p99_ms']:.1f} ms"
+        )
+        fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+        axes = fig.subplots(1, 2)
+        plots.share_over_time(self.result, ax=axes[0])
+        plots.responses_over_time(self.result, ax=axes[1])
+        self.plot.value = png(fig)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,243 @@
+"""Run :func:`~istiolab.sim.engine.simulate` in a worker process, so a run can be cancelled.
+
+The notebook kernel stays free while a simulation runs (the Cancel button's click reaches it),
+and cancelling really stops the work: the worker process is terminated, which matters on a
+two-core Binder. One worker is kept between runs (starting one costs about a second of imports)
+and is a fresh interpreter (``python -m istiolab.widgets.runner``), never a ``fork``: a Jupyter
+kernel has threads, and a forked child could inherit a lock that one of them holds. Jobs and
+results travel as pickles over a socket pair.
+
+``simulate`` has no progress hook, so progress is an *estimate*: the wall time per simulated
+request of the previous run (or a default) times the requests the scenario offers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from istiolab.sim.results import Result
+    from istiolab.sim.scenario import Scenario
+
+DEFAULT_S_PER_REQUEST = 7e-5
+"""Wall seconds per simulated request before any run was timed (2020s laptop core)."""
+WORKER_START_S = 1.0
+"""Rough cost of starting the worker process (imports)."""
+
+
+def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
+    from istiolab.sim.engine import simulate
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        scenario, seed, params = job
+        try:
+            conn.send(("ok", simulate(scenario, seed, params=params)))
+        except Exception as err:  # every failure is reported to the notebook
+            conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def offered_requests(scenario: Scenario) -> float:
+    """Requests the scenario's clients offer over the run (an estimate for progress bars)."""
+    total = 0.0
+    for t in scenario.traffic:
+        rate = getattr(t.arrival, "rate_rps", None)
+        if rate is None:
+            steps = getattr(t.arrival, "steps", None) or []
+            rates = [float(getattr(s, "rate_rps", 0.0)) for s in steps]
+            rate = sum(rates) / len(rates) if rates else 500.0
+        total += float(rate) * scenario.run.duration_s
+    return total
+
+
+@dataclasses.dataclass
+class Job:
+    """One submitted run.
+
+    Attributes:
+        started: Wall-clock start (``time.monotonic()``).
+        estimate_s: Estimated wall time.
+        start_cost_s: The part of the estimate spent starting the worker.
+        state: ``running``, ``done``, ``error`` or ``cancelled``.
+        result: The result when done.
+        error: The error message when failed.
+        wall_s: Wall time when finished.
+    """
+
+    started: float
+    estimate_s: float
+    start_cost_s: float = 0.0
+    state: str = "running"
+    result: Result | None = None
+    error: str = ""
+    wall_s: float = 0.0
+    _done: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+
+    @property
+    def fraction(self) -> float:
+        """Estimated fraction done (at most 0.95 while running)."""
+        if self.state != "running":
+            return 1.0
+        return min(0.95, (time.monotonic() - self.started) / max(self.estimate_s, 1e-3))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; True when it did within *timeout*."""
+        return self._done.wait(timeout)
+
+
+class Runner:
+    """A worker process that runs simulations one at a time.
+
+    Args:
+        on_progress: Called from a background thread with the job about every ``tick_s``.
+        on_finish: Called from a background thread when a job ends (any state).
+        tick_s: Progress period.
+    """
+
+    def __init__(
+        self,
+        on_progress: Callable[[Job], Any] | None = None,
+        on_finish: Callable[[Job], Any] | None = None,
+        *,
+        tick_s: float = 0.2,
+    ) -> None:
+        self.on_progress = on_progress
+        self.on_finish = on_finish
+        self.tick_s = tick_s
+        self.s_per_request = DEFAULT_S_PER_REQUEST
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._job: Job | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running."""
+        return self._job is not None and self._job.state == "running"
+
+    def _ensure_worker(self) -> float:
+        if self._proc is not None and self._proc.poll() is None:
+            return 0.0
+        ours, theirs = socket.socketpair()
+        fd = theirs.fileno()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "istiolab.widgets.runner", str(fd)],
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._proc, self._conn = proc, Connection(ours.detach())
+        return WORKER_START_S
+
+    def submit(
+        self, scenario: Scenario, seed: int | None = None, params: dict[str, Any] | None = None
+    ) -> Job:
+        """Start a run in the worker (*params* are recorded in the result, as by ``simulate``).
+
+        Raises:
+            RuntimeError: When a run is already going.
+        """
+        with self._lock:
+            if self.busy:
+                raise RuntimeError("a simulation is already running; cancel it first")
+            start_cost = self._ensure_worker()
+            requests = offered_requests(scenario)
+            job = Job(time.monotonic(), start_cost + requests * self.s_per_request, start_cost)
+            self._job = job
+            assert self._conn is not None
+            self._conn.send((scenario, seed, params))
+        threading.Thread(
+            target=self._wait, args=(job, self._conn, requests), daemon=True, name="istiolab-wait"
+        ).start()
+        return job
+
+    def _wait(self, job: Job, conn: Connection, requests: float) -> None:
+        try:
+            while job.state == "running":
+                try:
+                    ready = conn.poll(self.tick_s)
+                except (EOFError, OSError):
+                    ready = False
+                    if job.state == "running":
+                        job.state, job.error = "error", "the simulation worker stopped"
+                    break
+                if job.state != "running":
+                    break
+                if not ready:
+                    if self.on_progress is not None:
+                        self.on_progress(job)
+                    continue
+                try:
+                    status, payload = conn.recv()
+                except (EOFError, OSError):
+                    if job.state == "running":
+                        job.state, job.error = "error", "the simulation worker stopped"
+                    break
+                job.wall_s = time.monotonic() - job.started
+                if status == "ok":
+                    job.result, job.state = payload, "done"
+                    if requests > 0:
+                        busy = max(job.wall_s - job.start_cost_s, 0.1 * job.wall_s)
+                        self.s_per_request = busy / requests
+                else:
+                    job.error, job.state = str(payload), "error"
+        finally:
+            job.wall_s = job.wall_s or time.monotonic() - job.started
+            job._done.set()
+            if self.on_finish is not None:
+                self.on_finish(job)
+
+    def cancel(self) -> None:
+        """Stop the running job by terminating the worker (a new one starts on the next run)."""
+        with self._lock:
+            job = self._job
+            if job is None or job.state != "running":
+                return
+            job.state = "cancelled"
+            self._stop_worker()
+
+    def _stop_worker(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGTERM is not ignored
+                proc.kill()
+                proc.wait(timeout=5)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Cancel any run and stop the worker."""
+        self.cancel()
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.send(None)
+            self._stop_worker()
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - the worker's entry point
+    """Serve jobs on the socket whose file descriptor is the first argument."""
+    args = sys.argv[1:] if argv is None else argv
+    _serve(Connection(int(args[0])))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,211 @@
+"""JupyterLab in a real browser: open notebook 02, run it, move a weight slider.
+
+Starts JupyterLab (fresh config and runtime folders, a random token, 127.0.0.1, a free port) on
+a temporary copy of the notebooks, drives Debian's Chromium with Playwright, runs every cell,
+moves the v1 weight slider of the RuleDesigner with the keyboard, and checks that the YAML
+preview and the simulated-traffic plot change and that no cell shows an error. A screenshot is
+kept as ``build/browser-02_canary_weights.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build"
+NOTEBOOK = "02_canary_weights.ipynb"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK),
+        reason=f"{CHROMIUM} is missing: install Debian's package (apt-get install chromium; "
+        "`make system-deps` does it as root)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on a copy of the notebooks; yields (base URL, token)."""
+    pytest.importorskip("jupyterlab")
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "notebooks", work / "notebooks")
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        ISTIOLAB_DATA=str(ROOT),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYTHONUNBUFFERED="1",
+    )
+    bindir = Path(sys.executable).parent
+    # No "what's new" toast over the notebook: disabled in the temporary (user-level) config.
+    subprocess.run(
+        [str(bindir / "jupyter"), "labextension", "disable", "--level=user",
+         "@jupyterlab/apputils-extension:announcements"],
+        env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    token, port = secrets.token_hex(16), _free_port()
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed after the server stops
+    proc = subprocess.Popen(
+        [str(bindir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
+         "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise RuntimeError(
+                    "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
+                )
+            time.sleep(0.2)
+        yield base, token
+    finally:
+        # our own server (and the kernels it started) only: its process group
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def test_notebook_02_slider_moves_output_and_plot(lab: tuple[str, str]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = lab
+    BUILD.mkdir(exist_ok=True)
+    shot = BUILD / f"browser-{NOTEBOOK.removesuffix('.ipynb')}.png"
+    url = f"{base}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/notebooks/{NOTEBOOK}?token={token}"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            try:
+                _drive(page, url, shot)
+            except Exception:
+                page.screenshot(path=str(BUILD / "browser-failure.png"), full_page=False)
+                raise
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+
+
+def _drive(page: object, url: str, shot: Path) -> None:
+    """Run every cell, move the v1 slider, and check what changed (``page``: a Playwright Page)."""
+    from playwright import sync_api
+
+    assert isinstance(page, sync_api.Page)
+    page.goto(url, timeout=60_000)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+
+    # JupyterLab may swap the session's kernel right after the page loads (seen: a kernel
+    # started and shut down within 300 ms); a Run All sent to the first one is lost and the
+    # prompts go back to [ ]. So: run all, wait for the last cells' output, retry if nothing runs.
+    done = (
+        "[...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".filter(e => e.textContent.includes('not answered yet')).length >= 3"
+    )
+    busy = (
+        "[...document.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'))"
+    )
+    deadline = time.monotonic() + 240
+    finished = False
+    for _ in range(4):
+        page.click(".lm-MenuBar-item:has-text('Run')")
+        page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+        quiet_s = 0  # seconds with no cell queued or running
+        while time.monotonic() < deadline and quiet_s < 5:
+            if page.evaluate(done):
+                finished = True
+                break
+            quiet_s = 0 if page.evaluate(busy) else quiet_s + 1
+            page.wait_for_timeout(1_000)
+        if finished or time.monotonic() >= deadline:
+            break
+        page.keyboard.press("Escape")  # the run was lost: run all again
+    assert finished, "Run All Cells did not run the notebook"
+
+    designer = page.locator(".istiolab-rule-designer").first
+    # JupyterLab only renders the cells in view: bring the designer there first
+    designer.scroll_into_view_if_needed()
+    preview = designer.locator(".istiolab-yaml pre").first
+    plot = designer.locator("img.istiolab-plot").first
+    preview.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        "el => el.getAttribute('src')", arg=plot.element_handle(), timeout=60_000
+    )
+    yaml_before = preview.inner_text()
+    src_before = plot.get_attribute("src")
+    assert "weight: 90" in yaml_before
+
+    slider = designer.locator(".widget-slider").first
+    handle = slider.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.keyboard.press("PageDown")  # one step of 5: v1 90 -> 85, one update
+    # The HTML widget replaces its <pre> on every update: query the document each time.
+    yaml_js = "document.querySelector('.istiolab-rule-designer .istiolab-yaml pre').innerText"
+    src_js = (
+        "document.querySelector('.istiolab-rule-designer img.istiolab-plot').getAttribute('src')"
+    )
+    page.wait_for_function(f"{yaml_js}.includes('weight: 85')", timeout=60_000)
+    page.wait_for_function(
+        f"before => {src_js} && {src_js} !== before", arg=src_before, timeout=60_000
+    )
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    yaml_after = page.evaluate(yaml_js)
+    assert "weight: 15" in yaml_after  # the other slider followed (total 100)
+    assert yaml_after != yaml_before
+    designer.scroll_into_view_if_needed()
+    page.screenshot(path=str(shot), full_page=False)
+
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    texts = [errors.nth(i).inner_text() for i in range(errors.count())]
+    assert not [t for t in texts if "Error" in t or "Traceback" in t], texts

@@ -1,0 +1,219 @@
+"""Plot functions: each returns its Axes with the expected artists, and keeps no pyplot state."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from istiolab import plots
+from istiolab.lab import scenario
+from istiolab.sim.engine import simulate
+from istiolab.sim.results import Result
+
+
+@pytest.fixture(scope="module")
+def canary() -> Result:
+    """90/10 canary, 4 simulated seconds: two versions, one route, no errors."""
+    return simulate(
+        scenario("canary-90-10").with_overrides({"run.duration_s": 4, "run.warmup_s": 1}), 1
+    )
+
+
+@pytest.fixture(scope="module")
+def storm() -> Result:
+    """Retries against a backend that fails 30 % of requests (no burst)."""
+    sc = scenario("retry-storm").with_overrides({"run.duration_s": 4, "events": []})
+    return simulate(sc, 1)
+
+
+@pytest.fixture(scope="module")
+def cross_zone() -> Result:
+    return simulate(scenario("nlb-vs-alb-cross-zone").with_overrides({"run.duration_s": 3}), 1)
+
+
+def labels(ax: Axes) -> list[str]:
+    return [str(line.get_label()) for line in ax.get_lines()]
+
+
+def legend_texts(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend is not None else []
+
+
+def test_no_pyplot_state(canary: Result) -> None:
+    plots.latency_over_time(canary)
+    plots.overview(canary)
+    if "matplotlib.pyplot" in sys.modules:  # imported by something else: it must hold no figure
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        plots.latency_over_time,
+        plots.share_over_time,
+        plots.responses_over_time,
+        plots.latency_cdf,
+        plots.utilisation_heatmap,
+        plots.retry_amplification,
+        plots.ingress_load,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_returns_the_given_axes_or_a_new_figures(fn: Any, canary: Result) -> None:
+    ax = Figure().add_subplot()
+    assert fn(canary, ax=ax) is ax
+    own = fn(canary)
+    assert isinstance(own, Axes)
+    assert isinstance(own.figure, Figure)
+    assert own is not ax
+
+
+def test_latency_over_time(canary: Result) -> None:
+    ax = plots.latency_over_time(canary)
+    assert labels(ax) == ["p50", "p90", "p99"]
+    p50, p90, p99 = (np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines())
+    assert np.all(p50 <= p90)
+    assert np.all(p90 <= p99)
+    assert ax.get_xlabel() == "time (s)"
+    assert ax.get_ylabel() == "latency (ms)"
+
+
+def test_share_over_time(canary: Result) -> None:
+    ax = plots.share_over_time(canary)
+    assert labels(ax) == ["v1", "v2"]
+    v1, v2 = (np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines())
+    assert np.allclose(v1 + v2, 100.0)
+    assert abs(v2.mean() - 10.0) < 4.0  # the 10 % canary
+    assert ax.get_ylim() == (0.0, 100.0)
+
+
+def test_responses_over_time(canary: Result, storm: Result) -> None:
+    ax = plots.responses_over_time(canary)
+    assert legend_texts(ax) == ["200"]
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 1
+    texts = legend_texts(plots.responses_over_time(storm))
+    assert "200" in texts
+    assert any(t.startswith("503") for t in texts)
+
+
+def test_latency_cdf(canary: Result) -> None:
+    ax = plots.latency_cdf(canary)
+    assert labels(ax) == ["v1", "v2"]
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        x = np.asarray(line.get_xdata(), dtype=float)
+        assert y[0] == 0.0
+        assert y[-1] == 1.0
+        assert np.all(np.diff(x) >= 0)
+    assert ax.get_xscale() == "log"
+
+
+def test_utilisation_heatmap(cross_zone: Result) -> None:
+    ax = plots.utilisation_heatmap(cross_zone)
+    images = [a for a in ax.get_images() if isinstance(a, AxesImage)]
+    assert len(images) == 1
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == 10
+    assert rows[0].startswith("us-east-1a")
+    assert rows[-1].startswith("us-east-1b")
+    assert images[0].get_array().shape[0] == 10
+
+
+def test_retry_amplification(storm: Result) -> None:
+    ax = plots.retry_amplification(storm)
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "upstream / client requests"]
+    amp = np.asarray(line.get_ydata(), dtype=float)
+    # 1 + 0.3 + 0.3² + 0.3³ ≈ 1.42 attempts per request with 3 retries on a 30 % failure rate
+    assert 1.25 < np.nanmean(amp) < 1.6
+
+
+def test_ingress_load(cross_zone: Result) -> None:
+    expected = {f"ingress-us-east-1a-{i}": 0.25 for i in range(2)}
+    ax = plots.ingress_load(cross_zone, expected=expected)
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [b.get_label() for b in bars] == ["us-east-1a", "us-east-1b"]
+    assert [len(b) for b in bars] == [2, 8]
+    heights = [r.get_height() for b in bars for r in b]
+    assert sum(heights) == pytest.approx(100.0, abs=0.5)
+    assert "expected" in legend_texts(ax)
+
+
+def test_overview(canary: Result, storm: Result) -> None:
+    fig = plots.overview(canary)
+    assert isinstance(fig, Figure)
+    titles = [a.get_title() for a in fig.axes]
+    assert "Utilisation per ingress node" in titles  # no retries: the heatmap
+    titles = [a.get_title() for a in plots.overview(storm).axes]
+    assert "Retry amplification" in titles
+
+
+def test_empty_frames_leave_empty_axes(canary: Result) -> None:
+    class Empty:
+        def __getattr__(self, name: str) -> Any:
+            frame = getattr(canary, name)()
+            return lambda: frame.iloc[0:0]
+
+    empty: Any = Empty()
+    assert plots.responses_over_time(empty).get_legend() is None
+    assert plots.utilisation_heatmap(empty).get_images() == []
+    assert plots.ingress_load(empty).containers == []
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sweep_frame() -> Any:
+    """A known sweep: p99 falls with nodes, 4 workers are slower than 2; one failed run."""
+    import pandas as pd
+
+    rows = []
+    for nodes in (1, 2, 3):
+        for workers in (2, 4):
+            for seed, noise in ((11, -1.0), (12, 0.0), (13, 1.0)):
+                p99 = 120.0 / nodes * (1.5 if workers == 4 else 1.0) + noise
+                rows.append((nodes, workers, seed, p99, None))
+    rows.append((3, 2, 14, float("nan"), "SimulationError: boom"))
+    return pd.DataFrame(
+        rows, columns=["ingress.nodes_per_az", "ingress.concurrency", "seed", "p99_ms", "error"]
+    )
+
+
+def test_sweep_plot(sweep_frame: Any) -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    ax = plots.sweep_plot(sweep_frame, x="ingress.nodes_per_az", y="p99_ms")
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert [b.get_label() for b in bars] == ["concurrency=2", "concurrency=4"]
+    line = bars[0].lines[0]
+    assert list(line.get_xdata()) == [1.0, 2.0, 3.0]
+    assert np.allclose(line.get_ydata(), [120.0, 60.0, 40.0])  # the failed run is left out
+    assert ax.get_xlabel() == "ingress.nodes_per_az"
+    assert ax.get_ylabel() == "p99_ms"
+
+
+def test_slo_frontier(sweep_frame: Any) -> None:
+    frame = sweep_frame[sweep_frame["ingress.concurrency"] == 2]
+    ax = plots.slo_frontier(
+        frame, "ingress.nodes_per_az", "p99_ms", threshold=45.0, answer=3, confidence=0.95
+    )
+    texts = legend_texts(ax)
+    assert "mean over seeds" in texts
+    assert "95% upper bound" in texts
+    assert "objective p99_ms<=45" in texts
+    assert "ingress.nodes_per_az = 3" in texts
+    (mean,) = [ln for ln in ax.get_lines() if ln.get_label() == "mean over seeds"]
+    assert np.allclose(mean.get_ydata(), [120.0, 60.0, 40.0])
+    (bound,) = [ln for ln in ax.get_lines() if ln.get_label() == "95% upper bound"]
+    assert np.all(np.asarray(bound.get_ydata(), dtype=float) > mean.get_ydata())
+    runs = [c for c in ax.collections if c.get_label() == "runs (one per seed)"]
+    assert len(runs[0].get_offsets()) == 9

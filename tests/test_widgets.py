@@ -1,0 +1,443 @@
+"""Widgets and workshop helpers, without a browser: they wrap the public API and stay in sync."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+import istiolab
+from istiolab import lab
+from istiolab.config import dumps
+from istiolab.config.validate import validate
+from istiolab.envoy.match import Request, explain
+from istiolab.widgets import RuleDesigner, SimulationDashboard, VerifyPanel
+from istiolab.widgets.designer import (
+    COOKIE_REGEX,
+    RouteForm,
+    editable_routes,
+    parse_headers,
+    read_legacy,
+    read_modern,
+    write_legacy,
+    write_modern,
+)
+from istiolab.widgets.params import DASHBOARD_PARAMS, MISSING, ParamSpec, get_dotted, make_widget
+
+
+@pytest.fixture(scope="module")
+def canary_sc() -> Any:
+    return lab.scenario("canary-90-10").with_overrides({"run.duration_s": 3, "run.warmup_s": 1})
+
+
+# -- lab ----------------------------------------------------------------------------------------
+
+
+def test_check_says_right_wrong_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+    lab.check(0.21, 0.2, why="the weight", tol=0.02)
+    lab.check("Public ", "public", why="L4")
+    lab.check({"b", "a"}, {"a", "b"}, why="sets")
+    lab.check(3, 2, why="two of them")
+    lab.check(None, 2, why="secret", hint="count")
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["\u2713 right: the weight", "\u2713 right: L4", "\u2713 right: sets"]
+    assert out[3] == "\u2717 wrong: 3 is not it. two of them"
+    assert out[4].startswith("\u2717 not answered yet")
+    assert "count" in out[4]
+    assert "secret" not in out[4]  # the reason gives the answer away
+    assert lab.is_right(1.0, 1.05, rel=0.1)
+    assert not lab.is_right(True, 1)
+    assert not lab.is_right(None, None)
+
+
+def test_rich_html_of_model_objects() -> None:
+    config = istiolab.load(lab.example("legacy", "cookie-ab.yaml"))
+    assert "RouteRule" in lab.show(config)._repr_html_()
+    bad = istiolab.loads(
+        "apiVersion: config.istio.io/v1alpha2\nkind: RouteRule\nmetadata: {name: x}\n"
+        "spec: {destination: {name: a}, route: [{labels: {v: a}, weight: 60}]}\n"
+    )
+    html = lab.show(validate(bad))._repr_html_()
+    assert "IL201" in html
+    assert "error" in html
+    assert "no findings" in lab.findings_html([])
+    from istiolab.envoy.compile import compile
+
+    expl = explain(compile(config), Request(host="webui", headers={"cookie": "user=beta"}))
+    html = lab.show(expl)._repr_html_()
+    assert "webui-beta-users" in html
+    assert "matched" in html
+    assert "webui-beta-users" in repr(lab.show(expl))
+    with pytest.raises(TypeError, match="does not know"):
+        lab.show(42)
+
+
+def test_scenario_and_example_lookup() -> None:
+    assert lab.scenario("cookie-ab").name == "cookie-ab"
+    with pytest.raises(FileNotFoundError, match="known"):
+        lab.scenario("no-such-scenario")
+    assert lab.example("seed", "ingress.yaml").exists()
+    rules = lab.rules_of(lab.scenario("deny-route"))  # files, relative to the scenario
+    assert {r.kind for r in rules} >= {"RouteRule", "Ingress"}
+    assert [r.kind for r in lab.rules_of(lab.scenario("canary-90-10"))] == [
+        "Gateway",
+        "VirtualService",
+        "DestinationRule",
+    ]
+
+
+# -- designer: form <-> YAML ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("legacy", "cookie-ab.yaml"),
+        ("legacy", "canary-90-10.yaml"),
+        ("legacy", "retries.yaml"),
+        ("legacy", "timeout.yaml"),
+        ("seed",),
+        ("modern", "cookie-ab.yaml"),
+        ("modern", "canary-90-10.yaml"),
+        ("modern", "retries.yaml"),
+        ("modern", "seed.yaml"),
+    ],
+)
+def test_an_untouched_route_is_written_back_unchanged(parts: tuple[str, ...]) -> None:
+    config = istiolab.load(lab.example(*parts))
+    docs = [r.to_dict() for r in config]
+    for ref in editable_routes(docs):
+        doc = docs[ref.doc]
+        if ref.http is None:
+            assert write_legacy(doc, read_legacy(doc)) == doc
+        else:
+            http = doc["spec"]["http"][ref.http]
+            assert write_modern(http, read_modern(http)) == http
+
+
+def test_cookie_form_round_trip() -> None:
+    http = {"route": [{"destination": {"host": "webui", "subset": "v2"}}]}
+    form = read_modern(http)
+    form.match_kind, form.match_value = "cookie", "user=beta"
+    out = write_modern(http, form)
+    regex = out["match"][0]["headers"]["cookie"]["regex"]
+    assert regex == COOKIE_REGEX.format(pair="user=beta")
+    back = read_modern(out)
+    assert (back.match_kind, back.match_value) == ("cookie", "user=beta")
+    form.match_kind = "any"
+    assert "match" not in write_modern(out, form)
+
+
+def test_legacy_form_writes_every_section() -> None:
+    doc = istiolab.load(lab.example("legacy", "canary-90-10.yaml")).resources[0].to_dict()
+    form = RouteForm(**{**read_legacy(doc).__dict__})
+    form.weights = [70, 30]
+    form.match_kind, form.match_type, form.match_value = "uri", "prefix", "/api"
+    form.abort_percent, form.abort_status = 10.0, 503
+    form.delay_percent, form.delay_s = 50.0, 0.2
+    form.retries, form.attempts, form.per_try_timeout_s = True, 2, 0.5
+    form.timeout_s = 1.5
+    spec = write_legacy(doc, form)["spec"]
+    assert [r["weight"] for r in spec["route"]] == [70, 30]
+    assert spec["match"]["request"]["headers"]["uri"] == {"prefix": "/api"}
+    assert spec["httpFault"]["abort"] == {"percent": 10, "httpStatus": 503}
+    assert spec["httpFault"]["delay"] == {"percent": 50, "fixedDelay": "200ms"}
+    assert spec["httpReqRetries"] == {"simpleRetry": {"attempts": 2, "perTryTimeout": "500ms"}}
+    assert spec["httpReqTimeout"] == {"simpleTimeout": {"timeout": "1500ms"}}
+    assert read_legacy(write_legacy(doc, form)) == form
+
+
+def test_parse_headers() -> None:
+    assert parse_headers("Cookie: a=b; user=beta\n\nx-test:1\nnot a header") == {
+        "cookie": "a=b; user=beta",
+        "x-test": "1",
+    }
+
+
+# -- designer: the widget ---------------------------------------------------------------------
+
+
+def test_designer_updates_yaml_findings_explain_and_simulation(canary_sc: Any) -> None:
+    d = RuleDesigner(lab.rules_of(canary_sc), scenario=canary_sc)
+    assert [s.description for s in d.sliders] == ["v1", "v2"]
+    assert "weight: 90" in d.preview.value
+    assert d.plot.value
+    first_plot, updates = d.plot.value, d.updates
+    d.sliders[0].value = 60  # what a browser does: the other slider follows
+    assert [s.value for s in d.sliders] == [60, 40]
+    assert d.updates == updates + 1
+    assert "weight: 60" in d.yaml()
+    assert "weight: 40" in d.yaml()
+    assert d.plot.value != first_plot
+    shares = d.result.summary().groupby("version")["requests"].sum()
+    assert abs(shares["v2"] / shares.sum() - 0.4) < 0.06
+    assert d.findings == []
+    assert "canary" in d.explain_view.value
+
+    d.balance.value = False
+    d.sliders[0].value = 0
+    d.sliders[1].value = 0  # a zero total is invalid in every Istio version
+    assert any(f.severity.value == "error" for f in d.findings)
+    assert d.table is None
+    assert "does not compile" in d.status.value
+    assert "not simulated" in d.share_view.value
+
+
+def test_designer_on_legacy_rules_previews_both_forms() -> None:
+    d = RuleDesigner(istiolab.load(lab.example("legacy", "cookie-ab.yaml")))
+    assert d.legacy
+    assert [r.label for r in d.routes] == [
+        "RouteRule webui-beta-users",
+        "RouteRule webui-default",
+    ]
+    assert d.match_kind.value == "cookie"
+    assert d.match_value.value == "user=beta"
+    assert "kind: RouteRule" in d.yaml()
+    d.flavour.value = "modern (converted)"
+    assert "kind: VirtualService" in d.yaml()
+    assert "RouteRule" not in d.yaml()
+    expl = d.explain("/", "cookie: theme=dark;user=beta", host="webui")
+    assert expl is not None
+    assert expl.decision.route is not None
+    assert expl.decision.route.source.name == "webui-beta-users"
+    d.set(match_value="user=tester")
+    expl = d.explain("/", "cookie: user=beta")
+    assert expl is not None
+    assert expl.decision.route is not None
+    assert expl.decision.route.source.name == "webui-default"
+    # switching routes keeps the edit of the route that was left
+    d.route_picker.value = 1
+    assert d.match_kind.value == "any"
+    assert "user=tester" in dumps(d.config)
+    with pytest.raises(KeyError, match="unknown field"):
+        d.set(colour="blue")
+
+
+def test_designer_fault_changes_what_the_simulation_sees() -> None:
+    sc = lab.scenario("deny-route").with_overrides({"run.duration_s": 3})
+    d = RuleDesigner(lab.rules_of(sc), scenario=sc)
+    assert d.abort_percent.value == 100.0
+    assert d.abort_status.value == 403
+    assert d.result is not None
+    assert d.result.totals()["flags"] == {"FI": d.result.totals()["requests"]}
+    d.set(abort_percent=0.0)
+    assert "httpFault" not in d.yaml()
+    assert d.result.totals()["upstream_requests"] == d.result.totals()["requests"]
+
+
+def test_designer_needs_a_route() -> None:
+    with pytest.raises(ValueError, match="no route"):
+        RuleDesigner(istiolab.load(lab.example("seed", "httpbin.yaml")))
+
+
+# -- dashboard --------------------------------------------------------------------------------
+
+
+def test_params_are_declared_data() -> None:
+    sc = lab.scenario("nlb-vs-alb-cross-zone")
+    assert get_dotted(sc, "aws.lb") == "nlb"
+    assert get_dotted(sc, "services.web.versions.v1.replicas_per_az") == 4
+    assert get_dotted(sc, "no.such.path") is MISSING
+    w = make_widget(ParamSpec("ingress.nodes_per_az", "nodes", "int", 1, 8), sc)
+    assert w.disabled
+    assert "not a single value" in w.tooltip
+    w = make_widget(ParamSpec("aws.lb", "lb", "choice", options=("nlb", "alb")), sc)
+    assert w.value == "nlb"
+    assert not w.disabled
+    assert {p.path for p in DASHBOARD_PARAMS} >= {"aws.lb", "aws.cross_zone", "az_loss"}
+
+
+def test_dashboard_run_in_process() -> None:
+    dash = SimulationDashboard(lab.scenario("az-loss").with_overrides({"run.duration_s": 6}))
+    try:
+        assert dash.overrides() == {}
+        dash.set(**{"aws.lb": "alb", "traffic.0.arrival.rate_rps": 200, "pod_crash": True})
+        ov = dash.overrides()
+        assert ov["aws.lb"] == "alb"
+        assert ov["traffic.0.arrival.rate_rps"] == 200
+        assert ov["events"][-1]["kind"] == "pod_crash"
+        result = dash.run()
+        assert result.params == {
+            "aws.lb": "alb",
+            "traffic.0.arrival.rate_rps": 200,
+            "pod_crash": True,
+        }
+        assert all(img.value for img in dash.images)
+        assert "requests" in dash.status.value
+        assert "<table" in dash.summary.value
+        with pytest.raises(KeyError, match="no knob"):
+            dash.set(colour="blue")
+    finally:
+        dash.close()
+
+
+def test_dashboard_background_run_and_cancel() -> None:
+    dash = SimulationDashboard(lab.scenario("canary-90-10").with_overrides({"run.duration_s": 3}))
+    try:
+        dash.run_button.click()
+        assert dash.wait(60)
+        assert dash.result is not None
+        assert dash.progress.value == 1.0
+        assert not dash.run_button.disabled
+        assert dash.cancel_button.disabled
+        first = dash.result
+
+        dash.set(**{"run.duration_s": 120.0, "traffic.0.arrival.rate_rps": 4000})
+        job = dash.start()
+        assert job is not None
+        assert dash.cancel_button.disabled is False
+        time.sleep(0.5)
+        dash.cancel_button.click()
+        assert dash.wait(30)
+        assert job.state == "cancelled"
+        assert "cancelled" in dash.status.value
+        assert dash.result is first  # the plots still show the last finished run
+        assert dash.runner._proc is None  # the worker was stopped, not left computing
+
+        dash.set(**{"run.duration_s": 3.0, "traffic.0.arrival.rate_rps": 100})
+        job = dash.start()
+        assert job is not None
+        assert dash.wait(60)
+        assert job.state == "done"
+    finally:
+        dash.close()
+
+
+# -- verify panel -----------------------------------------------------------------------------
+
+
+def test_verify_panel_reports_missing_envoy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISTIOLAB_ENVOY", "/nonexistent/envoy")
+    panel = VerifyPanel(istiolab.load(lab.example("seed")))
+    assert panel.run() is None
+    assert "envoy" in panel.status.value.lower()
+    assert panel.error
+
+
+@pytest.mark.envoy
+def test_verify_panel_on_a_real_envoy() -> None:
+    pytest.importorskip("envoy")
+    designer = RuleDesigner(istiolab.load(lab.example("legacy", "cookie-ab.yaml")))
+    panel = VerifyPanel(designer, requests=50)
+    panel.button.click()
+    assert panel.wait(60)
+    assert panel.report is not None
+    assert panel.report.ok
+    assert "agree with Envoy" in panel.table.value
+    designer.set(match_value="user=tester")  # the panel verifies the designer's current rules
+    assert panel.config() is designer.config
+    report = panel.run()
+    assert report is not None
+    assert report.ok
+    assert report.cases >= 2
+
+
+# -- apply panel ------------------------------------------------------------------------------
+
+
+def test_apply_panel_dry_run_confirm_apply_and_rollback(tmp_path: Any) -> None:
+    from istiolab.kube import BackupStore, InMemoryCluster
+    from istiolab.widgets import ApplyPanel
+
+    designer = RuleDesigner(lab.rules_of(lab.scenario("canary-90-10")))
+    cluster = InMemoryCluster()
+    panel = ApplyPanel(designer, cluster=cluster, backups=BackupStore(tmp_path))
+    assert list(panel.clusters) == ["in-memory"]
+    assert panel.apply_button.disabled  # nothing before a dry run
+
+    plan = panel.dry_run()
+    assert plan is not None
+    assert [s.action for s in plan.steps] == ["create", "create", "create"]
+    assert "+      weight: 90" in panel.diff.value
+    assert not panel.apply_button.disabled
+    assert cluster.get("VirtualService", "default", "webui") is None  # a dry run changes nothing
+
+    assert panel.apply() is None  # no confirmation, no apply
+    assert cluster.get("VirtualService", "default", "webui") is None
+    panel.apply_button.click()
+    assert panel.confirm_box.layout.display == "flex"
+    assert "Apply 3 change(s)" in panel.confirm_text.value
+    panel.confirm_button.click()
+    assert panel.report is not None
+    assert panel.report.ok
+    assert cluster.get("VirtualService", "default", "webui") is not None
+
+    designer.set_weights(60, 40)
+    assert panel.apply(confirm=True) is None  # no plan for these rules yet
+    panel.dry_run()
+    assert "-      weight: 90" in panel.diff.value
+    assert "+      weight: 60" in panel.diff.value
+    designer.set_weights(55, 45)  # edited after the dry run: the plan is stale
+    assert panel.stale
+    assert panel.apply(confirm=True) is None
+    assert "dry-run again" in panel.status.value
+    panel.dry_run()
+    assert panel.apply(confirm=True) is not None
+    vs = cluster.get("VirtualService", "default", "webui")
+    assert vs["spec"]["http"][0]["route"][0]["weight"] == 55
+
+    panel.rollback_button.click()
+    assert panel.rollback_report is not None
+    assert panel.rollback_report.ok
+    vs = cluster.get("VirtualService", "default", "webui")
+    assert vs["spec"]["http"][0]["route"][0]["weight"] == 90
+
+
+def test_apply_panel_reports_refusals(tmp_path: Any) -> None:
+    from istiolab.kube import BackupStore, InMemoryCluster
+    from istiolab.widgets import ApplyPanel
+
+    rules = lab.rules_of(lab.scenario("canary-90-10"))
+    panel = ApplyPanel(
+        rules, cluster=InMemoryCluster(istio_versions=[]), backups=BackupStore(tmp_path)
+    )
+    assert panel.dry_run() is None
+    assert "is Istio installed" in panel.status.value
+    assert panel.apply_button.disabled
+
+    bad = istiolab.loads(
+        "apiVersion: config.istio.io/v1alpha2\nkind: RouteRule\nmetadata: {name: x}\n"
+        "spec: {destination: {name: a}, route: [{labels: {v: a}, weight: 60}]}\n"
+    )
+    panel = ApplyPanel(bad, cluster=InMemoryCluster(), backups=BackupStore(tmp_path))
+    assert panel.dry_run() is None
+    assert "refused before any change" in panel.status.value
+    assert "IL201" in panel.summary.value
+
+    owned = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "webui", "namespace": "default"},
+        "spec": {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "webui"}}]}]},
+    }
+    panel = ApplyPanel(
+        rules, cluster=InMemoryCluster(objects=[owned]), backups=BackupStore(tmp_path)
+    )
+    plan = panel.dry_run()
+    assert plan is not None
+    assert not plan.ok
+    assert panel.apply_button.disabled
+    assert "conflicts" in panel.status.value
+    panel.force.value = True  # changing the target makes the plan stale
+    assert panel.plan is None
+    plan = panel.dry_run()
+    assert plan is not None
+    assert plan.ok
+    assert panel.apply(confirm=True) is not None
+
+
+def test_available_clusters_without_a_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from istiolab.widgets.apply import IN_MEMORY, available_clusters, diff_html
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert list(available_clusters()) == [IN_MEMORY]
+    html = diff_html("--- a\n+++ b\n@@ -1 +1 @@\n-x: 1\n+x: 2\n")
+    assert '<span style="color:#b00020">-x: 1</span>' in html
+    assert "no differences" in diff_html("")
