@@ -54,5 +54,8 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir=notebooks
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -308,6 +308,11 @@ class Finding:
             f"{self.message} (fix: {self.fix})"
         )
 
+    def _repr_html_(self) -> str:
+        from istiolab.lab import finding_html
+
+        return finding_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the documented keys."""
         return {

@@ -89,6 +89,11 @@ class ConfigSet:
             line=origin.line_of(path) if origin else None,
         )
 
+    def _repr_html_(self) -> str:
+        from istiolab.lab import configset_html
+
+        return configset_html(self)
+
     def require_valid(self) -> ConfigSet:
         """Return self, or raise :class:`ConfigError` listing the load errors."""
         if has_errors(self.findings):

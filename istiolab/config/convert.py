@@ -108,6 +108,11 @@ class Conversion:
     config: ConfigSet
     findings: tuple[Finding, ...]
 
+    def _repr_html_(self) -> str:
+        from istiolab.lab import conversion_html
+
+        return conversion_html(self)
+
 
 def convert(
     config: ConfigSet,

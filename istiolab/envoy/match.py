@@ -260,6 +260,11 @@ class Explanation:
     trace: tuple[TraceStep, ...]
     gateway_rate_limit: RateLimit | None = None
 
+    def _repr_html_(self) -> str:
+        from istiolab.lab import explanation_html
+
+        return explanation_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of ``istiolab explain --format json``."""
         r = self.decision.route
