@@ -828,12 +828,13 @@ class VerifyReport:
     counts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     results: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def _repr_html_(self) -> str:
         from istiolab.lab import verify_report_html
 
         return verify_report_html(self)
-    notes: list[str] = dataclasses.field(default_factory=list)
+
     confidence: float = 0.99
     requests: int = 0
     requests_sent: int = 0
