@@ -28,6 +28,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
+from istiolab.planner import t_quantile as planner_t_quantile
 from istiolab.sim.engine import simulate
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, load_scenario
@@ -43,42 +44,9 @@ CONFIDENCE = 0.999
 # -- Student t quantile (no scipy in the test environment) ------------------------------------
 
 
-def t_cdf_two_sided(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with integer *df* (Abramowitz & Stegun 26.7.3 / 26.7.4).
-
-    Closed finite sums in θ = atan(t/√df); exact up to floating point.
-    """
-    if df < 1:
-        raise ValueError(f"df must be >= 1, got {df}")
-    theta = math.atan(abs(t) / math.sqrt(df))
-    s, c = math.sin(theta), math.cos(theta)
-    if df % 2 == 1:
-        total, term = 0.0, c
-        if df > 1:
-            total = term
-            for k in range(3, df, 2):  # terms cos^(k) θ · (2·4···(k-1))/(1·3···k)
-                term *= c * c * (k - 1) / k
-                total += term
-        return (2 / math.pi) * (theta + s * total)
-    total, term = 1.0, 1.0
-    for k in range(2, df, 2):  # terms cos^k θ · (1·3···(k-1))/(2·4···k)
-        term *= c * c * (k - 1) / k
-        total += term
-    return s * total
-
-
 def t_quantile(confidence: float, df: int) -> float:
-    """The t value with P(|T| < t) = *confidence* (two-sided), by bisection on the exact CDF."""
-    lo, hi = 0.0, 1.0
-    while t_cdf_two_sided(hi, df) < confidence:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if t_cdf_two_sided(mid, df) < confidence:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    """The t value with P(|T| < t) = *confidence* (two-sided), from the planner's t quantile."""
+    return planner_t_quantile(0.5 + confidence / 2, df)
 
 
 def z_quantile(confidence: float) -> float:
