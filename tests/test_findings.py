@@ -1214,45 +1214,9 @@ def test_route_with_several_match_blocks_is_shadowed_only_if_all_are() -> None:
 
 # -- the seed ---------------------------------------------------------------------------------
 
-SEED_INGRESS = """\
-apiVersion: extensions/v1beta1
-kind: Ingress
-metadata:
-  name: simple-ingress
-  annotations:
-    kubernetes.io/ingress.class: istio
-spec:
-  rules:
-  - http:
-      paths:
-      - path: /.*
-        backend:
-          serviceName: httpbin
-          servicePort: 8000
-"""
-
-SEED_ROUTE_RULE = """\
-apiVersion: config.istio.io/v1alpha2
-kind: RouteRule
-metadata:
-  name: deny-route
-spec:
-  destination:
-    name: httpbin
-  match:
-    # Limit this rule to istio ingress pods only
-    source:
-      name: istio-ingress
-      labels:
-        istio: ingress
-  precedence: 1
-  route:
-  - weight: 100
-  httpFault:
-    abort:
-      percent: 100
-      httpStatus: 403 #Forbidden for all URLs
-"""
+# The seed's two resources, verbatim from the talk (examples/seed holds them).
+SEED_INGRESS = (ROOT / "examples" / "seed" / "ingress.yaml").read_text(encoding="utf-8")
+SEED_ROUTE_RULE = (ROOT / "examples" / "seed" / "deny-route.yaml").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("profile", ["0.2", None])
