@@ -33,7 +33,8 @@ import simpy
 
 from istiolab.sim import theory
 from istiolab.sim.engine import simulate
-from istiolab.sim.scenario import load_scenario, scenario_from_dict
+from istiolab.sim.scenario import load_scenario
+from istiolab.sim.scenario import mmc_scenario as isolated_mmc
 
 ROOT = Path(__file__).resolve().parent.parent
 LAM, MU, C = 800.0, 100.0, 10
@@ -88,37 +89,13 @@ def ciw_mmc(n: int, seed: int = 1) -> tuple[float, float]:
 
 
 def mmc_scenario(duration_s: float) -> Any:
-    return scenario_from_dict(
-        {
-            "name": "bench-mmc",
-            "run": {"duration_s": duration_s, "warmup_s": min(5.0, duration_s / 10)},
-            "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": LAM}}],
-            "aws": {
-                "lb_latency": "zero",
-                "kube_proxy_latency": "zero",
-                "cross_node_latency": "zero",
-                "cross_az_latency": "zero",
-            },
-            "ingress": {
-                "azs": ["a"],
-                "nodes_per_az": 1,
-                "cpu_per_request": "zero",
-                "proxy_latency": "zero",
-            },
-            "services": [
-                {
-                    "name": "svc",
-                    "versions": [
-                        {
-                            "name": "v1",
-                            "replicas": 1,
-                            "concurrency": C,
-                            "service_time": f"exp({1000 / MU}ms)",
-                        }
-                    ],
-                }
-            ],
-        }
+    return isolated_mmc(
+        LAM,
+        1000 / MU,
+        C,
+        duration_s=duration_s,
+        warmup_s=min(5.0, duration_s / 10),
+        name="bench-mmc",
     )
 
 

@@ -19,7 +19,7 @@ from istiolab.planner import (
     t_quantile,
 )
 from istiolab.sim import theory
-from istiolab.sim.scenario import Scenario, dump_scenario, scenario_from_dict
+from istiolab.sim.scenario import Scenario, dump_scenario, mmc_scenario
 
 KNOB = "services.0.versions.0.concurrency"
 LAM, MU = 800.0, 100.0
@@ -27,37 +27,8 @@ LAM, MU = 800.0, 100.0
 
 def mmc(c: int, duration_s: float, warmup_s: float = 1.0) -> Scenario:
     """An isolated M/M/c: one pod with concurrency c, every other cost zero."""
-    return scenario_from_dict(
-        {
-            "name": "plan-mmc",
-            "run": {"duration_s": duration_s, "warmup_s": warmup_s, "seed": 1},
-            "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": LAM}}],
-            "aws": {
-                "lb_latency": "zero",
-                "kube_proxy_latency": "zero",
-                "cross_node_latency": "zero",
-                "cross_az_latency": "zero",
-            },
-            "ingress": {
-                "azs": ["a"],
-                "nodes_per_az": 1,
-                "cpu_per_request": "zero",
-                "proxy_latency": "zero",
-            },
-            "services": [
-                {
-                    "name": "svc",
-                    "versions": [
-                        {
-                            "name": "v1",
-                            "replicas": 1,
-                            "concurrency": c,
-                            "service_time": f"exp({1000 / MU:g}ms)",
-                        }
-                    ],
-                }
-            ],
-        }
+    return mmc_scenario(
+        LAM, 1000 / MU, c, duration_s=duration_s, warmup_s=warmup_s, seed=1, name="plan-mmc"
     )
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import istiolab.sweep as sweep_mod
 from istiolab.errors import ConfigError
 from istiolab.sim.engine import simulate
-from istiolab.sim.scenario import Scenario, scenario_from_dict
+from istiolab.sim.scenario import Scenario, mmc_scenario
 from istiolab.sweep import METRICS, sweep, sweep_seeds
 
 CONC = "services.0.versions.0.concurrency"
@@ -26,33 +26,7 @@ PODS = "ingress.pods_per_node"
 
 def mmc(duration_s: float = 2.0, c: int = 10) -> Scenario:
     """M/M/c with every cost but the backend zero (λ = 800/s, μ = 100/s)."""
-    return scenario_from_dict(
-        {
-            "name": "sweep-mmc",
-            "run": {"duration_s": duration_s, "warmup_s": 0.5, "seed": 3},
-            "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": 800}}],
-            "aws": {
-                "lb_latency": "zero",
-                "kube_proxy_latency": "zero",
-                "cross_node_latency": "zero",
-                "cross_az_latency": "zero",
-            },
-            "ingress": {
-                "azs": ["a"],
-                "nodes_per_az": 1,
-                "cpu_per_request": "zero",
-                "proxy_latency": "zero",
-            },
-            "services": [
-                {
-                    "name": "svc",
-                    "versions": [
-                        {"name": "v1", "replicas": 1, "concurrency": c, "service_time": "exp(10ms)"}
-                    ],
-                }
-            ],
-        }
-    )
+    return mmc_scenario(800, 10, c, duration_s=duration_s, warmup_s=0.5, seed=3, name="sweep-mmc")
 
 
 GRID = {CONC: [9, 12], PODS: [1, 0]}  # pods_per_node=0 validates but cannot be simulated

@@ -479,6 +479,56 @@ def scenario_from_dict(
         raise ConfigError(scenario_findings(err, source, lines)) from None
 
 
+def mmc_scenario(
+    rate_rps: float,
+    mean_service_ms: float,
+    servers: int,
+    *,
+    duration_s: float = 60.0,
+    warmup_s: float = 5.0,
+    seed: int = 1,
+    name: str = "mmc",
+) -> Scenario:
+    """An isolated M/M/c: Poisson arrivals to one pod with *servers* concurrency.
+
+    Every other cost (LB, kube-proxy, network, gateway CPU and latency) is zero, so the result
+    is the queue alone, comparable with :func:`istiolab.sim.theory.mmc_wait` (Erlang C). Used
+    by the benchmarks, the planner's and the sweeps' tests, and handy in notebooks.
+    """
+    return scenario_from_dict(
+        {
+            "name": name,
+            "run": {"duration_s": duration_s, "warmup_s": warmup_s, "seed": seed},
+            "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": rate_rps}}],
+            "aws": {
+                "lb_latency": "zero",
+                "kube_proxy_latency": "zero",
+                "cross_node_latency": "zero",
+                "cross_az_latency": "zero",
+            },
+            "ingress": {
+                "azs": ["a"],
+                "nodes_per_az": 1,
+                "cpu_per_request": "zero",
+                "proxy_latency": "zero",
+            },
+            "services": [
+                {
+                    "name": "svc",
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 1,
+                            "concurrency": servers,
+                            "service_time": f"exp({mean_service_ms:g}ms)",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario YAML file (relative paths inside resolve against its folder).
 
