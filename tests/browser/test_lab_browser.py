@@ -9,6 +9,7 @@ kept as ``build/browser-02_canary_weights.png``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -78,6 +79,18 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
          "@jupyterlab/apputils-extension:announcements"],
         env=env, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
+    # Settings that keep modal dialogs away from an unattended run: start the notebook's own
+    # kernel without asking ("Select Kernel"), and no autosave, whose mtime check can raise
+    # "File Changed" on a loaded machine.
+    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab"
+    for plugin, values in {
+        "notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+        "docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    }.items():
+        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
+        (settings / plugin).write_text(json.dumps(values))
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "config" / "lab" / "user-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp_path / "config" / "lab" / "workspaces")
     token, port = secrets.token_hex(16), _free_port()
     log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed after the server stops
     proc = subprocess.Popen(
@@ -136,6 +149,29 @@ def test_notebook_02_slider_moves_output_and_plot(lab: tuple[str, str]) -> None:
     assert shot.stat().st_size > 10_000
 
 
+def _dismiss_dialogs(page: object, seen: list[str]) -> None:
+    """Close any modal JupyterLab dialog, keeping its text for the failure message.
+
+    A dialog we did not expect (a kernel restart, a file conflict) would otherwise block every
+    click until the timeout, and the test would fail without saying why. Its default button is
+    accepted: for "Select Kernel" that is the notebook's own kernel.
+    """
+    from playwright import sync_api
+
+    assert isinstance(page, sync_api.Page)
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() == 0:
+            return
+        seen.append(" ".join(dialog.first.inner_text().split())[:300])
+        accept = dialog.first.locator(".jp-Dialog-button.jp-mod-accept")
+        if accept.count():
+            accept.first.click()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+
+
 def _drive(page: object, url: str, shot: Path) -> None:
     """Run every cell, move the v1 slider, and check what changed (``page``: a Playwright Page)."""
     from playwright import sync_api
@@ -157,7 +193,9 @@ def _drive(page: object, url: str, shot: Path) -> None:
     )
     deadline = time.monotonic() + 240
     finished = False
+    dialogs: list[str] = []
     for _ in range(4):
+        _dismiss_dialogs(page, dialogs)
         page.click(".lm-MenuBar-item:has-text('Run')")
         page.click(".lm-Menu-item[data-command='runmenu:run-all']")
         quiet_s = 0  # seconds with no cell queued or running
@@ -170,8 +208,9 @@ def _drive(page: object, url: str, shot: Path) -> None:
         if finished or time.monotonic() >= deadline:
             break
         page.keyboard.press("Escape")  # the run was lost: run all again
-    assert finished, "Run All Cells did not run the notebook"
+    assert finished, f"Run All Cells did not run the notebook (dialogs seen: {dialogs})"
 
+    _dismiss_dialogs(page, dialogs)
     designer = page.locator(".istiolab-rule-designer").first
     # JupyterLab only renders the cells in view: bring the designer there first
     designer.scroll_into_view_if_needed()
