@@ -7,6 +7,8 @@
     and the ratio to bare SimPy;
 (c) peak memory (max RSS of a fresh process, and its growth over the imports) at 10⁵ and 10⁶
     requests, trace sampling off;
+(e) the metrics' share of that: Metrics.record_row for the same number of requests (three
+    stages, a few routes and flags), against appending the same rows to a list;
 (d) a 16-run sweep of the seed pipeline: serial, a local process pool of 2 and a Dask
     LocalCluster(2) (loopback, no dashboard): wall time, speed-up against the mean of a serial
     run before and after, and whether the frames are identical; plus the speed-up pure-Python
@@ -115,6 +117,43 @@ def simulated_requests(scenario: Any, result: Any) -> float:
     tot = result.totals()
     run = scenario.run
     return float(tot["requests"]) * run.duration_s / (run.duration_s - run.warmup_s)
+
+
+def metrics_cost(n: int) -> dict[str, float]:
+    """µs per request of Metrics.record_row (flushes included) and of a bare list append."""
+    from istiolab.sim.metrics import Metrics
+
+    stages = ("lb", "ingress", "route")
+    rows = [
+        (
+            i / 400.0,
+            i / 400.0 + 0.005 + (i % 97) * 1e-5,
+            ("r1", "r2")[i & 1],
+            ("c-v1", "c-v2")[i % 3 == 0],
+            ("v1", "v2")[i % 3 == 0],
+            503 if i % 101 == 0 else 200,
+            "UF,URX" if i % 101 == 0 else "",
+            2 if i % 101 == 0 else 0,
+            3 if i % 101 == 0 else 1,
+            ("n1", "n2")[i % 2],
+            ("a", "b")[i % 2],
+            stages,
+            (1e-4, 2e-4, 0.005),
+        )
+        for i in range(n)
+    ]
+    m = Metrics(duration_s=n / 400.0 + 1, warmup_s=1.0, interval_s=1.0)
+    t = time.perf_counter()
+    for row in rows:
+        m.record_row(row)
+    m.result(seed=1, scenario_name="bench", params={})
+    record = time.perf_counter() - t
+    sink: list[Any] = []
+    t = time.perf_counter()
+    for row in rows:
+        sink.append(row)
+    append = time.perf_counter() - t
+    return {"record_us": record / n * 1e6, "append_us": append / n * 1e6}
 
 
 def _peak_rss_mib() -> float:
@@ -305,6 +344,8 @@ def main() -> None:
         "mean_ms": res.totals()["mean_ms"],
     }
     pipeline["ratio_to_bare"] = pipeline["requests_per_s"] / bare_rate
+    metrics = metrics_cost(n)
+    metrics["pipeline_us"] = 1e6 / pipeline["requests_per_s"]
 
     # (c) memory
     memory: dict[str, dict[str, float]] = {}
@@ -333,6 +374,15 @@ def main() -> None:
             f"{pipeline['requests_per_s']:,.0f} req/s",
             f"{pipeline['ratio_to_bare']:.2f}",
             f"mean {pipeline['mean_ms']:.3f} ms",
+        ]
+    )
+    rows.append(
+        [
+            "(e) metrics per request",
+            f"{metrics['record_us']:.2f} µs",
+            f"{metrics['record_us'] / metrics['pipeline_us']:.2f}",
+            f"share of a pipeline request ({metrics['pipeline_us']:.1f} µs); a bare list append "
+            f"takes {metrics['append_us']:.2f} µs",
         ]
     )
     for count, m in memory.items():
@@ -396,6 +446,7 @@ def main() -> None:
         "erlang_c_w_ms": w_ms,
         "mmc": mmc,
         "pipeline": pipeline,
+        "metrics": metrics,
         # the earlier flat rows, kept so old readers of results.json still work
         "rows": [
             {

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gc
 import math
-import time
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from istiolab.sim.metrics import FLUSH_AT, Metrics, _Layout
+from istiolab.sim.metrics import Metrics, _Layout
 from istiolab.sim.results import Result
 
 HOUR_US = 3_600_000_000
@@ -479,15 +479,63 @@ def test_memory_does_not_grow_with_requests() -> None:
     assert res.totals()["requests"] == total - total // 20  # first 30 s of 600 s are warm-up
 
 
-def test_record_cost() -> None:
-    """One record() with five stages; the target is < 5 µs (asserted loosely for slow CI)."""
-    n, duration = 100_000, 100.0
-    best = math.inf
-    for _ in range(3):
-        m = Metrics(duration_s=duration, warmup_s=0.0, interval_s=1.0)
-        t0 = time.perf_counter()
-        _feed(m, 0, n, n, duration)
-        best = min(best, (time.perf_counter() - t0) / n)
-    assert n % FLUSH_AT != 0  # the timing includes the amortised batch flushes
-    print(f"\nMetrics.record(): {best * 1e6:.2f} µs per call (5 stages, incl. batch flushes)")
-    assert best < 20e-6
+def test_record_row_and_record_give_the_same_result() -> None:
+    """The engine's positional fast path and the keyword API are the same measurement."""
+    names = ("lb", "route")
+
+    def fill(m: Metrics, positional: bool) -> Result:
+        for i in range(3 * 7001):  # several batches, some rows in the warm-up
+            t = i * 0.002
+            row = (
+                t,
+                t + 0.004 + (i % 13) * 1e-4,
+                ("r1", "r2")[i & 1],
+                "c-v1",
+                ("v1", "v2")[i % 3 == 0],
+                (200, 503, 404)[i % 3],
+                ("", "UF,URX", "NR")[i % 3],
+                i % 3 == 1,
+                (1, 3, 0)[i % 3],
+                ("n1", "n2")[i % 2],
+                ("a", "b")[i % 2],
+                names if i % 5 else ("lb",),  # two stage layouts in one batch
+                (1e-4, 2e-3) if i % 5 else (3e-4,),
+            )
+            if positional:
+                m.record_row(row)
+            else:
+                m.record(
+                    t_start=row[0],
+                    t_end=row[1],
+                    route=row[2],
+                    cluster=row[3],
+                    version=row[4],
+                    status=row[5],
+                    flags=row[6],
+                    retries=int(row[7]),
+                    upstream_requests=row[8],
+                    ingress_node=row[9],
+                    az=row[10],
+                    stages=tuple(zip(row[11], row[12], strict=True)),
+                )
+        return m.result(seed=0, scenario_name="t", params={})
+
+    new = lambda: Metrics(duration_s=45.0, warmup_s=3.0, interval_s=1.0)  # noqa: E731
+    a, b = fill(new(), True), fill(new(), False)
+    for name in ("summary", "stages", "timeseries", "codes", "ingress", "little", "histograms"):
+        pd.testing.assert_frame_equal(getattr(a, name)(), getattr(b, name)(), check_exact=False)
+    stages = a.stages().set_index(["route", "version", "stage"])["requests"]
+    summary = a.summary().set_index(["route", "version"])["requests"]
+    for (route, version), requests in summary.items():
+        assert stages[(route, version, "lb")] == requests  # every warm request has an lb stage
+        assert stages[(route, version, "route")] < requests  # one in five has no route stage
+    # 21 003 rows, a third of each status; the first 1 500 (t < 3 s) are warm-up
+    assert a.totals()["flags"] == {"NR": 6501, "UF": 6501, "URX": 6501}
+    assert a.totals()["requests"] == 21003 - 1500
+
+
+def test_record_row_rejects_a_negative_latency_when_the_batch_is_processed() -> None:
+    m = Metrics(duration_s=10.0, warmup_s=0.0, interval_s=1.0)
+    m.record_row((2.0, 1.0, "r", "c", "v1", 200, "", 0, 1, "n", "a", (), ()))
+    with pytest.raises(ValueError, match=r"t_end \(1.0\) is before t_start \(2.0\)"):
+        m.result(seed=0, scenario_name="t", params={})
