@@ -24,6 +24,7 @@ from istiolab.errors import ConfigError, SimulationError
 from istiolab.findings import Finding, finding
 from istiolab.profiles import get_profile
 from istiolab.rng import SeedLike, as_seed_sequence, spawn
+from istiolab.sim._flow import start as start_flow
 from istiolab.sim.calibration import PROXY_COSTS
 from istiolab.sim.dists import DistSpec
 from istiolab.sim.metrics import Metrics
@@ -39,6 +40,9 @@ from istiolab.sim.theory import hpa_desired
 from istiolab.sim.workload import Arrivals, RequestFactory
 
 Sampler = Callable[[], float]
+
+STAGES = ("lb", "ingress", "route")
+"""The stages every request's latency is split into (the ``stages`` frame)."""
 
 
 def build_table(scenario: Scenario) -> tuple[RouteTable, list[Finding]]:
@@ -156,6 +160,7 @@ class _Run:
             trace_sample=run.trace_sample,
             rng=self.rng("trace"),
         )
+        self._tracing = run.trace_sample > 0
         cost = PROXY_COSTS.get(sc.rules.proxy)
         if cost is None:
             raise SimulationError(
@@ -184,7 +189,7 @@ class _Run:
                 self.registry,
                 uniform=uniform_sampler(self.rng(f"upstream/{name}")),
                 network_latency=network,
-                record_upstream=self._record_upstream,
+                record_upstream=self.metrics.upstream_sink,
                 # The maxEjectionPercent rule changed in Envoy 1.27 (Istio 1.19).
                 eject_at_least_one=self.profile.eject_at_least_one,
             )
@@ -318,9 +323,6 @@ class _Run:
         self.pods_by_version.setdefault((svc.name, ver.name), []).append(pod)
         return pod
 
-    def _record_upstream(self, t: float, cluster: str, host: str, status: int, flag: str) -> None:
-        self.metrics.record_upstream(t=t, cluster=cluster, host=host, status=status, flags=flag)
-
     # -- processes -------------------------------------------------------------------------
 
     def client(self, index: int) -> Generator[Any, Any, None]:
@@ -367,7 +369,7 @@ class _Run:
                 ):
                     conn = pool[slot] = self.lb.new_connection(req)
                 conn.requests += 1
-            env.process(self.request(req, conn))
+            start_flow(self.request(req, conn))
 
     def request(self, req: SimRequest, conn: Connection | None) -> Generator[Any, Any, None]:
         env = self.env
@@ -384,24 +386,26 @@ class _Run:
         # What is left to wait touches no resource: add it to the end time without an event.
         t_end = env.now + out.pending + out.tail
         route_s = max(0.0, t_end - t0 - out.lb_s - out.ingress_s)
-        stages = (("lb", out.lb_s), ("ingress", out.ingress_s), ("route", route_s))
         m = self.metrics
-        m.record(
-            t_start=t0,
-            t_end=t_end,
-            route=out.route,
-            cluster=out.cluster,
-            version=out.version,
-            status=out.status,
-            flags=",".join(out.flags),
-            retries=out.retries,
-            upstream_requests=out.upstream_requests,
-            ingress_node=out.ingress_node,
-            az=out.ingress_az,
-            stages=stages,
+        m.record_row(
+            (
+                t0,
+                t_end,
+                out.route,
+                out.cluster,
+                out.version,
+                out.status,
+                ",".join(out.flags),
+                out.retries,
+                out.upstream_requests,
+                out.ingress_node,
+                out.ingress_az,
+                STAGES,
+                (out.lb_s, out.ingress_s, route_s),
+            )
         )
-        if self.metrics.should_trace():
-            self._trace(req, out, t0, t_end, stages)
+        if self._tracing and m.should_trace():
+            self._trace(req, out, t0, t_end, (out.lb_s, out.ingress_s, route_s))
 
     def _trace(
         self,
@@ -409,14 +413,14 @@ class _Run:
         out: Outcome,
         t0: float,
         t_end: float,
-        stages: tuple[tuple[str, float], ...],
+        seconds: tuple[float, ...],
     ) -> None:
         m = self.metrics
         tags = {"http.path": req.path, "http.status_code": str(out.status), "route": out.route}
         m.trace_span(trace_id=req.id, span="client", parent=None, start=t0, end=t_end, tags=tags)
         t = t0
         names = {"lb": f"aws-{self.sc.aws.lb}", "ingress": out.ingress_node, "route": out.cluster}
-        for name, dt in stages:
+        for name, dt in zip(STAGES, seconds, strict=True):
             m.trace_span(
                 trace_id=req.id,
                 span=names.get(name, name),

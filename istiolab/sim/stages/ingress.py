@@ -99,4 +99,6 @@ class GatewayPod:
             out.tail += lat  # charged on the response path (see Outcome.tail)
             spent += lat
         out.ingress_s = spent
-        yield from self.router.handle(req, out, az=self.node.az)
+        upstream = self.router.dispatch(req, out, az=self.node.az)
+        if upstream is not None:
+            yield from upstream

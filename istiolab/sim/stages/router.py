@@ -93,12 +93,26 @@ class Router:
 
         Local replies leave ``out.pending`` for the caller to wait out.
         """
+        upstream = self.dispatch(req, out, az=az)
+        if upstream is not None:
+            yield from upstream
+
+    def dispatch(
+        self, req: SimRequest, out: Outcome, *, az: str
+    ) -> Generator[Any, Any, None] | None:
+        """The routing decision of :meth:`handle`, made now.
+
+        Returns the upstream cluster's generator to run, or None for a local reply (404, fault
+        abort, rate limit, redirect, direct response), whose status is already in *out*. The
+        ingress runs the generator itself, so the router adds no frame to every resume of the
+        request.
+        """
         env = self.env
         r, _vh, status, flags = self.decide(req)
         if r is None:
             out.status = status or 404
             out.flag(flags or "NR")
-            return
+            return None
         out.route = r.name
         f = r.fault
         if f is not None:
@@ -108,23 +122,23 @@ class Router:
             if f.abort_per_million and self._u() * MILLION < f.abort_per_million:
                 out.status = f.abort_status or 503
                 out.flag("FI")
-                return
+                return None
         if (self.table.rate_limit is not None or r.rate_limit is not None) and self._limited(r):
             spec = r.rate_limit or self.table.rate_limit
             out.status = spec.status if spec is not None else 429
             out.flag("RL")
-            return
+            return None
         if r.redirect is not None:
             out.status = r.redirect.code
-            return
+            return None
         if r.direct_response is not None:
             out.status = r.direct_response.status
-            return
+            return None
         wc = pick(r, self._rv())
         if wc is None:
             out.status = 503
             out.flag("NC")
-            return
+            return None
         out.cluster = wc.name
         for m in r.mirrors:
             if m.per_million >= MILLION or self._u() * MILLION < m.per_million:
@@ -133,7 +147,7 @@ class Router:
                     env.process(self._mirror(mirror, req, az))
         hash_key = _hash_key(r, req)
         cluster = self.clusters[wc.name]
-        yield from cluster.handle(
+        return cluster.handle(
             req,
             r,
             out,

@@ -46,7 +46,7 @@ class UpstreamCluster:
         *,
         uniform: Callable[[], float],
         network_latency: Callable[[str, str], float],
-        record_upstream: Callable[[float, str, str, int, str], None] | None = None,
+        record_upstream: Callable[[tuple[float, str, str, int, str]], None] | None = None,
         eject_at_least_one: bool = True,
     ) -> None:
         self.env = env
@@ -237,7 +237,7 @@ class UpstreamCluster:
             pod.active -= 1
         self._outcome(pod, status, flag)
         if self._record is not None:
-            self._record(self.env.now, self.policy.name, pod.name, status, flag)
+            self._record((self.env.now, self.policy.name, pod.name, status, flag))
         return status, flag
 
     def handle(
@@ -297,7 +297,7 @@ class UpstreamCluster:
             if pol.outlier is not None:
                 self._outcome(pod, status, flag)
             if self._record is not None:
-                self._record(env.now, pol.name, pod.name, status, flag)
+                self._record((env.now, pol.name, pod.name, status, flag))
             if flag == "UT":
                 if deadline is not None and env.now >= deadline - 1e-12:
                     break  # the route timeout is global and never retried
