@@ -40,7 +40,7 @@ system-deps:
 	fi
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 lint: $(STAMP)
 	$(BIN)/ruff check istiolab tests
