@@ -340,21 +340,22 @@ class _Run:
         lifetime = spec.connections.lifetime_s
         cap = spec.connections.requests_per_connection
         counter = self._ids
+        default_az = sc.ingress.azs[0]
         while True:
             gap = arrivals.next_gap(env.now)
             if gap is None:
                 return
             yield env.timeout(gap)
-            attrs = factory.make(env.now)
+            now = env.now
+            attrs = factory.make(now)
             req = SimRequest(
                 next(counter),
-                env.now,
                 attrs.path,
                 attrs.method,
                 attrs.host,
                 attrs.headers,
                 attrs.source_ip,
-                attrs.az or sc.ingress.azs[0],
+                attrs.az or default_az,
             )
             conn = None
             if keepalive:
@@ -362,7 +363,7 @@ class _Run:
                 conn = pool[slot]
                 if (
                     conn is None
-                    or (lifetime is not None and env.now - conn.created >= lifetime)
+                    or (lifetime is not None and now - conn.created >= lifetime)
                     or (cap is not None and conn.requests >= cap)
                     or not conn.target.healthy
                     or not conn.target.node.alive

@@ -2,62 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class SimRequest:
     """One client request as it travels through the pipeline.
 
     Attributes:
-        id: Sequence number.
-        t_start: When the client sent it.
+        id: Sequence number (the trace id when it is traced).
         path, method, host, headers: What the router matches on.
         source_ip: Client address id (flow hash, source-IP hashing).
         client_az: The AZ DNS sent the client to.
-        conn: The client connection (keep-alive) or None.
-        traced: Whether spans are recorded for it.
     """
 
-    __slots__ = (
-        "client_az",
-        "conn",
-        "headers",
-        "host",
-        "id",
-        "method",
-        "path",
-        "source_ip",
-        "spans",
-        "t_start",
-        "traced",
-    )
+    __slots__ = ("client_az", "headers", "host", "id", "method", "path", "source_ip")
 
     def __init__(
         self,
         id: int,
-        t_start: float,
         path: str,
         method: str,
         host: str,
         headers: dict[str, str],
         source_ip: int,
         client_az: str,
-        conn: Any = None,
-        traced: bool = False,
     ) -> None:
         self.id = id
-        self.t_start = t_start
         self.path = path
         self.method = method
         self.host = host
         self.headers = headers
         self.source_ip = source_ip
         self.client_az = client_az
-        self.conn = conn
-        self.traced = traced
-        self.spans: list[tuple[str, str | None, float, float, dict[str, str]]] | None = (
-            [] if traced else None
-        )
 
 
 class Outcome:
