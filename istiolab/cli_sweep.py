@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -156,7 +155,9 @@ def _executor(executor: str, dask: str | None) -> str:
             raise _fail(f"--dask cannot be combined with --executor {executor}")
         return dask
     if executor == "dask":
-        return f"local:{os.cpu_count() or 1}"
+        from istiolab.sweep import available_cpus
+
+        return f"local:{available_cpus()}"
     if executor not in ("local", "serial"):
         raise _fail(f"--executor must be local, serial or dask, not {executor!r}")
     return executor

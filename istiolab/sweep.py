@@ -22,7 +22,9 @@ and Dask is imported only when asked for.
 Executors:
 
 * ``None`` or ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` (``forkserver``
-  where available, else ``spawn``), ``max_workers`` defaulting to ``os.cpu_count()``.
+  where available, else ``spawn``), ``max_workers`` defaulting to :func:`available_cpus` (the
+  CPUs this process may really use: on Binder or in a container ``os.cpu_count()`` reports the
+  host's, often dozens, while the quota is one or two, and as many workers would exhaust memory).
 * ``"serial"``: a plain loop in this process (debugging, tiny sweeps, notebooks on Binder).
 * ``"local:N"``: a throw-away Dask ``LocalCluster`` with N single-threaded worker processes on
   127.0.0.1 and no dashboard; it is always closed, also on errors and Ctrl-C.
@@ -40,6 +42,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS",
     "ExecutorLike",
+    "available_cpus",
     "run_point",
     "sweep",
     "sweep_seeds",
@@ -268,6 +272,42 @@ def _dask() -> tuple[Any, Any]:
     return Client, LocalCluster
 
 
+def available_cpus() -> int:
+    """CPUs this process can use: its CPU affinity, capped by a cgroup CPU quota if there is one.
+
+    Example:
+        >>> available_cpus() >= 1
+        True
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 CFS quota), None when unlimited."""
+    try:
+        v2 = (root / "cpu.max").read_text(encoding="ascii").split()
+        quota, period = v2[0], v2[1]
+    except (OSError, IndexError):
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text(encoding="ascii").strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1"):
+        return None
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def _is_dask_client(obj: object) -> bool:
     return type(obj).__module__.startswith("distributed") and hasattr(obj, "get_executor")
 
@@ -282,7 +322,7 @@ def open_executor(
 
     Args:
         executor: See the module docstring.
-        max_workers: Processes of the local pool (default ``os.cpu_count()``).
+        max_workers: Processes of the local pool (default :func:`available_cpus`).
 
     Yields:
         A function ``run(tasks, bar) -> rows`` that keeps task order.
@@ -296,7 +336,7 @@ def open_executor(
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     if executor is None or executor == "local":
         ctx = multiprocessing.get_context(_start_method())
-        pool = cf.ProcessPoolExecutor(max_workers=max_workers or os.cpu_count(), mp_context=ctx)
+        pool = cf.ProcessPoolExecutor(max_workers=max_workers or available_cpus(), mp_context=ctx)
         try:
             yield _run_on(pool)
         finally:
@@ -389,7 +429,7 @@ def sweep(
             ``"local:N"`` (Dask LocalCluster), a Dask address or Client, or a
             ``concurrent.futures.Executor``.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
-        max_workers: Processes of the local pool (default ``os.cpu_count()``).
+        max_workers: Processes of the local pool (default :func:`available_cpus`).
         progress: Show a tqdm progress bar; ``None`` shows it only on a terminal.
 
     Returns:

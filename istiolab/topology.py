@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from istiolab.sim.engine import _replica_layout, build_table
+from istiolab.sim.engine import build_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -173,7 +173,7 @@ def graph(scenario: Scenario, result: Result | None = None) -> nx.DiGraph:
     for svc in sc.services:
         for ver in svc.versions:
             labels = {"app": svc.name, **ver.pod_labels}
-            for i, az in enumerate(_replica_layout(ver, azs)):
+            for i, az in enumerate(ver.pod_azs(list(azs))):
                 name = f"{svc.name}-{ver.name}-{i}"
                 _add(g, "pod", name, az=az, service=svc.name, version=ver.name)
                 pods.append((name, svc.host, labels))

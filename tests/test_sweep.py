@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, ClassVar
@@ -305,3 +306,33 @@ def test_cli_sweep(tmp_path: Path) -> None:
     res = runner.invoke(_app(), ["sweep", str(tmp_path / "missing.yaml")])
     assert res.exit_code == 2
     assert "cannot read" in res.output
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_quota(tmp_path: Path, files: dict[str, str], expected: float | None) -> None:
+    """Binder and containers limit CPUs by quota while os.cpu_count() reports the host's."""
+    from istiolab.sweep import _cgroup_cpu_quota
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _cgroup_cpu_quota(tmp_path) == expected
+
+
+def test_available_cpus_respects_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    import istiolab.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "_cgroup_cpu_quota", lambda: 1.5)
+    assert sweep_module.available_cpus() == min(2, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(sweep_module, "_cgroup_cpu_quota", lambda: None)
+    assert sweep_module.available_cpus() == len(os.sched_getaffinity(0))

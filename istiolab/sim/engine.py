@@ -120,15 +120,6 @@ def _sampler(spec: DistSpec | None, rng: np.random.Generator) -> Sampler | None:
     return d.sampler(rng)
 
 
-def _replica_layout(version: VersionSpec, azs: list[str]) -> list[str]:
-    if version.replicas_per_az is not None:
-        rpa = version.replicas_per_az
-        counts = {az: (rpa if isinstance(rpa, int) else rpa.get(az, 0)) for az in azs}
-        return [az for az in azs for _ in range(counts[az])]
-    n = version.replicas if version.replicas is not None else len(azs)
-    return [azs[i % len(azs)] for i in range(n)]
-
-
 class _Run:
     def __init__(self, scenario: Scenario, seed: SeedLike, params: dict[str, Any] | None) -> None:
         self.sc = scenario
@@ -174,7 +165,7 @@ class _Run:
         self._pod_counter = itertools.count()
         for svc in sc.services:
             for ver in svc.versions:
-                for az in _replica_layout(ver, sc.ingress.azs):
+                for az in ver.pod_azs(list(sc.ingress.azs)):
                     self.add_pod(svc, ver, az, ready_at=0.0)
         cross_az = _sampler(sc.aws.cross_az_latency, self.rng("net/cross-az")) or (lambda: 0.0)
 

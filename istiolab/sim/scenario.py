@@ -223,6 +223,25 @@ class VersionSpec(SimModel):
         """Labels of the version's pods (without ``app``)."""
         return dict(self.labels) if self.labels is not None else {"version": self.name}
 
+    def pod_azs(self, azs: list[str]) -> list[str]:
+        """The AZ of each of the version's initial pods, in pod order.
+
+        Args:
+            azs: The scenario's AZs (``ingress.azs``).
+
+        Example:
+            >>> VersionSpec(name="v1", replicas=3).pod_azs(["a", "b"])
+            ['a', 'b', 'a']
+            >>> VersionSpec(name="v1", replicas_per_az={"b": 2}).pod_azs(["a", "b"])
+            ['b', 'b']
+        """
+        if self.replicas_per_az is not None:
+            rpa = self.replicas_per_az
+            counts = {az: (rpa if isinstance(rpa, int) else rpa.get(az, 0)) for az in azs}
+            return [az for az in azs for _ in range(counts[az])]
+        n = self.replicas if self.replicas is not None else len(azs)
+        return [azs[i % len(azs)] for i in range(n)]
+
 
 class ServiceSpec(SimModel):
     """A Kubernetes service behind the ingress.
