@@ -585,14 +585,27 @@ def simulate(
     overrides = _parse_set(set_ or [])
     if duration is not None:
         overrides["run.duration_s"] = duration
+    from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
+
     try:
         sc = load_scenario(scenario)
         if overrides:
             sc = sc.with_overrides(overrides)
-        result = run_simulation(sc, seed=seed)
+        # Progress of simulated time on stderr, only on a terminal (disable=None).
+        with tqdm(
+            total=100, desc=sc.name, unit="%", disable=None, leave=False, file=sys.stderr
+        ) as bar:
+
+            def progress(fraction: float) -> None:
+                bar.update(round(fraction * 100) - bar.n)
+
+            result = run_simulation(sc, seed=seed, progress=progress)
     except ConfigError as err:
         typer.echo(format_findings(list(err.findings)), err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
     notes = list(getattr(result, "findings", ()))
     if notes:
         typer.echo(format_findings(notes), err=True)

@@ -289,7 +289,14 @@ def test_dashboard_background_run_and_cancel() -> None:
         job = dash.start()
         assert job is not None
         assert dash.cancel_button.disabled is False
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while job.reported is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.reported is not None, "the worker reported no progress"
+        assert 0 < job.reported < 1  # measured simulated time, not an estimate
+        while dash.progress.value == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the bar is set from the runner's thread right after
+        assert 0 < dash.progress.value < 1
         dash.cancel_button.click()
         assert dash.wait(30)
         assert job.state == "cancelled"

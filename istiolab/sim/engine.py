@@ -41,6 +41,9 @@ from istiolab.sim.workload import Arrivals, RequestFactory
 
 Sampler = Callable[[], float]
 
+PROGRESS_STEPS = 100
+"""How many times ``simulate(progress=...)`` reports."""
+
 STAGES = ("lb", "ingress", "route")
 """The stages every request's latency is split into (the ``stages`` frame)."""
 
@@ -557,7 +560,7 @@ class _Run:
 
     # -- run -------------------------------------------------------------------------------
 
-    def run(self) -> Result:
+    def run(self, progress: Callable[[float], object] | None = None) -> Result:
         self._ids = itertools.count()
         self.hpa_log: list[tuple[float, str, str, int, int]] = []
         self.build()
@@ -572,7 +575,15 @@ class _Run:
             for ver in svc.versions:
                 if ver.autoscale is not None:
                     env.process(self.autoscaler(svc, ver))
-        env.run(until=self.sc.run.duration_s)
+        duration = self.sc.run.duration_s
+        if progress is None:
+            env.run(until=duration)
+        else:
+            # Stopping and resuming changes no event's order (the heap is ordered by time,
+            # priority and insertion), so the result is the same as in one piece.
+            for step in range(1, PROGRESS_STEPS + 1):
+                env.run(until=duration * step / PROGRESS_STEPS)
+                progress(step / PROGRESS_STEPS)
         seed = (
             self.seed_value
             if self.seed_value is not None
@@ -587,7 +598,11 @@ class _Run:
 
 
 def simulate(
-    scenario: Scenario, seed: SeedLike = None, *, params: dict[str, Any] | None = None
+    scenario: Scenario,
+    seed: SeedLike = None,
+    *,
+    params: dict[str, Any] | None = None,
+    progress: Callable[[float], object] | None = None,
 ) -> Result:
     """Run a scenario.
 
@@ -595,6 +610,9 @@ def simulate(
         scenario: A validated scenario (``load_scenario``).
         seed: Overrides ``scenario.run.seed``; same scenario and seed give identical results.
         params: Swept parameters recorded in every result frame.
+        progress: Called with the fraction of simulated time done (0 < f <= 1), a hundred
+            times over the run; it does not change the result. Raising in it stops the run
+            (that is how a caller can cancel).
 
     Returns:
         The result (tidy DataFrames, summary).
@@ -603,4 +621,4 @@ def simulate(
         ConfigError: When the scenario's rules are invalid.
         SimulationError: When the scenario cannot be built.
     """
-    return _Run(scenario, seed, params).run()
+    return _Run(scenario, seed, params).run(progress)

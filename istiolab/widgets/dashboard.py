@@ -168,7 +168,7 @@ class SimulationDashboard:
         self.cancel_button.disabled = False
         self.progress.value = 0.0
         self.progress.bar_style = "info"
-        self.status.value = message("running… (progress is an estimate)")
+        self.status.value = message("running…")
         return self.runner.submit(sc, self.seed, self.params())
 
     def cancel(self) -> None:

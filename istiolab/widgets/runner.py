@@ -7,8 +7,10 @@ and is a fresh interpreter (``python -m istiolab.widgets.runner``), never a ``fo
 kernel has threads, and a forked child could inherit a lock that one of them holds. Jobs and
 results travel as pickles over a socket pair.
 
-``simulate`` has no progress hook, so progress is an *estimate*: the wall time per simulated
-request of the previous run (or a default) times the requests the scenario offers.
+Progress is measured: the worker reports the fraction of simulated time done
+(``simulate(progress=...)``, a hundred times per run). Until the first report arrives (while the
+worker starts and builds the model) it is estimated from the wall time per simulated request of
+the previous run.
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
         if job is None:
             return
         scenario, seed, params = job
+
+        def report(fraction: float) -> None:
+            conn.send(("progress", fraction))
+
         try:
-            conn.send(("ok", simulate(scenario, seed, params=params)))
+            conn.send(("ok", simulate(scenario, seed, params=params, progress=report)))
         except Exception as err:  # every failure is reported to the notebook
             conn.send(("error", f"{type(err).__name__}: {err}"))
 
@@ -76,6 +82,7 @@ class Job:
         result: The result when done.
         error: The error message when failed.
         wall_s: Wall time when finished.
+        reported: Fraction of simulated time done, as last reported by the worker.
     """
 
     started: float
@@ -85,13 +92,16 @@ class Job:
     result: Result | None = None
     error: str = ""
     wall_s: float = 0.0
+    reported: float | None = None
     _done: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
 
     @property
     def fraction(self) -> float:
-        """Estimated fraction done (at most 0.95 while running)."""
+        """Fraction done: simulated time as reported, else an estimate (at most 0.95)."""
         if self.state != "running":
             return 1.0
+        if self.reported is not None:
+            return self.reported
         return min(0.95, (time.monotonic() - self.started) / max(self.estimate_s, 1e-3))
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -187,6 +197,11 @@ class Runner:
                     if job.state == "running":
                         job.state, job.error = "error", "the simulation worker stopped"
                     break
+                if status == "progress":
+                    job.reported = float(payload)
+                    if self.on_progress is not None:
+                        self.on_progress(job)
+                    continue
                 job.wall_s = time.monotonic() - job.started
                 if status == "ok":
                     job.result, job.state = payload, "done"

@@ -40,6 +40,19 @@ def test_same_seed_same_result() -> None:
     assert not a.summary()["requests"].equals(c.summary()["requests"])
 
 
+def test_progress_reports_do_not_change_the_result() -> None:
+    """simulate(progress=...) runs in 100 pieces; the result is the one-piece result."""
+    sc = load("08-weighted-clusters", TRACED)
+    seen: list[float] = []
+    a, b = simulate(sc, 42), simulate(sc, 42, progress=seen.append)
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(getattr(a, name)(), getattr(b, name)())
+    assert len(seen) == 100
+    assert seen == sorted(seen)
+    assert seen[0] == 0.01
+    assert seen[-1] == 1.0
+
+
 def test_common_random_numbers_backend_change() -> None:
     """A slower backend changes latencies, not arrival times or weighted picks."""
     base = load("08-weighted-clusters", TRACED)
