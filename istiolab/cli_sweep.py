@@ -172,7 +172,10 @@ def _check_out(out: Path | None) -> None:
     if suffix == ".parquet" and not any(
         importlib.util.find_spec(m) is not None for m in ("pyarrow", "fastparquet")
     ):
-        raise _fail("writing .parquet needs pyarrow: pip install pyarrow (or use --out FILE.csv)")
+        raise _fail(
+            "writing .parquet needs pyarrow: pip install 'istiolab[parquet]' "
+            "(or use --out FILE.csv)"
+        )
     if not out.parent.exists():
         raise _fail(f"--out: folder {out.parent} does not exist")
 
