@@ -430,7 +430,8 @@ class Metrics:
             kind: Component kind, e.g. ``"ingress"`` or ``"pod"``.
             name: Component name.
             az: Its availability zone.
-            busy: Busy servers (workers, concurrency slots) at *t*.
+            busy: Busy servers (workers, concurrency slots): the engine passes their time
+                average over the interval; an instantaneous sample works too.
             capacity: Servers it has.
         """
         arrays = self._util.get((kind, name, az))
