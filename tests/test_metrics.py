@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from istiolab.sim.metrics import Metrics, _Layout
+from istiolab.sim.metrics import FLUSH_AT, Metrics, _Layout
 from istiolab.sim.results import Result
 
 HOUR_US = 3_600_000_000
@@ -523,7 +523,7 @@ def test_record_row_and_record_give_the_same_result() -> None:
     new = lambda: Metrics(duration_s=45.0, warmup_s=3.0, interval_s=1.0)  # noqa: E731
     a, b = fill(new(), True), fill(new(), False)
     for name in ("summary", "stages", "timeseries", "codes", "ingress", "little", "histograms"):
-        pd.testing.assert_frame_equal(getattr(a, name)(), getattr(b, name)(), check_exact=False)
+        pd.testing.assert_frame_equal(getattr(a, name)(), getattr(b, name)())
     stages = a.stages().set_index(["route", "version", "stage"])["requests"]
     summary = a.summary().set_index(["route", "version"])["requests"]
     for (route, version), requests in summary.items():
@@ -539,3 +539,15 @@ def test_record_row_rejects_a_negative_latency_when_the_batch_is_processed() -> 
     m.record_row((2.0, 1.0, "r", "c", "v1", 200, "", 0, 1, "n", "a", (), ()))
     with pytest.raises(ValueError, match=r"t_end \(1.0\) is before t_start \(2.0\)"):
         m.result(seed=0, scenario_name="t", params={})
+
+
+def test_upstream_attempts_are_flushed_in_batches_even_without_requests() -> None:
+    """Attempts recorded through the keyword API do not pile up until the next request batch."""
+    m = Metrics(duration_s=10.0, warmup_s=0.0, interval_s=1.0)
+    n = FLUSH_AT + 5
+    for i in range(n):
+        m.record_upstream(t=1.0, cluster="c", host=f"p{i % 2}", status=200, flags="")
+    assert len(m._attempts) == 5  # one batch processed, the rest buffered
+    up = m.result(seed=0, scenario_name="t", params={}).upstream()
+    assert up["attempts"].sum() == n
+    assert up.set_index("host")["attempts"].to_dict() == {"p0": (n + 1) // 2, "p1": n // 2}

@@ -409,7 +409,10 @@ class Metrics:
             status: Status of the attempt.
             flags: Envoy response flags of the attempt ('' for none).
         """
-        self._attempts.append((t, cluster, host, status, flags))
+        attempts = self._attempts
+        attempts.append((t, cluster, host, status, flags))
+        if len(attempts) >= FLUSH_AT:  # upstream_sink's callers are bounded by the request rows
+            self._flush()
 
     @property
     def upstream_sink(self) -> Callable[[UpstreamRow], None]:
