@@ -286,18 +286,7 @@ class UpstreamCluster:
             limit = try_start + per_try if per_try is not None else None
             if deadline is not None:
                 limit = deadline if limit is None else min(limit, deadline)
-            # The body of attempt(), inlined: one generator frame less on every resume.
-            self.active += 1
-            pod.active += 1
-            status, flag = yield from pod.serve(
-                pol.connect_timeout_s, pre + self._latency(from_az, pod.az), limit
-            )
-            self.active -= 1
-            pod.active -= 1
-            if pol.outlier is not None:
-                self._outcome(pod, status, flag)
-            if self._record is not None:
-                self._record((env.now, pol.name, pod.name, status, flag))
+            status, flag = yield from self.attempt(pod, req, from_az, pre, limit)
             if flag == "UT":
                 if deadline is not None and env.now >= deadline - 1e-12:
                     break  # the route timeout is global and never retried
