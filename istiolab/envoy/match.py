@@ -194,6 +194,18 @@ def matches(m: RouteMatch, request: Request) -> bool:
     return failed_condition(m, request) is None
 
 
+def effective_rate_limit(gateway: RateLimit | None, route: Route | None) -> RateLimit | None:
+    """The local rate limit a request meets: Envoy's most specific per-filter config wins.
+
+    A route's own ``typed_per_filter_config`` bucket *replaces* the listener-level (gateway)
+    one for that route; it is not applied in addition. Requests with no route, or on a route
+    without its own bucket, meet the gateway's bucket.
+    """
+    if route is not None and route.rate_limit is not None:
+        return route.rate_limit
+    return gateway
+
+
 def pick(route: Route, random_value: int) -> WeightedCluster | None:
     """Envoy's weighted-cluster pick: ``random_value % total_weight`` against cumulative weights."""
     clusters = route.clusters
@@ -286,8 +298,7 @@ class Explanation:
                     "previous_hosts": r.retry.previous_hosts,
                 }
             timeout = r.timeout_s
-        # A route's own bucket replaces the gateway's; the gateway's applies to every request.
-        rl = r.rate_limit if r is not None and r.rate_limit is not None else self.gateway_rate_limit
+        rl = effective_rate_limit(self.gateway_rate_limit, r)
         if rl is not None:
             rate = {
                 "max_tokens": rl.max_tokens,

@@ -46,7 +46,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from istiolab.envoy.match import Decision, Request, route, select_virtual_host, strip_port
+from istiolab.envoy.match import (
+    Decision,
+    Request,
+    effective_rate_limit,
+    route,
+    select_virtual_host,
+    strip_port,
+)
 from istiolab.envoy.model import (
     MILLION,
     HeaderMatcher,
@@ -952,9 +959,7 @@ class _Verifier:
     # -- helpers ---------------------------------------------------------------------
 
     def bucket(self, r: Route | None) -> RateLimit | None:
-        if r is not None and r.rate_limit is not None:
-            return r.rate_limit
-        return self.table.rate_limit
+        return effective_rate_limit(self.table.rate_limit, r)
 
     def send(self, wire: Mapping[str, Any], r: Route | None, timeout_s: float = 30.0) -> Reply:
         """Send one request; a local rate limit's 429 is waited out (up to three times)."""

@@ -12,6 +12,7 @@ are not biased against slow (delayed, retried, timed-out) requests.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ import pytest
 
 from istiolab.sim.engine import build_table
 from istiolab.sim.results import Result
+from istiolab.sim.scenario import load_scenario
 from istiolab.sim.theory import (
     retry_amplification,
     retry_success,
@@ -27,6 +29,8 @@ from istiolab.sim.theory import (
 )
 
 from ._harness import Interval, check, known_variance_ci, load, record, run, wilson
+
+CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance" / "configs"
 
 STOP = {"at_s": 20.0, "rate_rps": 0.0}
 """Second schedule step: no arrivals after 20 s (runs last 21 s)."""
@@ -404,6 +408,37 @@ def test_token_bucket_one_token_per_fill() -> None:
         "run.metrics_interval_s": 0.05,
     }
     _token_bucket_laws(5, 1, 0.05, overrides, 12002, "test_token_bucket_one_token_per_fill")
+
+
+def test_a_routes_own_bucket_replaces_the_gateways(tmp_path: Path) -> None:
+    """Envoy uses the most specific local_ratelimit config: a route with its own bucket meets
+    only that bucket (checked against Envoy by conformance config 31). Gateway 3 tokens, /heavy
+    12 tokens, both refilled once a minute: over 2 s at 100 req/s exactly 12 /heavy requests and
+    3 other requests pass; meeting both buckets would let only 3 /heavy requests through."""
+    rules = CONFORMANCE / "31-rate-limit-gateway-and-route.yaml"
+    scenario = tmp_path / "both-buckets.yaml"
+    scenario.write_text(
+        f"""name: both-buckets
+run: {{duration_s: 2, warmup_s: 0, seed: 1, metrics_interval_s: 0.5}}
+rules: {{paths: ["{rules}"]}}
+traffic:
+- name: clients
+  arrival: {{kind: poisson, rate_rps: 100}}
+  requests: [{{path: /heavy/report, weight: 1}}, {{path: /, weight: 1}}]
+ingress: {{azs: [us-east-1a], nodes_per_az: 1}}
+services:
+- name: httpbin
+  port: 8000
+  versions:
+  - {{name: v1, replicas_per_az: 1, concurrency: 8, service_time: det(1ms)}}
+  - {{name: v2, replicas_per_az: 1, concurrency: 8, service_time: det(1ms)}}
+"""
+    )
+    r = run(load_scenario(scenario), 12003)
+    codes = r.codes().groupby(["route", "status"])["count"].sum()
+    assert codes[("heavy", 200)] == 12
+    assert codes[("default", 200)] == 3
+    assert codes[("heavy", 429)] + codes[("default", 429)] > 150  # the rest are limited
 
 
 # -- 13 -----------------------------------------------------------------------------------

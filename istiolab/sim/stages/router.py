@@ -14,8 +14,8 @@ from typing import Any
 
 import simpy
 
-from istiolab.envoy.match import Request, pick, route
-from istiolab.envoy.model import MILLION, Route, RouteTable, VirtualHost
+from istiolab.envoy.match import Request, effective_rate_limit, pick, route
+from istiolab.envoy.model import MILLION, RateLimit, Route, RouteTable, VirtualHost
 from istiolab.envoy.policy import TokenBucket
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.stages.upstream import UpstreamCluster
@@ -65,28 +65,23 @@ class Router:
             self._cache[key] = hit
         return hit
 
-    def _limited(self, r: Route) -> bool:
-        now = self.env.now
-        for spec, bucket_key in ((self.table.rate_limit, None), (r.rate_limit, r.name)):
-            if spec is None:
-                continue
-            if (
-                spec.enabled_per_million < MILLION
-                and self._u() * MILLION >= spec.enabled_per_million
-            ):
-                continue
-            if bucket_key is None:
-                bucket = self._gateway_bucket
-            else:
-                bucket = self._route_buckets.get(bucket_key)
-                if bucket is None:
-                    bucket = self._route_buckets[bucket_key] = TokenBucket(
-                        spec, mode=self._bucket_mode
-                    )
-            assert bucket is not None
-            if not bucket.take(now) and self._u() * MILLION < spec.enforced_per_million:
-                return True
-        return False
+    def _limited(self, r: Route) -> RateLimit | None:
+        """The local rate limit that rejects the request now (429 ``RL``), or None."""
+        spec = effective_rate_limit(self.table.rate_limit, r)
+        if spec is None:
+            return None
+        if spec.enabled_per_million < MILLION and self._u() * MILLION >= spec.enabled_per_million:
+            return None
+        if r.rate_limit is None:
+            bucket = self._gateway_bucket
+        else:
+            bucket = self._route_buckets.get(r.name)
+            if bucket is None:
+                bucket = self._route_buckets[r.name] = TokenBucket(spec, mode=self._bucket_mode)
+        assert bucket is not None
+        if bucket.take(self.env.now) or self._u() * MILLION >= spec.enforced_per_million:
+            return None
+        return spec
 
     def handle(self, req: SimRequest, out: Outcome, *, az: str) -> Generator[Any, Any, None]:
         """Route one request; fills *out* (status, flags, route, cluster, version, retries).
@@ -123,9 +118,9 @@ class Router:
                 out.status = f.abort_status or 503
                 out.flag("FI")
                 return None
-        if (self.table.rate_limit is not None or r.rate_limit is not None) and self._limited(r):
-            spec = r.rate_limit or self.table.rate_limit
-            out.status = spec.status if spec is not None else 429
+        limited = self._limited(r)
+        if limited is not None:
+            out.status = limited.status
             out.flag("RL")
             return None
         if r.redirect is not None:
