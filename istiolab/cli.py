@@ -80,9 +80,9 @@ def _profile_for(config: ConfigSet, name: str | None) -> str:
             return get_profile(name).name
         except ValueError as err:
             raise _fail_usage(str(err)) from None
-    from istiolab.config.legacy import RouteRule
+    from istiolab.envoy.compile import default_profile
 
-    return "0.2" if config.kind(RouteRule) else get_profile(None).name
+    return default_profile(config)
 
 
 def _load(paths: list[str], strict: bool = False) -> ConfigSet:

@@ -76,6 +76,11 @@ def is_legacy(config: ConfigSet) -> bool:
     return bool(config.kind((RouteRule, DestinationPolicy, MemQuota, IngressV1Beta1, IngressV1)))
 
 
+def default_profile(config: ConfigSet) -> str:
+    """The profile used when none is given: ``0.2`` for legacy input, else the newest."""
+    return "0.2" if is_legacy(config) else get_profile(None).name
+
+
 def compile(
     config: ConfigSet,
     profile: IstioProfile | str | None = None,
@@ -100,7 +105,7 @@ def compile(
         CompileError: When the gateway or port asked for does not exist.
     """
     legacy = is_legacy(config)
-    prof = get_profile(profile if profile is not None else ("0.2" if legacy else None))
+    prof = get_profile(profile if profile is not None else default_profile(config))
     problems = [f for f in validate(config, prof) if f.severity is Severity.ERROR]
     if problems:
         raise ConfigError(problems)

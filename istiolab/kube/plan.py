@@ -191,10 +191,10 @@ def plan(
         IstioNotServedError: When the cluster serves no Istio API.
         ApiError: When the cluster refuses to be read or dry-run (403, 401, 5xx).
     """
-    from istiolab.config.legacy import RouteRule
     from istiolab.config.validate import validate
+    from istiolab.envoy.compile import default_profile
 
-    prof = profile if profile is not None else ("0.2" if config.kind(RouteRule) else None)
+    prof = profile if profile is not None else default_profile(config)
     codes = list(suppress)
     findings = validate(config, prof, suppress=codes)
     errors = [f for f in findings if f.severity is Severity.ERROR]

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.xdist_group("envoy")
 CONFIGS = Path(__file__).parent / "configs"
 COOKIE = str(CONFIGS / "13-cookie-ab.yaml")
 SEED = str(Path(__file__).parents[2] / "examples" / "seed")
+SEED_HTTPBIN = str(Path(SEED) / "httpbin.yaml")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -48,6 +49,18 @@ def test_explain_json_is_explanation_to_dict(capsys: pytest.CaptureFixture[str])
     assert data == want
     assert data["route"]["name"] == "loose-beta"
     assert [s["matched"] for s in data["trace"]] == [False, True]
+
+
+def test_explain_picks_the_profile_compile_picks(capsys: pytest.CaptureFixture[str]) -> None:
+    """An Ingress without RouteRules is legacy input too: Istio 0.2's 15 s timeout, no retries."""
+    ingress = str(Path(SEED) / "ingress.yaml")
+    code, out, _ = run(capsys, "explain", ingress, SEED_HTTPBIN, "--path", "/", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    want = explain(compile(load([ingress, SEED_HTTPBIN])), Request(path="/")).to_dict()
+    assert data == want
+    assert data["timeout"] == 15.0
+    assert data["retries"] is None
 
 
 def test_explain_table(capsys: pytest.CaptureFixture[str]) -> None:
