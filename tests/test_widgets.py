@@ -448,3 +448,49 @@ def test_available_clusters_without_a_kubeconfig(
     html = diff_html("--- a\n+++ b\n@@ -1 +1 @@\n-x: 1\n+x: 2\n")
     assert '<span style="color:#b00020">-x: 1</span>' in html
     assert "no differences" in diff_html("")
+
+
+def test_the_form_reads_unset_fields_as_compile_does() -> None:
+    """Unset weights and fault percentages mean what the compiled route table says they mean."""
+    from istiolab.envoy.compile import compile as compile_table
+
+    docs = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web]
+  http:
+  - name: split
+    match: [{uri: {prefix: /split}}]
+    fault: {abort: {httpStatus: 503}, delay: {fixedDelay: 1s, percentage: {value: 5}}}
+    route:
+    - destination: {host: web, subset: v1}
+    - destination: {host: web, subset: v2}
+      weight: 100
+  - name: lone
+    route: [{destination: {host: web, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: default}
+spec:
+  host: web
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"""
+    config = istiolab.loads(docs)
+    table = compile_table(config, "1.24")
+    routes = {r.name: r for vh in table.virtual_hosts for r in vh.routes}
+    vs = next(r for r in config.resources if r.kind == "VirtualService")
+    http = vs.model_dump(by_alias=True, exclude_none=True)["spec"]["http"]
+    split, lone = read_modern(http[0]), read_modern(http[1])
+    assert split.weights == [0, 100]  # v1 has no weight: istiod drops it
+    assert [c.weight for c in routes["split"].clusters] == [100]
+    assert split.abort_percent == 0.0  # no percentage: no request is aborted
+    fault = routes["split"].fault
+    assert fault is not None
+    assert fault.abort_per_million == 0
+    assert split.delay_percent == 5.0
+    assert fault.delay_per_million == 50_000
+    assert lone.weights == [100]
+    assert [c.weight for c in routes["lone"].clusters] == [100]

@@ -133,6 +133,25 @@ def _match_condition(form: RouteForm) -> tuple[str, dict[str, str]] | None:
 # -- legacy RouteRule ------------------------------------------------------------------------
 
 
+def _weight(route: dict[str, Any], destinations: int) -> int:
+    """A destination's weight as compile reads it.
+
+    A lone destination takes 100; an unset weight among several is 0 (istiod and Pilot 0.2 drop
+    the destination).
+    """
+    if route.get("weight") is not None:
+        return int(route["weight"])
+    return 100 if destinations == 1 else 0
+
+
+def _percentage(fault: dict[str, Any]) -> float:
+    """A modern fault's percentage as compile reads it (unset: no request is affected)."""
+    value = (fault.get("percentage") or {}).get("value")
+    if value is None:
+        value = fault.get("percent")  # deprecated integer form
+    return float(value or 0.0)
+
+
 def read_legacy(doc: dict[str, Any]) -> RouteForm:
     """The form of a RouteRule document."""
     spec = doc.get("spec", {})
@@ -144,16 +163,16 @@ def read_legacy(doc: dict[str, Any]) -> RouteForm:
             (r.get("destination") or {}).get("name") or spec["destination"].get("name", f"#{i}")
         )
         form.destinations.append(str(name))
-        form.weights.append(int(r["weight"]) if r.get("weight") is not None else 100 // len(routes))
+        form.weights.append(_weight(r, len(routes)))
     headers = ((spec.get("match") or {}).get("request") or {}).get("headers") or {}
     uri = headers.get("uri")
     _read_match({k: v for k, v in headers.items() if k != "uri"}, uri, form)
     fault = spec.get("httpFault") or {}
     if fault.get("abort"):
-        form.abort_percent = float(fault["abort"].get("percent", 100.0))
+        form.abort_percent = float(fault["abort"].get("percent") or 0.0)
         form.abort_status = int(fault["abort"].get("httpStatus", 503))
     if fault.get("delay"):
-        form.delay_percent = float(fault["delay"].get("percent", 100.0))
+        form.delay_percent = float(fault["delay"].get("percent") or 0.0)
         form.delay_s = _seconds(fault["delay"].get("fixedDelay", "0s"))
     simple = (spec.get("httpReqRetries") or {}).get("simpleRetry")
     if simple:
@@ -258,17 +277,17 @@ def read_modern(http: dict[str, Any]) -> RouteForm:
     for i, r in enumerate(routes):
         dest = r.get("destination") or {}
         form.destinations.append(str(dest.get("subset") or dest.get("host") or f"#{i}"))
-        form.weights.append(int(r["weight"]) if r.get("weight") is not None else 100 // len(routes))
+        form.weights.append(_weight(r, len(routes)))
     first = (http.get("match") or [{}])[0] or {}
     _read_match(first.get("headers"), first.get("uri"), form)
     fault = http.get("fault") or {}
     if fault.get("abort"):
         a = fault["abort"]
-        form.abort_percent = float((a.get("percentage") or {}).get("value", 100.0))
+        form.abort_percent = _percentage(a)
         form.abort_status = int(a.get("httpStatus", 503))
     if fault.get("delay"):
         d = fault["delay"]
-        form.delay_percent = float((d.get("percentage") or {}).get("value", 100.0))
+        form.delay_percent = _percentage(d)
         form.delay_s = _seconds(d.get("fixedDelay", "0s"))
     retries = http.get("retries")
     if retries is not None:
