@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from istiolab.config import load, loads
-from istiolab.config.validate import ingress_path_match, validate
+from istiolab.config.convert import ingress_path_match
+from istiolab.config.validate import validate
 from istiolab.findings import CODES, Finding, Severity, has_errors, render_docs
 
 MARK = "# <-"

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
+from istiolab.config.convert import ingress_path_match
 from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
 from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
@@ -36,33 +37,7 @@ from istiolab.config.model import (
 from istiolab.findings import Finding
 from istiolab.profiles import IstioProfile, get_profile
 
-# Go's regexp.QuoteMeta escapes these; Pilot 0.2 calls a path a regex when any is present.
-_REGEX_META = set("\\.+*?()|[]{}^$")
 FAULT_RESOLUTION = 0.0001  # percent; Envoy FractionalPercent per million
-
-
-def is_regular_expression(path: str) -> bool:
-    """Pilot 0.2's ``isRegularExpression``: the path contains a regex metacharacter."""
-    return any(c in _REGEX_META for c in path)
-
-
-def ingress_path_match(path: str, path_type: str | None = None) -> tuple[str, str] | None:
-    """How Istio turns an Ingress path into a URI match (Pilot 0.2 for beta/unset types).
-
-    Returns:
-        ``("prefix", p)`` or ``("exact", p)``, or None when the path is a regex Istio cannot serve.
-    """
-    if path_type == "Exact":
-        return ("exact", path or "/")
-    if path_type == "Prefix":
-        return ("prefix", path or "/")
-    if path == "":
-        return ("prefix", "/")
-    if path.endswith(".*") and not is_regular_expression(path[:-2]):
-        return ("prefix", path[:-2])
-    if is_regular_expression(path):
-        return None
-    return ("exact", path)
 
 
 def validate(
