@@ -16,6 +16,7 @@ import pytest
 from istiolab.config import load, loads
 from istiolab.config.convert import ingress_path_match
 from istiolab.config.validate import validate
+from istiolab.envoy.compile import compile as compile_table
 from istiolab.findings import CODES, Finding, Severity, has_errors, render_docs
 
 MARK = "# <-"
@@ -1103,6 +1104,25 @@ spec:
 
 def test_unreachable_is_reported_without_suppression() -> None:
     assert codes(run(UNREACHABLE.format(annotations=""))) == ["IL207"]
+
+
+@pytest.mark.parametrize(
+    ("first_match", "unreachable"),
+    [
+        ("[{uri: {}}]", True),  # "present": every path, so istiod stops here
+        ("[{uri: {regex: '.*'}}]", True),
+        ("[{uri: {prefix: /}, method: {exact: GET}}]", False),
+    ],
+)
+def test_unreachable_follows_compiles_catch_all(first_match: str, unreachable: bool) -> None:
+    text = UNREACHABLE.format(annotations="").replace(
+        "  - route:\n    - destination: {host: httpbin}\n  - match:",
+        f"  - match: {first_match}\n    route:\n    - destination: {{host: httpbin}}\n  - match:",
+    )
+    assert codes(run(text)) == (["IL207"] if unreachable else [])
+    config = loads(text)
+    routes = [r for vh in compile_table(config, "1.24").virtual_hosts for r in vh.routes]
+    assert len(routes) == (1 if unreachable else 2)  # the route table agrees
 
 
 @pytest.mark.parametrize("value", ['"IL207"', '"il207, IL209"', '"IL209,IL207"'])

@@ -581,25 +581,16 @@ def _name(route: HTTPRoute) -> str:
 
 
 def _is_catch_all(m: HTTPMatchRequest | None) -> bool:
-    """A match block that every request satisfies (Istio's catch-all rule)."""
-    if m is None:
-        return True
-    if m.uri is not None and not ((m.uri.prefix == "/") or (m.uri.regex in ("*", ".*"))):
+    """A match block that every request satisfies: compile's catch-all, where istiod stops.
+
+    Blocks restricted to some workloads (port, sourceLabels, gateways, sourceNamespace) are not
+    counted: they are a catch-all only where they apply.
+    """
+    from istiolab.envoy.compile import route_match  # compile imports this module
+
+    if m is not None and any((m.port, m.source_labels, m.gateways, m.source_namespace)):
         return False
-    return not any(
-        (
-            m.scheme,
-            m.method,
-            m.authority,
-            m.headers,
-            m.query_params,
-            m.without_headers,
-            m.port,
-            m.source_labels,
-            m.gateways,
-            m.source_namespace,
-        )
-    )
+    return route_match(m).is_catch_all
 
 
 def _str_covers(a: StringMatch | None, b: StringMatch | None, *, fold: bool = False) -> bool:

@@ -277,7 +277,7 @@ class _Compiler:
             for j, m in blocks:
                 if m is not None and not self.block_applies(m, port, vs, gateway_names, selector):
                     continue
-                match = _route_match(m)
+                match = route_match(m)
                 src_res = self.origin_names.get(http.name or "", vs.key)
                 src = RouteSource(src_res, i, j, http.name)
                 name = http.name or f"{vs.namespace}/{vs.name}/http[{i}]"
@@ -683,7 +683,13 @@ def _matcher(sm: StringMatch, *, ignore_case: bool = False) -> StringMatcher:
     return StringMatcher(kind, sm.value, ignore_case and kind in ("exact", "prefix"))
 
 
-def _route_match(m: HTTPMatchRequest | None) -> RouteMatch:
+def route_match(m: HTTPMatchRequest | None) -> RouteMatch:
+    """The Envoy route match istiod builds from one ``HTTPMatchRequest`` (None: match all).
+
+    Method, authority and scheme become pseudo-header matchers; a ``present`` uri matches every
+    path. Workload filters (port, sourceLabels, gateways, sourceNamespace) decide whether the
+    block applies at all and are not part of the match.
+    """
     if m is None:
         return RouteMatch()
     kind, path = "prefix", "/"
