@@ -23,7 +23,6 @@ pod), and on the nodes (clients, ingress nodes, routes, clusters, pods) otherwis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from istiolab.sim.results import Result
     from istiolab.sim.scenario import Scenario
 
-__all__ = ["KIND_COLOURS", "LAYERS", "annotate", "draw", "graph", "layout", "nodes_of"]
+__all__ = ["KIND_COLOURS", "LAYERS", "annotate", "draw", "graph", "layout"]
 
 LAYERS = ("client", "lb", "ingress_node", "gateway_pod", "route", "cluster", "pod")
 """Layer names, left to right."""
@@ -91,15 +90,10 @@ def graph(scenario: Scenario, result: Result | None = None) -> nx.DiGraph:
         _add(g, "lb", az, az=az, lb=sc.aws.lb)
 
     # Ingress nodes and gateway pods, placed as the engine places them.
-    nodes = [(f"ingress-{az}-{i}", az) for az in azs for i in range(sc.ingress.nodes_in(az))]
+    nodes = sc.ingress.nodes()
     for name, az in nodes:
         _add(g, "ingress_node", name, az=az)
-    if sc.ingress.gateway_replicas is not None:
-        placement = (
-            [nodes[i % len(nodes)] for i in range(sc.ingress.gateway_replicas)] if nodes else []
-        )
-    else:
-        placement = [n for n in nodes for _ in range(sc.ingress.pods_per_node)]
+    placement = [nodes[i] for i in sc.ingress.gateway_nodes()]
     gw_pods: list[tuple[str, str, str]] = []  # (pod, node, az)
     for k, (node, az) in enumerate(placement):
         pod = f"istio-ingressgateway-{k}"
@@ -447,8 +441,3 @@ def _layer_sizes(g: nx.DiGraph) -> dict[int, int]:
 
 def _has_flows(g: nx.DiGraph) -> bool:
     return any("rps" in d for _, d in g.nodes(data=True))
-
-
-def nodes_of(g: nx.DiGraph, kind: str) -> Iterable[str]:
-    """Node keys of one kind, in insertion order."""
-    return (n for n, d in g.nodes(data=True) if d["kind"] == kind)

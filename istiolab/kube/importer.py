@@ -39,6 +39,7 @@ from istiolab.config.configset import ConfigSet, from_documents
 from istiolab.errors import ClusterError
 from istiolab.kube.adapter import ClusterAdapter, ObjList, require_istio
 from istiolab.kube.errors import ForbiddenError, NotFoundError
+from istiolab.kube.kinds import APPLY_ORDER, KINDS
 from istiolab.kube.objects import Obj, strip
 from istiolab.sim.scenario import Scenario, scenario_from_dict
 
@@ -48,14 +49,8 @@ DEFAULT_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 UNKNOWN_ZONE = "unknown-zone"
 _AWS = "service.beta.kubernetes.io/"
-_ROUTING = (
-    "Gateway",
-    "DestinationRule",
-    "EnvoyFilter",
-    "VirtualService",
-    "DestinationPolicy",
-    "RouteRule",
-)
+_ROUTING = tuple(k for k in APPLY_ORDER if KINDS[k].istio)
+"""The Istio routing kinds read, in apply order (Ingress, a core kind, is read on its own)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +258,7 @@ class _Reader:
             return []
 
 
-_KIND_ORDER = {k: i for i, k in enumerate((*_ROUTING, "Ingress"))}
+_KIND_ORDER = {k: i for i, k in enumerate(APPLY_ORDER)}
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -192,18 +192,11 @@ class _Run:
         cpu = _sampler(ing.cpu_per_request or default_cpu, self.rng("ingress/cpu"))
         lat = _sampler(ing.proxy_latency or default_lat, self.rng("ingress/latency"))
         cache: dict[Any, Any] = {}
-        self.nodes: list[IngressNode] = []
         self.gateway_pods: list[GatewayPod] = []
-        for az in ing.azs:
-            for i in range(ing.nodes_in(az)):
-                self.nodes.append(IngressNode(f"ingress-{az}-{i}", az))
+        self.nodes = [IngressNode(name, az) for name, az in ing.nodes()]
         if not self.nodes:
             raise SimulationError("the ingress pool has no nodes: set ingress.nodes_per_az >= 1")
-        placements: list[IngressNode] = []
-        if ing.gateway_replicas is not None:
-            placements = [self.nodes[i % len(self.nodes)] for i in range(ing.gateway_replicas)]
-        else:
-            placements = [n for n in self.nodes for _ in range(ing.pods_per_node)]
+        placements = [self.nodes[i] for i in ing.gateway_nodes()]
         per_node: dict[str, int] = {}
         for n in placements:
             per_node[n.name] = per_node.get(n.name, 0) + 1

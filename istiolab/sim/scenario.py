@@ -150,6 +150,32 @@ class IngressSpec(SimModel):
             return self.nodes_per_az
         return self.nodes_per_az.get(az, 0)
 
+    def nodes(self) -> list[tuple[str, str]]:
+        """``(name, az)`` of every ingress node, in order.
+
+        Example:
+            >>> IngressSpec(azs=["a", "b"], nodes_per_az={"a": 2, "b": 1}).nodes()
+            [('ingress-a-0', 'a'), ('ingress-a-1', 'a'), ('ingress-b-0', 'b')]
+        """
+        return [(f"ingress-{az}-{i}", az) for az in self.azs for i in range(self.nodes_in(az))]
+
+    def gateway_nodes(self) -> list[int]:
+        """For each gateway pod, in pod order, the index of its node in :meth:`nodes`.
+
+        One pod per node per ``pods_per_node`` (a DaemonSet), or ``gateway_replicas`` pods
+        spread round-robin over the nodes.
+
+        Example:
+            >>> IngressSpec(azs=["a", "b"], nodes_per_az=1, gateway_replicas=3).gateway_nodes()
+            [0, 1, 0]
+        """
+        n = len(self.nodes())
+        if n == 0:
+            return []
+        if self.gateway_replicas is not None:
+            return [i % n for i in range(self.gateway_replicas)]
+        return [i for i in range(n) for _ in range(self.pods_per_node)]
+
 
 class ErrorSpec(SimModel):
     """A backend error model.
