@@ -11,8 +11,7 @@ from istiolab.config import codecs
 from istiolab.config.base import Resource
 from istiolab.config.codecs import RawDocument
 from istiolab.config.registry import parse_document, path_str
-from istiolab.errors import ConfigError
-from istiolab.findings import Finding, finding, has_errors
+from istiolab.findings import Finding, finding
 
 R = TypeVar("R", bound=Resource)
 
@@ -93,12 +92,6 @@ class ConfigSet:
         from istiolab.lab import configset_html
 
         return configset_html(self)
-
-    def require_valid(self) -> ConfigSet:
-        """Return self, or raise :class:`ConfigError` listing the load errors."""
-        if has_errors(self.findings):
-            raise ConfigError([f for f in self.findings if f.severity.value == "error"])
-        return self
 
 
 def from_documents(docs: Iterable[RawDocument], *, strict: bool = False) -> ConfigSet:

@@ -16,11 +16,6 @@ def fqdn(host: str, namespace: str, domain: str = DOMAIN) -> str:
     return f"{host}.{namespace}.{domain}"
 
 
-def short_name(host: str) -> str:
-    """The service name part of a host (``reviews.ns.svc.cluster.local`` → ``reviews``)."""
-    return host.split(".", 1)[0]
-
-
 def host_matches(pattern: str, host: str) -> bool:
     """Whether a gateway/VirtualService host *pattern* (``*``, ``*.example.com``) accepts *host*."""
     pattern = pattern.split("/", 1)[1] if "/" in pattern else pattern

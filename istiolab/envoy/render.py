@@ -103,22 +103,21 @@ def _fraction(per_million: int) -> dict[str, Any]:
     return {"numerator": per_million, "denominator": "MILLION"}
 
 
-def _bucket(rl: RateLimit, *, with_bucket: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"@type": RATELIMIT, "stat_prefix": "http_local_rate_limiter"}
-    if with_bucket:
-        out["token_bucket"] = {
-            "max_tokens": rl.max_tokens,
-            "tokens_per_fill": rl.tokens_per_fill,
-            "fill_interval": duration(rl.fill_interval_s),
-        }
-        out["filter_enabled"] = {
-            "runtime_key": "local_rate_limit_enabled",
-            "default_value": _fraction(rl.enabled_per_million),
-        }
-        out["filter_enforced"] = {
-            "runtime_key": "local_rate_limit_enforced",
-            "default_value": _fraction(rl.enforced_per_million),
-        }
+def _bucket(rl: RateLimit) -> dict[str, Any]:
+    out = _bucket_placeholder()
+    out["token_bucket"] = {
+        "max_tokens": rl.max_tokens,
+        "tokens_per_fill": rl.tokens_per_fill,
+        "fill_interval": duration(rl.fill_interval_s),
+    }
+    out["filter_enabled"] = {
+        "runtime_key": "local_rate_limit_enabled",
+        "default_value": _fraction(rl.enabled_per_million),
+    }
+    out["filter_enforced"] = {
+        "runtime_key": "local_rate_limit_enforced",
+        "default_value": _fraction(rl.enforced_per_million),
+    }
     return out
 
 

@@ -472,10 +472,6 @@ def expected_attempts(p: float, retries: int) -> tuple[float, float]:
     return mean, var
 
 
-def _backoff_upper(policy: RetryPolicy, retry: int, formula: str) -> float:
-    return backoff_bound(policy, retry, formula)
-
-
 # ------------------------------------------------------------------------- statistics
 
 
@@ -1215,7 +1211,7 @@ class _Verifier:
             names = [c.name for c in r.clusters]
             pol = r.retry
             backoff = sum(
-                _backoff_upper(pol, k, self.formula) for k in range(1, pol.num_retries + 1)
+                backoff_bound(pol, k, self.formula) for k in range(1, pol.num_retries + 1)
             )
             if retries_on_status(pol, 503) and r.timeout_s and backoff + 0.05 >= r.timeout_s:
                 self.skip(
@@ -1335,11 +1331,11 @@ class _Verifier:
             if per_try and (not route_t or per_try < route_t):
                 assert pol is not None
                 lower = tries * per_try
-                upper = lower + sum(_backoff_upper(pol, k, self.formula) for k in range(1, tries))
+                upper = lower + sum(backoff_bound(pol, k, self.formula) for k in range(1, tries))
                 if route_t and upper > route_t:
                     # The route timeout cuts the tries short (it includes back-off).
                     min_tries = max(
-                        1, math.ceil(route_t / (per_try + _backoff_upper(pol, tries, self.formula)))
+                        1, math.ceil(route_t / (per_try + backoff_bound(pol, tries, self.formula)))
                     )
                     tries = min(tries, math.ceil(route_t / per_try))
                     lower, upper = min(lower, route_t), route_t

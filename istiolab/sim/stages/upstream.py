@@ -25,14 +25,13 @@ _GATEWAY_ERRORS = (502, 503, 504)
 
 
 class _HostState:
-    __slots__ = ("consecutive_5xx", "consecutive_gw", "ejected_until", "ejections", "last_uneject")
+    __slots__ = ("consecutive_5xx", "consecutive_gw", "ejected_until", "ejections")
 
     def __init__(self) -> None:
         self.consecutive_5xx = 0
         self.consecutive_gw = 0
         self.ejected_until = -1.0
         self.ejections = 0
-        self.last_uneject = 0.0
 
 
 class UpstreamCluster:
