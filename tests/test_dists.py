@@ -62,27 +62,39 @@ def gamma_mu4(mean: float, cv: float) -> float:
     return 3 * k * (k + 2) * theta**4
 
 
-# (distribution, its fourth central moment μ₄)
-MOMENT_CASES: list[tuple[Distribution, float]] = [
-    (Exponential(0.010), 9 * 0.010**4),
-    (LogNormal(0.020, 0.5), lognormal_mu4(0.020, 0.5)),
-    (Gamma(0.010, 0.5), gamma_mu4(0.010, 0.5)),
-    (Gamma(0.010, 2.0), gamma_mu4(0.010, 2.0)),
-    (Uniform(0.001, 0.003), 0.002**4 / 80),
-    (Empirical(EMPIRICAL), float(np.mean((EMPIRICAL - EMPIRICAL.mean()) ** 4))),
-    (Shifted(Exponential(0.010), 0.002), 9 * 0.010**4),
+_E = EMPIRICAL
+
+# (distribution, its mean, variance and fourth central moment μ₄), all in closed form, so a
+# distribution whose declared mean or variance is wrong fails even if its sampler agrees with it.
+MOMENT_CASES: list[tuple[Distribution, float, float, float]] = [
+    (Exponential(0.010), 0.010, 0.010**2, 9 * 0.010**4),
+    (LogNormal(0.020, 0.5), 0.020, (0.5 * 0.020) ** 2, lognormal_mu4(0.020, 0.5)),
+    (Gamma(0.010, 0.5), 0.010, (0.5 * 0.010) ** 2, gamma_mu4(0.010, 0.5)),
+    (Gamma(0.010, 2.0), 0.010, (2.0 * 0.010) ** 2, gamma_mu4(0.010, 2.0)),
+    (Uniform(0.001, 0.003), 0.002, 0.002**2 / 12, 0.002**4 / 80),
+    (
+        Empirical(_E),
+        float(_E.mean()),
+        float(np.mean((_E - _E.mean()) ** 2)),
+        float(np.mean((_E - _E.mean()) ** 4)),
+    ),
+    (Shifted(Exponential(0.010), 0.002), 0.012, 0.010**2, 9 * 0.010**4),
 ]
 
 
-@pytest.mark.parametrize(("d", "mu4"), MOMENT_CASES, ids=repr)
-def test_sample_mean_and_variance_inside_999_ci(d: Distribution, mu4: float) -> None:
+@pytest.mark.parametrize(("d", "mean", "var", "mu4"), MOMENT_CASES, ids=repr)
+def test_sample_mean_and_variance_inside_999_ci(
+    d: Distribution, mean: float, var: float, mu4: float
+) -> None:
+    assert d.mean == pytest.approx(mean, rel=1e-12)
+    assert d.variance == pytest.approx(var, rel=1e-12)
     x = d.sample_n(np.random.default_rng(20240601), N)
     assert x.shape == (N,)
     assert x.dtype == np.float64
     assert (x >= 0).all()
-    assert abs(x.mean() - d.mean) <= Z999 * math.sqrt(d.variance / N)
-    assert abs(x.var(ddof=1) - d.variance) <= Z999 * math.sqrt((mu4 - d.variance**2) / N)
-    assert d.second_moment == pytest.approx(d.variance + d.mean**2, rel=1e-12)
+    assert abs(x.mean() - mean) <= Z999 * math.sqrt(var / N)
+    assert abs(x.var(ddof=1) - var) <= Z999 * math.sqrt((mu4 - var**2) / N)
+    assert d.second_moment == pytest.approx(var + mean**2, rel=1e-12)
 
 
 def test_heavy_lognormal_mean_inside_999_ci() -> None:

@@ -49,7 +49,6 @@ CONFIGS = sorted(p for p in (HERE / "configs").glob("*.yaml") if not p.name.ends
 NAMES = [p.stem for p in CONFIGS]
 SUITE_CONFIDENCE = 0.9998
 REQUESTS = 1000
-KNOWN_ENVOY_DIFFERENCES = {"rate_limit_refill"}  # see test_rate_limit_refills_in_quanta
 
 
 def _meta(path: Path) -> dict[str, str]:
@@ -173,7 +172,7 @@ def test_envoy_agrees_with_model(name: str) -> None:
     """One sandbox per config (pytest-xdist may spread these tests over workers)."""
     rep = report(name)
     assert rep.cases >= len(cases(name))
-    failures = rep.failures(ignore_metrics=KNOWN_ENVOY_DIFFERENCES)
+    failures = rep.failures()
     assert not failures, json.dumps(failures, indent=2)
     for path, tries in RETRY_TRIES.get(name, {}).items():
         names = {c.name for c in cases(name) if c.request.path == path}

@@ -135,14 +135,21 @@ def test_wilson_interval() -> None:
     assert lo > 0.98
 
 
-@pytest.mark.parametrize(("p", "n"), [(0.3, 2), (0.5, 3), (0.0, 2), (0.9, 0)])
-def test_expected_attempts_is_item_10(p: float, n: int) -> None:
+@pytest.mark.parametrize(
+    ("p", "n", "variance"),
+    [
+        # P(K=k) = p^(k-1)(1-p) for k <= n, P(K=n+1) = p^n; variances worked by hand:
+        (0.3, 2, 0.4179),  # K = 1, 2, 3 w.p. 0.7, 0.21, 0.09: 2.35 - 1.39²
+        (0.5, 3, 1.109375),  # K = 1..4 w.p. 1/2, 1/4, 1/8, 1/8: 4.625 - 1.875²
+        (0.0, 2, 0.0),
+        (0.9, 0, 0.0),
+    ],
+)
+def test_expected_attempts_is_item_10(p: float, n: int, variance: float) -> None:
     mean, var = expected_attempts(p, n)
     closed = (1 - p ** (n + 1)) / (1 - p) if p < 1 else n + 1
     assert mean == pytest.approx(closed)
-    assert var >= 0
-    if n == 0:
-        assert (mean, var) == (1.0, 0.0)
+    assert var == pytest.approx(variance)  # it sets the width of Envoy's amplification interval
 
 
 # -- Envoy semantics used for expectations -----------------------------------------------

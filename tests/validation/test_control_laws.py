@@ -292,6 +292,25 @@ def test_retry_route_timeout_includes_retries() -> None:
     assert totals["flags"].get("UT", 0) > 0
     assert math.isclose(totals["max_ms"], 300.0, abs_tol=1e-6)
 
+    # Tries that take time: 30 ms each, always 503. Three tries and their back-offs take at
+    # least 90 ms and the fourth cannot finish before 100 ms, so every request ends 504 UT at
+    # exactly 100 ms; a timer restarted per try would let all 7 tries run (≥ 210 ms, URX).
+    sc = load(
+        "10-retry-backoff",
+        stopping(
+            200,
+            {
+                "rules.inline.1.spec.http.0.timeout": "100ms",
+                "services.0.versions.0.service_time": "det(30ms)",
+            },
+        ),
+    )
+    totals = run(sc, 10005).totals()
+    assert totals["flags"] == {"UT": totals["requests"]}
+    assert math.isclose(totals["p50_ms"], 100.0, rel_tol=1e-3)  # HDR: 3 significant figures
+    assert math.isclose(totals["max_ms"], 100.0, abs_tol=1e-6)
+    assert math.isclose(totals["mean_ms"], 100.0, abs_tol=1e-6)
+
 
 # -- 11 -----------------------------------------------------------------------------------
 
