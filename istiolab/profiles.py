@@ -53,6 +53,8 @@ class IstioProfile:
         token_bucket: ``timer`` (Envoy ≤ 1.31 adds ``tokens_per_fill`` at every
             ``fill_interval``) or ``continuous`` (Envoy ≥ 1.32, Istio ≥ 1.24: one token every
             ``fill_interval / tokens_per_fill``, measured on Envoy 1.40).
+        connect_timeout_s: Upstream connect timeout when no DestinationRule sets one (mesh
+            config ``connectTimeout``: 1 s in Istio 0.2, 10 s since).
     """
 
     name: str
@@ -72,6 +74,7 @@ class IstioProfile:
     ingress_service: str = "istio-ingressgateway"
     eject_at_least_one: bool = True
     token_bucket: str = "timer"
+    connect_timeout_s: float = 10.0
 
 
 _DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled")
@@ -119,6 +122,7 @@ PROFILES: dict[str, IstioProfile] = {
             backoff_formula="docs",
             gateway_selector=(("istio", "ingress"),),
             ingress_service="istio-ingress",
+            connect_timeout_s=1.0,
         ),
         IstioProfile(
             name="1.0",

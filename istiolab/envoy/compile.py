@@ -510,7 +510,7 @@ class _Compiler:
             "max_pending_requests": cb[1],
             "max_requests": cb[2],
             "max_retries": cb[3],
-            "connect_timeout_s": 1.0 if prof.legacy else 10.0,
+            "connect_timeout_s": prof.connect_timeout_s,
         }
         lb = policy.load_balancer
         if lb is not None:
