@@ -323,19 +323,9 @@ class InMemoryCluster:
             self._request(call)
             stored = self._objects.get((kind, ns, name))
             if stored is None:
-                raise self._error(
-                    404, "NotFound", f'{info.resource(version)} "{name}" not found', call, info
-                )
+                raise self._not_found(call, info, version, name)
             if resource_version is not None and resource_version != self._rv(stored):
-                raise self._error(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {info.resource(version)} "{name}": the '
-                    "object has been modified; please apply your changes to the latest version "
-                    "and try again",
-                    call,
-                    info,
-                )
+                raise self._stale(call, info, version, name)
             new = copy.deepcopy(stored.obj)
             meta = new.setdefault("metadata", {})
             src_meta = obj.get("metadata") or {}
@@ -381,9 +371,7 @@ class InMemoryCluster:
             self._request(call)
             stored = self._objects.get((kind, ns, name))
             if stored is None:
-                raise self._error(
-                    404, "NotFound", f'{info.resource(version)} "{name}" not found', call, info
-                )
+                raise self._not_found(call, info, version, name)
             actual = stored.obj["metadata"].get("uid")
             if uid is not None and uid != actual:
                 raise self._error(
@@ -503,15 +491,7 @@ class InMemoryCluster:
                 owners = copy.deepcopy(stored.owners)
             want_rv = (obj.get("metadata") or {}).get("resourceVersion")
             if want_rv and (stored is None or want_rv != self._rv(stored)):
-                raise self._error(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {info.resource(version)} "{name}": the '
-                    "object has been modified; please apply your changes to the latest version "
-                    "and try again",
-                    call,
-                    info,
-                )
+                raise self._stale(call, info, version, name)
             config = _fields(obj)
             conflicts: dict[tuple[FieldPath, str], tuple[FieldPath, tuple[str, str]]] = {}
             for p, value in config.items():
@@ -631,6 +611,29 @@ class InMemoryCluster:
             ):
                 fault.times -= 1
                 raise self._error(fault.status, fault.reason, fault.message, call, info)
+
+    def _stale(self, call: Call, info: KindInfo, version: str, name: str) -> ApiError:
+        """The API server's 409 for a write carrying an outdated resourceVersion."""
+        return self._error(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {info.resource(version)} "{name}": the object has '
+            "been modified; please apply your changes to the latest version and try again",
+            call,
+            info,
+            version=version,
+        )
+
+    def _not_found(self, call: Call, info: KindInfo, version: str, name: str) -> ApiError:
+        """The API server's 404 for a named object that does not exist."""
+        return self._error(
+            404,
+            "NotFound",
+            f'{info.resource(version)} "{name}" not found',
+            call,
+            info,
+            version=version,
+        )
 
     def _error(
         self,
