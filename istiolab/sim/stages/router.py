@@ -118,7 +118,11 @@ class Router:
                 out.status = f.abort_status or 503
                 out.flag("FI")
                 return None
-        limited = self._limited(r)
+        limited = (
+            self._limited(r)
+            if r.rate_limit is not None or self.table.rate_limit is not None
+            else None
+        )
         if limited is not None:
             out.status = limited.status
             out.flag("RL")
