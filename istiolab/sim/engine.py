@@ -422,23 +422,14 @@ class _Run:
     def sampler_process(self) -> Generator[Any, Any, None]:
         env, m = self.env, self.metrics
         interval = self.sc.run.metrics_interval_s
-        # Busy server-seconds at the previous sample: the difference over the interval, divided
-        # by its length, is the time-averaged number of busy servers (workers, pod slots).
-        before: dict[object, float] = {}
-
-        def mean_busy(component: Any, now_busy_s: float) -> float:
-            busy = (now_busy_s - before.get(component, 0.0)) / interval
-            before[component] = now_busy_s
-            return max(0.0, busy)
-
         while True:
             yield env.timeout(interval)
-            # Bin each sample in the interval it describes, the one just ended (Metrics bins
-            # by the interval containing t).
+            # An instantaneous sample at the end of an interval describes the interval just
+            # ended: bin it there (Metrics bins by the interval containing t).
             t = env.now - interval / 2
             for node in self.nodes:
                 cap = float(sum(len(p.workers) for p in node.pods)) or 1.0
-                busy = mean_busy(node, sum(p.busy_time() for p in node.pods))
+                busy = sum(p.busy() for p in node.pods) if node.alive else 0.0
                 m.record_utilisation(
                     t=t, kind="ingress_node", name=node.name, az=node.az, busy=busy, capacity=cap
                 )
@@ -448,7 +439,7 @@ class _Run:
                     kind="pod",
                     name=pod.name,
                     az=pod.az,
-                    busy=mean_busy(pod, pod.busy_time()),
+                    busy=pod.busy(),
                     capacity=pod.capacity(),
                 )
 

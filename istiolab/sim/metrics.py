@@ -433,8 +433,7 @@ class Metrics:
             kind: Component kind, e.g. ``"ingress"`` or ``"pod"``.
             name: Component name.
             az: Its availability zone.
-            busy: Busy servers (workers, concurrency slots): the engine passes their time
-                average over the interval; an instantaneous sample works too.
+            busy: Busy servers (workers, concurrency slots) at *t*.
             capacity: Servers it has.
         """
         arrays = self._util.get((kind, name, az))

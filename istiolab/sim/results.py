@@ -95,7 +95,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _c("kind", "str", "", "component kind, e.g. 'ingress' or 'pod'"),
         _c("name", "str", "", "component name"),
         _c("az", "str", "", "availability zone"),
-        _c("busy", "float64", "servers", "time-averaged busy servers over the interval"),
+        _c("busy", "float64", "servers", "mean busy servers over the samples"),
         _c("capacity", "float64", "servers", "mean capacity over the samples"),
         _c("utilisation", "float64", "", "sum busy / sum capacity"),
     ),
@@ -277,8 +277,8 @@ class Result:
         'UF,URX', '' for none); count int64.
 
     ``utilisation()`` (intervals with samples)
-        t_s float64 s; kind str; name str; az str; busy float64 servers (time average over
-        the interval); capacity float64 servers (mean); utilisation float64 (busy / capacity).
+        t_s float64 s; kind str; name str; az str; busy float64 servers (mean); capacity
+        float64 servers (mean); utilisation float64 (sum busy / sum capacity).
 
     ``stages()`` (one row per route, cluster, version and stage)
         route str; cluster str; version str; stage str; requests int64; p50_ms, p90_ms,

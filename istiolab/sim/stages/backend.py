@@ -98,12 +98,8 @@ class Pod:
         return self.alive and self.in_endpoints and self.env.now >= self.ready_at
 
     def busy(self) -> float:
-        """Servers in use now (the HPA samples this)."""
+        """Servers in use (for utilisation)."""
         return float(self.server.count)
-
-    def busy_time(self) -> float:
-        """Busy server-seconds so far (time-averaged utilisation)."""
-        return self.server.busy_time()
 
     def capacity(self) -> float:
         """Servers."""

@@ -67,12 +67,8 @@ class GatewayPod:
         return self.node.az
 
     def busy(self) -> float:
-        """Busy workers now."""
+        """Busy workers."""
         return float(sum(w.count for w in self.workers))
-
-    def busy_time(self) -> float:
-        """Busy worker-seconds so far (time-averaged utilisation)."""
-        return sum(w.busy_time() for w in self.workers)
 
     def handle(self, req: SimRequest, out: Outcome, worker: int) -> Generator[Any, Any, None]:
         """Process a request on *worker*, then route it.
