@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $@ $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	@$(BIN)/python -m istiolab.demo
+	@$(BIN)/python -m istiolab.cli.demo
 
 # Chromium (Debian's package) is needed by the browser test; installed when we are root on a
 # Debian-like machine, otherwise that test skips and says why.

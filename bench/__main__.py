@@ -221,7 +221,7 @@ def measure_sweep(duration_s: float) -> dict[str, Any]:
     import pandas as pd
     from distributed import Client, LocalCluster
 
-    from istiolab.sweep import sweep
+    from istiolab.analysis.sweep import sweep
 
     sc = seed_scenario(duration_s)
     t = time.perf_counter()

@@ -13,6 +13,8 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
+from istiolab.reprs import HTMLRepr
+
 
 class Severity(str, enum.Enum):
     """How bad a finding is. Only ``ERROR`` makes ``istiolab lint`` exit 1."""
@@ -270,7 +272,7 @@ CODES: dict[str, Code] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Finding:
+class Finding(HTMLRepr):
     """One problem found in user input.
 
     Attributes:
@@ -308,10 +310,6 @@ class Finding:
             f"{self.message} (fix: {self.fix})"
         )
 
-    def _repr_html_(self) -> str:
-        from istiolab.lab import finding_html
-
-        return finding_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the documented keys."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from istiolab.config import loads
-from istiolab.envoy.compile import compile
+from istiolab.config.matching import is_catch_all_match
+from istiolab.config.model import HTTPMatchRequest
+from istiolab.envoy.compile import compile, route_match
 from istiolab.envoy.model import RouteTable
 from istiolab.errors import CompileError, ConfigError
 
@@ -419,3 +423,38 @@ def test_invalid_input_is_a_config_error_with_findings() -> None:
     assert err.value.findings
     assert all(f.severity.value == "error" for f in err.value.findings)
     build(bad, "1.24")  # accepted from 1.15 on
+
+
+_STRING_MATCHES = st.sampled_from(
+    [{}, {"exact": "/"}, {"prefix": "/"}, {"prefix": "/a"}, {"regex": ".*"}, {"regex": "/a.*"}]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    uri=st.none() | _STRING_MATCHES,
+    extra=st.dictionaries(
+        st.sampled_from(["headers", "withoutHeaders", "queryParams"]),
+        st.dictionaries(st.sampled_from(["x-a", "b"]), _STRING_MATCHES, min_size=1, max_size=2),
+        max_size=2,
+    ),
+    pseudo=st.dictionaries(
+        st.sampled_from(["method", "authority", "scheme"]), _STRING_MATCHES, max_size=2
+    ),
+    ignore_case=st.none() | st.booleans(),
+)
+def test_catch_all_on_config_agrees_with_compiled_match(
+    uri: dict[str, str] | None,
+    extra: dict[str, dict[str, dict[str, str]]],
+    pseudo: dict[str, dict[str, str]],
+    ignore_case: bool | None,
+) -> None:
+    # compile stops at the first catch-all block by the config-level rule (as istiod's
+    # isCatchAllMatch does); the Envoy route it emits for that block must be a catch-all too.
+    raw: dict[str, object] = {**extra, **pseudo}
+    if uri is not None:
+        raw["uri"] = uri
+    if ignore_case is not None:
+        raw["ignoreUriCase"] = ignore_case
+    m = HTTPMatchRequest.model_validate(raw)
+    assert is_catch_all_match(m) == route_match(m).is_catch_all

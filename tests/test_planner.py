@@ -9,8 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from istiolab.errors import ConfigError
-from istiolab.planner import (
+from istiolab.analysis.planner import (
     SLO,
     SLONotMetError,
     _smallest,
@@ -18,6 +17,8 @@ from istiolab.planner import (
     plan,
     t_quantile,
 )
+from istiolab.errors import ConfigError
+from istiolab.lab.plots import plan_frontier
 from istiolab.sim import theory
 from istiolab.sim.scenario import Scenario, dump_scenario, mmc_scenario
 
@@ -132,7 +133,7 @@ def test_plan_returns_the_erlang_c_answer() -> None:
     assert len(ev) == 5 * 6
     assert ev["seed"].nunique() == 6  # the same seeds at every value
     assert "one-sided" in result.describe()
-    ax = result.plot()
+    ax = plan_frontier(result)
     assert ax.get_xlabel() == KNOB
     assert ax.get_ylabel() == "mean_ms"
 
@@ -174,7 +175,7 @@ def test_plan_input_errors() -> None:
 
 
 def _app() -> typer.Typer:
-    from istiolab.cli_sweep import register
+    from istiolab.cli.sweep import register
 
     app = typer.Typer(pretty_exceptions_enable=False)
 

@@ -13,8 +13,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from istiolab import plots
-from istiolab.lab import scenario
+from istiolab.lab import plots, scenario
 from istiolab.sim.engine import simulate
 from istiolab.sim.results import Result
 

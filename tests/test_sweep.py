@@ -15,11 +15,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import istiolab.sweep as sweep_mod
+import istiolab.analysis.sweep as sweep_mod
+from istiolab.analysis.sweep import METRICS, sweep, sweep_seeds
 from istiolab.errors import ConfigError
 from istiolab.sim.engine import simulate
 from istiolab.sim.scenario import Scenario, mmc_scenario
-from istiolab.sweep import METRICS, sweep, sweep_seeds
 
 CONC = "services.0.versions.0.concurrency"
 PODS = "ingress.pods_per_node"
@@ -241,7 +241,7 @@ def test_same_frame_on_every_executor() -> None:
 
 
 def _app() -> typer.Typer:
-    from istiolab.cli_sweep import register
+    from istiolab.cli.sweep import register
 
     app = typer.Typer(pretty_exceptions_enable=False)
 
@@ -262,7 +262,7 @@ def _write_scenario(tmp_path: Path) -> Path:
 
 
 def test_parse_param() -> None:
-    from istiolab.cli_sweep import parse_param
+    from istiolab.cli.sweep import parse_param
 
     assert parse_param("a.b=1,2.5,true,x") == ("a.b", [1, 2.5, True, "x"])
     assert parse_param("n=2..4,8") == ("n", [2, 3, 4, 8])
@@ -321,7 +321,7 @@ def test_cli_sweep(tmp_path: Path) -> None:
 )
 def test_cgroup_cpu_quota(tmp_path: Path, files: dict[str, str], expected: float | None) -> None:
     """Binder and containers limit CPUs by quota while os.cpu_count() reports the host's."""
-    from istiolab.sweep import _cgroup_cpu_quota
+    from istiolab.analysis.sweep import _cgroup_cpu_quota
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +330,7 @@ def test_cgroup_cpu_quota(tmp_path: Path, files: dict[str, str], expected: float
 
 
 def test_available_cpus_respects_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
-    import istiolab.sweep as sweep_module
+    import istiolab.analysis.sweep as sweep_module
 
     monkeypatch.setattr(sweep_module, "_cgroup_cpu_quota", lambda: 1.5)
     assert sweep_module.available_cpus() == min(2, len(os.sched_getaffinity(0)))

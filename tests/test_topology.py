@@ -8,8 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 
-from istiolab import topology
-from istiolab.lab import scenario
+from istiolab.lab import scenario, topology
 from istiolab.sim.engine import simulate
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario

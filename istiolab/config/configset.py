@@ -12,12 +12,13 @@ from istiolab.config.base import Resource
 from istiolab.config.codecs import RawDocument
 from istiolab.config.registry import parse_document, path_str
 from istiolab.findings import Finding, finding
+from istiolab.reprs import HTMLRepr
 
 R = TypeVar("R", bound=Resource)
 
 
 @dataclasses.dataclass(frozen=True)
-class ConfigSet:
+class ConfigSet(HTMLRepr):
     """An ordered set of resources plus the findings from loading them.
 
     Attributes:
@@ -88,10 +89,6 @@ class ConfigSet:
             line=origin.line_of(path) if origin else None,
         )
 
-    def _repr_html_(self) -> str:
-        from istiolab.lab import configset_html
-
-        return configset_html(self)
 
 
 def from_documents(docs: Iterable[RawDocument], *, strict: bool = False) -> ConfigSet:

@@ -58,6 +58,7 @@ from istiolab.config.model import DestinationRule, EnvoyFilter, Gateway, Virtual
 from istiolab.findings import Finding, Severity
 from istiolab.profiles import IstioProfile, get_profile
 from istiolab.regex import full_match
+from istiolab.reprs import HTMLRepr
 from istiolab.units import format_duration, parse_duration
 
 API_VERSION = "networking.istio.io/v1"
@@ -94,7 +95,7 @@ DestKey = tuple[str, int | None, tuple[tuple[str, str], ...]]
 
 
 @dataclasses.dataclass(frozen=True)
-class Conversion:
+class Conversion(HTMLRepr):
     """The result of :func:`convert`.
 
     Attributes:
@@ -108,10 +109,6 @@ class Conversion:
     config: ConfigSet
     findings: tuple[Finding, ...]
 
-    def _repr_html_(self) -> str:
-        from istiolab.lab import conversion_html
-
-        return conversion_html(self)
 
 
 def convert(

@@ -25,13 +25,13 @@ from istiolab.config.legacy import (
     QuotaSpecBinding,
     RouteRule,
 )
+from istiolab.config.matching import covers, is_catch_all_match
 from istiolab.config.model import (
     DestinationRule,
     EnvoyFilter,
     Gateway,
     HTTPMatchRequest,
     HTTPRoute,
-    StringMatch,
     VirtualService,
 )
 from istiolab.findings import Finding
@@ -199,7 +199,7 @@ class _Validator:
                     "every request, so it is never used",
                     f"move it before http[{catch_all_at}] or give http[{catch_all_at}] a match",
                 )
-            elif earlier and all(any(_covers(a, b) for a in earlier) for b in blocks):
+            elif earlier and all(any(covers(a, b) for a in earlier) for b in blocks):
                 self.add(
                     "IL208",
                     vs,
@@ -577,80 +577,12 @@ def _name(route: HTTPRoute) -> str:
     return f" ({route.name!r})" if route.name else ""
 
 
-# -- match implication (for unreachable-route findings) -----------------------------------
-
-
 def _is_catch_all(m: HTTPMatchRequest | None) -> bool:
-    """A match block that every request satisfies: compile's catch-all, where istiod stops.
+    """A block every request satisfies wherever the VirtualService applies: compile stops there.
 
     Blocks restricted to some workloads (port, sourceLabels, gateways, sourceNamespace) are not
     counted: they are a catch-all only where they apply.
     """
-    from istiolab.envoy.compile import route_match  # compile imports this module
-
     if m is not None and any((m.port, m.source_labels, m.gateways, m.source_namespace)):
         return False
-    return route_match(m).is_catch_all
-
-
-def _str_covers(a: StringMatch | None, b: StringMatch | None, *, fold: bool = False) -> bool:
-    """Every value matching *b* also matches *a* (conservative: False when unsure)."""
-    if a is None:
-        return True
-    if b is None:
-        # Only a pattern that accepts every value covers "no condition".
-        return (a.kind == "regex" and a.value == ".*") or (a.kind == "prefix" and a.value == "")
-    av, bv = (a.value.lower(), b.value.lower()) if fold else (a.value, b.value)
-    if a.kind == "present":
-        return True
-    if a.kind == "exact":
-        return b.kind == "exact" and av == bv
-    if a.kind == "prefix":
-        return b.kind in ("exact", "prefix") and bv.startswith(av)
-    if a.kind == "regex":
-        return (b.kind == "regex" and av == bv) or av == ".*"
-    return False
-
-
-def _map_covers(a: dict[str, StringMatch] | None, b: dict[str, StringMatch] | None) -> bool:
-    for key, am in (a or {}).items():
-        bm = (b or {}).get(key)
-        if bm is None:
-            return False
-        if am.kind != "present" and bm.kind == "present":
-            return False
-        if not _str_covers(am, bm):
-            return False
-    return True
-
-
-def _covers(a: HTTPMatchRequest | None, b: HTTPMatchRequest | None) -> bool:
-    """Every request that matches *b* also matches *a*."""
-    if a is None or _is_catch_all(a):
-        return True
-    if b is None:
-        return False
-    fold = bool(a.ignore_uri_case)
-    if b.ignore_uri_case and not a.ignore_uri_case and a.uri is not None:
-        return False
-    uri_all = a.uri is not None and a.uri.kind == "prefix" and a.uri.value == "/"
-    if not uri_all and not _str_covers(a.uri, b.uri, fold=fold):
-        return False
-    for name in ("scheme", "method", "authority"):
-        if not _str_covers(getattr(a, name), getattr(b, name)):
-            return False
-    if not _map_covers(a.headers, b.headers) or not _map_covers(a.query_params, b.query_params):
-        return False
-    # b excludes at least what a excludes: each "not am" must follow from b's "not bm".
-    for key, am in (a.without_headers or {}).items():
-        bm = (b.without_headers or {}).get(key)
-        if bm is None or not _str_covers(bm, am):
-            return False
-    if a.port is not None and a.port != b.port:
-        return False
-    if a.source_labels and not a.source_labels.items() <= (b.source_labels or {}).items():
-        return False
-    # b without gateways applies on every gateway of the VirtualService, maybe beyond a's.
-    if a.gateways and not (b.gateways and set(b.gateways) <= set(a.gateways)):
-        return False
-    return not (a.source_namespace and a.source_namespace != b.source_namespace)
+    return is_catch_all_match(m)

@@ -20,6 +20,7 @@ from istiolab.config.configset import ConfigSet
 from istiolab.config.hosts import fqdn, gateway_ref, host_matches
 from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import DestinationPolicy, MemQuota, RouteRule
+from istiolab.config.matching import is_catch_all_match
 from istiolab.config.model import (
     Destination,
     DestinationRule,
@@ -282,7 +283,7 @@ class _Compiler:
                 src = RouteSource(src_res, i, j, http.name)
                 name = http.name or f"{vs.namespace}/{vs.name}/http[{i}]"
                 out.append(dataclasses.replace(action, name=name, match=match, source=src))
-                if match.is_catch_all:
+                if is_catch_all_match(m):
                     # istiod stops generating routes after the first catch-all of a VirtualService.
                     stop = True
                     break

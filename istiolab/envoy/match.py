@@ -25,6 +25,7 @@ from istiolab.envoy.model import (
     WeightedCluster,
 )
 from istiolab.regex import full_match
+from istiolab.reprs import HTMLRepr
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -263,7 +264,7 @@ class TraceStep:
 
 
 @dataclasses.dataclass(frozen=True)
-class Explanation:
+class Explanation(HTMLRepr):
     """Why a request goes where it goes."""
 
     request: Request
@@ -272,10 +273,6 @@ class Explanation:
     trace: tuple[TraceStep, ...]
     gateway_rate_limit: RateLimit | None = None
 
-    def _repr_html_(self) -> str:
-        from istiolab.lab import explanation_html
-
-        return explanation_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of ``istiolab explain --format json``."""

@@ -71,6 +71,7 @@ from istiolab.envoy.sandbox import BackendBehaviour, BackendSpec, EnvoySandbox, 
 from istiolab.errors import IstiolabError
 from istiolab.profiles import get_profile
 from istiolab.regex import RegexError, full_match
+from istiolab.reprs import HTMLRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -802,7 +803,7 @@ def generate_cases(table: RouteTable, *, notes: list[str] | None = None) -> list
 
 
 @dataclasses.dataclass
-class VerifyReport:
+class VerifyReport(HTMLRepr):
     """Agreement of the model with Envoy.
 
     Attributes:
@@ -833,10 +834,6 @@ class VerifyReport:
     results: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
 
-    def _repr_html_(self) -> str:
-        from istiolab.lab import verify_report_html
-
-        return verify_report_html(self)
 
     confidence: float = 0.99
     requests: int = 0

@@ -48,11 +48,11 @@ STAGES = ("lb", "ingress", "route")
 """The stages every request's latency is split into (the ``stages`` frame)."""
 
 
-def build_table(scenario: Scenario) -> tuple[RouteTable, list[Finding]]:
-    """Compile the scenario's rules (or the implicit catch-all to the first service).
+def scenario_config(scenario: Scenario) -> ConfigSet:
+    """The configuration a scenario routes with: its rule files, then its inline resources.
 
-    Raises:
-        ConfigError: When the rules have errors (every finding listed).
+    Relative rule paths are resolved against the scenario's folder. Nothing is validated here:
+    the findings of loading stay in the returned set.
     """
     rules = scenario.rules
     base = Path(scenario.base_dir) if scenario.base_dir else Path.cwd()
@@ -64,6 +64,17 @@ def build_table(scenario: Scenario) -> tuple[RouteTable, list[Finding]]:
         config = config + from_documents(
             RawDocument(d, "<scenario rules.inline>", i, 0) for i, d in enumerate(rules.inline)
         )
+    return config
+
+
+def build_table(scenario: Scenario) -> tuple[RouteTable, list[Finding]]:
+    """Compile the scenario's rules (or the implicit catch-all to the first service).
+
+    Raises:
+        ConfigError: When the rules have errors (every finding listed).
+    """
+    rules = scenario.rules
+    config = scenario_config(scenario)
     if not config.resources and not config.findings:
         config = ConfigSet.of(implicit_rules(scenario.services[0]))
     if config.findings and any(f.severity.value == "error" for f in config.findings):

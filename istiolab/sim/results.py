@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from istiolab.reprs import HTMLRepr
 
 FORMAT_VERSION = 1
 """Version of the on-disk layout written by :meth:`Result.save`."""
@@ -248,7 +249,7 @@ def _hex64(text: str) -> str:
     return digest if digest != "0" * 16 else "0" * 15 + "1"  # Zipkin rejects an all-zero id
 
 
-class Result:
+class Result(HTMLRepr):
     """The outcome of one simulation run, as tidy DataFrames with fixed schemas.
 
     Build it with :meth:`Metrics.result() <istiolab.sim.metrics.Metrics.result>` or :meth:`load`.
@@ -577,19 +578,3 @@ class Result:
             f"Result(run_id={self.run_id!r}, scenario={self.scenario!r}, seed={self.seed!r}, "
             f"requests={totals.get('requests')}, p99_ms={totals.get('p99_ms')})"
         )
-
-    def _repr_html_(self) -> str:
-        totals = self.meta.get("totals", {})
-        head = (
-            f"<p><b>{self.scenario}</b> run <code>{self.run_id}</code>, seed {self.seed}: "
-            f"{totals.get('requests', 0)} requests, {_fmt(totals.get('rps'))} rps, "
-            f"success {_fmt(totals.get('success_ratio'))}, p99 {_fmt(totals.get('p99_ms'))} ms</p>"
-        )
-        table = self._frames["summary"].to_html(index=False, float_format=lambda x: f"{x:.4g}")
-        return head + table
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float) and not math.isnan(value):
-        return f"{value:.4g}"
-    return str(value)

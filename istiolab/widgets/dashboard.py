@@ -5,7 +5,7 @@ The dashboard holds a :class:`~istiolab.sim.scenario.Scenario`; its knobs are de
 by default) and become ``Scenario.with_overrides`` paths. *Run* sends the overridden scenario to
 :func:`~istiolab.sim.engine.simulate` in a worker process (:mod:`istiolab.widgets.runner`); when
 it finishes, every plot is redrawn from the :class:`~istiolab.sim.results.Result` with the
-functions of :mod:`istiolab.plots` and :mod:`istiolab.topology`.
+functions of :mod:`istiolab.lab.plots` and :mod:`istiolab.lab.topology`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PlotFn = Callable[["Result", "Scenario", "Axes"], Any]
 
 def _plot(name: str) -> PlotFn:
     def fn(result: Result, scenario: Scenario, ax: Axes) -> Any:
-        from istiolab import plots
+        from istiolab.lab import plots
 
         return getattr(plots, name)(result, ax=ax)
 
@@ -37,7 +37,7 @@ def _plot(name: str) -> PlotFn:
 
 
 def _topology(result: Result, scenario: Scenario, ax: Axes) -> Any:
-    from istiolab import topology
+    from istiolab.lab import topology
 
     return topology.draw(scenario, result, ax=ax)
 

@@ -874,7 +874,7 @@ class RuleDesigner:
     def _simulate(self, docs: list[dict[str, Any]]) -> None:
         from matplotlib.figure import Figure
 
-        from istiolab import plots
+        from istiolab.lab import plots
         from istiolab.sim.engine import simulate
 
         assert self.scenario is not None

@@ -19,7 +19,7 @@ from ._kmock import TOKEN, KMockServer, script_dry_run, status
 
 
 def _app() -> typer.Typer:
-    from istiolab.cli_kube import register
+    from istiolab.cli.cluster import register
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -242,7 +242,7 @@ def test_commands_with_the_in_memory_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The same commands on the in-memory cluster (as a workshop would use them)."""
-    import istiolab.cli_kube as cli_kube
+    import istiolab.cli.cluster as cli_kube
 
     cluster = InMemoryCluster(context="workshop", namespace="shop")
     for obj in (*seed.topology(), seed.gateway(), seed.destination_rule(), seed.virtual_service()):

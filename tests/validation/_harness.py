@@ -28,7 +28,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from istiolab.planner import t_quantile as planner_t_quantile
+from istiolab.analysis.planner import t_quantile as planner_t_quantile
 from istiolab.sim.engine import simulate
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, load_scenario

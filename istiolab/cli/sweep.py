@@ -155,7 +155,7 @@ def _executor(executor: str, dask: str | None) -> str:
             raise _fail(f"--dask cannot be combined with --executor {executor}")
         return dask
     if executor == "dask":
-        from istiolab.sweep import available_cpus
+        from istiolab.analysis.sweep import available_cpus
 
         return f"local:{available_cpus()}"
     if executor not in ("local", "serial"):
@@ -193,7 +193,7 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
 
 def _load(path: Path) -> Scenario:
     """Load a scenario: unreadable → exit 2, invalid → findings and exit 1."""
-    from istiolab.cli import format_findings
+    from istiolab.cli.app import format_findings
     from istiolab.errors import ConfigError
     from istiolab.sim.scenario import load_scenario
 
@@ -207,7 +207,7 @@ def _load(path: Path) -> Scenario:
 
 
 def _usage_findings(err: Any) -> typer.Exit:
-    from istiolab.cli import format_findings
+    from istiolab.cli.app import format_findings
 
     typer.echo(format_findings(list(err.findings)), err=True)
     return typer.Exit(2)
@@ -262,8 +262,8 @@ def sweep_cmd(
         istiolab sweep sc.yaml -p traffic.0.arrival.rate_rps=200,400,800
             -p ingress.concurrency=2,4 --dask local:2 -o runs.csv
     """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.analysis.sweep import sweep
     from istiolab.errors import ConfigError, MissingDependencyError
-    from istiolab.sweep import sweep
 
     if fmt not in ("table", "json"):
         raise _fail(f"--format must be table or json, not {fmt!r}")
@@ -362,8 +362,8 @@ def plan_cmd(
         istiolab plan sc.yaml --knob services.httpbin.versions.v1.replicas
             --slo p99_ms<=100 --slo success_ratio>=0.999 -k 8 --plot plan.png
     """  # noqa: D412 - a blank line keeps the examples apart in --help
+    from istiolab.analysis.planner import SLO, SLONotMetError, describe_checks, plan
     from istiolab.errors import ConfigError, MissingDependencyError
-    from istiolab.planner import SLO, SLONotMetError, describe_checks, plan
 
     if fmt not in ("table", "json"):
         raise _fail(f"--format must be table or json, not {fmt!r}")
@@ -417,7 +417,9 @@ def plan_cmd(
     if plot is not None:
         from matplotlib.figure import Figure
 
-        figure = result.plot().figure
+        from istiolab.lab.plots import plan_frontier
+
+        figure = plan_frontier(result).figure
         try:
             if isinstance(figure, Figure):  # plot() made its own Figure (not a SubFigure)
                 figure.savefig(plot)

@@ -91,7 +91,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as err:
-        from istiolab.cli import format_findings
+        from istiolab.cli.app import format_findings
 
         typer.echo(format_findings(list(err.findings)), err=True)
         _echo_err(
@@ -134,7 +134,7 @@ def _store(backup_dir: Path | None) -> BackupStore:
 
 def _show_warnings(findings: tuple[object, ...]) -> None:
     if findings:
-        from istiolab.cli import format_findings
+        from istiolab.cli.app import format_findings
 
         typer.echo(format_findings(list(findings)), err=True)  # type: ignore[arg-type]
 

@@ -1,216 +1,44 @@
-"""Workshop helpers: the exercise checker, rich HTML views of model objects, and data lookup.
+"""Rich HTML views of the core's objects in Jupyter.
 
-Notebooks use three things from here:
+The core never imports this module. Its objects inherit :class:`istiolab.reprs.HTMLRepr`,
+whose ``_repr_html_`` asks the renderer registered under the ``istiolab.reprs`` entry point,
+:func:`to_html` here, so a ``ConfigSet`` or an ``Explanation`` renders as a table in a notebook
+as soon as istiolab is installed. :func:`show` wraps an object (or a list of findings) for the
+same display explicitly.
 
-* :func:`check` says whether an exercise answer is right and why (``✓``/``✗`` with the reason);
-* :func:`show` wraps a :class:`~istiolab.config.ConfigSet`, findings, an
-  :class:`~istiolab.envoy.match.Explanation`, a verify report or a conversion so that Jupyter
-  renders it as an HTML table (the ``*_html`` functions below are what the objects'
-  ``_repr_html_`` would return);
-* :func:`scenario`, :func:`example` and :func:`rules_of` find the ready scenarios and examples
-  wherever the notebooks are opened from, and read the rules a scenario compiles.
-
-Nothing here decides anything about routing or traffic: it only formats and locates.
+Nothing here decides anything about routing or traffic: it only formats.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import math
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from istiolab.config import ConfigSet
-    from istiolab.config.convert import Conversion
-    from istiolab.envoy.match import Explanation
-    from istiolab.envoy.verify import VerifyReport
-    from istiolab.findings import Finding
-    from istiolab.sim.scenario import Scenario
+from istiolab.config import ConfigSet
+from istiolab.config.convert import Conversion
+from istiolab.envoy.match import Explanation
+from istiolab.envoy.verify import VerifyReport
+from istiolab.findings import Finding
+from istiolab.lab.exercises import RIGHT, WRONG
+from istiolab.sim.results import Result
 
 __all__ = [
     "Rich",
-    "check",
     "configset_html",
     "conversion_html",
-    "data_dir",
-    "example",
     "explanation_html",
     "finding_html",
     "findings_html",
-    "is_right",
-    "rules_of",
-    "scenario",
+    "result_html",
     "show",
+    "to_html",
     "verify_report_html",
 ]
 
-RIGHT = "\u2713"
-WRONG = "\u2717"
-
-# ----------------------------------------------------------------------------------- check
-
-
-def _same(answer: Any, expected: Any, tol: float | None, rel: float | None) -> bool:
-    if isinstance(expected, bool) or isinstance(answer, bool):
-        return bool(answer) is bool(expected) and type(answer) is type(expected)
-    if isinstance(expected, (int, float)) and isinstance(answer, (int, float)):
-        if math.isnan(float(expected)):
-            return math.isnan(float(answer))
-        slack = 0.0
-        if tol is not None:
-            slack = max(slack, tol)
-        if rel is not None:
-            slack = max(slack, rel * abs(float(expected)))
-        return abs(float(answer) - float(expected)) <= slack
-    if isinstance(expected, str) and isinstance(answer, str):
-        return answer.strip().lower() == expected.strip().lower()
-    if isinstance(expected, (set, frozenset)):
-        try:
-            return {_norm(a) for a in answer} == {_norm(e) for e in expected}
-        except TypeError:
-            return False
-    if isinstance(expected, Mapping) and isinstance(answer, Mapping):
-        return set(expected) == set(answer) and all(
-            _same(answer[k], expected[k], tol, rel) for k in expected
-        )
-    if isinstance(expected, (list, tuple)) and isinstance(answer, (list, tuple)):
-        return len(answer) == len(expected) and all(
-            _same(a, e, tol, rel) for a, e in zip(answer, expected, strict=True)
-        )
-    return bool(answer == expected)
-
-
-def _norm(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-def is_right(
-    answer: Any, expected: Any, *, tol: float | None = None, rel: float | None = None
-) -> bool:
-    """Whether *answer* matches *expected* with :func:`check`'s rules (no printing)."""
-    if answer is None or answer is Ellipsis:
-        return False
-    return _same(answer, expected, tol, rel)
-
-
-def check(
-    answer: Any,
-    expected: Any,
-    *,
-    why: str,
-    hint: str = "",
-    tol: float | None = None,
-    rel: float | None = None,
-) -> None:
-    """Print whether an exercise answer is right, and why.
-
-    Numbers match within ``tol`` (absolute) or ``rel`` (relative to *expected*); strings match
-    ignoring case and surrounding spaces; sets ignore order; lists, tuples and mappings are
-    compared item by item. An answer left as ``None`` or ``...`` is reported as not answered
-    (with *hint*, never *why*, which gives the answer away). Use :func:`is_right` for the verdict
-    as a bool.
-
-    Args:
-        answer: What the attendee wrote.
-        expected: The right answer (usually computed in the notebook with the public API).
-        why: The reason, printed with the verdict.
-        hint: Printed while the answer is missing.
-        tol: Absolute tolerance for numbers.
-        rel: Relative tolerance for numbers.
-
-    Example:
-        >>> check(0.1, 0.1004, why="v2 gets its weight's share", tol=0.01)
-        ✓ right: v2 gets its weight's share
-    """
-    if answer is None or answer is Ellipsis:
-        print(
-            f"{WRONG} not answered yet: replace None with your answer."
-            + (f" Hint: {hint}" if hint else "")
-        )
-    elif _same(answer, expected, tol, rel):
-        print(f"{RIGHT} right: {why}")
-    else:
-        print(f"{WRONG} wrong: {answer!r} is not it. {why}")
-
-
-# ------------------------------------------------------------------------------- locating
-
-
-def data_dir() -> Path:
-    """The folder holding ``sim/scenarios`` and ``examples``.
-
-    Looked up in this order: ``$ISTIOLAB_DATA``, the current folder and its parents (so
-    notebooks opened from ``notebooks/`` find ``../sim``), then the source tree the package was
-    installed from (an editable install, as on Binder).
-
-    Raises:
-        FileNotFoundError: When none of them has ``sim/scenarios``.
-    """
-    candidates: list[Path] = []
-    env = os.environ.get("ISTIOLAB_DATA")
-    if env:
-        candidates.append(Path(env))
-    cwd = Path.cwd().resolve()
-    candidates += [cwd, *cwd.parents]
-    candidates.append(Path(__file__).resolve().parent.parent)
-    for c in candidates:
-        if (c / "sim" / "scenarios").is_dir():
-            return c
-    raise FileNotFoundError(
-        "cannot find sim/scenarios: run from the istiolab checkout, install it with "
-        "`pip install -e .`, or set ISTIOLAB_DATA to the checkout"
-    )
-
-
-def scenario(name: str) -> Scenario:
-    """Load a ready scenario by name (``"canary-90-10"``) or path.
-
-    Raises:
-        FileNotFoundError: When there is no such scenario (the message lists them).
-    """
-    from istiolab.sim.scenario import load_scenario
-
-    p = Path(name)
-    if p.suffix in (".yaml", ".yml") and p.exists():
-        return load_scenario(p)
-    folder = data_dir() / "sim" / "scenarios"
-    path = folder / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(q.stem for q in folder.glob("*.yaml"))
-        raise FileNotFoundError(f"no scenario {name!r} in {folder}; known: {known}")
-    return load_scenario(path)
-
-
-def example(*parts: str) -> Path:
-    """Path of a file or folder under ``examples/`` (``example("seed")``).
-
-    Raises:
-        FileNotFoundError: When it does not exist.
-    """
-    path = data_dir().joinpath("examples", *parts)
-    if not path.exists():
-        raise FileNotFoundError(f"no example {'/'.join(parts)!r} under {path.parent}")
-    return path
-
-
-def rules_of(sc: Scenario) -> ConfigSet:
-    """The configuration a scenario routes with: its rule files, then its inline resources."""
-    from istiolab.config import ConfigSet, codecs, load, loads
-
-    config = ConfigSet()
-    base = Path(sc.base_dir) if sc.base_dir else Path.cwd()
-    if sc.rules.paths:
-        config = config + load([p if Path(p).is_absolute() else base / p for p in sc.rules.paths])
-    if sc.rules.inline:
-        config = config + loads(codecs.dumps(sc.rules.inline), file="<scenario rules.inline>")
-    return config
-
-
-# ---------------------------------------------------------------------------------- HTML
 
 _CSS = (
     "<style>.istiolab-t td,.istiolab-t th{text-align:left;padding:2px 8px;vertical-align:top}"
@@ -406,6 +234,25 @@ def conversion_html(conv: Conversion) -> str:
     return configset_html(conv.config) + findings_html(conv.findings)
 
 
+def result_html(result: Result) -> str:
+    """A simulation result: the headline totals, then the summary table."""
+    totals = result.meta.get("totals", {})
+    head = (
+        f"<p><b>{_e(result.scenario)}</b> run <code>{_e(result.run_id)}</code>, seed "
+        f"{_e(result.seed)}: {_e(totals.get('requests', 0))} requests, "
+        f"{_fmt(totals.get('rps'))} rps, success {_fmt(totals.get('success_ratio'))}, "
+        f"p99 {_fmt(totals.get('p99_ms'))} ms</p>"
+    )
+    table = result.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}")
+    return head + table
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.4g}"
+    return _e(value)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
 class Rich:
     """Wraps a model object so Jupyter renders it as HTML (and ``str()`` stays plain text).
@@ -423,42 +270,58 @@ class Rich:
         return _plain(self.obj)
 
 
+@functools.singledispatch
 def to_html(obj: Any) -> str:
-    """HTML for any object :func:`show` understands.
+    """HTML for a core object (the renderer behind every core object's ``_repr_html_``).
 
     Raises:
-        TypeError: For other objects.
+        TypeError: For objects it has no view of.
     """
-    from istiolab.config import ConfigSet
-    from istiolab.envoy.match import Explanation
-    from istiolab.findings import Finding
-
-    if isinstance(obj, ConfigSet):
-        return configset_html(obj)
-    if isinstance(obj, Finding):
-        return finding_html(obj)
-    if isinstance(obj, Explanation):
-        return explanation_html(obj)
-    if isinstance(obj, (list, tuple)) and all(isinstance(x, Finding) for x in obj):
-        return findings_html(obj)
-    name = type(obj).__name__
-    if name == "VerifyReport":
-        return verify_report_html(obj)
-    if name == "Conversion":
-        return conversion_html(obj)
-    if hasattr(obj, "_repr_html_"):
-        return str(obj._repr_html_())
     raise TypeError(
-        f"show() does not know how to render {name}; it renders ConfigSet, findings, "
-        "Explanation, VerifyReport, Conversion and Result"
+        f"show() does not know how to render {type(obj).__name__}; it renders ConfigSet, "
+        "findings, Explanation, VerifyReport, Conversion and Result"
     )
 
 
-def _plain(obj: Any) -> str:
-    from istiolab.config import ConfigSet
-    from istiolab.envoy.match import Explanation
-    from istiolab.findings import Finding
+@to_html.register
+def _(obj: ConfigSet) -> str:
+    return configset_html(obj)
 
+
+@to_html.register
+def _(obj: Finding) -> str:
+    return finding_html(obj)
+
+
+@to_html.register
+def _(obj: Explanation) -> str:
+    return explanation_html(obj)
+
+
+@to_html.register
+def _(obj: VerifyReport) -> str:
+    return verify_report_html(obj)
+
+
+@to_html.register
+def _(obj: Conversion) -> str:
+    return conversion_html(obj)
+
+
+@to_html.register
+def _(obj: Result) -> str:
+    return result_html(obj)
+
+
+@to_html.register(list)
+@to_html.register(tuple)
+def _(obj: Sequence[Any]) -> str:
+    if all(isinstance(x, Finding) for x in obj):
+        return findings_html(obj)
+    raise TypeError("show() renders a list only when it holds findings")
+
+
+def _plain(obj: Any) -> str:
     if isinstance(obj, (list, tuple)) and all(isinstance(x, Finding) for x in obj):
         return "\n".join(f.format() for f in obj) or "no findings"
     if isinstance(obj, Finding):
@@ -470,9 +333,9 @@ def _plain(obj: Any) -> str:
         route = d["route"]["name"] if d["route"] else "no route"
         dests = ", ".join(f"{c['cluster']} {c['percent']}%" for c in d["destinations"])
         return f"{obj.request.path} -> {route}: {dests or d['status']}"
-    if type(obj).__name__ == "VerifyReport":
+    if isinstance(obj, VerifyReport):
         return f"{obj.agree}/{obj.cases} case(s) agree with Envoy; ok={obj.ok}"
-    if type(obj).__name__ == "Conversion":
+    if isinstance(obj, Conversion):
         return "\n".join(r.key for r in obj.config)
     return repr(obj)
 

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from istiolab.analysis.planner import confidence_bound, t_quantile
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from istiolab.analysis.planner import Plan
     from istiolab.sim.results import Result
 
 
@@ -201,7 +204,7 @@ def sweep_plot(
     """Mean of a metric over seeds against one grid column, with t confidence intervals.
 
     Args:
-        frame: A frame from :func:`istiolab.sweep.sweep` (error rows are left out).
+        frame: A frame from :func:`istiolab.analysis.sweep.sweep` (error rows are left out).
         x: Grid column for the x axis (numeric values are placed by value, others in order).
         y: Metric column (``p99_ms``, ``success_ratio``, …).
         hue: Column(s) drawn as separate lines; default: every other grid column that varies.
@@ -211,8 +214,6 @@ def sweep_plot(
     Returns:
         The Axes.
     """
-    from istiolab.planner import t_quantile
-
     ax = _axes(ax)
     ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
     if hue is None:
@@ -278,8 +279,6 @@ def slo_frontier(
     Returns:
         The Axes.
     """
-    from istiolab.planner import confidence_bound
-
     ax = _axes(ax)
     ok = frame[frame["error"].isna()] if "error" in frame.columns else frame
     upper = op in ("<=", "<")
@@ -364,3 +363,35 @@ def ingress_load(
     ax.set_title("Requests per ingress node")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def plan_frontier(plan: Plan, ax: Axes | None = None, *, metric: str | None = None) -> Axes:
+    """A plan's evidence: per-run values, mean and confidence bound against the knob.
+
+    Args:
+        plan: The answer of :func:`istiolab.analysis.planner.plan`.
+        ax: Axes to draw on (default: a new Figure).
+        metric: Objective metric to show (default: the first objective's).
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: When *metric* is not one of the plan's objectives.
+    """
+    slo = next((s for s in plan.slos if metric in (None, s.metric)), None)
+    if slo is None:
+        raise ValueError(f"{metric!r} is not one of the objectives {list(map(str, plan.slos))}")
+    rows = plan.checks[plan.checks["slo"] == str(slo)]
+    bounds = dict(zip(rows["value"], rows["bound"], strict=True))
+    return slo_frontier(
+        plan.evidence,
+        plan.knob,
+        slo.metric,
+        threshold=slo.threshold,
+        op=slo.op,
+        answer=plan.value,
+        bounds=bounds,
+        confidence=plan.confidence,
+        ax=ax,
+    )

@@ -2,8 +2,8 @@
 
 ``plan(scenario, "ingress.nodes_per_az", ["p99_ms<=100", "success_ratio>=0.999"])`` simulates
 the scenario at several values of the knob, each with the same ``seeds`` replications (common
-random numbers, see :mod:`istiolab.sweep`), and returns the smallest value whose runs meet every
-objective *with stated confidence*:
+random numbers, see :mod:`istiolab.analysis.sweep`), and returns the smallest value whose runs
+meet every objective *with stated confidence*:
 
 * For each objective ``metric op threshold`` the runs at a value give a sample x₁…xₙ of the
   metric (one per seed). With mean x̄, sample standard deviation s and t = the one-sided
@@ -33,9 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from istiolab.errors import ConfigError, IstiolabError
-from istiolab.findings import finding
-from istiolab.sweep import (
+from istiolab.analysis.sweep import (
     METRICS,
     ExecutorLike,
     _Task,
@@ -44,9 +42,10 @@ from istiolab.sweep import (
     sweep_frame,
     sweep_seeds,
 )
+from istiolab.errors import ConfigError, IstiolabError
+from istiolab.findings import finding
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
     from istiolab.sim.scenario import Scenario
 
@@ -249,8 +248,8 @@ class Plan:
         confidence: One-sided confidence level of the bounds.
         seeds: The seeds every value was run with.
         tried: Values simulated, in the order the search tried them.
-        evidence: One row per run (the sweep schema, :func:`istiolab.sweep.sweep`), the knob
-            as first column, sorted by knob value then seed.
+        evidence: One row per run (the sweep schema, :func:`istiolab.analysis.sweep.sweep`), the
+            knob as first column, sorted by knob value then seed.
         checks: One row per (value, objective): ``value, slo, metric, op, threshold, n,
             errors, mean, std, bound, ok, meets`` (``meets``: every objective ok at this value).
     """
@@ -263,32 +262,6 @@ class Plan:
     tried: tuple[int, ...]
     evidence: pd.DataFrame = field(repr=False)
     checks: pd.DataFrame = field(repr=False)
-
-    def plot(self, ax: Axes | None = None, *, metric: str | None = None) -> Axes:
-        """Per-run values, mean and confidence bound against the knob, with the threshold.
-
-        Args:
-            ax: Axes to draw on (default: a new Figure).
-            metric: Objective metric to show (default: the first objective's).
-        """
-        from istiolab.plots import slo_frontier
-
-        slo = next((s for s in self.slos if metric in (None, s.metric)), None)
-        if slo is None:
-            raise ValueError(f"{metric!r} is not one of the objectives {list(map(str, self.slos))}")
-        rows = self.checks[self.checks["slo"] == str(slo)]
-        bounds = dict(zip(rows["value"], rows["bound"], strict=True))
-        return slo_frontier(
-            self.evidence,
-            self.knob,
-            slo.metric,
-            threshold=slo.threshold,
-            op=slo.op,
-            answer=self.value,
-            bounds=bounds,
-            confidence=self.confidence,
-            ax=ax,
-        )
 
     def describe(self) -> str:
         """A human summary: the answer, then one line per value and objective."""
@@ -391,7 +364,7 @@ def plan(
         start: First value tried (default: the knob's current value, or ``low``).
         low: The answer is never below this.
         high: Largest value tried.
-        executor: Where the runs go (as for :func:`istiolab.sweep.sweep`); opened once for
+        executor: Where the runs go (as for :func:`istiolab.analysis.sweep.sweep`); opened once for
             the whole search.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool.

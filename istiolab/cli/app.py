@@ -670,7 +670,7 @@ def simulate(
                 f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})"
             )
     if out is not None:
-        from istiolab.plots import overview
+        from istiolab.lab.plots import overview
 
         out.mkdir(parents=True, exist_ok=True)
         result.save(out)
@@ -682,7 +682,7 @@ def _register_optional_commands() -> None:
     """Commands defined in their own modules (sweeps and planning, cluster adapters)."""
     import importlib
 
-    for name in ("istiolab.cli_sweep", "istiolab.cli_kube"):
+    for name in ("istiolab.cli.sweep", "istiolab.cli.cluster"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
