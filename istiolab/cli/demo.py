@@ -12,7 +12,7 @@ from pathlib import Path
 
 from istiolab.cli import main as cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: istiolab/cli/demo.py
 SEED = "examples/seed"
 COOKIE = "examples/legacy/cookie-ab.yaml"
 
