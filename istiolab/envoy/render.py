@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from istiolab.envoy.accesslog import file_access_log
 from istiolab.envoy.model import (
     ClusterPolicy,
     HeaderMatcher,
@@ -380,8 +381,6 @@ def render(
         "http_filters": filters,
     }
     if access_log_path is not None:
-        from istiolab.envoy.sandbox import file_access_log
-
         hcm["access_log"] = [file_access_log(access_log_path)]
     return {
         "static_resources": {

@@ -65,6 +65,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
+from istiolab.envoy.accesslog import ACCESS_LOG_FORMAT, REQUEST_ID_HEADER, file_access_log
 from istiolab.errors import SandboxError
 
 if TYPE_CHECKING:
@@ -82,26 +83,6 @@ __all__ = [
     "find_envoy",
     "validate_config",
 ]
-
-REQUEST_ID_HEADER = "x-istiolab-req"
-"""Request header carrying the sandbox's per-request id (logged as ``req``)."""
-
-ACCESS_LOG_FORMAT: dict[str, str] = {
-    "req": "%REQ(X-ISTIOLAB-REQ)%",
-    "status": "%RESPONSE_CODE%",
-    "flags": "%RESPONSE_FLAGS%",
-    "details": "%RESPONSE_CODE_DETAILS%",
-    "cluster": "%UPSTREAM_CLUSTER%",
-    "upstream_host": "%UPSTREAM_HOST%",
-    "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
-    "route": "%ROUTE_NAME%",
-    "duration_ms": "%DURATION%",
-}
-"""``log_format.json_format`` the render callable must give the file access log.
-
-The sandbox needs ``req`` (the ``x-istiolab-req`` request header) and ``flags``
-(``%RESPONSE_FLAGS%``, ``"-"`` when none); the other keys are kept for diagnostics.
-"""
 
 RenderFn = Callable[[int, Mapping[str, Sequence[tuple[str, int]]], str], dict[str, Any]]
 """``render(listener_port, {cluster: [(host, port), ...]}, access_log_path) -> bootstrap``.
@@ -203,25 +184,6 @@ class Reply:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def file_access_log(path: str) -> dict[str, Any]:
-    """Return an HCM ``access_log`` entry writing :data:`ACCESS_LOG_FORMAT` to ``path``.
-
-    Args:
-        path: The access log path the sandbox passed to the render callable.
-
-    Returns:
-        One element for ``HttpConnectionManager.access_log``.
-    """
-    return {
-        "name": "envoy.access_loggers.file",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-            "path": path,
-            "log_format": {"json_format": dict(ACCESS_LOG_FORMAT)},
-        },
-    }
 
 
 def find_envoy(envoy_path: str | None = None) -> str:
