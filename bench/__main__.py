@@ -35,7 +35,8 @@ import simpy
 
 from istiolab.sim import theory
 from istiolab.sim.engine import simulate
-from istiolab.sim.scenario import load_scenario
+from istiolab.sim.results import Result
+from istiolab.sim.scenario import Scenario, load_scenario
 from istiolab.sim.scenario import mmc_scenario as isolated_mmc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,18 +102,18 @@ def mmc_scenario(duration_s: float) -> Any:
     )
 
 
-def seed_scenario(duration_s: float) -> Any:
+def seed_scenario(duration_s: float) -> Scenario:
     sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml")
     return sc.with_overrides({"run.duration_s": duration_s})
 
 
-def timed(scenario: Any) -> tuple[float, Any]:
+def timed(scenario: Scenario) -> tuple[float, Result]:
     t = time.perf_counter()
     result = simulate(scenario, seed=1)
     return time.perf_counter() - t, result
 
 
-def simulated_requests(scenario: Any, result: Any) -> float:
+def simulated_requests(scenario: Scenario, result: Result) -> float:
     """Requests generated over the whole run, warm-up included (the summary drops warm-up)."""
     tot = result.totals()
     run = scenario.run
@@ -234,14 +235,14 @@ def measure_sweep(duration_s: float) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]  # distributed ships partial types
             n_workers=2,
             processes=True,
             threads_per_worker=1,
             dashboard_address=None,
             host="127.0.0.1",
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         t1 = time.perf_counter()
         dask = sweep(sc, SWEEP_GRID, SWEEP_SEEDS, client, progress=False)
@@ -385,10 +386,10 @@ def main() -> None:
             f"takes {metrics['append_us']:.2f} µs",
         ]
     )
-    for count, m in memory.items():
+    for n_requests, m in memory.items():
         rows.append(
             [
-                f"(c) peak memory, {int(count):.0e} requests",
+                f"(c) peak memory, {int(n_requests):.0e} requests",
                 f"{m['peak_mib']:,.0f} MiB",
                 "",
                 f"max RSS; +{m['peak_mib'] - m['baseline_mib']:,.0f} MiB over the imports "

@@ -166,17 +166,17 @@ def assert_little(result: Result) -> None:
     )
     little = result.little()
     max_s = result.totals()["max_ms"] / 1e3
-    for row in little.itertuples():
-        if row.requests == 0:
+    for row in little.to_dict("records"):
+        if row["requests"] == 0:
             continue
-        bound = 10 * (row.l + 1) * max_s / row.window_s + 1e-9
+        ell, lw, route = float(row["l"]), float(row["lambda_w"]), row["route"]
+        bound = 10 * (ell + 1) * max_s / float(row["window_s"]) + 1e-9
         # The boundary term only adds to L: L ≥ λW exactly (up to float rounding).
-        assert row.l >= row.lambda_w - 1e-9 * max(1.0, row.lambda_w), (
-            f"Little's law: L={row.l:.9g} < λW={row.lambda_w:.9g} on route {row.route!r}"
+        assert ell >= lw - 1e-9 * max(1.0, lw), (
+            f"Little's law: L={ell:.9g} < λW={lw:.9g} on route {route!r}"
         )
-        assert abs(row.l - row.lambda_w) <= bound, (
-            f"Little's law fails on route {row.route!r}: L={row.l:.6g}, "
-            f"λW={row.lambda_w:.6g}, bound {bound:.3g}"
+        assert abs(ell - lw) <= bound, (
+            f"Little's law fails on route {route!r}: L={ell:.6g}, λW={lw:.6g}, bound {bound:.3g}"
         )
 
 
