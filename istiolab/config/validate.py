@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
-from istiolab.config.convert import ingress_path_match
+from istiolab.config.convert.ingress import ingress_path_match
 from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
 from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
