@@ -43,13 +43,13 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 lint: $(STAMP)
-	$(BIN)/ruff check istiolab tests
-	$(BIN)/ruff format --check istiolab tests
+	$(BIN)/ruff check istiolab tests bench
+	$(BIN)/ruff format --check istiolab tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format istiolab tests
-	$(BIN)/ruff check --fix istiolab tests
+	$(BIN)/ruff format istiolab tests bench
+	$(BIN)/ruff check --fix istiolab tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
