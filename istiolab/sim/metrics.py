@@ -30,6 +30,9 @@ counters but still counted in the time series, so the warm-up shows in plots. Su
 Little's law: each request's time in system is split over the intervals it spans, so the
 time-average number in system L is measured from the time series independently of λ and W
 (:meth:`Result.little`).
+
+This module records; the structures it tallies into are in :mod:`istiolab.sim.tallies`, and
+:meth:`Metrics.result` hands them to :class:`~istiolab.sim.frames.Reduction` for the frames.
 """
 
 from __future__ import annotations
@@ -42,21 +45,23 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-from hdrh.histogram import HdrHistogram
 
-from istiolab.sim.results import SCHEMAS, Result, make_frame, make_run_id, normalise_params
+from istiolab.sim.frames import Reduction
+from istiolab.sim.results import Result, make_run_id, normalise_params
+from istiolab.sim.tallies import (
+    PERCENTILES,
+    FloatArray,
+    HdrLayout,
+    IntArray,
+    IntervalTable,
+    KeyCounters,
+)
 
 FLUSH_AT: Final = 16_384
 """Buffered values per batch; bounds the buffers' memory (a few hundred kB)."""
 
 GRACE_INTERVALS: Final = 2
 """An interval's latency histogram is reduced once completions are this many intervals later."""
-
-_PCTS: Final = (50.0, 90.0, 99.0)
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 RequestRow = tuple[
     float, float, str, str, str, int, str, int, int, str, str, tuple[str, ...], tuple[float, ...]
@@ -66,160 +71,8 @@ RequestRow = tuple[
 UpstreamRow = tuple[float, str, str, int, str]
 """One upstream attempt for :attr:`Metrics.upstream_sink`: (t, cluster, host, status, flags)."""
 
-
-def _columns(name: str) -> dict[str, list[Any]]:
-    """Empty column lists of frame *name*, in schema order."""
-    return {column.name: [] for column in SCHEMAS[name]}
-
-
-class _Layout:
-    """HDR bucket layout (shared by every histogram of a run) and vectorised operations on it."""
-
-    def __init__(self, lowest_us: int, highest_us: int, significant_figures: int) -> None:
-        self.lowest_us = lowest_us
-        self.highest_us = highest_us
-        self.significant_figures = significant_figures
-        self.hdr = self.new()
-        self.counts_len = int(self.hdr.counts_len)
-        self._unit = int(self.hdr.unit_magnitude)
-        self._half_mag = int(self.hdr.sub_bucket_half_count_magnitude)
-        self._half_count = int(self.hdr.sub_bucket_half_count)
-        self._mask = int(self.hdr.sub_bucket_mask)
-
-    def new(self) -> Any:
-        return HdrHistogram(self.lowest_us, self.highest_us, self.significant_figures)
-
-    def to_us(self, seconds: FloatArray) -> IntArray:
-        """Seconds → integer µs, clamped into the trackable range.
-
-        Rounded rather than truncated: a latency computed as ``t_end - t_start`` is often a hair
-        below the intended value (1.3 + 0.001 - 1.3 = 0.00099999...), and truncation would move it
-        down a whole microsecond.
-        """
-        us = np.rint(seconds * 1e6).astype(np.int64)
-        return np.clip(us, 0, self.highest_us)
-
-    def index(self, us: IntArray) -> IntArray:
-        """Count-array index of each value: ``HdrHistogram._counts_index_for``, vectorised."""
-        # frexp's exponent is the bit length of a positive integer below 2**53 (exact in float64).
-        _, bit_length = np.frexp((us | self._mask).astype(np.float64))
-        bucket = bit_length.astype(np.int64) - self._unit - (self._half_mag + 1)
-        sub_bucket = us >> (bucket + self._unit)
-        return ((bucket + 1) << self._half_mag) + sub_bucket - self._half_count
-
-    def percentiles_us(
-        self, counts: IntArray, percentiles: tuple[float, ...] = _PCTS
-    ) -> list[float]:
-        """HDR's ``get_value_at_percentile`` for each percentile of a count array (NaN if empty)."""
-        total = int(counts.sum())
-        if total == 0:
-            return [math.nan] * len(percentiles)
-        cumulative = np.cumsum(counts)
-        out = []
-        for pct in percentiles:
-            target = max(int(min(pct, 100.0) * total / 100 + 0.5), 1)
-            value = self.hdr.get_value_from_index(int(np.searchsorted(cumulative, target)))
-            if pct:
-                out.append(float(self.hdr.get_highest_equivalent_value(value)))
-            else:
-                out.append(float(self.hdr.get_lowest_equivalent_value(value)))
-        return out
-
-    def percentiles_of_sorted(
-        self, index: IntArray, percentiles: tuple[float, ...] = _PCTS
-    ) -> list[float]:
-        """Same as :meth:`percentiles_us`, from the sorted count indices of the values."""
-        total = len(index)
-        if total == 0:
-            return [math.nan] * len(percentiles)
-        out = []
-        for pct in percentiles:
-            target = max(int(min(pct, 100.0) * total / 100 + 0.5), 1)
-            value = self.hdr.get_value_from_index(int(index[min(target, total) - 1]))
-            if pct:
-                out.append(float(self.hdr.get_highest_equivalent_value(value)))
-            else:
-                out.append(float(self.hdr.get_lowest_equivalent_value(value)))
-        return out
-
-    def histogram(self, counts: IntArray) -> Any:
-        """A real ``HdrHistogram`` holding *counts*."""
-        hist = self.new()
-        np.ctypeslib.as_array(hist.counts)[:] = counts.astype(np.uint64)
-        nonzero = np.flatnonzero(counts)
-        if nonzero.size:
-            hist.total_count = int(counts.sum())
-            hist.min_value = int(hist.get_value_from_index(int(nonzero[0])))
-            hist.max_value = int(hist.get_value_from_index(int(nonzero[-1])))
-        return hist
-
-    def encode(self, counts: IntArray) -> str:
-        """Base64 HdrHistogram V2 encoding of *counts*."""
-        encoded = self.histogram(counts).encode()
-        return encoded.decode("ascii") if isinstance(encoded, bytes) else str(encoded)
-
-
-class _Table:
-    """Rows of per-interval counters, one row per key, grown by doubling as keys appear."""
-
-    __slots__ = ("arrays", "ids", "n")
-
-    def __init__(self, n: int, dtypes: dict[str, type]) -> None:
-        self.n = n
-        self.ids: dict[Any, int] = {}
-        self.arrays: dict[str, npt.NDArray[Any]] = {
-            name: np.zeros((1, n), dtype=dtype) for name, dtype in dtypes.items()
-        }
-
-    def codes(self, keys: list[Any] | tuple[Any, ...], count: int) -> IntArray:
-        """Row id of every key (adding the new ones in order of first appearance)."""
-        ids = self.ids
-        for key in dict.fromkeys(keys):
-            if key not in ids:
-                ids[key] = len(ids)
-        rows = len(ids)
-        first = next(iter(self.arrays.values()))
-        if rows > len(first):
-            size = max(rows, 2 * len(first))
-            for name, array in self.arrays.items():
-                grown = np.zeros((size, self.n), dtype=array.dtype)
-                grown[: len(array)] = array
-                self.arrays[name] = grown
-        return np.fromiter(map(ids.__getitem__, keys), dtype=np.int64, count=count)
-
-    def row(self, name: str, key: Any) -> npt.NDArray[Any]:
-        """Row of array *name* for *key*."""
-        row: npt.NDArray[Any] = self.arrays[name][self.ids[key]]
-        return row
-
-
-class _Key:
-    """Post-warm-up counters of one (route, cluster, version)."""
-
-    __slots__ = (
-        "cluster",
-        "flags",
-        "ok",
-        "requests",
-        "retries",
-        "route",
-        "row",
-        "stage_rows",
-        "upstream",
-        "version",
-    )
-
-    def __init__(self, route: str, cluster: str, version: str, row: int) -> None:
-        self.route = route
-        self.cluster = cluster
-        self.version = version
-        self.row = row
-        self.requests = 0
-        self.ok = 0
-        self.retries = 0
-        self.upstream = 0
-        self.flags: dict[str, int] = {}
-        self.stage_rows: dict[str, int] = {}
+_Layout = HdrLayout
+"""The name :class:`~istiolab.sim.tallies.HdrLayout` had when it was defined here."""
 
 
 class Metrics:
@@ -288,22 +141,22 @@ class Metrics:
         self._trace_limit = trace_limit
         self._rng = rng
         self._trace_acc = 0.0
-        self._layout = _Layout(lowest_us, highest_us, significant_figures)
+        self._layout = HdrLayout(lowest_us, highest_us, significant_figures)
 
         # Buffers, processed in vectorised batches of FLUSH_AT requests.
         self._requests: list[RequestRow] = []
         self._attempts: list[UpstreamRow] = []
         # Per-interval counters: per route, per (route, version), per (route, status, flags).
         int64, float64 = np.int64, np.float64
-        self._series = _Table(
+        self._series = IntervalTable(
             self._n,
             {"requests": int64, "err4": int64, "err5": int64, "retries": int64, "busy": float64},
         )
-        self._versions = _Table(self._n, {"count": int64})
-        self._codes = _Table(self._n, {"count": int64})
-        self._keys: dict[tuple[str, str, str], _Key] = {}
+        self._versions = IntervalTable(self._n, {"count": int64})
+        self._codes = IntervalTable(self._n, {"count": int64})
+        self._keys: dict[tuple[str, str, str], KeyCounters] = {}
         self._key_ids: dict[tuple[str, str, str], int] = {}
-        self._key_list: list[_Key] = []
+        self._key_list: list[KeyCounters] = []
         self._ingress: dict[tuple[str, str], list[int]] = {}
         self._upstream: dict[tuple[str, str, int, str], int] = {}
         self._util: dict[tuple[str, str, str], tuple[list[float], list[float], list[int]]] = {}
@@ -501,14 +354,16 @@ class Metrics:
         ids = self._series.codes(routes, count)
         for rid in range(known, len(self._series.ids)):
             base = rid * self._n
-            self._done[base] = np.full((len(_PCTS), self._n), np.nan)
+            self._done[base] = np.full((len(PERCENTILES), self._n), np.nan)
             self._closed[base] = [False] * self._n
         return ids
 
-    def _key(self, route: str, cluster: str, version: str) -> _Key:
+    def _key(self, route: str, cluster: str, version: str) -> KeyCounters:
         key = self._keys.get((route, cluster, version))
         if key is None:
-            key = _Key(route, cluster, version, self._add_row(route, cluster, version, "total"))
+            key = KeyCounters(
+                route, cluster, version, self._add_row(route, cluster, version, "total")
+            )
             self._keys[(route, cluster, version)] = key
             self._key_ids[(route, cluster, version)] = len(self._key_list)
             self._key_list.append(key)
@@ -747,18 +602,27 @@ class Metrics:
             seed_json = int(seed)
         run_id = run_id or make_run_id(scenario_name, seed_json, params_json)
 
-        frames = {
-            "summary": self._summary_frame(),
-            "timeseries": self._timeseries_frame(),
-            "codes": self._codes_frame(),
-            "utilisation": self._utilisation_frame(),
-            "stages": self._stages_frame(),
-            "upstream": self._upstream_frame(),
-            "ingress": self._ingress_frame(),
-            "trace": self._trace_frame(),
-            "little": self._little_frame(),
-            "histograms": self._histograms_frame(),
-        }
+        reduction = Reduction(
+            duration_s=self._duration_s,
+            warmup_s=self._warmup_s,
+            interval_s=self._interval_s,
+            intervals=self._n,
+            layout=self._layout,
+            keys=self._keys,
+            rows=self._rows,
+            counts=self._counts,
+            row_sum=self._row_sum,
+            row_max=self._row_max,
+            series=self._series,
+            versions=self._versions,
+            codes=self._codes,
+            done=self._done,
+            util=self._util,
+            upstream=self._upstream,
+            ingress=self._ingress,
+            spans=self._spans,
+        )
+        frames = reduction.frames()
         layout = self._layout
         meta = {
             "run_id": run_id,
@@ -777,7 +641,7 @@ class Metrics:
                 "trace_limit": self._trace_limit,
                 "success": "status < 500",
             },
-            "totals": self._totals(),
+            "totals": reduction.totals(),
             "counters": {
                 "records": self._records,
                 "spans": len(self._spans),
@@ -787,232 +651,6 @@ class Metrics:
             },
         }
         return Result(frames, meta)
-
-    def _window_s(self) -> float:
-        return self._duration_s - self._warmup_s
-
-    def _latency_ms(self, row: int) -> tuple[int, list[float]]:
-        """Count and [p50, p90, p99, mean, max] in ms of histogram row *row*."""
-        counts = self._counts[row]
-        count = int(counts.sum())
-        p50, p90, p99 = (v / 1e3 for v in self._layout.percentiles_us(counts))
-        mean = self._row_sum[row] * 1e3 / count if count else math.nan
-        peak = self._row_max[row] * 1e3 if count else math.nan
-        return count, [p50, p90, p99, float(mean), float(peak)]
-
-    def _sorted_keys(self) -> list[_Key]:
-        return [self._keys[k] for k in sorted(self._keys)]
-
-    def _summary_frame(self) -> pd.DataFrame:
-        data = _columns("summary")
-        window = self._window_s()
-        for key in self._sorted_keys():
-            _, latency = self._latency_ms(key.row)
-            for column, value in zip(
-                ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms"), latency, strict=True
-            ):
-                data[column].append(value)
-            data["route"].append(key.route)
-            data["cluster"].append(key.cluster)
-            data["version"].append(key.version)
-            data["requests"].append(key.requests)
-            data["rps"].append(key.requests / window)
-            data["success_ratio"].append(key.ok / key.requests)
-            data["retries"].append(key.retries)
-            data["upstream_requests"].append(key.upstream)
-            data["flags"].append(dict(sorted(key.flags.items())))
-        return make_frame("summary", data)
-
-    def _totals(self) -> dict[str, Any]:
-        keys = list(self._keys.values())
-        requests = sum(k.requests for k in keys)
-        rows = [k.row for k in keys]
-        counts = (
-            self._counts[rows].sum(axis=0) if rows else np.zeros(self._layout.counts_len, np.int64)
-        )
-        p50, p90, p99 = (v / 1e3 for v in self._layout.percentiles_us(counts))
-        flags: dict[str, int] = {}
-        for key in keys:
-            for flag, count in key.flags.items():
-                flags[flag] = flags.get(flag, 0) + count
-        return {
-            "requests": requests,
-            "rps": requests / self._window_s(),
-            "success_ratio": sum(k.ok for k in keys) / requests if requests else math.nan,
-            "p50_ms": p50,
-            "p90_ms": p90,
-            "p99_ms": p99,
-            "mean_ms": float(self._row_sum[rows].sum()) * 1e3 / requests if requests else math.nan,
-            "max_ms": float(self._row_max[rows].max()) * 1e3 if requests else math.nan,
-            "retries": sum(k.retries for k in keys),
-            "upstream_requests": sum(k.upstream for k in keys),
-            "flags": dict(sorted(flags.items())),
-        }
-
-    def _stages_frame(self) -> pd.DataFrame:
-        data = _columns("stages")
-        for key in self._sorted_keys():
-            for stage in sorted(key.stage_rows):
-                count, latency = self._latency_ms(key.stage_rows[stage])
-                values = (key.route, key.cluster, key.version, stage, count, *latency)
-                for column, value in zip(data, values, strict=True):
-                    data[column].append(value)
-        return make_frame("stages", data)
-
-    def _histograms_frame(self) -> pd.DataFrame:
-        data = _columns("histograms")
-        for row in sorted(range(len(self._rows)), key=lambda r: self._rows[r]):
-            counts = self._counts[row]
-            values = (*self._rows[row], int(counts.sum()), self._layout.encode(counts))
-            for column, value in zip(data, values, strict=True):
-                data[column].append(value)
-        return make_frame("histograms", data)
-
-    def _interval_starts_and_lengths(self) -> tuple[FloatArray, FloatArray]:
-        starts = np.arange(self._n) * self._interval_s
-        ends = np.minimum(starts + self._interval_s, self._duration_s)
-        lengths: FloatArray = ends - starts
-        return starts.astype(np.float64), lengths
-
-    def _timeseries_frame(self) -> pd.DataFrame:
-        starts, lengths = self._interval_starts_and_lengths()
-        n = self._n
-        t_parts: list[FloatArray] = []
-        route_parts: list[list[str]] = []
-        version_parts: list[list[str]] = []
-        metric_parts: list[list[str]] = []
-        value_parts: list[FloatArray] = []
-
-        def add(route: str, version: str, metric: str, values: FloatArray) -> None:
-            t_parts.append(starts)
-            route_parts.append([route] * n)
-            version_parts.append([version] * n)
-            metric_parts.append([metric] * n)
-            value_parts.append(np.asarray(values, dtype=np.float64))
-
-        with np.errstate(invalid="ignore", divide="ignore"):
-            arrays = self._series.arrays
-            for route in sorted(self._series.ids):
-                rid = self._series.ids[route]
-                requests = arrays["requests"][rid].astype(np.float64)
-                errors_5xx = arrays["err5"][rid].astype(np.float64)
-                no_requests = requests == 0
-                add(route, "", "rps", requests / lengths)
-                add(
-                    route,
-                    "",
-                    "success_ratio",
-                    np.where(no_requests, np.nan, (requests - errors_5xx) / requests),
-                )
-                percentiles = self._done[rid * n] / 1e3
-                for i, metric in enumerate(("p50_ms", "p90_ms", "p99_ms")):
-                    add(route, "", metric, percentiles[i])
-                add(route, "", "retries_per_s", arrays["retries"][rid] / lengths)
-                add(route, "", "in_flight", arrays["busy"][rid] / lengths)
-                for key in sorted(k for k in self._versions.ids if k[0] == route):
-                    counts = self._versions.row("count", key).astype(np.float64)
-                    add(route, key[1], "share", np.where(no_requests, np.nan, counts / requests))
-        if not t_parts:
-            return make_frame("timeseries")
-        return make_frame(
-            "timeseries",
-            {
-                "t_s": np.concatenate(t_parts),
-                "route": [r for part in route_parts for r in part],
-                "version": [v for part in version_parts for v in part],
-                "metric": [m for part in metric_parts for m in part],
-                "value": np.concatenate(value_parts),
-            },
-        )
-
-    def _codes_frame(self) -> pd.DataFrame:
-        starts, _ = self._interval_starts_and_lengths()
-        data = _columns("codes")
-        for route, status, flag in sorted(self._codes.ids):
-            counts = self._codes.row("count", (route, status, flag))
-            for k in np.flatnonzero(counts).tolist():
-                data["t_s"].append(float(starts[k]))
-                data["route"].append(route)
-                data["status"].append(status)
-                data["flag"].append(flag)
-                data["count"].append(int(counts[k]))
-        frame = make_frame("codes", data)
-        return frame.sort_values(["t_s", "route", "status", "flag"], ignore_index=True)
-
-    def _utilisation_frame(self) -> pd.DataFrame:
-        starts, _ = self._interval_starts_and_lengths()
-        data = _columns("utilisation")
-        for kind, name, az in sorted(self._util):
-            busy, capacity, samples = self._util[(kind, name, az)]
-            for k in np.flatnonzero(samples).tolist():
-                data["t_s"].append(float(starts[k]))
-                data["kind"].append(kind)
-                data["name"].append(name)
-                data["az"].append(az)
-                data["busy"].append(busy[k] / samples[k])
-                data["capacity"].append(capacity[k] / samples[k])
-                data["utilisation"].append(busy[k] / capacity[k] if capacity[k] else math.nan)
-        frame = make_frame("utilisation", data)
-        return frame.sort_values(["t_s", "kind", "name", "az"], ignore_index=True)
-
-    def _upstream_frame(self) -> pd.DataFrame:
-        data = _columns("upstream")
-        for key in sorted(self._upstream):
-            for column, value in zip(("cluster", "host", "status", "flag"), key, strict=True):
-                data[column].append(value)
-            data["attempts"].append(self._upstream[key])
-        return make_frame("upstream", data)
-
-    def _ingress_frame(self) -> pd.DataFrame:
-        data = _columns("ingress")
-        total = sum(requests for requests, _ in self._ingress.values())
-        for node, az in sorted(self._ingress):
-            requests, ok = self._ingress[(node, az)]
-            data["ingress_node"].append(node)
-            data["az"].append(az)
-            data["requests"].append(requests)
-            data["rps"].append(requests / self._window_s())
-            data["success_ratio"].append(ok / requests)
-            data["share"].append(requests / total)
-        return make_frame("ingress", data)
-
-    def _trace_frame(self) -> pd.DataFrame:
-        columns = ("request_id", "span", "parent", "start_s", "end_s", "tags")
-        spans = sorted(self._spans, key=lambda s: (s[0], s[3], s[1]))
-        return make_frame("trace", {c: [s[i] for s in spans] for i, c in enumerate(columns)})
-
-    def _little_frame(self) -> pd.DataFrame:
-        _, lengths = self._interval_starts_and_lengths()
-        first = math.ceil(self._warmup_s / self._interval_s - 1e-9)
-        measured_s = float(lengths[first:].sum())
-        window = self._window_s()
-        data = _columns("little")
-
-        def add(route: str, requests: int, time_in_system: float, busy: float) -> None:
-            lam = requests / window
-            w = time_in_system / requests if requests else math.nan
-            data["route"].append(route)
-            data["requests"].append(requests)
-            data["window_s"].append(window)
-            data["lambda_rps"].append(lam)
-            data["w_s"].append(w)
-            data["lambda_w"].append(lam * w if requests else 0.0)
-            data["l"].append(busy / measured_s if measured_s > 0 else math.nan)
-
-        all_requests, all_time, all_busy = 0, 0.0, 0.0
-        for route in sorted(self._series.ids):
-            keys = [k for k in self._keys.values() if k.route == route]
-            requests = sum(k.requests for k in keys)
-            time_in_system = float(sum(self._row_sum[k.row] for k in keys))
-            busy = float(self._series.row("busy", route)[first:].sum())
-            add(route, requests, time_in_system, busy)
-            all_requests, all_time, all_busy = (
-                all_requests + requests,
-                all_time + time_in_system,
-                all_busy + busy,
-            )
-        add("*", all_requests, all_time, all_busy)
-        return make_frame("little", data)
 
 
 __all__ = ["FLUSH_AT", "GRACE_INTERVALS", "Metrics"]
