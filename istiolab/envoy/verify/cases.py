@@ -1,0 +1,229 @@
+"""Cases: one request each and what should happen to it, read and written as case files.
+
+Cases use Envoy's ``router_check_tool`` format (JSON or YAML)::
+
+    {"tests": [{"test_name": "beta cookie",
+                "input": {"authority": "example.com", "path": "/", "method": "GET",
+                          "additional_request_headers": [{"key": "cookie", "value": "user=beta"}],
+                          "random_value": 0},
+                "validate": {"cluster_name": "outbound|8000|v2|httpbin.default.svc"}}]}
+
+``validate`` may hold ``cluster_name`` (``""``: no cluster), ``virtual_host_name``,
+``code_redirect``, ``path_redirect`` (the whole new URL, as router_check_tool compares it) and the
+istiolab extension ``status`` (the status the client sees, e.g. 403 for a 100 % abort, 404 for no
+route). ``input.ssl: true`` sends ``x-forwarded-proto: https`` (Envoy then sees ``:scheme``
+``https``), as router_check_tool does. ``:path``/``:method``/``:authority`` and
+``additional_headers`` (older spellings) are read too. A case without ``validate`` takes its
+expectation from :func:`~istiolab.envoy.match.route`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from istiolab.envoy.match import Request
+from istiolab.errors import IstiolabError
+
+__all__ = ["Case", "CaseFileError", "dump_cases", "load_cases", "parse_cases"]
+
+
+class CaseFileError(IstiolabError):
+    """A cases file cannot be read or is not in router_check_tool format."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One request and what should happen to it.
+
+    Attributes:
+        name: ``test_name``.
+        request: The request.
+        random_value: Envoy's weighted-cluster random value, or None to let Envoy draw.
+        cluster: Expected cluster (router level: the route's pick even if a fault aborts it);
+            ``""`` means none (no route, redirect, direct response); None: not checked.
+        status: Expected status at the client (istiolab extension); None: not checked.
+        code_redirect: Expected redirect status.
+        path_redirect: Expected redirect URL (``scheme://host/path``, router_check_tool style).
+        virtual_host: Expected virtual host name.
+        note: Why the case exists (generated cases say which route they aim at).
+    """
+
+    name: str
+    request: Request
+    random_value: int | None = None
+    cluster: str | None = None
+    status: int | None = None
+    code_redirect: int | None = None
+    path_redirect: str | None = None
+    virtual_host: str | None = None
+    note: str = ""
+
+    @property
+    def has_expectation(self) -> bool:
+        """Whether the case states any expectation of its own."""
+        return any(
+            v is not None
+            for v in (
+                self.cluster,
+                self.status,
+                self.code_redirect,
+                self.path_redirect,
+                self.virtual_host,
+            )
+        )
+
+
+def _case_from_item(item: Any, where: str) -> Case:
+    if not isinstance(item, dict):
+        raise CaseFileError(f"{where}: a test must be a mapping, got {type(item).__name__}")
+    name = item.get("test_name")
+    if not isinstance(name, str) or not name:
+        raise CaseFileError(f"{where}: test_name is missing or empty")
+    where = f"{where} ({name!r})"
+    inp = item.get("input")
+    if not isinstance(inp, dict):
+        raise CaseFileError(f"{where}: input is missing")
+
+    def text(*keys: str, default: str | None = None) -> str:
+        for k in keys:
+            v = inp.get(k)
+            if v is not None:
+                if not isinstance(v, str) or not v:
+                    raise CaseFileError(f"{where}: input.{k} must be a non-empty string")
+                return v
+        if default is None:
+            raise CaseFileError(f"{where}: input.{keys[0]} is required")
+        return default
+
+    authority = text("authority", ":authority")
+    path = text("path", ":path")
+    method = text("method", ":method", default="GET")
+    headers: dict[str, str] = {}
+    for key in ("additional_request_headers", "additional_headers"):
+        hs = inp.get(key) or []
+        if not isinstance(hs, list):
+            raise CaseFileError(f"{where}: input.{key} must be a list of {{key, value}}")
+        for h in hs:
+            if not isinstance(h, dict) or not isinstance(h.get("key", h.get("field")), str):
+                raise CaseFileError(f"{where}: input.{key} entries need a string key")
+            value = h.get("value", "")
+            headers[str(h.get("key", h.get("field"))).lower()] = str(value)
+    host = headers.pop("host", None) or headers.pop(":authority", None) or authority
+    rv = inp.get("random_value")
+    if rv is not None and (isinstance(rv, bool) or not isinstance(rv, int) or rv < 0):
+        raise CaseFileError(f"{where}: input.random_value must be a non-negative integer")
+    ssl = inp.get("ssl", False)
+    if not isinstance(ssl, bool):
+        raise CaseFileError(f"{where}: input.ssl must be true or false")
+    scheme = "https" if ssl else "http"
+    headers.pop("x-forwarded-proto", None)
+    request = Request(path=path, method=method, host=host, headers=headers, scheme=scheme)
+
+    val = item.get("validate") or {}
+    if not isinstance(val, dict):
+        raise CaseFileError(f"{where}: validate must be a mapping")
+    known = {"cluster_name", "virtual_host_name", "code_redirect", "path_redirect", "status"}
+    unknown = sorted(set(val) - known)
+    if unknown:
+        raise CaseFileError(
+            f"{where}: validate.{unknown[0]} is not supported (use {', '.join(sorted(known))})"
+        )
+
+    def opt_int(key: str) -> int | None:
+        v = val.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or not 100 <= v <= 599:
+            raise CaseFileError(f"{where}: validate.{key} must be an HTTP status, got {v!r}")
+        return v
+
+    def opt_str(key: str) -> str | None:
+        v = val.get(key)
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise CaseFileError(f"{where}: validate.{key} must be a string")
+        return v
+
+    return Case(
+        name=name,
+        request=request,
+        random_value=rv,
+        cluster=opt_str("cluster_name"),
+        status=opt_int("status"),
+        code_redirect=opt_int("code_redirect"),
+        path_redirect=opt_str("path_redirect"),
+        virtual_host=opt_str("virtual_host_name"),
+    )
+
+
+def parse_cases(data: Any, source: str = "<cases>") -> list[Case]:
+    """Cases from already-parsed router_check_tool data (``{"tests": [...]}`` or a bare list)."""
+    tests = data.get("tests") if isinstance(data, dict) else data
+    if not isinstance(tests, list):
+        raise CaseFileError(f"{source}: expected {{'tests': [...]}} (router_check_tool format)")
+    return [_case_from_item(t, f"{source}: tests[{i}]") for i, t in enumerate(tests)]
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Read a router_check_tool cases file (JSON, or YAML for any other suffix).
+
+    Raises:
+        CaseFileError: The file cannot be read or parsed, or a test is malformed; the message
+            names the file, the test and the field.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise CaseFileError(f"{p}: cannot read: {reason}") from None
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            from istiolab.config.codecs import load_data
+
+            data = load_data(text)
+    except Exception as err:  # json.JSONDecodeError, yaml.YAMLError
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CaseFileError(f"{p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {first}") from None
+    return parse_cases(data, str(p))
+
+
+def dump_cases(cases: Iterable[Case]) -> dict[str, Any]:
+    """Cases as router_check_tool data (``json.dumps`` it); expectations go to ``validate``."""
+    tests = []
+    for c in cases:
+        inp: dict[str, Any] = {
+            "authority": c.request.host,
+            "path": c.request.path,
+            "method": c.request.method,
+        }
+        headers = [{"key": k, "value": v} for k, v in c.request.headers.items()]
+        if headers:
+            inp["additional_request_headers"] = headers
+        if c.random_value is not None:
+            inp["random_value"] = c.random_value
+        if c.request.scheme == "https":
+            inp["ssl"] = True
+        val: dict[str, Any] = {}
+        if c.cluster is not None:
+            val["cluster_name"] = c.cluster
+        if c.virtual_host is not None:
+            val["virtual_host_name"] = c.virtual_host
+        if c.code_redirect is not None:
+            val["code_redirect"] = c.code_redirect
+        if c.path_redirect is not None:
+            val["path_redirect"] = c.path_redirect
+        if c.status is not None:
+            val["status"] = c.status
+        test: dict[str, Any] = {"test_name": c.name, "input": inp}
+        if val:
+            test["validate"] = val
+        tests.append(test)
+    return {"tests": tests}
