@@ -46,7 +46,6 @@ from istiolab.errors import ConfigError, IstiolabError
 from istiolab.findings import finding
 
 if TYPE_CHECKING:
-
     from istiolab.sim.scenario import Scenario
 
 __all__ = [

@@ -90,7 +90,6 @@ class ConfigSet(HTMLRepr):
         )
 
 
-
 def from_documents(docs: Iterable[RawDocument], *, strict: bool = False) -> ConfigSet:
     """Build a config set from raw documents; problems become findings, nothing raises."""
     resources: list[Resource] = []

@@ -273,7 +273,6 @@ class Explanation(HTMLRepr):
     trace: tuple[TraceStep, ...]
     gateway_rate_limit: RateLimit | None = None
 
-
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape of ``istiolab explain --format json``."""
         r = self.decision.route
