@@ -1,0 +1,83 @@
+"""What the RuleDesigner shows of its rules and of a simulated run, from public API objects.
+
+The designer's widgets decide nothing: these functions turn a :class:`~istiolab.config.ConfigSet`
+into the YAML of the preview, and a simulated :class:`~istiolab.sim.results.Result` into the
+traffic-share line and the two plots under it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from istiolab.config import ConfigSet
+    from istiolab.sim.results import Result
+
+ROUTING_KINDS = frozenset(
+    {
+        "VirtualService",
+        "DestinationRule",
+        "Gateway",
+        "RouteRule",
+        "EnvoyFilter",
+        "DestinationPolicy",
+        "Ingress",
+    }
+)
+"""The kinds the preview shows (the routing config; services, deployments and the rest are not)."""
+
+
+def rules_yaml(config: ConfigSet, edited: int, *, converted: bool, profile: str | None) -> str:
+    """The routing resources of *config* as YAML.
+
+    Args:
+        config: The rules.
+        edited: Index of the resource being edited; it comes first.
+        converted: Show legacy input as :func:`~istiolab.config.convert.convert` rewrites it
+            rather than as written.
+        profile: Istio profile of the conversion.
+    """
+    from istiolab.config import dumps
+
+    if converted:
+        from istiolab.config.convert import convert
+
+        return dumps([r for r in convert(config, profile).config if r.kind in ROUTING_KINDS])
+    # the edited resource first, then the rest of the routing config
+    first = config.resources[edited] if edited < len(config) else None
+    rest = [r for r in config if r.kind in ROUTING_KINDS and r is not first]
+    return dumps(([first] if first is not None else []) + rest)
+
+
+def share_line(result: Result) -> str:
+    """Traffic share per version, success ratio and p99 latency of a run, as one line."""
+    summary = result.summary()
+    total = summary["requests"].sum()
+    shares = summary.groupby("version")["requests"].sum() / (total or 1)
+    t = result.totals()
+    return (
+        "share: "
+        + ", ".join(
+            f"{v if v not in ('', '-') else 'local reply'} {100 * s:.1f} %"
+            for v, s in shares.items()
+        )
+        + f"; success {100 * t['success_ratio']:.1f} %, p99 {t['p99_ms']:.1f} ms"
+    )
+
+
+def traffic_figure(result: Result) -> Figure:
+    """Share per version and responses by status over time, side by side."""
+    from matplotlib.figure import Figure
+
+    from istiolab.lab import plots
+
+    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+    axes = fig.subplots(1, 2)
+    plots.share_over_time(result, ax=axes[0])
+    plots.responses_over_time(result, ax=axes[1])
+    return fig
+
+
+__all__ = ["ROUTING_KINDS", "rules_yaml", "share_line", "traffic_figure"]
