@@ -1,10 +1,11 @@
 """Cluster commands of the ``istiolab`` command line.
 
-``cluster import``, ``diff``, ``apply`` and ``rollback``.
-:func:`register` adds them to the main Typer app. Exit codes: 0 success; 1 refused or failed
-(error findings, field conflicts, objects the API server rejected, RBAC denials, an apply that
-stopped midway, an incomplete rollback, a declined confirmation); 2 usage errors, unreadable
-input, or no cluster to talk to (kubeconfig, context, connection).
+``cluster import``, ``diff``, ``apply`` and ``rollback``; :func:`register` adds them to the
+``istiolab`` Typer app, and the Kubernetes client is imported only inside the commands. Exit
+codes: 0 success; 1 refused or failed (error findings, field conflicts, objects the API server
+rejected, RBAC denials, an apply that stopped midway, an incomplete rollback, a declined
+confirmation); 2 usage errors, unreadable input, or no cluster to talk to (kubeconfig, context,
+connection).
 """
 
 from __future__ import annotations
@@ -16,10 +17,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from istiolab.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PathsArg,
+    SuppressOpt,
+    echo_findings,
+    load_config,
+    output_option,
+    say,
+    split_codes,
+    write_or_echo,
+)
 from istiolab.errors import ClusterError, ConfigError, IstiolabError
+from istiolab.findings import Finding
 
 if TYPE_CHECKING:
-    from istiolab.config import ConfigSet
     from istiolab.kube.adapter import ClusterAdapter
     from istiolab.kube.backups import BackupStore
 
@@ -41,19 +55,11 @@ NamespaceOpt = Annotated[
     str | None,
     typer.Option("--namespace", "-n", help="Namespace. Default: the context's namespace."),
 ]
-PathsArg = Annotated[
-    list[str],
-    typer.Argument(help="YAML files, directories (searched recursively) or '-' for stdin."),
-]
-ProfileOpt = Annotated[
+ValidationProfileOpt = Annotated[
     str | None,
     typer.Option(
         "--profile", "-p", help="Istio version for validation (default: newest; 0.2 for legacy)."
     ),
-]
-SuppressOpt = Annotated[
-    list[str] | None,
-    typer.Option("--suppress", "-s", help="Finding codes to ignore (repeat or comma-separate)."),
 ]
 ForceOpt = Annotated[
     bool,
@@ -79,10 +85,6 @@ def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None
     return connect(kubeconfig, context, namespace)
 
 
-def _echo_err(message: str) -> None:
-    typer.echo(f"istiolab: {message}", err=True)
-
-
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """Turn istiolab errors into a message and an exit code (never a traceback)."""
@@ -91,39 +93,21 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as err:
-        from istiolab.cli.app import format_findings
-
-        typer.echo(format_findings(list(err.findings)), err=True)
-        _echo_err(
+        echo_findings(err.findings)
+        say(
             f"refusing: the config has {len(err.findings)} error(s); nothing was sent to the "
             "cluster"
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_FAILED) from None
     except ConnectError as err:
-        _echo_err(str(err))
-        raise typer.Exit(2) from None
+        say(str(err))
+        raise typer.Exit(EXIT_USAGE) from None
     except ClusterError as err:
-        _echo_err(str(err))
-        raise typer.Exit(1) from None
+        say(str(err))
+        raise typer.Exit(EXIT_FAILED) from None
     except IstiolabError as err:
-        _echo_err(str(err))
-        raise typer.Exit(2) from None
-
-
-def _load(paths: list[str]) -> ConfigSet:
-    from istiolab.config import load
-
-    config = load(paths)
-    unreadable = [f for f in config.findings if f.code == "IL005"]
-    if unreadable:
-        for f in unreadable:
-            _echo_err(f.message)
-        raise typer.Exit(2)
-    return config
-
-
-def _codes(suppress: list[str] | None) -> list[str]:
-    return [c for s in suppress or [] for c in s.split(",")]
+        say(str(err))
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _store(backup_dir: Path | None) -> BackupStore:
@@ -132,18 +116,13 @@ def _store(backup_dir: Path | None) -> BackupStore:
     return BackupStore(backup_dir)
 
 
-def _show_warnings(findings: tuple[object, ...]) -> None:
+def _show_warnings(findings: tuple[Finding, ...]) -> None:
     if findings:
-        from istiolab.cli.app import format_findings
-
-        typer.echo(format_findings(list(findings)), err=True)  # type: ignore[arg-type]
+        echo_findings(findings)
 
 
 def cluster_import(
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the scenario YAML here instead of stdout."),
-    ] = None,
+    output: Annotated[Path | None, output_option("scenario YAML")] = None,
     config_out: Annotated[
         Path | None,
         typer.Option(
@@ -185,17 +164,13 @@ def cluster_import(
         )
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
-    text = result.scenario_yaml()
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(
-            f"wrote {output}: {len(result.scenario.services)} service(s), "
-            f"{len(result.config)} routing resource(s), "
-            f"AZs {', '.join(result.scenario.ingress.azs)}",
-            err=True,
-        )
+    write_or_echo(
+        result.scenario_yaml(),
+        output,
+        f"wrote {output}: {len(result.scenario.services)} service(s), "
+        f"{len(result.config)} routing resource(s), "
+        f"AZs {', '.join(result.scenario.ingress.azs)}",
+    )
     if config_out is not None:
         config_out.write_text(dumps(result.config), encoding="utf-8")
         typer.echo(f"wrote {len(result.config)} resource(s) to {config_out}", err=True)
@@ -206,7 +181,7 @@ def diff_cmd(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
-    profile: ProfileOpt = None,
+    profile: ValidationProfileOpt = None,
     suppress: SuppressOpt = None,
     force: ForceOpt = False,
     exit_code: Annotated[
@@ -229,15 +204,15 @@ def diff_cmd(
     """  # noqa: D412 - a blank line keeps the examples apart in --help
     from istiolab.kube.plan import plan
 
-    config = _load(paths)
+    config = load_config(paths)
     with _errors():
         cluster = _connect(kubeconfig, context, namespace)
-        p = plan(config, cluster, profile=profile, force=force, suppress=_codes(suppress))
+        p = plan(config, cluster, profile=profile, force=force, suppress=split_codes(suppress))
     _show_warnings(p.findings)
     typer.echo(p.format(diffs=True), nl=False)
     if not p.ok:
-        raise typer.Exit(1)
-    raise typer.Exit(1 if exit_code and p.changes else 0)
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_FAILED if exit_code and p.changes else EXIT_OK)
 
 
 def apply_cmd(
@@ -251,7 +226,7 @@ def apply_cmd(
     ] = False,
     yes: YesOpt = False,
     force: ForceOpt = False,
-    profile: ProfileOpt = None,
+    profile: ValidationProfileOpt = None,
     suppress: SuppressOpt = None,
     backup_dir: BackupDirOpt = None,
 ) -> None:
@@ -278,29 +253,29 @@ def apply_cmd(
     from istiolab.kube.apply import apply, rollback
     from istiolab.kube.plan import plan
 
-    config = _load(paths)
+    config = load_config(paths)
     with _errors():
         cluster = _connect(kubeconfig, context, namespace)
         typer.echo(f"context:   {cluster.context}")
         typer.echo(f"namespace: {namespace or cluster.namespace}")
-        p = plan(config, cluster, profile=profile, force=force, suppress=_codes(suppress))
+        p = plan(config, cluster, profile=profile, force=force, suppress=split_codes(suppress))
     _show_warnings(p.findings)
     typer.echo(p.format(diffs=True), nl=False)
     if not p.ok:
         if p.conflicts and not force:
-            _echo_err(
+            say(
                 f"refusing to apply: {len(p.conflicts)} field(s) are managed by another field "
                 "manager (see above); take them over with --force, or leave them out"
             )
         else:
-            _echo_err(f"refusing to apply: {len(p.rejected)} object(s) were rejected (see above)")
-        raise typer.Exit(1)
+            say(f"refusing to apply: {len(p.rejected)} object(s) were rejected (see above)")
+        raise typer.Exit(EXIT_FAILED)
     if dry_run:
         typer.echo("dry run: nothing applied (the API server accepted every object)")
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
     if not p.changes:
         typer.echo("nothing to apply: the cluster already matches")
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
     if not yes:
         where = ", ".join(p.namespaces)
         question = (
@@ -308,21 +283,21 @@ def apply_cmd(
             f"namespace(s) {where}?"
         )
         if not _confirm(question):
-            _echo_err("aborted: nothing applied")
-            raise typer.Exit(1)
+            say("aborted: nothing applied")
+            raise typer.Exit(EXIT_FAILED)
     store = _store(backup_dir)
     with _errors():
         report = apply(p, cluster, backups=store)
     typer.echo(report.format())
     if report.ok:
-        raise typer.Exit(0)
+        raise typer.Exit(EXIT_OK)
     offer = report.backup_id is not None and report.applied and not yes
     if offer and _confirm(f"roll back the {len(report.applied)} applied change(s) now?"):
         assert report.backup_id is not None
         with _errors():
             undo = rollback(report.backup_id, cluster, backups=store)
         typer.echo(undo.format())
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _confirm(question: str) -> bool:
@@ -376,7 +351,7 @@ def rollback_cmd(
                 typer.echo(
                     f'no backups for context "{cluster.context}" in {store.folder(cluster.context)}'
                 )
-                raise typer.Exit(0)
+                raise typer.Exit(EXIT_OK)
             typer.echo(f"{'id':<24} {'created':<21} {'status':<20} objects")
             for b in sets:
                 applied = sum(1 for e in b.entries if e.state == "applied")
@@ -384,7 +359,7 @@ def rollback_cmd(
                     f"{b.id:<24} {b.created:<21} {b.status:<20} {applied} applied "
                     f"({', '.join(f'{e.ref} {e.state}' for e in b.entries) or '-'})"
                 )
-            raise typer.Exit(0)
+            raise typer.Exit(EXIT_OK)
         backup = store.open(cluster.context, backup_id)
     typer.echo(f"context: {cluster.context}")
     typer.echo(f"backup:  {backup.id} ({backup.created}, {backup.status})")
@@ -393,12 +368,12 @@ def rollback_cmd(
             what = "delete (created by the apply)" if e.action == "create" else "restore"
             typer.echo(f"  {what:<30} {e.ref}")
     if not yes and not _confirm(f'roll back {backup.id} on context "{cluster.context}"?'):
-        _echo_err("aborted: nothing changed")
-        raise typer.Exit(1)
+        say("aborted: nothing changed")
+        raise typer.Exit(EXIT_FAILED)
     with _errors():
         report = rollback(backup.id, cluster, backups=store, force=force)
     typer.echo(report.format())
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 def register(app: typer.Typer) -> None:

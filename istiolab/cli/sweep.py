@@ -1,6 +1,6 @@
 """``istiolab sweep`` and ``istiolab plan``: parameter sweeps and capacity planning from the shell.
 
-:func:`register` adds both commands to the main Typer app (``istiolab.cli``). Exit codes follow
+:func:`register` adds both commands to the ``istiolab`` Typer app. Exit codes follow
 the rest of the CLI: 0 success; 1 the scenario has errors, a run failed (``sweep``) or no value
 meets the objectives (``plan``); 2 usage errors (bad ``--param``, ``--slo``, executor, output
 file) and unreadable inputs. User input never produces a traceback.
@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from istiolab.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    FormatOpt,
+    echo_findings,
+    echo_result,
+    say,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,17 +67,11 @@ OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Also write every run to FILE.csv or FILE.parquet."),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar (it shows only on a terminal).")
 ]
 
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"istiolab: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _split_top(text: str) -> list[str]:
@@ -152,14 +156,14 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 def _executor(executor: str, dask: str | None) -> str:
     if dask is not None:
         if executor not in ("local", "dask"):
-            raise _fail(f"--dask cannot be combined with --executor {executor}")
+            raise usage_error(f"--dask cannot be combined with --executor {executor}")
         return dask
     if executor == "dask":
         from istiolab.analysis.sweep import available_cpus
 
         return f"local:{available_cpus()}"
     if executor not in ("local", "serial"):
-        raise _fail(f"--executor must be local, serial or dask, not {executor!r}")
+        raise usage_error(f"--executor must be local, serial or dask, not {executor!r}")
     return executor
 
 
@@ -168,16 +172,16 @@ def _check_out(out: Path | None) -> None:
         return
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
-        raise _fail(f"--out must end in .csv or .parquet, got {out}")
+        raise usage_error(f"--out must end in .csv or .parquet, got {out}")
     if suffix == ".parquet" and not any(
         importlib.util.find_spec(m) is not None for m in ("pyarrow", "fastparquet")
     ):
-        raise _fail(
+        raise usage_error(
             "writing .parquet needs pyarrow: pip install 'istiolab[parquet]' "
             "(or use --out FILE.csv)"
         )
     if not out.parent.exists():
-        raise _fail(f"--out: folder {out.parent} does not exist")
+        raise usage_error(f"--out: folder {out.parent} does not exist")
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
@@ -187,13 +191,12 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
         else:
             frame.to_csv(out, index=False)
     except OSError as err:
-        raise _fail(f"cannot write {out}: {err.strerror or err}") from None
+        raise usage_error(f"cannot write {out}: {err.strerror or err}") from None
     typer.echo(f"wrote {len(frame)} row(s) to {out}", err=True)
 
 
 def _load(path: Path) -> Scenario:
     """Load a scenario: unreadable → exit 2, invalid → findings and exit 1."""
-    from istiolab.cli.app import format_findings
     from istiolab.errors import ConfigError
     from istiolab.sim.scenario import load_scenario
 
@@ -201,16 +204,14 @@ def _load(path: Path) -> Scenario:
         return load_scenario(path)
     except ConfigError as err:
         if any(f.code == "IL005" for f in err.findings):
-            raise _fail(err.findings[0].message) from None
-        typer.echo(format_findings(list(err.findings)), err=True)
-        raise typer.Exit(1) from None
+            raise usage_error(err.findings[0].message) from None
+        echo_findings(err.findings)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def _usage_findings(err: Any) -> typer.Exit:
-    from istiolab.cli.app import format_findings
-
-    typer.echo(format_findings(list(err.findings)), err=True)
-    return typer.Exit(2)
+    echo_findings(err.findings)
+    return typer.Exit(EXIT_USAGE)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -265,16 +266,14 @@ def sweep_cmd(
     from istiolab.analysis.sweep import sweep
     from istiolab.errors import ConfigError, MissingDependencyError
 
-    if fmt not in ("table", "json"):
-        raise _fail(f"--format must be table or json, not {fmt!r}")
     grid: dict[str, list[Any]] = {}
     for text in param or []:
         try:
             path, values = parse_param(text)
         except ValueError as err:
-            raise _fail(str(err)) from None
+            raise usage_error(str(err)) from None
         if path in grid:
-            raise _fail(f"--param {path} given twice; list all its values in one --param")
+            raise usage_error(f"--param {path} given twice; list all its values in one --param")
         grid[path] = values
     target = _executor(executor, dask)
     _check_out(out)
@@ -292,19 +291,18 @@ def sweep_cmd(
     except ConfigError as err:
         raise _usage_findings(err) from None
     except (ValueError, TypeError, OSError, MissingDependencyError) as err:
-        raise _fail(str(err)) from None
+        raise usage_error(str(err)) from None
     if out is not None:
         _write(frame, out)
-    if fmt == "json":
-        typer.echo(json.dumps(_records(frame), indent=2))
-    else:
-        typer.echo(_table(frame.assign(error=frame["error"].fillna(""))))
+    echo_result(
+        fmt,
+        lambda: _records(frame),
+        lambda: _table(frame.assign(error=frame["error"].fillna(""))),
+    )
     failed = int(frame["error"].notna().sum())
     if failed:
-        typer.echo(
-            f"istiolab: {failed} of {len(frame)} run(s) failed (see the error column)", err=True
-        )
-        raise typer.Exit(1)
+        say(f"{failed} of {len(frame)} run(s) failed (see the error column)")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def plan_cmd(
@@ -365,20 +363,18 @@ def plan_cmd(
     from istiolab.analysis.planner import SLO, SLONotMetError, describe_checks, plan
     from istiolab.errors import ConfigError, MissingDependencyError
 
-    if fmt not in ("table", "json"):
-        raise _fail(f"--format must be table or json, not {fmt!r}")
     try:
         slos = [SLO.parse(s) for s in slo]
     except ValueError as err:
-        raise _fail(str(err)) from None
+        raise usage_error(str(err)) from None
     if seeds < 2:
-        raise _fail("--seeds must be at least 2 for a confidence bound")
+        raise usage_error("--seeds must be at least 2 for a confidence bound")
     if not 0.5 < confidence < 1:
-        raise _fail(f"--confidence must be between 0.5 and 1, got {confidence}")
+        raise usage_error(f"--confidence must be between 0.5 and 1, got {confidence}")
     if low > high:
-        raise _fail(f"--low ({low}) must not exceed --high ({high})")
+        raise usage_error(f"--low ({low}) must not exceed --high ({high})")
     if plot is not None and not plot.parent.exists():
-        raise _fail(f"--plot: folder {plot.parent} does not exist")
+        raise usage_error(f"--plot: folder {plot.parent} does not exist")
     target = _executor(executor, dask)
     _check_out(out)
     sc = _load(scenario)
@@ -400,18 +396,18 @@ def plan_cmd(
     except SLONotMetError as err:
         if out is not None:
             _write(err.evidence, out)
-        if fmt == "json":
-            typer.echo(
-                json.dumps({"knob": knob, "value": None, "checks": _records(err.checks)}, indent=2)
-            )
-        else:
-            typer.echo(describe_checks(knob, None, err.checks, confidence))
-        typer.echo(f"istiolab: {err}", err=True)
-        raise typer.Exit(1) from None
+        checks = err.checks
+        echo_result(
+            fmt,
+            lambda: {"knob": knob, "value": None, "checks": _records(checks)},
+            lambda: describe_checks(knob, None, checks, confidence),
+        )
+        say(str(err))
+        raise typer.Exit(EXIT_FAILED) from None
     except ConfigError as err:
         raise _usage_findings(err) from None
     except (ValueError, TypeError, OSError, MissingDependencyError) as err:
-        raise _fail(str(err)) from None
+        raise usage_error(str(err)) from None
     if out is not None:
         _write(result.evidence, out)
     if plot is not None:
@@ -424,10 +420,11 @@ def plan_cmd(
             if isinstance(figure, Figure):  # plot() made its own Figure (not a SubFigure)
                 figure.savefig(plot)
         except (OSError, ValueError) as err:
-            raise _fail(f"cannot write {plot}: {err}") from None
+            raise usage_error(f"cannot write {plot}: {err}") from None
         typer.echo(f"wrote {plot}", err=True)
-    if fmt == "json":
-        data = {
+    echo_result(
+        fmt,
+        lambda: {
             "knob": knob,
             "value": result.value,
             "slos": [str(s) for s in result.slos],
@@ -435,13 +432,12 @@ def plan_cmd(
             "seeds": list(result.seeds),
             "tried": list(result.tried),
             "checks": _records(result.checks),
-        }
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        typer.echo(result.describe())
+        },
+        result.describe,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``sweep`` and ``plan`` commands to the main ``istiolab`` app."""
+    """Add ``sweep`` and ``plan`` to *app*."""
     app.command("sweep")(sweep_cmd)
     app.command("plan")(plan_cmd)

@@ -1,0 +1,189 @@
+"""What the ``istiolab`` commands share: exit codes, messages, option types, output and inputs.
+
+There is no Typer app here; the command modules import this one and never each other's commands.
+
+Exit codes: 0 success; 1 the input has errors, a check disagreed or an action was refused or
+failed; 2 usage errors and inputs that cannot be read; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from istiolab.config import ConfigSet, load
+from istiolab.findings import Finding, Severity
+from istiolab.profiles import PROFILES, get_profile
+
+if TYPE_CHECKING:
+    from istiolab.envoy.model import RouteTable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# ---------------------------------------------------------------------------------- messages
+
+
+def say(message: str) -> None:
+    """One line on stderr, prefixed ``istiolab:``."""
+    typer.echo(f"istiolab: {message}", err=True)
+
+
+def usage_error(message: str) -> typer.Exit:
+    """Say *message* and return the exit for a usage error (the caller raises it)."""
+    say(message)
+    return typer.Exit(EXIT_USAGE)
+
+
+# ----------------------------------------------------------------------------------- options
+
+
+def _check_format(value: str) -> str:
+    if value not in ("table", "json"):
+        raise usage_error(f"--format must be table or json, not {value!r}")
+    return value
+
+
+PathsArg = Annotated[
+    list[str],
+    typer.Argument(help="YAML files, directories (searched recursively) or '-' for stdin."),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help=f"Istio version whose defaults apply ({', '.join(PROFILES)}; any 1.x works). "
+        "Default: 0.2 when the input is legacy, else the newest.",
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help="table or json.", callback=_check_format)
+]
+SuppressOpt = Annotated[
+    list[str] | None,
+    typer.Option("--suppress", "-s", help="Finding codes to ignore (repeat or comma-separate)."),
+]
+GatewayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gateway", "-g", help="Gateway (namespace/name or name) to compile for; default all."
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="Gateway port; default 80 when a server listens there."),
+]
+
+
+def output_option(what: str) -> Any:
+    """``--output/-o FILE``, "Write the *what* here instead of stdout" (see :func:`write_or_echo`).
+
+    Use as ``Annotated[Path | None, output_option("YAML")] = None``.
+    """
+    return typer.Option("--output", "-o", help=f"Write the {what} here instead of stdout.")
+
+
+def split_codes(suppress: list[str] | None) -> list[str]:
+    """``-s IL101,IL104 -s IL201`` as the list of codes."""
+    return [c for s in suppress or [] for c in s.split(",")]
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+def format_findings(findings: list[Finding]) -> str:
+    """Human table of findings: location, severity, code, resource, path, message and fix."""
+    if not findings:
+        return "no findings"
+    lines = []
+    for f in findings:
+        head = f"{f.location}  {f.severity.value:<7} {f.code}  {f.resource}"
+        if f.path:
+            head += f"  {f.path}"
+        lines.append(head)
+        lines.append(f"    {f.message}")
+        lines.append(f"    fix: {f.fix}")
+    counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
+    lines.append(
+        f"{len(findings)} finding(s): {counts[Severity.ERROR]} error(s), "
+        f"{counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} info"
+    )
+    return "\n".join(lines)
+
+
+def echo_findings(findings: Iterable[Finding]) -> None:
+    """The findings table on stderr."""
+    typer.echo(format_findings(list(findings)), err=True)
+
+
+def echo_result(
+    fmt: str,
+    doc: Callable[[], object],
+    table: Callable[[], str],
+    json_default: Callable[[Any], Any] | None = None,
+) -> None:
+    """Print the result as indented JSON (``--format json``) or as the human table."""
+    if fmt == "json":
+        typer.echo(json.dumps(doc(), indent=2, default=json_default))
+    else:
+        typer.echo(table())
+
+
+def write_or_echo(text: str, output: Path | None, done: str) -> None:
+    """Print *text* on stdout, or write it to *output* and say *done* on stderr."""
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(done, err=True)
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def load_config(paths: list[str], strict: bool = False) -> ConfigSet:
+    """Load resources; files that cannot be read are a usage error (exit 2)."""
+    config = load(paths, strict=strict)
+    unreadable = [f for f in config.findings if f.code == "IL005"]
+    if unreadable:
+        for f in unreadable:
+            say(f.message)
+        raise typer.Exit(EXIT_USAGE)
+    return config
+
+
+def profile_for(config: ConfigSet, name: str | None) -> str:
+    """The ``--profile`` given (checked), else the one compile would pick for *config*."""
+    if name is not None:
+        try:
+            return get_profile(name).name
+        except ValueError as err:
+            raise usage_error(str(err)) from None
+    from istiolab.envoy.compile import default_profile
+
+    return default_profile(config)
+
+
+def compile_or_exit(
+    paths: list[str], profile: str | None, gateway: str | None, port: int | None
+) -> RouteTable:
+    """Load and compile; invalid config prints the findings (exit 1), bad options exit 2."""
+    from istiolab.envoy.compile import compile as do_compile
+    from istiolab.errors import CompileError, ConfigError
+
+    config = load_config(paths)
+    prof = profile_for(config, profile)
+    try:
+        return do_compile(config, prof, gateway, port=port)
+    except ConfigError as err:
+        echo_findings(err.findings)
+        raise typer.Exit(EXIT_FAILED) from None
+    except CompileError as err:
+        raise usage_error(str(err)) from None
