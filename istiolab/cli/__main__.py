@@ -1,0 +1,7 @@
+"""``python -m istiolab.cli`` runs the command line."""
+
+import sys
+
+from istiolab.cli import main
+
+sys.exit(main())
