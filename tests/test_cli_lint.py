@@ -74,7 +74,7 @@ FIVE_MISTAKES = [
 
 def istiolab_cli(
     *args: str, stdin: str | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "istiolab", *args],

@@ -278,12 +278,12 @@ VALID = [d for d in yaml.safe_load_all(textwrap.dedent(VALID_TEXT)) if d]
 
 def _bad_configs() -> list[list[Any]]:
     """The bad inputs of test_findings (one per code), as further configs to mutate."""
-    from test_findings import CASES, EXTRA_CASES
+    from test_findings import CASES, EXTRA_CASES, case_of
 
     out = []
     for param in CASES + EXTRA_CASES:
         try:
-            docs = [d for d in yaml.safe_load_all(param.values[0].text) if d is not None]
+            docs = [d for d in yaml.safe_load_all(case_of(param).text) if d is not None]
         except yaml.YAMLError:
             continue
         out.append(docs)
@@ -310,7 +310,7 @@ replacements = st.one_of(scalars, scalars, scalars, values)
 def mutated_config(draw: st.DrawFn) -> list[Any]:
     """A known config (valid, or one bad-input case) with a few subtrees replaced, deleted,
     duplicated or added."""
-    doc = copy.deepcopy(draw(st.sampled_from(CONFIGS)))
+    doc: list[Any] = copy.deepcopy(draw(st.sampled_from(CONFIGS)))
     if len(doc) > 1 and draw(st.booleans()):
         doc = draw(st.lists(st.sampled_from(doc), min_size=1, max_size=len(doc) + 1))
         doc = copy.deepcopy(doc)

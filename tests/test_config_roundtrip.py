@@ -58,17 +58,23 @@ small = st.integers(0, 10_000)
 ports = st.integers(1, 65535)
 
 
-def opt(required: dict[str, Any] | None = None, **optional: Any) -> st.SearchStrategy[dict]:
+def opt(
+    required: dict[str, Any] | None = None, **optional: Any
+) -> st.SearchStrategy[dict[str, Any]]:
     """A dict with the *required* keys and any subset of the *optional* ones (camelCase)."""
     return st.fixed_dictionaries(required or {}, optional=optional)
 
 
-def one(**choices: st.SearchStrategy[Any]) -> st.SearchStrategy[dict]:
+def one(**choices: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
     """A dict with exactly one of the keys (a protobuf oneof)."""
-    return st.one_of(*(v.map(lambda x, k=k: {k: x}) for k, v in choices.items()))
+
+    def keyed(k: str, v: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+        return v.map(lambda x: {k: x})
+
+    return st.one_of(*(keyed(k, v) for k, v in choices.items()))
 
 
-def at_most_one(**choices: st.SearchStrategy[Any]) -> st.SearchStrategy[dict]:
+def at_most_one(**choices: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(st.just({}), one(**choices))
 
 
@@ -82,7 +88,9 @@ metadata = opt(
 )
 
 
-def resource(api_versions: tuple[str, ...], kind: str, spec: st.SearchStrategy[Any]) -> Any:
+def resource(
+    api_versions: tuple[str, ...], kind: str, spec: st.SearchStrategy[Any]
+) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "apiVersion": st.sampled_from(api_versions),
@@ -514,8 +522,9 @@ def _check_round_trip(cls: type[Resource], data: dict[str, Any]) -> None:
     assert back == res
     assert back.to_dict() == data
     assert dumps(cs) == text
-    assert cs.origin(back) is not None
-    assert cs.origin(back).line == 1
+    origin = cs.origin(back)
+    assert origin is not None
+    assert origin.line == 1
 
 
 @pytest.mark.parametrize("cls", KINDS, ids=lambda c: f"{c.KIND}-{c.__name__}")

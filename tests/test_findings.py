@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,21 @@ class Case:
 
 def case(
     code: str, text: str, path: str, value: str, profile: str | None = None, id_: str = ""
-) -> object:
+) -> pytest.ParameterSet:
     c = Case(code, textwrap.dedent(text).lstrip("\n"), path, value, profile)
     return pytest.param(c, id=id_ or code)
 
 
-def run(text: str, profile: str | None = None, **kw: object) -> list[Finding]:
-    return validate(loads(textwrap.dedent(text).lstrip("\n"), file="x.yaml"), profile, **kw)
+def case_of(param: pytest.ParameterSet) -> Case:
+    """The :class:`Case` inside a :func:`case` parameter."""
+    c = param.values[0]
+    assert isinstance(c, Case)
+    return c
+
+
+def run(text: str, profile: str | None = None, *, suppress: Iterable[str] = ()) -> list[Finding]:
+    config = loads(textwrap.dedent(text).lstrip("\n"), file="x.yaml")
+    return validate(config, profile, suppress=suppress)
 
 
 def codes(findings: list[Finding]) -> list[str]:
@@ -961,15 +970,15 @@ def test_bad_input_gives_code_at_path_and_line(c: Case) -> None:
 
 
 def test_every_code_is_covered_or_explained() -> None:
-    covered = {p.values[0].code for p in CASES}  # type: ignore[attr-defined]
+    covered = {case_of(p).code for p in CASES}
     assert covered.isdisjoint(NOT_FROM_VALIDATE)
     missing = set(CODES) - covered - set(NOT_FROM_VALIDATE)
     assert not missing, f"codes with neither a bad-input case nor a reason: {sorted(missing)}"
     assert set(NOT_FROM_VALIDATE) <= set(CODES)
     # one primary case per code, ids = codes
-    ids = [p.id for p in CASES]  # type: ignore[attr-defined]
+    ids = [p.id for p in CASES]
     assert len(ids) == len(set(ids))
-    assert all(p.id == p.values[0].code for p in CASES)  # type: ignore[attr-defined]
+    assert all(p.id == case_of(p).code for p in CASES)
 
 
 def test_il005_missing_file(tmp_path: Path) -> None:

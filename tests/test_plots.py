@@ -131,7 +131,9 @@ def test_utilisation_heatmap(cross_zone: Result) -> None:
     assert len(rows) == 10
     assert rows[0].startswith("us-east-1a")
     assert rows[-1].startswith("us-east-1b")
-    assert images[0].get_array().shape[0] == 10
+    pixels = images[0].get_array()
+    assert pixels is not None
+    assert pixels.shape[0] == 10
 
 
 def test_retry_amplification(storm: Result) -> None:
@@ -182,7 +184,7 @@ def sweep_frame() -> Any:
     """A known sweep: p99 falls with nodes, 4 workers are slower than 2; one failed run."""
     import pandas as pd
 
-    rows = []
+    rows: list[tuple[int, int, int, float, str | None]] = []
     for nodes in (1, 2, 3):
         for workers in (2, 4):
             for seed, noise in ((11, -1.0), (12, 0.0), (13, 1.0)):
@@ -201,7 +203,7 @@ def test_sweep_plot(sweep_frame: Any) -> None:
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert [b.get_label() for b in bars] == ["concurrency=2", "concurrency=4"]
     line = bars[0].lines[0]
-    assert list(line.get_xdata()) == [1.0, 2.0, 3.0]
+    assert list(np.asarray(line.get_xdata())) == [1.0, 2.0, 3.0]
     assert np.allclose(line.get_ydata(), [120.0, 60.0, 40.0])  # the failed run is left out
     assert ax.get_xlabel() == "ingress.nodes_per_az"
     assert ax.get_ylabel() == "p99_ms"
@@ -222,4 +224,4 @@ def test_slo_frontier(sweep_frame: Any) -> None:
     (bound,) = [ln for ln in ax.get_lines() if ln.get_label() == "95% upper bound"]
     assert np.all(np.asarray(bound.get_ydata(), dtype=float) > mean.get_ydata())
     runs = [c for c in ax.collections if c.get_label() == "runs (one per seed)"]
-    assert len(runs[0].get_offsets()) == 9
+    assert len(np.asarray(runs[0].get_offsets())) == 9

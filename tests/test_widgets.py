@@ -172,6 +172,7 @@ def test_designer_updates_yaml_findings_explain_and_simulation(canary_sc: Any) -
     assert "weight: 60" in d.yaml()
     assert "weight: 40" in d.yaml()
     assert d.plot.value != first_plot
+    assert d.result is not None
     shares = d.result.summary().groupby("version")["requests"].sum()
     assert abs(shares["v2"] / shares.sum() - 0.4) < 0.06
     assert d.findings == []
@@ -384,12 +385,14 @@ def test_apply_panel_dry_run_confirm_apply_and_rollback(tmp_path: Any) -> None:
     panel.dry_run()
     assert panel.apply(confirm=True) is not None
     vs = cluster.get("VirtualService", "default", "webui")
+    assert vs is not None
     assert vs["spec"]["http"][0]["route"][0]["weight"] == 55
 
     panel.rollback_button.click()
     assert panel.rollback_report is not None
     assert panel.rollback_report.ok
     vs = cluster.get("VirtualService", "default", "webui")
+    assert vs is not None
     assert vs["spec"]["http"][0]["route"][0]["weight"] == 90
 
 

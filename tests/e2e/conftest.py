@@ -54,7 +54,8 @@ def admin(kubeconfig: str, context: str | None) -> Any:
     """An official ApiClient with the kubeconfig's (admin) credentials, for set-up only."""
     from kubernetes import config as kconfig
 
-    return kconfig.new_client_from_config(
+    # kubernetes.config has no annotations (only kubernetes.client is typed)
+    return kconfig.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=kubeconfig, context=context, persist_config=False
     )
 
@@ -100,7 +101,9 @@ def namespace(admin: Any, istio_crds: None) -> Iterator[str]:
 
     core = k8s.CoreV1Api(admin)
     name = f"istiolab-e2e-{secrets.token_hex(3)}"
-    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    core.create_namespace(
+        k8s.V1Namespace(api_version="v1", kind="Namespace", metadata=k8s.V1ObjectMeta(name=name))
+    )
     try:
         yield name
     finally:

@@ -170,33 +170,41 @@ def test_rbac_denial_names_verb_resource_namespace(
     from istiolab.kube.client import KubernetesCluster
 
     core, rbac = k8s.CoreV1Api(admin), k8s.RbacAuthorizationV1Api(admin)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
+    core.create_namespaced_service_account(
+        namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="reader"))
+    )
     rbac.create_namespaced_role(
         namespace,
-        {
-            "metadata": {"name": "istio-reader"},
-            "rules": [
-                {"apiGroups": ["networking.istio.io"], "resources": ["*"], "verbs": ["get", "list"]}
+        k8s.V1Role(
+            metadata=k8s.V1ObjectMeta(name="istio-reader"),
+            rules=[
+                k8s.V1PolicyRule(
+                    api_groups=["networking.istio.io"], resources=["*"], verbs=["get", "list"]
+                )
             ],
-        },
+        ),
     )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": "reader"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "istio-reader",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
-        },
+        k8s.V1RoleBinding(
+            metadata=k8s.V1ObjectMeta(name="reader"),
+            role_ref=k8s.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name="istio-reader"
+            ),
+            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)],
+        ),
     )
-    token = core.create_namespaced_service_account_token(
-        "reader", namespace, {"spec": {"expirationSeconds": 600}}
-    ).status.token
+    issued = core.create_namespaced_service_account_token(
+        "reader",
+        namespace,
+        k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(expiration_seconds=600)),
+    )
+    assert issued.status is not None
+    token = issued.status.token
+    assert token
     cfg = k8s.Configuration()
-    kconfig.load_kube_config(
+    # kubernetes.config has no annotations (only kubernetes.client is typed)
+    kconfig.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
     )
     cfg.api_key = {"authorization": f"Bearer {token}"}
@@ -223,26 +231,28 @@ def test_import_real_workloads(cluster: Any, namespace: str, admin: Any) -> None
         labels = {"app": "web", "version": version}
         apps.create_namespaced_deployment(
             namespace,
-            {
-                "metadata": {"name": f"web-{version}"},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9"}]
-                        },
-                    },
-                },
-            },
+            k8s.V1Deployment(
+                metadata=k8s.V1ObjectMeta(name=f"web-{version}"),
+                spec=k8s.V1DeploymentSpec(
+                    replicas=1,
+                    selector=k8s.V1LabelSelector(match_labels=labels),
+                    template=k8s.V1PodTemplateSpec(
+                        metadata=k8s.V1ObjectMeta(labels=labels),
+                        spec=k8s.V1PodSpec(
+                            containers=[
+                                k8s.V1Container(name="pause", image="registry.k8s.io/pause:3.9")
+                            ]
+                        ),
+                    ),
+                ),
+            ),
         )
     core.create_namespaced_service(
         namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
-        },
+        k8s.V1Service(
+            metadata=k8s.V1ObjectMeta(name="web"),
+            spec=k8s.V1ServiceSpec(selector={"app": "web"}, ports=[k8s.V1ServicePort(port=80)]),
+        ),
     )
     apply(
         plan(_config(_gateway(namespace), _dr(namespace), _vs(namespace)), cluster),
