@@ -1,5 +1,5 @@
-"""The ``istiolab`` command line: one Typer app, one module per command group."""
+"""The ``istiolab`` command line: one Typer app (:mod:`istiolab.cli.app`), one module per group."""
 
-from istiolab.cli.app import app, main
+from istiolab.cli.app import main
 
-__all__ = ["app", "main"]
+__all__ = ["main"]
