@@ -46,10 +46,18 @@ print(json.dumps({"wall_s": wall, "errors": [o.get("evalue") or o.get("text") fo
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("binder")]
 
 
-def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+def _run(
+    argv: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, cwd=cwd, env=env, timeout=timeout
+    )
     assert done.returncode == 0, f"{argv}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 def _peak_tree_rss(proc: subprocess.Popen[str], period_s: float = 0.1) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from istiolab.config import ConfigSet, dumps, load, loads
+from istiolab.config import ConfigSet, Deployment, dumps, load, loads
 from istiolab.config.convert import (
     combine_path_prefix,
     convert,
@@ -128,7 +128,8 @@ def _semantic(config: ConfigSet) -> list[tuple[str, Any]]:
         elif r.kind == "Service":
             out.append((r.key, data["spec"]))
         elif r.kind == "Deployment":
-            out.append((r.key, (data["spec"].get("replicas"), r.pod_labels)))  # type: ignore[attr-defined]
+            assert isinstance(r, Deployment)
+            out.append((r.key, (data["spec"].get("replicas"), r.pod_labels)))
     return sorted(out, key=lambda item: item[0])
 
 

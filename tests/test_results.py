@@ -92,7 +92,8 @@ def build(
 
 
 def frame(result: Result, name: str) -> pd.DataFrame:
-    return getattr(result, name)()  # type: ignore[no-any-return]
+    df: pd.DataFrame = getattr(result, name)()  # the accessor named *name* (summary, trace, ...)
+    return df
 
 
 # --------------------------------------------------------------------------- schema
