@@ -200,3 +200,10 @@ def test_core_objects_render_through_the_registered_renderer() -> None:
     finally:
         reprs.register_html(None)
     assert config._repr_html_() == html
+
+
+def test_architecture_doc_lists_every_module() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text("utf-8")
+    listed = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `istiolab")}
+    assert sorted(set(MODULES) - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(listed - set(MODULES)) == [], "docs/architecture.md lists modules that are gone"
