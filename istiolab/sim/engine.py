@@ -596,8 +596,8 @@ class _Run:
             )
         )
         result = self.metrics.result(seed=seed, scenario_name=self.sc.name, params=self.params)
-        result.findings = tuple(self.notes)  # type: ignore[attr-defined]
-        result.scaling = list(self.hpa_log)  # type: ignore[attr-defined]
+        result.findings = tuple(self.notes)
+        result.scaling = list(self.hpa_log)
         return result
 
 

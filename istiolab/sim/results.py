@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from istiolab.findings import Finding
 from istiolab.reprs import HTMLRepr
 
 FORMAT_VERSION = 1
@@ -307,6 +308,10 @@ class Result(HTMLRepr):
     Attributes:
         meta: Run metadata: ``run_id``, ``seed``, ``scenario``, ``params``, ``config``
             (duration, warm-up, interval, histogram settings), ``totals`` and ``counters``.
+        findings: What compiling the scenario's rules and running it noted (empty for a
+            result read back with :meth:`load`).
+        scaling: The autoscaler's changes, ``(t_s, service, version, before, after)`` (empty
+            for a result read back with :meth:`load`).
     """
 
     def __init__(self, frames: Mapping[str, pd.DataFrame], meta: Mapping[str, Any]) -> None:
@@ -325,6 +330,8 @@ class Result(HTMLRepr):
                 raise ValueError(f"Result meta needs {key!r}")
         self._frames = {name: frames[name] for name in SCHEMAS}
         self.meta: dict[str, Any] = dict(meta)
+        self.findings: tuple[Finding, ...] = ()
+        self.scaling: list[tuple[float, str, str, int, int]] = []
 
     # ------------------------------------------------------------------ identity
     @property

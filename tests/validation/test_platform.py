@@ -113,23 +113,13 @@ def test_nlb_flow_hash_lumpiness() -> None:
 # -- 16 -----------------------------------------------------------------------------------
 
 
-def scaling(result: Result) -> list[tuple[float, str, str, int, int]]:
-    """The autoscaler's changes (t, service, version, replicas before, after) in one run.
-
-    The engine attaches them to the result as ``scaling`` at run time; ``Result`` does not
-    declare that attribute, so it is read from the instance's ``__dict__``.
-    """
-    changes: list[tuple[float, str, str, int, int]] = vars(result)["scaling"]
-    return changes
-
-
 def test_hpa_scales_50_to_60() -> None:
     """50 pods at exactly 90 % with target 75 %: ⌈50 × 0.9/0.75⌉ = 60, at the 2nd sync (30 s)."""
     assert hpa_desired(50, 0.9, 0.75) == 60
     r = run(load("16-hpa"), 16001)
     # t = 15: the first period averages the ramp-up, 76 % (inside the 10 % tolerance);
     # t = 30: 90 % → 60; t = 45: 180 busy of 240 = 75 % = target → no change.
-    assert scaling(r) == [(30.0, "api", "v1", 50, 60)]
+    assert r.scaling == [(30.0, "api", "v1", 50, 60)]
     u = r.utilisation()
     pods = u[(u["kind"] == "pod") & (u["t_s"] >= 16) & (u["t_s"] < 30)]
     busy = pods.groupby("t_s")["busy"].sum()
@@ -140,7 +130,7 @@ def test_hpa_tolerance() -> None:
     """80 % with target 75 %: ratio 1.067 is inside the 10 % tolerance → no change."""
     assert hpa_desired(50, 0.8, 0.75) == 50
     r = run(load("16-hpa", {"services.0.versions.0.service_time": "det(5000ms)"}), 16002)
-    assert scaling(r) == []
+    assert r.scaling == []
     u = r.utilisation()
     pods = u[(u["kind"] == "pod") & (u["t_s"] >= 6)]
     assert math.isclose(pods.groupby("t_s")["busy"].sum().mean(), 160.0)
