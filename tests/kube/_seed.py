@@ -56,6 +56,7 @@ def deployment(
 
 
 GW_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+WEB_CONTAINER = {"name": "web", "image": "example/web:1"}
 
 
 def topology() -> list[dict[str, Any]]:
@@ -101,8 +102,9 @@ def topology() -> list[dict[str, Any]]:
             "metadata": {"name": "web", "namespace": NS},
             "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]},
         },
-        deployment("web-v1", NS, {"app": "web", "version": "v1"}, 3, [{"name": "web"}]),
-        deployment("web-v2", NS, {"app": "web", "version": "v2"}, 1, [{"name": "web"}]),
+        # a real API server requires a container image in a Deployment's pod template
+        deployment("web-v1", NS, {"app": "web", "version": "v1"}, 3, [WEB_CONTAINER]),
+        deployment("web-v2", NS, {"app": "web", "version": "v2"}, 1, [WEB_CONTAINER]),
         pod("web-v1-a", NS, {"app": "web", "version": "v1"}, "app-a", True, sidecar=True),
         pod("web-v1-b", NS, {"app": "web", "version": "v1"}, "app-b", True, sidecar=True),
         pod("web-v1-c", NS, {"app": "web", "version": "v1"}, "app-a", False, sidecar=True),

@@ -1,11 +1,14 @@
-"""One behavioural suite, two adapters: KMock over real HTTP, and the in-memory cluster.
+"""One behavioural suite, three clusters: KMock over real HTTP, the in-memory cluster, and a real
+kube-apiserver with etcd (``tests/peers``; those tests are marked ``peers`` and skip, saying
+how to enable them, where the servers cannot be built).
 
 The ``env`` fixture gives each test a fresh cluster of either kind behind the same small
 interface: ``cluster`` (the :class:`~istiolab.kube.adapter.ClusterAdapter` under test),
 ``seed``/``stored`` (the server's state, bypassing the adapter) and ``script_*`` methods for
 behaviours a test needs. For KMock, scripted behaviours are answers that follow the Kubernetes
 API conventions (see ``_kmock.py``); for the in-memory cluster most are modelled (a conflict
-comes from real field ownership), so its ``script_*`` methods only do what the model needs.
+comes from real field ownership), so its ``script_*`` methods only do what the model needs. On
+the real server they are real where a server can produce them (see ``_apiserver.py``).
 
 Every test here gets its own ``ISTIOLAB_HOME`` (and ``HOME``) under ``tmp_path``: nothing is
 ever written to the real home directory.
@@ -21,7 +24,9 @@ import pytest
 
 from istiolab.kube.kinds import KINDS
 from istiolab.kube.memory import DEFAULT_ISTIO_VERSIONS, InMemoryCluster
+from peers.apiserver import Peers, PeersUnavailableError, acquire, release
 
+from ._apiserver import ApiServerEnv
 from ._kmock import KMockServer, script_dry_run, status
 
 
@@ -148,19 +153,41 @@ class MemoryEnv:
         self.cluster.fail("patch", kind, name)
 
 
-Env = KMockEnv | MemoryEnv
+Env = KMockEnv | MemoryEnv | ApiServerEnv
 MAX_REQUESTS = 200
 
 
-@pytest.fixture(params=["kmock", "memory"])
+@pytest.fixture(scope="session")
+def peers() -> Iterator[Peers]:
+    """The session's real etcd and kube-apiserver (shared with ``tests/peers``)."""
+    try:
+        started = acquire()
+    except PeersUnavailableError as err:
+        pytest.skip(str(err))
+    yield started
+    release()
+
+
+APISERVER = pytest.param(
+    "apiserver",
+    # one pytest-xdist worker runs them all, so the session starts one API server
+    marks=[pytest.mark.peers, pytest.mark.xdist_group("peers")],
+)
+
+
+@pytest.fixture(params=["kmock", "memory", APISERVER])
 def make_env(request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
     """Factory of fresh clusters of the parametrised kind.
 
-    ``make_env(istio=True, namespace="shop")``; every KMock server is stopped afterwards.
+    ``make_env(istio=True, namespace="shop")``; every KMock server is stopped afterwards. On
+    the real server ``istio=False`` is a second API server without CRDs.
     """
     servers: list[KMockServer] = []
 
     def make(*, istio: bool = True, namespace: str = "shop") -> Env:
+        if request.param == "apiserver":
+            running: Peers = request.getfixturevalue("peers")
+            return ApiServerEnv(running.apiserver if istio else running.bare(), namespace)
         if request.param == "kmock":
             server = KMockServer(DEFAULT_ISTIO_VERSIONS if istio else ())
             server.__enter__()

@@ -1,0 +1,1 @@
+"""Real programs the tests run against (see ``docs/peers.md``): etcd and kube-apiserver."""
