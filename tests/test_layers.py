@@ -21,7 +21,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "istiolab"
 
 # Bottom up. A module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "findings", "units", "rng", "profiles", "regex", "reprs", "limits")),
+    (
+        "foundation",
+        ("errors", "findings", "units", "rng", "profiles", "regex", "reprs", "limits", "processes"),
+    ),
     ("config", ("config",)),
     # istiolab/__init__.py re-exports the config API and the foundation's names.
     ("facade", ("__init__",)),

@@ -34,8 +34,9 @@ SIGTERM had the default action, or chained in front of a Python handler), interp
 (``atexit``), and -- on Linux -- even SIGKILL of this process, via ``PR_SET_PDEATHSIG``.
 Children are always forked from a thread that lives as long as the process (the main thread,
 or a private daemon spawner thread), because the kernel delivers ``PR_SET_PDEATHSIG`` when the
-*thread* that forked the child ends. After a SIGKILL only the temp dir stays behind; the next
-sandbox started in the same PID namespace deletes it.
+*thread* that forked the child ends. The temp dir is inside the run's directory
+(:func:`istiolab.processes.run_dir`); after a SIGKILL only that directory stays behind, and the
+next istiolab run in the same PID namespace that needs a temp dir deletes it.
 """
 
 from __future__ import annotations

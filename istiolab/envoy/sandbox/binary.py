@@ -8,12 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from istiolab.envoy.sandbox.process import _preexec
+from istiolab.envoy.sandbox.process import sandbox_tempdir
 from istiolab.errors import SandboxError
+from istiolab.processes import preexec
 
 __all__ = ["ENV_ENVOY", "find_envoy", "validate_config"]
 
@@ -74,7 +74,7 @@ def validate_config(config: dict[str, Any], envoy_path: str | None = None) -> No
         SandboxError: Envoy rejected the config; the message is Envoy's own.
     """
     envoy = find_envoy(envoy_path)
-    tmp = tempfile.mkdtemp(prefix="istiolab-validate-")
+    tmp = sandbox_tempdir()
     try:
         cfg = Path(tmp, "bootstrap.json")
         cfg.write_text(json.dumps(config))
@@ -87,7 +87,7 @@ def validate_config(config: dict[str, Any], envoy_path: str | None = None) -> No
                 timeout=60,
                 check=False,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_preexec(),
+                preexec_fn=preexec(),
             )
         except subprocess.TimeoutExpired as exc:
             raise SandboxError("envoy --mode validate did not finish within 60 s") from exc

@@ -15,7 +15,6 @@ import select
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -31,17 +30,7 @@ from istiolab.envoy.sandbox.binary import find_envoy
 from istiolab.envoy.sandbox.client import _Http, _http_once
 from istiolab.envoy.sandbox.data import BackendBehaviour, BackendSpec, RenderFn, Reply
 from istiolab.envoy.sandbox.logtail import _AccessLog
-from istiolab.envoy.sandbox.process import (
-    _LIVE,
-    _LIVE_LOCK,
-    _OWNER_FILE,
-    _SPAWNER,
-    _TMP_PREFIX,
-    _install_hooks,
-    _pid_namespace,
-    _stop_process,
-    _sweep_stale_dirs,
-)
+from istiolab.envoy.sandbox.process import sandbox_tempdir, spawn, started, stop, stopped
 from istiolab.errors import SandboxError
 
 if TYPE_CHECKING:
@@ -147,13 +136,9 @@ class EnvoySandbox:
                 raise SandboxError("sandbox already started (a sandbox starts only once)")
             envoy = find_envoy(self._envoy_path)
             self._started = True
-            _install_hooks()
-            with _LIVE_LOCK:
-                _LIVE[id(self)] = self
+            started(self)
             try:
-                _sweep_stale_dirs()
-                self._tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX))
-                (self._tmp / _OWNER_FILE).write_text(f"{os.getpid()} {_pid_namespace()}")
+                self._tmp = sandbox_tempdir()
                 deadline = time.monotonic() + self._startup_timeout_s
                 self._start_stubs(deadline)
                 self._start_envoy(envoy, deadline)
@@ -166,7 +151,7 @@ class EnvoySandbox:
         stderr = open(self._tmp / "stubs.log", "wb")  # noqa: SIM115 - closed in close()
         self._files.append(stderr)
         script = str(Path(__file__).with_name("_stubs.py"))
-        self._stubs = _SPAWNER.popen(
+        self._stubs = spawn(
             [sys.executable, "-s", script],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -254,7 +239,7 @@ class EnvoySandbox:
         argv += ["--log-level", self._log_level, "--concurrency", str(self._concurrency)]
         argv += ["--admin-address-path", str(admin_path)]
         argv += ["--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS)]
-        self._envoy = _SPAWNER.popen(
+        self._envoy = spawn(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True
         )
         self._wait_ready(admin_path, deadline)
@@ -313,12 +298,12 @@ class EnvoySandbox:
                 if self._envoy.poll() is None and self._admin_port is not None:
                     with contextlib.suppress(OSError, http.client.HTTPException):
                         _http_once(self._admin_port, "POST", "/quitquitquit", timeout_s=1.0)
-                _stop_process(self._envoy, grace_s=2.0)
+                stop(self._envoy, grace_s=2.0)
             if self._stubs is not None:
                 if self._stubs.stdin is not None:
                     with contextlib.suppress(OSError):
                         self._stubs.stdin.close()  # the stubs exit on EOF
-                _stop_process(self._stubs, grace_s=2.0)
+                stop(self._stubs, grace_s=2.0)
                 if self._stubs.stdout is not None:
                     self._stubs.stdout.close()
             for fh in self._files:
@@ -329,8 +314,7 @@ class EnvoySandbox:
                 shutil.rmtree(self._tmp, ignore_errors=True)
                 self._tmp = None
             self._closed = True
-            with _LIVE_LOCK:
-                _LIVE.pop(id(self), None)
+            stopped(self)
 
     # -- addresses -----------------------------------------------------------------------
 
