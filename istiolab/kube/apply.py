@@ -9,6 +9,9 @@ backup set lets :func:`rollback` undo the applied steps.
 :func:`rollback` restores every saved object exactly (labels, annotations, spec) and deletes
 only the objects that apply created, in reverse order. An object changed by someone else since
 the apply (its resourceVersion moved on) is left alone and reported, unless ``force``.
+The restore is a JSON merge patch, an Update by istiolab's field manager; kube-apiserver keeps
+that apart from istiolab's Apply, so a later apply that changes a restored field conflicts
+with "istiolab" itself and needs ``force``, as the first apply over another tool's fields did.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ cluster. It models what ``plan``, ``apply`` and ``rollback`` rely on, and nothin
   managers that set it. Applying a field another manager owns with a *different* value is a
   409 conflict naming the field and the manager, unless forced (then ownership moves); the
   same value makes the field co-owned. Fields a manager applied before and leaves out now are
-  removed unless someone else owns them. Ownership is shown as ``metadata.managedFields``.
+  removed unless someone else owns them. Ownership is shown as ``metadata.managedFields``. As
+  on kube-apiserver, a manager is a (name, operation) pair: fields that istiolab wrote with an
+  Update (a rollback's merge patch) conflict with its next Apply.
 * **Dry run**: ``dry_run_apply`` computes the result (conflicts included) and stores nothing.
 * **resourceVersion** (a cluster-wide counter, bumped on every change), ``generation`` (bumped
   when ``spec`` changes), ``uid`` and ``creationTimestamp``; ``replace`` with a stale
@@ -388,13 +390,22 @@ class InMemoryCluster:
     # -- set-up and scripting -----------------------------------------------------------------
 
     def seed(
-        self, obj: Mapping[str, Any], *, manager: str = "kubectl", operation: str = "Update"
+        self, obj: Mapping[str, Any], *, manager: str = "kubectl", operation: str | None = None
     ) -> Obj:
         """Store an object as if *manager* had written it (no RBAC, no faults, no log entry).
 
         Use it for the cluster's starting state: Services, Deployments, Pods, Nodes, and Istio
         objects written by other tools (``kubectl-client-side-apply``, ``helm``, ...).
+
+        Args:
+            obj: The object.
+            manager: The field manager that wrote it.
+            operation: ``Apply`` or ``Update``; default ``Apply`` for istiolab's own
+                :attr:`field_manager` (istiolab writes with server-side apply), else
+                ``Update`` (``kubectl create``, client-side ``kubectl apply``).
         """
+        if operation is None:
+            operation = "Apply" if manager == self._field_manager else "Update"
         with self._lock:
             data = copy.deepcopy(dict(obj))
             info = kind_info(str(data.get("kind")))
@@ -498,7 +509,9 @@ class InMemoryCluster:
                 if _get(live, p) == value:
                     continue  # same value: co-owned, never a conflict
                 for okey, owner in owners.items():
-                    if okey[0] == manager:
+                    # only this manager's own Apply entry: kube-apiserver keeps its Update
+                    # entry (a rollback's merge patch) as another owner, which conflicts
+                    if okey == (manager, "Apply"):
                         continue
                     for q in owner.fields:
                         if _overlap(p, q):
@@ -525,7 +538,7 @@ class InMemoryCluster:
                 owners[okey].fields = {f for f in owners[okey].fields if not _overlap(p, f)}
             mine = owners.get((manager, "Apply"))
             before = mine.fields if mine is not None else set()
-            others = [f for k, o in owners.items() if k[0] != manager for f in o.fields]
+            others = [f for k, o in owners.items() if k != (manager, "Apply") for f in o.fields]
             for p in before - config.keys():
                 if not any(_overlap(p, q) for q in others):
                     _delete(live, p)

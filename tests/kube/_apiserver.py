@@ -13,9 +13,11 @@ the server's own. A 500 from etcd on one chosen request cannot be produced, so
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -203,6 +205,83 @@ class ApiServerEnv:
     def script_failure(self, kind: str, name: str) -> None:
         """Not producible: skips the test."""
         pytest.skip("apiserver: a real server cannot be made to fail one chosen write with a 500")
+
+    @contextlib.contextmanager
+    def refusing(self, kind: str, name: str, message: str) -> Iterator[None]:
+        """A real admission refusal: a ValidatingAdmissionPolicy denies writes (not dry runs)
+        of *kind* objects named *name*, in every namespace, while the block runs.
+
+        Policies take effect through the API server's informers, so this waits until a write
+        of such an object in a scratch namespace is refused.
+        """
+        info = KINDS[kind]
+        group = _group(kind)
+        policy = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "istiolab-tests-refuse"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [group],
+                            "apiVersions": ["*"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": [info.plural],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": f"request.dryRun || object.metadata.name != '{name}'",
+                        "message": message,
+                    }
+                ],
+            },
+        }
+        binding = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "istiolab-tests-refuse"},
+            "spec": {"policyName": "istiolab-tests-refuse", "validationActions": ["Deny"]},
+        }
+        base = "/apis/admissionregistration.k8s.io/v1"
+        paths = (
+            f"{base}/validatingadmissionpolicies/istiolab-tests-refuse",
+            f"{base}/validatingadmissionpolicybindings/istiolab-tests-refuse",
+        )
+        scratch = "istiolab-tests-scratch"
+        self._ensure_namespace(scratch)
+        try:
+            for path, body in zip(paths, (policy, binding), strict=True):
+                self._must(
+                    self.call(
+                        "PATCH",
+                        path,
+                        body,
+                        query={"fieldManager": "istiolab-tests", "force": "true"},
+                        content_type="application/apply-patch+yaml",
+                    ),
+                    200,
+                    201,
+                )
+            version = info.api_versions[0]
+            probe = {"apiVersion": version, "kind": kind, "metadata": {"name": name}, "spec": {}}
+            deadline = time.monotonic() + 30
+            while True:
+                status, _ = self.call("POST", self._path(kind, scratch), probe)
+                if status == 422 or status == 403:
+                    break
+                self._must((status, _), 201)
+                self._must(self.call("DELETE", self._path(kind, scratch, name)), 200)
+                if time.monotonic() > deadline:
+                    raise AssertionError("the admission policy did not take effect in 30 s")
+                time.sleep(0.2)
+            yield
+        finally:
+            for path in paths[::-1]:
+                self.call("DELETE", path)
 
     # -- isolation -----------------------------------------------------------------------------
 
