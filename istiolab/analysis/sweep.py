@@ -35,6 +35,7 @@ Executors:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import itertools
 import math
 import multiprocessing
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from istiolab import processes
 from istiolab.errors import ConfigError, MissingDependencyError
 from istiolab.findings import Finding, finding
 
@@ -264,6 +266,46 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def _local_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even when it is SIGKILLed.
+
+    Without the initializer, workers (children of the forkserver, not of this process) and
+    the forkserver itself outlive a killed parent: each worker holds both ends of the task
+    queue's pipe, so it never reads end-of-file and waits for work forever.
+    """
+    ctx = multiprocessing.get_context(_start_method())
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=processes.die_with_owner,
+        initargs=(os.getpid(),),
+    )
+
+
+def _close_pool(pool: cf.ProcessPoolExecutor, finished: bool) -> None:
+    """Shut *pool* down: wait for it after a normal end, else stop its workers now.
+
+    After an error, Ctrl-C or SIGTERM the running simulations are of no use, and waiting for
+    them (``shutdown(wait=True)``) would keep the command alive for as long as a run lasts.
+    """
+    if finished:
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
+    # The executor has no public way to stop its workers before Python 3.14
+    # (terminate_workers); its process table is read before shutdown() clears it.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        with contextlib.suppress(OSError, ValueError):
+            proc.terminate()
+    for proc in workers:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            proc.join(timeout=2.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=2.0)
+
+
 def _dask() -> tuple[Any, Any]:
     try:
         from distributed import Client, LocalCluster
@@ -335,12 +377,13 @@ def open_executor(
     if max_workers is not None and max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     if executor is None or executor == "local":
-        ctx = multiprocessing.get_context(_start_method())
-        pool = cf.ProcessPoolExecutor(max_workers=max_workers or available_cpus(), mp_context=ctx)
+        pool = _local_pool(max_workers or available_cpus())
+        finished = False
         try:
             yield _run_on(pool)
+            finished = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _close_pool(pool, finished)
     elif executor == "serial":
         yield _run_serial
     elif isinstance(executor, str) and executor.startswith("local:"):
