@@ -304,9 +304,11 @@ def install_exit_hooks() -> None:
     if _SIGTERM_DONE or threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
+    if previous is _on_signal:  # exit_on_signals is active; its exit restores the old handler
+        return
     if previous is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_signal)
-    elif callable(previous) and previous is not _on_signal:
+    elif callable(previous):
         chained = previous
 
         def on_sigterm_chained(signum: int, frame: FrameType | None) -> None:

@@ -2,13 +2,16 @@
 
 There is no Typer app here; the command modules import this one and never each other's commands.
 
-Exit codes: 0 success; 1 the input has errors, a check disagreed or an action was refused or
-failed; 2 usage errors and inputs that cannot be read; 130 interrupted.
+Exit codes (``docs/exit-codes.md`` lists them per command): 0 success; 1 the input has errors,
+a check disagreed or an action was refused or failed; 2 usage errors, inputs that cannot be read
+and outputs that cannot be written; 70 an internal error (a bug: one line, the traceback with
+``ISTIOLAB_DEBUG=1``); 128 + N killed by signal N after cleaning up (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: an internal software error
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 # ---------------------------------------------------------------------------------- messages
 
@@ -136,12 +141,53 @@ def echo_result(
         typer.echo(table())
 
 
-def write_or_echo(text: str, output: Path | None, done: str) -> None:
-    """Print *text* on stdout, or write it to *output* and say *done* on stderr."""
+def check_writable(path: Path | None, option: str) -> None:
+    """Exit 2 now, naming *path*, when *path* cannot be a file this command writes.
+
+    Commands call it before doing the work, so a typo in an output path does not cost a whole
+    run. What is checked: the folder exists, is a folder and is writable, and *path* is not a
+    folder. Writing can still fail later (a full disk); :func:`write_text` says so then.
+
+    Args:
+        path: The output file (None: nothing to check).
+        option: The option that named it (``--output``), for the message.
+    """
+    if path is None:
+        return
+    parent = path.parent
+    if path.is_dir():
+        raise usage_error(f"{option} {path}: is a folder; give a file name")
+    if not parent.exists():
+        raise usage_error(f"{option} {path}: folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise usage_error(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise usage_error(f"{option} {path}: not writable; check its permissions")
+
+
+def write_text(path: Path, text: str, option: str) -> None:
+    """Write *text* to *path* (UTF-8); a failure exits 2 with one line naming the path.
+
+    Args:
+        path: The output file.
+        text: What to write.
+        option: The option that named *path* (``--output``), for the message.
+    """
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise usage_error(f"{option} {path}: cannot write: {err.strerror or err}") from None
+
+
+def write_or_echo(text: str, output: Path | None, done: str, option: str = "--output") -> None:
+    """Print *text* on stdout, or write it to *output* and say *done* on stderr.
+
+    A file that cannot be written exits 2 with one line naming it (see :func:`write_text`).
+    """
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, option)
         typer.echo(done, err=True)
 
 
@@ -174,16 +220,27 @@ def profile_for(config: ConfigSet, name: str | None) -> str:
 def compile_or_exit(
     paths: list[str], profile: str | None, gateway: str | None, port: int | None
 ) -> RouteTable:
-    """Load and compile; invalid config prints the findings (exit 1), bad options exit 2."""
+    """Load and compile; invalid config prints the findings (exit 1), bad options exit 2.
+
+    Any error-severity finding exits 1, whether validation or the conversion of legacy input
+    found it.
+    """
     from istiolab.envoy.compile import compile as do_compile
     from istiolab.errors import CompileError, ConfigError
 
     config = load_config(paths)
     prof = profile_for(config, profile)
     try:
-        return do_compile(config, prof, gateway, port=port)
+        table = do_compile(config, prof, gateway, port=port)
     except ConfigError as err:
         echo_findings(err.findings)
         raise typer.Exit(EXIT_FAILED) from None
     except CompileError as err:
         raise usage_error(str(err)) from None
+    # Compiling legacy input converts it first; an error the conversion found (not only one
+    # validation found) still means the table is not what the user wrote: exit 1, as lint.
+    errors = [f for f in table.findings if f.severity is Severity.ERROR]
+    if errors:
+        echo_findings(errors)
+        raise typer.Exit(EXIT_FAILED)
+    return table
