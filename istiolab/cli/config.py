@@ -1,7 +1,8 @@
 """Config commands: ``lint``, ``convert``, ``explain`` and ``envoy-config``.
 
 They read files, directories or ``-`` (stdin). Exit codes: 0 success, 1 the input has errors,
-2 usage errors or inputs that cannot be read.
+2 usage errors, inputs that cannot be read or outputs that cannot be written
+(``docs/exit-codes.md``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from istiolab.cli.common import (
     PortOpt,
     ProfileOpt,
     SuppressOpt,
+    check_writable,
     compile_or_exit,
     echo_findings,
     echo_result,
@@ -87,8 +89,8 @@ def convert(
     """Convert legacy RouteRules, DestinationPolicies and Istio Ingresses to modern Istio.
 
     Prints VirtualServices, DestinationRules and Gateways (networking.istio.io/v1) that keep the
-    0.2 behaviour; findings (lossy parts, truncations) go to stderr. Exit 1 if the input has
-    errors (nothing is converted then).
+    0.2 behaviour; findings (lossy parts, truncations) go to stderr. Exit 1 if the input or
+    the conversion has errors (nothing is written then), 2 if the output cannot be written.
 
     Examples:
         istiolab convert examples/seed/
@@ -100,6 +102,7 @@ def convert(
     from istiolab.config.validate import validate
     from istiolab.findings import has_errors
 
+    check_writable(output, "--output")
     config = load_config(paths)
     prof = profile_for(config, profile)
     findings = validate(config, "0.2" if prof == "0.2" else prof)
@@ -110,6 +113,8 @@ def convert(
     notes = [*findings, *result.findings]
     if notes:
         echo_findings(notes)
+    if has_errors(result.findings):  # the conversion itself refused a part: do not write it
+        raise typer.Exit(EXIT_FAILED)
     write_or_echo(
         dumps(result.config), output, f"wrote {len(result.config)} resource(s) to {output}"
     )
@@ -262,6 +267,7 @@ def envoy_config(
     from istiolab.envoy.sandbox import find_envoy, validate_config
     from istiolab.errors import SandboxError
 
+    check_writable(output, "--output")
     table = compile_or_exit(paths, profile, gateway, port)
     endpoints = {name: [("127.0.0.1", c.port)] for name, c in table.clusters.items()}
     boot = render(table, endpoints, listener_port=table.port, listener_address="0.0.0.0")

@@ -1,7 +1,8 @@
 """``istiolab verify``: the same requests through the model and a real Envoy, compared.
 
 Exit codes: 0 everything agrees, 1 any disagreement or invalid config, 2 usage errors,
-unreadable inputs or no Envoy.
+unreadable inputs, an unwritable ``--write-cases`` or no Envoy; 143/130 on SIGTERM/Ctrl-C,
+after Envoy, the stubs and the temp dir are gone (``docs/exit-codes.md``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from istiolab.cli.common import (
     PathsArg,
     PortOpt,
     ProfileOpt,
+    check_writable,
     compile_or_exit,
     echo_result,
     usage_error,
+    write_text,
 )
 
 if TYPE_CHECKING:
@@ -123,6 +126,7 @@ def verify_cmd(
     from istiolab.envoy.verify import dump_cases, generate_cases, load_cases, verify
     from istiolab.errors import IstiolabError, SandboxError
 
+    check_writable(write_cases, "--write-cases")
     table = compile_or_exit(paths, profile, gateway, port)
     try:
         find_envoy()
@@ -137,7 +141,8 @@ def verify_cmd(
         except IstiolabError as err:
             raise usage_error(str(err)) from None
     if write_cases is not None:
-        write_cases.write_text(json.dumps(dump_cases(case_list), indent=2) + "\n", "utf-8")
+        text = json.dumps(dump_cases(case_list), indent=2) + "\n"
+        write_text(write_cases, text, "--write-cases")
     try:
         report = verify(table, case_list, requests=requests)
     except SandboxError as err:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,43 @@ __all__ = ["Case", "CaseFileError", "dump_cases", "load_cases", "parse_cases"]
 
 
 class CaseFileError(IstiolabError):
-    """A cases file cannot be read or is not in router_check_tool format."""
+    """A cases file cannot be read or is not in router_check_tool format.
+
+    Attributes:
+        field: Path of the offending field from the data's root (``("tests", 0, "input",
+            "path")``), when the error is about one field; :func:`load_cases` turns it into a
+            line number.
+    """
+
+    def __init__(self, message: str, field: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# What cannot go on the wire as written. A line break in a header value would split the
+# request (header injection) and http.client refuses it; the request line cannot hold
+# spaces or control characters at all. Refused when the file is read, with the file and line,
+# rather than when the request is sent.
+_BAD_IN_VALUE = re.compile(r"[\r\n\x00]")
+_BAD_IN_TOKEN = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _describe(ch: str) -> str:
+    names = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", " ": "a space"}
+    return names.get(ch, f"the control character {ch!r}")
+
+
+def _check_text(
+    value: str, bad: re.Pattern[str], where: str, name: str, field: tuple[str | int, ...]
+) -> None:
+    m = bad.search(value)
+    if m is not None:
+        fix = "percent-encode it (%20, %0D, %0A)" if name == "input.path" else "remove it"
+        raise CaseFileError(
+            f"{where}: {name} contains {_describe(m.group())}, which cannot be sent in an "
+            f"HTTP request; {fix}",
+            field,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +114,7 @@ class Case:
         )
 
 
-def _case_from_item(item: Any, where: str) -> Case:
+def _case_from_item(item: Any, where: str, at: tuple[str | int, ...] = ()) -> Case:
     if not isinstance(item, dict):
         raise CaseFileError(f"{where}: a test must be a mapping, got {type(item).__name__}")
     name = item.get("test_name")
@@ -99,19 +136,30 @@ def _case_from_item(item: Any, where: str) -> Case:
             raise CaseFileError(f"{where}: input.{keys[0]} is required")
         return default
 
-    authority = text("authority", ":authority")
-    path = text("path", ":path")
-    method = text("method", ":method", default="GET")
+    def checked(bad: re.Pattern[str], *keys: str, default: str | None = None) -> str:
+        value = text(*keys, default=default)
+        key = next((k for k in keys if inp.get(k) is not None), keys[0])
+        _check_text(value, bad, where, f"input.{key}", (*at, "input", key))
+        return value
+
+    authority = checked(_BAD_IN_VALUE, "authority", ":authority")
+    path = checked(_BAD_IN_TOKEN, "path", ":path")
+    method = checked(_BAD_IN_TOKEN, "method", ":method", default="GET")
     headers: dict[str, str] = {}
     for key in ("additional_request_headers", "additional_headers"):
         hs = inp.get(key) or []
         if not isinstance(hs, list):
             raise CaseFileError(f"{where}: input.{key} must be a list of {{key, value}}")
-        for h in hs:
+        for j, h in enumerate(hs):
             if not isinstance(h, dict) or not isinstance(h.get("key", h.get("field")), str):
                 raise CaseFileError(f"{where}: input.{key} entries need a string key")
-            value = h.get("value", "")
-            headers[str(h.get("key", h.get("field"))).lower()] = str(value)
+            name_key = "key" if "key" in h else "field"
+            header = str(h[name_key])
+            value = str(h.get("value", ""))
+            entry = f"input.{key}[{j}]"
+            _check_text(header, _BAD_IN_TOKEN, where, f"{entry}.{name_key}", (*at, "input", key, j))
+            _check_text(value, _BAD_IN_VALUE, where, f"{entry}.value", (*at, "input", key, j))
+            headers[header.lower()] = value
     host = headers.pop("host", None) or headers.pop(":authority", None) or authority
     rv = inp.get("random_value")
     if rv is not None and (isinstance(rv, bool) or not isinstance(rv, int) or rv < 0):
@@ -166,15 +214,34 @@ def parse_cases(data: Any, source: str = "<cases>") -> list[Case]:
     tests = data.get("tests") if isinstance(data, dict) else data
     if not isinstance(tests, list):
         raise CaseFileError(f"{source}: expected {{'tests': [...]}} (router_check_tool format)")
-    return [_case_from_item(t, f"{source}: tests[{i}]") for i, t in enumerate(tests)]
+    root: tuple[str | int, ...] = ("tests",) if isinstance(data, dict) else ()
+    return [_case_from_item(t, f"{source}: tests[{i}]", (*root, i)) for i, t in enumerate(tests)]
+
+
+def _with_line(err: CaseFileError, path: Path, text: str) -> CaseFileError:
+    """*err* with ``file:line`` in front, when it is about one field whose line can be found."""
+    if err.field is None:
+        return err
+    from istiolab.config.codecs import loads  # JSON is YAML too, so one parser finds both
+
+    docs = loads(text, str(path))
+    if not docs or docs[0].error is not None:
+        return err
+    line = docs[0].line_of(err.field)
+    message = str(err)
+    prefix = f"{path}: "
+    if line and message.startswith(prefix):
+        message = f"{path}:{line}: " + message[len(prefix) :]
+    return CaseFileError(message, err.field)
 
 
 def load_cases(path: str | Path) -> list[Case]:
     """Read a router_check_tool cases file (JSON, or YAML for any other suffix).
 
     Raises:
-        CaseFileError: The file cannot be read or parsed, or a test is malformed; the message
-            names the file, the test and the field.
+        CaseFileError: The file cannot be read or parsed, or a test is malformed (a line
+            break or control character where HTTP allows none, among others); the message
+            names the file, the test and the field, and the line when the field has one.
     """
     p = Path(path)
     try:
@@ -192,7 +259,10 @@ def load_cases(path: str | Path) -> list[Case]:
     except Exception as err:  # json.JSONDecodeError, yaml.YAMLError
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CaseFileError(f"{p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {first}") from None
-    return parse_cases(data, str(p))
+    try:
+        return parse_cases(data, str(p))
+    except CaseFileError as err:
+        raise _with_line(err, p, text) from None
 
 
 def dump_cases(cases: Iterable[Case]) -> dict[str, Any]:
