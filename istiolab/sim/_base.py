@@ -15,9 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 
 class SimModel(BaseModel):
-    """Base of every simulation spec: frozen, snake_case keys, unknown keys rejected."""
+    """Base of every simulation spec: frozen, snake_case keys, unknown keys rejected.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Infinite and NaN numbers are rejected too: ``duration_s: .inf`` passes ``gt=0`` but no run
+    ends, and NaN slips through every comparison.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, with only the fields that were set (YAML-ready)."""
