@@ -240,7 +240,11 @@ def apply_cmd(
     backup set first. Fields owned by another field manager refuse the apply
     unless --force. If a step fails, apply stops, reports what was and was
     not applied, and offers to roll back. Services and Deployments in the
-    input are context for validation, never applied.
+    input are context for validation, never applied. Every object is read
+    back after its write, and the report says what the cluster holds. With
+    --yes, a failure rolls back at once and the report says, object by
+    object, what the cluster holds after the rollback. Exit 0 only when
+    every change was applied (read back).
 
     Examples:
 
@@ -287,16 +291,19 @@ def apply_cmd(
             raise typer.Exit(EXIT_FAILED)
     store = _store(backup_dir)
     with _errors():
-        report = apply(p, cluster, backups=store)
+        # Unattended (--yes), nobody is there to answer "roll back?": a failure rolls back at
+        # once. Interactively the operator is asked, with the report in front of them.
+        report = apply(p, cluster, backups=store, rollback_on_failure=yes)
     typer.echo(report.format())
     if report.ok:
         raise typer.Exit(EXIT_OK)
-    offer = report.backup_id is not None and report.applied and not yes
-    if offer and _confirm(f"roll back the {len(report.applied)} applied change(s) now?"):
-        assert report.backup_id is not None
-        with _errors():
-            undo = rollback(report.backup_id, cluster, backups=store)
-        typer.echo(undo.format())
+    if report.rollback is None and report.backup_id is not None and not yes:
+        changed = [r for r in report.results if r.outcome not in ("not-applied", "not-attempted")]
+        changed = [r for r in changed if r.status != "unchanged"]
+        if changed and _confirm(f"roll back the {len(changed)} applied change(s) now?"):
+            with _errors():
+                undo = rollback(report.backup_id, cluster, backups=store)
+            typer.echo(undo.format())
     raise typer.Exit(EXIT_FAILED)
 
 
@@ -332,7 +339,10 @@ def rollback_cmd(
 
     Objects changed by someone else since the apply are left alone and
     reported (use the --force option to overwrite them); objects that
-    existed before the apply are never deleted.
+    existed before the apply are never deleted. Every object is read back
+    after its restore or delete: exit 0 only when every object holds what
+    it held before the apply; otherwise the report names the objects not
+    restored (and what they hold) and the exit code is 1.
 
     Examples:
 
@@ -346,7 +356,9 @@ def rollback_cmd(
     with _errors():
         cluster = _connect(kubeconfig, context, None)
         if list_:
-            sets = store.backups(cluster.context)
+            sets, problems = store.scan(cluster.context)
+            for problem in problems:
+                say(f"unusable backup manifest {problem.format()}")
             if not sets:
                 typer.echo(
                     f'no backups for context "{cluster.context}" in {store.folder(cluster.context)}'
@@ -364,7 +376,7 @@ def rollback_cmd(
     typer.echo(f"context: {cluster.context}")
     typer.echo(f"backup:  {backup.id} ({backup.created}, {backup.status})")
     for e in reversed(backup.entries):
-        if e.state in ("applied", "unknown"):
+        if e.state in ("applied", "unknown", "pending") or e.ambiguous:
             what = "delete (created by the apply)" if e.action == "create" else "restore"
             typer.echo(f"  {what:<30} {e.ref}")
     if not yes and not _confirm(f'roll back {backup.id} on context "{cluster.context}"?'):

@@ -12,7 +12,8 @@ Both cluster adapters (the real one and the in-memory one) build their errors wi
 
 Messages pass through a :class:`Scrubber` first: known secrets (the kubeconfig's token,
 password, client key and certificate) and anything shaped like a bearer token, a JWT or a PEM
-block are replaced by ``<redacted>``.
+block are replaced by ``<redacted>``. The API's text is then cut to :data:`MAX_BODY` bytes
+(:func:`truncate`): an error page from a proxy can be megabytes of HTML.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from istiolab.errors import ClusterError
 
 __all__ = [
     "ApiError",
+    "BackupError",
     "ConflictError",
     "ConnectError",
     "FieldConflict",
@@ -39,9 +41,14 @@ __all__ = [
     "UnauthorizedError",
     "api_error",
     "describe_target",
+    "is_ambiguous",
+    "truncate",
 ]
 
 REDACTED = "<redacted>"
+
+MAX_BODY = 500
+"""Bytes of an API answer's text kept in a message; the rest is counted, not shown."""
 
 # Shapes of secrets that must never be printed, whatever their source.
 _PATTERNS = (
@@ -105,6 +112,18 @@ class Scrubber:
         return Scrubber((*self._secrets, *secrets))
 
 
+def truncate(text: str, limit: int = MAX_BODY) -> str:
+    """The first *limit* bytes of *text* (UTF-8), then ``…(N bytes)`` with its full size.
+
+    Scrub before truncating: a cut could split a secret so that its pattern no longer matches.
+    """
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    head = data[:limit].decode("utf-8", errors="ignore")  # never half a character
+    return f"{head}…({len(data)} bytes)"
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldConflict:
     """A field that server-side apply would take from another field manager.
@@ -142,6 +161,10 @@ def describe_target(
     if namespace is None:
         return text + " in all namespaces"
     return text + f' in namespace "{namespace}"'
+
+
+class BackupError(ClusterError):
+    """A backup set could not be written (disk full, permissions): istiolab must not go on."""
 
 
 class ConnectError(ClusterError):
@@ -289,8 +312,8 @@ def api_error(
         scrub: Scrubber for the API's text.
     """
     scrub = scrub or Scrubber()
-    api_message = scrub(message).strip()
-    reason = scrub(reason).strip() or "Unknown"
+    api_message = truncate(scrub(message).strip())
+    reason = truncate(scrub(reason).strip(), 100) or "Unknown"
     target = describe_target(resource, namespace, name, namespaced=namespaced)
     doing = f"{verb}{' (dry run)' if dry_run else ''}"
     tail = f"{': ' + api_message if api_message else ''} (HTTP {status} {reason})"
@@ -339,3 +362,16 @@ def api_error(
         )
     what = "failed" if status else "got no answer"
     return ApiError(f"{doing} {target} {what}{tail}", **kw)  # type: ignore[arg-type]
+
+
+def is_ambiguous(err: BaseException) -> bool:
+    """Whether a failed write may nevertheless have been stored.
+
+    A 4xx answer is a refusal: the API server stored nothing. No answer (a timeout, a lost
+    connection), a 5xx (the API server answers 504 when its own timeout fires while the write
+    goes on in etcd; a 500 may come after the commit) or a 2xx with a body that is not JSON (a
+    proxy in the way) say nothing about what was stored: only reading the object back does.
+    """
+    if not isinstance(err, ApiError):
+        return True
+    return err.status == 0 or err.status >= 500 or err.status < 400 or err.status == 408
