@@ -6,13 +6,14 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint typecheck fmt bench lab clean help system-deps
+.PHONY: demo test lint typecheck fmt bench lab clean help system-deps peers
 
 help:
 	@echo "make demo   - set up .venv and run the tour (lint, convert, explain, verify on Envoy)"
 	@echo "make test   - set up .venv with dev extras and run the whole test suite"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (not part of the tests)"
+	@echo "make peers  - build the test peers (real etcd, kube-apiserver, CRDs) with Go"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +40,14 @@ system-deps:
 		echo "chromium not installed: the browser test will skip"; \
 	fi
 
-test: $(STAMP) system-deps
+# Test peers (a real etcd and kube-apiserver with the real CRDs), built from the Go module proxy
+# into peers/bin/; without Go the tests that need them skip and say so. docs/peers.md.
+GO_BIN := $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/go))
+peers:
+	@if [ -n "$(GO_BIN)" ]; then $(MAKE) --no-print-directory -C peers GO=$(GO_BIN); \
+	else echo "go not found: tests that need the peers will skip (install Go 1.26+, then make peers)"; fi
+
+test: $(STAMP) system-deps peers
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 lint: $(STAMP)
