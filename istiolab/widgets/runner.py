@@ -7,6 +7,14 @@ and is a fresh interpreter (``python -m istiolab.widgets.runner``), never a ``fo
 kernel has threads, and a forked child could inherit a lock that one of them holds. Jobs and
 results travel as pickles over a socket pair.
 
+Workers never outlive their use. The worker dies with the kernel, even when the kernel is
+SIGKILLed (it is started through :func:`istiolab.processes.popen`, and watches the kernel's pid),
+and with its :class:`Runner` when that is garbage-collected. Only the newest runner keeps an idle
+worker: re-running a notebook cell that builds a dashboard leaves the old dashboard alive in the
+kernel (ipywidgets keeps every widget until it is closed), so creating a runner stops the idle
+workers of the older ones, and an older runner's worker stops when its running job ends. An older
+dashboard still works; its next run starts a worker again (about a second).
+
 Progress is measured: the worker reports the fraction of simulated time done
 (``simulate(progress=...)``, a hundred times per run). Until the first report arrives (while the
 worker starts and builds the model) it is estimated from the wall time per simulated request of
@@ -17,14 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
+
+from istiolab import processes
 
 if TYPE_CHECKING:
     from istiolab.sim.results import Result
@@ -109,8 +121,24 @@ class Job:
         return self._done.wait(timeout)
 
 
+_RUNNERS: weakref.WeakSet[Runner] = weakref.WeakSet()  # every live runner of this process
+_NEWEST: weakref.ref[Runner] | None = None  # the runner allowed to keep an idle worker
+_RUNNERS_LOCK = threading.Lock()
+
+
+def _end_worker(proc: subprocess.Popen[bytes], conn: Connection | None) -> None:
+    """Stop a worker and close its socket (also used as a finalizer: no reference to a Runner)."""
+    if conn is not None:
+        with contextlib.suppress(OSError):
+            conn.close()  # an idle worker exits on end-of-file by itself
+    processes.stop_process(proc, grace_s=0.0)
+
+
 class Runner:
     """A worker process that runs simulations one at a time.
+
+    Creating a runner stops the idle workers of the runners created before it (see the module
+    docstring); they start a new worker when asked to run again.
 
     Args:
         on_progress: Called from a background thread with the job about every ``tick_s``.
@@ -133,6 +161,24 @@ class Runner:
         self._conn: Connection | None = None
         self._job: Job | None = None
         self._lock = threading.Lock()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        global _NEWEST
+        with _RUNNERS_LOCK:
+            older = list(_RUNNERS)
+            _RUNNERS.add(self)
+            _NEWEST = weakref.ref(self)
+        for runner in older:
+            runner._retire_if_idle()
+
+    def _is_newest(self) -> bool:
+        with _RUNNERS_LOCK:
+            return _NEWEST is not None and _NEWEST() is self
+
+    def _retire_if_idle(self) -> None:
+        """Stop the worker unless a job is running on it."""
+        with self._lock:
+            if not self.busy:
+                self._stop_worker()
 
     @property
     def busy(self) -> bool:
@@ -144,13 +190,21 @@ class Runner:
             return 0.0
         ours, theirs = socket.socketpair()
         fd = theirs.fileno()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "istiolab.widgets.runner", str(fd)],
-            pass_fds=(fd,),
-            stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
+        try:
+            proc = processes.popen(
+                [sys.executable, "-m", "istiolab.widgets.runner", str(fd), str(os.getpid())],
+                pass_fds=(fd,),
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         self._proc, self._conn = proc, Connection(ours.detach())
+        # A runner nobody references any more (its dashboard was closed and collected) takes
+        # its worker with it.
+        self._finalizer = weakref.finalize(self, _end_worker, proc, self._conn)
         return WORKER_START_S
 
     def submit(
@@ -212,6 +266,8 @@ class Runner:
                     job.error, job.state = str(payload), "error"
         finally:
             job.wall_s = job.wall_s or time.monotonic() - job.started
+            if not self._is_newest():
+                self._retire_if_idle()  # a newer runner exists: do not keep a second worker
             job._done.set()
             if self.on_finish is not None:
                 self.on_finish(job)
@@ -228,15 +284,16 @@ class Runner:
     def _stop_worker(self) -> None:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGTERM is not ignored
-                proc.kill()
-                proc.wait(timeout=5)
+            # SIGTERM at once (a running simulation is abandoned), SIGKILL if it lingers;
+            # always reaped, so no zombie stays behind in a long-lived kernel.
+            processes.stop_process(proc, grace_s=0.0)
         if conn is not None:
-            conn.close()
+            with contextlib.suppress(OSError):
+                conn.close()
 
     def close(self) -> None:
         """Cancel any run and stop the worker."""
@@ -251,6 +308,10 @@ class Runner:
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - the worker's entry point
     """Serve jobs on the socket whose file descriptor is the first argument."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1:
+        # Exit with the kernel even where PR_SET_PDEATHSIG does not exist; and a Ctrl-C meant
+        # for the notebook's process group is the kernel's to handle, not the worker's.
+        processes.die_with_owner(int(args[1]))
     _serve(Connection(int(args[0])))
 
 
