@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import itertools
 from collections.abc import Sequence
@@ -14,23 +15,75 @@ from istiolab.envoy.match import Request, route, select_virtual_host, strip_port
 from istiolab.envoy.model import HeaderMatcher, Route, RouteTable, StringMatcher, VirtualHost
 from istiolab.envoy.verify.cases import Case
 from istiolab.envoy.verify.outcomes import model_outcomes
-from istiolab.regex import RegexError, full_match
+from istiolab.regex import check_re2, compile_re2
 
 __all__ = ["generate_cases", "regex_examples"]
+
+
+# Bounds on example generation, so that no pattern can make verify hang or exhaust memory.
+# Everything below is linear in the pattern (a walk of its parse tree, RE2 rewrites and RE2
+# checks), but repetition counts multiply: ((a{1000}){1000}){1000} would spell out 10^9
+# characters. A request line longer than this is no useful example anyway.
+_MAX_EXAMPLE_CHARS = 4096
+_MAX_SYNTH_STEPS = 100_000  # parse-tree nodes visited per candidate
+_MAX_PATTERN_CHARS = 8192  # longer patterns are not parsed by Python's re (recursion, time)
+# Optional groups to drop: "(...)?" whose body holds no parenthesis. Unambiguous (a backslash
+# is only ever consumed with the character after it), and run by RE2 (linear time): the
+# former Python re version backtracked exponentially on runs of backslashes.
+_OPTIONAL_GROUP = r"\((?:[^()\\]|\\.)*\)\?"
+
+
+class _Budget:
+    """Counts the work of one synthesis; raises ValueError when it is used up."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > _MAX_SYNTH_STEPS:
+            raise ValueError("pattern too complex to synthesise an example")
+
+    @staticmethod
+    def check_length(n: int) -> None:
+        if n > _MAX_EXAMPLE_CHARS:
+            raise ValueError(f"example would exceed {_MAX_EXAMPLE_CHARS} characters")
+
+
+@functools.lru_cache(maxsize=1024)
+def _matcher(pattern: str) -> Any:
+    """*pattern* compiled by RE2 without capture groups, for yes/no full matches.
+
+    :func:`istiolab.regex.full_match` compiles with captures, and RE2 then runs its NFA with
+    every group tracked: seconds per call for a thousand optional groups in a row. Without
+    captures RE2 uses its DFA, linear in the text whatever the pattern.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    return re2.compile(pattern, options)
 
 
 def _sre() -> Any:
     return importlib.import_module("re._parser")
 
 
-def _synth(tree: Any, minimal: bool) -> str:
-    """A string the parsed (Python ``re``) pattern matches, or raise ValueError."""
+def _synth(tree: Any, minimal: bool, budget: _Budget | None = None) -> str:
+    """A string the parsed (Python ``re``) pattern matches, or raise ValueError.
+
+    Bounded by *budget* (steps) and :data:`_MAX_EXAMPLE_CHARS` (length of any part).
+    """
+    budget = budget if budget is not None else _Budget()
     c = importlib.import_module("re._constants")
     repeats = {c.MAX_REPEAT, c.MIN_REPEAT} | (
         {c.POSSESSIVE_REPEAT} if hasattr(c, "POSSESSIVE_REPEAT") else set()
     )
     out: list[str] = []
+    size = 0
     for op, av in tree:
+        budget.step()
         if op is c.LITERAL:
             out.append(chr(av))
         elif op is c.NOT_LITERAL:
@@ -42,17 +95,21 @@ def _synth(tree: Any, minimal: bool) -> str:
         elif op in repeats:
             lo, hi, sub = av
             times = lo if minimal else max(lo, 1 if hi != 0 else 0)
-            out.append(_synth(sub, minimal) * times)
+            part = _synth(sub, minimal, budget) if times else ""
+            _Budget.check_length(size + len(part) * times)
+            out.append(part * times)
         elif op is c.SUBPATTERN:
-            out.append(_synth(av[-1], minimal))
+            out.append(_synth(av[-1], minimal, budget))
         elif op is c.BRANCH:
-            out.append(_synth(av[1][0], minimal))
+            out.append(_synth(av[1][0], minimal, budget))
         elif str(op) == "ATOMIC_GROUP":
-            out.append(_synth(av, minimal))
+            out.append(_synth(av, minimal, budget))
         elif op is c.AT:
             continue  # anchors (^, $, \\b) add no characters
         else:
             raise ValueError(f"cannot synthesise {op}")
+        size += len(out[-1])
+        _Budget.check_length(size)
     return "".join(out)
 
 
@@ -92,29 +149,32 @@ def regex_examples(pattern: str) -> list[str]:
     Heuristics: a shortest and a "one of each repetition" walk of the pattern's parse tree, and
     simple rewrites (optional groups dropped, ``.*`` removed); every candidate is checked with
     RE2's full match, so a wrong guess is never returned.
-    """
-    cands: list[str] = []
-    try:
-        tree = _sre().parse(pattern)
-        for minimal in (True, False):
-            with contextlib.suppress(ValueError, TypeError, IndexError):
-                cands.append(_synth(tree, minimal))
-    except Exception:  # re.error or a private-API change: fall back to rewrites
-        pass
-    import re
 
+    Bounded for any pattern (linear in its length; see :data:`_MAX_SYNTH_STEPS` and
+    :data:`_MAX_EXAMPLE_CHARS`): a pattern whose examples would be too long or too costly to
+    build gets none, and :func:`generate_cases` skips its route with a note.
+    """
+    if check_re2(pattern) is not None:
+        return []  # Envoy rejects it too; lint reports it (IL107)
+    cands: list[str] = []
+    if len(pattern) <= _MAX_PATTERN_CHARS:
+        try:
+            tree = _sre().parse(pattern)
+            for minimal in (True, False):
+                with contextlib.suppress(ValueError, TypeError, IndexError, RecursionError):
+                    cands.append(_synth(tree, minimal))
+        except Exception:  # re.error or a private-API change: fall back to rewrites
+            pass
     simple = pattern.strip("^$")
-    simple = re.sub(r"\((?:[^()]|\\.)*\)\?", "", simple)
+    simple = compile_re2(_OPTIONAL_GROUP).sub("", simple)
     for a, b in ((".*?", ""), (".+?", "a"), (".*", ""), (".+", "a"), ("\\.", "."), ("\\/", "/")):
         simple = simple.replace(a, b)
     cands.append(simple)
     out: list[str] = []
+    matcher = _matcher(pattern)
     for c in cands:
-        try:
-            if c not in out and full_match(pattern, c):
-                out.append(c)
-        except RegexError:
-            return []
+        if c not in out and matcher.fullmatch(c) is not None:
+            out.append(c)
     # Shortest first, but an empty string last (an empty header value is a poor example).
     return sorted(out, key=lambda c: (c == "", len(c)))
 
@@ -276,7 +336,10 @@ def generate_cases(table: RouteTable, *, notes: list[str] | None = None) -> list
             label = f"{vh.name} route[{k}] {r.name}"
             if found is None:
                 if not candidates:
-                    notes.append(f"{label}: no request could be synthesised (regex?); skipped")
+                    why = "(regex?)"
+                    if r.match.path_kind == "regex":
+                        why = "(no example of its path regex found within the generator's limits)"
+                    notes.append(f"{label}: no request could be synthesised {why}; skipped")
                 else:
                     d = route(table, candidates[0])
                     by = d.route.name if d.route is not None else "no route"
