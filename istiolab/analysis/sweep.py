@@ -25,9 +25,13 @@ Executors:
   where available, else ``spawn``), ``max_workers`` defaulting to :func:`available_cpus` (the
   CPUs this process may really use: on Binder or in a container ``os.cpu_count()`` reports the
   host's, often dozens, while the quota is one or two, and as many workers would exhaust memory).
+  Its workers die with the process that started them, even when it is SIGKILLed
+  (:func:`istiolab.processes.die_with_owner`), and are stopped rather than waited for after an
+  error, Ctrl-C or SIGTERM.
 * ``"serial"``: a plain loop in this process (debugging, tiny sweeps, notebooks on Binder).
 * ``"local:N"``: a throw-away Dask ``LocalCluster`` with N single-threaded worker processes on
-  127.0.0.1 and no dashboard; it is always closed, also on errors and Ctrl-C.
+  127.0.0.1 and no dashboard; it is always closed, also on errors and Ctrl-C, and its worker
+  processes exit on their own when this process dies (Dask's parent-alive pipe).
 * a scheduler address (``"tcp://10.0.0.5:8786"`` or ``"host:port"``): a Dask ``Client`` to it.
 * a ``dask.distributed.Client``, or any :class:`concurrent.futures.Executor` (left open).
 """
