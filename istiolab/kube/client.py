@@ -9,26 +9,46 @@ the ``201 Created`` a server-side apply returns when it creates an object.
 
 Credentials never reach a message: API errors become :mod:`istiolab.kube.errors` exceptions
 whose text is scrubbed of the kubeconfig's token, password, client key and certificate (and of
-anything shaped like one), and the chained client exception is scrubbed the same way.
+anything shaped like one), and the chained client exception is scrubbed the same way. The API's
+text is cut to 500 bytes (an HTML error page of a proxy can be megabytes).
+
+**Exec credential plugins** (``users[].user.exec`` in the kubeconfig: ``aws eks get-token``,
+``gke-gcloud-auth-plugin``, ...). The client runs them with ``subprocess`` and waits without a
+timeout, and logs their stderr (which can hold a token) as it is. It has no setting for either,
+so istiolab does not hand it the plugin's command: it hands it a small Python wrapper
+(:data:`EXEC_WRAPPER`, run as ``python -I -c``) that runs the command with a timeout
+(``ISTIOLAB_EXEC_TIMEOUT`` seconds, default 30; the plugin and its children are killed then)
+and passes its stderr on only after redacting anything shaped like a credential, including the
+token it printed on stdout. The client still does everything else (the ExecCredential
+exchange, the cluster info, refreshing an expired token, which runs the wrapper again). A
+failed plugin is one :class:`~istiolab.kube.errors.ConnectError` line, not a client log entry.
+This rewrites the in-memory kubeconfig only, through the client's public ``KubeConfigMerger``
+and ``KubeConfigLoader``; nothing of the client is patched. POSIX only: on Windows the client
+runs plugins through a shell, and they are run as configured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from istiolab.errors import MissingDependencyError
 from istiolab.kube.adapter import ObjList
 from istiolab.kube.errors import (
-    ApiError,
+    PATTERNS,
     ConnectError,
     NotFoundError,
     Scrubber,
     api_error,
     describe_target,
+    truncate,
 )
 from istiolab.kube.kinds import (
     ISTIO_GROUP_VERSIONS,
@@ -43,7 +63,7 @@ from istiolab.kube.objects import Obj, content, merge_patch, strip
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-__all__ = ["KubernetesCluster", "connect"]
+__all__ = ["EXEC_TIMEOUT_ENV", "EXEC_WRAPPER", "KubernetesCluster", "connect", "exec_timeout"]
 
 _AnyList = list[Any]  # spelled as an alias: `list` is also a method of the class below
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -61,6 +81,154 @@ _SECRET_KEYS = frozenset(
         "client-secret",
     }
 )
+
+
+EXEC_TIMEOUT_ENV = "ISTIOLAB_EXEC_TIMEOUT"
+DEFAULT_EXEC_TIMEOUT = 30.0
+
+EXEC_WRAPPER = r"""
+import json, os, re, signal, subprocess, sys, threading, time
+rules = [(re.compile(p, f), g) for p, f, g in json.loads(sys.argv[1])]
+timeout, argv = float(sys.argv[2]), sys.argv[3:]
+try:
+    info = json.loads(os.environ.get("KUBERNETES_EXEC_INFO") or "{}")
+    interactive = bool(info.get("spec", {}).get("interactive"))
+except ValueError:
+    interactive = False
+def scrub(text, known=()):
+    for value in known:
+        text = text.replace(value, "<redacted>")
+    for rx, grouped in rules:
+        text = rx.sub((lambda m: m.group(1) + "<redacted>") if grouped else "<redacted>", text)
+    return text
+name = os.path.basename(argv[0]) if argv else "?"
+try:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=None if interactive else subprocess.DEVNULL, start_new_session=not interactive)
+except OSError as err:
+    sys.stderr.write(f"istiolab: cannot run the exec credential plugin {name!r}: {err.strerror}\n")
+    sys.exit(127)
+out, err_lines = [], []
+def read_out():
+    while chunk := os.read(proc.stdout.fileno(), 65536):
+        out.append(chunk)
+def read_err():
+    for line in iter(proc.stderr.readline, b""):
+        text = line.decode("utf-8", "replace")
+        if interactive:  # prompts must show while the plugin waits; patterns only
+            sys.stderr.write(scrub(text))
+            sys.stderr.flush()
+        else:
+            err_lines.append(text)
+threads = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+for t in threads:
+    t.start()
+deadline = time.monotonic() + timeout
+try:
+    code = proc.wait(timeout)
+except subprocess.TimeoutExpired:
+    try:
+        if interactive:
+            proc.kill()
+        else:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    sys.stderr.write(
+        f"istiolab: the exec credential plugin {name!r} did not finish within {timeout:g} s "
+        "and was stopped (set ISTIOLAB_EXEC_TIMEOUT to allow more)\n")
+    sys.stderr.flush()
+    os._exit(124)
+for t in threads:
+    t.join(max(0.1, deadline - time.monotonic()))
+data = b"".join(out)
+known = []
+try:
+    status = json.loads(data).get("status") or {}
+    known = [str(v) for k, v in status.items() if k != "expirationTimestamp" and v]
+except (ValueError, AttributeError):
+    pass
+text = scrub("".join(err_lines), [k for k in known if len(k) >= 6])
+sys.stderr.write(text)
+sys.stderr.flush()
+sys.stdout.buffer.write(data)
+sys.stdout.flush()
+sys.exit(code)
+"""
+"""The program that runs an exec credential plugin for the client (see the module docstring).
+
+Arguments: the credential patterns (JSON), the timeout in seconds, then the plugin's command
+and arguments. Exit codes: the plugin's, 124 after a timeout, 127 when it cannot be started.
+"""
+
+
+def exec_timeout() -> float:
+    """Seconds an exec credential plugin may run: ``$ISTIOLAB_EXEC_TIMEOUT``, default 30.
+
+    Raises:
+        ConnectError: When the variable is set but is not a positive number.
+    """
+    raw = os.environ.get(EXEC_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_EXEC_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ConnectError(
+            f"{EXEC_TIMEOUT_ENV}={raw!r} is not a number of seconds (e.g. 30, or 90 for a "
+            "plugin that asks for an MFA code)"
+        )
+    return value
+
+
+def _bound_exec_plugins(config: Any, timeout: float) -> list[str]:
+    """Run every exec plugin of a merged kubeconfig through :data:`EXEC_WRAPPER`.
+
+    Returns:
+        The names of the users whose plugin is wrapped.
+    """
+    if os.name != "posix":
+        return []  # the client runs plugins through a shell there; leave them as configured
+    patterns = json.dumps([(p.pattern, p.flags, p.groups > 0) for p in PATTERNS])
+    users = getattr(config, "value", config).get("users") or []
+    wrapped: list[str] = []
+    for item in users:
+        data = getattr(item, "value", item)
+        user = data.get("user") if isinstance(data, dict) else None
+        spec = user.get("exec") if isinstance(user, dict) else None
+        if not isinstance(spec, dict) or not spec.get("command"):
+            continue
+        args = [str(a) for a in spec.get("args") or []]
+        spec["args"] = ["-I", "-c", EXEC_WRAPPER, patterns, f"{timeout:g}", str(spec["command"])]
+        spec["args"] += args
+        spec["command"] = sys.executable
+        wrapped.append(str(data.get("name")))
+    return wrapped
+
+
+@contextlib.contextmanager
+def _client_log() -> Iterator[list[str]]:
+    """Collect what the client logs while loading credentials, instead of printing it.
+
+    The client reports a failed exec plugin only with ``logging.error`` on the root logger and
+    goes on without credentials; istiolab turns it into an error that names the cause.
+    """
+    messages: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler = _Keep(logging.WARNING)
+    root.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        root.removeHandler(handler)
 
 
 def _require_client() -> None:
@@ -180,14 +348,33 @@ class KubernetesCluster:
             raise ConnectError(f"{what} defined in the kubeconfig {files} (contexts: {known})")
         ctx = by_name[name].get("context") or {}
         cfg = k8s.Configuration()
+        timeout = exec_timeout()
         try:
-            kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=files, context=name, client_configuration=cfg, persist_config=False
+            from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
+
+            merged = KubeConfigMerger(files).config  # type: ignore[no-untyped-call]
+            wrapped = _bound_exec_plugins(merged, timeout)
+            loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
+                config_dict=merged, active_context=name, config_base_path=None
             )
+            with _client_log() as logged:
+                loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
         except Exception as err:
             raise ConnectError(
                 f'cannot load context "{name}" from the kubeconfig {files}: {scrub(str(err))}'
             ) from None
+        user = str(ctx.get("user") or "")
+        if user in wrapped and not (cfg.api_key or {}).get("BearerToken") and not cfg.cert_file:
+            said = [m for m in logged if m.startswith("exec:")]
+            reason = (
+                " ".join(scrub(said[-1]).split())
+                if said
+                else "it gave no credential (its messages, if any, are above)"
+            )
+            raise ConnectError(
+                f'the exec credential plugin of context "{name}" (user "{user}") failed: '
+                f"{truncate(reason)}"
+            )
         ns = namespace or ctx.get("namespace") or "default"
         return cls(
             k8s.ApiClient(cfg),
@@ -576,16 +763,21 @@ class KubernetesCluster:
         except ApiException as err:
             scrub = self._scrubber()
             status: Obj = {}
+            body = _text(err.body)
             try:
-                parsed = json.loads(err.body or "")
+                parsed = json.loads(body or "")
                 status = parsed if isinstance(parsed, dict) else {}
             except ValueError:
                 pass
             details = status.get("details") if isinstance(status.get("details"), dict) else {}
+            message = str(status.get("message") or "")
+            if not status and body.strip():
+                # not a Status (a proxy's or load balancer's page): show its start, scrubbed
+                message = "the answer is not a Kubernetes Status: " + " ".join(body.split())
             error = api_error(
                 status=int(err.status or 0),
                 reason=str(status.get("reason") or err.reason or ""),
-                message=str(status.get("message") or ""),
+                message=message,
                 verb=verb,
                 resource=resource,
                 namespace=namespace if info.namespaced else None,
@@ -610,15 +802,20 @@ class KubernetesCluster:
         try:
             data = json.loads(raw)
         except ValueError:
-            raise ApiError(
-                f"{verb} {resource}: the API server sent a response that is not JSON",
+            # A success status with a body that is not JSON (a proxy's page): whether a write
+            # was stored is unknown, and apply reads the object back to find out.
+            raise api_error(
+                status=int(getattr(response, "status", 200) or 200),
+                reason="BadResponse",
+                message="the answer is not JSON: " + " ".join(_text(raw).split()),
                 verb=verb,
                 resource=resource,
-                namespace=namespace,
+                namespace=namespace if info.namespaced else None,
                 name=name,
-                status=200,
-                reason="BadResponse",
-                api_message="",
+                namespaced=info.namespaced and not discovery,
+                dry_run=is_dry_run,
+                context=self._context,
+                scrub=self._scrubber(),
             ) from None
         return data if isinstance(data, dict) else {}
 
@@ -631,12 +828,21 @@ def _with_type(data: Mapping[str, Any], info: KindInfo, version: str) -> Obj:
     return out
 
 
+def _text(body: Any) -> str:
+    """An answer's body as text (the client gives bytes or str)."""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body).decode("utf-8", errors="replace")
+    return "" if body is None else str(body)
+
+
 def _sanitized(err: Exception, scrub: Scrubber) -> Exception:
-    """Scrub a client exception in place (it is chained, so tracebacks show it)."""
+    """Scrub (then truncate) a client exception in place (it is chained: tracebacks show it)."""
     for attr in ("body", "reason"):
         value = getattr(err, attr, None)
+        if isinstance(value, bytes | bytearray):
+            value = _text(value)
         if isinstance(value, str):
-            setattr(err, attr, scrub(value))
+            setattr(err, attr, truncate(scrub(value)))
     for attr in ("headers", "data"):
         if hasattr(err, attr):
             setattr(err, attr, None)

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from istiolab.errors import ClusterError
 
 __all__ = [
+    "PATTERNS",
     "ApiError",
     "BackupError",
     "ConflictError",
@@ -51,7 +52,7 @@ MAX_BODY = 500
 """Bytes of an API answer's text kept in a message; the rest is counted, not shown."""
 
 # Shapes of secrets that must never be printed, whatever their source.
-_PATTERNS = (
+PATTERNS = (
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),  # JWT
     re.compile(r"\bk8s-aws-v1\.[A-Za-z0-9_-]{8,}"),  # EKS (aws-iam-authenticator) token
@@ -97,7 +98,7 @@ class Scrubber:
             return ""
         for s in self._secrets:
             text = text.replace(s, REDACTED)
-        for pattern in _PATTERNS:
+        for pattern in PATTERNS:
             if pattern.groups:
                 text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
             else:
