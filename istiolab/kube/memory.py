@@ -22,7 +22,8 @@ cluster. It models what ``plan``, ``apply`` and ``rollback`` rely on, and nothin
   the same generation).
 * **RBAC denials** (:meth:`InMemoryCluster.deny`) and **API failures**
   (:meth:`InMemoryCluster.fail`), so that a workshop can show what a refused or half-done
-  apply looks like.
+  apply looks like; and **answers that lie** (:meth:`InMemoryCluster.lie`): the write is
+  stored, then an error is answered (a 504 after the commit, a proxy's page instead of JSON).
 
 It does not model: schema validation and admission webhooks (Istio's validating webhook),
 defaulting, controllers (a Deployment does not create Pods; seed them), watches, label
@@ -105,6 +106,8 @@ class _Fault:
     message: str
     times: int
     dry_run: bool
+    stored: bool = False
+    patch_type: str | None = None
 
 
 # -- field paths ------------------------------------------------------------------------------
@@ -353,6 +356,7 @@ class InMemoryCluster:
             mine = owners.setdefault((self._field_manager, "Update"), _Owner(version, set()))
             mine.fields |= {p for p in changed if p in after}
             self._commit(stored, new, version, created=False)
+            self._answer(call)
             return self._render(stored, version)
 
     def delete(
@@ -386,6 +390,7 @@ class InMemoryCluster:
                 )
             del self._objects[(kind, ns, name)]
             self._revision += 1
+            self._answer(call)
 
     # -- set-up and scripting -----------------------------------------------------------------
 
@@ -441,13 +446,50 @@ class InMemoryCluster:
         message: str = "Internal error occurred: etcdserver: request timed out",
         times: int = 1,
         dry_run: bool = False,
+        patch_type: str | None = None,
     ) -> None:
         """Make the next *times* matching requests fail with an API error.
 
-        Dry runs are not affected unless *dry_run*. Nothing changes when a request fails, as
-        on a real API server.
+        Dry runs are not affected unless *dry_run*. *patch_type* (``apply`` or ``merge``, the
+        restore of a rollback) narrows a ``patch`` fault to one kind of write. Nothing changes
+        when a request fails, as on a real API server.
         """
-        self._faults.append(_Fault(verb, kind, name, status, reason, message, times, dry_run))
+        self._faults.append(
+            _Fault(verb, kind, name, status, reason, message, times, dry_run, False, patch_type)
+        )
+
+    def lie(
+        self,
+        verb: str,
+        kind: str,
+        name: str | None = None,
+        *,
+        status: int = 504,
+        reason: str = "Timeout",
+        message: str = "Timeout: request did not complete within the allotted timeout",
+        times: int = 1,
+        patch_type: str | None = None,
+    ) -> None:
+        """Make the next *times* matching writes be **stored**, then answered with an error.
+
+        kube-apiserver answers 504 when its own request timeout fires while the write goes on
+        to etcd; a proxy may turn a stored write's answer into an HTML page (``status=200,
+        reason="BadResponse"``). Only writes (``patch``, ``delete``) can lie; dry runs never.
+        """
+        if verb not in ("patch", "delete"):
+            raise ValueError(f"only writes can be stored and then answered with an error: {verb}")
+        self._faults.append(
+            _Fault(verb, kind, name, status, reason, message, times, False, True, patch_type)
+        )
+
+    def _answer(self, call: Call) -> None:
+        """After a write was stored: raise the error a lying answer scripted, if any."""
+        for fault in self._faults:
+            if fault.stored and fault.times > 0 and self._matches(fault, call):
+                fault.times -= 1
+                raise self._error(
+                    fault.status, fault.reason, fault.message, call, kind_info(call.kind)
+                )
 
     def set_status(self, kind: str, namespace: str | None, name: str, status: Obj) -> Obj:
         """Write an object's ``status`` as a controller does (istiod's ``validationMessages``).
@@ -560,6 +602,7 @@ class InMemoryCluster:
             bump = _signature(owners) != _signature(stored.owners)
             stored.owners = owners
             self._commit(stored, live, version, created=created, bump=bump)
+            self._answer(call)
             return self._render(stored, version)
 
     def _identify(self, obj: Mapping[str, Any]) -> tuple[str, str | None, str, KindInfo, str]:
@@ -615,15 +658,19 @@ class InMemoryCluster:
                     info,
                 )
         for fault in self._faults:
-            if (
-                fault.times > 0
-                and fault.verb == call.verb
-                and fault.kind == call.kind
-                and (fault.name is None or fault.name == call.name)
-                and fault.dry_run == call.dry_run
-            ):
+            if not fault.stored and fault.times > 0 and self._matches(fault, call):
                 fault.times -= 1
                 raise self._error(fault.status, fault.reason, fault.message, call, info)
+
+    @staticmethod
+    def _matches(fault: _Fault, call: Call) -> bool:
+        return (
+            fault.verb == call.verb
+            and fault.kind == call.kind
+            and (fault.name is None or fault.name == call.name)
+            and fault.dry_run == call.dry_run
+            and (fault.patch_type is None or fault.patch_type == call.patch_type)
+        )
 
     def _stale(self, call: Call, info: KindInfo, version: str, name: str) -> ApiError:
         """The API server's 409 for a write carrying an outdated resourceVersion."""

@@ -22,6 +22,11 @@ so):
 
 Everything else (merge semantics of a patch, list/get/delete, 404s for unknown resources) is
 KMock's own behaviour.
+
+:func:`script_lie` scripts an API server that **stores a write and then answers with an error**
+(kube-apiserver's 504 when its request timeout fires while the write goes on in etcd; a proxy's
+HTML page in place of the JSON answer): the write is stored exactly as the fallback handlers
+would store it, then the scripted answer is sent.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def _merge(base: Any, patch: Any) -> Any:
     return out
 
 
-def _key(request: kmock.Request) -> tuple[Any, str | None, str | None]:
+def _key(request: kmock.Request) -> Any:  # KMock's key type does not admit a None name
     return (request.resource, request.namespace, request.name)
 
 
@@ -104,7 +109,7 @@ class ApiServerMock(kmock.KubernetesEmulator):
 
     async def _serve_create(self, request: kmock.Request) -> Any:
         meta = (request.data or {}).get("metadata", {})
-        key = (request.resource, request.namespace or meta.get("namespace"), meta.get("name"))
+        key: Any = (request.resource, request.namespace or meta.get("namespace"), meta.get("name"))
         if key in self.objects and not self.objects[key].deleted:
             raise KubernetesError(409, "AlreadyExists", f'"{meta.get("name")}" already exists')
         if key in self.objects:
@@ -277,6 +282,83 @@ class KMockServer:
     ) -> None:
         """Answer matching requests with *code* and *body*, ahead of everything else."""
         (self.km**10)[when] << code << dict(body)
+
+
+def store_write(server: KMockServer, request: kmock.Request) -> None:
+    """Store a write as the fallback handlers of :class:`ApiServerMock` do (synchronously)."""
+    km = server.km
+    live = km._live(request)
+    if request.method == kmock.method.DELETE:
+        if live is not None:
+            live.delete()
+        return
+    if live is None:
+        key = _key(request)
+        if key in km.objects:
+            km.objects[key].create(request.data)
+        else:
+            km.objects[key] = request.data
+        return
+    live.patch(request.data)
+
+
+HTML_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    b"</h1></center><hr><center>nginx</center></body></html>\n"
+)
+"""What a proxy in front of the API server answers in place of JSON."""
+
+
+def script_lie(
+    server: KMockServer,
+    when: Callable[[kmock.Request], bool],
+    code: int,
+    body: Mapping[str, Any] | bytes,
+    *,
+    times: int = 1,
+    stored: bool = True,
+) -> list[kmock.Request]:
+    """Store the next *times* matching writes, then answer *code* with *body* (bytes: as is,
+    ``text/html``). Returns the list the lying answers' requests are appended to.
+
+    ``stored=False``: the write is not stored (a 504 before the commit, or a success status
+    over a body that is not JSON although nothing was written).
+    """
+    lied: list[kmock.Request] = []
+
+    def matches(request: kmock.Request) -> bool:
+        return len(lied) < times and when(request)
+
+    def answer(request: kmock.Request) -> Any:
+        if stored:
+            store_write(server, request)
+        lied.append(request)
+        return body if isinstance(body, bytes) else dict(body)
+
+    reaction = (server.km**20)[matches] << code
+    if isinstance(body, bytes):
+        reaction = reaction << {"Content-Type": "text/html"}
+    reaction << answer
+    return lied
+
+
+def writes_to(
+    kind: str, name: str, *, method: str = "PATCH", content_type: str | None = None
+) -> Callable[[kmock.Request], bool]:
+    """A request filter: the non-dry-run *method* on one object (and a content type prefix)."""
+    plural = KINDS[kind].plural
+
+    def when(r: kmock.Request) -> bool:
+        return (
+            r.method == method
+            and r.resource is not None
+            and r.resource.plural == plural
+            and r.name == name
+            and "dryRun" not in r.params
+            and (content_type is None or r.headers.get("Content-Type", "").startswith(content_type))
+        )
+
+    return when
 
 
 def script_dry_run(server: KMockServer) -> None:
