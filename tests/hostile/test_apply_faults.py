@@ -679,3 +679,38 @@ def test_exec_plugin_stderr_is_redacted(tmp_path: Path, capfd: pytest.CaptureFix
     assert minted not in repr(cluster)
     captured = capfd.readouterr()
     assert minted not in captured.out + captured.err
+
+
+def test_cli_apply_yes_rolls_back_a_failed_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``apply --yes`` fails at the VirtualService (503, not stored): it rolls back at once,
+    prints each object's outcome and the backup id, and exits 1; the store is as before."""
+    from typer.testing import CliRunner
+
+    import istiolab.cli.cluster as cli_cluster
+    from istiolab.cli.app import app
+
+    c = InMemoryCluster(context="memory", namespace="shop")
+    for obj in (*seed.topology(), seed.destination_rule(), seed.virtual_service(90, 10)):
+        c.seed(obj, manager="istiolab")
+    before = {k: c.stored(k, "shop", "web") for k in ("DestinationRule", "VirtualService")}
+    c.fail("patch", "VirtualService", "web", status=503, reason="ServiceUnavailable",
+           message="etcd unavailable", patch_type="apply")  # fmt: skip
+    monkeypatch.setattr(cli_cluster, "_connect", lambda *a: c)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(codecs.dumps([seed.virtual_service(50, 50), seed.destination_rule(lb="RANDOM"),
+                                   seed.gateway()]))  # fmt: skip
+    result = CliRunner().invoke(app, ["apply", str(rules), "--yes"])
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "deleted       create  Gateway/istio-system/web-gateway" in out
+    assert "restored      update  DestinationRule/shop/web" in out
+    assert "not-applied   update  VirtualService/shop/web" in out
+    assert "rolled back: every object holds what it held before the apply (read back)" in out
+    assert "roll back the" not in out  # --yes: nobody is asked
+    backup_id = out.split("read back); backup ")[1].split()[0]
+    assert BackupStore().open("memory", backup_id).status == "rolled-back"
+    assert c.stored("Gateway", "istio-system", "web-gateway") is None
+    for kind, was in before.items():
+        assert content(c.stored(kind, "shop", "web") or {}) == content(was or {})
