@@ -23,6 +23,7 @@ from istiolab.envoy.model import (
     RouteTable,
     StringMatcher,
 )
+from istiolab.units import MAX_DURATION_S
 
 HCM = (
     "type.googleapis.com/"
@@ -47,7 +48,14 @@ Endpoints = Mapping[str, Sequence[tuple[str, int]]]
 
 
 def duration(seconds: float) -> str:
-    """Protobuf JSON duration (``0.25`` → ``"0.25s"``)."""
+    """Protobuf JSON duration (``0.25`` → ``"0.25s"``).
+
+    Raises:
+        ValueError: For NaN, ±∞ or more than the protobuf maximum: Envoy would refuse the
+            config (``"infs"``), so it is never written.
+    """
+    if not -MAX_DURATION_S <= seconds <= MAX_DURATION_S:  # also NaN
+        raise ValueError(f"{seconds} s is not a protobuf duration (at most {MAX_DURATION_S} s)")
     if seconds <= 0:
         return "0s"
     text = f"{seconds:.9f}".rstrip("0").rstrip(".")
