@@ -37,6 +37,7 @@ from istiolab.analysis.sweep import (
     METRICS,
     ExecutorLike,
     _Task,
+    check_engine,
     open_executor,
     run_tasks,
     sweep_frame,
@@ -347,6 +348,7 @@ def plan(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
+    engine: str = "auto",
 ) -> Plan:
     """Find the smallest value of an integer knob that meets every objective.
 
@@ -368,6 +370,8 @@ def plan(
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool.
         progress: tqdm progress per value; None shows it only on a terminal.
+        engine: The simulation engine of every run: ``auto`` (default: the compiled engine
+            when it supports the scenario), ``simpy`` or ``fast``.
 
     Returns:
         The answer with its evidence, checks and a plot method.
@@ -384,6 +388,7 @@ def plan(
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high})")
+    check_engine(engine)
     root = scenario.run.seed if base_seed is None else base_seed
     seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
     if len(seed_list) < 2:
@@ -417,7 +422,7 @@ def plan(
             if value not in frames:
                 order.append(value)
                 sc = scenario.with_overrides({knob: value})
-                tasks = [_Task(sc, {knob: value}, s) for s in seed_list]
+                tasks = [_Task(sc, {knob: value}, s, engine) for s in seed_list]
                 rows = run_tasks(run, tasks, progress=progress, desc=f"plan {knob}={value}")
                 frames[value] = frame = sweep_frame([knob], tasks, rows)
                 checks[value] = _check(frame, value, slos, confidence)

@@ -64,6 +64,7 @@ __all__ = [
     "METRICS",
     "ExecutorLike",
     "available_cpus",
+    "check_engine",
     "run_point",
     "sweep",
     "sweep_seeds",
@@ -91,11 +92,12 @@ Row: TypeAlias = dict[str, Any]
 
 @dataclass(frozen=True)
 class _Task:
-    """One run: the already-overridden scenario, the grid point and the seed."""
+    """One run: the already-overridden scenario, the grid point, the seed and the engine."""
 
     scenario: Scenario
     params: dict[str, Any]
     seed: int
+    engine: str = "auto"
 
 
 def sweep_seeds(base_seed: int, n: int) -> list[int]:
@@ -119,7 +121,20 @@ def sweep_seeds(base_seed: int, n: int) -> list[int]:
     return [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(base_seed).spawn(n)]
 
 
-def run_point(scenario: Scenario, params: Mapping[str, Any], seed: int) -> Row:
+def check_engine(engine: str) -> None:
+    """Raise :class:`ValueError` unless *engine* is one :func:`~istiolab.sim.engine.simulate` runs.
+
+    Checked before any run, so a typo fails at once rather than in every row.
+    """
+    from istiolab.sim.engine import ENGINES  # the engine module pulls in SimPy: import on use
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def run_point(
+    scenario: Scenario, params: Mapping[str, Any], seed: int, engine: str = "auto"
+) -> Row:
     """Run one sweep cell and return its row (what every sweep task executes).
 
     Pure and picklable. Any exception is caught and reported in the row's ``error`` field, with
@@ -129,6 +144,8 @@ def run_point(scenario: Scenario, params: Mapping[str, Any], seed: int) -> Row:
         scenario: The scenario with *params* already applied.
         params: The grid point (dotted path → value), recorded with the run.
         seed: The run's seed.
+        engine: The simulation engine (``auto``, ``simpy`` or ``fast``; see
+            :func:`~istiolab.sim.engine.simulate`).
 
     Returns:
         ``{"run_id", "error", <metric>: value, ...}`` (grid columns and seed are added by the
@@ -137,7 +154,7 @@ def run_point(scenario: Scenario, params: Mapping[str, Any], seed: int) -> Row:
     from istiolab.sim.engine import simulate
 
     try:
-        result = simulate(scenario, seed=seed, params=dict(params))
+        result = simulate(scenario, seed=seed, params=dict(params), engine=engine)
         totals = result.totals()
     except Exception as err:  # every failure becomes an error row, by design
         return _error_row(scenario, params, seed, err)
@@ -233,7 +250,7 @@ RunMany = Callable[[Sequence[_Task], Any], list[Row]]
 def _run_serial(tasks: Sequence[_Task], bar: Any) -> list[Row]:
     rows = []
     for t in tasks:
-        rows.append(run_point(t.scenario, t.params, t.seed))
+        rows.append(run_point(t.scenario, t.params, t.seed, t.engine))
         if bar is not None:
             bar.update()
     return rows
@@ -245,7 +262,7 @@ def _run_on(pool: cf.Executor) -> RunMany:
         rows: list[Row | None] = [None] * len(tasks)
         try:
             for i, t in enumerate(tasks):
-                futures[pool.submit(run_point, t.scenario, t.params, t.seed)] = i
+                futures[pool.submit(run_point, t.scenario, t.params, t.seed, t.engine)] = i
             for fut in cf.as_completed(futures):
                 i = futures[fut]
                 try:
@@ -460,6 +477,7 @@ def sweep(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
+    engine: str = "auto",
 ) -> pd.DataFrame:
     """Run a scenario over a factorial grid of overrides and several seeds.
 
@@ -478,6 +496,8 @@ def sweep(
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool (default :func:`available_cpus`).
         progress: Show a tqdm progress bar; ``None`` shows it only on a terminal.
+        engine: The simulation engine of every run: ``auto`` (default: the compiled engine
+            when it supports the scenario), ``simpy`` or ``fast``.
 
     Returns:
         One row per (grid point, seed), grid order × seed order, with columns:
@@ -495,7 +515,7 @@ def sweep(
 
     Raises:
         ConfigError: Before any run, when a grid path does not exist or a value is invalid.
-        ValueError: For bad seeds or an unknown executor string.
+        ValueError: For bad seeds, an unknown executor string or an unknown engine.
 
     Example:
         >>> from istiolab.sim.scenario import load_scenario
@@ -510,7 +530,8 @@ def sweep(
         raise ValueError("seeds must not be empty")
     if any(s < 0 for s in seed_list):
         raise ValueError(f"seeds must be >= 0, got {seed_list}")
-    tasks = [_Task(sc, params, s) for sc, params in points for s in seed_list]
+    check_engine(engine)
+    tasks = [_Task(sc, params, s, engine) for sc, params in points for s in seed_list]
     with open_executor(executor, max_workers) as run:
         rows = run_tasks(run, tasks, progress=progress, desc=f"sweep {scenario.name}")
     frame = sweep_frame(list(grid), tasks, rows)

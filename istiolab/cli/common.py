@@ -87,6 +87,25 @@ PortOpt = Annotated[
 ]
 
 
+def _check_engine(value: str) -> str:
+    from istiolab.sim.engine import ENGINES  # pulls in the simulator: only when it is used
+
+    if value not in ENGINES:
+        raise usage_error(f"--engine must be one of {', '.join(ENGINES)}, not {value!r}")
+    return value
+
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Simulation engine: auto (the compiled engine when it supports every feature the "
+        "scenario uses, else SimPy, with a note saying why), simpy or fast. See docs/engines.md.",
+        callback=_check_engine,
+    ),
+]
+
+
 def output_option(what: str) -> Any:
     """``--output/-o FILE``, "Write the *what* here instead of stdout" (see :func:`write_or_echo`).
 

@@ -15,6 +15,7 @@ import typer
 from istiolab.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EngineOpt,
     FormatOpt,
     echo_findings,
     echo_result,
@@ -121,6 +122,7 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the result frames and overview.png here.")
     ] = None,
+    engine: EngineOpt = "auto",
 ) -> None:
     """Simulate a scenario: AWS LB → ingress node pool → Envoy routes → backends.
 
@@ -133,8 +135,10 @@ def simulate(
         istiolab simulate sim/scenarios/capacity-peak.yaml --set ingress.nodes_per_az=3 --seed 7
 
         istiolab simulate sim/scenarios/retry-storm.yaml --format json --out build/storm
+
+        istiolab simulate sim/scenarios/seed-httpbin.yaml --duration 600 --engine fast
     """
-    from istiolab.errors import ConfigError
+    from istiolab.errors import ConfigError, SimulationError
     from istiolab.sim.engine import simulate as run_simulation
     from istiolab.sim.scenario import load_scenario
 
@@ -157,10 +161,12 @@ def simulate(
             def progress(fraction: float) -> None:
                 bar.update(round(fraction * 100) - bar.n)
 
-            result = run_simulation(sc, seed=seed, progress=progress)
+            result = run_simulation(sc, seed=seed, progress=progress, engine=engine)
     except ConfigError as err:
         echo_findings(err.findings)
         raise typer.Exit(EXIT_FAILED) from None
+    except SimulationError as err:
+        raise usage_error(str(err)) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None

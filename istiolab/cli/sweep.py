@@ -20,6 +20,7 @@ import typer
 from istiolab.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    EngineOpt,
     FormatOpt,
     echo_findings,
     echo_result,
@@ -245,6 +246,7 @@ def sweep_cmd(
     out: OutOpt = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
+    engine: EngineOpt = "auto",
 ) -> None:
     """Run a scenario over a grid of parameters and seeds; one row per run.
 
@@ -287,6 +289,7 @@ def sweep_cmd(
             base_seed=seed,
             max_workers=workers,
             progress=False if quiet else None,
+            engine=engine,
         )
     except ConfigError as err:
         raise _usage_findings(err) from None
@@ -341,6 +344,7 @@ def plan_cmd(
     ] = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
+    engine: EngineOpt = "auto",
 ) -> None:
     """Find the smallest value of a knob that meets service-level objectives.
 
@@ -392,6 +396,7 @@ def plan_cmd(
             base_seed=seed,
             max_workers=workers,
             progress=False if quiet else None,
+            engine=engine,
         )
     except SLONotMetError as err:
         if out is not None:

@@ -601,28 +601,53 @@ class _Run:
         return result
 
 
+ENGINES = ("auto", "simpy", "fast")
+"""The engines :func:`simulate` can run: ``fast`` is the compiled one (:mod:`istiolab.sim.fast`),
+``auto`` picks it when it supports every feature the scenario uses."""
+
+
 def simulate(
     scenario: Scenario,
     seed: SeedLike = None,
     *,
     params: dict[str, Any] | None = None,
     progress: Callable[[float], object] | None = None,
+    engine: str = "auto",
 ) -> Result:
     """Run a scenario.
 
     Args:
         scenario: A validated scenario (``load_scenario``).
-        seed: Overrides ``scenario.run.seed``; same scenario and seed give identical results.
+        seed: Overrides ``scenario.run.seed``; same scenario, seed and engine give identical
+            results.
         params: Swept parameters recorded in every result frame.
         progress: Called with the fraction of simulated time done (0 < f <= 1), a hundred
             times over the run; it does not change the result. Raising in it stops the run
             (that is how a caller can cancel).
+        engine: ``"simpy"``, ``"fast"`` (compiled with numba, same results in distribution,
+            see ``docs/engines.md``) or ``"auto"`` (default): fast when it supports every
+            feature the scenario uses, else SimPy, with a finding naming the feature.
 
     Returns:
         The result (tidy DataFrames, summary).
 
     Raises:
         ConfigError: When the scenario's rules are invalid.
-        SimulationError: When the scenario cannot be built.
+        SimulationError: When the scenario cannot be built, or ``engine="fast"`` cannot run it.
+        ValueError: When *engine* is not one of :data:`ENGINES`.
     """
-    return _Run(scenario, seed, params).run(progress)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "simpy":
+        return _Run(scenario, seed, params).run(progress)
+    from istiolab.sim.fast.run import fallback_note, prepare, simulate_fast
+
+    table, notes = build_table(scenario)
+    plan = prepare(scenario, table, notes)
+    if not isinstance(plan, str):
+        return simulate_fast(plan, scenario, seed, params=params, progress=progress)
+    if engine == "fast":
+        raise SimulationError(f"the fast engine does not support {plan}; use engine='simpy'")
+    result = _Run(scenario, seed, params).run(progress)
+    result.findings = (*result.findings, fallback_note(plan))
+    return result

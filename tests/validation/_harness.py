@@ -28,8 +28,11 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
+import pytest
+
 from istiolab.analysis.planner import t_quantile as planner_t_quantile
-from istiolab.sim.engine import simulate
+from istiolab.sim.engine import build_table, simulate
+from istiolab.sim.fast.run import prepare
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, load_scenario
 from istiolab.sim.theory import wilson_interval
@@ -39,6 +42,9 @@ SCENARIOS = ROOT / "sim" / "scenarios" / "validation"
 
 CONFIDENCE = 0.999
 """Confidence of every interval in the suite (see the module docstring)."""
+
+ENGINE = "simpy"
+"""The engine :func:`run` simulates with; the ``engine`` fixture (``conftest.py``) sets it."""
 
 
 # -- Student t quantile (no scipy in the test environment) ------------------------------------
@@ -117,8 +123,14 @@ def load(name: str, overrides: dict[str, Any] | None = None) -> Scenario:
 
 
 def run(scenario: Scenario, seed: int) -> Result:
-    """Simulate and check Little's law on the result (truth 7 holds in *every* run)."""
-    result = simulate(scenario, seed)
+    """Simulate on :data:`ENGINE` and check Little's law on the result (truth 7 holds in *every*
+    run). On the fast engine, a scenario it does not support skips the test, naming why."""
+    if ENGINE == "fast":
+        table, notes = build_table(scenario)
+        plan = prepare(scenario, table, notes)
+        if isinstance(plan, str):
+            pytest.skip(f"the fast engine does not support {plan}")
+    result = simulate(scenario, seed, engine=ENGINE)
     assert_little(result)
     return result
 

@@ -30,6 +30,9 @@ from istiolab.sim.theory import (
 
 from ._harness import Interval, check, known_variance_ci, load, record, run, wilson
 
+# every theory case runs on both engines, with the same tolerances (conftest.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance" / "configs"
 
 STOP = {"at_s": 20.0, "rate_rps": 0.0}

@@ -16,6 +16,9 @@ from istiolab.sim.theory import cross_zone_shares, hpa_desired
 
 from ._harness import check, load, mean_ci, run, wilson
 
+# every theory case runs on both engines, with the same tolerances (conftest.py)
+pytestmark = pytest.mark.usefixtures("engine")
+
 NODES_14 = [f"ingress-a-{i}" for i in range(2)] + [f"ingress-b-{i}" for i in range(8)]
 
 

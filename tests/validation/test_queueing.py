@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from istiolab.sim.dists import DistSpec
 from istiolab.sim.results import Result
 from istiolab.sim.theory import (
@@ -36,6 +38,9 @@ from ._harness import (
     run,
     t_quantile,
 )
+
+# every theory case runs on both engines, with the same tolerances (conftest.py)
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 def mean_ms(result: Result) -> float:

@@ -1,0 +1,1823 @@
+"""The fast engine's event loop, compiled with numba.
+
+One function, :func:`run_until`, runs the whole pipeline (arrivals, keep-alive connections, the
+AWS load balancer, ingress workers, the router, upstream clusters, backend pods, events, the
+autoscaler, the utilisation sampler) over flat arrays, and tallies the metrics in the same
+structures :class:`~istiolab.sim.metrics.Metrics` keeps (HDR count arrays per key and stage,
+per-interval counters, per-interval latency histograms reduced to percentiles as they finish).
+
+Why one function with inner functions: numba compiles inner functions inline into their caller
+and lets them read the caller's arrays without passing them, which keeps ~80 arrays out of
+every signature. Inner functions cannot recurse, so a retry always goes through the event heap
+(as a back-off event), never by calling the try function from itself.
+
+Why every piece of state lives in an array passed in: the loop can stop at any event boundary
+(``until``, or when a growable table is nearly full) and resume where it stopped, so progress
+reports and table growth cost nothing and change no result.
+
+Semantics follow the SimPy stages line by line (``istiolab/sim/stages/*.py``); comments say where
+this engine differs (only in the order of events at exactly equal times, and in random streams).
+The module is excluded from mypy's strict mode (``pyproject.toml``): numba ships no types and
+the body is typed by numba itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from istiolab.sim.fast.layout import (
+    A_CONSTANT,
+    A_DIURNAL,
+    A_POISSON,
+    A_REPLAY,
+    BF_INTERVAL,
+    BF_MAX_TOKENS,
+    BF_PER_FILL,
+    BI_ENABLED_PM,
+    BI_ENFORCED_PM,
+    BI_STATUS,
+    CF_DURATION,
+    CF_HC_INTERVAL,
+    CF_INTERVAL,
+    CF_WARMUP,
+    CI_ALB_RR,
+    CI_AZS,
+    CI_BACKOFF_DOCS,
+    CI_BUCKET_SPECS,
+    CI_BUCKET_TIMER,
+    CI_CLUSTERS,
+    CI_CROSS_ZONE,
+    CI_D_AZ,
+    CI_D_CPU,
+    CI_D_KP,
+    CI_D_LAT,
+    CI_D_LB,
+    CI_D_NET,
+    CI_D_NODE,
+    CI_D_SC_CPU,
+    CI_D_SC_LAT,
+    CI_EJECT_ONE,
+    CI_EVENTS,
+    CI_GW,
+    CI_HC_UNHEALTHY,
+    CI_HDR_HALFCOUNT,
+    CI_HDR_HALFMAG,
+    CI_HDR_HIGHEST,
+    CI_HDR_MASK,
+    CI_HDR_UNIT,
+    CI_INTERVALS,
+    CI_LB_ALB,
+    CI_LOCAL,
+    CI_NODES,
+    CI_ROUTES,
+    CI_STATUSES,
+    CI_TARGET_IP,
+    CI_TARGETS,
+    CI_TRAFFIC,
+    CI_VERSIONS,
+    CI_WORKERS,
+    D_DET,
+    D_EMPIRICAL,
+    D_EXP,
+    D_GAMMA,
+    D_LOGNORMAL,
+    D_UNIFORM,
+    E_AZ_LOSS,
+    E_DEPLOY,
+    E_ERROR_BURST,
+    E_NODE_LOSS,
+    E_POD_CRASH,
+    E_SCALE,
+    EF_AT,
+    EF_DURATION,
+    EF_END,
+    EF_FIRST_N,
+    EF_P,
+    EF_PROB,
+    EF_RESTART,
+    EF_START,
+    EI_AZ,
+    EI_COUNT,
+    EI_KIND,
+    EI_NODE,
+    EI_REPLICAS,
+    EI_SERVICE,
+    EI_STATUS,
+    EI_VERSION,
+    F_DI,
+    F_FI,
+    F_LBF,
+    F_NC,
+    F_NR,
+    F_RL,
+    F_UC,
+    F_UF,
+    F_UH,
+    F_UO,
+    F_URX,
+    F_UT,
+    KF_CONNECT_TIMEOUT,
+    KF_OD_BASE,
+    KF_OD_INTERVAL,
+    KI_LB,
+    KI_MAX_CONN_PENDING,
+    KI_MAX_REQUESTS,
+    KI_MAX_RETRIES,
+    KI_OD_5XX,
+    KI_OD_GW,
+    KI_OD_MAX_PCT,
+    KI_OD_MIN_HEALTH,
+    KI_OUTLIER,
+    LB_LEAST_REQUEST,
+    LB_ROUND_ROBIN,
+    N_FLAGS,
+    RF_BACKOFF_BASE,
+    RF_BACKOFF_MAX,
+    RF_DELAY_S,
+    RF_PER_TRY_S,
+    RF_TIMEOUT_S,
+    RI_ABORT_PM,
+    RI_ABORT_STATUS,
+    RI_BUCKET,
+    RI_DELAY_PM,
+    RI_DIRECT,
+    RI_HAS_FAULT,
+    RI_HOST_ATTEMPTS,
+    RI_NUM_RETRIES,
+    RI_ON_UC,
+    RI_ON_UF,
+    RI_ON_UT,
+    RI_PREVIOUS_HOSTS,
+    RI_REDIRECT,
+    RI_RETRY,
+    RI_TOTAL_WEIGHT,
+    RI_WC_AT,
+    RI_WC_N,
+    TF_AMPLITUDE,
+    TF_END,
+    TF_LAMBDA_MAX,
+    TF_LIFETIME,
+    TF_PERIOD,
+    TF_RATE,
+    TF_START,
+    TI_AZ_AT,
+    TI_AZ_N,
+    TI_AZCUM_AT,
+    TI_CAP,
+    TI_CLASS_AT,
+    TI_KEEPALIVE,
+    TI_KIND,
+    TI_POOL,
+    TI_POOL_AT,
+    TI_RAMP,
+    TI_REPLAY_AT,
+    TI_REPLAY_N,
+    TI_STEPS_AT,
+    TI_STEPS_N,
+    TI_TPL,
+    TI_TPL_AT,
+    TI_USERS,
+    VF_ENDPOINT_DELAY,
+    VF_STARTUP,
+    VF_SYNC,
+    VF_TARGET,
+    VF_TOLERANCE,
+    VI_AUTOSCALE,
+    VI_CONCURRENCY,
+    VI_DIST,
+    VI_ERR_AT,
+    VI_ERR_N,
+    VI_MAX,
+    VI_MIN,
+    VI_SERVICE,
+    VI_SIDECAR,
+    VI_SIDECAR_CONC,
+)
+
+# -- state columns (the arrays run.py allocates) ----------------------------------------------
+# st_i: scalars
+SI_STARTED = 0
+SI_SEQ = 1
+SI_HEAP = 2
+SI_REQ_FREE = 3  # free slots on the request free stack
+SI_JOB_FREE = 4
+SI_PODS = 5
+SI_GEN = 6  # pod registry generation (clusters cache their host lists on it)
+SI_RECORDS = 7
+SI_LATE = 8
+SI_CLAMPED = 9
+SI_MAX_K = 10
+SI_LB_RR = 11
+SI_CODES = 12
+SI_HPA_N = 13
+SI_ATTEMPT = 14  # global try counter: stale deadline and completion events name an old try
+SI_DONE = 15  # every interval histogram reduced (the run reached its end)
+SI_NEXT = 16  # the continuation to run next (see then() in run_until)
+SI_NEXT_X = 17
+SI_NEXT_STATUS = 18
+SI_NEXT_FLAG = 19
+SI_SIZE = 20
+# st_f
+SF_NOW = 0
+SF_SIZE = 1
+
+# request slots: rq_f, rq_i
+Q_T0 = 0
+Q_PENDING = 1
+Q_TAIL = 2
+Q_LB_S = 3
+Q_INGRESS_S = 4
+Q_ING_T0 = 5
+Q_CPU = 6
+Q_DEADLINE = 7
+Q_LIMIT = 8
+Q_SIZE = 9
+R_TRAFFIC = 0
+R_CLASS = 1
+R_AZ = 2
+R_TARGET = 3
+R_GW = 4
+R_WORKER = 5
+R_ROUTE = 6
+R_CLUSTER = 7
+R_LABEL = 8
+R_STATUS = 9
+R_FLAGS = 10
+R_RETRIES = 11
+R_UPSTREAM = 12
+R_ATTEMPT = 13
+R_POD = 14
+R_TRY_STATUS = 15
+R_TRY_FLAG = 16
+R_NEXT = 17
+R_NTRIED = 18
+R_NODE = 19
+R_JOB = 20
+R_SIZE = 21
+
+# jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i
+J_POD = 0
+J_REQ = 1  # -1 once detached
+J_ATTEMPT = 2
+J_NEXT = 3
+J_SIZE = 4
+
+# pods: pd_i, pd_f
+P_VERSION = 0
+P_AZ = 1
+P_ALIVE = 2
+P_NODE_ALIVE = 3
+P_IN_EP = 4
+P_ACTIVE = 5
+P_SERVED = 6
+P_SRV_N = 7
+P_SRV_HEAD = 8
+P_SRV_TAIL = 9
+P_SC_N = 10
+P_SC_HEAD = 11
+P_SC_TAIL = 12
+P_ORDINAL = 13
+P_NBURST = 14
+P_SIZE = 15
+PF_READY_AT = 0
+
+# gateway workers: wk_i
+W_BUSY = 0
+W_HEAD = 1
+W_TAIL = 2
+# targets: tg_s
+T_HEALTHY = 0
+T_OUTSTANDING = 1
+# connections: cn_i, cn_f
+C_VALID = 0
+C_TARGET = 1
+C_GW = 2
+C_WORKER = 3
+C_REQUESTS = 4
+# clusters: cs_i
+CS_ACTIVE = 0
+CS_RETRIES = 1
+CS_RR = 2
+CS_GEN = 3
+CS_N = 4
+# outlier state per (cluster, pod): od_i
+O_5XX = 0
+O_GW = 1
+O_EJECTIONS = 2
+# key stats: key_st
+KS_REQUESTS = 0
+KS_OK = 1
+KS_RETRIES = 2
+KS_UPSTREAM = 3
+KS_FLAGS = 4
+
+# fixed random streams (lower.Plan.streams, in order)
+S_LB = 0
+S_LB_LAT = 1
+S_KP = 2
+S_NODE = 3
+S_AZ = 4
+S_CPU = 5
+S_ILAT = 6
+S_ROUTER = 7
+S_WEIGHTS = 8
+S_NET = 9
+S_SIDECAR = 10
+S_BACKOFF = 11
+
+# -- events ---------------------------------------------------------------------------------
+K_ARRIVAL = 0
+K_INGRESS = 1
+K_CPU_DONE = 2
+K_JOB_ARRIVE = 3
+K_SIDECAR_DONE = 4
+K_SERVICE_DONE = 5
+K_TRY_END = 6
+K_DEADLINE = 7
+K_BACKOFF = 8
+K_FINISH = 9
+K_SAMPLE = 10
+K_HEALTH = 11
+K_EVENT = 12
+K_POD_LEAVE = 13
+K_POD_REVIVE = 14
+K_HPA = 15
+K_BITS = 5
+
+# continuations (then() in run_until)
+W_NONE = 0
+W_FINALIZE = 1
+W_TRY_END = 2
+W_TRY_START = 3
+W_JOB_ARRIVE = 4
+W_SERVER_ACQUIRE = 5
+W_SERVICE_DONE = 6
+W_AFTER_CPU = 7
+
+# return codes of run_until
+DONE = 0
+GROW_REQUESTS = 1
+GROW_JOBS = 2
+GROW_HEAP = 3
+GROW_CODES = 4
+GROW_HPA = 5
+
+RING = 4
+GRACE = 2  # Metrics.GRACE_INTERVALS
+LOW_PRIORITY = np.int64(1) << np.int64(60)
+"""Added to a deadline's sequence number: at an exactly equal time, completions win.
+
+The SimPy stages decide ``now + t > deadline`` before waiting, so a try that ends exactly at
+its deadline succeeds there; running deadlines after every other event of the same instant
+gives the same answer."""
+
+_U11 = np.uint64(11)
+_U17 = np.uint64(17)
+_U45 = np.uint64(45)
+_U19 = np.uint64(19)
+_U2 = np.uint64(2)
+_INV53 = 1.0 / 9007199254740992.0
+_FLAG_BITS = 1 << N_FLAGS
+_PERCENTILES = (50.0, 90.0, 99.0)
+
+
+@njit(cache=True)
+def _uniform(rs, s):
+    """xoshiro256+ : U[0, 1) from stream *s* (53 random bits)."""
+    s0 = rs[s, 0]
+    s1 = rs[s, 1]
+    s2 = rs[s, 2]
+    s3 = rs[s, 3]
+    result = s0 + s3
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << _U45) | (s3 >> _U19)
+    rs[s, 0] = s0
+    rs[s, 1] = s1
+    rs[s, 2] = s2
+    rs[s, 3] = s3
+    return float(result >> _U11) * _INV53
+
+
+@njit(cache=True)
+def _int62(rs, s):
+    """A uniform integer in [0, 2**62) (Envoy's per-request random value for weights)."""
+    u = _uniform(rs, s)
+    v = _uniform(rs, s)
+    return np.int64(u * 1073741824.0) * np.int64(4294967296) + np.int64(v * 4294967296.0)
+
+
+@njit(cache=True)
+def _normal(rs, s):
+    u1 = 1.0 - _uniform(rs, s)
+    u2 = _uniform(rs, s)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@njit(cache=True)
+def _gamma(rs, s, shape, scale):
+    """Marsaglia–Tsang; shape < 1 by boosting (X·U^(1/k))."""
+    boost = 1.0
+    k = shape
+    if k < 1.0:
+        boost = (1.0 - _uniform(rs, s)) ** (1.0 / k)
+        k += 1.0
+    d = k - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = _normal(rs, s)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = 1.0 - _uniform(rs, s)
+        if u < 1.0 - 0.0331 * x * x * x * x:
+            return d * v * scale * boost
+        if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return d * v * scale * boost
+
+
+@njit(cache=True)
+def _draw(dists, emp, rs, s, d):
+    """One draw in seconds from distribution row *d* on stream *s*."""
+    kind = int(dists[d, 0])
+    a = dists[d, 1]
+    b = dists[d, 2]
+    x = 0.0
+    if kind == D_DET:
+        x = a
+    elif kind == D_EXP:
+        x = -a * math.log(1.0 - _uniform(rs, s))
+    elif kind == D_LOGNORMAL:
+        x = math.exp(a + b * _normal(rs, s))
+    elif kind == D_GAMMA:
+        x = _gamma(rs, s, a, b)
+    elif kind == D_UNIFORM:
+        x = a + (b - a) * _uniform(rs, s)
+    elif kind == D_EMPIRICAL:
+        x = emp[int(a) + int(_uniform(rs, s) * b)]
+    return x + dists[d, 3]
+
+
+@njit(cache=True)
+def _hdr_index(seconds, highest, unit, half_mag, half_count, mask):
+    """HdrHistogram's counts index of a value in seconds (``HdrLayout.index`` for one value)."""
+    us = np.int64(np.rint(seconds * 1e6))
+    if us < 0:
+        us = np.int64(0)
+    if us > highest:
+        us = highest
+    _, bit_length = math.frexp(float(us | mask))
+    bucket = np.int64(bit_length) - unit - (half_mag + 1)
+    sub_bucket = us >> (bucket + unit)
+    return ((bucket + 1) << half_mag) + sub_bucket - half_count
+
+
+@njit(cache=True)
+def _push(h_t, h_s, h_k, h_a, st_i, t, key, aux, low):
+    """Insert an event into the binary heap ordered by (time, sequence)."""
+    n = st_i[SI_HEAP]
+    seq = st_i[SI_SEQ]
+    st_i[SI_SEQ] = seq + 1
+    if low:
+        seq += LOW_PRIORITY
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        pt = h_t[parent]
+        if pt < t or (pt == t and h_s[parent] < seq):
+            break
+        h_t[i] = pt
+        h_s[i] = h_s[parent]
+        h_k[i] = h_k[parent]
+        h_a[i] = h_a[parent]
+        i = parent
+    h_t[i] = t
+    h_s[i] = seq
+    h_k[i] = key
+    h_a[i] = aux
+    st_i[SI_HEAP] = n + 1
+
+
+@njit(cache=True)
+def _pop(h_t, h_s, h_k, h_a, st_i):
+    """Remove the heap's root (the caller has read it)."""
+    n = st_i[SI_HEAP] - 1
+    st_i[SI_HEAP] = n
+    t = h_t[n]
+    s = h_s[n]
+    k = h_k[n]
+    a = h_a[n]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and (
+            h_t[child + 1] < h_t[child]
+            or (h_t[child + 1] == h_t[child] and h_s[child + 1] < h_s[child])
+        ):
+            child += 1
+        ct = h_t[child]
+        if ct > t or (ct == t and h_s[child] > s):
+            break
+        h_t[i] = ct
+        h_s[i] = h_s[child]
+        h_k[i] = h_k[child]
+        h_a[i] = h_a[child]
+        i = child
+    h_t[i] = t
+    h_s[i] = s
+    h_k[i] = k
+    h_a[i] = a
+
+
+@njit(cache=True)
+def _close_slot(live, live_k, live_rng, done_idx, r, slot):
+    """Reduce one finished interval histogram to the counts indices of p50, p90 and p99."""
+    k = live_k[r, slot]
+    lo = live_rng[r, slot, 0]
+    hi = live_rng[r, slot, 1]
+    total = 0
+    for i in range(lo, hi + 1):
+        total += live[r, slot, i]
+    for p in range(3):
+        target = max(np.int64(_PERCENTILES[p] * total / 100 + 0.5), 1)
+        acc = 0
+        for i in range(lo, hi + 1):
+            acc += live[r, slot, i]
+            if acc >= target:
+                done_idx[r, p, k] = i
+                break
+    for i in range(lo, hi + 1):
+        live[r, slot, i] = 0
+    live_k[r, slot] = -1
+
+
+@njit(cache=True)
+def _add_hist(hist, row_sum, row_max, st_i, row, seconds, highest, unit, half_mag, half_count,
+              mask):  # fmt: skip
+    if seconds * 1e6 > highest:
+        st_i[SI_CLAMPED] += 1
+    hist[row, _hdr_index(seconds, highest, unit, half_mag, half_count, mask)] += 1
+    row_sum[row] += seconds
+    if seconds > row_max[row]:
+        row_max[row] = seconds
+
+
+@njit(cache=True)
+def run_until(
+    until,
+    # static
+    cfg_i, cfg_f, dists, emp, tr_i, tr_f, tr_cum, tr_az, steps, replay, cls_route, tg_i,
+    node_az, node_gw_at, node_gw, gw_node, gw_scale, rt_i, rt_f, rt_retry_status, wc_cluster,
+    wc_weight, bk_i, bk_f, cl_i, cl_f, ver_in_cl, ve_i, ve_f, ve_label, er_i, er_f, ev_i, ev_f,
+    status_of, key_of, key_stage,
+    # state
+    st_i, st_f, rs, pod_stream_at, up_stream_at, tr_stream_at,
+    h_t, h_s, h_k, h_a,
+    rq_f, rq_i, rq_tried, req_free, jb_i, job_free,
+    pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
+    cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log,
+    # metrics
+    hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
+    live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig,
+):  # fmt: skip
+    """Run the simulation until simulated time *until* (events at or after it wait).
+
+    Returns a code: :data:`DONE` when *until* is reached (or nothing is left to happen), or a
+    ``GROW_*`` code when a table must grow before the loop can go on (the caller grows it and
+    calls again; nothing was lost).
+    """
+    duration = cfg_f[CF_DURATION]
+    warmup = cfg_f[CF_WARMUP]
+    interval = cfg_f[CF_INTERVAL]
+    n_int = cfg_i[CI_INTERVALS]
+    n_routes = cfg_i[CI_ROUTES]
+    n_clusters = cfg_i[CI_CLUSTERS]
+    n_versions = cfg_i[CI_VERSIONS]
+    n_labels = ve_label.max() + 1 if n_versions > 0 else 0
+    n_status = cfg_i[CI_STATUSES]
+    n_nodes = cfg_i[CI_NODES]
+    n_gw = cfg_i[CI_GW]
+    n_workers = cfg_i[CI_WORKERS]
+    n_targets = cfg_i[CI_TARGETS]
+    n_azs = cfg_i[CI_AZS]
+    n_specs = cfg_i[CI_BUCKET_SPECS]
+    d_lb = cfg_i[CI_D_LB]
+    d_kp = cfg_i[CI_D_KP]
+    d_node = cfg_i[CI_D_NODE]
+    d_az = cfg_i[CI_D_AZ]
+    d_net = cfg_i[CI_D_NET]
+    d_cpu = cfg_i[CI_D_CPU]
+    d_lat = cfg_i[CI_D_LAT]
+    d_sc_cpu = cfg_i[CI_D_SC_CPU]
+    d_sc_lat = cfg_i[CI_D_SC_LAT]
+    alb = cfg_i[CI_LB_ALB] == 1
+    alb_rr = cfg_i[CI_ALB_RR] == 1
+    cross_zone = cfg_i[CI_CROSS_ZONE] == 1
+    local = cfg_i[CI_LOCAL] == 1
+    target_ip = cfg_i[CI_TARGET_IP] == 1
+    bucket_timer = cfg_i[CI_BUCKET_TIMER] == 1
+    backoff_docs = cfg_i[CI_BACKOFF_DOCS] == 1
+    eject_one = cfg_i[CI_EJECT_ONE] == 1
+    highest = cfg_i[CI_HDR_HIGHEST]
+    unit = cfg_i[CI_HDR_UNIT]
+    half_mag = cfg_i[CI_HDR_HALFMAG]
+    half_count = cfg_i[CI_HDR_HALFCOUNT]
+    mask = cfg_i[CI_HDR_MASK]
+    hc_interval = cfg_f[CF_HC_INTERVAL]
+    hc_unhealthy = cfg_i[CI_HC_UNHEALTHY]
+    max_pods = pd_i.shape[0]
+    r_none = n_routes
+    c_none = n_clusters
+    l_none = n_labels
+    node_none = n_nodes
+
+    # -- event heap: (time, sequence) order, as SimPy's (time, priority, id) -----------------
+    def push(t, kind, payload, aux, low):
+        _push(h_t, h_s, h_k, h_a, st_i, t, kind + (payload << K_BITS), aux, low)
+
+    def then(work, x, status, flag):
+        """Continue with *work* on *x* once the current step returns (a tail call).
+
+        Inner functions are inlined at every call site, so a chain of direct calls would copy
+        the whole pipeline into each caller; every stage is instead called from one place, the
+        dispatch loop below, which runs these continuations in order.
+        """
+        st_i[SI_NEXT] = work
+        st_i[SI_NEXT_X] = x
+        st_i[SI_NEXT_STATUS] = status
+        st_i[SI_NEXT_FLAG] = flag
+
+    def draw(stream, d):
+        if d < 0:
+            return 0.0  # a zero cost: no draw at all, as the SimPy engine skips the stage
+        return _draw(dists, emp, rs, stream, d)
+
+    def uni(stream):
+        return _uniform(rs, stream)
+
+    # -- metrics (Metrics._flush_requests, one request at a time) ---------------------------
+    def close_before(b):
+        for r in range(n_routes + 1):
+            for slot in range(RING):
+                if live_k[r, slot] >= 0 and live_k[r, slot] < b:
+                    _close_slot(live, live_k, live_rng, done_idx, r, slot)
+
+    def interval_latency(r, k, seconds):
+        if k > st_i[SI_MAX_K]:
+            st_i[SI_MAX_K] = k
+            close_before(k - GRACE)
+        if k < st_i[SI_MAX_K] - GRACE:
+            st_i[SI_LATE] += 1  # its percentiles are already reduced (Metrics counts it late)
+            return
+        idx = _hdr_index(seconds, highest, unit, half_mag, half_count, mask)
+        slot = k % RING
+        if live_k[r, slot] != k:
+            if live_k[r, slot] >= 0:
+                _close_slot(live, live_k, live_rng, done_idx, r, slot)
+            live_k[r, slot] = k
+            live_rng[r, slot, 0] = idx
+            live_rng[r, slot, 1] = idx
+        live[r, slot, idx] += 1
+        if idx < live_rng[r, slot, 0]:
+            live_rng[r, slot, 0] = idx
+        if idx > live_rng[r, slot, 1]:
+            live_rng[r, slot, 1] = idx
+
+    def add_hist(row, seconds):
+        _add_hist(hist, row_sum, row_max, st_i, row, seconds, highest, unit, half_mag,
+                  half_count, mask)  # fmt: skip
+
+    def record(q):
+        now = st_f[SF_NOW]
+        t0 = rq_f[q, Q_T0]
+        t_end = now + rq_f[q, Q_PENDING] + rq_f[q, Q_TAIL]
+        lb_s = rq_f[q, Q_LB_S]
+        ingress_s = rq_f[q, Q_INGRESS_S]
+        route_s = max(0.0, t_end - t0 - lb_s - ingress_s)
+        latency = t_end - t0
+        r = rq_i[q, R_ROUTE]
+        if r < 0:
+            r = r_none
+        c = rq_i[q, R_CLUSTER]
+        if c < 0:
+            c = c_none
+        lab = rq_i[q, R_LABEL]
+        if lab < 0:
+            lab = l_none
+        status = rq_i[q, R_STATUS]
+        flags = rq_i[q, R_FLAGS]
+        retries = rq_i[q, R_RETRIES]
+        node = rq_i[q, R_NODE]
+        if node < 0:
+            node = node_none
+        st_i[SI_RECORDS] += 1
+        k = np.int64(t_end / interval)
+        if k < 0:
+            k = 0
+        if k > n_int - 1:
+            k = n_int - 1
+        se_i[r, 0, k] += 1
+        if status >= 500:
+            se_i[r, 2, k] += 1
+        elif status >= 400:
+            se_i[r, 1, k] += 1
+        if retries > 0:
+            se_i[r, 3, k] += retries
+        vs[r, lab, k] += 1
+        sidx = status_of[status]
+        ci = (r * n_status + sidx) * _FLAG_BITS + flags
+        code = code_of[ci]
+        if code < 0:
+            code = st_i[SI_CODES]
+            st_i[SI_CODES] = code + 1
+            code_of[ci] = code
+            code_key[code, 0] = r
+            code_key[code, 1] = status
+            code_key[code, 2] = flags
+        codes[code, k] += 1
+        # time in system, spread over the intervals the request spans (Metrics._spread)
+        if np.int64(t0 / interval) == k and t_end <= duration:
+            se_busy[r, k] += latency
+        else:
+            first = max(np.int64(t0 / interval), 0)
+            last = min(np.int64(t_end / interval), n_int - 1)
+            for j in range(first, last + 1):
+                lo = max(t0, j * interval)
+                hi = min(t_end, (j + 1) * interval, duration)
+                if hi > lo:
+                    se_busy[r, j] += hi - lo
+        interval_latency(r, k, latency)
+        if t0 < warmup:
+            return
+        key = key_of[(r * (n_clusters + 1) + c) * (n_labels + 1) + lab]
+        if key < 0:
+            raise RuntimeError("a request ended with a route/cluster/version not lowered")
+        ok = 1 if status < 500 else 0
+        key_st[key, KS_REQUESTS] += 1
+        key_st[key, KS_OK] += ok
+        key_st[key, KS_RETRIES] += retries
+        key_st[key, KS_UPSTREAM] += rq_i[q, R_UPSTREAM]
+        if flags:
+            for b in range(N_FLAGS):
+                if flags & (1 << b):
+                    key_st[key, KS_FLAGS + b] += 1
+        base = key_stage[key * 4]
+        add_hist(base, latency)
+        add_hist(base + 1, lb_s)
+        add_hist(base + 2, ingress_s)
+        add_hist(base + 3, route_s)
+        ig[node, 0] += 1
+        ig[node, 1] += ok
+
+    def finalize(q):
+        tg = rq_i[q, R_TARGET]
+        if tg >= 0:
+            tg_s[tg, T_OUTSTANDING] -= 1
+        record(q)
+        n = st_i[SI_REQ_FREE]
+        req_free[n] = q
+        st_i[SI_REQ_FREE] = n + 1
+
+    # -- pods -----------------------------------------------------------------------------------
+    def endpoints_changed():
+        st_i[SI_GEN] += 1
+
+    def kill_pod(p, node_gone):
+        pd_i[p, P_ALIVE] = 0
+        pd_i[p, P_NODE_ALIVE] = 0 if node_gone else 1
+        endpoints_changed()
+        v = pd_i[p, P_VERSION]
+        push(st_f[SF_NOW] + ve_f[v, VF_ENDPOINT_DELAY], K_POD_LEAVE, p, 0, False)
+
+    def add_pod(v, az, ready_at):
+        p = st_i[SI_PODS]
+        if p >= max_pods:
+            raise RuntimeError("more backend pods than lowered for")
+        st_i[SI_PODS] = p + 1
+        pd_i[p, P_VERSION] = v
+        pd_i[p, P_AZ] = az
+        pd_i[p, P_ALIVE] = 1
+        pd_i[p, P_NODE_ALIVE] = 1
+        pd_i[p, P_IN_EP] = 1
+        pd_i[p, P_ACTIVE] = 0
+        pd_i[p, P_SERVED] = 0
+        pd_i[p, P_SRV_N] = 0
+        pd_i[p, P_SRV_HEAD] = -1
+        pd_i[p, P_SRV_TAIL] = -1
+        pd_i[p, P_SC_N] = 0
+        pd_i[p, P_SC_HEAD] = -1
+        pd_i[p, P_SC_TAIL] = -1
+        pd_i[p, P_ORDINAL] = ve_count[v]
+        pd_i[p, P_NBURST] = 0
+        ve_count[v] += 1
+        pd_f[p, PF_READY_AT] = ready_at
+        endpoints_changed()
+
+    def error_status(p):
+        now = st_f[SF_NOW]
+        v = pd_i[p, P_VERSION]
+        s = pod_stream_at + 2 * p + 1
+        at = ve_i[v, VI_ERR_AT]
+        for e in range(at, at + ve_i[v, VI_ERR_N]):
+            if now < er_f[e, EF_START] or now >= er_f[e, EF_END]:
+                continue
+            if er_f[e, EF_FIRST_N] > 0 and pd_i[p, P_SERVED] <= er_f[e, EF_FIRST_N]:
+                return er_i[e]
+            if er_f[e, EF_P] > 0 and uni(s) < er_f[e, EF_P]:
+                return er_i[e]
+        for j in range(pd_i[p, P_NBURST]):
+            b = pd_burst[p, j]
+            if bu_f[b, 0] <= now < bu_f[b, 1] and uni(s) < ev_f[b, EF_PROB]:
+                return ev_i[b, EI_STATUS]
+        return 200
+
+    # -- upstream clusters (UpstreamCluster) ----------------------------------------------------
+    def available(c):
+        now = st_f[SF_NOW]
+        if cs_i[c, CS_GEN] == st_i[SI_GEN] and now < cs_f[c]:
+            return cs_i[c, CS_N]
+        until = np.inf
+        n_hosts = 0
+        n_ready = 0
+        for p in range(st_i[SI_PODS]):
+            if ver_in_cl[c, pd_i[p, P_VERSION]] == 0:
+                continue
+            n_hosts += 1
+            if pd_i[p, P_ALIVE] == 1 and pd_i[p, P_IN_EP] == 1:
+                if now >= pd_f[p, PF_READY_AT]:
+                    cl_avail[c, n_ready] = p
+                    n_ready += 1
+                elif pd_f[p, PF_READY_AT] < until:
+                    until = pd_f[p, PF_READY_AT]
+        n = n_ready
+        if cl_i[c, KI_OUTLIER] == 1:
+            n_ok = 0
+            for j in range(n_ready):
+                p = cl_avail[c, j]
+                if now < od_f[c, p]:
+                    if od_f[c, p] < until:
+                        until = od_f[c, p]
+                else:
+                    tmp[n_ok] = p
+                    n_ok += 1
+            panic = cl_i[c, KI_OD_MIN_HEALTH]
+            if not (n_hosts > 0 and panic > 0 and 100.0 * n_ok / n_hosts < panic):
+                for j in range(n_ok):
+                    cl_avail[c, j] = tmp[j]
+                n = n_ok
+        cs_i[c, CS_N] = n
+        cs_i[c, CS_GEN] = st_i[SI_GEN]
+        cs_f[c] = until
+        return n
+
+    def pick_once(c, n):
+        if n == 1:
+            return cl_avail[c, 0]
+        lb = cl_i[c, KI_LB]
+        s = up_stream_at + c
+        if lb == LB_ROUND_ROBIN:
+            rr = (cs_i[c, CS_RR] + 1) % n
+            cs_i[c, CS_RR] = rr
+            return cl_avail[c, rr]
+        if lb == LB_LEAST_REQUEST:
+            a = cl_avail[c, np.int64(uni(s) * n)]
+            b = cl_avail[c, np.int64(uni(s) * n)]
+            if pd_i[b, P_ACTIVE] < pd_i[a, P_ACTIVE]:
+                return b
+            return a
+        return cl_avail[c, np.int64(uni(s) * n)]
+
+    def tried_before(q, p):
+        for j in range(rq_i[q, R_NTRIED]):  # noqa: SIM110 - a loop compiles to less than any()
+            if rq_tried[q, j] == p:
+                return True
+        return False
+
+    def pick(c, q, attempts):
+        n = available(c)
+        if n == 0:
+            return -1
+        exclude = attempts > 0 and rq_i[q, R_NTRIED] > 0
+        rounds = attempts + 1 if exclude else 1
+        chosen = -1
+        for _ in range(max(1, rounds)):
+            chosen = pick_once(c, n)
+            if not exclude or not tried_before(q, chosen):
+                break
+        return chosen
+
+    def ejected(c, p):
+        return st_f[SF_NOW] < od_f[c, p]
+
+    def outcome(c, p, status, flag):
+        now = st_f[SF_NOW]
+        err5 = status >= 500
+        gw = status in (502, 503, 504) or flag in (F_UF, F_UC)
+        od_i[c, p, O_5XX] = od_i[c, p, O_5XX] + 1 if err5 else 0
+        od_i[c, p, O_GW] = od_i[c, p, O_GW] + 1 if gw else 0
+        lim5 = cl_i[c, KI_OD_5XX]
+        limgw = cl_i[c, KI_OD_GW]
+        tripped = (lim5 >= 0 and od_i[c, p, O_5XX] >= lim5) or (
+            limgw >= 0 and od_i[c, p, O_GW] >= limgw
+        )
+        if not tripped or ejected(c, p):
+            return
+        n_hosts = 0
+        n_ejected = 0
+        for h in range(st_i[SI_PODS]):
+            if ver_in_cl[c, pd_i[h, P_VERSION]] == 1:
+                n_hosts += 1
+                if ejected(c, h):
+                    n_ejected += 1
+        pct = cl_i[c, KI_OD_MAX_PCT]
+        if eject_one:
+            # Envoy < 1.27 checks the share before ejecting (see UpstreamCluster._outcome)
+            if n_hosts > 0 and 100.0 * n_ejected / n_hosts >= pct:
+                return
+        elif n_hosts == 0 or 100.0 * (n_ejected + 1) / n_hosts > pct:
+            return
+        od_interval = cl_f[c, KF_OD_INTERVAL]
+        if od_i[c, p, O_EJECTIONS] > 0 and od_f[c, p] <= now:
+            healthy = np.int64((now - od_f[c, p]) // od_interval)
+            od_i[c, p, O_EJECTIONS] = max(0, od_i[c, p, O_EJECTIONS] - healthy)
+        od_i[c, p, O_EJECTIONS] += 1
+        until = now + cl_f[c, KF_OD_BASE] * od_i[c, p, O_EJECTIONS]
+        ticks = -(-until // od_interval)
+        od_f[c, p] = ticks * od_interval
+        cs_f[c] = -1.0
+        od_i[c, p, O_5XX] = 0
+        od_i[c, p, O_GW] = 0
+
+    def new_attempt(q):
+        a = st_i[SI_ATTEMPT] + 1
+        st_i[SI_ATTEMPT] = a
+        rq_i[q, R_ATTEMPT] = a
+
+    def upstream_done(q, status, flag):
+        rq_i[q, R_STATUS] = status
+        rq_i[q, R_FLAGS] |= flag
+        then(W_FINALIZE, q, 0, 0)
+
+    def try_end(q, status, flag):
+        """The try of request *q* ended with (status, flag): retry or answer."""
+        now = st_f[SF_NOW]
+        c = rq_i[q, R_CLUSTER]
+        p = rq_i[q, R_POD]
+        cs_i[c, CS_ACTIVE] -= 1
+        pd_i[p, P_ACTIVE] -= 1
+        new_attempt(q)
+        rq_i[q, R_JOB] = -1
+        if cl_i[c, KI_OUTLIER] == 1:
+            outcome(c, p, status, flag)
+        if now >= warmup:
+            fi = 0
+            if flag == F_UF:
+                fi = 1
+            elif flag == F_UC:
+                fi = 2
+            elif flag == F_UT:
+                fi = 3
+            up[c, p, status_of[status], fi] += 1
+        deadline = rq_f[q, Q_DEADLINE]
+        if flag == F_UT:
+            if deadline < np.inf and now >= deadline - 1e-12:
+                upstream_done(q, status, flag)  # the route timeout is global, never retried
+                return
+        elif ve_i[pd_i[p, P_VERSION], VI_SIDECAR] == 1:
+            rq_f[q, Q_TAIL] += draw(S_SIDECAR, d_sc_lat)
+        r = rq_i[q, R_ROUTE]
+        if rt_i[r, RI_RETRY] == 0:
+            upstream_done(q, status, flag)
+            return
+        if flag == F_UT:
+            ok = rt_i[r, RI_ON_UT] == 1
+        elif flag == F_UF:
+            ok = rt_i[r, RI_ON_UF] == 1
+        elif flag == F_UC:
+            ok = rt_i[r, RI_ON_UC] == 1
+        else:
+            ok = rt_retry_status[r, status] == 1
+        if not ok:
+            upstream_done(q, status, flag)
+            return
+        retries = rq_i[q, R_RETRIES]
+        if retries >= rt_i[r, RI_NUM_RETRIES]:
+            rq_i[q, R_FLAGS] |= F_URX
+            upstream_done(q, status, flag)
+            return
+        if cs_i[c, CS_RETRIES] >= cl_i[c, KI_MAX_RETRIES]:
+            upstream_done(q, status, flag)  # retry overflow: the failed response is returned
+            return
+        retries += 1
+        rq_i[q, R_RETRIES] = retries
+        mult = (2.0**retries - 1.0) if backoff_docs else 2.0 ** (retries - 1)
+        bound = min(mult * rt_f[r, RF_BACKOFF_BASE], rt_f[r, RF_BACKOFF_MAX])
+        wait = uni(S_BACKOFF) * bound
+        if deadline < np.inf and now + wait >= deadline:
+            push(deadline, K_FINISH, q, 0, False)
+            return
+        cs_i[c, CS_RETRIES] += 1
+        # always through the heap, even for a zero wait: inner functions cannot recurse
+        push(now + wait, K_BACKOFF, q, 0, False)
+
+    def release_server(p):
+        head = pd_i[p, P_SRV_HEAD]
+        if head >= 0:
+            nxt = jb_i[head, J_NEXT]
+            pd_i[p, P_SRV_HEAD] = nxt
+            if nxt < 0:
+                pd_i[p, P_SRV_TAIL] = -1
+            v = pd_i[p, P_VERSION]
+            t = draw(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+            push(st_f[SF_NOW] + t, K_SERVICE_DONE, head, 0, False)
+        else:
+            pd_i[p, P_SRV_N] -= 1
+
+    def service_done(j):
+        p = jb_i[j, J_POD]
+        release_server(p)
+        pd_i[p, P_SERVED] += 1
+        q = jb_i[j, J_REQ]
+        attached = q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]
+        n = st_i[SI_JOB_FREE]
+        job_free[n] = j
+        st_i[SI_JOB_FREE] = n + 1
+        if not attached:
+            return  # the client stopped waiting; the pod did the work anyway
+        if pd_i[p, P_ALIVE] == 0:
+            then(W_TRY_END, q, 503, F_UC)  # crashed while serving: the connection is reset
+            return
+        status = error_status(p)
+        if status == 0:
+            then(W_TRY_END, q, 503, F_UC)
+        else:
+            then(W_TRY_END, q, status, 0)
+
+    def server_acquire(j):
+        p = jb_i[j, J_POD]
+        v = pd_i[p, P_VERSION]
+        if pd_i[p, P_SRV_N] < ve_i[v, VI_CONCURRENCY]:
+            pd_i[p, P_SRV_N] += 1
+            t = draw(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+            if t > 0:
+                push(st_f[SF_NOW] + t, K_SERVICE_DONE, j, 0, False)
+            else:
+                then(W_SERVICE_DONE, j, 0, 0)
+            return
+        jb_i[j, J_NEXT] = -1
+        tail = pd_i[p, P_SRV_TAIL]
+        if tail >= 0:
+            jb_i[tail, J_NEXT] = j
+        else:
+            pd_i[p, P_SRV_HEAD] = j
+        pd_i[p, P_SRV_TAIL] = j
+
+    def sidecar_done(j):
+        p = jb_i[j, J_POD]
+        head = pd_i[p, P_SC_HEAD]
+        if head >= 0:
+            nxt = jb_i[head, J_NEXT]
+            pd_i[p, P_SC_HEAD] = nxt
+            if nxt < 0:
+                pd_i[p, P_SC_TAIL] = -1
+            push(st_f[SF_NOW] + draw(S_SIDECAR, d_sc_cpu), K_SIDECAR_DONE, head, 0, False)
+        else:
+            pd_i[p, P_SC_N] -= 1
+        then(W_SERVER_ACQUIRE, j, 0, 0)
+
+    def job_arrive(j):
+        p = jb_i[j, J_POD]
+        v = pd_i[p, P_VERSION]
+        if ve_i[v, VI_SIDECAR] == 1 and d_sc_cpu >= 0:
+            cpu = draw(S_SIDECAR, d_sc_cpu)
+            if cpu > 0:
+                if pd_i[p, P_SC_N] < ve_i[v, VI_SIDECAR_CONC]:
+                    pd_i[p, P_SC_N] += 1
+                    push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, j, 0, False)
+                    return
+                jb_i[j, J_NEXT] = -1
+                tail = pd_i[p, P_SC_TAIL]
+                if tail >= 0:
+                    jb_i[tail, J_NEXT] = j
+                else:
+                    pd_i[p, P_SC_HEAD] = j
+                pd_i[p, P_SC_TAIL] = j
+                return
+        then(W_SERVER_ACQUIRE, j, 0, 0)
+
+    def serve_start(q, p, lat, limit):
+        """Pod.serve: the try's network hop, then the pod's sidecar and server."""
+        now = st_f[SF_NOW]
+        a = rq_i[q, R_ATTEMPT]
+        if pd_i[p, P_ALIVE] == 0:
+            wait = lat
+            if pd_i[p, P_NODE_ALIVE] == 0:
+                wait += cl_f[rq_i[q, R_CLUSTER], KF_CONNECT_TIMEOUT]
+            if now + wait > limit:
+                rq_i[q, R_TRY_STATUS] = 504
+                rq_i[q, R_TRY_FLAG] = F_UT
+                push(limit, K_TRY_END, q, a, False)
+            elif wait > 0:
+                rq_i[q, R_TRY_STATUS] = 503
+                rq_i[q, R_TRY_FLAG] = F_UF
+                push(now + wait, K_TRY_END, q, a, False)
+            else:
+                then(W_TRY_END, q, 503, F_UF)
+            return
+        if lat > 0 and now + lat > limit:
+            rq_i[q, R_TRY_STATUS] = 504  # timed out on the way: the pod never sees it
+            rq_i[q, R_TRY_FLAG] = F_UT
+            push(limit, K_TRY_END, q, a, False)
+            return
+        n = st_i[SI_JOB_FREE] - 1
+        st_i[SI_JOB_FREE] = n
+        j = job_free[n]
+        jb_i[j, J_POD] = p
+        jb_i[j, J_REQ] = q
+        jb_i[j, J_ATTEMPT] = a
+        jb_i[j, J_NEXT] = -1
+        rq_i[q, R_JOB] = j
+        if limit < np.inf:
+            push(limit, K_DEADLINE, q, a, True)
+        if lat > 0:
+            push(now + lat, K_JOB_ARRIVE, j, 0, False)
+        else:
+            then(W_JOB_ARRIVE, j, 0, 0)
+
+    def try_start(q):
+        """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try."""
+        now = st_f[SF_NOW]
+        c = rq_i[q, R_CLUSTER]
+        r = rq_i[q, R_ROUTE]
+        active = cs_i[c, CS_ACTIVE]
+        if active >= cl_i[c, KI_MAX_REQUESTS] or active >= cl_i[c, KI_MAX_CONN_PENDING]:
+            upstream_done(q, 503, F_UO)
+            return
+        retry = rt_i[r, RI_RETRY] == 1
+        attempts = rt_i[r, RI_HOST_ATTEMPTS] if retry and rt_i[r, RI_PREVIOUS_HOSTS] == 1 else 0
+        p = pick(c, q, attempts)
+        if p < 0:
+            upstream_done(q, 503, F_UH)
+            return
+        nt = rq_i[q, R_NTRIED]
+        if nt < rq_tried.shape[1] and not tried_before(q, p):
+            rq_tried[q, nt] = p
+            rq_i[q, R_NTRIED] = nt + 1
+        rq_i[q, R_LABEL] = ve_label[pd_i[p, P_VERSION]]
+        rq_i[q, R_UPSTREAM] += 1
+        pre = rq_f[q, Q_PENDING]
+        rq_f[q, Q_PENDING] = 0.0
+        start = now + pre if rq_i[q, R_RETRIES] == 0 else now
+        limit = start + rt_f[r, RF_PER_TRY_S] if retry else np.inf
+        limit = min(limit, rq_f[q, Q_DEADLINE])
+        cs_i[c, CS_ACTIVE] = active + 1
+        pd_i[p, P_ACTIVE] += 1
+        rq_i[q, R_POD] = p
+        lat = pre
+        if node_az[gw_node[rq_i[q, R_GW]]] != pd_i[p, P_AZ]:
+            lat += draw(S_NET, d_net)
+        serve_start(q, p, lat, limit)
+
+    # -- router (Router.dispatch) -----------------------------------------------------------
+    def take_token(b):
+        now = st_f[SF_NOW]
+        s = bk_i.shape[0]
+        spec = b % s
+        if bucket_timer:
+            fills = np.floor(now / bk_f[spec, BF_INTERVAL])
+            if fills > bk_s[b, 1]:
+                added = (fills - bk_s[b, 1]) * bk_f[spec, BF_PER_FILL]
+                bk_s[b, 0] = min(bk_f[spec, BF_MAX_TOKENS], bk_s[b, 0] + added)
+                bk_s[b, 1] = fills
+        elif now > bk_s[b, 1]:
+            rate = bk_f[spec, BF_PER_FILL] / bk_f[spec, BF_INTERVAL]
+            bk_s[b, 0] = min(bk_f[spec, BF_MAX_TOKENS], bk_s[b, 0] + (now - bk_s[b, 1]) * rate)
+            bk_s[b, 1] = now
+        if bk_s[b, 0] >= 1.0 - 1e-9:
+            bk_s[b, 0] -= 1.0
+            return True
+        return False
+
+    def router(q):
+        r = cls_route[rq_i[q, R_CLASS]]
+        if r < 0:
+            rq_i[q, R_STATUS] = 404
+            rq_i[q, R_FLAGS] |= F_NR
+            then(W_FINALIZE, q, 0, 0)
+            return
+        rq_i[q, R_ROUTE] = r
+        if rt_i[r, RI_HAS_FAULT] == 1:
+            dpm = rt_i[r, RI_DELAY_PM]
+            if dpm > 0 and uni(S_ROUTER) * 1e6 < dpm:
+                rq_i[q, R_FLAGS] |= F_DI
+                rq_f[q, Q_PENDING] += rt_f[r, RF_DELAY_S]
+            apm = rt_i[r, RI_ABORT_PM]
+            if apm > 0 and uni(S_ROUTER) * 1e6 < apm:
+                rq_i[q, R_STATUS] = rt_i[r, RI_ABORT_STATUS]
+                rq_i[q, R_FLAGS] |= F_FI
+                then(W_FINALIZE, q, 0, 0)
+                return
+        spec = rt_i[r, RI_BUCKET]
+        if spec >= 0:
+            # Router._limited: not enabled for this request, a token, or not enforced
+            enabled = bk_i[spec, BI_ENABLED_PM]
+            passed = (enabled < 1000000 and uni(S_ROUTER) * 1e6 >= enabled) or (
+                take_token(rq_i[q, R_GW] * n_specs + spec)
+                or uni(S_ROUTER) * 1e6 >= bk_i[spec, BI_ENFORCED_PM]
+            )
+            if not passed:
+                rq_i[q, R_STATUS] = bk_i[spec, BI_STATUS]
+                rq_i[q, R_FLAGS] |= F_RL
+                then(W_FINALIZE, q, 0, 0)
+                return
+        if rt_i[r, RI_REDIRECT] > 0:
+            rq_i[q, R_STATUS] = rt_i[r, RI_REDIRECT]
+            then(W_FINALIZE, q, 0, 0)
+            return
+        if rt_i[r, RI_DIRECT] > 0:
+            rq_i[q, R_STATUS] = rt_i[r, RI_DIRECT]
+            then(W_FINALIZE, q, 0, 0)
+            return
+        n = rt_i[r, RI_WC_N]
+        at = rt_i[r, RI_WC_AT]
+        c = -1
+        if n == 1:
+            c = wc_cluster[at]
+        elif n > 1 and rt_i[r, RI_TOTAL_WEIGHT] > 0:
+            selected = _int62(rs, S_WEIGHTS) % rt_i[r, RI_TOTAL_WEIGHT]
+            acc = 0
+            c = wc_cluster[at + n - 1]
+            for w in range(at, at + n):
+                acc += wc_weight[w]
+                if selected < acc:
+                    c = wc_cluster[w]
+                    break
+        if c < 0:
+            rq_i[q, R_STATUS] = 503
+            rq_i[q, R_FLAGS] |= F_NC
+            then(W_FINALIZE, q, 0, 0)
+            return
+        rq_i[q, R_CLUSTER] = c
+        # timeouts start when the router sends the request, i.e. after a fault delay
+        rq_f[q, Q_DEADLINE] = st_f[SF_NOW] + rq_f[q, Q_PENDING] + rt_f[r, RF_TIMEOUT_S]
+        then(W_TRY_START, q, 0, 0)
+
+    # -- ingress (GatewayPod.handle) ----------------------------------------------------------
+    def after_cpu(q):
+        spent = rq_f[q, Q_INGRESS_S]
+        if d_lat >= 0:
+            lat = draw(S_ILAT, d_lat)
+            rq_f[q, Q_TAIL] += lat  # charged on the response path (Outcome.tail)
+            spent += lat
+        rq_f[q, Q_INGRESS_S] = spent
+        router(q)
+
+    def acquire_worker(q):
+        w = rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers
+        rq_f[q, Q_ING_T0] = st_f[SF_NOW]
+        if wk_i[w, W_BUSY] == 0:
+            wk_i[w, W_BUSY] = 1
+            push(st_f[SF_NOW] + rq_f[q, Q_CPU], K_CPU_DONE, q, 0, False)
+            return
+        rq_i[q, R_NEXT] = -1
+        tail = wk_i[w, W_TAIL]
+        if tail >= 0:
+            rq_i[tail, R_NEXT] = q
+        else:
+            wk_i[w, W_HEAD] = q
+        wk_i[w, W_TAIL] = q
+
+    def cpu_done(q):
+        w = rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers
+        head = wk_i[w, W_HEAD]
+        if head >= 0:
+            nxt = rq_i[head, R_NEXT]
+            wk_i[w, W_HEAD] = nxt
+            if nxt < 0:
+                wk_i[w, W_TAIL] = -1
+            push(st_f[SF_NOW] + rq_f[head, Q_CPU], K_CPU_DONE, head, 0, False)
+        else:
+            wk_i[w, W_BUSY] = 0
+        rq_f[q, Q_INGRESS_S] = st_f[SF_NOW] - rq_f[q, Q_ING_T0]
+        then(W_AFTER_CPU, q, 0, 0)
+
+    def ingress(q):
+        gw = rq_i[q, R_GW]
+        rq_i[q, R_NODE] = gw_node[gw]
+        if d_cpu >= 0:
+            t = draw(S_CPU, d_cpu) * gw_scale[gw]
+            if t > 0:
+                rq_f[q, Q_CPU] = t
+                pending = rq_f[q, Q_PENDING]
+                if pending > 0:
+                    rq_f[q, Q_PENDING] = 0.0
+                    push(st_f[SF_NOW] + pending, K_INGRESS, q, 0, False)
+                    return
+                acquire_worker(q)
+                return
+        rq_f[q, Q_INGRESS_S] = 0.0
+        then(W_AFTER_CPU, q, 0, 0)
+
+    # -- AWS load balancer (LoadBalancer) -------------------------------------------------------
+    def choose(az):
+        n = 0
+        if not cross_zone:
+            for t in range(n_targets):
+                if tg_s[t, T_HEALTHY] == 1 and tg_i[t, 0] == az:
+                    tmp[n] = t
+                    n += 1
+        if n == 0:
+            for t in range(n_targets):
+                if tg_s[t, T_HEALTHY] == 1:
+                    tmp[n] = t
+                    n += 1
+        if n == 0:
+            for t in range(n_targets):  # no healthy target anywhere: fail open
+                tmp[n] = t
+                n += 1
+        if alb and alb_rr:
+            rr = (st_i[SI_LB_RR] + 1) % n
+            st_i[SI_LB_RR] = rr
+            return tmp[rr]
+        if alb:
+            best = tg_s[tmp[0], T_OUTSTANDING]
+            for j in range(n):
+                if tg_s[tmp[j], T_OUTSTANDING] < best:
+                    best = tg_s[tmp[j], T_OUTSTANDING]
+            ties = 0
+            for j in range(n):
+                if tg_s[tmp[j], T_OUTSTANDING] == best:
+                    tmp[ties] = tmp[j]
+                    ties += 1
+            return tmp[np.int64(uni(S_LB) * ties)]
+        return tmp[np.int64(uni(S_LB) * n)]
+
+    def gateway_for(t):
+        """(gateway pod or -1, extra latency) kube-proxy forwards target *t* to."""
+        if target_ip:
+            g = tg_i[t, 2]
+            return (g if nd_alive[gw_node[g]] == 1 else -1), 0.0
+        node = tg_i[t, 1]
+        extra = draw(S_KP, d_kp)
+        if local:
+            cnt = node_gw_at[node + 1] - node_gw_at[node]
+            if nd_alive[node] == 1 and cnt > 0:
+                return node_gw[node_gw_at[node] + np.int64(uni(S_LB) * cnt)], extra
+            return -1, extra
+        n = 0
+        for g in range(n_gw):
+            if nd_alive[gw_node[g]] == 1:
+                tmp[n] = g
+                n += 1
+        if n == 0:
+            return -1, extra
+        g = tmp[np.int64(uni(S_LB) * n)]
+        if gw_node[g] != node:
+            extra += draw(S_NODE, d_node)
+            if node_az[gw_node[g]] != node_az[node]:
+                extra += draw(S_AZ, d_az)
+        return g, extra
+
+    def load_balancer(q, conn):
+        if alb or conn < 0:
+            t = choose(rq_i[q, R_AZ])
+            g, extra = gateway_for(t)
+            worker = np.int64(uni(S_LB) * n_workers)
+        else:
+            t = cn_i[conn, C_TARGET]
+            g = cn_i[conn, C_GW]
+            worker = cn_i[conn, C_WORKER]
+            extra = 0.0 if target_ip else draw(S_KP, d_kp)
+        lat = draw(S_LB_LAT, d_lb) + extra
+        if tg_i[t, 0] != rq_i[q, R_AZ]:
+            lat += draw(S_AZ, d_az)
+        rq_f[q, Q_PENDING] += lat
+        rq_f[q, Q_LB_S] = rq_f[q, Q_PENDING]
+        if g < 0 or nd_alive[tg_i[t, 1]] == 0 or nd_alive[gw_node[g]] == 0:
+            # the target is gone before the health check noticed: the client sees a failure
+            rq_i[q, R_STATUS] = 502
+            rq_i[q, R_FLAGS] |= F_LBF
+            then(W_FINALIZE, q, 0, 0)
+            return
+        tg_s[t, T_OUTSTANDING] += 1
+        rq_i[q, R_TARGET] = t
+        rq_i[q, R_GW] = g
+        rq_i[q, R_WORKER] = worker
+        ingress(q)
+
+    # -- clients (the engine's client process) ------------------------------------------------
+    def rate_at(p, t):
+        kind = tr_i[p, TI_KIND]
+        if kind == A_DIURNAL:
+            return tr_f[p, TF_RATE] * (
+                1.0 + tr_f[p, TF_AMPLITUDE] * math.sin(2.0 * math.pi * t / tr_f[p, TF_PERIOD])
+            )
+        at = tr_i[p, TI_STEPS_AT]
+        n = tr_i[p, TI_STEPS_N]
+        i = -1
+        for j in range(n):
+            if steps[at + j, 0] <= t:
+                i = j
+            else:
+                break
+        if i < 0:
+            return 0.0
+        if tr_i[p, TI_RAMP] == 0 or i == n - 1:
+            return steps[at + i, 1]
+        a0 = steps[at + i, 0]
+        r0 = steps[at + i, 1]
+        slope = (steps[at + i + 1, 1] - r0) / (steps[at + i + 1, 0] - a0)
+        return r0 + slope * (t - a0)
+
+    def next_gap(p, now):
+        """Arrivals.next_gap: the next inter-arrival time, or -1 for no more arrivals."""
+        kind = tr_i[p, TI_KIND]
+        s = tr_stream_at + 3 * p
+        if kind == A_POISSON:
+            return -math.log(1.0 - uni(s)) / tr_f[p, TF_RATE]
+        if kind == A_CONSTANT:
+            return 1.0 / tr_f[p, TF_RATE]
+        if kind == A_REPLAY:
+            i = tr_next[p]
+            if i >= tr_i[p, TI_REPLAY_N]:
+                return -1.0
+            tr_next[p] = i + 1
+            gap = replay[tr_i[p, TI_REPLAY_AT] + i] - now
+            return gap if gap > 0.0 else 0.0
+        lam = tr_f[p, TF_LAMBDA_MAX]
+        if lam <= 0:
+            return -1.0
+        t = max(now, tr_f[p, TF_START])
+        while True:  # thinning (Lewis & Shedler)
+            t += -math.log(1.0 - uni(s)) / lam
+            if t >= tr_f[p, TF_END]:
+                return -1.0
+            if uni(s) * lam < rate_at(p, t):
+                return t - now
+
+    def pick_cum(at, n, u):
+        for k in range(n):
+            if u < tr_cum[at + k]:
+                return k
+        return n - 1
+
+    def new_connection(conn, az):
+        t = choose(az)
+        g, _ = gateway_for(t)
+        cn_i[conn, C_VALID] = 1
+        cn_i[conn, C_TARGET] = t
+        cn_i[conn, C_GW] = g if g >= 0 else 0
+        cn_i[conn, C_WORKER] = np.int64(uni(S_LB) * n_workers)
+        cn_i[conn, C_REQUESTS] = 0
+        cn_f[conn] = st_f[SF_NOW]
+        if g < 0:
+            cn_i[conn, C_GW] = -1
+
+    def arrival(p):
+        now = st_f[SF_NOW]
+        n = st_i[SI_REQ_FREE] - 1
+        st_i[SI_REQ_FREE] = n
+        q = req_free[n]
+        for j in range(Q_SIZE):
+            rq_f[q, j] = 0.0
+        rq_f[q, Q_T0] = now
+        rq_f[q, Q_DEADLINE] = np.inf
+        rq_i[q, R_TRAFFIC] = p
+        rq_i[q, R_TARGET] = -1
+        rq_i[q, R_GW] = -1
+        rq_i[q, R_ROUTE] = -1
+        rq_i[q, R_CLUSTER] = -1
+        rq_i[q, R_LABEL] = -1
+        rq_i[q, R_STATUS] = 0
+        rq_i[q, R_FLAGS] = 0
+        rq_i[q, R_RETRIES] = 0
+        rq_i[q, R_UPSTREAM] = 0
+        rq_i[q, R_NTRIED] = 0
+        rq_i[q, R_NODE] = -1
+        rq_i[q, R_JOB] = -1
+        rq_i[q, R_POD] = -1
+        new_attempt(q)
+        s = tr_stream_at + 3 * p + 1
+        tpl = 0
+        if tr_i[p, TI_TPL] > 1:
+            tpl = pick_cum(tr_i[p, TI_TPL_AT], tr_i[p, TI_TPL], uni(s))
+        users = tr_i[p, TI_USERS]
+        cls = tr_i[p, TI_CLASS_AT] + tpl * max(1, users)
+        if users > 0:
+            cls += np.int64(uni(s) * users)
+        rq_i[q, R_CLASS] = cls
+        n_az = tr_i[p, TI_AZ_N]
+        k = 0
+        if n_az > 1:
+            k = pick_cum(tr_i[p, TI_AZCUM_AT], n_az, uni(s))
+        rq_i[q, R_AZ] = tr_az[tr_i[p, TI_AZ_AT] + k]
+        conn = -1
+        if tr_i[p, TI_KEEPALIVE] == 1:
+            pool = tr_i[p, TI_POOL]
+            conn = tr_i[p, TI_POOL_AT] + np.int64(uni(tr_stream_at + 3 * p + 2) * pool)
+            cap = tr_i[p, TI_CAP]
+            t = cn_i[conn, C_TARGET]
+            if (
+                cn_i[conn, C_VALID] == 0
+                or now - cn_f[conn] >= tr_f[p, TF_LIFETIME]
+                or (cap >= 0 and cn_i[conn, C_REQUESTS] >= cap)
+                or tg_s[t, T_HEALTHY] == 0
+                or nd_alive[tg_i[t, 1]] == 0
+            ):
+                new_connection(conn, rq_i[q, R_AZ])
+            cn_i[conn, C_REQUESTS] += 1
+        load_balancer(q, conn)
+
+    # -- periodic processes -------------------------------------------------------------------
+    def sample():
+        now = st_f[SF_NOW]
+        t = now - interval / 2
+        k = min(max(np.int64(t / interval), 0), n_int - 1)
+        for nd in range(n_nodes):
+            cap = 0.0
+            busy = 0.0
+            for j in range(node_gw_at[nd], node_gw_at[nd + 1]):
+                g = node_gw[j]
+                cap += n_workers
+                for w in range(n_workers):
+                    busy += wk_i[g * n_workers + w, W_BUSY]
+            if cap == 0.0:
+                cap = 1.0
+            if nd_alive[nd] == 0:
+                busy = 0.0
+            ut_f[nd, 0, k] += busy
+            ut_f[nd, 1, k] += cap
+            ut_n[nd, k] += 1
+        for p in range(st_i[SI_PODS]):
+            ut_f[n_nodes + p, 0, k] += pd_i[p, P_SRV_N]
+            ut_f[n_nodes + p, 1, k] += ve_i[pd_i[p, P_VERSION], VI_CONCURRENCY]
+            ut_n[n_nodes + p, k] += 1
+        push(now + interval, K_SAMPLE, 0, 0, False)
+
+    def health():
+        now = st_f[SF_NOW]
+        for t in range(n_targets):
+            node = tg_i[t, 1]
+            ok = nd_alive[node] == 1 and (
+                target_ip or not local or node_gw_at[node + 1] > node_gw_at[node]
+            )
+            if ok:
+                tg_f[t] = np.nan
+                tg_s[t, T_HEALTHY] = 1
+            elif np.isnan(tg_f[t]):
+                tg_f[t] = now
+            if (
+                tg_s[t, T_HEALTHY] == 1
+                and not np.isnan(tg_f[t])
+                and now - tg_f[t] >= (hc_unhealthy - 1) * hc_interval
+            ):
+                tg_s[t, T_HEALTHY] = 0
+        push(now + hc_interval, K_HEALTH, 0, 0, False)
+
+    def version_matches(e, v):
+        want = ev_i[e, EI_VERSION]
+        if want == -2:
+            return False
+        return ve_i[v, VI_SERVICE] == ev_i[e, EI_SERVICE] and (want == -1 or want == v)
+
+    def apply_event(e):
+        now = st_f[SF_NOW]
+        kind = ev_i[e, EI_KIND]
+        if kind == E_POD_CRASH:
+            left = ev_i[e, EI_COUNT]
+            for v in range(n_versions):
+                if not version_matches(e, v):
+                    continue
+                for p in range(st_i[SI_PODS]):
+                    if left == 0:
+                        break
+                    if pd_i[p, P_VERSION] == v and pd_i[p, P_ALIVE] == 1:
+                        kill_pod(p, False)
+                        left -= 1
+                        if ev_f[e, EF_RESTART] < np.inf:
+                            push(now + ev_f[e, EF_RESTART], K_POD_REVIVE, p, 0, False)
+        elif kind == E_ERROR_BURST:
+            bu_f[e, 0] = now
+            bu_f[e, 1] = now + (ev_f[e, EF_DURATION] if ev_f[e, EF_DURATION] < np.inf else duration)
+            for p in range(st_i[SI_PODS]):
+                if version_matches(e, pd_i[p, P_VERSION]):
+                    pd_burst[p, pd_i[p, P_NBURST]] = e
+                    pd_i[p, P_NBURST] += 1
+        elif kind in (E_DEPLOY, E_SCALE):
+            v = ev_i[e, EI_VERSION]
+            if v < 0:
+                return
+            target = ev_i[e, EI_REPLICAS] if ev_i[e, EI_REPLICAS] >= 0 else 1
+            live = 0
+            for p in range(st_i[SI_PODS]):
+                if pd_i[p, P_VERSION] == v and pd_i[p, P_ALIVE] == 1:
+                    live += 1
+            add = target if kind == E_DEPLOY else target - live
+            for i in range(max(0, add)):
+                add_pod(v, (live + i) % n_azs, now + ve_f[v, VF_STARTUP])
+            if add < 0:
+                seen = 0
+                for p in range(st_i[SI_PODS]):
+                    if pd_i[p, P_VERSION] == v and pd_i[p, P_ALIVE] == 1:
+                        if seen >= target:
+                            kill_pod(p, False)
+                        seen += 1
+        elif kind == E_NODE_LOSS:
+            nd = ev_i[e, EI_NODE]
+            if nd >= 0:
+                nd_alive[nd] = 0
+        elif kind == E_AZ_LOSS:
+            az = ev_i[e, EI_AZ]
+            for nd in range(n_nodes):
+                if node_az[nd] == az:
+                    nd_alive[nd] = 0
+            for v in range(n_versions):
+                for p in range(st_i[SI_PODS]):
+                    if pd_i[p, P_VERSION] == v and pd_i[p, P_AZ] == az and pd_i[p, P_ALIVE] == 1:
+                        kill_pod(p, True)
+
+    def hpa_tick(v):
+        """One step of the engine's autoscaler process (mean utilisation over a sync period)."""
+        now = st_f[SF_NOW]
+        sync = ve_f[v, VF_SYNC]
+        step = min(sync / 10, interval)
+        for p in range(st_i[SI_PODS]):
+            if (
+                pd_i[p, P_VERSION] == v
+                and pd_i[p, P_ALIVE] == 1
+                and pd_i[p, P_IN_EP] == 1
+                and now >= pd_f[p, PF_READY_AT]
+            ):
+                hpa_f[v, 0] += pd_i[p, P_SRV_N]
+                hpa_f[v, 1] += ve_i[v, VI_CONCURRENCY]
+        if now < hpa_f[v, 2] - 1e-12:
+            push(now + min(step, hpa_f[v, 2] - now), K_HPA, v, 0, False)
+            return
+        current = 0
+        for p in range(st_i[SI_PODS]):
+            if pd_i[p, P_VERSION] == v and pd_i[p, P_ALIVE] == 1:
+                current += 1
+        busy = hpa_f[v, 0]
+        cap = hpa_f[v, 1]
+        hpa_f[v, 0] = 0.0
+        hpa_f[v, 1] = 0.0
+        hpa_f[v, 2] = now + sync
+        push(now + min(step, sync), K_HPA, v, 0, False)
+        if current == 0 or cap == 0:
+            return
+        ratio = (busy / cap) / ve_f[v, VF_TARGET]
+        desired = current
+        if abs(ratio - 1.0) > ve_f[v, VF_TOLERANCE]:
+            desired = np.int64(math.ceil(current * ratio))
+        desired = max(ve_i[v, VI_MIN], min(ve_i[v, VI_MAX], desired))
+        if desired == current:
+            return
+        n = st_i[SI_HPA_N]
+        hpa_log[n, 0] = now
+        hpa_log[n, 1] = v
+        hpa_log[n, 2] = current
+        hpa_log[n, 3] = desired
+        st_i[SI_HPA_N] = n + 1
+        if desired > current:
+            for i in range(desired - current):
+                add_pod(v, (current + i) % n_azs, now + ve_f[v, VF_STARTUP])
+        else:
+            seen = 0
+            for p in range(st_i[SI_PODS]):
+                if pd_i[p, P_VERSION] == v and pd_i[p, P_ALIVE] == 1:
+                    if seen >= desired:
+                        kill_pod(p, False)
+                    seen += 1
+
+    # -- start ------------------------------------------------------------------------------
+    if st_i[SI_STARTED] == 0:
+        st_i[SI_STARTED] = 1
+        st_f[SF_NOW] = 0.0
+        for t in range(n_targets):
+            node = tg_i[t, 1]
+            ok = nd_alive[node] == 1 and (
+                target_ip or not local or node_gw_at[node + 1] > node_gw_at[node]
+            )
+            tg_s[t, T_HEALTHY] = 1 if ok else 0
+        for p in range(cfg_i[CI_TRAFFIC]):
+            gap = next_gap(p, 0.0)
+            if gap >= 0:
+                push(gap, K_ARRIVAL, p, 0, False)
+        push(interval, K_SAMPLE, 0, 0, False)
+        push(hc_interval, K_HEALTH, 0, 0, False)
+        for e in range(cfg_i[CI_EVENTS]):
+            push(ev_f[e, EF_AT], K_EVENT, e, 0, False)
+        for v in range(n_versions):
+            if ve_i[v, VI_AUTOSCALE] == 1:
+                sync = ve_f[v, VF_SYNC]
+                hpa_f[v, 2] = sync
+                push(min(sync / 10, interval, sync), K_HPA, v, 0, False)
+
+    # -- the loop -------------------------------------------------------------------------
+    heap_cap = h_t.shape[0]
+    margin = 64 + max_pods + n_targets
+    while True:
+        if st_i[SI_REQ_FREE] < 2:
+            return GROW_REQUESTS
+        if st_i[SI_JOB_FREE] < 4:
+            return GROW_JOBS
+        if st_i[SI_HEAP] + margin > heap_cap:
+            return GROW_HEAP
+        if st_i[SI_CODES] + 4 > codes.shape[0]:
+            return GROW_CODES
+        if st_i[SI_HPA_N] + n_versions + 1 > hpa_log.shape[0]:
+            return GROW_HPA
+        if st_i[SI_HEAP] == 0 or h_t[0] >= until:
+            break
+        t = h_t[0]
+        key = h_k[0]
+        aux = h_a[0]
+        _pop(h_t, h_s, h_k, h_a, st_i)
+        st_f[SF_NOW] = t
+        kind = key & ((1 << K_BITS) - 1)
+        x = key >> K_BITS
+        if kind == K_ARRIVAL:
+            arrival(x)
+        elif kind == K_SERVICE_DONE:
+            then(W_SERVICE_DONE, x, 0, 0)
+        elif kind == K_CPU_DONE:
+            cpu_done(x)
+        elif kind == K_SIDECAR_DONE:
+            sidecar_done(x)
+        elif kind == K_JOB_ARRIVE:
+            then(W_JOB_ARRIVE, x, 0, 0)
+        elif kind == K_INGRESS:
+            acquire_worker(x)
+        elif kind == K_DEADLINE:
+            if rq_i[x, R_ATTEMPT] == aux:
+                j = rq_i[x, R_JOB]
+                if j >= 0:
+                    jb_i[j, J_REQ] = -1  # the pod goes on with the work, detached
+                then(W_TRY_END, x, 504, F_UT)
+        elif kind == K_TRY_END:
+            if rq_i[x, R_ATTEMPT] == aux:
+                then(W_TRY_END, x, rq_i[x, R_TRY_STATUS], rq_i[x, R_TRY_FLAG])
+        elif kind == K_BACKOFF:
+            cs_i[rq_i[x, R_CLUSTER], CS_RETRIES] -= 1
+            then(W_TRY_START, x, 0, 0)
+        elif kind == K_FINISH:
+            upstream_done(x, 504, F_UT)
+        elif kind == K_SAMPLE:
+            sample()
+        elif kind == K_HEALTH:
+            health()
+        elif kind == K_EVENT:
+            apply_event(x)
+        elif kind == K_POD_LEAVE:
+            pd_i[x, P_IN_EP] = 0
+            endpoints_changed()
+        elif kind == K_POD_REVIVE:
+            pd_i[x, P_ALIVE] = 1
+            pd_i[x, P_NODE_ALIVE] = 1
+            pd_i[x, P_IN_EP] = 1
+            pd_f[x, PF_READY_AT] = t + ve_f[pd_i[x, P_VERSION], VF_STARTUP]
+            endpoints_changed()
+        elif kind == K_HPA:
+            hpa_tick(x)
+        # the request's journey goes on within this instant, one stage after another
+        while st_i[SI_NEXT] != W_NONE:
+            work = st_i[SI_NEXT]
+            y = st_i[SI_NEXT_X]
+            status = st_i[SI_NEXT_STATUS]
+            flag = st_i[SI_NEXT_FLAG]
+            st_i[SI_NEXT] = W_NONE
+            if work == W_FINALIZE:
+                finalize(y)
+            elif work == W_TRY_END:
+                try_end(y, status, flag)
+            elif work == W_TRY_START:
+                try_start(y)
+            elif work == W_JOB_ARRIVE:
+                job_arrive(y)
+            elif work == W_SERVER_ACQUIRE:
+                server_acquire(y)
+            elif work == W_SERVICE_DONE:
+                service_done(y)
+            elif work == W_AFTER_CPU:
+                after_cpu(y)
+        if kind == K_ARRIVAL:
+            gap = next_gap(x, t)
+            if gap >= 0:
+                push(t + gap, K_ARRIVAL, x, 0, False)
+    if until >= duration and st_i[SI_DONE] == 0:
+        st_i[SI_DONE] = 1
+        close_before(n_int + GRACE + 1)
+    return DONE
+
+
+__all__ = ["DONE", "run_until"]

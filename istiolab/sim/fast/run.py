@@ -1,0 +1,503 @@
+"""The fast engine's entry point: support check, state, the kernel's loop, and the Result.
+
+:func:`prepare` takes the scenario and its route table, compiled exactly as for the SimPy
+engine (the engine passes what :func:`istiolab.sim.engine.build_table` returned), and lowers
+them (:mod:`~istiolab.sim.fast.lower`), or says which feature the fast engine lacks (the
+``auto`` engine then runs SimPy and notes the reason in the result's findings).
+:func:`simulate_fast` runs the compiled loop (:mod:`~istiolab.sim.fast.kernel`) and hands its
+tallies to the same :class:`~istiolab.sim.frames.Reduction` the SimPy engine's metrics use, so
+the frames have the same schema, columns and units.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from istiolab.envoy.model import RouteTable
+from istiolab.findings import Finding, Severity, finding
+from istiolab.rng import SeedLike, as_seed_sequence
+from istiolab.sim.fast import layout as lay
+from istiolab.sim.fast.lower import MAX_TRIES, STATIC, Plan, UnsupportedError, lower
+from istiolab.sim.frames import Reduction
+from istiolab.sim.results import Result, make_run_id, normalise_params
+from istiolab.sim.scenario import Scenario
+from istiolab.sim.tallies import PERCENTILES, IntervalTable, KeyCounters
+
+PROGRESS_STEPS = 100
+"""How many times ``progress`` is called (as the SimPy engine)."""
+
+Array = npt.NDArray[Any]
+
+
+def numba_missing() -> str | None:
+    """Why the fast engine cannot run on this interpreter (numba not importable), or None."""
+    if importlib.util.find_spec("numba") is None:
+        return "numba is not installed (pip install numba)"
+    return None
+
+
+def prepare(scenario: Scenario, table: RouteTable, notes: list[Finding]) -> Plan | str:
+    """Lower *scenario* with its compiled *table*, or say which feature the fast engine lacks.
+
+    Returns:
+        The lowered plan to run with :func:`simulate_fast`, or the reason it cannot run here
+        (the ``auto`` engine then runs SimPy and notes the reason in the result's findings).
+
+    Raises:
+        SimulationError: When the scenario cannot be built (as the SimPy engine would raise).
+    """
+    missing = numba_missing()
+    if missing is not None:
+        return missing
+    try:
+        return lower(scenario, table, notes)
+    except UnsupportedError as err:
+        return str(err)
+
+
+def fallback_note(reason: str) -> Finding:
+    """The finding a result carries when ``engine="auto"`` ran SimPy instead of the fast engine."""
+    return finding(
+        "IL401",
+        "Scenario",
+        "engine",
+        f"engine auto ran the SimPy engine: the fast engine does not support {reason}",
+        "run with engine='simpy' to silence this note, or drop the feature to run fast",
+        severity=Severity.INFO,
+    )
+
+
+class _State:
+    """The kernel's mutable arrays, by name, in the kernel's argument order."""
+
+    ORDER = (
+        "st_i", "st_f", "rs", "pod_stream_at", "up_stream_at", "tr_stream_at",
+        "h_t", "h_s", "h_k", "h_a",
+        "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
+        "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
+        "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
+        "hpa_f", "hpa_log",
+        "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
+        "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
+    )  # fmt: skip
+
+    def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
+        from istiolab.sim.fast import kernel as kern
+
+        a = plan.arrays
+        cfg = a["cfg_i"]
+        n = int(cfg[lay.CI_INTERVALS])
+        n_r, n_c = len(plan.routes), len(plan.clusters) - 1
+        n_l, n_s = len(plan.labels), len(plan.statuses)
+        n_n, n_g, n_w = len(plan.nodes), int(cfg[lay.CI_GW]), int(cfg[lay.CI_WORKERS])
+        n_v = max(1, len(plan.version_names))
+        max_pods = plan.max_pods
+        counts_len = plan.layout.counts_len
+        n_keys = len(plan.keys)
+        n_specs = max(1, int(cfg[lay.CI_BUCKET_SPECS]))
+        pools = int(a["tr_i"][:, lay.TI_POOL].sum())
+        s: dict[str, Any] = {}
+        s["st_i"] = np.zeros(kern.SI_SIZE, dtype=np.int64)
+        s["st_f"] = np.zeros(kern.SF_SIZE, dtype=np.float64)
+        names = [f"fast:{x}" for x in plan.streams]
+        names += [f"fast:pod/{k}/{what}" for k in range(max_pods) for what in ("service", "errors")]
+        s["rs"] = _streams(seed, names)
+        s["pod_stream_at"] = len(plan.streams)
+        n_t = int(cfg[lay.CI_TRAFFIC])
+        s["tr_stream_at"] = 12
+        s["up_stream_at"] = 12 + 3 * n_t
+        heap = 4096 + 2 * (64 + max_pods + int(cfg[lay.CI_TARGETS]))
+        s["h_t"] = np.zeros(heap)
+        s["h_s"] = np.zeros(heap, dtype=np.int64)
+        s["h_k"] = np.zeros(heap, dtype=np.int64)
+        s["h_a"] = np.zeros(heap, dtype=np.int64)
+        cap = 1024
+        s["rq_f"] = np.zeros((cap, kern.Q_SIZE))
+        s["rq_i"] = np.zeros((cap, kern.R_SIZE), dtype=np.int64)
+        s["rq_tried"] = np.zeros((cap, MAX_TRIES), dtype=np.int64)
+        s["req_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
+        s["jb_i"] = np.zeros((cap, kern.J_SIZE), dtype=np.int64)
+        s["job_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
+        s["st_i"][kern.SI_REQ_FREE] = cap
+        s["st_i"][kern.SI_JOB_FREE] = cap
+        pd_i = np.zeros((max_pods, kern.P_SIZE), dtype=np.int64)
+        pd_f = np.zeros((max_pods, 1))
+        ve_count = np.zeros(n_v, dtype=np.int64)
+        for p, (v, az) in enumerate(a["init_pods"][: plan.initial_pods]):
+            pd_i[p] = 0
+            pd_i[p, kern.P_VERSION] = v
+            pd_i[p, kern.P_AZ] = az
+            pd_i[p, kern.P_ALIVE] = pd_i[p, kern.P_NODE_ALIVE] = pd_i[p, kern.P_IN_EP] = 1
+            for col in (kern.P_SRV_HEAD, kern.P_SRV_TAIL, kern.P_SC_HEAD, kern.P_SC_TAIL):
+                pd_i[p, col] = -1
+            pd_i[p, kern.P_ORDINAL] = ve_count[v]
+            ve_count[v] += 1
+        s["st_i"][kern.SI_PODS] = plan.initial_pods
+        s["pd_i"] = pd_i
+        s["pd_f"] = pd_f
+        n_ev = max(1, int(cfg[lay.CI_EVENTS]))
+        s["pd_burst"] = np.zeros((max_pods, n_ev), dtype=np.int64)
+        s["bu_f"] = np.zeros((n_ev, 2))
+        s["ve_count"] = ve_count
+        wk = np.zeros((n_g * n_w, 3), dtype=np.int64)
+        wk[:, 1:] = -1
+        s["wk_i"] = wk
+        s["nd_alive"] = np.ones(n_n, dtype=np.int64)
+        s["tg_s"] = np.zeros((int(cfg[lay.CI_TARGETS]), 2), dtype=np.int64)
+        s["tg_f"] = np.full(int(cfg[lay.CI_TARGETS]), np.nan)
+        s["cn_i"] = np.zeros((max(1, pools), 5), dtype=np.int64)
+        s["cn_f"] = np.zeros(max(1, pools))
+        s["tr_next"] = np.zeros(max(1, n_t), dtype=np.int64)
+        cs = np.zeros((max(1, n_c), 5), dtype=np.int64)
+        cs[:, kern.CS_GEN] = -1
+        s["cs_i"] = cs
+        s["cs_f"] = np.full(max(1, n_c), -1.0)
+        s["cl_avail"] = np.zeros((max(1, n_c), max_pods), dtype=np.int64)
+        s["tmp"] = np.zeros(max(max_pods, n_g, int(cfg[lay.CI_TARGETS])) + 1, dtype=np.int64)
+        s["od_i"] = np.zeros((max(1, n_c), max_pods, 3), dtype=np.int64)
+        s["od_f"] = np.full((max(1, n_c), max_pods), -1.0)
+        bk = np.zeros((n_g * n_specs, 2))
+        if int(cfg[lay.CI_BUCKET_SPECS]):
+            for g in range(n_g):
+                bk[g * n_specs : (g + 1) * n_specs, 0] = a["bk_f"][:, lay.BF_MAX_TOKENS]
+        s["bk_s"] = bk  # every bucket starts full at t = 0 (TokenBucket(spec, now=0.0))
+        s["hpa_f"] = np.zeros((n_v, 3))
+        s["hpa_log"] = np.zeros((64, 4))
+        s["hist"] = np.zeros((n_keys * 4, counts_len), dtype=np.int64)
+        s["row_sum"] = np.zeros(n_keys * 4)
+        s["row_max"] = np.zeros(n_keys * 4)
+        s["key_st"] = np.zeros((n_keys, kern.KS_FLAGS + lay.N_FLAGS), dtype=np.int64)
+        s["se_i"] = np.zeros((n_r, 4, n), dtype=np.int64)
+        s["se_busy"] = np.zeros((n_r, n))
+        s["vs"] = np.zeros((n_r, n_l, n), dtype=np.int64)
+        s["code_of"] = np.full(n_r * n_s * (1 << lay.N_FLAGS), -1, dtype=np.int64)
+        s["codes"] = np.zeros((16, n), dtype=np.int64)
+        s["code_key"] = np.zeros((16, 3), dtype=np.int64)
+        s["live"] = np.zeros((n_r, kern.RING, counts_len), dtype=np.int64)
+        s["live_k"] = np.full((n_r, kern.RING), -1, dtype=np.int64)
+        s["live_rng"] = np.zeros((n_r, kern.RING, 2), dtype=np.int64)
+        s["done_idx"] = np.full((n_r, 3, n), -1, dtype=np.int64)
+        s["ut_f"] = np.zeros((n_n + max_pods, 2, n))
+        s["ut_n"] = np.zeros((n_n + max_pods, n), dtype=np.int64)
+        s["up"] = np.zeros((max(1, n_c), max_pods, n_s, len(lay.TRY_FLAGS)), dtype=np.int64)
+        s["ig"] = np.zeros((n_n + 1, 2), dtype=np.int64)
+        self.s = s
+
+    def args(self) -> list[Any]:
+        return [self.s[name] for name in self.ORDER]
+
+    def grow(self, code: int) -> None:
+        """Double the table the kernel asked for (its contents are kept)."""
+        from istiolab.sim.fast import kernel as kern
+
+        s = self.s
+        if code in (kern.GROW_REQUESTS, kern.GROW_JOBS):
+            tables = ("rq_f", "rq_i", "rq_tried") if code == kern.GROW_REQUESTS else ("jb_i",)
+            free = "req_free" if code == kern.GROW_REQUESTS else "job_free"
+            top = kern.SI_REQ_FREE if code == kern.GROW_REQUESTS else kern.SI_JOB_FREE
+            old = len(s[tables[0]])
+            for name in tables:
+                s[name] = _doubled(s[name])
+            n_free = int(s["st_i"][top])
+            stack = np.zeros(2 * old, dtype=np.int64)
+            stack[:n_free] = s[free][:n_free]
+            stack[n_free : n_free + old] = np.arange(2 * old - 1, old - 1, -1)
+            s[free] = stack
+            s["st_i"][top] = n_free + old
+        elif code == kern.GROW_HEAP:
+            for name in ("h_t", "h_s", "h_k", "h_a"):
+                s[name] = _doubled(s[name])
+        elif code == kern.GROW_CODES:
+            s["codes"] = _doubled(s["codes"])
+            s["code_key"] = _doubled(s["code_key"])
+        elif code == kern.GROW_HPA:
+            s["hpa_log"] = _doubled(s["hpa_log"])
+        else:  # pragma: no cover - the kernel returns no other code
+            raise RuntimeError(f"unknown kernel code {code}")
+
+
+def _doubled(a: Array) -> Array:
+    out = np.zeros((2 * a.shape[0], *a.shape[1:]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def _streams(seed: np.random.SeedSequence, names: list[str]) -> Array:
+    """xoshiro256+ states, one per named stream, derived from the seed and the stream's name.
+
+    Each stream depends only on the run's seed and its own name (as :func:`istiolab.rng.spawn`),
+    so adding a component does not change the draws of the others.
+    """
+    out = np.zeros((len(names), 4), dtype=np.uint64)
+    for i, name in enumerate(names):
+        key = [int(b) for b in name.encode()]
+        child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, *key))
+        state = child.generate_state(4, np.uint64)
+        if not state.any():  # xoshiro's one forbidden state
+            state[0] = 1
+        out[i] = state
+    return out
+
+
+def simulate_fast(
+    plan: Plan,
+    scenario: Scenario,
+    seed: SeedLike = None,
+    *,
+    params: dict[str, Any] | None = None,
+    progress: Callable[[float], object] | None = None,
+) -> Result:
+    """Run a lowered scenario (:func:`prepare`) on the fast engine.
+
+    The arguments after *plan* are :func:`~istiolab.sim.engine.simulate`'s; the same scenario
+    and seed give identical results, with or without *progress*.
+    """
+    from istiolab.sim.fast import kernel as kern
+
+    seq = as_seed_sequence(seed if seed is not None else scenario.run.seed)
+    seed_value: int | None = (
+        int(seed) if isinstance(seed, int) else scenario.run.seed if seed is None else None
+    )
+    state = _State(plan, seq)
+    static = [plan.arrays[name] for name in STATIC]
+    duration = scenario.run.duration_s
+    marks = [duration]
+    if progress is not None:
+        # stopping and resuming between events changes nothing (all state is in the arrays)
+        marks = [duration * k / PROGRESS_STEPS for k in range(1, PROGRESS_STEPS + 1)]
+    for k, until in enumerate(marks):
+        while True:
+            code = kern.run_until(until, *static, *state.args())
+            if code == kern.DONE:
+                break
+            state.grow(code)
+        if progress is not None:
+            progress((k + 1) / PROGRESS_STEPS)
+    if seed_value is not None:
+        seed_out: int | list[int] = int(seed_value)
+    else:
+        entropy: Any = seq.entropy  # an int or a sequence of ints (fresh entropy: an int)
+        seed_out = [int(e) for e in (entropy if isinstance(entropy, list) else [entropy])]
+    result = _result(plan, state, scenario, seed_out, params or {})
+    result.findings = (*plan.findings, *_check_routes(scenario, plan))
+    result.scaling = _scaling(plan, state)
+    return result
+
+
+def _check_routes(scenario: Scenario, plan: Plan) -> list[Finding]:
+    """The SimPy engine's ``check_routes`` findings, from the lowered tables."""
+    from istiolab.envoy.match import select_virtual_host
+
+    table = plan.table
+    out: list[Finding] = []
+    for t in scenario.traffic:
+        if select_virtual_host(table, t.host) is None:
+            out.append(
+                finding(
+                    "IL401",
+                    "Scenario",
+                    f"traffic.{t.name}.host",
+                    f"host {t.host!r} matches no virtual host of {table.name} "
+                    f"(domains: {[d for vh in table.virtual_hosts for d in vh.domains]})",
+                    "set traffic.host to a host the rules serve, or add a Gateway for it",
+                    severity=None,
+                )
+            )
+    init = plan.arrays["init_pods"][: plan.initial_pods]
+    versions = {int(v) for v in init[:, 0]}
+    ver_in_cl = plan.arrays["ver_in_cl"]
+    for c, name in enumerate(plan.clusters[:-1]):
+        if not any(ver_in_cl[c, v] for v in versions):
+            pol = table.clusters[name]
+            out.append(
+                finding(
+                    "IL401",
+                    "Scenario",
+                    "services",
+                    f"cluster {name} selects no pod (host {pol.host}, "
+                    f"labels {dict(pol.labels)}); its requests get 503 UH",
+                    "add the service/version to the scenario's services",
+                )
+            )
+    return out
+
+
+def _pod_names(plan: Plan, state: _State) -> list[tuple[str, str]]:
+    from istiolab.sim.fast import kernel as kern
+
+    pd = state.s["pd_i"]
+    n = int(state.s["st_i"][kern.SI_PODS])
+    out = []
+    for p in range(n):
+        svc, ver = plan.version_names[int(pd[p, kern.P_VERSION])]
+        out.append((f"{svc}-{ver}-{int(pd[p, kern.P_ORDINAL])}", plan.azs[int(pd[p, kern.P_AZ])]))
+    return out
+
+
+def _scaling(plan: Plan, state: _State) -> list[tuple[float, str, str, int, int]]:
+    from istiolab.sim.fast import kernel as kern
+
+    log = state.s["hpa_log"][: int(state.s["st_i"][kern.SI_HPA_N])]
+    return [
+        (float(t), *plan.version_names[int(v)], int(before), int(after))
+        for t, v, before, after in log
+    ]
+
+
+def _result(
+    plan: Plan, state: _State, scenario: Scenario, seed: int | list[int], params: dict[str, Any]
+) -> Result:
+    """The kernel's tallies as a :class:`Result` (what ``Metrics.result`` does for SimPy)."""
+    from istiolab.sim.fast import kernel as kern
+
+    s = state.s
+    run = scenario.run
+    layout = plan.layout
+    n = int(plan.arrays["cfg_i"][lay.CI_INTERVALS])
+
+    # keys, histogram rows (only keys with requests after the warm-up, as Metrics keeps them)
+    keys: dict[tuple[str, str, str], KeyCounters] = {}
+    rows: list[tuple[str, str, str, str]] = []
+    picked: list[int] = []
+    key_st = s["key_st"]
+    for k, (r, c, lab) in enumerate(plan.keys):
+        if key_st[k, kern.KS_REQUESTS] == 0:
+            continue
+        names = (plan.routes[r], plan.clusters[c], plan.labels[lab])
+        counters = KeyCounters(*names, len(rows))
+        counters.requests = int(key_st[k, kern.KS_REQUESTS])
+        counters.ok = int(key_st[k, kern.KS_OK])
+        counters.retries = int(key_st[k, kern.KS_RETRIES])
+        counters.upstream = int(key_st[k, kern.KS_UPSTREAM])
+        for b, flag in enumerate(lay.FLAG_NAMES):
+            count = int(key_st[k, kern.KS_FLAGS + b])
+            if count:
+                counters.flags[flag] = count
+        for j, stage in enumerate(lay.STAGE_ROWS):
+            if j:
+                counters.stage_rows[stage] = len(rows)
+            rows.append((*names, stage))
+            picked.append(k * 4 + j)
+        keys[names] = counters
+    counts = s["hist"][picked] if picked else np.zeros((0, layout.counts_len), dtype=np.int64)
+    row_sum = s["row_sum"][picked]
+    row_max = s["row_max"][picked]
+
+    # per-interval tables
+    se_i, se_busy, vs = s["se_i"], s["se_busy"], s["vs"]
+    series = IntervalTable(n, {"requests": np.int64, "err4": np.int64, "err5": np.int64,
+                               "retries": np.int64, "busy": np.float64})  # fmt: skip
+    used = [r for r in range(len(plan.routes)) if se_i[r, 0].any()]
+    series.ids = {plan.routes[r]: i for i, r in enumerate(used)}
+    series.arrays = {
+        "requests": se_i[used, 0].copy(),
+        "err4": se_i[used, 1].copy(),
+        "err5": se_i[used, 2].copy(),
+        "retries": se_i[used, 3].copy(),
+        "busy": se_busy[used].copy(),
+    }
+    versions = IntervalTable(n, {"count": np.int64})
+    pairs = [(r, lab) for r in used for lab in range(len(plan.labels)) if vs[r, lab].any()]
+    versions.ids = {(plan.routes[r], plan.labels[lab]): i for i, (r, lab) in enumerate(pairs)}
+    versions.arrays = {"count": np.array([vs[r, lab] for r, lab in pairs], dtype=np.int64)
+                       .reshape(len(pairs), n)}  # fmt: skip
+    codes = IntervalTable(n, {"count": np.int64})
+    n_codes = int(s["st_i"][kern.SI_CODES])
+    code_key = s["code_key"][:n_codes]
+    codes.ids = {
+        (plan.routes[int(r)], int(status), _flag_string(int(f))): i
+        for i, (r, status, f) in enumerate(code_key)
+    }
+    codes.arrays = {"count": s["codes"][:n_codes].copy()}
+    done: dict[int, Array] = {}
+    hdr = layout.hdr
+    done_idx = s["done_idx"]
+    for i, r in enumerate(used):
+        values = np.full((len(PERCENTILES), n), np.nan)
+        for p in range(len(PERCENTILES)):
+            for k in np.flatnonzero(done_idx[r, p] >= 0).tolist():
+                value = hdr.get_value_from_index(int(done_idx[r, p, k]))
+                values[p, k] = float(hdr.get_highest_equivalent_value(value))
+        done[i * n] = values
+
+    # utilisation, upstream attempts, ingress nodes
+    util: dict[tuple[str, str, str], Any] = {}
+    ut_f, ut_n = s["ut_f"], s["ut_n"]
+    for i, (name, az) in enumerate(plan.nodes):
+        util[("ingress_node", name, az)] = (ut_f[i, 0], ut_f[i, 1], ut_n[i])
+    pods = _pod_names(plan, state)
+    n_nodes = len(plan.nodes)
+    for p, (name, az) in enumerate(pods):
+        util[("pod", name, az)] = (ut_f[n_nodes + p, 0], ut_f[n_nodes + p, 1], ut_n[n_nodes + p])
+    upstream: dict[tuple[str, str, int, str], int] = {}
+    up = s["up"]
+    for c, p, si, fi in zip(*np.nonzero(up), strict=True):
+        key = (plan.clusters[int(c)], pods[int(p)][0], plan.statuses[int(si)],
+               lay.TRY_FLAGS[int(fi)])  # fmt: skip
+        upstream[key] = int(up[c, p, si, fi])
+    ingress: dict[tuple[str, str], list[int]] = {}
+    ig = s["ig"]
+    for i, (name, az) in enumerate([*plan.nodes, ("-", "-")]):
+        if ig[i, 0]:
+            ingress[(name, az)] = [int(ig[i, 0]), int(ig[i, 1])]
+
+    reduction = Reduction(
+        duration_s=run.duration_s,
+        warmup_s=run.warmup_s,
+        interval_s=run.metrics_interval_s,
+        intervals=n,
+        layout=layout,
+        keys=keys,
+        rows=rows,
+        counts=counts,
+        row_sum=row_sum,
+        row_max=row_max,
+        series=series,
+        versions=versions,
+        codes=codes,
+        done=done,
+        util=util,
+        upstream=upstream,
+        ingress=ingress,
+        spans=[],
+    )
+    frames = reduction.frames()
+    params_json = normalise_params(params)
+    run_id = make_run_id(scenario.name, seed, params_json)
+    meta = {
+        "run_id": run_id,
+        "seed": seed,
+        "scenario": scenario.name,
+        "params": params_json,
+        "config": {
+            "duration_s": float(run.duration_s),
+            "warmup_s": float(run.warmup_s),
+            "interval_s": float(run.metrics_interval_s),
+            "intervals": n,
+            "hdr_lowest_us": layout.lowest_us,
+            "hdr_highest_us": layout.highest_us,
+            "significant_figures": layout.significant_figures,
+            "trace_sample": float(run.trace_sample),
+            "trace_limit": 100_000,
+            "success": "status < 500",
+        },
+        "totals": reduction.totals(),
+        "counters": {
+            "records": int(s["st_i"][kern.SI_RECORDS]),
+            "spans": 0,
+            "spans_dropped": 0,
+            "interval_latency_late": int(s["st_i"][kern.SI_LATE]),
+            "latency_clamped": int(s["st_i"][kern.SI_CLAMPED]),
+        },
+    }
+    return Result(frames, meta)
+
+
+def _flag_string(mask: int) -> str:
+    """The joined flags of a flag bit set, in the order Envoy's stages add them."""
+    return ",".join(f for b, f in enumerate(lay.FLAG_NAMES) if mask & (1 << b))

@@ -1,0 +1,304 @@
+"""The compiled engine (``engine="fast"``) against the SimPy engine.
+
+* determinism: the same seed gives identical frames, with or without progress reports;
+* the same Result: every frame has the SimPy engine's columns and dtypes;
+* ``auto``: runs fast when every feature is supported, else SimPy with a finding that names the
+  feature (also when numba cannot be imported); ``fast`` refuses what it does not support;
+* the same answers: for every bundled scenario that ``auto`` runs fast, per-route, per-version,
+  per-flag and per-pod shares and latency quantiles agree across engines within intervals
+  derived from independent replications (see :func:`_compare`);
+* the kernel's HDR arithmetic equals :class:`~istiolab.sim.tallies.HdrLayout`'s.
+
+The closed-form checks of both engines are in ``tests/validation`` (parametrised over engines).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from istiolab.analysis.planner import t_quantile
+from istiolab.errors import SimulationError
+from istiolab.sim.engine import build_table, simulate
+from istiolab.sim.fast import run as fast_run
+from istiolab.sim.fast.run import prepare
+from istiolab.sim.results import SCHEMAS, Result
+from istiolab.sim.scenario import Scenario, load_scenario
+from istiolab.sim.tallies import HdrLayout
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = sorted((ROOT / "sim" / "scenarios").glob("*.yaml"))
+REPLICATIONS = 5
+"""Independent replications per engine and scenario in the cross-engine comparison."""
+FAMILY_ALPHA = 0.01
+"""False-alarm rate of one scenario's whole comparison (Bonferroni over its metrics)."""
+HDR_RESOLUTION = 1e-3
+"""Relative width of one HDR bucket at 3 significant figures: quantiles are only known to it."""
+
+# Long bundled scenarios run shorter here; the comparison is between engines on the same
+# (shortened) scenario, so it loses nothing but time. Events stay inside the window.
+SHORTER = {
+    "az-loss": 16.0,
+    "canary-90-10": 10.0,
+    "capacity-peak": 8.0,
+    "cookie-ab": 10.0,
+    "nlb-vs-alb-cross-zone": 8.0,
+    "retry-storm": 14.0,
+    "seed-httpbin": 10.0,
+    "timeouts": 20.0,
+}
+
+
+def _scenario(path: Path) -> Scenario:
+    sc = load_scenario(path)
+    if sc.name in SHORTER:
+        sc = sc.with_overrides({"run.duration_s": SHORTER[sc.name]})
+    return sc
+
+
+def _fast_supported(sc: Scenario) -> bool:
+    table, notes = build_table(sc)
+    return not isinstance(prepare(sc, table, notes), str)
+
+
+def _frames(result: Result) -> dict[str, pd.DataFrame]:
+    return {name: getattr(result, name)() for name in SCHEMAS}
+
+
+# -- determinism and shape --------------------------------------------------------------------
+
+
+def test_same_seed_same_frames() -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml")
+    a, b = simulate(sc, 5, engine="fast"), simulate(sc, 5, engine="fast")
+    for name, frame in _frames(a).items():
+        pd.testing.assert_frame_equal(frame, getattr(b, name)())
+    assert a.totals() == b.totals()
+    c = simulate(sc, 6, engine="fast")
+    assert a.totals()["requests"] != c.totals()["requests"]
+
+
+def test_progress_does_not_change_the_result() -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/retry-storm.yaml").with_overrides(
+        {"run.duration_s": 12.0}
+    )
+    seen: list[float] = []
+    a = simulate(sc, 3, engine="fast")
+    b = simulate(sc, 3, engine="fast", progress=seen.append)
+    for name, frame in _frames(a).items():
+        pd.testing.assert_frame_equal(frame, getattr(b, name)())
+    assert len(seen) == 100
+    assert seen[-1] == 1.0
+
+
+def test_same_columns_and_dtypes_as_simpy() -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/canary-90-10.yaml").with_overrides(
+        {"run.duration_s": 6.0}
+    )
+    fast, slow = simulate(sc, 1, engine="fast"), simulate(sc, 1, engine="simpy")
+    for name, frame in _frames(fast).items():
+        other = getattr(slow, name)()
+        assert list(frame.columns) == list(other.columns), name
+        assert list(frame.dtypes) == list(other.dtypes), name
+    assert set(fast.meta) == set(slow.meta)
+    assert set(fast.meta["counters"]) == set(slow.meta["counters"])
+    assert fast.meta["config"] == slow.meta["config"]
+
+
+def test_tables_grow_without_changing_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request, job and heap tables start small and double on demand mid-run; growing them
+    between events changes nothing (the run with 100 progress stops grows at other moments)."""
+    # M/D/1 at twice its capacity: the queue (and the requests in flight) grows to ~2000
+    sc = load_scenario(ROOT / "sim/scenarios/validation/05-mg1-pollaczek-khinchine.yaml")
+    sc = sc.with_overrides({"traffic.0.arrival.rate_rps": 200, "run.duration_s": 22.0})
+    grown: list[int] = []
+    original = fast_run._State.grow
+
+    def grow(self: fast_run._State, code: int) -> None:
+        grown.append(code)
+        original(self, code)
+
+    monkeypatch.setattr(fast_run._State, "grow", grow)
+    a = simulate(sc, 2, engine="fast")
+    b = simulate(sc, 2, engine="fast", progress=lambda _f: None)
+    pd.testing.assert_frame_equal(a.summary(), b.summary())
+    pd.testing.assert_frame_equal(a.timeseries(), b.timeseries())
+    assert grown  # more requests in flight than the first table holds
+
+
+# -- engine choice -------------------------------------------------------------------------------
+
+
+def test_auto_runs_fast_when_supported() -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml").with_overrides(
+        {"run.duration_s": 4.0}
+    )
+    auto, fast = simulate(sc, 9), simulate(sc, 9, engine="fast")
+    pd.testing.assert_frame_equal(auto.summary(), fast.summary())
+    assert not any("engine auto" in f.message for f in auto.findings)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "feature"),
+    [
+        ({"run.trace_sample": 0.1}, "trace_sample"),
+        ({"aws.lb": "clb"}, "clb"),
+    ],
+)
+def test_auto_falls_back_and_says_why(overrides: dict[str, object], feature: str) -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml").with_overrides(
+        {"run.duration_s": 3.0, **overrides}
+    )
+    auto = simulate(sc, 1)
+    notes = [f for f in auto.findings if "engine auto ran the SimPy engine" in f.message]
+    assert len(notes) == 1
+    assert feature in notes[0].message
+    pd.testing.assert_frame_equal(auto.summary(), simulate(sc, 1, engine="simpy").summary())
+    with pytest.raises(SimulationError, match=feature):
+        simulate(sc, 1, engine="fast")
+
+
+def test_auto_falls_back_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_run, "numba_missing", lambda: "numba is not installed")
+    sc = load_scenario(ROOT / "sim/scenarios/deny-route.yaml").with_overrides(
+        {"run.duration_s": 2.0}
+    )
+    auto = simulate(sc, 1)
+    assert any("numba is not installed" in f.message for f in auto.findings)
+
+
+def test_unknown_engine() -> None:
+    sc = load_scenario(ROOT / "sim/scenarios/deny-route.yaml")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        simulate(sc, 1, engine="turbo")
+
+
+# -- the same answers ----------------------------------------------------------------------------
+
+
+def _metrics(result: Result) -> dict[str, float]:
+    """Shares and latency quantiles that both engines must agree on (in distribution)."""
+    out: dict[str, float] = {}
+    s = result.summary()
+    total = float(s["requests"].sum())
+    for route, n in s.groupby("route")["requests"].sum().items():
+        out[f"route share {route}"] = n / total
+    for row in s.groupby(["route", "version"], as_index=False)["requests"].sum().itertuples():
+        out[f"version share {row.route}/{row.version}"] = float(row.requests) / total
+    flags: dict[str, int] = {}
+    for row in s["flags"]:
+        for flag, n in row.items():
+            flags[flag] = flags.get(flag, 0) + n
+    for flag, n in flags.items():
+        out[f"flag share {flag}"] = n / total
+    up = result.upstream()
+    if len(up):
+        attempts = up.groupby("host")["attempts"].sum()
+        for host, n in attempts.items():
+            out[f"pod share {host}"] = float(n) / float(attempts.sum())
+    tot = result.totals()
+    for q in ("p50_ms", "p90_ms", "p99_ms", "mean_ms"):
+        out[f"latency {q}"] = float(tot[q])
+    out["success ratio"] = float(tot["success_ratio"])
+    return out
+
+
+def _compare(
+    runs: Callable[[str], list[dict[str, float]]],
+) -> list[str]:
+    """Metrics whose engine means differ by more than a Welch interval allows.
+
+    For each metric, R replications per engine give two means and two sample variances; the
+    difference of the means has a Welch t interval (Welch–Satterthwaite degrees of freedom) at
+    confidence 1 − α/m, m the number of metrics (Bonferroni: the whole comparison of one
+    scenario falsely fails with probability ≤ α = 1 %). A metric missing from a run counts as 0
+    (a flag that did not occur). Latency quantiles are read from HDR buckets, so their
+    half-width never goes below one bucket (0.1 % of the value): two engines that agree up to
+    the instrument's resolution pass.
+    """
+    fast, slow = runs("fast"), runs("simpy")
+    names = sorted({k for r in fast + slow for k in r})
+    confidence = 1 - FAMILY_ALPHA / len(names)
+    failures = []
+    for name in names:
+        a = np.array([r.get(name, 0.0) for r in fast])
+        b = np.array([r.get(name, 0.0) for r in slow])
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        se = math.sqrt(va + vb)
+        if se > 0:
+            df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+            half = t_quantile(0.5 + confidence / 2, max(1, int(df))) * se
+        else:
+            half = 0.0
+        if name.startswith("latency"):
+            half = max(half, HDR_RESOLUTION * max(abs(a.mean()), abs(b.mean())))
+        diff = a.mean() - b.mean()
+        if abs(diff) > half + 1e-12:
+            failures.append(
+                f"{name}: fast {a.mean():.6g} vs simpy {b.mean():.6g}, |Δ| {abs(diff):.3g} > "
+                f"{half:.3g} ({confidence:.4%} Welch interval, {len(a)}+{len(b)} replications)"
+            )
+    return failures
+
+
+FAST_BUNDLED = [p for p in BUNDLED if _fast_supported(_scenario(p))]
+
+
+def test_every_bundled_scenario_runs_fast() -> None:
+    """The bundled scenarios use only supported features (so ``auto`` runs all of them fast)."""
+    assert [p.stem for p in FAST_BUNDLED] == [p.stem for p in BUNDLED]
+
+
+@pytest.mark.parametrize("path", FAST_BUNDLED, ids=[p.stem for p in FAST_BUNDLED])
+def test_bundled_scenario_agrees_across_engines(path: Path) -> None:
+    sc = _scenario(path)
+
+    def runs(engine: str) -> list[dict[str, float]]:
+        return [_metrics(simulate(sc, 100 + i, engine=engine)) for i in range(REPLICATIONS)]
+
+    failures = _compare(runs)
+    assert not failures, "\n".join(failures)
+
+
+def test_comparison_detects_a_real_difference() -> None:
+    """Power: the same comparison flags a 20 % slower backend (so passing means something)."""
+    sc = load_scenario(ROOT / "sim/scenarios/canary-90-10.yaml").with_overrides(
+        {"run.duration_s": 8.0}
+    )
+    slower = sc.with_overrides({"services.0.versions.0.service_time": "exp(9.6ms)"})
+
+    def runs(engine: str) -> list[dict[str, float]]:
+        chosen = sc if engine == "fast" else slower
+        return [_metrics(simulate(chosen, 200 + i, engine="fast")) for i in range(REPLICATIONS)]
+
+    failures = _compare(runs)
+    assert any(f.startswith("latency mean_ms") for f in failures), failures
+
+
+# -- kernel arithmetic ---------------------------------------------------------------------------
+
+
+def test_hdr_index_matches_the_layout() -> None:
+    from istiolab.sim.fast.kernel import _hdr_index
+
+    layout = HdrLayout(1, int(3600 * 1e6), 3)
+    rng = np.random.default_rng(0)
+    seconds = np.concatenate([rng.lognormal(-6, 3, 2000), [0.0, 1e-7, 3600.0, 5000.0]])
+    expected = layout.index(layout.to_us(seconds))
+    got = [
+        _hdr_index(
+            float(x),
+            layout.highest_us,
+            layout._unit,
+            layout._half_mag,
+            layout._half_count,
+            layout._mask,
+        )
+        for x in seconds
+    ]
+    assert got == expected.tolist()
