@@ -59,6 +59,63 @@ CODES: dict[str, Code] = {
         ),
         _c("IL005", "error", "cannot read input", "A path given on the command line is missing."),
         _c("IL006", "error", "metadata.name missing", "Every resource needs `metadata.name`."),
+        _c(
+            "IL007",
+            "error",
+            "not a regular file",
+            "An input is a device, a named pipe (FIFO) or a socket; it is refused before it is "
+            "opened. Give regular files, or `-` for a pipe on standard input.",
+        ),
+        _c(
+            "IL008",
+            "error",
+            "input too large",
+            "A file, standard input or text is larger than the limit (8 MiB; see "
+            "`docs/limits.md`). Split it, or raise `ISTIOLAB_MAX_FILE_BYTES`.",
+        ),
+        _c(
+            "IL009",
+            "error",
+            "resource too large",
+            "One document, or one item of a `List`, is larger than the limit (6 MiB). "
+            "Split it, or raise `ISTIOLAB_MAX_DOCUMENT_BYTES`.",
+        ),
+        _c(
+            "IL010",
+            "error",
+            "too many YAML nodes",
+            "The input has more nodes than the limit (1.5 million) once aliases are expanded, "
+            'as in a "billion laughs" document; the rest of the input is not read. Use fewer '
+            "aliases, or raise `ISTIOLAB_MAX_NODES`.",
+        ),
+        _c(
+            "IL011",
+            "error",
+            "nested too deep",
+            "Sequences and mappings nest deeper than the limit (100 levels, aliases "
+            "expanded). Flatten the structure.",
+        ),
+        _c(
+            "IL012",
+            "error",
+            "not UTF-8",
+            "The input is not valid UTF-8; the finding gives the byte offset. Save it as UTF-8.",
+        ),
+        _c(
+            "IL013",
+            "error",
+            "YAML tag without JSON form",
+            "A tag such as `!!binary`, `!!set`, `!!timestamp`, `!!omap` or a custom `!tag`: "
+            "Kubernetes resources are JSON, so only strings, numbers, booleans, null, lists "
+            "and maps are accepted. Remove the tag.",
+        ),
+        _c(
+            "IL014",
+            "error",
+            "duplicate key",
+            "A mapping has the same key twice; kubectl rejects it and YAML loaders silently "
+            "keep the last. Remove one.",
+        ),
         # -- schema
         _c("IL101", "error", "unknown field", "A field that the resource's schema does not have."),
         _c("IL102", "error", "missing required field", "A required field is absent."),
@@ -309,7 +366,6 @@ class Finding(HTMLRepr):
             f"{self.location}: {self.severity.value} {self.code} {self.resource}{where}: "
             f"{self.message} (fix: {self.fix})"
         )
-
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the documented keys."""

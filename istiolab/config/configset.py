@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -120,7 +121,7 @@ def load(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
-    missing = [p for p in paths if str(p) != "-" and not Path(p).exists()]
+    missing = [p for p in paths if str(p) != "-" and _missing(p)]
     docs = codecs.load_paths([p for p in paths if p not in missing], stdin=stdin)
     cs = from_documents(docs, strict=strict)
     extra = tuple(
@@ -128,6 +129,17 @@ def load(
         for p in missing
     )
     return dataclasses.replace(cs, findings=extra + cs.findings)
+
+
+def _missing(path: str | Path) -> bool:
+    """Whether *path* does not exist (other errors, such as EACCES, are reported on reading)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, ValueError):  # ValueError: a NUL byte in the path
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def loads(text: str, *, file: str | None = None, strict: bool = False) -> ConfigSet:

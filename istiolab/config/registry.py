@@ -20,6 +20,7 @@ from istiolab.config import k8s, legacy, model
 from istiolab.config.base import Resource, camel
 from istiolab.config.codecs import PathKey, RawDocument
 from istiolab.findings import Finding, Severity, finding
+from istiolab.limits import MESSAGE_CHARS, quote, truncate
 
 KINDS: tuple[type[Resource], ...] = (
     model.VirtualService,
@@ -69,8 +70,13 @@ def _describe(data: Any) -> str:
             name = meta.get("name")
             ns = meta.get("namespace") or "default"
             if isinstance(kind, str) and isinstance(name, str):
-                return f"{kind}/{ns}/{name}"
-    return f"{kind or 'document'}"
+                return "/".join(_label(part) for part in (kind, ns, name))
+    return _label(kind or "document")
+
+
+def _label(value: Any) -> str:
+    """A value as part of a resource label: bounded, even when it is not text."""
+    return truncate(value) if isinstance(value, str) else quote(value)
 
 
 def parse_document(
@@ -88,13 +94,14 @@ def parse_document(
     file, line = doc.file, doc.line
     label = doc.file or "<input>"
     if doc.error is not None:
-        code = "IL005" if doc.error.startswith("cannot read") else "IL001"
-        fix = (
+        code = doc.code or ("IL005" if doc.error.startswith("cannot read") else "IL001")
+        fix = doc.fix or (
             "check the path"
             if code == "IL005"
             else "fix the YAML syntax at that line (indentation, a missing ':' or quote)"
         )
-        return None, [finding(code, label, "", doc.error, fix, file=file, line=line)]
+        where = line if line > 0 else None  # 0: about the whole input, not a line of it
+        return None, [finding(code, label, "", doc.error, fix, file=file, line=where)]
     data = doc.data
     if not isinstance(data, dict):
         return None, [
@@ -130,7 +137,7 @@ def parse_document(
     if cls is None:
         known = sorted({f"{v} {c.KIND}" for (v, _), c in REGISTRY.items() if kind == c.KIND})
         hint = (
-            f"{kind} is modelled as: {', '.join(known)}"
+            f"{truncate(kind)} is modelled as: {', '.join(known)}"
             if known
             else "remove it from the input, or ignore this warning"
         )
@@ -139,7 +146,8 @@ def parse_document(
                 "IL004",
                 _describe(data),
                 "kind",
-                f"{api_version} {kind} is not modelled by istiolab and was skipped",
+                f"{truncate(api_version)} {truncate(kind)} is not modelled by istiolab and was "
+                "skipped",
                 hint,
                 severity=Severity.ERROR if strict else None,
                 file=doc.file,
@@ -151,9 +159,9 @@ def parse_document(
         return None, [
             finding(
                 "IL006",
-                f"{kind}",
+                truncate(kind),
                 "metadata.name",
-                f"{kind} has no metadata.name",
+                f"{truncate(kind)} has no metadata.name",
                 "add metadata: {name: <name>}",
                 file=doc.file,
                 line=doc.line_of(("metadata",)),
@@ -244,24 +252,27 @@ def _allowed_fields(cls: type[BaseModel], parent: PathKey) -> list[str]:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    # bounded: the value may be huge, or share subtrees through YAML aliases
+    return quote(value, limit)
 
 
 def _finding_for(
     e: Any, cls: type[Resource], data: Any, doc: RawDocument, resource: str
 ) -> Finding:
     etype: str = e["type"]
+    e = {**e, "msg": truncate(e["msg"], MESSAGE_CHARS)}  # messages may quote the input
     path = _data_path(data, e["loc"], etype)
     code = _CODE_BY_TYPE.get(etype, "IL103")
-    where = path_str(path)
+    where = truncate(path_str(path), MESSAGE_CHARS)  # keys can be megabytes long too
     line = doc.line_of(path)
     value = e.get("input")
     key = path[-1] if path else ""
     if code == "IL101":
         allowed = _allowed_fields(cls, path[:-1])
         close = difflib.get_close_matches(str(key), allowed, n=1)
-        message = f"unknown field {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        message = f"unknown field {quote(key)}" + (
+            f" (did you mean {close[0]!r}?)" if close else ""
+        )
         fix = (
             f"rename it to {close[0]!r}"
             if close
@@ -270,7 +281,7 @@ def _finding_for(
             else "remove it"
         )
     elif code == "IL102":
-        message = f"required field {key!r} is missing"
+        message = f"required field {quote(key)} is missing"
         fix = f"add {where}"
     elif code == "IL104":
         message = f"{_short(value)} is not a valid duration" + (
