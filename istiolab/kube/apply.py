@@ -9,7 +9,10 @@ applied and reports what the cluster holds, object by object.
 
 :func:`rollback` restores every saved object exactly (labels, annotations, spec) and deletes
 only the objects that apply created, in reverse order. An object changed by someone else since
-the apply is left alone and reported, unless ``force``.
+the apply is left alone and reported, unless ``force``. The restore is a JSON merge patch, an
+Update by istiolab's field manager; kube-apiserver keeps that apart from istiolab's Apply, so a
+later apply that changes a restored field conflicts with "istiolab" itself and needs ``force``,
+as the first apply over another tool's fields did.
 
 No answer of the API server is taken on trust: after every write (and every failed write) the
 object is read back and compared with what was meant, and the report says what the read-back
