@@ -24,7 +24,7 @@ import pytest
 
 from istiolab.kube.kinds import KINDS
 from istiolab.kube.memory import DEFAULT_ISTIO_VERSIONS, InMemoryCluster
-from peers.apiserver import Peers, PeersUnavailableError, acquire, release
+from peers.apiserver import Peers, PeersUnavailableError, acquire, release, skip_or_fail
 
 from ._apiserver import ApiServerEnv
 from ._kmock import KMockServer, script_dry_run, status
@@ -163,7 +163,7 @@ def peers() -> Iterator[Peers]:
     try:
         started = acquire()
     except PeersUnavailableError as err:
-        pytest.skip(str(err))
+        skip_or_fail(err)
     yield started
     release()
 

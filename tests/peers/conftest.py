@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .apiserver import Peers, PeersUnavailableError, acquire, release
+from .apiserver import Peers, PeersUnavailableError, acquire, release, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,6 @@ def peers() -> Iterator[Peers]:
     try:
         started = acquire()
     except PeersUnavailableError as err:
-        pytest.skip(str(err))
+        skip_or_fail(err)
     yield started
     release()
