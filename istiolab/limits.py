@@ -83,6 +83,45 @@ finding about a megabyte-long string stays one readable line.
 MESSAGE_CHARS: int = 4 * QUOTE_CHARS
 """Longest message text taken from elsewhere (a YAML parser or a schema error): 400 characters."""
 
+# -- simulations -----------------------------------------------------------------------------
+# A scenario of a few lines can ask for billions of requests or gigabytes of time series. These
+# are checked by istiolab.sim.budget before anything is built; the finding is IL402.
+
+SIM_MAX_REQUESTS: int = _env("ISTIOLAB_MAX_SIM_REQUESTS", 20_000_000)
+"""Expected arrivals in one run: 20 million (``--force`` runs more).
+
+The SimPy engine simulates about 40 000 requests per CPU-second, so 20 million take about eight
+minutes; the compiled engine takes seconds. Memory does not grow with the number of requests
+(metrics stream), so this limit only protects time, and ``--force`` lifts it.
+"""
+
+SIM_MAX_INTERVALS: int = _env("ISTIOLAB_MAX_SIM_INTERVALS", 1_000_000)
+"""Time-series buckets in one run (duration over ``metrics_interval_s``): one million.
+
+Each route and version keeps a few 8-byte counters per bucket, so a million buckets cost tens of
+MiB for a typical scenario; ``metrics_interval_s: 1e-9`` over a minute would ask for 6·10¹⁰.
+"""
+
+SIM_MAX_PODS: int = _env("ISTIOLAB_MAX_SIM_PODS", 10_000)
+"""Backend pods (at the autoscalers' maxima) and, separately, gateway pods: 10 000 each.
+
+Every pod is a simulated object with its own queue; 10 000 is above the largest EKS clusters'
+per-service replica counts and keeps a run's set-up under a second.
+"""
+
+SIM_MAX_USERS: int = _env("ISTIOLAB_MAX_SIM_USERS", 10_000_000)
+"""Session users and, separately, client source IPs over all traffic sources: 10 million.
+
+Each gets a slot in per-user arrays (cookie cohort, source IP); ten million cost under 100 MiB.
+"""
+
+SWEEP_MAX_RUNS: int = _env("ISTIOLAB_MAX_SWEEP_RUNS", 10_000)
+"""Runs in one sweep or plan (grid points times seeds): 10 000.
+
+A sweep keeps one result row per run and schedules every run up front; ``--seeds 1e9`` would
+fill memory with pending tasks before the first run ends.
+"""
+
 
 def _utf8_len(value: str) -> int:
     return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))

@@ -38,6 +38,7 @@ from istiolab.analysis.sweep import (
     ExecutorLike,
     _Task,
     check_engine,
+    check_runs,
     open_executor,
     run_tasks,
     sweep_frame,
@@ -389,6 +390,7 @@ def plan(
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high})")
     check_engine(engine)
+    check_runs(seeds if isinstance(seeds, int) else len(seeds), scenario.name)
     root = scenario.run.seed if base_seed is None else base_seed
     seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
     if len(seed_list) < 2:

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from istiolab import processes
+from istiolab import limits, processes
 from istiolab.errors import ConfigError, MissingDependencyError
 from istiolab.findings import Finding, finding
 
@@ -523,6 +523,8 @@ def sweep(
         >>> sweep(sc, {"ingress.nodes_per_az": [1, 2]}, seeds=3)  # doctest: +SKIP
     """
     grid = dict(grid or {})
+    n_seeds = seeds if isinstance(seeds, int) else len(seeds)
+    check_runs(math.prod(_axis_len(v) for v in grid.values()) * n_seeds, scenario.name)
     points = _validate_grid(scenario, grid)
     root = scenario.run.seed if base_seed is None else base_seed
     seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -537,6 +539,32 @@ def sweep(
     frame = sweep_frame(list(grid), tasks, rows)
     frame.attrs.update({"scenario": scenario.name, "base_seed": root, "grid": dict(grid)})
     return frame
+
+
+def _axis_len(values: Any) -> int:
+    is_list = isinstance(values, Sequence) and not isinstance(values, str)
+    return len(values) if is_list else 1
+
+
+def check_runs(runs: int, name: str) -> None:
+    """Refuse a sweep of more than ``limits.SWEEP_MAX_RUNS`` runs, before any is scheduled.
+
+    Raises:
+        ConfigError: With an ``IL402`` finding naming the count and the limit.
+    """
+    if runs > limits.SWEEP_MAX_RUNS:
+        raise ConfigError(
+            [
+                finding(
+                    "IL402",
+                    f"Scenario {name}",
+                    "seeds",
+                    f"the sweep would start {runs:,} runs, over the limit of "
+                    f"{limits.SWEEP_MAX_RUNS:,} (SWEEP_MAX_RUNS in docs/limits.md)",
+                    "fewer grid values or seeds, or split the sweep",
+                )
+            ]
+        )
 
 
 def run_tasks(

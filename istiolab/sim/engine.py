@@ -24,6 +24,7 @@ from istiolab.errors import ConfigError, SimulationError
 from istiolab.findings import Finding, finding
 from istiolab.profiles import get_profile
 from istiolab.rng import SeedLike, as_seed_sequence, spawn
+from istiolab.sim import budget
 from istiolab.sim._flow import start as start_flow
 from istiolab.sim.calibration import PROXY_COSTS
 from istiolab.sim.dists import DistSpec
@@ -613,6 +614,7 @@ def simulate(
     params: dict[str, Any] | None = None,
     progress: Callable[[float], object] | None = None,
     engine: str = "auto",
+    force: bool = False,
 ) -> Result:
     """Run a scenario.
 
@@ -627,17 +629,21 @@ def simulate(
         engine: ``"simpy"``, ``"fast"`` (compiled with numba, same results in distribution,
             see ``docs/engines.md``) or ``"auto"`` (default): fast when it supports every
             feature the scenario uses, else SimPy, with a finding naming the feature.
+        force: Run even when more requests are expected than ``limits.SIM_MAX_REQUESTS``
+            (the limits that cost memory still hold; see :mod:`istiolab.sim.budget`).
 
     Returns:
         The result (tidy DataFrames, summary).
 
     Raises:
-        ConfigError: When the scenario's rules are invalid.
+        ConfigError: When the scenario's rules are invalid, or the run would exceed a limit
+            (``IL402``, estimated before anything is built).
         SimulationError: When the scenario cannot be built, or ``engine="fast"`` cannot run it.
         ValueError: When *engine* is not one of :data:`ENGINES`.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    budget.check(scenario, force=force)
     if engine == "simpy":
         return _Run(scenario, seed, params).run(progress)
     from istiolab.sim.fast.run import fallback_note, prepare, simulate_fast
