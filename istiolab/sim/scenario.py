@@ -584,10 +584,11 @@ def load_scenario(path: str | Path) -> Scenario:
 
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
+        # The config loader's bounded reader: /dev/zero, a FIFO or a huge file is refused.
+        text = codecs.read_text(p)
+    except codecs.InputRefused as err:
         raise ConfigError(
-            [finding("IL005", str(p), "", f"cannot read {p}: {err.strerror}", "check the path")]
+            [finding(err.code, str(p), "", err.message, err.fix, file=str(p))]
         ) from None
     docs = codecs.loads(text, str(p))
     if not docs:
@@ -597,11 +598,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ConfigError(
             [
                 finding(
-                    "IL001",
+                    doc.code or "IL001",
                     str(p),
                     "",
                     doc.error,
-                    "fix the YAML syntax",
+                    doc.fix or "fix the YAML syntax",
                     file=str(p),
                     line=doc.line,
                 )

@@ -143,3 +143,27 @@ def test_the_cli_answers_with_findings_not_a_traceback(args: list[str]) -> None:
     assert "Traceback" not in done.stderr
     assert done.returncode in (1, 2), done.stderr
     assert "IL402" in done.stderr or "IL401" in done.stderr
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs": each level is nine aliases of the one before (9**levels strings)."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("name", "code"), [("bomb", "IL010"), ("/dev/zero", "IL007")])
+def test_scenario_files_are_read_with_the_config_limits(
+    name: str, code: str, tmp_path: Path
+) -> None:
+    path = Path(name)
+    if name == "bomb":
+        path = tmp_path / "bomb.yaml"
+        path.write_text(alias_bomb(), "utf-8")
+    t = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        load_scenario(path)
+    assert time.perf_counter() - t < 1.0
+    assert [f.code for f in err.value.findings] == [code]
+    assert str(path) in str(err.value)
