@@ -3,10 +3,14 @@
 (a) the same M/M/c (λ=800/s, μ=100/s, c=10) in bare SimPy, in Ciw and in istiolab with every
     cost but the backend set to zero: customers per wall-second, the ratio to bare SimPy, and
     each one's mean time in system W against Erlang C;
-(b) the full seed pipeline (NLB → ingress pool → sidecar → httpbin): requests per wall-second
-    and the ratio to bare SimPy;
+(b) the full seed pipeline (NLB → ingress pool → sidecar → httpbin) on the SimPy engine and on
+    the fast (numba) engine: requests per wall-second and the ratio to bare SimPy
+    (``fast_vs_simpy``: fast requests per wall-second over bare SimPy's customers per
+    wall-second, measured in the same run);
 (c) peak memory (max RSS of a fresh process, and its growth over the imports) at 10⁵ and 10⁶
-    requests, trace sampling off;
+    requests on the SimPy engine and at 10⁵, 10⁶ and 10⁷ on the fast engine, trace sampling off;
+(f) the fast engine's compile cost: a cold compile (a fresh process with an empty numba cache)
+    and the first call in a fresh process with a warm cache (imports, cache load, a tiny run);
 (e) the metrics' share of that: Metrics.record_row for the same number of requests (three
     stages, a few routes and flags), against appending the same rows to a list;
 (d) a 16-run sweep of the seed pipeline: serial, a local process pool of 2 and a Dask
@@ -107,9 +111,9 @@ def seed_scenario(duration_s: float) -> Scenario:
     return sc.with_overrides({"run.duration_s": duration_s})
 
 
-def timed(scenario: Scenario) -> tuple[float, Result]:
+def timed(scenario: Scenario, engine: str = "simpy") -> tuple[float, Result]:
     t = time.perf_counter()
-    result = simulate(scenario, seed=1)
+    result = simulate(scenario, seed=1, engine=engine)
     return time.perf_counter() - t, result
 
 
@@ -172,22 +176,35 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
-def memory_child(count: int) -> None:
-    """Run in a fresh process: peak RSS before and after simulating *count* requests."""
+def memory_child(count: int, engine: str = "simpy") -> None:
+    """Run in a fresh process: peak RSS before and after simulating *count* requests.
+
+    The fast engine's baseline is taken after a tiny warm-up run, so it includes the compiled
+    code loaded from numba's cache (a constant), and the growth is what the run itself costs.
+    """
     sc = mmc_scenario(count / LAM)
+    if engine == "fast":
+        simulate(mmc_scenario(1.0), seed=1, engine="fast")
     base = _peak_rss_mib()
-    result = simulate(sc, seed=1)
+    t = time.perf_counter()
+    result = simulate(sc, seed=1, engine=engine)
+    wall = time.perf_counter() - t
     peak = _peak_rss_mib()
     print(
         json.dumps(
-            {"baseline_mib": base, "peak_mib": peak, "requests": result.totals()["requests"]}
+            {
+                "baseline_mib": base,
+                "peak_mib": peak,
+                "requests": result.totals()["requests"],
+                "wall_s": wall,
+            }
         )
     )
 
 
-def measure_memory(count: int) -> dict[str, float]:
+def measure_memory(count: int, engine: str = "simpy") -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--memory-child", str(count)],
+        [sys.executable, "-m", "bench", "--memory-child", str(count), "--engine", engine],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -195,6 +212,48 @@ def measure_memory(count: int) -> dict[str, float]:
     )
     data: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return data
+
+
+FIRST_CALL = """
+import time
+t = time.perf_counter()
+from istiolab.sim.engine import simulate
+from istiolab.sim.scenario import mmc_scenario
+simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1, engine="fast")
+print(time.perf_counter() - t)
+"""
+
+
+def first_call_s(cache_dir: str | None = None) -> float:
+    """Seconds from a fresh interpreter to the end of a tiny fast run (imports included).
+
+    With *cache_dir* (an empty folder given to numba as ``NUMBA_CACHE_DIR``) nothing is cached
+    and the kernel compiles from scratch; without it, numba's cache next to the package is used.
+    """
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure_compile(cold: bool) -> dict[str, float]:
+    """(f): cold compile (optional: minutes) and the first call with a warm cache."""
+    import tempfile
+
+    first_call_s()  # make sure the package cache is warm
+    out = {"first_call_warm_s": min(first_call_s() for _ in range(3))}
+    if cold:
+        with tempfile.TemporaryDirectory() as empty:
+            out["first_call_cold_s"] = first_call_s(empty)
+    return out
 
 
 def parallel_ceiling(tasks: int = 4, n: int = 5_000_000) -> float:
@@ -301,14 +360,18 @@ def main() -> None:
         "--requests", type=int, default=200_000, help="customers per speed run (a), (b)"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip (c)")
+    parser.add_argument(
+        "--no-cold-compile", action="store_true", help="skip (f)'s cold compile (minutes)"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip (d)")
     parser.add_argument(
         "--sweep-duration", type=float, default=60.0, help="simulated seconds per sweep run"
     )
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="simpy", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child)
+        memory_child(args.memory_child, args.engine)
         return
     n = args.requests
     load_start = os.getloadavg()[0]  # other work on the machine skews every rate below
@@ -336,7 +399,7 @@ def main() -> None:
         r["erlang_c_ms"] = w_ms
         r["error_pct"] = 100 * (r["mean_ms"] - w_ms) / w_ms
 
-    # (b) the full seed pipeline
+    # (b) the full seed pipeline, on both engines
     sc = seed_scenario(n / 400.0)
     wall, res = timed(sc)
     pipeline = {
@@ -345,14 +408,33 @@ def main() -> None:
         "mean_ms": res.totals()["mean_ms"],
     }
     pipeline["ratio_to_bare"] = pipeline["requests_per_s"] / bare_rate
+    # The fast engine is timed after one small run, so compiling (or loading the compiled
+    # kernel from numba's cache) is not counted here; (f) measures it. It runs 10x the requests,
+    # so its fixed costs (rules, lowering, frames) weigh as little as in the SimPy run.
+    timed(seed_scenario(5.0), engine="fast")
+    fast_sc = seed_scenario(10 * n / 400.0)
+    wall, res = timed(fast_sc, engine="fast")
+    fast = {
+        "name": "istiolab full seed pipeline, fast engine",
+        "requests_per_s": simulated_requests(fast_sc, res) / wall,
+        "mean_ms": res.totals()["mean_ms"],
+    }
+    fast["ratio_to_bare"] = fast["requests_per_s"] / bare_rate
+    fast["ratio_to_simpy_engine"] = fast["requests_per_s"] / pipeline["requests_per_s"]
     metrics = metrics_cost(n)
     metrics["pipeline_us"] = 1e6 / pipeline["requests_per_s"]
 
     # (c) memory
     memory: dict[str, dict[str, float]] = {}
+    memory_fast: dict[str, dict[str, float]] = {}
     if not args.no_memory:
         for count in (100_000, 1_000_000):
             memory[str(count)] = measure_memory(count)
+        for count in (100_000, 1_000_000, 10_000_000):
+            memory_fast[str(count)] = measure_memory(count, "fast")
+
+    # (f) compile and first call
+    compile_times = measure_compile(cold=not args.no_cold_compile)
 
     # (d) sweep
     sweep_res: dict[str, Any] = {}
@@ -379,6 +461,15 @@ def main() -> None:
     )
     rows.append(
         [
+            "(b) full seed pipeline, fast engine",
+            f"{fast['requests_per_s']:,.0f} req/s",
+            f"{fast['ratio_to_bare']:.2f}",
+            f"mean {fast['mean_ms']:.3f} ms; "
+            f"{fast['ratio_to_simpy_engine']:.1f}x the SimPy engine's rate",
+        ]
+    )
+    rows.append(
+        [
             "(e) metrics per request",
             f"{metrics['record_us']:.2f} µs",
             f"{metrics['record_us'] / metrics['pipeline_us']:.2f}",
@@ -394,6 +485,33 @@ def main() -> None:
                 "",
                 f"max RSS; +{m['peak_mib'] - m['baseline_mib']:,.0f} MiB over the imports "
                 f"({m['baseline_mib']:.0f} MiB)",
+            ]
+        )
+    for n_requests, m in memory_fast.items():
+        rows.append(
+            [
+                f"(c) peak memory, {int(n_requests):.0e} requests, fast",
+                f"{m['peak_mib']:,.0f} MiB",
+                "",
+                f"max RSS; +{m['peak_mib'] - m['baseline_mib']:,.0f} MiB over the imports and "
+                f"the loaded kernel ({m['baseline_mib']:.0f} MiB); {m['wall_s']:.1f} s",
+            ]
+        )
+    rows.append(
+        [
+            "(f) fast engine, first call, warm cache",
+            f"{compile_times['first_call_warm_s']:.2f} s",
+            "",
+            "fresh interpreter: imports, kernel loaded from numba's cache, a tiny run",
+        ]
+    )
+    if "first_call_cold_s" in compile_times:
+        rows.append(
+            [
+                "(f) fast engine, first call, cold",
+                f"{compile_times['first_call_cold_s']:.1f} s",
+                "",
+                "the same with an empty numba cache: the kernel compiles (once per install)",
             ]
         )
     if sweep_res:
@@ -447,6 +565,9 @@ def main() -> None:
         "erlang_c_w_ms": w_ms,
         "mmc": mmc,
         "pipeline": pipeline,
+        "pipeline_fast": fast,
+        "fast_vs_simpy": fast["ratio_to_bare"],
+        "compile": compile_times,
         "metrics": metrics,
         # the earlier flat rows, kept so old readers of results.json still work
         "rows": [
@@ -460,13 +581,15 @@ def main() -> None:
         ]
         + [
             {
-                "name": pipeline["name"],
-                "req_per_s": pipeline["requests_per_s"],
-                "mean_ms": pipeline["mean_ms"],
-                "ratio_to_bare": pipeline["ratio_to_bare"],
+                "name": p["name"],
+                "req_per_s": p["requests_per_s"],
+                "mean_ms": p["mean_ms"],
+                "ratio_to_bare": p["ratio_to_bare"],
             }
+            for p in (pipeline, fast)
         ],
         "peak_memory_mib": memory,
+        "peak_memory_mib_fast": memory_fast,
         "sweep": sweep_res,
     }
     (ROOT / "bench/results.json").write_text(json.dumps(out, indent=2) + "\n")

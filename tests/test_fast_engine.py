@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from istiolab.analysis.planner import t_quantile
 from istiolab.errors import SimulationError
@@ -176,6 +178,67 @@ def test_unknown_engine() -> None:
     sc = load_scenario(ROOT / "sim/scenarios/deny-route.yaml")
     with pytest.raises(ValueError, match="engine must be one of"):
         simulate(sc, 1, engine="turbo")
+
+
+def _cli() -> typer.Typer:
+    from istiolab.cli import simulate as simulate_cli
+    from istiolab.cli import sweep as sweep_cli
+
+    app = typer.Typer(pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _root() -> None:
+        """Test app."""
+
+    simulate_cli.register(app)
+    sweep_cli.register(app)
+    return app
+
+
+def test_cli_engine_option(tmp_path: Path) -> None:
+    """``--engine`` on simulate, sweep and plan; a bad value or an unsupported scenario exits 2."""
+    runner = CliRunner()
+    path = str(ROOT / "sim/scenarios/deny-route.yaml")
+    for engine in ("fast", "simpy", "auto"):
+        res = runner.invoke(_cli(), ["simulate", path, "--duration", "2", "--engine", engine])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(_cli(), ["simulate", path, "--engine", "turbo"])
+    assert res.exit_code == 2
+    assert "--engine must be one of" in res.output
+    args = ["simulate", path, "--duration", "2", "--set", "run.trace_sample=0.5"]
+    res = runner.invoke(_cli(), [*args, "--engine", "fast"])
+    assert res.exit_code == 2
+    assert "trace_sample" in res.output
+    out = tmp_path / "runs.csv"
+    args = ["sweep", path, "-p", "run.seed=1,2", "-e", "serial", "-o", str(out), "-q"]
+    res = runner.invoke(_cli(), [*args, "--engine", "fast"])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(out)) == 2
+    args = ["plan", path, "--knob", "services.0.versions.0.concurrency", "--slo",
+            "success_ratio>=0.5", "-k", "2", "-e", "serial", "-q", "--high", "8"]  # fmt: skip
+    res = runner.invoke(_cli(), [*args, "--engine", "fast"])
+    assert res.exit_code == 0, res.output
+
+
+def test_sweep_and_plan_pass_the_engine_on() -> None:
+    from istiolab.analysis.planner import plan
+    from istiolab.analysis.sweep import sweep
+
+    sc = load_scenario(ROOT / "sim/scenarios/deny-route.yaml").with_overrides(
+        {"run.duration_s": 2.0}
+    )
+    frames = {
+        engine: sweep(sc, {"run.seed": [1]}, [4], "serial", progress=False, engine=engine)
+        for engine in ("fast", "simpy")
+    }
+    alone = simulate(sc.with_overrides({"run.seed": 1}), 4, engine="fast", params={"run.seed": 1})
+    assert frames["fast"]["run_id"].iloc[0] == alone.run_id
+    assert frames["fast"]["requests"].iloc[0] == alone.totals()["requests"]
+    assert frames["simpy"]["requests"].iloc[0] != frames["fast"]["requests"].iloc[0]
+    with pytest.raises(ValueError, match="engine must be one of"):
+        sweep(sc, {}, 1, "serial", progress=False, engine="turbo")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        plan(sc, "services.0.versions.0.concurrency", "p99_ms<=100", seeds=2, engine="turbo")
 
 
 # -- the same answers ----------------------------------------------------------------------------
