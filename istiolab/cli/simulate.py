@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the scenario has errors, 2 usage errors or a missing sc
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,7 +113,7 @@ def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML (see docs/scenario.md).")],
     duration: Annotated[float | None, typer.Option("--duration", help="Simulated seconds.")] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed (default: the scenario's).")
+        int | None, typer.Option("--seed", help="Seed, >= 0 (default: the scenario's).")
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -123,6 +124,13 @@ def simulate(
         Path | None, typer.Option("--out", help="Write the result frames and overview.png here.")
     ] = None,
     engine: EngineOpt = "auto",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Run even when more requests are expected than the limit (docs/limits.md).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a scenario: AWS LB → ingress node pool → Envoy routes → backends.
 
@@ -144,9 +152,18 @@ def simulate(
 
     if not scenario.exists():
         raise usage_error(f"{scenario}: no such file")
+    if seed is not None and seed < 0:
+        raise usage_error(f"--seed must be >= 0, got {seed}")
     overrides = _parse_set(set_ or [])
     if duration is not None:
         overrides["run.duration_s"] = duration
+    if out is not None:  # before the run, not after minutes of it
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise usage_error(f"--out {out}: {err.strerror or err}") from None
+        if not os.access(out, os.W_OK):
+            raise usage_error(f"--out {out}: not writable")
     from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
     try:
@@ -161,7 +178,7 @@ def simulate(
             def progress(fraction: float) -> None:
                 bar.update(round(fraction * 100) - bar.n)
 
-            result = run_simulation(sc, seed=seed, progress=progress, engine=engine)
+            result = run_simulation(sc, seed=seed, progress=progress, engine=engine, force=force)
     except ConfigError as err:
         echo_findings(err.findings)
         raise typer.Exit(EXIT_FAILED) from None

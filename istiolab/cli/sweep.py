@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -114,8 +115,10 @@ def _scalar(text: str) -> Any:
     if text[:1] in "[{":
         import yaml
 
+        from istiolab.config.codecs import load_data
+
         try:
-            return yaml.safe_load(text)
+            return load_data(text)  # YAML is read only through the bounded loader
         except yaml.YAMLError:
             return text
     return text
@@ -186,13 +189,19 @@ def _check_out(out: Path | None) -> None:
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
+    # Written beside the target, then renamed over it: a killed or failed sweep never leaves
+    # a half-written file where a complete one was expected.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if out.suffix.lower() == ".parquet":
-            frame.to_parquet(out, index=False)
+            frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(out, index=False)
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
     except OSError as err:
         raise usage_error(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     typer.echo(f"wrote {len(frame)} row(s) to {out}", err=True)
 
 

@@ -154,11 +154,6 @@ def test_negative_seed_is_one_line_without_traceback() -> None:
     assert "-1" in run.lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/simulate.py's --seed has no min=0 (sweep's has): the error comes from rng as "
-    "an internal error (exit 70) until simulate checks it as a usage error",
-)
 def test_negative_seed_is_a_usage_error() -> None:
     run = istiolab("simulate", SCENARIO, "--seed", "-1")
     assert run.code == EXIT_USAGE
@@ -359,3 +354,39 @@ def test_verify_a_route_regex_of_64_backslashes_finishes(tmp_path: Path) -> None
     run = istiolab("verify", str(path), timeout_s=120)
     assert "Traceback" not in run.err
     assert run.code in (0, EXIT_FAILED), run.err  # finished; agreement is another matter
+
+
+def test_simulate_out_is_checked_before_the_run(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", "utf-8")
+    run = istiolab("simulate", SCENARIO, "--out", str(blocker / "sub"))
+    assert run.code == EXIT_USAGE
+    assert len(run.lines) == 1, run.err
+    assert str(blocker / "sub") in run.lines[0]
+    assert "requests" not in run.out  # refused before simulating, not after
+
+
+def test_sweep_out_is_replaced_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+    import typer
+
+    from istiolab.cli import sweep as cli_sweep
+
+    out = tmp_path / "runs.csv"
+    out.write_text("previous complete file\n", "utf-8")
+    frame = pd.DataFrame({"seed": [1, 2], "p99_ms": [3.0, 4.0]})
+
+    def half_then_disk_full(self: pd.DataFrame, path: Path, **kw: Any) -> None:
+        Path(path).write_text("seed,p99", "utf-8")  # a partial write, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_disk_full)
+    with pytest.raises(typer.Exit):
+        cli_sweep._write(frame, out)
+    assert out.read_text("utf-8") == "previous complete file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]  # no temporary file left
+    monkeypatch.undo()
+    cli_sweep._write(frame, out)
+    assert pd.read_csv(out).equals(frame)
