@@ -75,6 +75,14 @@ def _version_pods(v: VersionSpec, n_azs: int) -> int:
     return sum(rpa.values())
 
 
+_HUGE = 10**18
+"""Counts past this are reported as this: 1e308 s × 400 rps is infinite as a float."""
+
+
+def _count(x: float) -> int:
+    return math.ceil(x) if x < _HUGE else _HUGE
+
+
 def estimate(scenario: Scenario) -> Budget:
     """Count what a run of *scenario* creates, without building anything."""
     run = scenario.run
@@ -98,7 +106,7 @@ def estimate(scenario: Scenario) -> Budget:
                 _arrivals(t.arrival, run.duration_s, scenario.base_dir) for t in scenario.traffic
             )
         ),
-        intervals=math.ceil(run.duration_s / run.metrics_interval_s),
+        intervals=_count(run.duration_s / run.metrics_interval_s),
         pods=pods,
         max_pods=max_pods,
         gateway_pods=gateway_pods,
