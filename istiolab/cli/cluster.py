@@ -31,7 +31,7 @@ from istiolab.cli.common import (
     write_or_echo,
 )
 from istiolab.errors import ClusterError, ConfigError, IstiolabError
-from istiolab.findings import Finding
+from istiolab.findings import Finding, has_errors
 
 if TYPE_CHECKING:
     from istiolab.kube.adapter import ClusterAdapter
@@ -174,6 +174,11 @@ def cluster_import(
     if config_out is not None:
         config_out.write_text(dumps(result.config), encoding="utf-8")
         typer.echo(f"wrote {len(result.config)} resource(s) to {config_out}", err=True)
+    # Objects read from the cluster that do not validate are findings like any input's; the
+    # import still writes what it could read, and says so with its exit code.
+    _show_warnings(result.config.findings)
+    if has_errors(result.config.findings):
+        raise typer.Exit(EXIT_FAILED)
 
 
 def diff_cmd(

@@ -263,3 +263,23 @@ def test_commands_with_the_in_memory_cluster(
     imported = _run(["cluster", "import"])
     assert imported.exit_code == 0
     assert "name: imported-shop" in imported.output
+
+
+def test_cluster_import_of_invalid_objects_shows_findings_and_exits_1(
+    kmock_server: KMockServer, tmp_path: Path
+) -> None:
+    # A cluster can hold what lint refuses (an object applied before a webhook existed, or
+    # with a client that skipped validation): the import writes what it read, shows the
+    # findings, and its exit code says there were errors.
+    for obj in seed.topology():
+        kmock_server.seed(obj)
+    kmock_server.seed(seed.gateway())
+    bad = seed.virtual_service(90, 10)
+    bad["spec"]["http"][0]["fault"] = {"abort": {"httpStatus": 700, "percentage": {"value": 5}}}
+    kmock_server.seed(bad)
+    kc = kmock_server.kubeconfig(tmp_path / "kubeconfig", namespace="shop", context="eks-shop")
+    out = tmp_path / "shop.yaml"
+    result = _run(["cluster", "import", "--kubeconfig", str(kc), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "httpStatus" in result.output
+    assert out.exists()
