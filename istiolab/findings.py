@@ -324,6 +324,13 @@ CODES: dict[str, Code] = {
         ),
         # -- scenarios
         _c("IL401", "error", "scenario invalid", "A scenario field is invalid."),
+        _c(
+            "IL402",
+            "error",
+            "run too large",
+            "A scenario or sweep would create more requests, time-series intervals, pods, users "
+            "or runs than the limits in docs/limits.md allow (estimated before it starts).",
+        ),
     ]
 }
 
