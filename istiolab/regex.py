@@ -30,6 +30,26 @@ def compile_re2(pattern: str) -> Any:
         raise RegexError(reason) from None
 
 
+ENVOY_MAX_PROGRAM_SIZE = 100
+"""Envoy's default limit on the RE2 program size of a regex.
+
+The runtime key :data:`ENVOY_PROGRAM_SIZE_KEY` raises it.
+
+Envoy refuses a config with a larger regex (``source/common/common/regex.cc``): "RE2 program size
+of N > max program size of 100 set for the error level threshold".
+"""
+ENVOY_PROGRAM_SIZE_KEY = "re2.max_program_size.error_level"
+
+
+def program_size(pattern: str) -> int:
+    """RE2's program size of *pattern* (``RE2::ProgramSize``), which Envoy limits.
+
+    Raises:
+        RegexError: When the pattern is not valid RE2.
+    """
+    return int(compile_re2(pattern).programsize)
+
+
 def check_re2(pattern: str) -> str | None:
     """RE2's complaint about *pattern*, or None when it is valid."""
     try:

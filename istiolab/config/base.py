@@ -4,24 +4,64 @@ Resources are frozen pydantic models with camelCase aliases (as in the Kubernete
 ``extra="forbid"``, so the schema checking is pydantic's and its error locations become finding
 paths. Field types that carry an Istio rule (durations, percentages, HTTP statuses, RE2 regexes)
 raise pydantic errors of their own *type*, which :mod:`istiolab.config.registry` maps to stable
-finding codes.
+finding codes. Integers carry the range of their protobuf type (:data:`Int32`, :data:`UInt32`,
+:data:`Port`, ...), as range errors (``IL108``) that name the type; floats must be finite.
+
+Some rules need a finding code of their own: header names and values, Envoy's regex program size.
+Their types carry a :class:`Check` marker, and :func:`checked_values` finds every marked value of
+a resource for :mod:`istiolab.config.validate`.
 """
 
 from __future__ import annotations
 
+import enum
+import math
+import types
+import typing
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from istiolab.regex import check_re2
-from istiolab.units import is_duration, parse_duration
+from istiolab.units import duration_problem, parse_duration
 
 
 def camel(name: str) -> str:
     """Snake case to Istio's camelCase (``consecutive_5xx_errors`` → ``consecutive5xxErrors``)."""
     head, *rest = name.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _non_finite(data: Any) -> tuple[str, float] | None:
+    """The first NaN or ±∞ inside JSON-like *data*: its path (``a.b[0]``) and the number."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where, value
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
+def _finite_data(value: Any) -> Any:
+    found = _non_finite(value)
+    if found is not None:
+        where, number = found
+        raise PydanticCustomError(
+            "finite_number",
+            "Input should be a finite number, not {number}{at}",
+            {"number": str(number), "at": f" at {where[:200]}" if where else ""},
+        )
+    return value
+
+
+Data = Annotated[Any, AfterValidator(_finite_data)]
+"""Free-form JSON data kept as it is: no NaN or infinity anywhere inside (JSON has none)."""
 
 
 class IstioModel(BaseModel):
@@ -33,7 +73,11 @@ class IstioModel(BaseModel):
         alias_generator=camel,
         populate_by_name=True,
         serialize_by_alias=True,
+        # protobuf doubles in JSON, and Kubernetes' JSON, have no NaN or infinity
+        allow_inf_nan=False,
     )
+    # fields kept by models with extra="allow" are free-form data too
+    __pydantic_extra__: dict[str, Data] = Field(init=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The resource as plain data, with only the fields that were set (YAML-ready)."""
@@ -44,11 +88,12 @@ class IstioModel(BaseModel):
 
 
 def _duration(value: str) -> str:
-    if not is_duration(value):
+    problem = duration_problem(value)
+    if problem is not None:
         raise PydanticCustomError(
             "duration",
-            "{value} is not a duration",
-            {"value": repr(value)},
+            "{value} is {problem}",
+            {"value": repr(value[:60]), "problem": problem},
         )
     if parse_duration(value) < 0.001:
         raise PydanticCustomError(
@@ -90,7 +135,7 @@ def _regex(value: str) -> str:
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
-"""A protobuf Duration string (``"250ms"``, ``"1.5s"``), at least 1 ms."""
+"""A protobuf Duration string (``"250ms"``, ``"1.5s"``), 1 ms up to 315,576,000,000 s, in ns."""
 Percent = Annotated[float, AfterValidator(_percent)]
 """A percentage 0..100."""
 HttpStatus = Annotated[int, AfterValidator(_http_status)]
@@ -99,6 +144,140 @@ LegacyHttpStatus = Annotated[int, AfterValidator(_legacy_http_status)]
 """An HTTP status as Istio 0.2 validated it (0..600)."""
 Regex = Annotated[str, AfterValidator(_regex)]
 """A regular expression that RE2 accepts (Envoy and Istio use RE2)."""
+
+
+# -- integer ranges of the protobuf and Kubernetes types ----------------------------------
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+UINT32_MAX = 2**32 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def _range(low: int, high: int, what: str) -> AfterValidator:
+    """:func:`_range_check` as a pydantic validator."""
+    return AfterValidator(_range_check(low, high, what))
+
+
+def _range_check(low: int, high: int, what: str) -> Callable[[int], int]:
+    """A range check whose error (type ``greater_than_equal``/``less_than_equal``) names *what*."""
+
+    def check(value: int) -> int:
+        if value < low:
+            raise PydanticCustomError(
+                "greater_than_equal",
+                "Input should be greater than or equal to {ge} ({what})",
+                {"ge": low, "what": what},
+            )
+        if value > high:
+            raise PydanticCustomError(
+                "less_than_equal",
+                "Input should be less than or equal to {le} ({what})",
+                {"le": high, "what": what},
+            )
+        return value
+
+    return check
+
+
+Int32 = Annotated[int, _range(INT32_MIN, INT32_MAX, "int32 in the proto")]
+"""A protobuf ``int32``."""
+NonNegativeInt32 = Annotated[int, _range(0, INT32_MAX, "int32 in the proto")]
+"""A protobuf ``int32`` that Istio requires to be ≥ 0 (weights, attempts, pool limits)."""
+UInt32 = Annotated[int, _range(0, UINT32_MAX, "uint32 in the proto")]
+"""A protobuf ``uint32`` (or ``google.protobuf.UInt32Value``)."""
+NonNegativeInt64 = Annotated[int, _range(0, INT64_MAX, "int64 in the proto")]
+"""A protobuf ``int64`` that must be ≥ 0."""
+Int64 = Annotated[int, _range(INT64_MIN, INT64_MAX, "int64 in the proto")]
+"""A protobuf ``int64``."""
+UInt64 = Annotated[int, _range(0, UINT64_MAX, "uint64 in the proto")]
+"""A protobuf ``uint64``."""
+Port = Annotated[int, _range(1, 65535, "a port number")]
+"""A TCP port 1..65535 (Kubernetes ``int32`` ports, validated as 1..65535)."""
+OptionalPort = Annotated[int, _range(0, 65535, "a port number, 0 for none")]
+"""A port 0..65535 where 0 means "not set" (Kubernetes ``nodePort``)."""
+
+
+def _port_or_name(value: int | str) -> int | str:
+    if isinstance(value, int):
+        _PORT_CHECK(value)
+    return value
+
+
+_PORT_CHECK = _range_check(1, 65535, "a port number")
+PortOrName = Annotated[int | str, AfterValidator(_port_or_name)]
+"""Kubernetes ``IntOrString`` port: a number 1..65535, or a port name."""
+
+
+# -- values checked with a code of their own ----------------------------------------------
+
+
+class Check(enum.Enum):
+    """What :func:`checked_values` looks for; the marker in a field type's ``Annotated``."""
+
+    HEADER_NAME = "header name"
+    """An HTTP header name: an RFC 9110 token (header operations, CORS, override headers)."""
+    HEADER_MATCH_NAME = "header match name"
+    """A header to match: an RFC 9110 token, or an HTTP/2 pseudo-header such as ``:path``."""
+    HEADER_VALUE = "header value"
+    """A header value that is sent: no CR, LF or NUL."""
+    ENVOY_REGEX = "Envoy regex"
+    """A regex Envoy compiles (``safe_regex``): its RE2 program size is limited."""
+
+
+HeaderName = Annotated[str, Check.HEADER_NAME]
+"""A header name that is written or sent (RFC 9110 token)."""
+HeaderMatchName = Annotated[str, Check.HEADER_MATCH_NAME]
+"""A header name that is matched (RFC 9110 token or an HTTP/2 pseudo-header)."""
+HeaderValue = Annotated[str, Check.HEADER_VALUE]
+"""A header value that is sent (no CR, LF, NUL)."""
+EnvoyRegex = Annotated[str, AfterValidator(_regex), Check.ENVOY_REGEX]
+"""An RE2 regex that Envoy compiles, so its program size is checked too."""
+
+FieldPath = tuple[str | int, ...]
+
+
+def checked_values(
+    model: BaseModel, path: FieldPath = ()
+) -> Iterator[tuple[FieldPath, str, Check]]:
+    """Every value of *model* (nested models, lists, dict keys and values) with a :class:`Check`.
+
+    Yields:
+        The value's path in the document (aliases, as findings name it), the value, the check.
+        For a marked dict key the path ends with the key itself.
+    """
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None:
+            continue
+        where = (*path, field.alias or camel(name))
+        for check in field.metadata:
+            if isinstance(check, Check) and isinstance(value, str):
+                yield where, value, check
+        yield from _checked(field.annotation, value, where)
+
+
+def _checked(tp: Any, value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str, Check]]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        if isinstance(value, str):
+            for check in args[1:]:
+                if isinstance(check, Check):
+                    yield path, value, check
+        yield from _checked(args[0], value, path)
+    elif origin in (typing.Union, types.UnionType):
+        for member in args:  # the member the value belongs to; str and models never overlap
+            yield from _checked(member, value, path)
+    elif origin is list and args and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _checked(args[0], item, (*path, i))
+    elif origin is dict and len(args) == 2 and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _checked(args[0], key, (*path, key))
+            yield from _checked(args[1], item, (*path, key))
+    elif isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(value, tp):
+        yield from checked_values(value, path)
 
 
 def one_of(model: BaseModel, fields: tuple[str, ...], *, required: bool = True) -> None:
@@ -145,7 +324,7 @@ class Resource(IstioModel):
     api_version: str
     kind: str
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    status: Any = None
+    status: Data = None
 
     @property
     def name(self) -> str:

@@ -3,6 +3,10 @@
 Ingress is modelled in full (``extensions/v1beta1`` as in the seed, ``networking.k8s.io/v1beta1``
 and ``networking.k8s.io/v1``). Service and Deployment are modelled as far as routing needs them
 (ports, selectors, replicas, pod labels); their other fields are accepted and kept.
+
+Integer ranges are those of ``k8s.io/api`` (``core/v1/types.go``, ``apps/v1/types.go``,
+``networking/v1/types.go``) as the API server validates them: ``int32`` ports 1..65535
+(``validation.IsValidPortNum``), ``int32`` replicas ≥ 0.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from istiolab.config.base import IstioModel, Resource
+from istiolab.config.base import (
+    Data,
+    IstioModel,
+    NonNegativeInt32,
+    OptionalPort,
+    Port,
+    PortOrName,
+    Resource,
+)
 
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
@@ -24,8 +36,8 @@ class IngressBackendV1Beta1(IstioModel):
     """``serviceName`` + ``servicePort`` (number or name)."""
 
     service_name: str | None = None
-    service_port: int | str | None = None
-    resource: dict[str, Any] | None = None
+    service_port: PortOrName | None = None  # IntOrString: a port 1..65535 or a port name
+    resource: dict[str, Data] | None = None
 
 
 class HTTPIngressPathV1Beta1(IstioModel):
@@ -71,7 +83,7 @@ class IngressSpecV1Beta1(IstioModel):
 class ServiceBackendPort(IstioModel):
     """Port by number or name."""
 
-    number: int | None = Field(default=None, ge=1, le=65535)
+    number: Port | None = None  # int32, 1..65535
     name: str | None = None
 
 
@@ -86,7 +98,7 @@ class IngressBackendV1(IstioModel):
     """``service`` or ``resource``."""
 
     service: IngressServiceBackend | None = None
-    resource: dict[str, Any] | None = None
+    resource: dict[str, Data] | None = None
 
 
 class HTTPIngressPathV1(IstioModel):
@@ -240,11 +252,11 @@ class ServicePort(IstioModel):
 
     model_config = ConfigDict(extra="allow")
 
-    port: int = Field(ge=1, le=65535)
+    port: Port  # int32, 1..65535
     name: str | None = None
     protocol: str | None = None
-    target_port: int | str | None = None
-    node_port: int | None = None
+    target_port: PortOrName | None = None  # IntOrString: 1..65535 or a port name
+    node_port: OptionalPort | None = None  # int32; 0 lets the API server choose
 
 
 class ServiceSpec(IstioModel):
@@ -287,7 +299,7 @@ class PodTemplate(IstioModel):
     model_config = ConfigDict(extra="allow")
 
     metadata: PodTemplateMeta = Field(default_factory=PodTemplateMeta)
-    spec: dict[str, Any] | None = None
+    spec: dict[str, Data] | None = None
 
 
 class LabelSelector(IstioModel):
@@ -303,7 +315,7 @@ class DeploymentSpec(IstioModel):
 
     model_config = ConfigDict(extra="allow")
 
-    replicas: int = Field(default=1, ge=0)
+    replicas: NonNegativeInt32 = 1  # int32
     selector: LabelSelector | None = None
     template: PodTemplate = Field(default_factory=PodTemplate)
 

@@ -5,18 +5,31 @@ the commit pinned by Pilot 0.2.12); ``mirror``, ``corsPolicy`` and ``appendHeade
 0.3) are accepted and reported. The Mixer objects a 2017 rate limit was written with (``memquota``
 handler, ``quota`` instance, ``rule``, ``QuotaSpec``, ``QuotaSpecBinding``) are parsed so the limit
 can be read and modelled. Semantics: ``../shared/reference/istio-envoy-aws-facts.md`` §1.
+
+Integers have the range of their proto type: ``int32`` precedence, weights, attempts and circuit
+breaker limits (``proxy/v1/config/route_rule.proto``, ``dest_policy.proto``), ``int64`` quota
+amounts and charges (``mixer/adapter/memquota/config/config.proto``,
+``mixer/v1/config/client/quota.proto``).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from istiolab.config.base import (
+    Data,
     Duration,
+    HeaderMatchName,
+    HeaderName,
+    HeaderValue,
+    Int32,
+    Int64,
     IstioModel,
     LegacyHttpStatus,
+    NonNegativeInt32,
+    NonNegativeInt64,
     Percent,
     Regex,
     Resource,
@@ -71,7 +84,7 @@ class LegacyStringMatch(IstioModel):
 class MatchRequest(IstioModel):
     """Request attributes; ``uri``, ``scheme``, ``method`` and ``authority`` are special keys."""
 
-    headers: dict[str, LegacyStringMatch] | None = None
+    headers: dict[HeaderMatchName, LegacyStringMatch] | None = None
 
 
 class L4MatchAttributes(IstioModel):
@@ -95,7 +108,7 @@ class DestinationWeight(IstioModel):
 
     destination: IstioService | None = None
     labels: dict[str, str] | None = None
-    weight: int | None = Field(default=None, ge=0, le=100)
+    weight: int | None = Field(default=None, ge=0, le=100)  # int32
 
 
 class HTTPRedirectLegacy(IstioModel):
@@ -116,29 +129,29 @@ class SimpleTimeout(IstioModel):
     """``httpReqTimeout.simpleTimeout``."""
 
     timeout: Duration | None = None
-    override_header_name: str | None = None
+    override_header_name: HeaderName | None = None
 
 
 class HTTPTimeout(IstioModel):
     """Request timeout, including retries (0.2 default 15 s)."""
 
     simple_timeout: SimpleTimeout | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Data] | None = None
 
 
 class SimpleRetry(IstioModel):
     """``httpReqRetries.simpleRetry``."""
 
-    attempts: int = Field(ge=0)
+    attempts: NonNegativeInt32  # int32
     per_try_timeout: Duration | None = None
-    override_header_name: str | None = None
+    override_header_name: HeaderName | None = None
 
 
 class HTTPRetryLegacy(IstioModel):
     """Retries (back-off 25 ms+, chosen by Envoy)."""
 
     simple_retry: SimpleRetry | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Data] | None = None
 
 
 class ExponentialDelay(IstioModel):
@@ -153,7 +166,7 @@ class DelayLegacy(IstioModel):
     percent: Percent | None = None
     fixed_delay: Duration | None = None
     exponential_delay: ExponentialDelay | None = None
-    override_header_name: str | None = None
+    override_header_name: HeaderName | None = None
 
     @model_validator(mode="after")
     def _one(self) -> DelayLegacy:
@@ -168,7 +181,7 @@ class AbortLegacy(IstioModel):
     http_status: LegacyHttpStatus | None = None
     grpc_status: str | None = None
     http2_error: str | None = None
-    override_header_name: str | None = None
+    override_header_name: HeaderName | None = None
 
     @model_validator(mode="after")
     def _one(self) -> AbortLegacy:
@@ -188,8 +201,8 @@ class CorsPolicyLegacy(IstioModel):
 
     allow_origin: list[str] | None = None
     allow_methods: list[str] | None = None
-    allow_headers: list[str] | None = None
-    expose_headers: list[str] | None = None
+    allow_headers: list[HeaderName] | None = None
+    expose_headers: list[HeaderName] | None = None
     max_age: Duration | None = None
     allow_credentials: bool | None = None
 
@@ -198,7 +211,7 @@ class RouteRuleSpec(IstioModel):
     """RouteRule spec (Istio 0.2, plus the 0.3 additions)."""
 
     destination: IstioService
-    precedence: int = 0
+    precedence: Int32 = 0  # int32
     match: MatchCondition | None = None
     route: list[DestinationWeight] | None = None
     redirect: HTTPRedirectLegacy | None = None
@@ -207,10 +220,10 @@ class RouteRuleSpec(IstioModel):
     http_req_timeout: HTTPTimeout | None = None
     http_req_retries: HTTPRetryLegacy | None = None
     http_fault: HTTPFaultInjectionLegacy | None = None
-    l4_fault: dict[str, Any] | None = None
+    l4_fault: dict[str, Data] | None = None
     mirror: IstioService | None = None
     cors_policy: CorsPolicyLegacy | None = None
-    append_headers: dict[str, str] | None = None
+    append_headers: dict[HeaderName, HeaderValue] | None = None
 
 
 class RouteRule(Resource):
@@ -226,28 +239,28 @@ class LoadBalancing(IstioModel):
     """``ROUND_ROBIN`` (default) | ``LEAST_CONN`` | ``RANDOM``."""
 
     name: Literal["ROUND_ROBIN", "LEAST_CONN", "RANDOM"] | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Data] | None = None
 
 
 class SimpleCircuitBreakerPolicy(IstioModel):
     """``circuitBreaker.simpleCb``."""
 
-    max_connections: int | None = Field(default=None, ge=0)
-    http_max_pending_requests: int | None = Field(default=None, ge=0)
-    http_max_requests: int | None = Field(default=None, ge=0)
+    max_connections: NonNegativeInt32 | None = None  # int32 each
+    http_max_pending_requests: NonNegativeInt32 | None = None
+    http_max_requests: NonNegativeInt32 | None = None
     sleep_window: Duration | None = None
-    http_consecutive_errors: int | None = Field(default=None, ge=0)
+    http_consecutive_errors: NonNegativeInt32 | None = None
     http_detection_interval: Duration | None = None
-    http_max_requests_per_connection: int | None = Field(default=None, ge=0)
+    http_max_requests_per_connection: NonNegativeInt32 | None = None
     http_max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
-    http_max_retries: int | None = Field(default=None, ge=0)
+    http_max_retries: NonNegativeInt32 | None = None
 
 
 class CircuitBreaker(IstioModel):
     """Circuit breaker and outlier detection."""
 
     simple_cb: SimpleCircuitBreakerPolicy | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Data] | None = None
 
 
 class DestinationPolicySpec(IstioModel):
@@ -257,7 +270,7 @@ class DestinationPolicySpec(IstioModel):
     source: IstioService | None = None
     load_balancing: LoadBalancing | None = None
     circuit_breaker: CircuitBreaker | None = None
-    custom: dict[str, Any] | None = None
+    custom: dict[str, Data] | None = None
 
 
 class DestinationPolicy(Resource):
@@ -276,7 +289,7 @@ class QuotaOverride(IstioModel):
     """A per-dimension override of a memquota limit."""
 
     dimensions: dict[str, str] = Field(default_factory=dict)
-    max_amount: int = Field(ge=0)
+    max_amount: NonNegativeInt64  # int64
     valid_duration: Duration | None = None
 
 
@@ -284,7 +297,7 @@ class MemQuotaLimit(IstioModel):
     """One quota of a memquota handler."""
 
     name: str
-    max_amount: int = Field(ge=0)
+    max_amount: NonNegativeInt64  # int64
     valid_duration: Duration | None = None
     overrides: list[QuotaOverride] | None = None
 
@@ -333,9 +346,9 @@ class MixerRuleSpec(IstioModel):
 
     match: str | None = None
     actions: list[MixerAction] = Field(default_factory=list)
-    request_header_operations: list[dict[str, Any]] | None = None
-    response_header_operations: list[dict[str, Any]] | None = None
-    sampling: dict[str, Any] | None = None
+    request_header_operations: list[dict[str, Data]] | None = None
+    response_header_operations: list[dict[str, Data]] | None = None
+    sampling: dict[str, Data] | None = None
 
 
 class MixerRule(Resource):
@@ -351,13 +364,13 @@ class QuotaRef(IstioModel):
     """A quota charged per request."""
 
     quota: str
-    charge: int = 1
+    charge: Int64 = 1  # int64
 
 
 class QuotaRule(IstioModel):
     """When to charge which quotas."""
 
-    match: list[dict[str, Any]] | None = None
+    match: list[dict[str, Data]] | None = None
     quotas: list[QuotaRef] = Field(default_factory=list)
 
 

@@ -4,21 +4,34 @@
 the newer versions are aliases of v1alpha3), so one class serves all three. Field semantics:
 ``../shared/reference/istio-envoy-aws-facts.md`` §2. HTTP routing is modelled field by field;
 TLS and TCP routes are kept as data (the ingress simulator models HTTP).
+
+Integer fields have the range of their type in istio.io/api ``networking/v1alpha3``
+(``virtual_service.proto``, ``destination_rule.proto``, ``gateway.proto``, ``envoy_filter.proto``):
+``int32`` weights, attempts and pool limits, ``uint32`` ports and ``UInt32Value`` counters,
+``uint64`` ring and table sizes; ``double`` percentages are finite, 0..100.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from istiolab.config.base import (
+    Data,
     Duration,
+    EnvoyRegex,
+    HeaderMatchName,
+    HeaderName,
+    HeaderValue,
     HttpStatus,
+    Int32,
     IstioModel,
+    NonNegativeInt32,
     Percent,
-    Regex,
     Resource,
+    UInt32,
+    UInt64,
     one_of,
 )
 
@@ -34,7 +47,7 @@ class StringMatch(IstioModel):
 
     exact: str | None = None
     prefix: str | None = None
-    regex: Regex | None = None
+    regex: EnvoyRegex | None = None
 
     @model_validator(mode="after")
     def _one(self) -> StringMatch:
@@ -56,7 +69,7 @@ class StringMatch(IstioModel):
 
 
 class PortSelector(IstioModel):
-    """A destination port."""
+    """A destination port (``uint32 number``, a port: 0..65535)."""
 
     number: int = Field(ge=0, le=65535)
 
@@ -72,9 +85,9 @@ class Destination(IstioModel):
 class HeaderOperations(IstioModel):
     """Header manipulation."""
 
-    set: dict[str, str] | None = None
-    add: dict[str, str] | None = None
-    remove: list[str] | None = None
+    set: dict[HeaderName, HeaderValue] | None = None
+    add: dict[HeaderName, HeaderValue] | None = None
+    remove: list[HeaderName] | None = None
 
 
 class Headers(IstioModel):
@@ -92,13 +105,13 @@ class HTTPMatchRequest(IstioModel):
     scheme: StringMatch | None = None
     method: StringMatch | None = None
     authority: StringMatch | None = None
-    headers: dict[str, StringMatch] | None = None
-    port: int | None = Field(default=None, ge=0, le=65535)
+    headers: dict[HeaderMatchName, StringMatch] | None = None
+    port: int | None = Field(default=None, ge=0, le=65535)  # uint32
     source_labels: dict[str, str] | None = None
     gateways: list[str] | None = None
     query_params: dict[str, StringMatch] | None = None
     ignore_uri_case: bool | None = None
-    without_headers: dict[str, StringMatch] | None = None
+    without_headers: dict[HeaderMatchName, StringMatch] | None = None
     source_namespace: str | None = None
     stat_prefix: str | None = None
 
@@ -107,7 +120,7 @@ class HTTPRouteDestination(IstioModel):
     """A weighted destination of a route."""
 
     destination: Destination
-    weight: int | None = Field(default=None, ge=0)
+    weight: NonNegativeInt32 | None = None  # int32 weight
     headers: Headers | None = None
 
 
@@ -116,7 +129,7 @@ class HTTPRedirect(IstioModel):
 
     uri: str | None = None
     authority: str | None = None
-    port: int | None = None
+    port: UInt32 | None = None  # oneof redirect_port { uint32 port }
     derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
     scheme: str | None = None
     redirect_code: int | None = Field(default=None, ge=300, le=399)
@@ -146,7 +159,7 @@ class Delegate(IstioModel):
 class RegexRewrite(IstioModel):
     """Regex path rewrite."""
 
-    match: Regex | None = None
+    match: EnvoyRegex | None = None
     rewrite: str | None = None
 
 
@@ -161,7 +174,7 @@ class HTTPRewrite(IstioModel):
 class HTTPRetry(IstioModel):
     """Retry policy. ``attempts`` retries means at most ``1 + attempts`` requests."""
 
-    attempts: int | None = Field(default=None, ge=0)
+    attempts: NonNegativeInt32 | None = None  # int32 attempts
     per_try_timeout: Duration | None = None
     retry_on: str | None = None
     retry_remote_localities: bool | None = None
@@ -218,8 +231,8 @@ class CorsPolicy(IstioModel):
     allow_origins: list[StringMatch] | None = None
     allow_origin: list[str] | None = None
     allow_methods: list[str] | None = None
-    allow_headers: list[str] | None = None
-    expose_headers: list[str] | None = None
+    allow_headers: list[HeaderName] | None = None
+    expose_headers: list[HeaderName] | None = None
     max_age: Duration | None = None
     allow_credentials: bool | None = None
     unmatched_preflights: str | None = None
@@ -252,8 +265,8 @@ class VirtualServiceSpec(IstioModel):
     hosts: list[str] = Field(default_factory=list)
     gateways: list[str] | None = None
     http: list[HTTPRoute] | None = None
-    tls: list[dict[str, Any]] | None = None
-    tcp: list[dict[str, Any]] | None = None
+    tls: list[dict[str, Data]] | None = None
+    tcp: list[dict[str, Data]] | None = None
     export_to: list[str] | None = None
 
 
@@ -284,25 +297,25 @@ class HTTPCookie(IstioModel):
 class RingHash(IstioModel):
     """Ring hash settings."""
 
-    minimum_ring_size: int | None = Field(default=None, ge=1)
+    minimum_ring_size: UInt64 | None = Field(default=None, ge=1)  # uint64
 
 
 class Maglev(IstioModel):
     """Maglev settings."""
 
-    table_size: int | None = Field(default=None, ge=1)
+    table_size: UInt64 | None = Field(default=None, ge=1)  # uint64
 
 
 class ConsistentHashLB(IstioModel):
     """Session affinity by header, cookie, source IP or query parameter."""
 
-    http_header_name: str | None = None
+    http_header_name: HeaderMatchName | None = None
     http_cookie: HTTPCookie | None = None
     use_source_ip: bool | None = None
     http_query_parameter_name: str | None = None
     ring_hash: RingHash | None = None
     maglev: Maglev | None = None
-    minimum_ring_size: int | None = Field(default=None, ge=1)
+    minimum_ring_size: UInt64 | None = Field(default=None, ge=1)  # uint64, deprecated
 
     @model_validator(mode="after")
     def _one(self) -> ConsistentHashLB:
@@ -326,7 +339,7 @@ class LoadBalancerSettings(IstioModel):
 
     simple: LbSimple | None = None
     consistent_hash: ConsistentHashLB | None = None
-    locality_lb_setting: dict[str, Any] | None = None
+    locality_lb_setting: dict[str, Data] | None = None
     warmup_duration_secs: Duration | None = None
     warmup: WarmupConfiguration | None = None
 
@@ -339,9 +352,9 @@ class LoadBalancerSettings(IstioModel):
 class TCPSettings(IstioModel):
     """TCP connection pool."""
 
-    max_connections: int | None = Field(default=None, ge=0)
+    max_connections: NonNegativeInt32 | None = None  # int32
     connect_timeout: Duration | None = None
-    tcp_keepalive: dict[str, Any] | None = None
+    tcp_keepalive: dict[str, Data] | None = None
     max_connection_duration: Duration | None = None
     idle_timeout: Duration | None = None
 
@@ -349,14 +362,15 @@ class TCPSettings(IstioModel):
 class HTTPSettings(IstioModel):
     """HTTP connection pool (circuit-breaker thresholds)."""
 
-    http1_max_pending_requests: int | None = Field(default=None, ge=0)
-    http2_max_requests: int | None = Field(default=None, ge=0)
-    max_requests_per_connection: int | None = Field(default=None, ge=0)
-    max_retries: int | None = Field(default=None, ge=0)
+    # int32 each
+    http1_max_pending_requests: NonNegativeInt32 | None = None
+    http2_max_requests: NonNegativeInt32 | None = None
+    max_requests_per_connection: NonNegativeInt32 | None = None
+    max_retries: NonNegativeInt32 | None = None
     idle_timeout: Duration | None = None
     h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
     use_client_protocol: bool | None = None
-    max_concurrent_streams: int | None = Field(default=None, ge=0)
+    max_concurrent_streams: NonNegativeInt32 | None = None  # int32
 
 
 class ConnectionPoolSettings(IstioModel):
@@ -370,21 +384,21 @@ class OutlierDetection(IstioModel):
     """Passive health checking (ejection of failing hosts)."""
 
     split_external_local_origin_errors: bool | None = None
-    consecutive_local_origin_failures: int | None = Field(default=None, ge=0)
-    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
-    consecutive_5xx_errors: int | None = Field(default=None, ge=0)
-    consecutive_errors: int | None = Field(default=None, ge=0)
+    consecutive_local_origin_failures: UInt32 | None = None  # UInt32Value
+    consecutive_gateway_errors: UInt32 | None = None  # UInt32Value
+    consecutive_5xx_errors: UInt32 | None = None  # UInt32Value
+    consecutive_errors: NonNegativeInt32 | None = None  # int32, deprecated
     interval: Duration | None = None
     base_ejection_time: Duration | None = None
-    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
-    min_health_percent: int | None = Field(default=None, ge=0, le=100)
+    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)  # int32
+    min_health_percent: int | None = Field(default=None, ge=0, le=100)  # int32
 
 
 class RetryBudget(IstioModel):
     """Retry budget."""
 
     percent: Percentage | None = None
-    min_retry_concurrency: int | None = Field(default=None, ge=0)
+    min_retry_concurrency: UInt32 | None = None  # uint32
 
 
 class PortTrafficPolicy(IstioModel):
@@ -394,7 +408,7 @@ class PortTrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
-    tls: dict[str, Any] | None = None
+    tls: dict[str, Data] | None = None
 
 
 class TrafficPolicy(IstioModel):
@@ -403,10 +417,10 @@ class TrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
-    tls: dict[str, Any] | None = None
+    tls: dict[str, Data] | None = None
     port_level_settings: list[PortTrafficPolicy] | None = None
-    tunnel: dict[str, Any] | None = None
-    proxy_protocol: dict[str, Any] | None = None
+    tunnel: dict[str, Data] | None = None
+    proxy_protocol: dict[str, Data] | None = None
     retry_budget: RetryBudget | None = None
 
 
@@ -425,7 +439,7 @@ class DestinationRuleSpec(IstioModel):
     traffic_policy: TrafficPolicy | None = None
     subsets: list[Subset] | None = None
     export_to: list[str] | None = None
-    workload_selector: dict[str, Any] | None = None
+    workload_selector: dict[str, Data] | None = None
 
 
 class DestinationRule(Resource):
@@ -498,7 +512,7 @@ class EnvoyPatch(IstioModel):
     """The patch of a config patch (its value is raw Envoy config)."""
 
     operation: str | None = None
-    value: dict[str, Any] | None = None
+    value: dict[str, Data] | None = None
     filter_class: str | None = None
 
 
@@ -506,17 +520,17 @@ class EnvoyConfigObjectPatch(IstioModel):
     """One config patch."""
 
     apply_to: str | None = None
-    match: dict[str, Any] | None = None
+    match: dict[str, Data] | None = None
     patch: EnvoyPatch | None = None
 
 
 class EnvoyFilterSpec(IstioModel):
     """EnvoyFilter spec."""
 
-    workload_selector: dict[str, Any] | None = None
-    target_refs: list[dict[str, Any]] | None = None
+    workload_selector: dict[str, Data] | None = None
+    target_refs: list[dict[str, Data]] | None = None
     config_patches: list[EnvoyConfigObjectPatch] = Field(default_factory=list)
-    priority: int | None = None
+    priority: Int32 | None = None  # int32
 
 
 class EnvoyFilter(Resource):
