@@ -145,6 +145,31 @@ CODES: dict[str, Code] = {
             "invalid value",
             "A value outside the allowed set (enum), or a one-of with zero or several members.",
         ),
+        _c(
+            "IL109",
+            "error",
+            "invalid header name or value",
+            "A header name that is not an RFC 9110 token (it has a space, colon, CR or LF; "
+            "matches and hash keys may name the pseudo-headers `:authority`, `:method`, "
+            "`:path`, `:scheme`, header operations only `:authority`), or a header value with "
+            "CR, LF or NUL. Envoy and Istio refuse both.",
+        ),
+        _c(
+            "IL110",
+            "error",
+            "invalid resource name",
+            "`metadata.name` is not an RFC 1123 subdomain (253 characters; a Service: an RFC 1035 "
+            "label, 63), or `metadata.namespace` is not an RFC 1123 label (63): lower-case "
+            "letters, digits and `-`. The Kubernetes API server refuses it.",
+        ),
+        _c(
+            "IL111",
+            "error",
+            "regex too large for Envoy",
+            "The regex's RE2 program is larger than Envoy's default limit of 100, so Envoy "
+            "refuses the config. Simplify it, or raise the runtime key "
+            "`re2.max_program_size.error_level`.",
+        ),
         # -- semantics
         _c(
             "IL201",

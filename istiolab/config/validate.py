@@ -7,11 +7,12 @@ input. Suppression: ``suppress=`` codes, and the ``istiolab.io/suppress`` annota
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from istiolab.config.base import Resource
+from istiolab.config.base import Check, Resource, checked_values
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
 from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
@@ -34,10 +35,56 @@ from istiolab.config.model import (
     HTTPRoute,
     VirtualService,
 )
+from istiolab.config.registry import path_str
 from istiolab.findings import Finding
 from istiolab.profiles import IstioProfile, get_profile
+from istiolab.regex import ENVOY_MAX_PROGRAM_SIZE, ENVOY_PROGRAM_SIZE_KEY, RegexError, program_size
 
 FAULT_RESOLUTION = 0.0001  # percent; Envoy FractionalPercent per million
+
+# RFC 9110 §5.6.2 token: what a header field name is (no space, colon, CR, LF or NUL).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# HTTP/2 pseudo-headers Envoy's header matchers (and hash policies) see; operations may only set
+# :authority, which Istio turns into the host rewrite.
+PSEUDO_HEADERS = frozenset({":authority", ":method", ":path", ":scheme"})
+_HEADER_VALUE_BAD = re.compile(r"[\r\n\x00]")
+# Kubernetes names (k8s.io/apimachinery/pkg/util/validation/validation.go)
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL.pattern}(\.{_DNS1123_LABEL.pattern})*")
+_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclasses.dataclass(frozen=True)
+class _NameRule:
+    pattern: re.Pattern[str]
+    size: int
+    what: str
+    chars: str
+    example: str
+
+
+_SUBDOMAIN = _NameRule(
+    _DNS1123_SUBDOMAIN,
+    253,
+    "an RFC 1123 subdomain",
+    "lower-case letters, digits, '-' and '.', each part between dots starting and ending with a "
+    "letter or digit",
+    "'web-api' or 'web.v2'",
+)
+_LABEL = _NameRule(
+    _DNS1123_LABEL,
+    63,
+    "an RFC 1123 label",
+    "lower-case letters, digits and '-', starting and ending with a letter or digit",
+    "'shop'",
+)
+_SERVICE_NAME = _NameRule(
+    _DNS1035_LABEL,
+    63,
+    "an RFC 1035 label",
+    "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit",
+    "'web-api'",
+)
 
 
 def validate(
@@ -85,8 +132,19 @@ class _Validator:
     ) -> None:
         self.findings.append(self.cs.finding(code, res, path, message, fix))
 
+    def add_quoted(
+        self, code: str, res: Resource, path: Sequence[str | int], message: str, fix: str
+    ) -> None:
+        """:meth:`add` for a path that may end in a user's key: shown quoted and bounded."""
+        f = self.cs.finding(code, res, path, message, fix)
+        shown = [p if isinstance(p, int) or _plain_key(p) else _shown(p) for p in path]
+        self.findings.append(dataclasses.replace(f, path=path_str(shown)))
+
     def run(self) -> None:
         self.duplicates()
+        for r in self.cs:
+            self.names(r)
+            self.values(r)
         for vs in self.cs.kind(VirtualService):
             self.virtual_service(vs)
         for dr in self.drs:
@@ -134,6 +192,78 @@ class _Validator:
                 )
             else:
                 seen[k] = r
+
+    def names(self, r: Resource) -> None:
+        """``metadata.name`` and ``metadata.namespace`` as the API server validates them."""
+        # Service: NameIsDNS1035Label (core/v1 validation); namespaces: DNS-1123 label; every
+        # other kind here (Deployment, Ingress, and custom resources): DNS-1123 subdomain.
+        name_rule = _SERVICE_NAME if isinstance(r, Service) else _SUBDOMAIN
+        checks = (
+            ("name", r.metadata.name, name_rule),
+            ("namespace", r.metadata.namespace, _LABEL),
+        )
+        for key, value, rule in checks:
+            problem = _name_problem(value, rule) if value else None
+            if problem:
+                what = f"{r.kind} name" if key == "name" else "namespace"
+                self.add(
+                    "IL110",
+                    r,
+                    ("metadata", key),
+                    f"{what} {_shown(value)} is not {rule.what}: {problem}",
+                    f"rename it: {rule.chars}, at most {rule.size} characters, e.g. {rule.example}",
+                )
+
+    def values(self, r: Resource) -> None:
+        """Header names and values, and Envoy's limit on regexes, in every field of *r*."""
+        for path, value, check in checked_values(r):
+            if check is Check.ENVOY_REGEX:
+                self.regex_size(r, path, value)
+                continue
+            if check is Check.HEADER_VALUE:
+                bad = _HEADER_VALUE_BAD.search(value)
+                if bad:
+                    self.add_quoted(
+                        "IL109",
+                        r,
+                        path,
+                        f"header value {_shown(value)} contains {bad.group()!r}: a header value "
+                        "may not contain CR, LF or NUL",
+                        "remove the control characters (to send two headers, write two entries)",
+                    )
+                continue
+            allowed = PSEUDO_HEADERS if check is Check.HEADER_MATCH_NAME else {":authority"}
+            if value in allowed or _TOKEN.fullmatch(value):
+                continue
+            bad_char = next((c for c in value if not _TOKEN.fullmatch(c)), "")
+            what = f"contains {bad_char!r}" if bad_char else "is empty"
+            pseudo = ", ".join(sorted(allowed))
+            self.add_quoted(
+                "IL109",
+                r,
+                path,
+                f"header name {_shown(value)} {what}: a header name is an RFC 9110 token "
+                f"(letters, digits and !#$%&'*+-.^_`|~; no space, colon, CR or LF) or {pseudo}",
+                "use a header name such as 'x-user-id'",
+            )
+
+    def regex_size(self, r: Resource, path: Sequence[str | int], pattern: str) -> None:
+        """Envoy refuses a regex whose RE2 program is over its limit (``regex.cc``)."""
+        try:
+            size = program_size(pattern)
+        except RegexError:
+            return  # not RE2 at all: the schema already said so (IL107)
+        if size > ENVOY_MAX_PROGRAM_SIZE:
+            self.add_quoted(
+                "IL111",
+                r,
+                path,
+                f"regex {_shown(pattern)} compiles to an RE2 program of size {size}; Envoy "
+                f"refuses more than {ENVOY_MAX_PROGRAM_SIZE} (runtime key "
+                f"{ENVOY_PROGRAM_SIZE_KEY})",
+                "simplify the pattern (fewer alternatives, no large counted repetitions such as "
+                f"{{1,100}}), or raise {ENVOY_PROGRAM_SIZE_KEY} in the Envoy runtime",
+            )
 
     def service_known(self, host: str) -> bool:
         return any(s.fqdn() == host for s in self.services)
@@ -564,6 +694,27 @@ class _Validator:
                     "nothing to do if it does not affect routing; otherwise expect the simulator "
                     "to differ from the cluster",
                 )
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr`` of *value* for a message, cut to *limit* characters (with the full length)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}…({len(value)} characters)"
+    return repr(value)
+
+
+def _plain_key(key: str) -> bool:
+    """Whether a key can stand in a finding's path as it is (short, printable, no space)."""
+    return 0 < len(key) <= 60 and key.isprintable() and " " not in key
+
+
+def _name_problem(name: str, rule: _NameRule) -> str | None:
+    """What is wrong with a Kubernetes name, or None."""
+    if len(name) > rule.size:
+        return f"{len(name)} characters, more than {rule.size}"
+    if not rule.pattern.fullmatch(name):
+        return f"it may only have {rule.chars}"
+    return None
 
 
 def _field_path(text: str) -> tuple[str | int, ...]:
