@@ -312,6 +312,48 @@ CASES = [
         "'FASTEST'",
     ),
     case(
+        "IL109",
+        VS_HEAD
+        + """\
+  http:
+  - match:
+    - headers:
+        x user:  # <-
+          exact: beta
+    route:
+    - destination:
+        host: httpbin
+""",
+        "spec.http[0].match[0].headers.'x user'",
+        "'x user'",
+    ),
+    case(
+        "IL110",
+        """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: Httpbin_v1  # <-
+        """,
+        "metadata.name",
+        "'Httpbin_v1'",
+    ),
+    case(
+        "IL111",
+        VS_HEAD
+        + """\
+  http:
+  - match:
+    - uri:
+        regex: /api/v[0-9]{1,60}  # <-
+    route:
+    - destination:
+        host: httpbin
+""",
+        "spec.http[0].match[0].uri.regex",
+        "'/api/v[0-9]{1,60}'",
+    ),
+    case(
         "IL201",
         """
         apiVersion: config.istio.io/v1alpha2
@@ -745,6 +787,7 @@ NOT_FROM_VALIDATE = {
     "IL313": "route compiler only: features left out of the compiled routes",
     "IL314": "route compiler only: a local rate limit that never enforces",
     "IL401": "scenario files (not validated by istiolab.config.validate)",
+    "IL402": "simulation budget: scenarios and sweeps too large to run (tests/hostile)",
 }
 
 # More inputs for codes with several causes (ids are code-cause).
