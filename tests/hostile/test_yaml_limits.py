@@ -196,20 +196,29 @@ BOMB_PROBE = textwrap.dedent(
     # the bomb dies with MemoryError instead of taking the machine's memory.
     cap = vm_bytes() + 100 * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    # Start the peak (ru_maxrss) afresh, so that the imports' peak does not count; where that
-    # is not possible the measure only errs on the high side.
+    # The peak resident size. ru_maxrss also holds the peak of the process this one was forked
+    # from (the kernel carries it over exec), so with a big parent, such as a pytest worker, it
+    # says nothing about the load. VmHWM is this process's own peak, and clear_refs starts it
+    # afresh after the imports; without them, ru_maxrss is used, which can only err high.
+    def peak_kib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
-        pass
+        peak_kib = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     before = rss_kib()
     wall, cpu = time.perf_counter(), time.process_time()
     config = load(path)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_kib()
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
-        "wall": wall, "cpu": cpu, "extra_kib": peak - before,
+        "wall": wall, "cpu": cpu, "extra_kib": peak - before, "ru_maxrss_kib": usage,
         "findings": [f.to_dict() for f in config.findings],
     }))
     """
