@@ -47,7 +47,13 @@ peers:
 	@if [ -n "$(GO_BIN)" ]; then $(MAKE) --no-print-directory -C peers GO=$(GO_BIN); \
 	else echo "go not found: tests that need the peers will skip (install Go 1.26+, then make peers)"; fi
 
+# The fast engine's compiled event loop is cached beside the package: compile it once here, not
+# in the first notebook kernel or browser test that happens to simulate (minutes on two cores).
+WARM_FAST := from istiolab.sim.engine import simulate; from istiolab.sim.scenario import mmc_scenario; \
+	simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1, engine='fast')
+
 test: $(STAMP) system-deps peers
+	$(BIN)/python -c "$(WARM_FAST)"
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 lint: $(STAMP)
