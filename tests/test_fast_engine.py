@@ -140,7 +140,7 @@ def test_auto_runs_fast_when_supported() -> None:
     sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml").with_overrides(
         {"run.duration_s": 4.0}
     )
-    auto, fast = simulate(sc, 9), simulate(sc, 9, engine="fast")
+    auto, fast = simulate(sc, 9, engine="auto"), simulate(sc, 9, engine="fast")
     pd.testing.assert_frame_equal(auto.summary(), fast.summary())
     assert not any("engine auto" in f.message for f in auto.findings)
 
@@ -156,7 +156,7 @@ def test_auto_falls_back_and_says_why(overrides: dict[str, object], feature: str
     sc = load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml").with_overrides(
         {"run.duration_s": 3.0, **overrides}
     )
-    auto = simulate(sc, 1)
+    auto = simulate(sc, 1, engine="auto")
     notes = [f for f in auto.findings if "engine auto ran the SimPy engine" in f.message]
     assert len(notes) == 1
     assert feature in notes[0].message
@@ -170,7 +170,7 @@ def test_auto_falls_back_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     sc = load_scenario(ROOT / "sim/scenarios/deny-route.yaml").with_overrides(
         {"run.duration_s": 2.0}
     )
-    auto = simulate(sc, 1)
+    auto = simulate(sc, 1, engine="auto")
     assert any("numba is not installed" in f.message for f in auto.findings)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import os
 from concurrent.futures.process import BrokenProcessPool
@@ -204,6 +205,7 @@ def test_local_cluster_is_loopback_without_dashboard_and_always_closed(
         "threads_per_worker": 1,
         "dashboard_address": None,
         "host": "127.0.0.1",
+        "silence_logs": logging.CRITICAL,
     }
     assert _FakeCluster.closed
     assert _FakeClient.closed

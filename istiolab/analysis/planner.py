@@ -349,7 +349,7 @@ def plan(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
-    engine: str = "auto",
+    engine: str = "simpy",
 ) -> Plan:
     """Find the smallest value of an integer knob that meets every objective.
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import itertools
+import logging
 import math
 import multiprocessing
 import os
@@ -97,7 +98,7 @@ class _Task:
     scenario: Scenario
     params: dict[str, Any]
     seed: int
-    engine: str = "auto"
+    engine: str = "simpy"
 
 
 def sweep_seeds(base_seed: int, n: int) -> list[int]:
@@ -133,7 +134,7 @@ def check_engine(engine: str) -> None:
 
 
 def run_point(
-    scenario: Scenario, params: Mapping[str, Any], seed: int, engine: str = "auto"
+    scenario: Scenario, params: Mapping[str, Any], seed: int, engine: str = "simpy"
 ) -> Row:
     """Run one sweep cell and return its row (what every sweep task executes).
 
@@ -417,6 +418,9 @@ def open_executor(
                 threads_per_worker=1,
                 dashboard_address=None,  # the default binds 0.0.0.0:8787
                 host="127.0.0.1",
+                # Workers stopped by Ctrl-C or SIGTERM log heartbeat failures with tracebacks
+                # on their way out; a run's own errors come back as error rows, not as logs.
+                silence_logs=logging.CRITICAL,
             ) as cluster,
             client_cls(cluster) as client,
         ):
@@ -477,7 +481,7 @@ def sweep(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
-    engine: str = "auto",
+    engine: str = "simpy",
 ) -> pd.DataFrame:
     """Run a scenario over a factorial grid of overrides and several seeds.
 

@@ -99,8 +99,8 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="Simulation engine: auto (the compiled engine when it supports every feature the "
-        "scenario uses, else SimPy, with a note saying why), simpy or fast. See docs/engines.md.",
+        help="Simulation engine: simpy (default), fast (compiled), or auto (fast when it "
+        "supports every feature the scenario uses, else SimPy, with a note). docs/engines.md.",
         callback=_check_engine,
     ),
 ]

@@ -123,7 +123,7 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the result frames and overview.png here.")
     ] = None,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = "simpy",
     force: Annotated[
         bool,
         typer.Option(

@@ -255,7 +255,7 @@ def sweep_cmd(
     out: OutOpt = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = "simpy",
 ) -> None:
     """Run a scenario over a grid of parameters and seeds; one row per run.
 
@@ -353,7 +353,7 @@ def plan_cmd(
     ] = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = "simpy",
 ) -> None:
     """Find the smallest value of a knob that meets service-level objectives.
 

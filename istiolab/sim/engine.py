@@ -613,7 +613,7 @@ def simulate(
     *,
     params: dict[str, Any] | None = None,
     progress: Callable[[float], object] | None = None,
-    engine: str = "auto",
+    engine: str = "simpy",
     force: bool = False,
 ) -> Result:
     """Run a scenario.
@@ -626,9 +626,11 @@ def simulate(
         progress: Called with the fraction of simulated time done (0 < f <= 1), a hundred
             times over the run; it does not change the result. Raising in it stops the run
             (that is how a caller can cancel).
-        engine: ``"simpy"``, ``"fast"`` (compiled with numba, same results in distribution,
-            see ``docs/engines.md``) or ``"auto"`` (default): fast when it supports every
-            feature the scenario uses, else SimPy, with a finding naming the feature.
+        engine: ``"simpy"`` (default), ``"fast"`` (compiled with numba, same results in
+            distribution, see ``docs/engines.md``) or ``"auto"``: fast when it supports every
+            feature the scenario uses, else SimPy, with a finding naming the feature. SimPy stays
+            the default until the fast engine agrees with it on every notebook question (it
+            does not yet model workers sharing fewer cores; see docs/engines.md).
         force: Run even when more requests are expected than ``limits.SIM_MAX_REQUESTS``
             (the limits that cost memory still hold; see :mod:`istiolab.sim.budget`).
 
