@@ -6,6 +6,7 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_strip_and_canonical_diff() -> None:
         ({"metadata": {"labels": {"a": "b"}}}, {"metadata": {}}),
     ],
 )
-def test_merge_patch_round_trip(current: dict, target: dict) -> None:
+def test_merge_patch_round_trip(current: dict[str, Any], target: dict[str, Any]) -> None:
     patch = merge_patch(current, target)
     assert apply_merge_patch(current, patch) == target
 
