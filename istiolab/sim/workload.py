@@ -691,7 +691,7 @@ class RequestFactory:
             (t.path, t.method, t.host or spec.host, dict(t.headers), t.headers.get("cookie"))
             for t in spec.requests
         ]
-        self._tpl_cum = _cumulative([t.weight for t in spec.requests])
+        self._tpl_cum = cumulative_weights([t.weight for t in spec.requests])
         if spec.az_split is not None:
             if azs:
                 unknown = sorted(set(spec.az_split) - set(azs))
@@ -701,10 +701,10 @@ class RequestFactory:
                         f"not one of the scenario's AZs {list(azs)}"
                     )
             self._azs: list[str | None] = list(spec.az_split)
-            self._az_cum = _cumulative(list(spec.az_split.values()))
+            self._az_cum = cumulative_weights(list(spec.az_split.values()))
         elif azs:
             self._azs = list(azs)
-            self._az_cum = _cumulative([1.0] * len(azs))
+            self._az_cum = cumulative_weights([1.0] * len(azs))
         else:
             self._azs = [None]
             self._az_cum = [1.0]
@@ -757,7 +757,7 @@ class RequestFactory:
         return RequestAttrs(path, method, host, headers, user, source_ip, az)
 
 
-def _cumulative(weights: Sequence[float]) -> list[float]:
+def cumulative_weights(weights: Sequence[float]) -> list[float]:
     """Normalised cumulative weights, the last forced to exactly 1 (draws are in [0, 1))."""
     total = math.fsum(weights)
     cum: list[float] = []

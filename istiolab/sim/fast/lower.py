@@ -40,7 +40,7 @@ from istiolab.sim.dists import (
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.tallies import HdrLayout
-from istiolab.sim.workload import load_timestamps
+from istiolab.sim.workload import cumulative_weights, load_timestamps
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -492,7 +492,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         users = sessions.users if sessions is not None else 0
         tpl_at = len(cum)
         weights = [r.weight for r in t.requests]
-        cum.extend(_cumulative(weights))
+        cum.extend(cumulative_weights(weights))
         az_at = len(tr_az)
         if t.az_split is not None:
             names, az_w = list(t.az_split), list(t.az_split.values())
@@ -504,7 +504,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                     f"traffic {t.name!r} az_split names {name}, not one of the scenario's AZs {azs}"
                 )
             tr_az.append(az_index[name])
-        az_cum = _cumulative(az_w)
+        az_cum = cumulative_weights(az_w)
         cum.extend(az_cum)
         class_at = len(cls_route)
         n_classes = len(t.requests) * max(1, users)
@@ -769,17 +769,3 @@ def _decide(
             raise UnsupportedError(f"a local reply {d.status} {d.flags} without a route")
         return -1
     return route_index[id(d.route)]
-
-
-def _cumulative(weights: list[float]) -> list[float]:
-    """Normalised cumulative weights, the last positive one pinned to 1 (as the workload does)."""
-    total = math.fsum(weights)
-    out: list[float] = []
-    acc = 0.0
-    for w in weights:
-        acc += w
-        out.append(acc / total)
-    last = max(k for k, w in enumerate(weights) if w > 0)
-    for k in range(last, len(out)):
-        out[k] = 1.0
-    return out
