@@ -172,6 +172,77 @@ class _Validator:
                     "convert it to a local rate limit EnvoyFilter (istiolab convert) for "
                     "Istio ≥ 1.x",
                 )
+        for r in self.cs:
+            self.header_text(r)
+
+    # -- control characters in request text (IL109) ----------------------------------------
+    # Envoy's route proto gives the values it sends (host_redirect, path_redirect,
+    # prefix_rewrite, host_rewrite_literal, headers_to_add) the HTTP_HEADER_VALUE rule and
+    # refuses CR, LF and NUL (api/envoy/config/route/v3/route_components.proto,
+    # api/envoy/config/core/v3/base.proto); RFC 9110 §5.5 allows no other control character
+    # but tab in a field value, and a match value with one can never match a request Envoy
+    # accepted. The schema-marked header operation values are checked for CR, LF and NUL in
+    # values(); this adds the other control characters there, and every match, redirect and
+    # rewrite value.
+
+    _HEADER_TEXT_FIELDS = (  # (model class name, its fields)
+        ("StringMatch", ("exact", "prefix")),
+        ("LegacyStringMatch", ("exact", "prefix")),
+        ("HTTPRedirect", ("uri", "authority", "scheme")),
+        ("HTTPRedirectLegacy", ("uri", "authority")),
+        ("HTTPRewrite", ("uri", "authority")),
+        ("HTTPRewriteLegacy", ("uri", "authority")),
+        ("RegexRewrite", ("rewrite",)),
+        ("HeaderOperations", ("set", "add")),  # marked HeaderValue: CR, LF, NUL done in values()
+        ("RouteRuleSpec", ("append_headers",)),  # marked HeaderValue, likewise
+    )
+
+    def header_text(self, r: Resource) -> None:
+        """IL109 for a control character in a value Envoy sends or matches as request text."""
+        for path, value, marked in self._header_text_values((), r):
+            bad = re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value)
+            if bad is None or (marked and bad.group() in "\r\n\x00"):
+                continue  # a marked value's CR, LF or NUL is already reported by values()
+            self.add_quoted(
+                "IL109",
+                r,
+                path,
+                f"value {_shown(value)} contains {bad.group()!r}: a value Envoy sends or matches "
+                "as request text may not contain CR, LF, NUL or another control character "
+                "(RFC 9110 field values allow only tab)",
+                "remove the control characters (a request never carries them; to send two "
+                "headers, write two entries)",
+            )
+
+    @classmethod
+    def _header_text_values(
+        cls, path: tuple[str | int, ...], node: object
+    ) -> Iterable[tuple[tuple[str | int, ...], str, bool]]:
+        """Every string of a :attr:`_HEADER_TEXT_FIELDS` field under *node*, with its path."""
+        from pydantic import BaseModel
+
+        from istiolab.config.base import camel
+
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from cls._header_text_values((*path, i), item)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                yield from cls._header_text_values((*path, str(key)), item)
+        elif isinstance(node, BaseModel):
+            kind = type(node).__name__
+            wanted = next((f for k, f in cls._HEADER_TEXT_FIELDS if k == kind), ())
+            for name, field in type(node).model_fields.items():
+                value = getattr(node, name)
+                where = (*path, field.alias or camel(name))
+                if name not in wanted:
+                    yield from cls._header_text_values(where, value)
+                elif isinstance(value, str):
+                    yield where, value, False
+                elif isinstance(value, dict):
+                    for key, item in value.items():
+                        if isinstance(item, str):
+                            yield (*where, str(key)), item, True
 
     # -- generic ---------------------------------------------------------------------------
 
