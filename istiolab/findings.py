@@ -152,7 +152,9 @@ CODES: dict[str, Code] = {
             "A header name that is not an RFC 9110 token (it has a space, colon, CR or LF; "
             "matches and hash keys may name the pseudo-headers `:authority`, `:method`, "
             "`:path`, `:scheme`, header operations only `:authority`), or a header value with "
-            "CR, LF or NUL. Envoy and Istio refuse both.",
+            "CR, LF or NUL. Envoy and Istio refuse both. Also a control character (anything "
+            "but tab) in a header operation value, a match value (`exact`, `prefix`) or a "
+            "redirect or rewrite field: it would inject a header, or never match.",
         ),
         _c(
             "IL110",
