@@ -25,3 +25,40 @@ def test_readme_python_block_runs(index: int, monkeypatch: pytest.MonkeyPatch) -
     with contextlib.redirect_stdout(out):
         exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), {})
     assert out.getvalue().strip(), "the example printed nothing"
+
+
+def _shell_block(heading: str) -> list[str]:
+    """The command lines of the first ``sh`` block after ``heading``, comments kept."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(heading) :]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.S)
+    assert block, f"no sh block after {heading!r}"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+@pytest.mark.envoy
+@pytest.mark.slow
+def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
+    """Every line of the tour runs from the repository root, as printed, and exits 0.
+
+    The block runs in one ``bash -e`` with the venv's ``istiolab`` first on PATH: a placeholder
+    file, an unquoted ``<`` or a command whose flags changed fails here.
+    """
+    import os
+    import subprocess
+    import sys
+
+    lines = _shell_block("## A short tour")
+    assert sum(line.startswith("istiolab ") for line in lines) >= 10
+    script = tmp_path / "tour.sh"
+    script.write_text("set -euo pipefail\n" + "\n".join(lines) + "\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["MPLBACKEND"] = "Agg"
+    done = subprocess.run(
+        ["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert (ROOT / "build" / "canary.yaml").is_file()
+    assert "webui-beta-users" in done.stdout  # explain names the cookie route
+    assert "ingress.nodes_per_az = " in done.stdout  # plan answered
