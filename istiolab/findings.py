@@ -257,6 +257,190 @@ CODES: dict[str, Code] = {
             "invalid combination",
             "Fields that cannot be used together (for example `redirect` with `route`).",
         ),
+        _c(
+            "IL214",
+            "error",
+            "destination port not on the Service",
+            "A destination (or mirror) names a port that its Service or ServiceEntry does not "
+            "expose, so istiod generates no cluster for it.",
+        ),
+        _c(
+            "IL215",
+            "error",
+            "destination port required",
+            "A destination without a port goes to a Service that exposes several ports; Istio "
+            "cannot tell which one is meant.",
+        ),
+        _c(
+            "IL216",
+            "warning",
+            "gateway selector matches no pod",
+            "A Gateway's selector matches the pods of no Deployment of the input, so no gateway "
+            "proxy takes its servers (checked when Deployments are given).",
+        ),
+        _c(
+            "IL217",
+            "warning",
+            "DestinationRule host unknown",
+            "A DestinationRule's host is no Service or ServiceEntry of the input (an info when the "
+            "input has no Services and no route sends to the host).",
+        ),
+        _c(
+            "IL218",
+            "warning",
+            "Service targetPort not exposed by its pods",
+            "A Service port's targetPort (number or name) is none of the container ports of the "
+            "Deployment it selects (checked when the pods declare ports).",
+        ),
+        _c(
+            "IL219",
+            "error",
+            "conflicting Gateways",
+            "Two Gateways on the same selector and port accept the same host; the gateway proxy "
+            "keeps one server and drops the other.",
+        ),
+        _c(
+            "IL220",
+            "warning",
+            "credential shared by Gateways",
+            "Several Gateways on one gateway workload serve the same certificate; clients that "
+            "reuse an HTTP/2 connection for another host can get 404s.",
+        ),
+        _c(
+            "IL221",
+            "warning",
+            "gateway port not on the gateway Service",
+            "A Gateway server listens on a port that no Service selecting the gateway pods "
+            "exposes (as port or targetPort), so it is unreachable through that Service.",
+        ),
+        _c(
+            "IL222",
+            "error",
+            "invalid Gateway server",
+            "A server Istio rejects or misreads: HTTPS or TLS without `tls`, `tls` on plain HTTP, "
+            "two ports with one name, a dotted server name, `httpsRedirect` on HTTPS.",
+        ),
+        _c(
+            "IL223",
+            "error",
+            "wildcard host bound to the mesh",
+            "A VirtualService bound to `mesh` (no gateways, or `mesh` listed) has host `*`; Istio "
+            "rejects it.",
+        ),
+        _c(
+            "IL224",
+            "error",
+            "VirtualService without routes",
+            "A VirtualService has no `http`, `tls` or `tcp` routes; Istio rejects it.",
+        ),
+        _c(
+            "IL225",
+            "warning",
+            "host in several VirtualServices",
+            "Two VirtualServices name the same host on the same gateway (or the mesh). Istio "
+            "merges them on a gateway in creation order, and for the mesh keeps only one.",
+        ),
+        _c(
+            "IL226",
+            "warning",
+            "single destination with weight below 100",
+            "A route with one destination gets all its traffic whatever its weight; a weight "
+            "below 100 suggests a missing destination.",
+        ),
+        _c(
+            "IL227",
+            "warning",
+            "destination repeated",
+            "A route lists the same host and subset twice; merge the two weights.",
+        ),
+        _c(
+            "IL228",
+            "warning",
+            "deprecated form",
+            "A deprecated field or form (`fault.delay.percent`, `mirrorPercent`, "
+            "`outlierDetection.consecutiveErrors`, a gateway referenced as `name.namespace`).",
+        ),
+        _c(
+            "IL229",
+            "error",
+            "duplicate subset name",
+            "A DestinationRule defines two subsets with one name; Istio rejects it.",
+        ),
+        _c(
+            "IL230",
+            "warning",
+            "several DestinationRules for one host",
+            "Two DestinationRules in one namespace have the same host; istiod merges them: the "
+            "oldest one's traffic policy wins and a later subset with a taken name is dropped.",
+        ),
+        _c(
+            "IL231",
+            "warning",
+            "subset without labels",
+            "A subset has no labels, so it selects every endpoint of the host.",
+        ),
+        _c(
+            "IL232",
+            "warning",
+            "TLS without server verification",
+            "A DestinationRule originates TLS (SIMPLE or MUTUAL) without `caCertificates` or "
+            "`credentialName`, so the server certificate is not verified.",
+        ),
+        _c(
+            "IL233",
+            "warning",
+            "TLS settings override mesh mTLS",
+            "A DestinationRule for a Service of the mesh sets a TLS mode other than ISTIO_MUTUAL; "
+            "it replaces Istio's automatic mTLS, and a STRICT PeerAuthentication then refuses "
+            "the traffic.",
+        ),
+        _c(
+            "IL234",
+            "info",
+            "Service port name not an Istio protocol",
+            "A Service port whose name is not `<protocol>[-suffix]` and that has no "
+            "`appProtocol`: Istio sniffs the protocol (Istio 0.2 treated it as TCP, so HTTP "
+            "routing rules did not apply).",
+        ),
+        _c(
+            "IL235",
+            "warning",
+            "appProtocol not recognised",
+            "A Service port's `appProtocol` is not a protocol Istio knows.",
+        ),
+        _c(
+            "IL236",
+            "warning",
+            "EnvoyFilter relative patch without priority",
+            "A relative operation (INSERT_BEFORE/AFTER, REPLACE, MERGE, REMOVE on a filter) in "
+            "an EnvoyFilter without `priority`: whether it applies depends on the order of "
+            "other filters.",
+        ),
+        _c(
+            "IL237",
+            "error",
+            "EnvoyFilter REPLACE not allowed here",
+            "REPLACE is only valid for HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST.",
+        ),
+        _c(
+            "IL238",
+            "error",
+            "EnvoyFilter ADD ignored",
+            "ADD is ignored when applyTo is ROUTE_CONFIGURATION or HTTP_ROUTE.",
+        ),
+        _c(
+            "IL239",
+            "error",
+            "EnvoyFilter REMOVE ignored",
+            "REMOVE is ignored when applyTo is ROUTE_CONFIGURATION or HTTP_ROUTE.",
+        ),
+        _c(
+            "IL240",
+            "warning",
+            "EnvoyFilter relative patch with proxyVersion",
+            "A relative patch matched on `proxyVersion` without `priority` may stop applying "
+            "during an upgrade.",
+        ),
         # -- legacy and conversion caveats
         _c(
             "IL301",
@@ -363,6 +547,354 @@ CODES: dict[str, Code] = {
 
 
 @dataclasses.dataclass(frozen=True)
+class Anchor:
+    """A check of another analyzer (istioctl analyze or Kiali) and what istiolab does about it.
+
+    Attributes:
+        code: The anchor's code (``IST0101``, ``KIA1104``).
+        name: Its name in the anchor (message type or validation id).
+        status: ``covered``, ``not applicable`` or ``not covered``.
+        ours: istiolab codes that report the same problem (empty unless covered).
+        note: Why, when it is not covered or not applicable; what differs, when it is.
+    """
+
+    code: str
+    name: str
+    status: str
+    ours: tuple[str, ...] = ()
+    note: str = ""
+
+
+_NA_WORKLOAD = "about sidecars or running pods, not about the routing configuration"
+_NA_INSTALL = "about the Istio installation or the cluster, not about a configuration"
+_NA_GWAPI = "Kubernetes Gateway API resources are not modelled (Istio networking only)"
+_NA_AMBIENT = "ambient mode and waypoints are outside ingress routing"
+_NA_SECURITY = (
+    "security policies (AuthorizationPolicy, PeerAuthentication, RequestAuthentication) are "
+    "not modelled"
+)
+_NA_TELEMETRY = "telemetry resources are not modelled"
+
+
+def _a(code: str, name: str, ours: str | tuple[str, ...] = (), note: str = "") -> Anchor:
+    """An anchor entry: covered when *ours* is given, else the status is read from *note*."""
+    codes = (ours,) if isinstance(ours, str) else ours
+    if codes:
+        status = "covered"
+    elif note.startswith("n/a: "):
+        status, note = "not applicable", note.removeprefix("n/a: ")
+    else:
+        status = "not covered"
+    return Anchor(code, name, status, codes, note)
+
+
+# Read from istio/istio pkg/config/analysis/msg/messages.yaml (with the analyzers under
+# pkg/config/analysis/analyzers/) and kiali/kiali models/istio_validation.go (checkDescriptors,
+# with business/checkers/). Retired istioctl codes are left out.
+ANCHORS: tuple[Anchor, ...] = (
+    _a(
+        "IST0001",
+        "InternalError",
+        note="n/a: istiolab has no internal-error finding; it never raises on user input",
+    ),
+    _a("IST0002", "Deprecated", "IL228"),
+    _a(
+        "IST0101",
+        "ReferencedResourceNotFound",
+        ("IL203", "IL210", "IL211", "IL212", "IL214", "IL216"),
+    ),
+    _a("IST0102", "NamespaceNotInjected", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0103", "PodMissingProxy", note=f"n/a: {_NA_WORKLOAD}"),
+    _a(
+        "IST0106",
+        "SchemaValidationError",
+        (
+            "IL101",
+            "IL102",
+            "IL103",
+            "IL104",
+            "IL105",
+            "IL106",
+            "IL107",
+            "IL108",
+            "IL109",
+            "IL110",
+            "IL111",
+            "IL213",
+            "IL222",
+            "IL223",
+            "IL224",
+            "IL229",
+        ),
+    ),
+    _a(
+        "IST0107",
+        "MisplacedAnnotation",
+        note="n/a: Istio's workload annotations are not modelled; none changes ingress routing",
+    ),
+    _a(
+        "IST0108",
+        "UnknownAnnotation",
+        note="n/a: Istio's workload annotations are not modelled; none changes ingress routing",
+    ),
+    _a("IST0109", "ConflictingMeshGatewayVirtualServiceHosts", "IL225"),
+    _a(
+        "IST0110",
+        "ConflictingSidecarWorkloadSelectors",
+        note="n/a: the Sidecar resource is not modelled (ingress routing)",
+    ),
+    _a(
+        "IST0111",
+        "MultipleSidecarsWithoutWorkloadSelectors",
+        note="n/a: the Sidecar resource is not modelled (ingress routing)",
+    ),
+    _a("IST0112", "VirtualServiceDestinationPortSelectorRequired", "IL215"),
+    _a(
+        "IST0116",
+        "DeploymentAssociatedToMultipleServices",
+        note="protocol clashes between Services of one Deployment: not checked yet (needs "
+        "per-pod port protocols)",
+    ),
+    _a("IST0118", "PortNameIsNotUnderNamingConvention", "IL234"),
+    _a("IST0123", "NamespaceMultipleInjectionLabels", note=f"n/a: {_NA_WORKLOAD}"),
+    _a(
+        "IST0125",
+        "InvalidAnnotation",
+        note="n/a: Istio's workload annotations are not modelled; none changes ingress routing",
+    ),
+    _a("IST0126", "UnknownMeshNetworksServiceRegistry", note=f"n/a: {_NA_INSTALL}"),
+    _a(
+        "IST0127",
+        "NoMatchingWorkloadsFound",
+        note="n/a: reported for Sidecar and AuthorizationPolicy selectors, which are not "
+        "modelled; Gateway selectors are IL216",
+    ),
+    _a("IST0128", "NoServerCertificateVerificationDestinationLevel", "IL232"),
+    _a("IST0129", "NoServerCertificateVerificationPortLevel", "IL232"),
+    _a("IST0130", "VirtualServiceUnreachableRule", "IL207"),
+    _a("IST0131", "VirtualServiceIneffectiveMatch", "IL208"),
+    _a("IST0132", "VirtualServiceHostNotFoundInGateway", "IL206"),
+    _a("IST0133", "SchemaWarning", ("IL226", "IL228", "IL231")),
+    _a(
+        "IST0134",
+        "ServiceEntryAddressesRequired",
+        note="ServiceEntries are read for their hosts and ports only (mesh egress, not ingress)",
+    ),
+    _a(
+        "IST0135",
+        "DeprecatedAnnotation",
+        note="n/a: Istio's workload annotations are not modelled; none changes ingress routing",
+    ),
+    _a(
+        "IST0136",
+        "AlphaAnnotation",
+        note="n/a: Istio's workload annotations are not modelled; none changes ingress routing",
+    ),
+    _a(
+        "IST0137",
+        "DeploymentConflictingPorts",
+        note="Services that map one targetPort to different ports: not checked yet",
+    ),
+    _a("IST0138", "GatewayDuplicateCertificate", "IL220"),
+    _a("IST0139", "InvalidWebhook", note=f"n/a: {_NA_INSTALL}"),
+    _a(
+        "IST0140",
+        "IngressRouteRulesNotAffected",
+        note="a gateway route without subset to a host whose mesh VirtualService splits by "
+        "subset: not checked yet",
+    ),
+    _a("IST0141", "InsufficientPermissions", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0142", "UnsupportedKubernetesVersion", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0143", "LocalhostListener", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0144", "InvalidApplicationUID", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0145", "ConflictingGateways", "IL219"),
+    _a("IST0146", "ImageAutoWithoutInjectionWarning", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0147", "ImageAutoWithoutInjectionError", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0148", "NamespaceInjectionEnabledByDefault", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0149", "JwtClaimBasedRoutingWithoutRequestAuthN", note=f"n/a: {_NA_SECURITY}"),
+    _a(
+        "IST0150",
+        "ExternalNameServiceTypeInvalidPortName",
+        note="ExternalName Services are read but their port names are not checked yet",
+    ),
+    _a("IST0151", "EnvoyFilterUsesRelativeOperation", "IL236"),
+    _a("IST0152", "EnvoyFilterUsesReplaceOperationIncorrectly", "IL237"),
+    _a("IST0153", "EnvoyFilterUsesAddOperationIncorrectly", "IL238"),
+    _a("IST0154", "EnvoyFilterUsesRemoveOperationIncorrectly", "IL239"),
+    _a("IST0155", "EnvoyFilterUsesRelativeOperationWithProxyVersion", "IL240"),
+    _a("IST0156", "UnsupportedGatewayAPIVersion", note=f"n/a: {_NA_GWAPI}"),
+    _a("IST0157", "InvalidTelemetryProvider", note=f"n/a: {_NA_TELEMETRY}"),
+    _a("IST0158", "PodsIstioProxyImageMismatchInNamespace", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("IST0159", "ConflictingTelemetryWorkloadSelectors", note=f"n/a: {_NA_TELEMETRY}"),
+    _a("IST0160", "MultipleTelemetriesWithoutWorkloadSelectors", note=f"n/a: {_NA_TELEMETRY}"),
+    _a(
+        "IST0161",
+        "InvalidGatewayCredential",
+        note="Secrets are never read (istiolab does not handle key material)",
+    ),
+    _a("IST0162", "GatewayPortNotDefinedOnService", "IL221"),
+    _a("IST0163", "InvalidExternalControlPlaneConfig", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0164", "ExternalControlPlaneAddressIsNotAHostname", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0165", "ReferencedInternalGateway", note=f"n/a: {_NA_GWAPI}"),
+    _a("IST0166", "IneffectiveSelector", note=f"n/a: {_NA_GWAPI}"),
+    _a("IST0167", "IneffectivePolicy", note=f"n/a: {_NA_SECURITY}"),
+    _a("IST0168", "UnknownUpgradeCompatibility", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0169", "UpdateIncompatibility", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0170", "MultiClusterInconsistentService", note=f"n/a: {_NA_INSTALL}"),
+    _a("IST0171", "NegativeConditionStatus", note="n/a: about the status of live objects"),
+    _a("IST0172", "FutureUnsupportedGatewayAPIVersion", note=f"n/a: {_NA_GWAPI}"),
+    _a("IST0173", "DestinationRuleSubsetNotSelectPods", "IL204"),
+    _a("IST0174", "UnknownDestinationRuleHost", "IL217"),
+    _a("IST0175", "JwksUriFetchUnrestricted", note=f"n/a: {_NA_SECURITY}"),
+    _a("IST0176", "GatewayAPICRDVersionBelowMinimum", note=f"n/a: {_NA_GWAPI}"),
+    _a(
+        "IST0177",
+        "ConflictingServiceEntryProtocol",
+        note="ServiceEntries are read for their hosts and ports only (mesh egress, not ingress)",
+    ),
+    _a("KIA0002", "generic.multimatch.selectorless", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0003", "generic.multimatch.selector", note=f"n/a: {_NA_SECURITY}"),
+    _a(
+        "KIA0004",
+        "generic.selector.workloadnotfound",
+        note="n/a: reported for Sidecar and policy selectors, which are not modelled; Gateway "
+        "selectors are IL216",
+    ),
+    _a(
+        "KIA0005",
+        "generic.exportto.namespacenotfound",
+        note="exportTo is kept but not checked yet (the input rarely lists Namespaces)",
+    ),
+    *(
+        _a(code, name, note=f"n/a: {_NA_SECURITY}")
+        for code, name in (
+            ("KIA0101", "authorizationpolicy.source.namespacenotfound"),
+            ("KIA0102", "authorizationpolicy.to.wrongmethod"),
+            ("KIA0104", "authorizationpolicy.nodest.matchingregistry"),
+            ("KIA0105", "authorizationpolicy.mtls.needstobeenabled"),
+            ("KIA0106", "authorizationpolicy.source.principalnotfound"),
+            ("KIA0107", "authorizationpolicy.source.principalremote"),
+            ("KIA0108", "authorizationpolicy.source.principalforeign"),
+        )
+    ),
+    _a("KIA0109", "authorizationpolicy.ambient.l7nowaypoint", note=f"n/a: {_NA_AMBIENT}"),
+    _a("KIA0110", "authorizationpolicy.ambient.l7notargetrefs", note=f"n/a: {_NA_AMBIENT}"),
+    _a("KIA0201", "destinationrules.multimatch", "IL230"),
+    _a("KIA0202", "destinationrules.nodest.matchingregistry", "IL217"),
+    _a("KIA0203", "destinationrules.nodest.subsetlabels", "IL204"),
+    _a("KIA0204", "destinationrules.trafficpolicy.notlssettings", "IL233"),
+    _a("KIA0205", "destinationrules.mtls.meshpolicymissing", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0206", "destinationrules.mtls.nspolicymissing", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0207", "destinationrules.mtls.policymtlsenabled", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0208", "destinationrules.mtls.meshpolicymtlsenabled", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0209", "destinationrules.nodest.subsetnolabels", "IL231"),
+    _a("KIA0210", "destinationrule.ambient.l7nowaypoint", note=f"n/a: {_NA_AMBIENT}"),
+    _a("KIA0211", "destinationrule.ambient.servicenotcaptured", note=f"n/a: {_NA_AMBIENT}"),
+    _a("KIA0212", "destinationrule.ambient.notinservicenamespace", note=f"n/a: {_NA_AMBIENT}"),
+    _a("KIA0301", "gateways.multimatch", "IL219"),
+    _a("KIA0302", "gateways.selector", "IL216"),
+    _a("KIA0401", "peerauthentication.mtls.destinationrulemissing", note=f"n/a: {_NA_SECURITY}"),
+    _a("KIA0501", "peerauthentications.mtls.destinationrulemissing", note=f"n/a: {_NA_SECURITY}"),
+    _a(
+        "KIA0505",
+        "peerauthentications.mtls.disabledestinationrulemissing",
+        note=f"n/a: {_NA_SECURITY}",
+    ),
+    _a(
+        "KIA0506",
+        "peerauthentications.mtls.disablemeshdestinationrulemissing",
+        note=f"n/a: {_NA_SECURITY}",
+    ),
+    _a(
+        "KIA0601",
+        "port.name.mismatch",
+        "IL234",
+        "Kiali checks Service ports and Gateway server ports; istiolab checks Service ports",
+    ),
+    _a("KIA0602", "port.appprotocol.mismatch", "IL235"),
+    _a("KIA0701", "service.deployment.port.mismatch", "IL218"),
+    _a(
+        "KIA1004",
+        "sidecar.egress.servicenotfound",
+        note="n/a: the Sidecar resource is not modelled (ingress routing)",
+    ),
+    _a(
+        "KIA1006",
+        "sidecar.global.selector",
+        note="n/a: the Sidecar resource is not modelled (ingress routing)",
+    ),
+    _a(
+        "KIA1007",
+        "sidecar.outboundtrafficpolicy.mode.ambiguous",
+        note="n/a: the Sidecar resource is not modelled (ingress routing)",
+    ),
+    _a("KIA1101", "virtualservices.nohost.hostnotfound", "IL211"),
+    _a("KIA1102", "virtualservices.nogateway", "IL210"),
+    _a("KIA1104", "virtualservices.route.singleweight", "IL226"),
+    _a("KIA1105", "virtualservices.route.repeatedsubset", "IL227"),
+    _a("KIA1106", "virtualservices.singlehost", "IL225"),
+    _a("KIA1107", "virtualservices.subsetpresent.subsetnotfound", "IL203"),
+    _a("KIA1108", "virtualservices.gateway.oldnomenclature", "IL228"),
+    *(
+        _a(code, name, note=f"n/a: {_NA_AMBIENT}")
+        for code, name in (
+            ("KIA1109", "virtualservice.ambient.l7nowaypoint"),
+            ("KIA1110", "requestauthentication.ambient.l7nowaypoint"),
+            ("KIA1111", "wasmplugin.ambient.l7nowaypoint"),
+            ("KIA1112", "telemetry.ambient.l7nowaypoint"),
+            ("KIA1113", "virtualservice.ambient.servicenotcaptured"),
+            ("KIA1114", "virtualservice.ambient.notinservicenamespace"),
+            ("KIA1115", "requestauthentication.ambient.l7notargetrefs"),
+            ("KIA1116", "wasmplugin.ambient.l7notargetrefs"),
+            ("KIA1117", "telemetry.ambient.l7notargetrefs"),
+        )
+    ),
+    _a(
+        "KIA1211",
+        "serviceentries.multimatch",
+        note="ServiceEntries are read for their hosts and ports only (mesh egress, not ingress)",
+    ),
+    _a(
+        "KIA1212",
+        "serviceentries.port.protocol.conflict",
+        note="ServiceEntries are read for their hosts and ports only (mesh egress, not ingress)",
+    ),
+    _a("KIA1301", "workload.authorizationpolicy.needstobecovered", note=f"n/a: {_NA_SECURITY}"),
+    *(
+        _a(code, name, note=f"n/a: {_NA_AMBIENT}")
+        for code, name in (
+            ("KIA1311", "workload.ambient.sidecarandlabel"),
+            ("KIA1312", "workload.ambient.waypointandnotambient"),
+            ("KIA1313", "workload.ambient.waypointnotfound"),
+            ("KIA1314", "workload.ambient.podsidecarlabelandambientredirection"),
+            ("KIA1315", "workload.ambient.podsidecarinjectandambientlabel"),
+            ("KIA1316", "workload.ambient.sidecarinambientnamespace"),
+            ("KIA1317", "workload.ambient.authpolicybutnowaypoint"),
+        )
+    ),
+    *(
+        _a(code, name, note=f"n/a: {_NA_GWAPI}")
+        for code, name in (
+            ("KIA1401", "k8sroutes.nok8sgateway"),
+            ("KIA1402", "k8sroutes.nohost.namenotfound"),
+            ("KIA1501", "k8sgateways.multimatch.listener"),
+            ("KIA1502", "k8sgateways.multimatch.ip"),
+            ("KIA1503", "k8sgateways.unique.listener"),
+            ("KIA1504", "k8sgateways.gatewayclassnotfound"),
+            ("KIA1601", "k8sreferencegrants.from.namespacenotfound"),
+        )
+    ),
+    _a("KIA1701", "workloadgroup.template.serviceaccount.notfound", note=f"n/a: {_NA_WORKLOAD}"),
+    _a("KIA1702", "workloadgroup.labels.duplicate", note=f"n/a: {_NA_WORKLOAD}"),
+)
+
+SEE: dict[str, tuple[str, ...]] = {
+    code: tuple(a.code for a in ANCHORS if code in a.ours) for code in CODES
+}
+"""For each of our codes, the anchor codes that report the same problem (a finding's ``see``)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Finding(HTMLRepr):
     """One problem found in user input.
 
@@ -375,6 +907,9 @@ class Finding(HTMLRepr):
         fix: What to do about it.
         file: Source file, when known.
         line: 1-based line in *file*, when known.
+        see: Codes of istioctl analyze (``IST0101``) and Kiali (``KIA1104``) for the same problem.
+        caused_by: ``code resource path`` of another finding this one may be a consequence of
+            (fix that one first), or None.
     """
 
     code: str
@@ -385,6 +920,8 @@ class Finding(HTMLRepr):
     fix: str
     file: str | None = None
     line: int | None = None
+    see: tuple[str, ...] = ()
+    caused_by: str | None = None
 
     @property
     def location(self) -> str:
@@ -412,6 +949,8 @@ class Finding(HTMLRepr):
             "line": self.line,
             "message": self.message,
             "fix": self.fix,
+            "see": list(self.see),
+            "caused_by": self.caused_by,
         }
 
 
@@ -425,8 +964,9 @@ def finding(
     severity: Severity | None = None,
     file: str | None = None,
     line: int | None = None,
+    see: tuple[str, ...] | None = None,
 ) -> Finding:
-    """Make a :class:`Finding` with the code's default severity."""
+    """Make a :class:`Finding` with the code's default severity and its anchor codes."""
     return Finding(
         code=code,
         severity=severity or CODES[code].severity,
@@ -436,6 +976,7 @@ def finding(
         fix=fix,
         file=file,
         line=line,
+        see=SEE.get(code, ()) if see is None else see,
     )
 
 
@@ -461,11 +1002,29 @@ def render_docs() -> str:
         '`istiolab.io/suppress: "IL207,IL209"`, or everywhere with',
         "`istiolab lint --suppress IL207`.",
         "",
-        "| code | severity | title | meaning |",
-        "|---|---|---|---|",
+        "| code | severity | title | meaning | see |",
+        "|---|---|---|---|---|",
     ]
     for c in CODES.values():
-        out.append(f"| {c.code} | {c.severity.value} | {c.title} | {c.doc} |")
+        see = ", ".join(SEE.get(c.code, ())) or "-"
+        out.append(f"| {c.code} | {c.severity.value} | {c.title} | {c.doc} | {see} |")
+    out += [
+        "",
+        "## istioctl analyze and Kiali",
+        "",
+        "Every code of `istioctl analyze` (istio/istio `pkg/config/analysis/msg/messages.yaml`)",
+        "and of Kiali's validations (kiali/kiali `models/istio_validation.go`), against ours.",
+        "A finding's `see` field lists the anchor codes of its row.",
+        "",
+    ]
+    counts = ", ".join(
+        f"{status}: {sum(a.status == status for a in ANCHORS)}"
+        for status in ("covered", "not applicable", "not covered")
+    )
+    out += [counts, "", "| anchor | name | status | ours | note |", "|---|---|---|---|---|"]
+    for a in ANCHORS:
+        ours = ", ".join(a.ours) or "-"
+        out.append(f"| {a.code} | `{a.name}` | {a.status} | {ours} | {a.note or '-'} |")
     return "\n".join(out) + "\n"
 
 
