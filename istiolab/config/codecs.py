@@ -62,6 +62,7 @@ class RawDocument:
         index: Position of the document in its file (0-based).
         line: 1-based line where the document starts (0 when the problem has no line).
         lines: 1-based line of every field, keyed by its path from the document root.
+        columns: 1-based column of every field (its key, or the item of a list), keyed alike.
         error: Why the document (or the whole input) could not be loaded, when it could not.
         code: The finding code for *error* (None: a YAML syntax error, IL001).
         fix: What to do about *error*, when there is more to say than the code's default.
@@ -75,6 +76,11 @@ class RawDocument:
     error: str | None = None
     code: str | None = None
     fix: str | None = None
+    columns: Mapping[PathKey, int] = dataclasses.field(default_factory=dict)
+
+    def column_of(self, path: Sequence[str | int]) -> int | None:
+        """Column of *path* when it has a line of its own (None when only an ancestor has)."""
+        return self.columns.get(tuple(path))
 
     def line_of(self, path: Sequence[str | int]) -> int:
         """Line of *path*, or of its nearest ancestor that has one."""
@@ -225,12 +231,15 @@ class _Inspector:
         self.count = 0
         self.known: dict[int, tuple[int, int]] = {}
         self.open: set[int] = set()
+        self.columns: dict[PathKey, int] = {}  # of the last document, keyed as its lines
+        self._lines: dict[PathKey, int] = {}
 
     def document(self, node: yaml.Node) -> dict[PathKey, int]:
         """Check *node* (a document root) and return the line of every field path in it."""
         self.known = {}
         self.open = set()
         lines: dict[PathKey, int] = {}
+        self.columns, self._lines = {}, lines
         self._walk(node, (), 1, _node_line(node), lines)
         return lines
 
@@ -240,6 +249,8 @@ class _Inspector:
         """Visit *node* at *depth* (*line*: where it is used); return its height."""
         if path not in lines:
             lines[path] = node.start_mark.line + 1
+            if lines is self._lines:
+                self.columns[path] = node.start_mark.column + 1
         key = id(node)
         known = self.known.get(key)
         if known is not None:  # an alias of a node seen before
@@ -292,6 +303,8 @@ class _Inspector:
                     first[name] = key_line
                 child = (*path, name)
                 lines[child] = key_line
+                if lines is self._lines:
+                    self.columns[child] = key_node.start_mark.column + 1
                 height = max(height, 1 + self._walk(value_node, child, depth + 1, key_line, lines))
             self.open.discard(key)
         elif isinstance(node, SequenceNode):
@@ -410,7 +423,16 @@ def loads(text: str, file: str | None = None) -> list[RawDocument]:
             data = loader.construct_document(node)
             if data is not None:
                 docs.extend(
-                    _flatten(RawDocument(data, file, index, node.start_mark.line + 1, lines))
+                    _flatten(
+                        RawDocument(
+                            data,
+                            file,
+                            index,
+                            node.start_mark.line + 1,
+                            lines,
+                            columns=inspector.columns,
+                        )
+                    )
                 )
             index += 1
     except InputRefused as err:
@@ -463,7 +485,9 @@ def _flatten(doc: RawDocument) -> Iterator[RawDocument]:
         for i, item in enumerate(data["items"]):
             prefix = ("items", i)
             sub = {k[2:]: v for k, v in doc.lines.items() if k[:2] == prefix}
-            yield RawDocument(item, doc.file, doc.index, doc.lines.get(prefix, doc.line), sub)
+            cols = {k[2:]: v for k, v in doc.columns.items() if k[:2] == prefix}
+            line = doc.lines.get(prefix, doc.line)
+            yield RawDocument(item, doc.file, doc.index, line, sub, columns=cols)
     else:
         yield doc
 
