@@ -910,6 +910,8 @@ class Finding(HTMLRepr):
         see: Codes of istioctl analyze (``IST0101``) and Kiali (``KIA1104``) for the same problem.
         caused_by: ``code resource path`` of another finding this one may be a consequence of
             (fix that one first), or None.
+        explain: For a finding about routing, a request that shows the problem and the
+            ``istiolab explain`` command for it (filled in by :mod:`istiolab.envoy.provenance`).
     """
 
     code: str
@@ -922,6 +924,7 @@ class Finding(HTMLRepr):
     line: int | None = None
     see: tuple[str, ...] = ()
     caused_by: str | None = None
+    explain: str | None = None
 
     @property
     def location(self) -> str:
@@ -951,6 +954,7 @@ class Finding(HTMLRepr):
             "fix": self.fix,
             "see": list(self.see),
             "caused_by": self.caused_by,
+            "explain": self.explain,
         }
 
 
