@@ -478,6 +478,135 @@ deployment_spec = opt(
     strategy=st.just({"type": "RollingUpdate"}),
 )
 
+# -- gateway.networking.k8s.io (istiolab.config.gatewayapi) ---------------------------------
+
+gw_durations = st.sampled_from(["0s", "10s", "500ms", "1h30m", "2m", "1h2m3s4ms"])
+gw_backend = opt(
+    {"name": names}, namespace=names, port=ports, group=st.just(""), kind=st.just("Service")
+)
+gw_header_filter = opt(
+    set=st.lists(opt({"name": names, "value": text}), max_size=2),
+    add=st.lists(opt({"name": names, "value": text}), max_size=2),
+    remove=st.lists(names, max_size=2),
+)
+gw_path_modifier = st.one_of(
+    st.fixed_dictionaries({"type": st.just("ReplaceFullPath"), "replaceFullPath": text}),
+    st.fixed_dictionaries({"type": st.just("ReplacePrefixMatch"), "replacePrefixMatch": text}),
+)
+gw_filter = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("RequestHeaderModifier"), "requestHeaderModifier": gw_header_filter}
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("ResponseHeaderModifier"), "responseHeaderModifier": gw_header_filter}
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("RequestMirror"),
+            "requestMirror": opt({"backendRef": gw_backend}, percent=st.integers(0, 100)),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("RequestRedirect"),
+            "requestRedirect": opt(
+                scheme=st.sampled_from(["http", "https"]),
+                hostname=hosts,
+                port=ports,
+                statusCode=st.sampled_from([301, 302]),
+                path=gw_path_modifier,
+            ),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"type": st.just("URLRewrite"), "urlRewrite": opt(hostname=hosts, path=gw_path_modifier)}
+    ),
+)
+gw_match = opt(
+    path=opt(type=st.sampled_from(["Exact", "PathPrefix"]), value=names.map(lambda n: "/" + n)),
+    headers=st.lists(
+        opt({"name": names, "value": names}, type=st.sampled_from(["Exact", "RegularExpression"])),
+        max_size=2,
+    ),
+    queryParams=st.lists(opt({"name": names, "value": names}), max_size=2),
+    method=st.sampled_from(["GET", "POST"]),
+)
+gw_parent = opt({"name": names}, namespace=names, sectionName=names, port=ports)
+http_route_spec = opt(
+    parentRefs=st.lists(gw_parent, max_size=2),
+    hostnames=st.lists(hosts, max_size=2),
+    rules=st.lists(
+        opt(
+            name=names,
+            matches=st.lists(gw_match, max_size=2),
+            filters=st.lists(gw_filter, max_size=2),
+            backendRefs=st.lists(
+                gw_backend.map(lambda b: {**b}) | opt({"name": names}, weight=st.integers(0, 100)),
+                max_size=2,
+            ),
+            timeouts=opt(request=gw_durations, backendRequest=gw_durations),
+        ),
+        max_size=2,
+    ),
+)
+grpc_route_spec = opt(
+    parentRefs=st.lists(gw_parent, max_size=2),
+    hostnames=st.lists(hosts, max_size=2),
+    rules=st.lists(
+        opt(
+            matches=st.lists(opt(method=opt(service=names, method=names)), max_size=2),
+            backendRefs=st.lists(
+                opt({"name": names}, port=ports, weight=st.integers(0, 9)), max_size=2
+            ),
+        ),
+        max_size=2,
+    ),
+)
+k8s_gateway_spec = opt(
+    {
+        "gatewayClassName": names,
+        "listeners": st.lists(
+            opt(
+                {"name": names, "port": ports, "protocol": st.sampled_from(["HTTP", "HTTPS"])},
+                hostname=hosts,
+                allowedRoutes=opt(
+                    namespaces=opt(
+                        **{"from": st.sampled_from(["All", "Same", "Selector"])},
+                        selector=opt(matchLabels=st.dictionaries(label_keys, names, max_size=2)),
+                    ),
+                    kinds=st.lists(opt({"kind": st.just("HTTPRoute")}), max_size=1),
+                ),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    }
+)
+gateway_class_spec = opt(
+    {"controllerName": st.just("istio.io/gateway-controller")}, description=text
+)
+reference_grant_spec = st.fixed_dictionaries(
+    {
+        "from": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "group": st.just("gateway.networking.k8s.io"),
+                    "kind": st.just("HTTPRoute"),
+                    "namespace": names,
+                }
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        "to": st.lists(
+            opt({"group": st.just(""), "kind": st.just("Service")}, name=names),
+            min_size=1,
+            max_size=2,
+        ),
+    }
+)
+namespace_spec = st.just({"finalizers": ["kubernetes"]})
+
 SPECS: dict[str, st.SearchStrategy[Any]] = {
     "VirtualService": virtual_service_spec,
     "DestinationRule": destination_rule_spec,
@@ -494,16 +623,28 @@ SPECS: dict[str, st.SearchStrategy[Any]] = {
     "IngressV1": ingress_v1_spec,
     "Service": service_spec,
     "Deployment": deployment_spec,
+    "gatewayapi.GatewayClass": gateway_class_spec,
+    "gatewayapi.Gateway": k8s_gateway_spec,
+    "gatewayapi.HTTPRoute": http_route_spec,
+    "gatewayapi.GRPCRoute": grpc_route_spec,
+    "gatewayapi.ReferenceGrant": reference_grant_spec,
+    "gatewayapi.Namespace": namespace_spec,
 }
 
 
+def _spec_key(cls: type[Resource]) -> str:
+    """The SPECS key of a kind: Ingress versions and the Gateway API kinds by class."""
+    if cls.__module__.endswith(".gatewayapi"):
+        return f"gatewayapi.{cls.__name__}"
+    return cls.__name__ if cls.KIND == "Ingress" else cls.KIND
+
+
 def strategy_for(cls: type[Resource]) -> st.SearchStrategy[dict[str, Any]]:
-    key = cls.__name__ if cls.KIND == "Ingress" else cls.KIND
-    return resource(cls.API_VERSIONS, cls.KIND, SPECS[key])
+    return resource(cls.API_VERSIONS, cls.KIND, SPECS[_spec_key(cls)])
 
 
 def test_every_kind_has_a_strategy() -> None:
-    keys = {c.__name__ if c.KIND == "Ingress" else c.KIND for c in KINDS}
+    keys = {_spec_key(c) for c in KINDS}
     assert keys == set(SPECS)
     assert {REGISTRY[(v, c.KIND)] for c in KINDS for v in c.API_VERSIONS} == set(KINDS)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from istiolab.config import k8s, legacy, model
+from istiolab.config import gatewayapi, k8s, legacy, model
 from istiolab.config.base import Resource, camel
 from istiolab.config.codecs import PathKey, RawDocument
 from istiolab.findings import Finding, Severity, finding
@@ -38,6 +38,7 @@ KINDS: tuple[type[Resource], ...] = (
     k8s.IngressV1,
     k8s.Service,
     k8s.Deployment,
+    *gatewayapi.GATEWAY_API_KINDS,
 )
 
 REGISTRY: dict[tuple[str, str], type[Resource]] = {
