@@ -10,6 +10,7 @@ workshops and tests). Errors are :class:`~istiolab.kube.errors.ApiError` subclas
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,10 +18,39 @@ from istiolab.kube.errors import IstioNotServedError
 from istiolab.kube.kinds import ISTIO_GROUP_VERSIONS
 from istiolab.kube.objects import Obj
 
-__all__ = ["ClusterAdapter", "ObjList", "require_istio"]
+__all__ = ["ClusterAdapter", "ClusterIdentity", "ObjList", "require_istio"]
 
 ObjList = list[Obj]
 """A list of objects (spelled as an alias: ``list`` is also a method name below)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterIdentity:
+    """Which cluster this is, beyond the context's name (which two clusters may share).
+
+    Attributes:
+        server: The API server's URL as the client reaches it.
+        uid: The ``uid`` of the ``kube-system`` Namespace: created once with the cluster and
+            never changed, so it tells two clusters apart behind any name or URL. None when it
+            could not be read (a user without the right to get Namespaces).
+    """
+
+    server: str
+    uid: str | None = None
+
+    def same_as(self, other: ClusterIdentity) -> bool:
+        """Whether *other* is this cluster: by uid when both are known, else by server URL."""
+        if self.uid and other.uid:
+            return self.uid == other.uid
+        return self.server == other.server
+
+    def format(self) -> str:
+        """``https://10.0.0.1:6443 (kube-system uid 1234…)``."""
+        return f"{self.server} (kube-system uid {self.uid or 'unknown'})"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """Manifest form."""
+        return {"server": self.server, "kubeSystemUid": self.uid}
 
 
 @runtime_checkable
@@ -45,6 +75,10 @@ class ClusterAdapter(Protocol):
     @property
     def field_manager(self) -> str:
         """Field manager of every write (``istiolab``)."""
+        ...
+
+    def identity(self) -> ClusterIdentity:
+        """The API server's URL and the ``kube-system`` Namespace's uid (backups record it)."""
         ...
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:

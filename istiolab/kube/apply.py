@@ -30,18 +30,29 @@ from typing import Any, Literal
 from istiolab.errors import ClusterError
 from istiolab.kube.adapter import ClusterAdapter
 from istiolab.kube.backups import BackupEntry, BackupSet, BackupStore
-from istiolab.kube.errors import BackupError, NotFoundError, RefusedError, is_ambiguous
-from istiolab.kube.objects import Obj, content, content_digest, strip
-from istiolab.kube.plan import Plan, PlanStep
+from istiolab.kube.errors import (
+    BackupError,
+    BackupUnwritableError,
+    NotFoundError,
+    OtherClusterError,
+    RefusedError,
+    StalePlanError,
+    is_ambiguous,
+)
+from istiolab.kube.objects import Obj, content, content_digest, strip, unified_diff
+from istiolab.kube.plan import OWN_ANNOTATIONS, Plan, PlanStep, drift, recheck
 
 __all__ = [
     "OUTCOMES",
     "ApplyReport",
+    "RollbackPreview",
     "RollbackReport",
     "RollbackResult",
     "StepResult",
     "apply",
+    "check_identity",
     "holds",
+    "preview_rollback",
     "rollback",
 ]
 
@@ -302,8 +313,17 @@ def apply(
     *,
     backups: BackupStore | None = None,
     rollback_on_failure: bool = False,
+    allow_managed: bool = False,
+    change_cause: str | None = None,
 ) -> ApplyReport:
     """Apply a plan's changes in order, saving every live object first and reading it back.
+
+    Before anything is written every object the plan changes is read again: one that changed
+    since the plan (its content, or who owns its fields) refuses the whole apply, so an
+    approved diff is never applied over an edit made while the approval was pending. Each write
+    then carries the resourceVersion it was checked at, so a change in the last moment is
+    refused by the API server itself, and a forced apply takes over only the conflicts the plan
+    showed.
 
     Args:
         plan: A plan from :func:`~istiolab.kube.plan.plan` for this cluster.
@@ -312,18 +332,32 @@ def apply(
             or ``$ISTIOLAB_HOME``).
         rollback_on_failure: When a step fails, undo the steps applied before it (and any
             change the failed step may have made) and report, object by object, what the
-            cluster holds then (``istiolab apply --yes`` does). False (the default): stop, and
-            leave the decision to the caller (the CLI asks; :func:`rollback` does it).
+            cluster holds then (``istiolab apply --atomic`` does). False (the default): stop,
+            and leave the decision to the caller (the CLI asks; :func:`rollback` does it).
+        allow_managed: Also change objects that Argo CD, Flux or Helm manage (break-glass);
+            by default the apply is refused when the plan changes one.
+        change_cause: Why the change is made. When given, every object written is annotated
+            with it and with the backup id (``istiolab.io/change-cause``,
+            ``istiolab.io/backup-id``), and the backup manifest records it.
 
     Returns:
         The report; a failure midway is reported in it (``ok`` False), not raised.
 
     Raises:
         RefusedError: When the plan has conflicts (without ``force``) or rejected objects, was
-            made for another context, or the backup set cannot be written. Nothing is changed
-            then.
+            made for another context, or changes managed objects. Nothing is changed then.
+        StalePlanError: When an object changed since the plan. Nothing is changed.
+        BackupUnwritableError: When the backup set cannot be written. Nothing is changed.
     """
     _refuse_bad_plan(plan, cluster)
+    if plan.managed and not allow_managed:
+        lines = [f"  {s.ref}: {s.managed.format()}" for s in plan.managed if s.managed]
+        raise RefusedError(
+            f"refusing to apply: {len(lines)} object(s) are managed by a GitOps controller or "
+            "Helm, which would undo or fight the change:\n"
+            + "\n".join(lines)
+            + "\nchange them where they are managed, or pass --allow-managed (break-glass)"
+        )
     if not plan.changes:
         return ApplyReport(
             plan.context,
@@ -331,21 +365,45 @@ def apply(
             None,
             tuple(StepResult(s, "unchanged") for s in plan.steps),
         )
+    changed = recheck(plan, cluster)
+    if changed:
+        raise StalePlanError(
+            f"refusing to apply: {len(changed)} object(s) changed on the cluster since the plan "
+            "was made:\n"
+            + "\n".join(f"  {ref}: {what}" for ref, what in changed)
+            + "\nnothing was applied; plan again and review the new diff",
+            changed,
+        )
+    identity = cluster.identity()
     store = backups if backups is not None else BackupStore()
     backup_id = store.new_id()
     # room to rewrite a manifest that records every object: its entries hold what is applied
     reserve = 2 * sum(len(repr(s.desired)) + 1024 for s in plan.changes)
     try:
-        backup = store.create(cluster.context, plan.namespace, backup_id=backup_id, reserve=reserve)
+        backup = store.create(
+            cluster.context,
+            plan.namespace,
+            backup_id=backup_id,
+            reserve=reserve,
+            identity=identity,
+            change_cause=change_cause,
+        )
     except BackupError as err:
-        raise RefusedError(
+        raise BackupUnwritableError(
             f"refusing to apply: the backup set {backup_id} could not be written ({err}); "
             "without it nothing could be undone, so nothing was changed (free some space, or "
             "pass --backup-dir)"
         ) from None
+    annotations = (
+        {}
+        if change_cause is None
+        else {OWN_ANNOTATIONS[0]: backup.id, OWN_ANNOTATIONS[1]: change_cause[:1024]}
+    )
     finished = False
     try:
-        report = _apply_steps(plan, cluster, backup, rollback_on_failure=rollback_on_failure)
+        report = _apply_steps(
+            plan, cluster, backup, rollback_on_failure=rollback_on_failure, annotations=annotations
+        )
         finished = True
         return report
     finally:
@@ -364,7 +422,8 @@ def _refuse_bad_plan(plan: Plan, cluster: ClusterAdapter) -> None:
         raise RefusedError(
             f"refusing to apply: {len(lines)} field(s) are managed by another field manager:\n"
             + "\n".join(lines)
-            + "\ntake them over with --force (force=True), or leave them out of your config",
+            + "\ntake them over with --force-conflicts (force=True), or leave them out of your "
+            "config",
             plan.conflicts,
         )
     bad = [s for s in plan.steps if s.action in ("rejected", "conflict")]
@@ -376,7 +435,12 @@ def _refuse_bad_plan(plan: Plan, cluster: ClusterAdapter) -> None:
 
 
 def _apply_steps(
-    plan: Plan, cluster: ClusterAdapter, backup: BackupSet, *, rollback_on_failure: bool
+    plan: Plan,
+    cluster: ClusterAdapter,
+    backup: BackupSet,
+    *,
+    rollback_on_failure: bool,
+    annotations: Mapping[str, str],
 ) -> ApplyReport:
     results: list[StepResult] = []
     failure: str | None = None
@@ -386,7 +450,7 @@ def _apply_steps(
         elif failure is not None:
             results.append(StepResult(step, "not-attempted", outcome="not-attempted"))
         else:
-            result = _apply_step(step, cluster, backup, force=plan.force)
+            result = _apply_step(step, cluster, backup, annotations)
             results.append(result)
             if result.status == "failed":
                 failure = f"{step.ref}: {result.error}"
@@ -430,8 +494,18 @@ def _listed(problem: str | None) -> tuple[str, ...]:
     return () if problem is None else (f"the backup manifest could not be updated: {problem}",)
 
 
+def _with_annotations(obj: Obj, annotations: Mapping[str, str]) -> Obj:
+    if not annotations:
+        return obj
+    out = dict(obj)
+    meta = dict(out.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    out["metadata"] = meta
+    return out
+
+
 def _apply_step(
-    step: PlanStep, cluster: ClusterAdapter, backup: BackupSet, *, force: bool
+    step: PlanStep, cluster: ClusterAdapter, backup: BackupSet, annotations: Mapping[str, str]
 ) -> StepResult:
     try:
         live = cluster.get(step.kind, step.namespace, step.name, api_version=step.api_version)
@@ -443,12 +517,22 @@ def _apply_step(
             outcome="not-applied",
             detail="not sent",
         )
+    moved = drift(step, live)
+    if moved is not None:
+        return StepResult(
+            step,
+            "failed",
+            f"{moved}: the approved diff no longer describes the change",
+            outcome="not-applied",
+            detail="not sent: plan again and review the new diff",
+        )
+    desired = _with_annotations(step.desired, annotations)
     try:
         if live is not None:
-            entry = backup.record_update(live, step.desired)
+            entry = backup.record_update(live, desired)
         else:
             entry = backup.record_create(
-                step.kind, step.api_version, step.namespace, step.name, step.desired
+                step.kind, step.api_version, step.namespace, step.name, desired
             )
     except BackupError as err:
         return StepResult(
@@ -470,11 +554,18 @@ def _apply_step(
         )
     answer: Obj | None = None
     failure: ClusterError | None = None
+    sent = desired
+    rv = _meta(live, "resourceVersion")
+    if rv:
+        # the version just checked: a change made since is refused by the API server (409), so
+        # a forced apply can take over only the conflicts the approved plan showed
+        sent = dict(desired)
+        sent["metadata"] = {**desired["metadata"], "resourceVersion": rv}
     try:
-        answer = cluster.apply(step.desired, force=force)
+        answer = cluster.apply(sent, force=bool(step.takeover))
     except ClusterError as err:
         failure = err
-    return _verify_apply(step, cluster, backup, entry, live, answer, failure)
+    return _verify_apply(step, cluster, backup, entry, live, answer, failure, desired)
 
 
 def _verify_apply(
@@ -485,6 +576,7 @@ def _verify_apply(
     live: Obj | None,
     answer: Obj | None,
     failure: ClusterError | None,
+    desired: Obj,
 ) -> StepResult:
     """Read the object back and decide what the write did, whatever the answer said."""
     said = "" if failure is None else f"the API server answered: {_short(failure)}"
@@ -506,7 +598,7 @@ def _verify_apply(
     same_object = not (pre_uid and _meta(now, "uid") and _meta(now, "uid") != pre_uid)
     if answer is not None and _meta(answer, "uid") and _meta(now, "uid"):
         same_object = same_object and _meta(answer, "uid") == _meta(now, "uid")
-    if now is not None and same_object and holds(now, step.desired):
+    if now is not None and same_object and holds(now, desired):
         entry.state, entry.error = "applied", said or None
         entry.uid, entry.resource_version = _meta(now, "uid"), _meta(now, "resourceVersion")
         entry.content_sha256 = content_digest(now)
@@ -571,12 +663,54 @@ def _save_quietly(backup: BackupSet) -> None:
 # -- rollback ---------------------------------------------------------------------------------
 
 
+def check_identity(
+    backup: BackupSet, cluster: ClusterAdapter, *, allow_other_cluster: bool = False
+) -> str | None:
+    """Refuse to roll *backup* back into another cluster than the one it was made on.
+
+    Returns:
+        A warning when the backup records no identity (made by an older istiolab), else None.
+
+    Raises:
+        OtherClusterError: When the cluster's identity is not the backup's (unless
+            *allow_other_cluster*).
+    """
+    recorded = backup.identity
+    if recorded is None:
+        return (
+            f"backup {backup.id} does not record which cluster it was made on (an older "
+            "istiolab): check the context before going on"
+        )
+    here = cluster.identity()
+    if recorded.same_as(here) or allow_other_cluster:
+        return None
+    raise OtherClusterError(
+        f"refusing to roll back: backup {backup.id} was made on the cluster at "
+        f'{recorded.format()}, but context "{cluster.context}" reaches {here.format()}: '
+        "another cluster behind the same context name. Nothing was changed. Pass "
+        "--allow-other-cluster only if you mean to write that cluster's objects into this one"
+    )
+
+
+def _refuse_newer(backup: BackupSet, store: BackupStore) -> None:
+    newer = store.newer_touching(backup)
+    if newer:
+        lines = [f"  {b.id} ({b.status}): {', '.join(refs)}" for b, refs in newer]
+        raise RefusedError(
+            f"refusing to roll back {backup.id}: a newer apply changed the same objects since:\n"
+            + "\n".join(lines)
+            + f"\nroll back {newer[-1][0].id} first (newest first), or pass --force to "
+            "overwrite its changes"
+        )
+
+
 def rollback(
     backup_id: str | None,
     cluster: ClusterAdapter,
     *,
     backups: BackupStore | None = None,
     force: bool = False,
+    allow_other_cluster: bool = False,
 ) -> RollbackReport:
     """Undo an apply: restore the saved objects exactly, delete the ones it created.
 
@@ -589,17 +723,23 @@ def rollback(
         cluster: The cluster of the backup's context.
         backups: The backup store; default :class:`BackupStore`.
         force: Also restore objects changed by someone else since the apply, delete objects
-            of the same name that are not the ones the apply created, and roll back a backup
-            set that was already rolled back or is still marked in progress.
+            of the same name that are not the ones the apply created, roll back a backup set
+            that was already rolled back or is still marked in progress, and one that a newer
+            apply of the same objects followed.
+        allow_other_cluster: Roll back into a cluster whose identity (``kube-system`` uid, or
+            server URL) is not the one the backup was made on.
 
     Returns:
         The report (``ok`` False when some object is not, or may not be, as before).
 
     Raises:
         ClusterError: When there is no such backup, or it was already rolled back.
+        OtherClusterError: When the backup was made on another cluster.
+        RefusedError: When a newer apply changed the same objects (it names that backup).
     """
     store = backups if backups is not None else BackupStore()
     backup = store.open(cluster.context, backup_id)
+    warning = check_identity(backup, cluster, allow_other_cluster=allow_other_cluster)
     if backup.status == "rolled-back" and not force:
         raise RefusedError(f"backup {backup.id} was already rolled back (use --force to redo it)")
     if backup.status == "in-progress" and not force:
@@ -607,12 +747,119 @@ def rollback(
             f"backup {backup.id} is marked in progress: an apply may still be running (or was "
             "killed); use --force once you are sure it is not running"
         )
-    problems: list[str] = []
+    if not force:
+        _refuse_newer(backup, store)
+    problems: list[str] = [] if warning is None else [warning]
     results = _undo_all(backup, cluster, force=force, problems=problems)
     ok = all(r.ok for r in results)
     problem = backup.finish("rolled-back" if ok else "rollback-incomplete")
     problems.extend(_listed(problem))
     return RollbackReport(backup.id, tuple(results), tuple(dict.fromkeys(problems)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RollbackPreview:
+    """What a rollback would do to one object, from a read of the live object.
+
+    Attributes:
+        ref: ``Kind/namespace/name``.
+        action: ``restore``, ``recreate`` (deleted since the apply: it is created again from
+            the backup), ``delete`` (created by the apply), ``skip`` (changed by someone else:
+            left alone without ``--force``), ``nothing`` (already as before) or ``unknown``.
+        diff: Unified YAML diff, live → after the rollback.
+        detail: Why, when it is worth saying.
+    """
+
+    ref: str
+    action: str
+    diff: str = ""
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"ref": self.ref, "action": self.action, "diff": self.diff, "detail": self.detail}
+
+
+def preview_rollback(backup: BackupSet, cluster: ClusterAdapter) -> list[RollbackPreview]:
+    """What :func:`rollback` of *backup* would do, object by object, in its order; no writes.
+
+    The CLI shows it before every rollback (and ``rollback --diff`` shows only it): an object
+    is never re-created, or overwritten, without being shown first.
+    """
+    out: list[RollbackPreview] = []
+    for entry in reversed(backup.entries):
+        if entry.state == "failed" and not entry.ambiguous:
+            continue
+        try:
+            live = cluster.get(
+                entry.kind, entry.namespace, entry.name, api_version=entry.api_version
+            )
+        except ClusterError as err:
+            out.append(RollbackPreview(entry.ref, "unknown", detail=f"cannot read it: {err}"))
+            continue
+        before = strip(live) if live is not None else None
+        if entry.action == "create":
+            if live is None:
+                out.append(RollbackPreview(entry.ref, "nothing", detail="already gone"))
+                continue
+            ours = (entry.uid is None or _meta(live, "uid") == entry.uid) and (
+                entry.intended is None or holds(live, entry.intended)
+            )
+            out.append(
+                RollbackPreview(
+                    entry.ref,
+                    "delete" if ours else "skip",
+                    unified_diff(before, None, entry.ref),
+                    "" if ours else "not the object the apply created, or changed since",
+                )
+            )
+            continue
+        try:
+            saved = backup.load_object(entry)
+        except ClusterError as err:
+            out.append(RollbackPreview(entry.ref, "unknown", detail=str(err)))
+            continue
+        saved["apiVersion"] = entry.api_version
+        if live is None:
+            out.append(
+                RollbackPreview(
+                    entry.ref,
+                    "recreate",
+                    unified_diff(None, strip(saved), entry.ref),
+                    "deleted since the apply: it is created again from the backup",
+                )
+            )
+            continue
+        if content_digest(live) == content_digest(saved):
+            out.append(
+                RollbackPreview(entry.ref, "nothing", detail="already holds the saved version")
+            )
+            continue
+        ours = (
+            entry.content_sha256 is not None and content_digest(live) == entry.content_sha256
+        ) or (entry.intended is not None and holds(live, entry.intended))
+        restored = {**strip(live), **{k: v for k, v in strip(saved).items() if k != "metadata"}}
+        meta = dict(strip(live).get("metadata") or {})
+        saved_meta = strip(saved).get("metadata") or {}
+        for key in ("labels", "annotations"):
+            meta.pop(key, None)
+            if saved_meta.get(key):
+                meta[key] = saved_meta[key]
+        restored["metadata"] = meta
+        for key in [k for k in restored if k not in saved and k not in _IDENTITY_KEYS]:
+            del restored[key]
+        out.append(
+            RollbackPreview(
+                entry.ref,
+                "restore" if ours else "skip",
+                unified_diff(before, restored, entry.ref),
+                "" if ours else "changed by someone else since the apply (--force overwrites)",
+            )
+        )
+    return out
+
+
+_IDENTITY_KEYS = frozenset({"apiVersion", "kind", "metadata"})
 
 
 def _undo_all(

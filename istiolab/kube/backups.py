@@ -25,8 +25,13 @@ Folders are created with mode 0700 and files with mode 0600 (they hold the clust
 A manifest that cannot be read is reported by :meth:`BackupStore.scan` as one
 :class:`BackupProblem` naming the file; the other backups are still listed.
 
+The manifest records the cluster's identity (``cluster``: the API server's URL and the
+``kube-system`` Namespace's uid), so that a backup made on one cluster is never rolled back into
+another cluster that happens to have a context of the same name.
+
 The root is ``$ISTIOLAB_HOME/backups`` when ``ISTIOLAB_HOME`` is set, else
-``~/.istiolab/backups``.
+``~/.istiolab/backups``. A root shared by several operators (``--backup-dir`` on a shared
+volume) works: ids are unique (a timestamp and a random suffix) and every write is atomic.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 
 from istiolab.config import codecs
 from istiolab.errors import ClusterError
+from istiolab.kube.adapter import ClusterIdentity
 from istiolab.kube.errors import BackupError
 from istiolab.kube.objects import Obj
 
@@ -244,6 +250,21 @@ class BackupSet:
         return str(self._manifest.get("namespace", ""))
 
     @property
+    def identity(self) -> ClusterIdentity | None:
+        """The cluster the apply changed (None in backups made before identities were kept)."""
+        data = self._manifest.get("cluster")
+        if not isinstance(data, dict) or not isinstance(data.get("server"), str):
+            return None
+        uid = data.get("kubeSystemUid")
+        return ClusterIdentity(str(data["server"]), str(uid) if uid else None)
+
+    @property
+    def change_cause(self) -> str | None:
+        """Why the apply was made (``--change-cause``, or the command line)."""
+        value = self._manifest.get("changeCause")
+        return None if value is None else str(value)
+
+    @property
     def created(self) -> str:
         """When the apply started (ISO 8601, UTC)."""
         return str(self._manifest.get("created", ""))
@@ -432,7 +453,14 @@ class BackupStore:
         return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
     def create(
-        self, context: str, namespace: str, *, backup_id: str | None = None, reserve: int = 0
+        self,
+        context: str,
+        namespace: str,
+        *,
+        backup_id: str | None = None,
+        reserve: int = 0,
+        identity: ClusterIdentity | None = None,
+        change_cause: str | None = None,
     ) -> BackupSet:
         """Start a new backup set (status ``in-progress``), with its manifest on disk.
 
@@ -442,6 +470,8 @@ class BackupStore:
             backup_id: The id (default :meth:`new_id`), so that a failure can name it.
             reserve: Bytes to keep in reserve beyond 64 KiB, so that the manifest can still be
                 rewritten when the disk fills up (about twice its largest size).
+            identity: The cluster's identity (rollback refuses another cluster).
+            change_cause: Why the apply is made.
 
         Raises:
             BackupError: When the folder, the manifest or the reserve cannot be written; the
@@ -465,6 +495,10 @@ class BackupStore:
             "status": "in-progress",
             "entries": [],
         }
+        if identity is not None:
+            manifest["cluster"] = identity.to_dict()
+        if change_cause is not None:
+            manifest["changeCause"] = change_cause
         backup = BackupSet(path, manifest)
         try:
             # the reserve first: a disk with no room for it has no room for the backups
@@ -532,6 +566,63 @@ class BackupStore:
                 "(see `istiolab rollback --list`)"
             )
         return self._read(path)
+
+    def newer_touching(self, backup: BackupSet) -> list[tuple[BackupSet, list[str]]]:
+        """Later backup sets of the same context and cluster that changed objects *backup* did.
+
+        Sets that were rolled back, or that changed nothing, are left out: their objects hold
+        what they held before them. Returns ``(set, refs)`` pairs, oldest first.
+        """
+        refs = {e.ref for e in backup.entries if e.state in ("applied", "unknown") or e.ambiguous}
+        out: list[tuple[BackupSet, list[str]]] = []
+        for other in self.scan(backup.context)[0]:
+            if other.id <= backup.id or other.status == "rolled-back":
+                continue
+            mine, theirs = backup.identity, other.identity
+            if mine is not None and theirs is not None and not mine.same_as(theirs):
+                continue
+            touched = [
+                e.ref
+                for e in other.entries
+                if e.ref in refs and (e.state in ("applied", "unknown") or e.ambiguous)
+            ]
+            if touched:
+                out.append((other, touched))
+        return out
+
+    def prune(self, context: str, keep: int) -> list[str]:
+        """Delete all but the newest *keep* finished backup sets of *context*; the ids deleted.
+
+        Sets still marked ``in-progress`` (an apply running, or killed) and unreadable folders
+        are never deleted: an operator looks at those.
+        """
+        if keep < 0:
+            raise ValueError(f"keep must be 0 or more, not {keep}")
+        sets = [b for b in self.scan(context)[0] if b.status != "in-progress"]
+        doomed = sets[: max(len(sets) - keep, 0)]
+        gone: list[str] = []
+        for b in doomed:
+            _remove_tree(b.path)
+            if not b.path.exists():
+                gone.append(b.id)
+        return gone
+
+    def check_writable(self, context: str) -> None:
+        """Make sure a backup set can be created for *context* before anything is asked.
+
+        Raises:
+            BackupError: One line naming the folder that cannot be created or written.
+        """
+        folder = self.folder(context)
+        try:
+            _mkdirs(folder)
+            probe = folder / f".probe-{secrets.token_hex(4)}"
+            _write_bytes(probe, b"")
+            probe.unlink()
+        except OSError as err:
+            raise BackupError(
+                f"the backup folder {folder} cannot be written: {err.strerror or err}"
+            ) from None
 
     @staticmethod
     def _read(path: Path) -> BackupSet:

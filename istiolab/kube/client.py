@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from istiolab.errors import MissingDependencyError
-from istiolab.kube.adapter import ObjList
+from istiolab.kube.adapter import ClusterIdentity, ObjList
 from istiolab.kube.errors import (
     PATTERNS,
+    ApiError,
     ConnectError,
     NotFoundError,
     Scrubber,
@@ -302,6 +303,7 @@ class KubernetesCluster:
         self._field_manager = field_manager
         self._timeout = request_timeout
         self._served: dict[str, tuple[str, ...]] | None = None
+        self._identity: ClusterIdentity | None = None
         # kept inside a Scrubber, whose repr never shows them
         self._known_secrets = Scrubber(secrets)
 
@@ -438,6 +440,26 @@ class KubernetesCluster:
     def field_manager(self) -> str:
         """Field manager of every write."""
         return self._field_manager
+
+    def identity(self) -> ClusterIdentity:
+        """The server URL and the ``kube-system`` Namespace's uid (``GET /api/v1/namespaces/...``).
+
+        A user who may not read Namespaces (a namespaced CI deployer) gets ``uid=None``: the
+        server URL is then all that tells clusters apart.
+        """
+        if self._identity is None:
+            host = str(getattr(self._api.configuration, "host", "") or "")
+            info = KindInfo("Namespace", ("v1",), "namespaces", namespaced=False)
+            uid: str | None
+            try:
+                data = self._call(
+                    "get", info, "v1", None, "kube-system", self._core.read_namespace, "kube-system"
+                )
+                uid = str((data.get("metadata") or {}).get("uid") or "") or None
+            except ApiError:
+                uid = None  # forbidden or not found: the URL must do
+            self._identity = ClusterIdentity(self._scrubber()(host.rstrip("/")), uid)
+        return self._identity
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:
         """Discover the Istio kinds and versions served (``GET /apis/<group>/<version>``)."""
@@ -854,6 +876,8 @@ def connect(
     kubeconfig: str | os.PathLike[str] | None = None,
     context: str | None = None,
     namespace: str | None = None,
+    *,
+    field_manager: str = "istiolab",
 ) -> KubernetesCluster:
     """Connect to a cluster: a kubeconfig when there is one, else the pod's service account.
 
@@ -861,16 +885,21 @@ def connect(
         kubeconfig: Kubeconfig path; default ``$KUBECONFIG``, then ``~/.kube/config``.
         context: Context; default the kubeconfig's current context.
         namespace: Namespace; default the context's (or the pod's), else ``default``.
+        field_manager: Field manager of every write (``--field-manager``).
 
     Raises:
         ConnectError: When neither a kubeconfig nor an in-cluster service account is found.
     """
     if kubeconfig is not None or os.environ.get("KUBECONFIG"):
-        return KubernetesCluster.from_kubeconfig(kubeconfig, context, namespace)
+        return KubernetesCluster.from_kubeconfig(
+            kubeconfig, context, namespace, field_manager=field_manager
+        )
     if Path("~/.kube/config").expanduser().exists():
-        return KubernetesCluster.from_kubeconfig(None, context, namespace)
+        return KubernetesCluster.from_kubeconfig(
+            None, context, namespace, field_manager=field_manager
+        )
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return KubernetesCluster.in_cluster(namespace)
+        return KubernetesCluster.in_cluster(namespace, field_manager=field_manager)
     raise ConnectError(
         "no kubeconfig found ($KUBECONFIG is unset and ~/.kube/config does not exist) and not "
         "running inside a cluster; pass --kubeconfig PATH"

@@ -30,6 +30,7 @@ __all__ = [
     "PATTERNS",
     "ApiError",
     "BackupError",
+    "BackupUnwritableError",
     "ConflictError",
     "ConnectError",
     "FieldConflict",
@@ -37,8 +38,10 @@ __all__ = [
     "InvalidError",
     "IstioNotServedError",
     "NotFoundError",
+    "OtherClusterError",
     "RefusedError",
     "Scrubber",
+    "StalePlanError",
     "UnauthorizedError",
     "api_error",
     "describe_target",
@@ -240,6 +243,29 @@ class NotFoundError(ApiError):
 
 class InvalidError(ApiError):
     """HTTP 400/422: the API server (schema or admission webhook) rejected the object."""
+
+
+class BackupUnwritableError(RefusedError):
+    """The backup set could not be created (``--backup-dir`` not writable, disk full).
+
+    Nothing was changed. The CLI treats it as an output that cannot be written (exit 2).
+    """
+
+
+class OtherClusterError(RefusedError):
+    """A backup set was made on another cluster than the one reached (its identity differs)."""
+
+
+class StalePlanError(RefusedError):
+    """Objects changed on the cluster after the plan was made (and approved): nothing applied.
+
+    Attributes:
+        changed: ``Kind/namespace/name`` of every object that changed, with what changed.
+    """
+
+    def __init__(self, message: str, changed: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.changed = tuple(changed)
 
 
 class ConflictError(ApiError):

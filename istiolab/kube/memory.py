@@ -38,10 +38,11 @@ import copy
 import dataclasses
 import datetime
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from istiolab.kube.adapter import ObjList
+from istiolab.kube.adapter import ClusterIdentity, ObjList
 from istiolab.kube.errors import ApiError, Scrubber, api_error
 from istiolab.kube.kinds import KINDS, KindInfo, kind_info, split_api_version
 from istiolab.kube.objects import Obj
@@ -206,6 +207,9 @@ class InMemoryCluster:
         field_manager: Field manager of istiolab's writes.
         user: The user named in RBAC denials.
         clock: Time source for ``creationTimestamp``.
+        server: The URL that stands for its API server (part of its identity).
+        cluster_uid: The uid that stands for its ``kube-system`` Namespace; default a fresh
+            random one, so two in-memory clusters are two clusters even with one context name.
 
     Example:
         >>> cluster = InMemoryCluster(namespace="shop")
@@ -229,8 +233,11 @@ class InMemoryCluster:
         field_manager: str = "istiolab",
         user: str = "workshop-user",
         clock: Callable[[], datetime.datetime] | None = None,
+        server: str = "memory://in-memory",
+        cluster_uid: str | None = None,
     ) -> None:
         self._context = context
+        self._identity = ClusterIdentity(server, cluster_uid or str(uuid.uuid4()))
         self._namespace = namespace
         self._field_manager = field_manager
         self._istio_versions = tuple(istio_versions)
@@ -269,6 +276,10 @@ class InMemoryCluster:
     def field_manager(self) -> str:
         """Field manager of istiolab's writes."""
         return self._field_manager
+
+    def identity(self) -> ClusterIdentity:
+        """The server URL and ``kube-system`` uid standing for this cluster's."""
+        return self._identity
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:
         """Istio kinds served, each with its apiVersions, newest first."""

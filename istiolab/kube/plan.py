@@ -24,10 +24,30 @@ from istiolab.errors import ConfigError
 from istiolab.findings import Finding, Severity
 from istiolab.kube.adapter import ClusterAdapter, require_istio
 from istiolab.kube.errors import ConflictError, FieldConflict, InvalidError
+from istiolab.kube.gitops import Manager, managed_by
 from istiolab.kube.kinds import APPLY_ORDER, KINDS, newest_served
-from istiolab.kube.objects import Obj, canonical, strip, unified_diff
+from istiolab.kube.objects import (
+    Obj,
+    canonical,
+    content_digest,
+    ownership_digest,
+    strip,
+    unified_diff,
+)
 
-__all__ = ["Action", "Plan", "PlanStep", "desired_object", "plan"]
+__all__ = [
+    "OWN_ANNOTATIONS",
+    "Action",
+    "Plan",
+    "PlanStep",
+    "desired_object",
+    "drift",
+    "plan",
+    "recheck",
+]
+
+OWN_ANNOTATIONS = ("istiolab.io/backup-id", "istiolab.io/change-cause")
+"""Annotations apply adds to the objects it writes (which backup set, why): not diffed."""
 
 Action = Literal["create", "update", "unchanged", "conflict", "rejected"]
 
@@ -49,6 +69,14 @@ class PlanStep:
         diff: Unified YAML diff, live → result ("" when unchanged).
         conflicts: Per-field conflicts (action ``conflict``).
         error: Why it was rejected (action ``rejected``).
+        live_version: The live object's resourceVersion when planned (None: it did not exist).
+        live_digest: Digest of the live object's content when planned (labels, annotations,
+            spec; :func:`~istiolab.kube.objects.content_digest`).
+        live_owners: Digest of its field ownership when planned
+            (:func:`~istiolab.kube.objects.ownership_digest`).
+        takeover: Conflicts the apply takes over (forced): those the plan showed, and only
+            those. Fields istiolab's own rollback wrote are taken over without asking.
+        managed: The GitOps controller or Helm release that manages the live object.
     """
 
     kind: str
@@ -62,6 +90,11 @@ class PlanStep:
     diff: str = ""
     conflicts: tuple[FieldConflict, ...] = ()
     error: str | None = None
+    live_version: str | None = None
+    live_digest: str | None = None
+    live_owners: str | None = None
+    takeover: tuple[FieldConflict, ...] = ()
+    managed: Manager | None = None
 
     @property
     def ref(self) -> str:
@@ -84,7 +117,8 @@ class Plan:
         steps: Steps in apply order.
         findings: Validation findings (warnings and infos; errors refuse the plan).
         skipped: Resources of the config set that are not applied, with the reason.
-        force: Whether conflicts will be forced (ownership taken over).
+        force: Whether the conflicts the plan shows are taken over (``--force-conflicts``).
+        field_manager: The field manager the plan was made with.
     """
 
     context: str
@@ -93,6 +127,7 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     skipped: tuple[str, ...] = ()
     force: bool = False
+    field_manager: str = "istiolab"
 
     @property
     def changes(self) -> tuple[PlanStep, ...]:
@@ -115,6 +150,11 @@ class Plan:
         return not any(s.action in ("conflict", "rejected") for s in self.steps)
 
     @property
+    def managed(self) -> tuple[PlanStep, ...]:
+        """Steps that change an object a GitOps controller or Helm manages."""
+        return tuple(s for s in self.steps if s.managed is not None and s.changes)
+
+    @property
     def namespaces(self) -> tuple[str, ...]:
         """Namespaces the plan changes, sorted."""
         return tuple(sorted({s.namespace for s in self.changes}))
@@ -131,6 +171,10 @@ class Plan:
             lines.append(f"  {s.action:<{width}}  {s.ref}  ({s.api_version})")
             for c in s.conflicts:
                 lines.append(f"      conflict: {c.format()}")
+            for c in s.takeover:
+                lines.append(f'      taking over {c.field} from "{c.manager}"')
+            if s.managed is not None:
+                lines.append(f"      warning: {s.managed.format()}")
             if s.error:
                 lines.append(f"      {s.error}")
         for note in self.skipped:
@@ -180,7 +224,9 @@ def plan(
         cluster: The cluster.
         namespace: Namespace for resources without one; default the cluster's.
         profile: Istio profile for validation; default 0.2 for legacy input, else the newest.
-        force: Plan a forced apply (conflicting fields are taken over).
+        force: Take over the fields other field managers own (``--force-conflicts``). The
+            plan lists each of them ("taking over .spec.http from helm"), and the apply takes
+            over only those: it is refused if the object changed since.
         suppress: Finding codes to ignore.
 
     Returns:
@@ -223,6 +269,7 @@ def plan(
         findings=tuple(findings),
         skipped=tuple(skipped),
         force=force,
+        field_manager=cluster.field_manager,
     )
 
 
@@ -317,8 +364,41 @@ def _step(
     desired = desired_object(resource, version, namespace)
     raw_live = cluster.get(kind, namespace, name, api_version=version)
     live = strip(raw_live) if raw_live is not None else None
+    seen: dict[str, Any] = {}
+    if raw_live is not None:
+        seen = {
+            "live_version": str((raw_live.get("metadata") or {}).get("resourceVersion") or "")
+            or None,
+            "live_digest": content_digest(raw_live),
+            "live_owners": ownership_digest(raw_live),
+            "managed": managed_by(raw_live),
+        }
+    takeover: tuple[FieldConflict, ...] = ()
     try:
-        result = strip(cluster.dry_run_apply(desired, force=force))
+        try:
+            # never forced first: the conflicts a forced apply takes over are shown in the plan
+            result = strip(cluster.dry_run_apply(desired, force=False))
+        except ConflictError as err:
+            own = [c for c in err.conflicts if c.manager == cluster.field_manager]
+            others = [c for c in err.conflicts if c.manager != cluster.field_manager]
+            if not err.conflicts or (others and not force):
+                return PlanStep(
+                    kind,
+                    namespace,
+                    name,
+                    version,
+                    "conflict",
+                    desired,
+                    live,
+                    conflicts=tuple(others) or err.conflicts,
+                    error=None if err.conflicts else str(err),
+                    **seen,
+                )
+            # Fields istiolab's own rollback wrote (a merge patch, an Update by the same field
+            # manager: kube-apiserver keeps it apart from istiolab's Apply) are istiolab's to
+            # take back; other managers' fields only with force.
+            takeover = tuple(own) + tuple(others)
+            result = strip(cluster.dry_run_apply(desired, force=True))
     except ConflictError as err:
         return PlanStep(
             kind,
@@ -330,10 +410,15 @@ def _step(
             live,
             conflicts=err.conflicts,
             error=None if err.conflicts else str(err),
+            **seen,
         )
     except InvalidError as err:
-        return PlanStep(kind, namespace, name, version, "rejected", desired, live, error=str(err))
+        return PlanStep(
+            kind, namespace, name, version, "rejected", desired, live, error=str(err), **seen
+        )
     label = f"{kind}/{namespace}/{name}"
+    # istiolab's own bookkeeping annotations change with every apply: not a difference
+    live, result = _without_own(live), _without_own(result) or result
     if live is None:
         action: Action = "create"
     elif canonical(live) == canonical(result):
@@ -350,4 +435,67 @@ def _step(
         live,
         result,
         unified_diff(live, result, label),
+        takeover=takeover,
+        **seen,
     )
+
+
+def _without_own(obj: Obj | None) -> Obj | None:
+    """*obj* without :data:`OWN_ANNOTATIONS` (a copy; None stays None)."""
+    if obj is None:
+        return None
+    ann = (obj.get("metadata") or {}).get("annotations")
+    if not isinstance(ann, dict) or not any(k in ann for k in OWN_ANNOTATIONS):
+        return obj
+    out = dict(obj)
+    meta = dict(out["metadata"])
+    kept = {k: v for k, v in ann.items() if k not in OWN_ANNOTATIONS}
+    if kept:
+        meta["annotations"] = kept
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out
+
+
+def drift(step: PlanStep, now: Obj | None) -> str | None:
+    """What changed in the object since *step* was planned, or None when nothing did.
+
+    The object counts as unchanged when its resourceVersion is the same, or when only its
+    ``status`` moved (a controller such as istiod writes it): same content digest and same
+    field ownership, so the apply means what the plan showed and conflicts as it did.
+    """
+    if step.action not in ("create", "update", "unchanged"):
+        return None
+    if now is None:
+        return None if step.live_digest is None else "deleted since the plan"
+    if step.live_digest is None:
+        return "created by someone else since the plan"
+    rv = str((now.get("metadata") or {}).get("resourceVersion") or "") or None
+    if rv is not None and rv == step.live_version:
+        return None
+    if content_digest(now) != step.live_digest:
+        return f"its content changed since the plan (resourceVersion {step.live_version} → {rv})"
+    if ownership_digest(now) != step.live_owners:
+        return (
+            f"its field owners changed since the plan (resourceVersion {step.live_version} → {rv})"
+        )
+    return None
+
+
+def recheck(p: Plan, cluster: ClusterAdapter) -> tuple[tuple[str, str], ...]:
+    """Read every object the plan changes again; ``(ref, what changed)`` for those that drifted.
+
+    Call it after the plan was approved and before anything is written: an edit made while the
+    confirmation was open must not be overwritten by the approved diff.
+
+    Raises:
+        ApiError: When an object cannot be read.
+    """
+    out: list[tuple[str, str]] = []
+    for step in p.changes:
+        now = cluster.get(step.kind, step.namespace, step.name, api_version=step.api_version)
+        what = drift(step, now)
+        if what is not None:
+            out.append((step.ref, what))
+    return tuple(out)

@@ -64,19 +64,59 @@ def test_dry_run_comes_first_then_apply_patch_with_field_manager(kmock_server: K
         assert r.params["fieldManager"] == "istiolab"
         assert "force" not in r.params  # no force unless asked
         assert r.headers["Authorization"] == f"Bearer {TOKEN}"
-        assert "resourceVersion" not in r.data["metadata"]  # never sent: SSA owns no rv
+    # Dry runs and creates carry no resourceVersion; an update carries the one it was checked
+    # at, as a precondition. KMock keeps no resourceVersion, so here none is sent at all (the
+    # in-memory and real API servers test the precondition).
+    rvs = [r.data["metadata"].get("resourceVersion") for r in patches]
+    assert rvs == [None] * 5 + [p.steps[2].live_version]
     # the apply body is exactly the planned object
     assert patches[5].data == p.steps[2].desired
 
 
-def test_force_is_sent_only_when_asked(kmock_server: KMockServer) -> None:
-    """--force becomes force=true on the dry run and on the apply (dry runs scripted)."""
+def test_force_is_sent_only_for_the_conflicts_the_plan_showed(kmock_server: KMockServer) -> None:
+    """--force-conflicts: the dry run is tried without force first; only the object whose dry
+    run conflicted is dry-run and applied with force=true, and the plan names what it takes
+    over. Dry runs and the conflict are scripted.
+    """
     script_dry_run(kmock_server)
     kmock_server.seed(seed.destination_rule())
+    kmock_server.seed(seed.gateway())
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "helm" using networking.istio.io/v1',
+            "field": ".spec.trafficPolicy",
+        }
+    ]
+    kmock_server.react(
+        lambda r: (
+            r.method == "PATCH"
+            and r.resource is not None
+            and r.resource.plural == "destinationrules"
+            and r.params.get("force") != "true"
+        ),
+        409,
+        status(409, "Conflict", "Apply failed with 1 conflict", {"causes": causes}),
+    )
     cluster = kmock_server.cluster("shop")
-    p = plan(_config(seed.destination_rule(lb="RANDOM")), cluster, force=True)
+    config = _config(seed.gateway(), seed.destination_rule(lb="RANDOM"))
+    refused = plan(config, cluster)
+    assert [s.action for s in refused.steps] == ["unchanged", "conflict"]
+    p = plan(config, cluster, force=True)
+    assert [s.action for s in p.steps] == ["unchanged", "update"]
+    assert [(c.field, c.manager) for c in p.steps[1].takeover] == [(".spec.trafficPolicy", "helm")]
+    assert 'taking over .spec.trafficPolicy from "helm"' in p.format()
     assert apply(p, cluster, backups=BackupStore()).ok
-    assert [r.params.get("force") for r in _patches(kmock_server)] == ["true", "true"]
+    sent = [
+        (r.resource.plural if r.resource else "", r.params.get("dryRun"), r.params.get("force"))
+        for r in _patches(kmock_server)
+    ][2:]  # after the refused plan's two dry runs
+    assert sent == [
+        ("gateways", "All", None),
+        ("destinationrules", "All", None),
+        ("destinationrules", "All", "true"),
+        ("destinationrules", None, "true"),
+    ]
 
 
 def test_discovery_picks_the_newest_served_version() -> None:

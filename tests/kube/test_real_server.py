@@ -19,10 +19,11 @@ def _config(*objs: dict[str, Any]) -> ConfigSet:
     return loads(codecs.dumps(list(objs)), file="config.yaml")
 
 
-def test_fields_restored_by_rollback_conflict_with_the_next_apply(env: Any) -> None:
+def test_a_later_apply_takes_back_the_fields_of_istiolabs_own_rollback(env: Any) -> None:
     """The rollback's merge patch is an Update by "istiolab": kube-apiserver keeps it apart
-    from istiolab's Apply, so the next apply that changes a restored field conflicts with it
-    and needs force, as the first apply over kubectl's fields did.
+    from istiolab's Apply, so the next apply that changes a restored field conflicts with
+    "istiolab" itself. Those fields are istiolab's: the plan takes them over without --force
+    and says so, while another manager's fields still need --force-conflicts.
     """
     if env.name == "kmock":
         pytest.skip("kmock: no field ownership (a scripted conflict would prove nothing)")
@@ -33,7 +34,12 @@ def test_fields_restored_by_rollback_conflict_with_the_next_apply(env: Any) -> N
 
     first = plan(_config(seed.virtual_service(50, 50)), env.cluster)
     assert [c.manager for c in first.steps[0].conflicts] == ["kubectl-client-side-apply"]
+    with pytest.raises(RefusedError):
+        apply(first, env.cluster, backups=store)
     forced = plan(_config(seed.virtual_service(50, 50)), env.cluster, force=True)
+    assert [(c.field, c.manager) for c in forced.steps[0].takeover] == [
+        (".spec.http", "kubectl-client-side-apply")
+    ]
     report = apply(forced, env.cluster, backups=store)
     assert report.ok, report.format()
     assert rollback(report.backup_id, env.cluster, backups=store).ok
@@ -43,13 +49,13 @@ def test_fields_restored_by_rollback_conflict_with_the_next_apply(env: Any) -> N
 
     again = plan(_config(seed.virtual_service(70, 30)), env.cluster)
     (step,) = again.steps
-    assert step.action == "conflict"
-    assert [(c.field, c.manager) for c in step.conflicts] == [(".spec.http", "istiolab")]
-    with pytest.raises(RefusedError):
-        apply(again, env.cluster, backups=store)
-    taken = plan(_config(seed.virtual_service(70, 30)), env.cluster, force=True)
-    assert [s.action for s in taken.steps] == ["update"]
-    assert apply(taken, env.cluster, backups=store).ok
+    assert step.action == "update", again.format()
+    assert [(c.field, c.manager) for c in step.takeover] == [(".spec.http", "istiolab")]
+    assert 'taking over .spec.http from "istiolab"' in again.format()
+    assert apply(again, env.cluster, backups=store).ok
+    assert env.stored("VirtualService", "shop", "web")["spec"]["http"][0]["route"][0][
+        "weight"
+    ] == 70
 
 
 def test_admission_refusal_midway_then_rollback(env: Any) -> None:
