@@ -24,6 +24,8 @@ from istiolab.cli.common import (
     check_writable,
     compile_or_exit,
     echo_result,
+    load_config,
+    say,
     usage_error,
     write_text,
 )
@@ -105,6 +107,14 @@ def verify_cmd(
         Path | None,
         typer.Option("--write-cases", help="Also write the cases used (router_check_tool JSON)."),
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Compare the compiled route table with Istio's own translation instead "
+            "(istio: peers/bin/gateway-routes, built by `make peers`).",
+        ),
+    ] = None,
 ) -> None:
     """Send the same requests through the model and a real Envoy; compare.
 
@@ -121,7 +131,11 @@ def verify_cmd(
         istiolab verify examples/seed/
 
         istiolab verify ab.yaml --cases ab.cases.yaml -n 1000 -f json
+
+        istiolab verify examples/modern/ --against istio -f json
     """  # noqa: D412 - a blank line keeps the examples apart in --help
+    if against is not None:
+        _against_istio(against, paths, gateway, port, profile, fmt)
     from istiolab.envoy.sandbox import find_envoy
     from istiolab.envoy.verify import dump_cases, generate_cases, load_cases, verify
     from istiolab.errors import IstiolabError, SandboxError
@@ -150,6 +164,41 @@ def verify_cmd(
     report.notes.extend(notes)
     echo_result(fmt, report.to_dict, lambda: format_report(report))
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+def _against_istio(
+    against: str,
+    paths: list[str],
+    gateway: str | None,
+    port: int | None,
+    profile: str | None,
+    fmt: str,
+) -> None:
+    """``--against istio``: our route table against Istio's Pilot (exit 0 same, 1 differs)."""
+    from istiolab.envoy.verify.istio import PeerMissingError, find_peer, verify_against_istio
+    from istiolab.errors import IstiolabError
+    from istiolab.profiles import get_profile
+
+    if against != "istio":
+        raise usage_error(f"--against must be istio, not {against!r}")
+    try:
+        peer = find_peer()
+    except PeerMissingError as err:
+        raise usage_error(str(err)) from None
+    # Istio's translation is today's: compare with the newest profile unless one is asked for.
+    prof = profile or get_profile(None).name
+    compile_or_exit(paths, prof, gateway, port)  # invalid config: its findings, exit 1
+    try:
+        result = verify_against_istio(
+            load_config(paths), gateway=gateway, port=port, profile=prof, peer=peer
+        )
+    except PeerMissingError as err:
+        raise usage_error(str(err)) from None
+    except IstiolabError as err:
+        say(str(err))
+        raise typer.Exit(EXIT_FAILED) from None
+    echo_result(fmt, result.to_dict, result.format)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
 def register(app: typer.Typer) -> None:

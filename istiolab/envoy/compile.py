@@ -271,7 +271,7 @@ class _Compiler:
             blocks: list[tuple[int | None, HTTPMatchRequest | None]] = (
                 [(j, m) for j, m in enumerate(http.match)] if http.match else [(None, None)]
             )
-            action = self.action(vs, http, base)
+            action = self.action(vs, http, base, port)
             if action is None:
                 continue
             stop = False
@@ -314,7 +314,7 @@ class _Compiler:
         )
 
     def action(
-        self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...]
+        self, vs: VirtualService, http: HTTPRoute, base: tuple[str | int, ...], listener_port: int
     ) -> Route | None:
         prof = self.profile
         placeholder = RouteMatch()
@@ -324,7 +324,11 @@ class _Compiler:
             dests = http.route
             for d in dests:
                 host = fqdn(d.destination.host, vs.namespace)
-                port = d.destination.port.number if d.destination.port else self.service_port(host)
+                port = (
+                    d.destination.port.number
+                    if d.destination.port
+                    else self.service_port(host, listener_port)
+                )
                 subset = d.destination.subset or ""
                 weight = 100 if len(dests) == 1 else (d.weight or 0)
                 if len(dests) > 1 and weight == 0:
@@ -344,7 +348,7 @@ class _Compiler:
             )
         timeout = parse_duration(http.timeout) if http.timeout else prof.default_route_timeout_s
         fault = self.fault(vs, http, base)
-        mirrors = self.mirrors(vs, http)
+        mirrors = self.mirrors(vs, http, listener_port)
         rewrite = None
         if http.rewrite is not None and (http.rewrite.uri is not None or http.rewrite.authority):
             rewrite = Rewrite(http.rewrite.uri, http.rewrite.authority)
@@ -367,11 +371,13 @@ class _Compiler:
         )
         return route
 
-    def service_port(self, host: str) -> int:
+    def service_port(self, host: str, listener_port: int) -> int:
+        # istiod's route.GetDestinationCluster: a destination without a port goes to the
+        # service's only port, else to the port of the listener the route is built for.
         svc = next((s for s in self.services if s.fqdn() == host), None)
         if svc is not None and len(svc.spec.ports) == 1:
             return svc.spec.ports[0].port
-        return DEFAULT_PORT
+        return listener_port
 
     def retry(self, http: HTTPRoute, consistent_hash: bool) -> RetryPolicy | None:
         prof = self.profile
@@ -453,7 +459,9 @@ class _Compiler:
             delay_s if delay_pm else None, delay_pm, status if abort_pm else None, abort_pm
         )
 
-    def mirrors(self, vs: VirtualService, http: HTTPRoute) -> tuple[Mirror, ...]:
+    def mirrors(
+        self, vs: VirtualService, http: HTTPRoute, listener_port: int
+    ) -> tuple[Mirror, ...]:
         out = []
         items: list[tuple[Destination, float]] = []
         if http.mirror is not None:
@@ -467,7 +475,7 @@ class _Compiler:
             items.append((m.destination, m.percentage.value if m.percentage else 100.0))
         for dest, pct in items:
             host = fqdn(dest.host, vs.namespace)
-            port = dest.port.number if dest.port else self.service_port(host)
+            port = dest.port.number if dest.port else self.service_port(host, listener_port)
             subset = dest.subset or ""
             pm = _per_million(pct, None)
             if pm == 0:

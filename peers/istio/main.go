@@ -4,6 +4,9 @@
 // compare their own routing model with Istio's.
 //
 //	gateway-routes -config rules.yaml [-objects services.yaml] [-labels istio=ingressgateway]
+//	               [-namespace istio-system] [-proxy router|sidecar]
+//
+// With -proxy sidecar it prints the routes of a sidecar in -namespace instead (the mesh view).
 package main
 
 import (
@@ -14,11 +17,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
 )
@@ -50,6 +56,7 @@ func main() {
 	objectsPath := flag.String("objects", "", "Kubernetes objects: Services, Pods (YAML)")
 	labelsFlag := flag.String("labels", "istio=ingressgateway", "the gateway pod's labels")
 	namespace := flag.String("namespace", "istio-system", "the gateway's namespace")
+	proxyType := flag.String("proxy", "router", "router (an ingress gateway) or sidecar")
 	flag.Parse()
 
 	// Pilot logs at info level to stdout, where the JSON goes: errors only, to stderr
@@ -72,16 +79,46 @@ func main() {
 		os.Exit(2)
 	}
 
+	parsed, _, err := crd.ParseInputs(configs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway-routes:", err)
+		os.Exit(2)
+	}
+	// As istiod's Kubernetes config store does: configs carry the cluster's domain suffix, so
+	// that short host names resolve to <name>.<namespace>.svc.cluster.local (the fake server's
+	// own YAML parsing leaves it empty, and short names would stay <name>.<namespace>).
+	now := time.Now()
+	cfgs := make([]config.Config, 0, len(parsed))
+	for _, c := range parsed {
+		if c.Namespace == "" {
+			c.Namespace = "default"
+		}
+		c.Domain = "cluster.local"
+		if c.CreationTimestamp.IsZero() {
+			c.CreationTimestamp = now
+		}
+		cfgs = append(cfgs, c)
+	}
+	ptype := model.Router
+	switch *proxyType {
+	case "router":
+	case "sidecar":
+		ptype = model.SidecarProxy
+	default:
+		fmt.Fprintln(os.Stderr, "gateway-routes: -proxy must be router or sidecar")
+		os.Exit(2)
+	}
+
 	var out bytes.Buffer
 	// test.Wrap gives the fake server the test.Failer it needs, turning a failure into an error
 	err = test.Wrap(func(t test.Failer) {
 		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-			ConfigString:           configs,
+			Configs:                cfgs,
 			KubernetesObjectString: objects,
 		})
 		labels := parseLabels(*labelsFlag)
 		proxy := s.SetupProxy(&model.Proxy{
-			Type:            model.Router,
+			Type:            ptype,
 			ConfigNamespace: *namespace,
 			Labels:          labels,
 			Metadata:        &model.NodeMetadata{Labels: labels, Namespace: *namespace},
