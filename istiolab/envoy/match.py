@@ -162,6 +162,10 @@ def _path_ok(m: RouteMatch, path: str) -> bool:
         return path == m.path if m.case_sensitive else path.lower() == m.path.lower()
     if m.path_kind == "regex":
         return full_match(m.path, path)
+    if m.path_kind == "path_separated_prefix":
+        # Envoy: the path is the prefix, or the prefix followed by "/" (route_components.proto)
+        p, prefix = (path, m.path) if m.case_sensitive else (path.lower(), m.path.lower())
+        return p == prefix or p.startswith(prefix.rstrip("/") + "/")
     return False
 
 
@@ -169,7 +173,12 @@ def failed_condition(m: RouteMatch, request: Request) -> str | None:
     """The first condition of *m* that *request* fails, as text; None when it matches."""
     path, _, query = request.path.partition("?")
     if not _path_ok(m, path):
-        how = {"prefix": "prefix", "exact": "path", "regex": "regex"}[m.path_kind]
+        how = {
+            "prefix": "prefix",
+            "exact": "path",
+            "regex": "regex",
+            "path_separated_prefix": "path-separated prefix",
+        }[m.path_kind]
         case = "" if m.case_sensitive else " (case-insensitive)"
         return f"path {path!r} does not match {how} {m.path!r}{case}"
     for h in m.headers:
@@ -248,10 +257,20 @@ def route(table: RouteTable, request: Request, random_value: int | None = None) 
             if r.direct_response is not None:
                 return Decision(r, vh, None, r.direct_response.status)
             if len(r.clusters) == 1:
-                return Decision(r, vh, r.clusters[0], None)
+                return _picked(table, r, vh, r.clusters[0])
             chosen = pick(r, random_value) if random_value is not None else None
-            return Decision(r, vh, chosen, None)
+            return _picked(table, r, vh, chosen)
     return Decision(None, vh, None, 404, "NR")
+
+
+def _picked(
+    table: RouteTable, r: Route, vh: VirtualHost, chosen: WeightedCluster | None
+) -> Decision:
+    """The decision for a picked cluster: a local status when the table has no such cluster."""
+    missing = chosen is not None and chosen.name not in table.clusters
+    if missing and r.cluster_not_found_status is not None:
+        return Decision(r, vh, None, r.cluster_not_found_status, "NC")
+    return Decision(r, vh, chosen, None)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from istiolab.findings import Finding
 
 MILLION = 1_000_000
+UNKNOWN_CLUSTER = "UnknownService"
+"""istiod's cluster name for a Gateway API backendRef that does not resolve (never defined)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,7 +54,9 @@ class RouteMatch:
     """Envoy ``RouteMatch``: a path condition plus header and query conditions (all must hold).
 
     Attributes:
-        path_kind: ``prefix``, ``exact`` (Envoy ``path``) or ``regex`` (``safe_regex``).
+        path_kind: ``prefix``, ``exact`` (Envoy ``path``), ``regex`` (``safe_regex``) or
+            ``path_separated_prefix`` (whole path segments: the path equals the prefix or
+            continues with ``/``; istiod emits it for Gateway API ``PathPrefix`` matches).
         path: The prefix, path or pattern.
         case_sensitive: For prefix and exact (Istio ``ignoreUriCase`` sets it False).
         headers: Header conditions, sorted by name as istiod sorts them.
@@ -201,10 +205,16 @@ class HeaderOps:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rewrite:
-    """Path prefix / authority rewrite."""
+    r"""Path prefix / authority rewrite; ``regex`` is Envoy's ``regex_rewrite``.
+
+    ``regex`` is ``(pattern, substitution)``: the path's RE2 match replaced by the substitution
+    (``\N`` for group N). istiod emits it for Gateway API ``ReplaceFullPath`` and for a
+    ``ReplacePrefixMatch`` of ``/``.
+    """
 
     prefix: str | None = None
     authority: str | None = None
+    regex: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -245,6 +255,10 @@ class Route:
     rewrite: Rewrite | None = None
     rate_limit: RateLimit | None = None
     hash_policy: tuple[str, str] | None = None
+    # Envoy's cluster_not_found_response_code: the status for a pick of a cluster the table
+    # does not have (istiod sets 500 on Gateway API routes, whose invalid backendRefs become
+    # the cluster UNKNOWN_CLUSTER); None keeps Envoy's default (503).
+    cluster_not_found_status: int | None = None
 
     @property
     def total_weight(self) -> int:

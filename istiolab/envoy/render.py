@@ -43,6 +43,8 @@ _REDIRECT_CODES = {
     307: "TEMPORARY_REDIRECT",
     308: "PERMANENT_REDIRECT",
 }
+# RouteAction.ClusterNotFoundResponseCode
+_NOT_FOUND_CODES = {503: "SERVICE_UNAVAILABLE", 404: "NOT_FOUND", 500: "INTERNAL_SERVER_ERROR"}
 
 Endpoints = Mapping[str, Sequence[tuple[str, int]]]
 
@@ -91,6 +93,8 @@ def _match(m: RouteMatch) -> dict[str, Any]:
         out = {"prefix": m.path}
     elif m.path_kind == "exact":
         out = {"path": m.path}
+    elif m.path_kind == "path_separated_prefix":
+        out = {"path_separated_prefix": m.path}
     else:
         out = {"safe_regex": {"regex": m.path}}
     if not m.case_sensitive and m.path_kind != "regex":
@@ -219,7 +223,17 @@ def render_route(r: Route) -> dict[str, Any]:
                 action["hash_policy"] = [{"connection_properties": {"source_ip": True}}]
             else:
                 action["hash_policy"] = [{"query_parameter": {"name": name}}]
+        if r.cluster_not_found_status is not None:
+            action["cluster_not_found_response_code"] = _NOT_FOUND_CODES.get(
+                r.cluster_not_found_status, "SERVICE_UNAVAILABLE"
+            )
         if r.rewrite is not None:
+            if r.rewrite.regex is not None:
+                pattern, substitution = r.rewrite.regex
+                action["regex_rewrite"] = {
+                    "pattern": {"regex": pattern},
+                    "substitution": substitution,
+                }
             if r.rewrite.prefix is not None:
                 action["prefix_rewrite"] = r.rewrite.prefix
             if r.rewrite.authority:
@@ -332,7 +346,7 @@ def render_cluster(c: ClusterPolicy, endpoints: Sequence[tuple[str, int]]) -> di
 
 def render_route_config(table: RouteTable) -> dict[str, Any]:
     """The ``RouteConfiguration`` (virtual hosts and routes)."""
-    return {
+    out: dict[str, Any] = {
         "name": f"http.{table.port}",
         "virtual_hosts": [
             {
@@ -343,6 +357,11 @@ def render_route_config(table: RouteTable) -> dict[str, Any]:
             for vh in table.virtual_hosts
         ],
     }
+    if any(r.cluster_not_found_status is not None for r in table.routes()):
+        # A static route table must name defined clusters unless told otherwise; istiod's RDS
+        # never validates, so a pick of an undefined cluster answers the route's status.
+        out["validate_clusters"] = False
+    return out
 
 
 def render(
