@@ -12,12 +12,19 @@ from typing import Any
 from urllib.parse import quote
 
 from istiolab.envoy.match import Request, route, select_virtual_host, strip_port
-from istiolab.envoy.model import HeaderMatcher, Route, RouteTable, StringMatcher, VirtualHost
+from istiolab.envoy.model import (
+    HeaderMatcher,
+    Route,
+    RouteMatch,
+    RouteTable,
+    StringMatcher,
+    VirtualHost,
+)
 from istiolab.envoy.verify.cases import Case
 from istiolab.envoy.verify.outcomes import model_outcomes
 from istiolab.regex import check_re2, compile_re2
 
-__all__ = ["generate_cases", "regex_examples"]
+__all__ = ["generate_cases", "regex_examples", "requests_for"]
 
 
 # Bounds on example generation, so that no pattern can make verify hang or exhaust memory.
@@ -211,12 +218,16 @@ def _host_examples(vh: VirtualHost) -> list[str]:
 
 
 def _request_for(r: Route, host: str) -> list[Request]:
-    """Candidate requests meeting every condition of route *r* (checked by the caller).
+    return requests_for(r.match, host)
+
+
+def requests_for(m: RouteMatch, host: str) -> list[Request]:
+    """Candidate requests to *host* meeting every condition of the match *m*.
 
     Every combination of the conditions' example values is tried (at most 32), so that a
-    later route can be reached with a value an earlier route does not take.
+    later route can be reached with a value an earlier route does not take. Whether a request
+    really lands on a given route is for the caller to check (:func:`~istiolab.envoy.match.route`).
     """
-    m = r.match
     if m.path_kind == "regex":
         paths = [p for p in regex_examples(m.path) if p.startswith("/")]
     else:
