@@ -176,7 +176,10 @@ def find_peer() -> Path:
         path = Path(env)
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        raise PeerMissingError(f"{PEER_ENV}={env} is not an executable file")
+        raise PeerMissingError(
+            f"{PEER_ENV}={env} is not an executable file: run `make peers` in istiolab's "
+            "repository (needs Go) and point it at peers/bin/gateway-routes"
+        )
     found = shutil.which(PEER_NAME)
     if found:
         return Path(found)
