@@ -2,8 +2,9 @@
 
 Every problem in user input becomes a :class:`Finding` with a stable code from :data:`CODES`.
 Codes are grouped: ``IL0xx`` loading, ``IL1xx`` schema, ``IL2xx`` semantics, ``IL3xx`` legacy
-and conversion caveats, ``IL4xx`` scenario files. ``docs/findings.md`` is generated from
-:data:`CODES` (``python -m istiolab.findings``) and a test keeps the two in sync.
+and conversion caveats, ``IL4xx`` scenario files, ``IL6xx`` the Kubernetes Gateway API.
+``docs/findings.md`` is generated from :data:`CODES` (``python -m istiolab.findings``) and a
+test keeps the two in sync.
 """
 
 from __future__ import annotations
@@ -533,6 +534,126 @@ CODES: dict[str, Code] = {
             "A local rate limit whose `filter_enabled`/`filter_enforced` is missing or 0 %: "
             "Envoy's default for both is 0 %, so it counts but never rejects.",
         ),
+        # -- Kubernetes Gateway API (istiolab.config.gatewayapi_checks)
+        _c(
+            "IL601",
+            "error",
+            "parent Gateway not found",
+            "An HTTPRoute or GRPCRoute `parentRef` names a Gateway that is not in the config "
+            "(status `Accepted=False`, reason `NoMatchingParent`); the route serves nothing there.",
+        ),
+        _c(
+            "IL602",
+            "error",
+            "no listener for sectionName or port",
+            "A `parentRef`'s `sectionName` or `port` matches no listener of the Gateway "
+            "(`Accepted=False`, `NoMatchingParent`).",
+        ),
+        _c(
+            "IL603",
+            "error",
+            "route namespace not allowed",
+            "The listeners' `allowedRoutes.namespaces` (`Same` by default, `All`, `Selector`) do "
+            "not admit the route's namespace (`Accepted=False`, `NotAllowedByListeners`).",
+        ),
+        _c(
+            "IL604",
+            "error",
+            "no hostname intersection",
+            "None of the route's `hostnames` intersects a listener `hostname` (wildcards match "
+            "one or more labels, `*.example.com` not `example.com`) "
+            "(`Accepted=False`, `NoMatchingListenerHostname`).",
+        ),
+        _c(
+            "IL605",
+            "error",
+            "route kind not allowed",
+            "The listener's protocol or `allowedRoutes.kinds` does not take this route kind "
+            "(`Accepted=False`, `NotAllowedByListeners`).",
+        ),
+        _c(
+            "IL606",
+            "warning",
+            "backend Service not found",
+            "A `backendRef` names a Service that is not in the config (checked when the config "
+            "has Services): `ResolvedRefs=False`, `BackendNotFound`, and its share of the "
+            "requests gets 500.",
+        ),
+        _c(
+            "IL607",
+            "warning",
+            "backend port not on the Service",
+            "A `backendRef` port that the Service does not expose: the cluster has no "
+            "endpoints and Envoy answers 503 `UH`.",
+        ),
+        _c(
+            "IL608",
+            "error",
+            "cross-namespace backendRef without ReferenceGrant",
+            "A `backendRef` into another namespace needs a ReferenceGrant there that allows "
+            "the route's kind and namespace (`ResolvedRefs=False`, `RefNotPermitted`); its "
+            "share gets 500.",
+        ),
+        _c(
+            "IL609",
+            "error",
+            "invalid backendRef",
+            "A `backendRef` of a kind istiod does not route to (`InvalidKind`, 500 for its "
+            "share), a Service given by hostname, or a Service without `port` (istiod drops "
+            "the rule).",
+        ),
+        _c(
+            "IL610",
+            "warning",
+            "backend weights sum to 0",
+            "A rule whose backendRefs all have weight 0 (or that has none and no redirect): "
+            "every request it matches gets 500.",
+        ),
+        _c(
+            "IL611",
+            "error",
+            "conflicting filters",
+            "A rule the API server refuses: a RequestRedirect next to backendRefs, a redirect "
+            "and a URLRewrite together, `replacePrefixMatch` without exactly one `PathPrefix` "
+            "match, or `backendRequest` longer than `request`.",
+        ),
+        _c(
+            "IL612",
+            "warning",
+            "match hidden by precedence",
+            "Every request a match of a rule would take is taken first by a match with higher "
+            "precedence (Exact path, longest prefix, method, headers, query parameters, oldest "
+            "route, namespace/name, rule order); the finding names the winning rule.",
+        ),
+        _c(
+            "IL613",
+            "info",
+            "Gateway API feature not compiled",
+            "A Gateway API feature the route compiler does not model (CORS, ExtensionRef, a "
+            "redirect's `ReplacePrefixMatch`, per-backend filters, GRPCRoute routing).",
+        ),
+        _c(
+            "IL614",
+            "warning",
+            "GatewayClass not Istio's",
+            "A Gateway whose `gatewayClassName` is neither a GatewayClass of the config nor one "
+            "istiod creates (`istio`), or whose class has another controller: istiod does not "
+            "program it.",
+        ),
+        _c(
+            "IL615",
+            "info",
+            "route status",
+            "The `status.parents[]` conditions istiod would write for a route "
+            "(`Accepted`, `ResolvedRefs`, with the spec's reasons).",
+        ),
+        _c(
+            "IL616",
+            "warning",
+            "duplicate listener",
+            "Two listeners of a Gateway with the same port, protocol and hostname, or the "
+            "same name; the API server or istiod refuses one (`Conflicted`).",
+        ),
         # -- scenarios
         _c("IL401", "error", "scenario invalid", "A scenario field is invalid."),
         _c(
@@ -567,7 +688,10 @@ class Anchor:
 
 _NA_WORKLOAD = "about sidecars or running pods, not about the routing configuration"
 _NA_INSTALL = "about the Istio installation or the cluster, not about a configuration"
-_NA_GWAPI = "Kubernetes Gateway API resources are not modelled (Istio networking only)"
+_NA_GWAPI = (
+    "about the Gateway API CRDs or Istio's internal gateways on a cluster, not about the routing "
+    "configuration"
+)
 _NA_AMBIENT = "ambient mode and waypoints are outside ingress routing"
 _NA_SECURITY = (
     "security policies (AuthorizationPolicy, PeerAuthentication, RequestAuthentication) are "
@@ -872,17 +996,21 @@ ANCHORS: tuple[Anchor, ...] = (
             ("KIA1317", "workload.ambient.authpolicybutnowaypoint"),
         )
     ),
-    *(
-        _a(code, name, note=f"n/a: {_NA_GWAPI}")
-        for code, name in (
-            ("KIA1401", "k8sroutes.nok8sgateway"),
-            ("KIA1402", "k8sroutes.nohost.namenotfound"),
-            ("KIA1501", "k8sgateways.multimatch.listener"),
-            ("KIA1502", "k8sgateways.multimatch.ip"),
-            ("KIA1503", "k8sgateways.unique.listener"),
-            ("KIA1504", "k8sgateways.gatewayclassnotfound"),
-            ("KIA1601", "k8sreferencegrants.from.namespacenotfound"),
-        )
+    # kiali business/checkers/k8shttproutes/, k8sgateways/, k8sreferencegrants/
+    _a("KIA1401", "k8sroutes.nok8sgateway", ("IL601", "IL603")),
+    _a("KIA1402", "k8sroutes.nohost.namenotfound", ("IL606", "IL608")),
+    _a(
+        "KIA1501",
+        "k8sgateways.multimatch.listener",
+        note="listeners of different Gateways sharing a port and hostname are not checked",
+    ),
+    _a("KIA1502", "k8sgateways.multimatch.ip", note="n/a: Gateway addresses are not modelled"),
+    _a("KIA1503", "k8sgateways.unique.listener", "IL616"),
+    _a("KIA1504", "k8sgateways.gatewayclassnotfound", "IL614"),
+    _a(
+        "KIA1601",
+        "k8sreferencegrants.from.namespacenotfound",
+        note="namespaces are often not part of a config set, so a missing one proves nothing",
     ),
     _a("KIA1701", "workloadgroup.template.serviceaccount.notfound", note=f"n/a: {_NA_WORKLOAD}"),
     _a("KIA1702", "workloadgroup.labels.duplicate", note=f"n/a: {_NA_WORKLOAD}"),
