@@ -6,13 +6,14 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint typecheck fmt bench lab clean help system-deps peers
+.PHONY: demo test lint typecheck fmt bench lab clean help system-deps peers conform
 
 help:
 	@echo "make demo   - set up .venv and run the tour (lint, convert, explain, verify on Envoy)"
 	@echo "make test   - set up .venv with dev extras and run the whole test suite"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (not part of the tests)"
+	@echo "make conform - the full conformance suite: the simulator against a real Envoy"
 	@echo "make peers  - build the test peers (real etcd, kube-apiserver, CRDs) with Go"
 
 $(PY):
@@ -67,6 +68,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The full conformance suite against a real Envoy (~20 min); CI runs the short one in `make test`.
+conform: $(STAMP)
+	ISTIOLAB_CONFORM=full $(BIN)/pytest -q -p no:randomly -m conform tests/conform
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir=notebooks

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from istiolab import __version__
-from istiolab.cli import cluster, config, simulate, sweep, verify
+from istiolab.cli import cluster, config, conform, simulate, sweep, verify
 from istiolab.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -64,6 +64,7 @@ verify.register(app)  # verify
 simulate.register(app)  # simulate
 sweep.register(app)  # sweep, plan
 cluster.register(app)  # diff, apply, rollback, cluster import
+conform.register(app)  # conform: a scenario on a real Envoy against the simulator
 
 
 DEBUG_ENV = "ISTIOLAB_DEBUG"

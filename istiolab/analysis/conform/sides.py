@@ -1,0 +1,248 @@
+"""One replication on each side, reduced to the same :class:`Observation`.
+
+Envoy side (:func:`run_envoy`): the scenario's compiled gateway config rendered for a real Envoy
+(:mod:`istiolab.envoy.render`, run by :class:`~istiolab.envoy.sandbox.EnvoySandbox` with
+``ingress.concurrency`` workers), the scenario's pods as real listeners
+(:class:`~istiolab.analysis.conform.upstream.UpstreamPods`) and the open-loop load generator
+(:mod:`istiolab.analysis.conform.loadgen`). Envoy's response flags and upstream attempt counts
+come from its access log, joined by request id.
+
+Simulator side (:func:`run_sim`): :func:`~istiolab.sim.engine.simulate` on the same scenario,
+reduced from its public frames.
+
+Both count requests that *arrive* after the warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from istiolab.analysis.conform.loadgen import LoadRun, plan_arrivals, run_load
+from istiolab.analysis.conform.upstream import PodSpec, UpstreamPods, scenario_pods
+from istiolab.envoy.model import RouteTable
+from istiolab.envoy.render import render
+from istiolab.envoy.sandbox import EnvoySandbox
+from istiolab.sim.engine import build_table, simulate
+from istiolab.sim.scenario import Scenario
+
+__all__ = ["Observation", "cluster_endpoints", "run_envoy", "run_sim"]
+
+_START_DELAY_S = 0.3  # time between handing out t0 and the first possible arrival
+_LOG_SETTLE_S = 0.3  # Envoy flushes its access log every 2 ms; leave it time to finish
+
+
+@dataclass
+class Observation:
+    """What one replication measured, the same on both sides.
+
+    Attributes:
+        requests: Requests arriving after the warm-up.
+        window_s: Length of the measured window (run length minus warm-up).
+        statuses: Requests by HTTP status (0: the client saw no response).
+        flags: Requests by response flag (a request with ``UF,URX`` counts for both).
+        pod_attempts: Upstream attempts that reached each pod.
+        success_ms: Latencies of successful requests (status < 500), ms; None when only
+            quantiles are known.
+        success_p50_ms: Median latency of successes, ms.
+        success_p99_ms: 99th percentile latency of successes, ms.
+        mean_ms: Mean latency of all requests, ms.
+        lag_p99_ms: The load generator's 99th percentile send lag (0 for the simulator).
+        notes: What the side could not reproduce.
+    """
+
+    requests: int
+    window_s: float
+    statuses: dict[int, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    pod_attempts: dict[str, int] = field(default_factory=dict)
+    success_ms: list[float] | None = None
+    success_p50_ms: float = float("nan")
+    success_p99_ms: float = float("nan")
+    mean_ms: float = float("nan")
+    lag_p99_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def cluster_endpoints(table: RouteTable, pods: Sequence[PodSpec]) -> dict[str, list[int]]:
+    """For every cluster of the table, the indices of the pods it selects (host and labels)."""
+    out: dict[str, list[int]] = {}
+    for name, c in table.clusters.items():
+        want = set(c.labels)
+        out[name] = [i for i, p in enumerate(pods) if p.host == c.host and want <= set(p.labels)]
+    return out
+
+
+def _read_log(path: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("req"):
+            out[str(entry["req"])] = entry
+    return out
+
+
+def run_envoy(
+    scenario: Scenario,
+    *,
+    seed: int,
+    seconds: float,
+    envoy_path: str | None = None,
+) -> Observation:
+    """One replication through a real Envoy, real upstream pods and the load generator.
+
+    Args:
+        scenario: The (possibly scaled) scenario.
+        seed: Seeds arrivals, requests, service times and errors.
+        seconds: Measured length after the warm-up.
+        envoy_path: Explicit Envoy binary.
+
+    Returns:
+        The replication's observation.
+
+    Raises:
+        SandboxError: Envoy or the upstream pods failed.
+        ConfigError: The scenario's rules do not compile.
+    """
+    table, _ = build_table(scenario)
+    pods = scenario_pods(scenario)
+    members = cluster_endpoints(table, pods)
+    warmup = scenario.run.warmup_s
+    duration = warmup + seconds
+    log_path: list[Path] = []
+    with UpstreamPods(pods, seed=seed, warmup_s=warmup) as up:
+
+        def render_fn(
+            port: int, _stubs: Mapping[str, Sequence[tuple[str, int]]], log: str
+        ) -> dict[str, Any]:
+            log_path.append(Path(log))
+            endpoints = {
+                name: [("127.0.0.1", up.ports[i]) for i in idx] for name, idx in members.items()
+            }
+            return render(table, endpoints, listener_port=port, access_log_path=log)
+
+        with EnvoySandbox(
+            render_fn, [], envoy_path=envoy_path, concurrency=scenario.ingress.concurrency
+        ) as sb:
+            port = int(sb.listener_url.rsplit(":", 1)[1])
+            plan = plan_arrivals(scenario, seed, duration)
+            t0 = time.monotonic() + _START_DELAY_S
+            up.go(t0)
+            load = run_load(plan, port, scenario, seed, t0)
+            received = up.received()
+            time.sleep(_LOG_SETTLE_S)
+            log = _read_log(log_path[0])
+    return _reduce_envoy(load, log, received, pods, warmup, seconds)
+
+
+def _reduce_envoy(
+    load: LoadRun,
+    log: Mapping[str, Mapping[str, Any]],
+    received: Sequence[int],
+    pods: Sequence[PodSpec],
+    warmup: float,
+    seconds: float,
+) -> Observation:
+    measured = [r for r in load.sent if r.t >= warmup]
+    statuses: Counter[int] = Counter()
+    flags: Counter[str] = Counter()
+    latencies: list[float] = []
+    success: list[float] = []
+    missing = 0
+    for r in measured:
+        entry = log.get(r.req_id)
+        status = r.status
+        if entry is None:
+            missing += 1
+        else:
+            for f in str(entry.get("flags") or "-").split(","):
+                if f and f != "-":
+                    flags[f] += 1
+        statuses[status] += 1
+        ms = r.latency_s * 1000.0
+        latencies.append(ms)
+        if 0 < status < 500:
+            success.append(ms)
+    obs = Observation(
+        requests=len(measured),
+        window_s=seconds,
+        statuses=dict(statuses),
+        flags=dict(flags),
+        pod_attempts={p.name: int(n) for p, n in zip(pods, received, strict=True)},
+        success_ms=success,
+        lag_p99_ms=load.lag_p99_s * 1000.0,
+    )
+    if success:
+        obs.success_p50_ms = float(np.quantile(success, 0.5))
+        obs.success_p99_ms = float(np.quantile(success, 0.99))
+    if latencies:
+        obs.mean_ms = float(np.mean(latencies))
+    if missing:
+        obs.notes.append(f"{missing} requests had no access-log line (their flags are unknown)")
+    return obs
+
+
+def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
+    """One simulator replication of the scenario, reduced to an :class:`Observation`.
+
+    Args:
+        scenario: The (possibly scaled) scenario, already adjusted for the comparison.
+        seed: The simulation seed.
+        seconds: Measured length after the warm-up.
+
+    Returns:
+        The replication's observation.
+    """
+    warmup = scenario.run.warmup_s
+    sc = scenario.with_overrides({"run.duration_s": warmup + seconds, "run.trace_sample": 0.0})
+    result = simulate(sc, seed)
+    totals = result.totals()
+    codes = result.codes()
+    codes = codes[codes["t_s"] >= warmup]
+    statuses: Counter[int] = Counter()
+    for status, count in codes.groupby("status")["count"].sum().items():
+        statuses[int(str(status))] += int(count)
+    flags: Counter[str] = Counter()
+    for row_flags in result.summary()["flags"]:
+        for key, n in dict(row_flags).items():
+            for f in str(key).split(","):
+                if f and f != "-":
+                    flags[f] += int(n)
+    pods: Counter[str] = Counter()
+    up = result.upstream()
+    for host, flag, attempts in zip(up["host"], up["flag"], up["attempts"], strict=True):
+        parts = set(str(flag).split(","))
+        if parts & {"UO", "UH", "NR"} or not host:
+            continue  # never sent to a pod
+        pods[str(host)] += int(attempts)
+    requests = int(totals.get("requests", 0))
+    obs = Observation(
+        requests=requests,
+        window_s=seconds,
+        statuses=dict(statuses),
+        flags=dict(flags),
+        pod_attempts=dict(pods),
+        success_p50_ms=float(totals.get("success_p50_ms", float("nan"))),
+        success_p99_ms=float(totals.get("success_p99_ms", float("nan"))),
+        mean_ms=float(totals.get("mean_ms", float("nan"))),
+    )
+    # Status shares use the codes frame (binned by completion); scale it to the request count
+    # of requests started after the warm-up so both sides divide by the same kind of number.
+    total_codes = sum(statuses.values())
+    if total_codes and requests:
+        obs.statuses = {k: round(v * requests / total_codes) for k, v in statuses.items()}
+    return obs
