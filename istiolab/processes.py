@@ -14,7 +14,8 @@ sweep's process pools and Dask workers, the notebook dashboard's simulation work
 * :func:`stop_process`: wait, SIGTERM, SIGKILL, and always reap.
 * :func:`track` and :func:`install_exit_hooks`: objects closed on SIGTERM and at interpreter
   exit; :func:`exit_on_signals`: the command line's SIGTERM/SIGINT handling (exit ``128 +
-  signal`` after cleaning up, see :class:`Terminated`).
+  signal`` after cleaning up, see :class:`Terminated`), within :data:`UNWIND_LIMIT_S` of the
+  signal, or at once on a second signal.
 * :func:`run_dir` and :func:`make_tempdir`: every temp dir of a run lives in one per-run
   directory, ``<system temp>/istiolab-<pid>-<random>/``, deleted at exit; a run killed with
   SIGKILL leaves it behind, and the next run (in the same PID namespace) deletes it once the
@@ -46,6 +47,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "RUN_DIR_PREFIX",
+    "UNWIND_LIMIT_S",
     "Terminated",
     "die_with_owner",
     "exit_on_signals",
@@ -67,6 +69,14 @@ OWNER_FILE = "owner.pid"
 """File in a run directory holding ``"<owner pid> <pid namespace>"``."""
 _PR_SET_PDEATHSIG = 1
 _WATCH_POLL_S = 0.5  # owner-pid polling period where pidfd_open is unavailable
+UNWIND_LIMIT_S = 5.0
+"""Seconds a signalled process may take to clean up before it exits without finishing.
+
+:func:`exit_on_signals` and :func:`install_exit_hooks` arm a watchdog when SIGTERM or Ctrl-C
+arrives: if the process still runs this long after the signal (a clean-up blocked on something
+that does not answer), the watchdog deletes the run directory and exits ``128 + signal``; the
+kernel and the workers' owner watch stop the children. A normal unwind takes well under a
+second (``verify``: Envoy and the stubs stop in ~0.3 s)."""
 
 
 class _Closable(Protocol):
@@ -258,7 +268,9 @@ def _watch_owner(owner: int) -> None:
 # ---------------------------------------------------------------------------- exit hooks
 
 _LIVE: dict[int, _Closable] = {}  # objects to close on SIGTERM and at exit
-_LIVE_LOCK = threading.Lock()
+# Reentrant: the signal handler calls close_all(), and may have interrupted this thread inside
+# track(), untrack() or close_all() itself; a plain Lock would deadlock the handler there.
+_LIVE_LOCK = threading.RLock()
 _ATEXIT_DONE = False
 _SIGTERM_DONE = False
 
@@ -284,7 +296,58 @@ def close_all() -> None:
             obj.close()
 
 
+class _UnwindWatchdog:
+    """Ends a process whose clean-up after a signal takes longer than :data:`UNWIND_LIMIT_S`.
+
+    Its thread is started before any signal (starting a thread inside a signal handler can
+    block on the interrupted code's locks) and sleeps on an event the handler sets. A second
+    signal while the first is being handled ends the process at once (a second Ctrl-C).
+    """
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._armed = threading.Event()
+        self._signum = 0
+        self._deadline = 0.0
+
+    def start(self) -> None:
+        """Start the thread (idempotent per process: a forked child starts its own)."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._armed = threading.Event()
+        threading.Thread(target=self._run, name="istiolab-unwind-watchdog", daemon=True).start()
+
+    def signalled(self, signum: int) -> None:
+        """Called by the handler: the first signal arms the deadline, a second one exits."""
+        if self._armed.is_set():
+            self.exit_now("a second signal during clean-up")
+        self._signum = signum
+        self._deadline = time.monotonic() + UNWIND_LIMIT_S
+        self._armed.set()
+
+    def _run(self) -> None:
+        self._armed.wait()
+        while (left := self._deadline - time.monotonic()) > 0:
+            time.sleep(left)
+        self.exit_now(f"clean-up took over {UNWIND_LIMIT_S:g} s")
+
+    def exit_now(self, why: str) -> None:
+        """Delete the run directory, say why on stderr, exit ``128 + signal`` (no unwinding)."""
+        current = _RUN_DIR  # no lock: its holder may be the code that is stuck
+        if current is not None and current[0] == os.getpid():
+            shutil.rmtree(current[1], ignore_errors=True)
+        name = signal.Signals(self._signum).name if self._signum else "a signal"
+        with contextlib.suppress(OSError):  # os.write: stderr's buffer has a lock, too
+            os.write(2, f"istiolab: stopped after {name}: {why}\n".encode())
+        os._exit(128 + self._signum)
+
+
+_WATCHDOG = _UnwindWatchdog()
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _WATCHDOG.signalled(signum)
     close_all()
     raise Terminated(signum)
 
@@ -307,6 +370,7 @@ def install_exit_hooks() -> None:
     if previous is _on_signal:  # exit_on_signals is active; its exit restores the old handler
         return
     if previous is signal.SIG_DFL:
+        _WATCHDOG.start()
         signal.signal(signal.SIGTERM, _on_signal)
     elif callable(previous):
         chained = previous
@@ -331,10 +395,15 @@ def exit_on_signals(
     because Click turns a ``KeyboardInterrupt`` into "Aborted!" and exit 1. The previous
     handlers are restored on the way out. Outside the main thread this does nothing (Python
     only lets the main thread set handlers).
+
+    Meant for a program's main: once a signal has arrived, the process ends within
+    :data:`UNWIND_LIMIT_S` even if a clean-up blocks, and at once on a second signal, whether or
+    not the :class:`Terminated` is caught.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _WATCHDOG.start()
     previous = {s: signal.signal(s, _on_signal) for s in signals}
     try:
         yield

@@ -13,7 +13,11 @@ class _Http:
     def __init__(self, port: int) -> None:
         self.port = port
         self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
+        # Reentrant: close() may run in a signal handler (istiolab.processes closes live
+        # sandboxes on SIGTERM and Ctrl-C) that interrupted this thread inside _get or _put;
+        # a plain Lock would deadlock there. The handler raises, so the interrupted code
+        # never carries on with the list the handler emptied.
+        self._lock = threading.RLock()
         self._closed = False
 
     def request(
