@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from istiolab.config.base import Check, Resource, checked_values
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
+from istiolab.config.gatewayapi_checks import gateway_api_findings
 from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
 from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
@@ -174,6 +175,7 @@ class _Validator:
                 )
         for r in self.cs:
             self.header_text(r)
+        self.findings.extend(gateway_api_findings(self.cs))  # IL6xx: config/gatewayapi_checks
 
     # -- control characters in request text (IL109) ----------------------------------------
     # Envoy's route proto gives the values it sends (host_redirect, path_redirect,
