@@ -34,6 +34,7 @@ from istiolab.config.model import (
 )
 from istiolab.config.ratelimit import LocalRateLimitSpec, local_rate_limits
 from istiolab.config.validate import validate
+from istiolab.envoy import gatewayapi
 from istiolab.envoy.model import (
     ClusterPolicy,
     DirectResponse,
@@ -149,6 +150,11 @@ class _Compiler:
     # -- top level -------------------------------------------------------------------------
 
     def run(self, gateway: str | None, port: int | None) -> RouteTable:
+        gateway_api = gatewayapi.gateways_for(self.cs, gateway)
+        if gateway_api:  # Kubernetes Gateway API Gateways: istiolab.envoy.gatewayapi
+            return gatewayapi.compile_gateway_api(
+                self.cs, self.profile, gateway_api, port, self, self.notes
+            )
         gateways = self.cs.kind(Gateway)
         if gateway is not None:
             ns, name = gateway_ref(gateway, "default") if "/" in gateway else ("", gateway)
