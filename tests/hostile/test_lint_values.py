@@ -533,6 +533,91 @@ RULES: list[Rule] = [
         "IL109",
         "'x retry'",
     ),
+    # -- control characters in values sent or matched as request text (IL109): Envoy's
+    # HTTP_HEADER_VALUE rule refuses CR, LF and NUL in what it sends; RFC 9110 allows no other
+    # control character but tab in a field value; a match value with one never matches.
+    r(
+        "header-match-value-crlf",
+        virtual_service,
+        f"{HTTP}.match[0].headers.x-user.exact",
+        "a\r\nx-admin: 1",
+        "a x-admin: 1",
+        "IL109",
+        r"'\r'",
+    ),
+    r(
+        "uri-prefix-lf",
+        virtual_service,
+        f"{HTTP}.match[0].uri.prefix",
+        "/a\nb",
+        "/a%0Ab",
+        "IL109",
+        r"'\n'",
+    ),
+    r(
+        "authority-exact-del",
+        virtual_service,
+        f"{HTTP}.match[0].authority.exact",
+        "web\x7f",
+        "web",
+        "IL109",
+        r"'\x7f'",
+    ),
+    r(
+        "redirect-uri-crlf",
+        redirect,
+        f"{HTTP}.redirect.uri",
+        "/new\r\nset-cookie: a=1",
+        "/new",
+        "IL109",
+        r"'\r'",
+    ),
+    r(
+        "redirect-authority-ctl",
+        redirect,
+        f"{HTTP}.redirect.authority",
+        "web\x01",
+        "web",
+        "IL109",
+        r"'\x01'",
+    ),
+    r(
+        "rewrite-uri-nul",
+        virtual_service,
+        f"{HTTP}.rewrite.uri",
+        "/p\x00",
+        "/p",
+        "IL109",
+        r"'\x00'",
+    ),
+    r(
+        "rewrite-authority-lf",
+        virtual_service,
+        f"{HTTP}.rewrite.authority",
+        "web\nx-admin: 1",
+        "web",
+        "IL109",
+        r"'\n'",
+    ),
+    r(
+        "header-value-vertical-tab",
+        virtual_service,
+        f"{HTTP}.headers.request.set.x-from",
+        "a\x0bb",
+        "a\tb",  # tab is the one control character a field value may hold
+        "IL109",
+        r"'\x0b'",
+    ),
+    r(
+        "legacy-match-header-cr",
+        route_rule,
+        "spec.match.request.headers.cookie.exact",
+        "user=a\r",
+        "user=a",
+        "IL109",
+        r"'\r'",
+    ),
+    r("legacy-rewrite-uri-crlf", route_rule, "spec.rewrite.uri", "/p\r\n", "/p", "IL109", r"'\r'"),
     # -- names (IL110)
     r("name-uppercase", virtual_service, "metadata.name", "Web_1", "web-1", "IL110", "'Web_1'"),
     r(
@@ -811,3 +896,41 @@ def test_cli_nearest_valid_values_exit_0(tmp_path: Path) -> None:
     rc, found = lint(good)
     assert rc == 0, found
     assert [f for f in found if f["severity"] == "error"] == []
+
+
+CRLF_RULES = ["header-match-value-crlf", "redirect-uri-crlf", "rewrite-uri-nul"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lint"],
+        ["explain", "--path", "/", "--host", "web"],
+        ["envoy-config"],
+        ["verify"],
+        ["convert"],
+    ],
+    ids=["lint", "explain", "envoy-config", "verify", "convert"],
+)
+def test_control_characters_in_request_text_stop_every_config_command(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A header injection through a redirect, a rewrite or a match never reaches Envoy: every
+    # command that reads routing config reports IL109 and exits 1 (before Envoy is looked for).
+    from istiolab.cli.app import main
+
+    vs = redirect()
+    for rule_id in CRLF_RULES:
+        next(x for x in RULES if x.id == rule_id).bad(vs)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(vs))
+    code = main([argv[0], str(bad), *argv[1:]])
+    out, err = capsys.readouterr()
+    text = out + err  # lint prints its report on stdout, the other commands on stderr
+    assert code == 1, text
+    assert "Traceback" not in text
+    paths = {f"{HTTP}.match[0].headers.x-user.exact", f"{HTTP}.redirect.uri"}
+    paths.add(f"{HTTP}.rewrite.uri")
+    for path in paths:
+        assert f"IL109  VirtualService/default/web  {path}\n" in text, text
+    assert "\r" not in text  # the value is quoted, never written raw
