@@ -44,6 +44,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,12 @@ class BackupSet:
             return None
         uid = data.get("kubeSystemUid")
         return ClusterIdentity(str(data["server"]), str(uid) if uid else None)
+
+    @property
+    def created_ns(self) -> int:
+        """When the apply started, in nanoseconds (0 in older manifests), to order sets."""
+        value = self._manifest.get("createdNs")
+        return value if isinstance(value, int) else 0
 
     @property
     def change_cause(self) -> str | None:
@@ -491,6 +498,8 @@ class BackupStore:
             "context": context,
             "namespace": namespace,
             "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # orders sets made within one second (ids sort by second, then a random suffix)
+            "createdNs": time.time_ns(),
             "istiolab": __version__,
             "status": "in-progress",
             "entries": [],
@@ -535,6 +544,7 @@ class BackupStore:
                 out.append(self._read(child))
             except UnusableBackupError as err:
                 problems.append(err.problem)
+        out.sort(key=lambda b: (b.id[:16], b.created_ns, b.id))
         return out, problems
 
     def open(self, context: str, backup_id: str | None = None) -> BackupSet:
@@ -575,8 +585,11 @@ class BackupStore:
         """
         refs = {e.ref for e in backup.entries if e.state in ("applied", "unknown") or e.ambiguous}
         out: list[tuple[BackupSet, list[str]]] = []
-        for other in self.scan(backup.context)[0]:
-            if other.id <= backup.id or other.status == "rolled-back":
+        sets = self.scan(backup.context)[0]
+        ids = [b.id for b in sets]
+        later = sets[ids.index(backup.id) + 1 :] if backup.id in ids else []
+        for other in later:
+            if other.status == "rolled-back":
                 continue
             mine, theirs = backup.identity, other.identity
             if mine is not None and theirs is not None and not mine.same_as(theirs):

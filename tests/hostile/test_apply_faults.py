@@ -681,11 +681,14 @@ def test_exec_plugin_stderr_is_redacted(tmp_path: Path, capfd: pytest.CaptureFix
     assert minted not in captured.out + captured.err
 
 
+@pytest.mark.parametrize("atomic", [True, False])
 def test_cli_apply_yes_rolls_back_a_failed_apply(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, atomic: bool
 ) -> None:
-    """``apply --yes`` fails at the VirtualService (503, not stored): it rolls back at once,
-    prints each object's outcome and the backup id, and exits 1; the store is as before."""
+    """``apply --yes --atomic`` fails at the VirtualService (503, not stored): it rolls back at
+    once, prints each object's outcome and the backup id, and exits 1; the store is as before.
+    ``--yes`` alone is not atomic: it stops there, says truthfully what was applied and how to
+    undo it, and asks nobody."""
     from typer.testing import CliRunner
 
     import istiolab.cli.cluster as cli_cluster
@@ -701,9 +704,19 @@ def test_cli_apply_yes_rolls_back_a_failed_apply(
     rules = tmp_path / "rules.yaml"
     rules.write_text(codecs.dumps([seed.virtual_service(50, 50), seed.destination_rule(lb="RANDOM"),
                                    seed.gateway()]))  # fmt: skip
-    result = CliRunner().invoke(app, ["apply", str(rules), "--yes"])
+    flags = ["--yes", "--atomic"] if atomic else ["--yes"]
+    result = CliRunner().invoke(app, ["apply", str(rules), *flags])
     assert result.exit_code == 1, result.output
     out = result.output
+    assert "roll back the" not in out  # --yes: nobody is asked
+    if not atomic:
+        assert "applied       create  Gateway/istio-system/web-gateway" in out
+        assert "applied       update  DestinationRule/shop/web" in out
+        assert "not-applied   update  VirtualService/shop/web" in out
+        assert "apply stopped: 2 applied, 1 failed, 0 not attempted" in out
+        assert "undo with `istiolab rollback " in out
+        assert c.stored("Gateway", "istio-system", "web-gateway") is not None
+        return
     assert "deleted       create  Gateway/istio-system/web-gateway" in out
     assert "restored      update  DestinationRule/shop/web" in out
     assert "not-applied   update  VirtualService/shop/web" in out
