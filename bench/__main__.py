@@ -19,6 +19,8 @@
     work gets on 2 processes, the ceiling on this machine at that moment.
 
 Results are printed as one table and written to ``bench/results.json``.
+
+``python -m bench analyzer`` runs the analyzer's scale cases instead (:mod:`bench.analyzer`).
 """
 
 from __future__ import annotations
@@ -596,4 +598,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["analyzer"]:  # python -m bench analyzer: lint/explain/verify at scale
+        from bench.analyzer import main as analyzer_main
+
+        raise SystemExit(analyzer_main(sys.argv[2:]))
     main()
