@@ -1,0 +1,234 @@
+"""The parts of ``istiolab conform`` that can be checked without Envoy: the comparison, the
+scenario preparation and scaling, the load plan, the upstream pods and their reaping, the CLI."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from istiolab.analysis.conform.compare import MetricDef, compare, metric_defs, t_quantile
+from istiolab.analysis.conform.loadgen import plan_arrivals
+from istiolab.analysis.conform.run import offered_rps, prepare
+from istiolab.analysis.conform.sides import Observation, cluster_endpoints
+from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
+from istiolab.cli.app import app
+from istiolab.sim.engine import build_table
+from istiolab.sim.scenario import load_scenario, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFORM = ROOT / "sim" / "scenarios" / "conform"
+
+
+def _obs(share: float, n: int = 1000, p50: float = 10.0) -> Observation:
+    return Observation(
+        requests=n,
+        window_s=10.0,
+        statuses={200: n - round(share * n), 503: round(share * n)},
+        flags={"URX": round(share * n)},
+        pod_attempts={"a": n // 2, "b": n - n // 2},
+        success_p50_ms=p50,
+        success_p99_ms=p50 * 5,
+        mean_ms=p50 * 1.5,
+    )
+
+
+def test_t_quantile_matches_the_table_and_the_normal_limit() -> None:
+    assert t_quantile(1) == pytest.approx(12.706)
+    assert t_quantile(10) == pytest.approx(2.228)
+    assert t_quantile(2.5) == pytest.approx((4.303 + 3.182) / 2)
+    assert t_quantile(1000) == pytest.approx(1.96)
+
+
+def test_compare_accepts_equal_sides_and_rejects_a_shift() -> None:
+    share = MetricDef("share", lambda o: o.statuses.get(503, 0) / o.requests, 0.0, 0.0)
+    envoy = [_obs(0.10), _obs(0.11), _obs(0.09)]
+    same = compare([share], envoy, [_obs(0.095), _obs(0.105), _obs(0.10)])[0]
+    assert same.ok
+    assert same.low < same.envoy < same.high
+    assert same.envoy == pytest.approx(0.10)
+    shifted = compare([share], envoy, [_obs(0.30), _obs(0.31), _obs(0.29)])[0]
+    assert not shifted.ok
+    assert shifted.sim == pytest.approx(0.30)
+
+
+def test_compare_tolerance_widens_the_band_and_known_is_kept() -> None:
+    p50 = MetricDef("p50", lambda o: o.success_p50_ms, 2.0, 0.1)
+    envoy = [_obs(0.1, p50=20.0)] * 3  # no variance: the band is the tolerance alone
+    m = compare([p50], envoy, [_obs(0.1, p50=23.5)] * 3, {"p50": "why"})[0]
+    assert m.low == pytest.approx(16.0)
+    assert m.high == pytest.approx(24.0)
+    assert m.ok
+    assert m.known == "why"
+    assert not compare([p50], envoy, [_obs(0.1, p50=24.5)] * 3)[0].ok
+
+
+def test_metric_defs_follow_the_features() -> None:
+    table, _ = build_table(load_scenario(CONFORM / "01-retry-backoff.yaml"))
+    obs = [_obs(0.03)]
+    names = [d.name for d in metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], obs, obs)]
+    assert "tries_per_request" in names
+    assert {"share.status.503", "share.flag.URX", "pod_share.a", "pod_share.b"} <= set(names)
+    assert "accepted_rps" not in names
+    rl, _ = build_table(load_scenario(CONFORM / "06-local-rate-limit.yaml"))
+    rl_names = [d.name for d in metric_defs(rl, [("RING_HASH", ["a", "b"])], obs, obs)]
+    assert "accepted_rps" in rl_names
+    # Istio's default retry policy (2 attempts) applies where the route sets none.
+    assert "tries_per_request" in rl_names
+    no_retry, _ = build_table(load_scenario(CONFORM / "03-http1-pool.yaml"))
+    assert "tries_per_request" not in [d.name for d in metric_defs(no_retry, [], obs, obs)]
+    assert {"pod_share.max", "pod_share.min"} <= set(rl_names)
+    rare = [_obs(0.001)]
+    assert "share.status.503" not in [d.name for d in metric_defs(rl, [], rare, rare)]
+
+
+def _big() -> dict[str, object]:
+    return {
+        "name": "big",
+        "run": {"duration_s": 10, "warmup_s": 1},
+        "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": 1000}}],
+        "ingress": {"azs": ["a", "b"], "nodes_per_az": 2},
+        "services": [
+            {
+                "name": "api",
+                "sidecar": True,
+                "versions": [{"name": "v1", "replicas": 2, "service_time": "exp(4ms)"}],
+            }
+        ],
+        "events": [{"at_s": 3, "kind": "pod_crash", "service": "api", "version": "v1"}],
+    }
+
+
+def test_prepare_scales_keeping_utilisation_and_says_what_is_left_out() -> None:
+    sc = scenario_from_dict(_big())
+    prepared, scaled, notes = prepare(sc, max_rps=200)
+    assert scaled is not None
+    assert scaled["factor"] == pytest.approx(0.2)
+    assert offered_rps(prepared) == pytest.approx(200)
+    before = 1000 * sc.services[0].versions[0].service_time.build().mean
+    after = 200 * prepared.services[0].versions[0].service_time.build().mean
+    assert after == pytest.approx(before)  # λ·S per pod unchanged
+    assert prepared.events == []
+    assert not prepared.services[0].sidecar
+    assert len(prepared.ingress.gateway_nodes()) == 1
+    assert prepared.aws.lb_latency.build().mean == 0
+    text = " ".join(notes)
+    assert "scaled" in text
+    assert "events" in text
+    assert "sidecar" in text
+    assert "gateway pods" in text
+    unscaled, none, _ = prepare(sc, max_rps=5000)
+    assert none is None
+    assert offered_rps(unscaled) == pytest.approx(1000)
+
+
+def test_prepare_notes_http2_config_the_gateway_does_not_express() -> None:
+    _, _, notes = prepare(load_scenario(CONFORM / "04-max-requests.yaml"))
+    assert any("h2UpgradePolicy" in n for n in notes)
+    _, _, plain = prepare(load_scenario(CONFORM / "01-retry-backoff.yaml"))
+    assert not any("http2" in n.lower() or "h2" in n for n in plain)
+
+
+def test_plan_reproduces_the_arrival_process_and_headers() -> None:
+    sc = load_scenario(CONFORM / "09-consistent-hash-header.yaml")
+    plan = plan_arrivals(sc, seed=3, duration_s=50.0)
+    rate = sc.traffic[0].arrival.rate_rps
+    assert rate is not None
+    # Poisson count: mean λT, sd sqrt(λT) ≈ 71 at 5000; 4 sd.
+    assert abs(len(plan) - rate * 50) < 4 * math.sqrt(rate * 50)
+    times = [p.t for p in plan]
+    assert times == sorted(times)
+    assert times[0] >= 0
+    assert times[-1] < 50
+    users = {dict(p.headers)["x-user"] for p in plan}
+    assert 30 <= len(users) <= 40
+    assert plan_arrivals(sc, seed=3, duration_s=5.0) == [p for p in plan if p.t < 5.0]
+
+
+def test_cluster_endpoints_select_pods_by_host_and_labels() -> None:
+    sc = load_scenario(CONFORM / "05-outlier-detection.yaml")
+    table, _ = build_table(sc)
+    pods = scenario_pods(sc)
+    assert [p.name for p in pods] == ["api-good-0", "api-good-1", "api-flaky-0"]
+    (members,) = cluster_endpoints(table, pods).values()
+    assert members == [0, 1, 2]
+
+
+def _get(port: int, out: list[tuple[int, float]], t0: float) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(4096)
+        out.append((int(data.split(b" ")[1]), time.monotonic() - t0))
+
+
+def test_upstream_pod_honours_concurrency_errors_and_is_reaped() -> None:
+    sc = scenario_from_dict(
+        {
+            "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": 1}}],
+            "ingress": {"azs": ["a"]},
+            "services": [
+                {
+                    "name": "api",
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 1,
+                            "concurrency": 1,
+                            "service_time": "det(150ms)",
+                            "errors": [{"first_n": 1, "status": 503}],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    up = UpstreamPods(scenario_pods(sc), seed=1, warmup_s=0.0)
+    with up:
+        proc = up._proc
+        assert proc is not None
+        t0 = time.monotonic()
+        up.go(t0)
+        out: list[tuple[int, float]] = []
+        threads = [threading.Thread(target=_get, args=(up.ports[0], out, t0)) for _ in range(2)]
+        for th in threads:
+            th.start()
+            time.sleep(0.02)
+        for th in threads:
+            th.join(10)
+        assert up.received() == [2]
+    assert proc.poll() is not None  # reaped
+    out.sort(key=lambda x: x[1])
+    assert [s for s, _ in out] == [503, 200]  # first_n counts served requests, in order
+    # One server: the second request waits for the first (≥ 2 × 150 ms).
+    assert out[1][1] >= 0.29
+
+
+def test_upstream_child_is_reaped_when_the_body_raises() -> None:
+    sc = load_scenario(CONFORM / "01-retry-backoff.yaml")
+    holder: list[UpstreamPods] = []
+
+    def body() -> None:
+        with UpstreamPods(scenario_pods(sc), seed=1, warmup_s=0) as up:
+            holder.append(up)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        body()
+    assert holder[0]._proc is None
+    assert len(holder[0].ports) == 3
+
+
+def test_cli_usage_errors_exit_2() -> None:
+    runner = CliRunner()
+    scenario = str(CONFORM / "01-retry-backoff.yaml")
+    assert runner.invoke(app, ["conform", scenario, "--reps", "1"]).exit_code == 2
+    assert runner.invoke(app, ["conform", "no-such.yaml"]).exit_code == 2
+    assert runner.invoke(app, ["conform"]).exit_code == 2
+    assert runner.invoke(app, ["conform", scenario, "--seconds", "0"]).exit_code == 2
