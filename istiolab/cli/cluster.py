@@ -736,7 +736,7 @@ def apply_cmd(
         for gone in store.prune(cluster.context, keep):
             _human(f"removed backup {gone} (--keep {keep})\n", output)
     if report.ok:
-        finish(EXIT_OK, "applied")
+        finish(EXIT_OK, "applied", report)
     if report.rollback is None and report.backup_id is not None and not yes:
         changed = [r for r in report.results if r.outcome not in ("not-applied", "not-attempted")]
         changed = [r for r in changed if r.status != "unchanged"]
