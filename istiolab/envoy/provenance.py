@@ -30,8 +30,7 @@ from istiolab.config.model import Gateway, HTTPMatchRequest, VirtualService
 from istiolab.envoy.compile import route_match
 from istiolab.envoy.explain import compile_validated, for_authority
 from istiolab.envoy.match import Decision, Request, route
-from istiolab.envoy.model import RouteTable
-from istiolab.envoy.verify.generate import requests_for
+from istiolab.envoy.model import RouteMatch, RouteTable
 from istiolab.findings import Finding
 from istiolab.profiles import IstioProfile
 
@@ -59,6 +58,16 @@ def explain_command(files: Sequence[str], request: Request, gateway: str | None 
     if gateway is not None:
         parts += ["--gateway", gateway]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def requests_for(m: RouteMatch, host: str) -> list[Request]:
+    """:func:`istiolab.envoy.verify.generate.requests_for`, imported when first needed.
+
+    The verify package pulls in the sandbox; lint without a routing finding never needs it.
+    """
+    from istiolab.envoy.verify.generate import requests_for as generate
+
+    return generate(m, host)
 
 
 def _example_host(pattern: str) -> str:
