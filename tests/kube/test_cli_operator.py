@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import istiolab.cli.cluster as cli_cluster
@@ -120,7 +121,7 @@ def test_an_edit_while_the_question_is_open_stops_with_the_new_diff(
             c.seed(seed.virtual_service(0, 100), manager="kubectl-edit")
             return True
 
-        monkeypatch.setattr(cli_cluster.typer, "confirm", answer)
+        monkeypatch.setattr(typer, "confirm", answer)
         result = _run(monkeypatch, c, ["apply", "-f", rules, *flags])
         assert result.exit_code == 3, result.output
         assert "VirtualService/shop/web: its content changed since the plan" in result.output
