@@ -87,7 +87,8 @@ def test_diff_json_plan_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     )
     assert vs["takeover"] == [{"field": ".spec.http", "manager": "helm"}]
     assert "+      weight: 50" in vs["diff"]
-    assert dr["action"] == "update" and dr["takeover"] == []
+    assert dr["action"] == "update"
+    assert dr["takeover"] == []
     out = _run(monkeypatch, c, ["diff", "-f", rules, "-o", "yaml", "--force-conflicts"])
     assert codecs.load_data(out.stdout)["items"][1]["takeover"][0]["manager"] == "helm"
 
@@ -117,7 +118,7 @@ def test_an_edit_while_the_question_is_open_stops_with_the_new_diff(
         c = _cluster()
         rules = _rules(tmp_path, seed.virtual_service(50, 50))
 
-        def answer(question: str, **kw: Any) -> bool:
+        def answer(question: str, c: InMemoryCluster = c, **kw: Any) -> bool:
             c.seed(seed.virtual_service(0, 100), manager="kubectl-edit")
             return True
 
@@ -176,7 +177,8 @@ def test_apply_json_and_rollback_json(monkeypatch: pytest.MonkeyPatch, tmp_path:
     done = _run(monkeypatch, c, ["rollback", backup_id, "--yes", "-o", "json"])
     assert done.exit_code == 0, done.output
     rdoc = json.loads(done.stdout)
-    assert rdoc["kind"] == "Rollback" and rdoc["outcome"] == "rolled-back"
+    assert rdoc["kind"] == "Rollback"
+    assert rdoc["outcome"] == "rolled-back"
     assert [(i["ref"], i["action"], i["outcome"]) for i in rdoc["items"]] == [
         ("VirtualService/shop/web", "restore", "restored")
     ]
@@ -231,7 +233,9 @@ def test_unwritable_backup_dir_exits_2_with_one_line(
     result = _run(monkeypatch, c, ["apply", "-f", rules, "--yes", "--backup-dir", str(blocker)])
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("istiolab:")]
-    assert len(errors) == 1 and str(blocker) in errors[0] and "cannot be written" in errors[0]
+    assert len(errors) == 1
+    assert str(blocker) in errors[0]
+    assert "cannot be written" in errors[0]
     assert not [x for x in c.calls if x.verb == "patch" and not x.dry_run]
 
 

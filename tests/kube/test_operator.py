@@ -52,7 +52,8 @@ def test_rollback_into_another_cluster_with_the_same_context_name_is_refused(
     with pytest.raises(OtherClusterError) as refused:
         rollback(report.backup_id, b.cluster, backups=store)
     text = str(refused.value)
-    assert a.cluster.identity().server in text and b.cluster.identity().server in text
+    assert a.cluster.identity().server in text
+    assert b.cluster.identity().server in text
     assert "--allow-other-cluster" in text
     assert store.open(a.cluster.context, report.backup_id).status == "complete"
     assert b.stored("VirtualService", "shop", "web") is None  # B never had it, and still not
@@ -105,7 +106,8 @@ def test_an_edit_between_plan_and_apply_stops_the_apply(env: Any, force: bool) -
     assert BackupStore().backups(env.cluster.context) == []  # refused before the backup set
     # planned again, the new diff shows the edit being undone (the editor owns .spec.http now)
     again = plan(_config(seed.virtual_service(50, 50)), env.cluster, force=True)
-    assert "-      weight: 0" in again.diff() and "+      weight: 50" in again.diff()
+    assert "-      weight: 0" in again.diff()
+    assert "+      weight: 50" in again.diff()
 
 
 def _writes(env: Any) -> int:
@@ -175,7 +177,8 @@ def test_gitops_managed_objects_are_warned_about_and_refused(env: Any) -> None:
     want["metadata"]["annotations"] = dict(vs["metadata"]["annotations"])
     p = plan(_config(want), env.cluster)
     (step,) = p.steps
-    assert step.managed is not None and step.managed.tool == "Argo CD"
+    assert step.managed is not None
+    assert step.managed.tool == "Argo CD"
     assert "managed by Argo CD app shop-routing: commit to Git instead" in p.format()
     with pytest.raises(RefusedError) as refused:
         apply(p, env.cluster, backups=BackupStore())
@@ -221,7 +224,8 @@ def test_rollback_of_an_older_apply_names_the_newer_one(env: Any) -> None:
     second = apply(
         plan(_config(seed.virtual_service(70, 30)), env.cluster), env.cluster, backups=store
     )
-    assert first.ok and second.ok
+    assert first.ok
+    assert second.ok
     with pytest.raises(RefusedError) as refused:
         rollback(first.backup_id, env.cluster, backups=store)
     assert f"roll back {second.backup_id} first" in str(refused.value)
@@ -238,14 +242,16 @@ def test_preview_shows_an_object_that_would_be_recreated(env: Any) -> None:
     """
     _seeded(env)
     store = BackupStore()
-    report = apply(plan(_config(seed.virtual_service(50, 50), seed.destination_rule(lb="RANDOM")), env.cluster), env.cluster, backups=store)  # fmt: skip
+    config = _config(seed.virtual_service(50, 50), seed.destination_rule(lb="RANDOM"))
+    report = apply(plan(config, env.cluster), env.cluster, backups=store)
     assert report.ok
     env.cluster.delete("VirtualService", "shop", "web")
     backup = store.open(env.cluster.context, report.backup_id)
     preview = {p.ref: p for p in preview_rollback(backup, env.cluster)}
     vs = preview["VirtualService/shop/web"]
     assert vs.action == "recreate"
-    assert vs.diff.startswith("--- /dev/null") and "+      weight: 90" in vs.diff
+    assert vs.diff.startswith("--- /dev/null")
+    assert "+      weight: 90" in vs.diff
     assert preview["DestinationRule/shop/web"].action == "restore"
     assert "-      simple: RANDOM" in preview["DestinationRule/shop/web"].diff
     assert env.stored("VirtualService", "shop", "web") is None  # a preview writes nothing
