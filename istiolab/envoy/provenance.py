@@ -22,16 +22,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from istiolab.config.configset import ConfigSet
 from istiolab.config.hosts import gateway_ref
 from istiolab.config.model import Gateway, HTTPMatchRequest, VirtualService
 from istiolab.envoy.compile import route_match
-from istiolab.envoy.explain import compile_validated, for_authority
-from istiolab.envoy.match import Decision, Request, route
+from istiolab.envoy.explain import compile_validated, for_authority, serves
+from istiolab.envoy.match import Decision, Request, route, strip_port
 from istiolab.envoy.model import RouteMatch, RouteTable
-from istiolab.findings import Finding
+from istiolab.findings import Finding, Severity
 from istiolab.profiles import IstioProfile
 
 __all__ = ["ROUTING_CODES", "add_provenance", "explain_command"]
@@ -46,7 +46,12 @@ _HOST = re.compile(r"spec\.hosts\[(\d+)\]")
 _MAX_ROUTES_TRIED = 20  # routes of one VirtualService tried for a host finding
 
 
-def explain_command(files: Sequence[str], request: Request, gateway: str | None = None) -> str:
+def explain_command(
+    files: Sequence[str],
+    request: Request,
+    gateway: str | None = None,
+    suppress: Sequence[str] = (),
+) -> str:
     """The ``istiolab explain`` command line that routes *request* (shell-quoted)."""
     parts = ["istiolab", "explain", *files, "--host", request.host, "--path", request.path]
     if request.method != "GET":
@@ -57,6 +62,8 @@ def explain_command(files: Sequence[str], request: Request, gateway: str | None 
         parts += ["-H", f"{name}: {value}"]
     if gateway is not None:
         parts += ["--gateway", gateway]
+    if suppress:
+        parts += ["--suppress", ",".join(suppress)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -96,9 +103,15 @@ def _where(d: Decision) -> str:
 
 class _Prover:
     def __init__(
-        self, config: ConfigSet, files: Sequence[str], profile: IstioProfile | str | None
+        self,
+        config: ConfigSet,
+        findings: Sequence[Finding],
+        files: Sequence[str],
+        profile: IstioProfile | str | None,
     ) -> None:
         self.config = config
+        self.findings = findings
+        self.kept: dict[str, set[str]] = {}  # per request host, the resources compiled for it
         self.files = list(files)
         self.profile = profile
         self.vs = {v.key: v for v in config.kind(VirtualService)}
@@ -121,17 +134,21 @@ class _Prover:
         if key not in self.tables:
             try:
                 reduced = for_authority(self.config, host)
+                self.kept[host] = {r.key for r in reduced}
                 self.tables[key] = compile_validated(reduced, self.profile, gateway)
             except Exception:  # provenance is advice: a failure leaves it out
                 self.tables[key] = None
         return self.tables[key]
 
     def text(self, request: Request, d: Decision, tail: str, gateway: str | None) -> str:
-        return (
-            f"{_shown(request)} {tail}; see `{explain_command(self.files, request, gateway)}`"
-            if d.route is not None or d.virtual_host is None
-            else ""
+        # explain refuses errors in what it compiles for the host; the table here was compiled
+        # without that check, so the command suppresses the same errors to show the same thing
+        kept = self.kept.get(strip_port(request.host), set())
+        codes = sorted(
+            {g.code for g in self.findings if g.severity is Severity.ERROR and g.resource in kept}
         )
+        command = explain_command(self.files, request, gateway, suppress=codes)
+        return f"{_shown(request)} {tail}; see `{command}`"
 
     def route_finding(self, f: Finding, vs: VirtualService) -> str | None:
         m = _HTTP.match(f.path)
@@ -159,7 +176,8 @@ class _Prover:
                         continue
                     if src.resource == vs.key and src.http_index == i:
                         continue  # this request does reach the route: no evidence
-                    return self.text(req, d, f"takes {_where(d)} instead of http[{i}]", gateway)
+                    tail = f"takes {_where(d)} instead of http[{i}]"
+                    return self.text(req, d, tail, gateway)
         return None
 
     def host_finding(self, f: Finding, vs: VirtualService) -> str | None:
@@ -170,26 +188,43 @@ class _Prover:
             return None
         req_host = _example_host(hosts[idx])
         ok, gateway = self.gateway_of(vs)
-        if f.code == "IL206":
-            # the gateway does not accept the host: compile for it regardless of the binding
-            gateway = gateway if ok else None
-        table = self.table(req_host, gateway)
+        if not ok and f.code != "IL206":
+            return None
+        table = self.table(req_host, gateway if ok else None)
         if table is None:
             return None
-        http = (vs.spec.http or [])[:_MAX_ROUTES_TRIED]
-        for i, h in enumerate(http):
+        if f.code == "IL206":  # the gateway does not accept the host: a request gets no route
+            for req in self.requests(vs, req_host):
+                d = route(table, req)
+                if d.virtual_host is None:
+                    return self.text(req, d, "matches no virtual host (404)", gateway)
+            return None
+        # IL225: a request for this VirtualService's routes that another one takes, else a
+        # request that the other VirtualService for the host takes
+        for req in self.requests(vs, req_host):
+            d = route(table, req)
+            src = d.route.source if d.route is not None else None
+            if src is not None and src.resource != vs.key:
+                return self.text(req, d, f"takes {_where(d)}, not a route of {vs.key}", gateway)
+        for other in self.vs.values():
+            if other is vs or not serves(other, req_host):
+                continue
+            for req in self.requests(other, req_host):
+                d = route(table, req)
+                src = d.route.source if d.route is not None else None
+                if src is not None and src.resource == other.key:
+                    tail = f"takes {_where(d)}, not a route of {vs.key}"
+                    return self.text(req, d, tail, gateway)
+        return None
+
+    @staticmethod
+    def requests(vs: VirtualService, host: str) -> Iterator[Request]:
+        """Requests to *host* for the first routes of *vs*, route by route."""
+        for h in (vs.spec.http or [])[:_MAX_ROUTES_TRIED]:
             written = h.match
             blocks: list[HTTPMatchRequest | None] = [*written] if written else [None]
             for block in blocks:
-                for req in requests_for(route_match(block), req_host):
-                    d = route(table, req)
-                    if f.code == "IL206" and d.virtual_host is None:
-                        return self.text(req, d, "matches no virtual host (404)", gateway)
-                    src = d.route.source if d.route is not None else None
-                    if f.code == "IL225" and src is not None and src.resource != vs.key:
-                        tail = f"takes {_where(d)}, not http[{i}] of {vs.key}"
-                        return self.text(req, d, tail, gateway)
-        return None
+                yield from requests_for(route_match(block), host)
 
     def explain(self, f: Finding) -> str | None:
         vs = self.vs.get(f.resource)
@@ -220,7 +255,7 @@ def add_provenance(
     """
     if not any(f.code in ROUTING_CODES for f in findings):
         return list(findings)
-    prover = _Prover(config, files, profile)
+    prover = _Prover(config, findings, files, profile)
     out = []
     for f in findings:
         if f.code in ROUTING_CODES and f.explain is None:
