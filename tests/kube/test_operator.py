@@ -93,7 +93,7 @@ def test_an_edit_between_plan_and_apply_stops_the_apply(env: Any, force: bool) -
     _seeded(env)
     p = plan(_config(seed.virtual_service(50, 50)), env.cluster, force=force)
     assert [s.action for s in p.steps] == ["update"]
-    env.seed(seed.virtual_service(0, 100), manager="kubectl-edit")  # the on-call edit
+    _edit(env, seed.virtual_service(0, 100))  # the on-call edit
     writes_before = _writes(env)
     with pytest.raises(StalePlanError) as stale:
         apply(p, env.cluster, backups=BackupStore())
@@ -108,6 +108,22 @@ def test_an_edit_between_plan_and_apply_stops_the_apply(env: Any, force: bool) -
     again = plan(_config(seed.virtual_service(50, 50)), env.cluster, force=True)
     assert "-      weight: 0" in again.diff()
     assert "+      weight: 50" in again.diff()
+
+
+def _edit(env: Any, obj: dict[str, Any]) -> None:
+    """An out-of-band edit by ``kubectl-edit`` (on the real server: a merge patch of spec)."""
+    if env.name != "apiserver":
+        env.seed(obj, manager="kubectl-edit")
+        return
+    path = env._path(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+    answer = env.call(
+        "PATCH",
+        path,
+        {"spec": obj["spec"]},
+        query={"fieldManager": "kubectl-edit"},
+        content_type="application/merge-patch+json",
+    )
+    assert answer[0] == 200, answer
 
 
 def _writes(env: Any) -> int:
