@@ -606,12 +606,22 @@ reference_grant_spec = st.fixed_dictionaries(
     }
 )
 namespace_spec = st.just({"finalizers": ["kubernetes"]})
+service_entry_spec = opt(
+    {"hosts": st.lists(hosts, min_size=1, max_size=3)},
+    ports=st.lists(
+        opt({"number": ports}, name=names, protocol=st.sampled_from(["HTTP", "HTTPS", "TLS"])),
+        max_size=2,
+    ),
+    location=st.sampled_from(["MESH_EXTERNAL", "MESH_INTERNAL"]),
+    resolution=st.sampled_from(["NONE", "STATIC", "DNS"]),
+)
 
 SPECS: dict[str, st.SearchStrategy[Any]] = {
     "VirtualService": virtual_service_spec,
     "DestinationRule": destination_rule_spec,
     "Gateway": gateway_spec,
     "EnvoyFilter": envoy_filter_spec,
+    "ServiceEntry": service_entry_spec,
     "RouteRule": st.one_of(route_rule_spec, route_rule_spec, redirect_rule_spec),
     "DestinationPolicy": destination_policy_spec,
     "memquota": memquota_spec,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TextIO, TypeVar
 from istiolab.config import codecs
 from istiolab.config.base import Resource
 from istiolab.config.codecs import RawDocument
-from istiolab.config.registry import parse_document, path_str
+from istiolab.config.registry import Salvaged, parse_document, path_str, salvage
 from istiolab.findings import Finding, finding
 from istiolab.reprs import HTMLRepr
 
@@ -26,11 +27,15 @@ class ConfigSet(HTMLRepr):
         resources: The resources, in input order.
         origins: For each resource, the raw document it came from (None when built in code).
         findings: Problems found while loading (syntax, schema, unknown kinds).
+        partial: Resources with schema errors, as far as they are valid (the fields in error
+            taken out), with their documents. Only the analyzer reads them, so that one pass
+            reports every problem; nothing else sees them.
     """
 
     resources: tuple[Resource, ...] = ()
     origins: tuple[RawDocument | None, ...] = ()
     findings: tuple[Finding, ...] = ()
+    partial: tuple[tuple[Salvaged, RawDocument], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.origins) != len(self.resources):
@@ -57,6 +62,7 @@ class ConfigSet(HTMLRepr):
             self.resources + other.resources,
             self.origins + other.origins,
             self.findings + other.findings,
+            self.partial + other.partial,
         )
 
     def kind(self, cls: type[R] | tuple[type[R], ...]) -> list[R]:
@@ -64,11 +70,25 @@ class ConfigSet(HTMLRepr):
         return [r for r in self.resources if isinstance(r, cls)]
 
     def origin(self, resource: Resource) -> RawDocument | None:
-        """The raw document a resource came from (by identity)."""
-        for r, o in zip(self.resources, self.origins, strict=True):
-            if r is resource:
-                return o
-        return None
+        """The raw document a resource (or a partial one) came from (by identity)."""
+        return self._origins.get(id(resource))
+
+    def salvaged(self, resource: Resource) -> Salvaged | None:
+        """How a partial resource was salvaged, or None for a resource without schema errors."""
+        return self._salvaged.get(id(resource))
+
+    @functools.cached_property
+    def _origins(self) -> dict[int, RawDocument | None]:
+        # by identity: models compare by value, and two equal resources can come from two files
+        out: dict[int, RawDocument | None] = {
+            id(r): o for r, o in zip(self.resources, self.origins, strict=True)
+        }
+        out.update((id(s.resource), doc) for s, doc in self.partial)
+        return out
+
+    @functools.cached_property
+    def _salvaged(self) -> dict[int, Salvaged]:
+        return {id(s.resource): s for s, _ in self.partial}
 
     def finding(
         self,
@@ -78,9 +98,20 @@ class ConfigSet(HTMLRepr):
         message: str,
         fix: str,
     ) -> Finding:
-        """A finding about a field of a resource, located at its file and line."""
+        """A finding about a field of a resource, located at its file and line.
+
+        For a partial resource the path is turned back into the document's path, and a finding
+        inside (or around) a field that was taken out names that field's finding as its cause.
+        """
         origin = self.origin(resource)
-        return finding(
+        saved = self.salvaged(resource)
+        caused_by = None
+        if saved is not None:
+            path = saved.document_path(path)
+            cause = saved.cause(path)
+            if cause is not None:
+                caused_by = f"{cause.code} {cause.resource} {cause.path}".rstrip()
+        out = finding(
             code,
             resource.key,
             path_str(path),
@@ -89,6 +120,7 @@ class ConfigSet(HTMLRepr):
             file=origin.file if origin else None,
             line=origin.line_of(path) if origin else None,
         )
+        return dataclasses.replace(out, caused_by=caused_by) if caused_by else out
 
 
 def from_documents(docs: Iterable[RawDocument], *, strict: bool = False) -> ConfigSet:
@@ -96,13 +128,18 @@ def from_documents(docs: Iterable[RawDocument], *, strict: bool = False) -> Conf
     resources: list[Resource] = []
     origins: list[RawDocument | None] = []
     findings: list[Finding] = []
+    partial: list[tuple[Salvaged, RawDocument]] = []
     for doc in docs:
         res, found = parse_document(doc, strict=strict)
         findings.extend(found)
         if res is not None:
             resources.append(res)
             origins.append(doc)
-    return ConfigSet(tuple(resources), tuple(origins), tuple(findings))
+        elif found and all(f.code.startswith("IL1") for f in found):
+            saved = salvage(doc, found)
+            if saved is not None:
+                partial.append((saved, doc))
+    return ConfigSet(tuple(resources), tuple(origins), tuple(findings), tuple(partial))
 
 
 def load(

@@ -47,3 +47,17 @@ def gateway_ref(ref: str, namespace: str) -> tuple[str, str]:
         parts = ref.split(".")
         return parts[1], parts[0]
     return namespace, ref
+
+
+def server_host_for(server_host: str, namespace: str, gateway_namespace: str) -> str | None:
+    """The host a Gateway server offers to VirtualServices of *namespace*, or None.
+
+    A server host may carry a namespace (``prod/*.example.com``): ``*`` is every namespace,
+    ``.`` the Gateway's own, anything else that one namespace (istio.io ``Server.hosts``).
+    """
+    if "/" not in server_host:
+        return server_host
+    ns, host = server_host.split("/", 1)
+    if ns == "*" or ns == namespace or (ns == "." and namespace == gateway_namespace):
+        return host
+    return None

@@ -1,4 +1,4 @@
-"""Modern Istio networking resources: VirtualService, DestinationRule, Gateway, EnvoyFilter.
+"""Istio networking resources: VirtualService, DestinationRule, Gateway, EnvoyFilter, ServiceEntry.
 
 ``networking.istio.io`` ``v1alpha3``, ``v1beta1`` and ``v1`` share one schema (since Istio 1.22
 the newer versions are aliases of v1alpha3), so one class serves all three. Field semantics:
@@ -540,3 +540,41 @@ class EnvoyFilter(Resource):
     KIND: ClassVar[str] = "EnvoyFilter"
 
     spec: EnvoyFilterSpec
+
+
+# -- ServiceEntry ---------------------------------------------------------------------------
+
+
+class ServiceEntryPort(IstioModel):
+    """A port of a ServiceEntry."""
+
+    number: int = Field(ge=1, le=65535)  # uint32, a port
+    protocol: str | None = None
+    name: str | None = None
+    target_port: int | None = Field(default=None, ge=0, le=65535)
+
+
+class ServiceEntrySpec(IstioModel):
+    """ServiceEntry spec: the hosts and ports it adds to the registry; the rest is kept as data."""
+
+    hosts: list[str] = Field(default_factory=list)
+    addresses: list[str] | None = None
+    ports: list[ServiceEntryPort] | None = None
+    location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] | None = None
+    resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] | None = None
+    endpoints: list[dict[str, Data]] | None = None
+    workload_selector: dict[str, Data] | None = None
+    export_to: list[str] | None = None
+    subject_alt_names: list[str] | None = None
+
+
+class ServiceEntry(Resource):
+    """``networking.istio.io`` ServiceEntry: hosts outside (or beside) the Kubernetes Services.
+
+    Read so that routes to its hosts are not reported as unknown; it is not compiled.
+    """
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_VERSIONS
+    KIND: ClassVar[str] = "ServiceEntry"
+
+    spec: ServiceEntrySpec

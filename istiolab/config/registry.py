@@ -8,6 +8,8 @@ field's line in the file, and whose message names the value.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 import types
 import typing
@@ -17,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from istiolab.config import gatewayapi, k8s, legacy, model
-from istiolab.config.base import Resource, camel
+from istiolab.config.base import Duration, Resource, camel
 from istiolab.config.codecs import PathKey, RawDocument
 from istiolab.findings import Finding, Severity, finding
 from istiolab.limits import MESSAGE_CHARS, quote, truncate
@@ -27,6 +29,7 @@ KINDS: tuple[type[Resource], ...] = (
     model.DestinationRule,
     model.Gateway,
     model.EnvoyFilter,
+    model.ServiceEntry,
     legacy.RouteRule,
     legacy.DestinationPolicy,
     legacy.MemQuota,
@@ -311,4 +314,180 @@ def _finding_for(
     else:
         message = f"{_short(value)} has the wrong type: {e['msg']}"
         fix = f"give {where or 'it'} a value of the expected type"
+        if _is_duration_field(cls, path) and isinstance(value, (int, float)):
+            # YAML reads `timeout: 5` as a number; a Duration is a string with a unit
+            suggested = f"{value:g}s"
+            message = (
+                f"{_short(value)} is a number, but a duration is a string with a unit "
+                f"(did you mean {suggested!r}?)"
+            )
+            fix = f"write {suggested!r} (a quoted number with a unit)"
     return finding(code, resource, where, message, fix, file=doc.file, line=line)
+
+
+_DURATION_MARKS = typing.get_args(Duration)[1:]
+
+
+def _has_duration(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        args = typing.get_args(tp)
+        return any(m in _DURATION_MARKS for m in args[1:]) or _has_duration(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_duration(a) for a in typing.get_args(tp))
+    return False
+
+
+def _is_duration_field(cls: type[Resource], path: PathKey) -> bool:
+    """Whether the field at *path* is a :data:`~istiolab.config.base.Duration`."""
+    if not path or not isinstance(path[-1], str):
+        return False
+    holder = _model_at(cls, path[:-1])
+    if holder is None:
+        return False
+    for name, field in holder.model_fields.items():
+        if path[-1] in (name, field.alias, camel(name)):
+            return any(m in _DURATION_MARKS for m in field.metadata) or _has_duration(
+                field.annotation
+            )
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Salvaged:
+    """What is left of a resource with schema errors once the fields in error are taken out.
+
+    Attributes:
+        resource: The resource built from the rest of the document.
+        pruned: Paths (in the document) of the fields taken out, each with the finding that
+            made it go.
+        removed: For each list (by its path in the document), the indices of the items taken
+            out, so paths in *resource* can be turned back into paths in the document.
+    """
+
+    resource: Resource
+    pruned: tuple[tuple[PathKey, Finding], ...]
+    removed: dict[PathKey, tuple[int, ...]]
+
+    def document_path(self, path: Sequence[str | int]) -> PathKey:
+        """A path in :attr:`resource` as a path in the document (list items renumbered)."""
+        return _document_path(self.removed, path)
+
+    def cause(self, path: Sequence[str | int]) -> Finding | None:
+        """The schema finding a finding at *path* (document path) may be a consequence of."""
+        key = tuple(path)
+        for where, f in self.pruned:
+            n = min(len(where), len(key))
+            if where[:n] == key[:n]:
+                return f
+        return None
+
+
+# The partial resource stops at the object itself: a document whose metadata or whole spec is
+# in error is not salvaged (its references would be guesses).
+_MIN_PRUNE_DEPTH = 2
+_MAX_PRUNE_ROUNDS = 8
+
+
+def salvage(doc: RawDocument, findings: Sequence[Finding]) -> Salvaged | None:
+    """The partially valid resource of a document that failed schema validation, or None.
+
+    Each field in error is taken out (a missing required field takes its object out; an item
+    of a list goes with the list's renumbering recorded), and the rest is validated again, a
+    few rounds at most. The analyzer runs its reference checks on the result, so one pass
+    reports an undefined subset even when the same route also has a bad ``httpStatus``.
+
+    Args:
+        doc: The raw document (its data is not changed).
+        findings: The schema findings :func:`parse_document` gave for it.
+
+    Returns:
+        The salvaged resource, or None when nothing useful is left.
+    """
+    data = doc.data
+    if not isinstance(data, dict) or not findings:
+        return None
+    cls = get_class(str(data.get("apiVersion")), str(data.get("kind")))
+    if cls is None:
+        return None
+    work = copy.deepcopy(data)
+    removed: dict[PathKey, list[int]] = {}
+    pruned: list[tuple[PathKey, Finding]] = []
+    cause = findings[0]
+
+    for _ in range(_MAX_PRUNE_ROUNDS):
+        try:
+            res = cls.model_validate(work)
+        except ValidationError as err:
+            progress = False
+            # deepest first, and list items from the end, so earlier cuts do not move later ones
+            locs = sorted(
+                (_data_path(work, e["loc"], e["type"]) + (("",) if e["type"] == "missing" else ()))
+                for e in err.errors()
+            )
+            for loc in sorted(set(locs), key=lambda p: (-len(p), _neg(p))):
+                target = loc[:-1] if loc and loc[-1] == "" else loc
+                if loc and loc[-1] == "":  # a missing field: its holder goes
+                    target = target[:-1]
+                if len(target) < _MIN_PRUNE_DEPTH:
+                    return None
+                at = _document_path(removed, target)
+                if _cut(work, target):
+                    progress = True
+                    if isinstance(target[-1], int):
+                        removed.setdefault(at[:-1], []).append(int(at[-1]))
+                    pruned.append((at, _finding_at(findings, at) or cause))
+            if not progress:
+                return None
+            continue
+        return Salvaged(res, tuple(pruned), {k: tuple(sorted(v)) for k, v in removed.items()})
+    return None
+
+
+def _document_path(
+    removed: dict[PathKey, tuple[int, ...]] | dict[PathKey, list[int]], path: Sequence[str | int]
+) -> PathKey:
+    out: list[str | int] = []
+    for part in path:
+        gone = removed.get(tuple(out))
+        if isinstance(part, int) and gone:
+            index = part
+            for g in sorted(gone):  # each item taken out at or before it shifts it by one
+                if g <= index:
+                    index += 1
+            part = index
+        out.append(part)
+    return tuple(out)
+
+
+def _neg(path: PathKey) -> tuple[Any, ...]:
+    return tuple(-p if isinstance(p, int) else p for p in path)
+
+
+def _cut(data: Any, path: PathKey) -> bool:
+    """Take the value at *path* out of *data* (a dict key, or a list item)."""
+    cur = data
+    for part in path[:-1]:
+        in_dict = isinstance(cur, dict) and part in cur
+        if not (
+            in_dict or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur))
+        ):
+            return False
+        cur = cur[part]
+    last = path[-1]
+    if isinstance(cur, dict) and last in cur:
+        del cur[last]
+        return True
+    if isinstance(cur, list) and isinstance(last, int) and 0 <= last < len(cur):
+        del cur[last]
+        return True
+    return False
+
+
+def _finding_at(findings: Sequence[Finding], path: PathKey) -> Finding | None:
+    """The finding whose path is *path* or lies inside it."""
+    text = path_str(path)
+    for f in findings:
+        if f.path == text or f.path.startswith(text + ".") or f.path.startswith(text + "["):
+            return f
+    return None

@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from istiolab.config.base import Check, Resource, checked_values
+from istiolab.config.checks import FAMILIES, Context
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
 from istiolab.config.gatewayapi_checks import gateway_api_findings
-from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect
-from istiolab.config.k8s import Deployment, IngressV1, IngressV1Beta1, Service
+from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect, server_host_for
+from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
     DestinationPolicy,
     MemQuota,
@@ -27,12 +28,9 @@ from istiolab.config.legacy import (
     QuotaSpecBinding,
     RouteRule,
 )
-from istiolab.config.matching import covers, is_catch_all_match
 from istiolab.config.model import (
     DestinationRule,
     EnvoyFilter,
-    Gateway,
-    HTTPMatchRequest,
     HTTPRoute,
     VirtualService,
 )
@@ -122,34 +120,41 @@ class _Validator:
     def __init__(self, config: ConfigSet, profile: IstioProfile) -> None:
         self.cs = config
         self.profile = profile
-        self.findings: list[Finding] = []
-        self.services = config.kind(Service)
-        self.deployments = config.kind(Deployment)
-        self.drs = config.kind(DestinationRule)
-        self.gateways = config.kind(Gateway)
+        # partial resources (schema errors taken out) are checked too: one pass, every problem
+        self.ctx = Context(config, profile)
+        self.findings: list[Finding] = self.ctx.findings
+        self.services = self.ctx.services
+        self.deployments = self.ctx.deployments
+        self.drs = self.ctx.drs
+        self.gateways = self.ctx.gateways
 
     def add(
         self, code: str, res: Resource, path: Sequence[str | int], message: str, fix: str
     ) -> None:
-        self.findings.append(self.cs.finding(code, res, path, message, fix))
+        self.ctx.add(code, res, path, message, fix)
 
     def add_quoted(
         self, code: str, res: Resource, path: Sequence[str | int], message: str, fix: str
     ) -> None:
         """:meth:`add` for a path that may end in a user's key: shown quoted and bounded."""
         f = self.cs.finding(code, res, path, message, fix)
+        saved = self.cs.salvaged(res)
+        if saved is not None:
+            path = saved.document_path(path)
         shown = [p if isinstance(p, int) or _plain_key(p) else _shown(p) for p in path]
         self.findings.append(dataclasses.replace(f, path=path_str(shown)))
 
     def run(self) -> None:
         self.duplicates()
-        for r in self.cs:
+        for r in self.ctx.resources:
             self.names(r)
             self.values(r)
-        for vs in self.cs.kind(VirtualService):
+        for vs in self.ctx.virtual_services:
             self.virtual_service(vs)
         for dr in self.drs:
             self.destination_rule(dr)
+        for family in FAMILIES:
+            family(self.ctx)
         rules = self.cs.kind(RouteRule)
         for rr in rules:
             self.route_rule(rr)
@@ -250,7 +255,7 @@ class _Validator:
 
     def duplicates(self) -> None:
         seen: dict[tuple[str, str, str], Resource] = {}
-        for r in self.cs:
+        for r in self.ctx.resources:
             # Ingress versions share a kind; so do the networking.istio.io versions.
             k = (r.kind, r.namespace, r.name)
             if k in seen:
@@ -339,17 +344,9 @@ class _Validator:
             )
 
     def service_known(self, host: str) -> bool:
-        return any(s.fqdn() == host for s in self.services)
+        return self.ctx.host_known(host)
 
     # -- modern ----------------------------------------------------------------------------
-
-    def subsets_for(self, host: str) -> dict[str, DestinationRule]:
-        out: dict[str, DestinationRule] = {}
-        for dr in self.drs:
-            if fqdn(dr.spec.host, dr.namespace) == host:
-                for s in dr.spec.subsets or []:
-                    out.setdefault(s.name, dr)
-        return out
 
     def virtual_service(self, vs: VirtualService) -> None:
         spec = vs.spec
@@ -361,7 +358,7 @@ class _Validator:
                 bound.append(("mesh", ["*"]))
                 continue
             ns, name = gateway_ref(ref, vs.namespace)
-            gw = next((g for g in self.gateways if g.namespace == ns and g.name == name), None)
+            gw = self.ctx.gateway_by_key.get((ns, name))
             if gw is None:
                 self.add(
                     "IL210",
@@ -371,7 +368,13 @@ class _Validator:
                     "add the Gateway, or correct the reference as 'namespace/name'",
                 )
                 continue
-            bound.append((f"{ns}/{name}", [h for srv in gw.spec.servers for h in srv.hosts]))
+            accepted = [
+                h
+                for srv in gw.spec.servers
+                for h in (server_host_for(x, vs.namespace, gw.namespace) for x in srv.hosts)
+                if h is not None
+            ]
+            bound.append((f"{ns}/{name}", accepted))
         # A host is served when any bound gateway (or the mesh) accepts it; each gateway only
         # takes the hosts its servers accept.
         for hi, host in enumerate(spec.hosts if bound else []):
@@ -383,36 +386,12 @@ class _Validator:
                     vs,
                     ("spec", "hosts", hi),
                     f"host {host!r} is not served by gateway {names}, whose servers "
-                    f"accept {accepted_all}",
-                    f"add {host!r} to the Gateway's servers[].hosts or fix the host",
+                    f"accept {accepted_all} for namespace {vs.namespace!r}",
+                    f"add {host!r} to the Gateway's servers[].hosts (as 'namespace/host' to "
+                    "scope it) or fix the host",
                 )
-        routes = spec.http or []
-        earlier: list[HTTPMatchRequest | None] = []
-        catch_all_at: int | None = None
-        for i, route in enumerate(routes):
-            base = ("spec", "http", i)
-            self.http_route(vs, route, base)
-            blocks: list[HTTPMatchRequest | None] = list(route.match) if route.match else [None]
-            if catch_all_at is not None:
-                self.add(
-                    "IL207",
-                    vs,
-                    base,
-                    f"http[{i}]{_name(route)} comes after http[{catch_all_at}], which matches "
-                    "every request, so it is never used",
-                    f"move it before http[{catch_all_at}] or give http[{catch_all_at}] a match",
-                )
-            elif earlier and all(any(covers(a, b) for a in earlier) for b in blocks):
-                self.add(
-                    "IL208",
-                    vs,
-                    base,
-                    f"every request http[{i}]{_name(route)} matches is taken by an earlier route",
-                    "move it up, or make the earlier match narrower",
-                )
-            if catch_all_at is None and any(_is_catch_all(b) for b in blocks):
-                catch_all_at = i
-            earlier.extend(blocks)
+        for i, route in enumerate(spec.http or []):
+            self.http_route(vs, route, ("spec", "http", i))
 
     def http_route(self, vs: VirtualService, route: HTTPRoute, base: tuple[str | int, ...]) -> None:
         actions = [
@@ -435,31 +414,6 @@ class _Validator:
                 "keep one of them",
             )
         dests = route.route or []
-        for j, d in enumerate(dests):
-            host = fqdn(d.destination.host, vs.namespace)
-            dpath = (*base, "route", j, "destination")
-            if d.destination.subset:
-                subsets = self.subsets_for(host)
-                if d.destination.subset not in subsets:
-                    known = sorted(subsets)
-                    self.add(
-                        "IL203",
-                        vs,
-                        (*dpath, "subset"),
-                        f"subset {d.destination.subset!r} of host {d.destination.host!r} is not "
-                        "defined by any DestinationRule"
-                        + (f" (defined: {', '.join(known)})" if known else ""),
-                        f"add a DestinationRule for {d.destination.host!r} with subset "
-                        f"{d.destination.subset!r}, or fix the name",
-                    )
-            if self.services and not self.service_known(host) and "*" not in host:
-                self.add(
-                    "IL211",
-                    vs,
-                    (*dpath, "host"),
-                    f"host {d.destination.host!r} ({host}) is not a Service of the config set",
-                    "add the Service, or fix the host name",
-                )
         if len(dests) > 1:
             weights = [d.weight or 0 for d in dests]
             total = sum(weights)
@@ -468,7 +422,7 @@ class _Validator:
                     "IL202",
                     vs,
                     (*base, "route"),
-                    f"destination weights {weights} total {total}; Istio {self.profile.versions} "
+                    f"destination weights {weights} total {total}; {self.profile.versions} "
                     "requires 100",
                     "make the weights add up to 100",
                 )
@@ -799,14 +753,3 @@ def _field_path(text: str) -> tuple[str | int, ...]:
 
 def _name(route: HTTPRoute) -> str:
     return f" ({route.name!r})" if route.name else ""
-
-
-def _is_catch_all(m: HTTPMatchRequest | None) -> bool:
-    """A block every request satisfies wherever the VirtualService applies: compile stops there.
-
-    Blocks restricted to some workloads (port, sourceLabels, gateways, sourceNamespace) are not
-    counted: they are a catch-all only where they apply.
-    """
-    if m is not None and any((m.port, m.source_labels, m.gateways, m.source_namespace)):
-        return False
-    return is_catch_all_match(m)
