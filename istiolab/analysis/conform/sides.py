@@ -55,6 +55,9 @@ class Observation:
         success_p99_ms: 99th percentile latency of successes, ms.
         mean_ms: Mean latency of all requests, ms.
         lag_p99_ms: The load generator's 99th percentile send lag (0 for the simulator).
+        counters: Envoy's cluster counters that explain the metrics (ejections, overflows),
+            summed over clusters, for the whole run including the warm-up; empty for the
+            simulator.
         notes: What the side could not reproduce.
     """
 
@@ -68,6 +71,7 @@ class Observation:
     success_p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     lag_p99_ms: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,7 +150,29 @@ def run_envoy(
             received = up.received()
             time.sleep(_LOG_SETTLE_S)
             log = _read_log(log_path[0])
-    return _reduce_envoy(load, log, received, pods, warmup, seconds)
+            counters = _counters(sb.stats())
+    obs = _reduce_envoy(load, log, received, pods, warmup, seconds)
+    obs.counters = counters
+    return obs
+
+
+_COUNTERS = (
+    "outlier_detection.ejections_enforced_total",
+    "upstream_rq_pending_overflow",
+    "upstream_cx_overflow",
+    "upstream_rq_retry",
+    "upstream_rq_per_try_timeout",
+)
+
+
+def _counters(stats: Mapping[str, int]) -> dict[str, int]:
+    out = dict.fromkeys(_COUNTERS, 0)
+    for name, value in stats.items():
+        if name.startswith("cluster."):
+            for key in _COUNTERS:
+                if name.endswith("." + key):
+                    out[key] += value
+    return {k: v for k, v in out.items() if v}
 
 
 def _reduce_envoy(
