@@ -4,8 +4,11 @@ The panel wraps :mod:`istiolab.kube`: *Dry run* calls :func:`~istiolab.kube.plan
 then a server-side dry run of every object and a diff against the live object); *Apply…* asks
 for an explicit confirmation naming the context, namespace and number of changes, then calls
 :func:`~istiolab.kube.apply` with the plan it showed (never a newer config: edit the rules and
-the plan goes stale, so Apply is disabled until the next dry run); *Rollback* calls
-:func:`~istiolab.kube.rollback` on the backup set of the last apply.
+the plan goes stale, so Apply is disabled until the next dry run). The cluster is read again
+when *Yes, apply* is pressed: an object changed on the cluster since the dry run (an on-call
+edit while the diff was being read) stops the apply before any write, and the panel shows the
+new dry run instead. *Rollback* calls :func:`~istiolab.kube.rollback` on the backup set of the
+last apply.
 
 Clusters: the kubeconfig's current context when there is a kubeconfig and the ``kubernetes``
 package (``pip install 'istiolab[kube]'``), and always an :class:`~istiolab.kube.InMemoryCluster`
@@ -116,7 +119,12 @@ class ApplyPanel:
         self.namespace = w.Text(
             value=namespace or self.cluster.namespace, description="namespace", style=style
         )
-        self.force = w.Checkbox(value=False, description="take over conflicting fields (force)")
+        self.force = w.Checkbox(
+            value=False, description="take over the conflicting fields listed (force conflicts)"
+        )
+        self.allow_managed = w.Checkbox(
+            value=False, description="also change objects Argo CD, Flux or Helm manage"
+        )
         self.dry_run_button = w.Button(description="Dry run", icon="search", button_style="info")
         self.apply_button = w.Button(
             description="Apply…", icon="upload", button_style="warning", disabled=True
@@ -135,12 +143,12 @@ class ApplyPanel:
         self.confirm_button.on_click(lambda _: self.apply(confirm=True))
         self.cancel_button.on_click(lambda _: self._hide_confirmation("apply cancelled"))
         self.rollback_button.on_click(lambda _: self.rollback())
-        for x in (self.context, self.namespace, self.force):
+        for x in (self.context, self.namespace, self.force, self.allow_managed):
             x.observe(lambda _: self._stale("the target changed"), names="value")
         self.widget = w.VBox(
             [
                 w.HBox([self.context, self.namespace]),
-                self.force,
+                w.HBox([self.force, self.allow_managed]),
                 w.HBox([self.dry_run_button, self.apply_button, self.rollback_button]),
                 self.confirm_box,
                 self.status,
@@ -243,6 +251,7 @@ class ApplyPanel:
         """
         from istiolab.errors import IstiolabError
         from istiolab.kube import apply
+        from istiolab.kube.errors import StalePlanError
 
         self.confirm_box.layout.display = "none"
         if not confirm:
@@ -255,7 +264,23 @@ class ApplyPanel:
             self.apply_button.disabled = True
             return None
         try:
-            report = apply(self.plan, self.cluster, backups=self.backups)
+            report = apply(
+                self.plan,
+                self.cluster,
+                backups=self.backups,
+                allow_managed=bool(self.allow_managed.value),
+                change_cause="istiolab ApplyPanel",
+            )
+        except StalePlanError as err:
+            # what was confirmed is not what would be applied: show what would be, ask again
+            changed = "; ".join(f"{ref}: {what}" for ref, what in err.changed)
+            self.dry_run()
+            self.status.value = message(
+                f"not applied: the cluster changed since the dry run ({changed}); the new dry "
+                "run is shown: review it, then Apply… again",
+                error=True,
+            )
+            return None
         except IstiolabError as err:
             self.status.value = message(f"refused: {err}", error=True)
             return None
