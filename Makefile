@@ -47,6 +47,9 @@ GO_BIN := $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/g
 peers:
 	@if [ -n "$(GO_BIN)" ]; then $(MAKE) --no-print-directory -C peers GO=$(GO_BIN); \
 	else echo "go not found: tests that need the peers will skip (install Go 1.26+, then make peers)"; fi
+	@# `make peers` itself (not as a prerequisite of `make test`) prints istioctl's comparison
+	@if [ -x peers/bin/istioctl ] && [ -x $(PY) ] && echo " $(MAKECMDGOALS) " | grep -q " peers "; \
+	then $(PY) tests/peers/compare_istioctl.py; fi
 
 # The fast engine's compiled event loop is cached beside the package: compile it once here, not
 # in the first notebook kernel or browser test that happens to simulate (minutes on two cores).
