@@ -212,18 +212,7 @@ class _Checks:
                 )
 
     def status(self, route: Route, p: ParentStatus) -> None:
-        text = "; ".join(c.format() for c in p.conditions)
-        where = "".join(
-            f" {a.listener.name}:{a.listener.port} {list(a.hostnames)}" for a in p.attachments
-        )
-        self.add(
-            "IL615",
-            route,
-            ("spec", "parentRefs", p.index),
-            f"status.parents[{p.index}] {truncate(p.parent)}: {text}"
-            + (f"; attached to{where}" if where else ""),
-            "nothing to do: this is what istiod would report",
-        )
+        self.out.append(status_finding(self.cs, p))
 
     # -- backends ------------------------------------------------------------------------------
 
@@ -452,3 +441,19 @@ def covers(a: RankedMatch, b: RankedMatch) -> bool:
         return False
     qb = {(q.name, q.type, q.value) for q in b.match.query_params or []}
     return all((q.name, q.type, q.value) in qb for q in a.match.query_params or [])
+
+
+def status_finding(config: ConfigSet, p: ParentStatus) -> Finding:
+    """The ``IL615`` info finding of one ``status.parents[]`` entry (its conditions as text)."""
+    text = "; ".join(c.format() for c in p.conditions)
+    where = "".join(
+        f" {a.listener.name}:{a.listener.port} {list(a.hostnames)}" for a in p.attachments
+    )
+    return config.finding(
+        "IL615",
+        p.route,
+        ("spec", "parentRefs", p.index),
+        f"status.parents[{p.index}] {truncate(p.parent)}: {text}"
+        + (f"; attached to{where}" if where else ""),
+        "nothing to do: this is what istiod would report",
+    )

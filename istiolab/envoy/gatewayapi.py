@@ -42,6 +42,7 @@ from istiolab.config.gatewayapi import (
     HTTPRouteRule,
     gateway_seconds,
 )
+from istiolab.config.gatewayapi_checks import status_finding
 from istiolab.config.gatewayapi_routing import (
     HTTP_PROTOCOLS,
     GatewayAPI,
@@ -125,7 +126,8 @@ def compile_gateway_api(
         gateways: The Gateway API Gateways (from :func:`gateways_for`).
         port: Listener port; default 80 when a listener has it, else the lowest HTTP port.
         sink: The Istio compiler, for cluster policies (DestinationRules) and retries.
-        notes: Compile notes so far; this adds what it could not represent.
+        notes: Compile notes so far; this adds what it could not represent (``IL613``) and
+            the status of every HTTPRoute that names the gateways (``IL615``).
 
     Returns:
         The route table.
@@ -149,6 +151,11 @@ def compile_gateway_api(
     elif port not in ports:
         raise CompileError(f"no gateway listener on port {port} (ports: {ports})")
     api = GatewayAPI(config)
+    names = {(g.namespace, g.name) for g in gateways}
+    for r in api.http_routes:  # the would-be route status, for whoever shows the table
+        for p in api.parents(r):
+            if (p.ref.namespace or r.namespace, p.ref.name) in names:
+                notes.append(status_finding(config, p))
     builder = _Builder(config, profile, sink, notes)
     vhosts = []
     for host, routes in sorted(api.virtual_hosts(port, gateways).items()):

@@ -291,5 +291,8 @@ def test_cors_filter_is_noted_not_compiled() -> None:
           backendRefs: [{name: v1, port: 8080}]
         """
     )
-    assert [f.code for f in t.findings] == ["IL613"]
+    assert [f.code for f in t.findings] == ["IL615", "IL613"]
+    status, note = t.findings
+    assert status.message.startswith("status.parents[0] infra/gw: Accepted=True (Accepted)")
+    assert note.path == "spec.rules[0].filters"
     assert picked(send(t, "/")) == "rule0"
