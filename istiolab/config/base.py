@@ -15,6 +15,7 @@ a resource for :mod:`istiolab.config.validate`.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import types
 import typing
@@ -246,18 +247,62 @@ def checked_values(
         The value's path in the document (aliases, as findings name it), the value, the check.
         For a marked dict key the path ends with the key itself.
     """
-    for name, field in type(model).model_fields.items():
+    # only the fields whose type can hold a marked value are walked (a 10 000-route
+    # VirtualService has millions of values, few of them marked)
+    for name, key, checks, annotation in _plan(type(model)):
         value = getattr(model, name)
         if value is None:
             continue
-        where = (*path, field.alias or camel(name))
-        for check in field.metadata:
-            if isinstance(check, Check) and isinstance(value, str):
+        where = (*path, key)
+        if isinstance(value, str):
+            for check in checks:
                 yield where, value, check
-        yield from _checked(field.annotation, value, where)
+        yield from _checked(annotation, value, where)
+
+
+@functools.cache
+def _plan(cls: type[BaseModel]) -> tuple[tuple[str, str, tuple[Check, ...], Any], ...]:
+    """The fields of *cls* that can hold a marked value: (name, key, its own checks, type)."""
+    out = []
+    for name, field in cls.model_fields.items():
+        checks = tuple(c for c in field.metadata if isinstance(c, Check))
+        annotation: Any = field.annotation
+        if checks or _may_check(annotation):
+            out.append((name, field.alias or camel(name), checks, annotation))
+    return tuple(out)
+
+
+_IN_PROGRESS: set[int] = set()
+
+
+@functools.cache
+def _may_check(tp: Any) -> bool:
+    """Whether a value of type *tp* can be, or hold, a value with a :class:`Check`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return any(isinstance(a, Check) for a in args[1:]) or _may_check(args[0])
+    if origin in (typing.Union, types.UnionType, list, dict):
+        return any(_may_check(a) for a in args)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if id(tp) in _IN_PROGRESS:  # a model that contains itself: decided by its other fields
+            return False
+        _IN_PROGRESS.add(id(tp))
+        try:
+            fields: list[tuple[list[Any], Any]] = [
+                (f.metadata, f.annotation) for f in tp.model_fields.values()
+            ]
+            return any(
+                any(isinstance(c, Check) for c in meta) or _may_check(ann) for meta, ann in fields
+            )
+        finally:
+            _IN_PROGRESS.discard(id(tp))
+    return False
 
 
 def _checked(tp: Any, value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str, Check]]:
+    if not _may_check(tp):
+        return
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is Annotated:

@@ -8,11 +8,16 @@ input. Suppression: ``suppress=`` codes, and the ``istiolab.io/suppress`` annota
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import typing
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from istiolab.config.base import Check, Resource, checked_values
+from pydantic import BaseModel
+
+from istiolab.config.base import Check, Resource, camel, checked_values
 from istiolab.config.checks import FAMILIES, Context
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
@@ -226,10 +231,6 @@ class _Validator:
         cls, path: tuple[str | int, ...], node: object
     ) -> Iterable[tuple[tuple[str | int, ...], str, bool]]:
         """Every string of a :attr:`_HEADER_TEXT_FIELDS` field under *node*, with its path."""
-        from pydantic import BaseModel
-
-        from istiolab.config.base import camel
-
         if isinstance(node, list):
             for i, item in enumerate(node):
                 yield from cls._header_text_values((*path, i), item)
@@ -237,19 +238,20 @@ class _Validator:
             for key, item in node.items():
                 yield from cls._header_text_values((*path, str(key)), item)
         elif isinstance(node, BaseModel):
-            kind = type(node).__name__
-            wanted = next((f for k, f in cls._HEADER_TEXT_FIELDS if k == kind), ())
-            for name, field in type(node).model_fields.items():
+            # only the fields that are, or can hold, a listed field are walked
+            for name, key, wanted in _text_plan(type(node)):
                 value = getattr(node, name)
-                where = (*path, field.alias or camel(name))
-                if name not in wanted:
+                if value is None:
+                    continue
+                where = (*path, key)
+                if not wanted:
                     yield from cls._header_text_values(where, value)
                 elif isinstance(value, str):
                     yield where, value, False
                 elif isinstance(value, dict):
-                    for key, item in value.items():
+                    for k, item in value.items():
                         if isinstance(item, str):
-                            yield (*where, str(key)), item, True
+                            yield (*where, str(k)), item, True
 
     # -- generic ---------------------------------------------------------------------------
 
@@ -721,6 +723,46 @@ class _Validator:
                     "nothing to do if it does not affect routing; otherwise expect the simulator "
                     "to differ from the cluster",
                 )
+
+
+_TEXT_FIELDS = dict(_Validator._HEADER_TEXT_FIELDS)
+
+
+@functools.cache
+def _text_plan(cls: type[BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """Fields of *cls* that are listed text fields (True) or can hold one (False)."""
+    wanted = _TEXT_FIELDS.get(cls.__name__, ())
+    out = []
+    for name, field in cls.model_fields.items():
+        annotation: Any = field.annotation
+        if name in wanted:
+            out.append((name, field.alias or camel(name), True))
+        elif _holds_text_model(annotation):
+            out.append((name, field.alias or camel(name), False))
+    return tuple(out)
+
+
+@functools.cache
+def _holds_text_model(tp: Any) -> bool:
+    """Whether a value of type *tp* can hold a model with a listed text field."""
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        return any(_holds_text_model(a) for a in typing.get_args(tp))
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp.__name__ in _TEXT_FIELDS:
+            return True
+        if tp.__name__ in _VISITING:
+            return False
+        _VISITING.add(tp.__name__)
+        try:
+            annotations: list[Any] = [f.annotation for f in tp.model_fields.values()]
+            return any(_holds_text_model(a) for a in annotations)
+        finally:
+            _VISITING.discard(tp.__name__)
+    return False
+
+
+_VISITING: set[str] = set()
 
 
 def _shown(value: object, limit: int = 60) -> str:
