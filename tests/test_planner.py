@@ -115,6 +115,7 @@ def test_plan_returns_the_erlang_c_answer() -> None:
         "metric",
         "op",
         "threshold",
+        "measured",
         "n",
         "errors",
         "mean",

@@ -21,10 +21,27 @@ search between the last failing and the first meeting value then finds the small
 value. This assumes the objective is *monotone* in the knob (more nodes, replicas or concurrency
 never hurts), which holds for capacity knobs but not for every path (say, retries); each value
 is simulated at most once.
+
+Several knobs (``plan(scenario, ["ingress.nodes_per_az", "services.0.versions.0.replicas"],
+...)`` or :class:`Knob` with a cost per unit) are searched jointly for the smallest total cost
+Σ costᵢ·valueᵢ whose runs meet every objective. The feasible set is assumed monotone in every
+knob (more of any never hurts), so the smallest feasible value of the other knobs can only fall
+as the first knob grows: the search walks the first knob up from its smallest feasible value
+(with the others at their ``high``), finds the others' smallest feasible values below the
+previous ones (the same exponential and binary search), and stops once the first knob alone
+costs more than the best point found. Two knobs of ranges m and n take O((m + n) log) points.
+
+Unfinished requests count: a ``success_ratio`` objective is held against
+``success_ratio_incl_unfinished`` (completed successes over completed plus unfinished requests
+beyond a steady state's, :mod:`istiolab.sim.accounting`) and ``error_rate`` is its complement,
+unless ``unfinished_ok=True``. ``rho`` is the busiest tier's utilisation (``rho<=0.8`` is a
+utilisation ceiling). An answer whose busiest tier runs at ρ ≥ 0.85 gets a ``high_rho``
+warning (:attr:`Plan.warnings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -52,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SLO",
+    "Knob",
     "Plan",
     "SLONotMetError",
     "confidence_bound",
@@ -86,7 +104,7 @@ class SLO:
     threshold: float
 
     def __post_init__(self) -> None:
-        names = [m for m, _ in METRICS]
+        names = [m for m, _ in METRICS if m != "warnings"] + list(_ALIASES)
         if self.metric not in names:
             raise ValueError(f"unknown SLO metric {self.metric!r}; use one of {names}")
         if self.op not in _OPS:
@@ -122,6 +140,71 @@ class SLO:
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:g}"
+
+
+_ALIASES = {"rho": "rho_max"}
+"""SLO metric names that read another sweep column."""
+
+_KNOB_RE = re.compile(
+    r"^\s*([A-Za-z0-9_.\-]+?)\s*(?::\s*([0-9.]+(?:[eE][-+]?\d+)?))?\s*"
+    r"(?:=\s*(\d+)\s*\.\.\s*(\d+))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """An integer scenario field the planner may raise, with its cost and range.
+
+    Attributes:
+        path: Dotted scenario path, e.g. ``ingress.nodes_per_az``.
+        cost: Cost of one unit (say, dollars per node-hour, or 1 to count units); the planner
+            minimises the sum of cost × value over the knobs.
+        low: Smallest value allowed (None: the plan's ``low``).
+        high: Largest value tried (None: the plan's ``high``).
+    """
+
+    path: str
+    cost: float = 1.0
+    low: int | None = None
+    high: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("a knob needs a dotted path")
+        if not (math.isfinite(self.cost) and self.cost > 0):
+            raise ValueError(f"knob {self.path}: the cost must be a positive number")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"knob {self.path}: low {self.low} exceeds high {self.high}")
+
+    @classmethod
+    def parse(cls, text: str | Knob) -> Knob:
+        """Parse ``PATH``, ``PATH:COST``, ``PATH=LOW..HIGH`` or ``PATH:COST=LOW..HIGH``.
+
+        Raises:
+            ValueError: With the accepted syntax.
+
+        Example:
+            >>> Knob.parse("ingress.nodes_per_az:3=1..8")
+            Knob(path='ingress.nodes_per_az', cost=3.0, low=1, high=8)
+        """
+        if isinstance(text, Knob):
+            return text
+        m = _KNOB_RE.match(text)
+        if m is None:
+            raise ValueError(
+                f"cannot parse knob {text!r}: write PATH, PATH:COST, PATH=LOW..HIGH or "
+                "PATH:COST=LOW..HIGH, e.g. ingress.nodes_per_az:3=1..8"
+            )
+        path, cost, low, high = m.groups()
+        return cls(
+            path,
+            float(cost) if cost else 1.0,
+            int(low) if low else None,
+            int(high) if high else None,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.path} (cost {self.cost:g}/unit)"
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -263,10 +346,27 @@ class Plan:
     tried: tuple[int, ...]
     evidence: pd.DataFrame = field(repr=False)
     checks: pd.DataFrame = field(repr=False)
+    knobs: tuple[Knob, ...] = ()
+    values: dict[str, int] = field(default_factory=dict)
+    cost: float = math.nan
+    warnings: tuple[dict[str, str], ...] = ()
+    unfinished_ok: bool = False
 
     def describe(self) -> str:
-        """A human summary: the answer, then one line per value and objective."""
-        return describe_checks(self.knob, self.value, self.checks, self.confidence)
+        """A human summary: the answer, its cost per knob, warnings, one line per check."""
+        text = describe_checks(self.knob, self.value, self.checks, self.confidence)
+        lines = text.split("\n")
+        if len(self.knobs) > 1:
+            answer = ", ".join(f"{k.path} = {self.values[k.path]}" for k in self.knobs)
+            lines[0] = answer
+        if self.knobs:
+            costs = " + ".join(f"{k.path} {self.values[k.path]} × {k.cost:g}" for k in self.knobs)
+            lines.insert(1, f"total cost {self.cost:g} = {costs}")
+        at = 2 if self.knobs else 1
+        for w in self.warnings:
+            lines.insert(at, f"warning [{w['code']}]: {w['message']}")
+            at += 1
+        return "\n".join(lines)
 
 
 def describe_checks(knob: str, value: int | None, checks: pd.DataFrame, confidence: float) -> str:
@@ -335,9 +435,59 @@ def _smallest(meets: Callable[[int], bool], start: int, low: int, high: int) -> 
     return ok
 
 
+def _joint(
+    meets: Callable[[dict[str, int]], bool], knobs: Sequence[Knob], start: int | None
+) -> tuple[dict[str, int], float] | None:
+    """The cheapest point meeting the objectives over several knobs (see the module docstring).
+
+    Every knob has its ``low`` and ``high`` filled in; *start* is where the first knob's search
+    begins.
+    """
+    first, rest = knobs[0], list(knobs[1:])
+    assert first.low is not None
+    assert first.high is not None
+    top = {k.path: int(k.high or 0) for k in rest}
+    lowest = _smallest(
+        lambda v: meets({first.path: v, **top}),
+        min(max(start if start is not None else first.low, first.low), first.high),
+        first.low,
+        first.high,
+    )
+    if lowest is None:
+        return None
+    best: tuple[dict[str, int], float] | None = None
+    highs = dict(top)
+    for v in range(lowest, first.high + 1):
+        floor = first.cost * v + sum(k.cost * (k.low or 0) for k in rest)
+        if best is not None and floor >= best[1]:
+            break  # the first knob alone costs more than the best point found
+        sub: tuple[dict[str, int], float] | None
+        if len(rest) == 1:
+            k = rest[0]
+            assert k.low is not None
+            ceiling = highs[k.path]
+            found = _smallest(
+                lambda x, v=v, k=k: meets({first.path: v, k.path: x}),  # type: ignore[misc]
+                ceiling,
+                k.low,
+                ceiling,
+            )
+            sub = None if found is None else ({k.path: found}, k.cost * found)
+            if found is not None:
+                highs[k.path] = found  # monotone: more of the first knob never needs more
+        else:
+            sub = _joint(lambda d, v=v: meets({first.path: v, **d}), rest, None)  # type: ignore[misc]
+        if sub is None:
+            continue
+        cost = first.cost * v + sub[1]
+        if best is None or cost < best[1]:
+            best = ({first.path: v, **sub[0]}, cost)
+    return best
+
+
 def plan(
     scenario: Scenario,
-    knob: str,
+    knob: str | Knob | Sequence[str | Knob],
     slo: str | SLO | Sequence[str | SLO],
     *,
     seeds: int | Sequence[int] = 5,
@@ -350,8 +500,9 @@ def plan(
     max_workers: int | None = None,
     progress: bool | None = None,
     engine: str = "simpy",
+    unfinished_ok: bool = False,
 ) -> Plan:
-    """Find the smallest value of an integer knob that meets every objective.
+    """Find the smallest value of a knob, or the cheapest point of several, meeting every SLO.
 
     See the module docstring for the decision rule (one-sided t bound over seeds, default 95 %)
     and the search (exponential from ``start``, then binary; assumes monotonicity).
@@ -359,26 +510,30 @@ def plan(
     Args:
         scenario: The scenario.
         knob: Dotted path of an integer field, e.g. ``ingress.nodes_per_az`` or
-            ``services.httpbin.versions.v1.replicas``.
-        slo: One or more objectives, as :class:`SLO` or strings like ``"p99_ms<=100"``.
+            ``services.httpbin.versions.v1.replicas``; or several (paths or :class:`Knob` with
+            a cost per unit and a range), searched jointly for the smallest total cost.
+        slo: One or more objectives, as :class:`SLO` or strings like ``"p99_ms<=100"``,
+            ``"p999_ms<=300"``, ``"error_rate<=0.001"`` or ``"rho<=0.8"``.
         seeds: Replications per value (>= 2), or explicit seeds.
         confidence: One-sided confidence level of the bounds (0.5 < confidence < 1).
-        start: First value tried (default: the knob's current value, or ``low``).
-        low: The answer is never below this.
-        high: Largest value tried.
+        start: First value tried of the (first) knob (default: its current value, or ``low``).
+        low: The answer is never below this (per knob unless the knob says otherwise).
+        high: Largest value tried (per knob unless the knob says otherwise).
         executor: Where the runs go (as for :func:`istiolab.analysis.sweep.sweep`); opened once for
             the whole search.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool.
         progress: tqdm progress per value; None shows it only on a terminal.
-        engine: The simulation engine of every run: ``auto`` (default: the compiled engine
-            when it supports the scenario), ``simpy`` or ``fast``.
+        engine: The simulation engine of every run: ``simpy`` (default), ``auto`` or ``fast``.
+        unfinished_ok: Hold ``success_ratio`` and ``error_rate`` objectives against completed
+            requests only (by default unfinished requests beyond a steady state's count as
+            failures).
 
     Returns:
-        The answer with its evidence, checks and a plot method.
+        The answer with its evidence, checks, cost, warnings and a plot method.
 
     Raises:
-        ConfigError: When the knob path does not exist or ``low``/``high`` are invalid values.
+        ConfigError: When a knob path does not exist or ``low``/``high`` are invalid values.
         ValueError: For unparsable objectives or bad numeric arguments.
         SLONotMetError: When no value up to ``high`` meets the objectives.
     """
@@ -389,74 +544,161 @@ def plan(
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     if low > high:
         raise ValueError(f"low ({low}) must not exceed high ({high})")
+    raw = [knob] if isinstance(knob, (str, Knob)) else list(knob)
+    if not raw:
+        raise ValueError("give at least one knob")
+    knobs = tuple(
+        dataclasses.replace(
+            k,
+            low=k.low if k.low is not None else low,
+            high=k.high if k.high is not None else high,
+        )
+        for k in (Knob.parse(x) for x in raw)
+    )
+    paths = [k.path for k in knobs]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"a knob is given twice: {paths}")
     check_engine(engine)
     check_runs(seeds if isinstance(seeds, int) else len(seeds), scenario.name)
     root = scenario.run.seed if base_seed is None else base_seed
     seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
     if len(seed_list) < 2:
         raise ValueError("a confidence bound needs at least 2 seeds")
-    for v in (low, high):  # the bounds of the search catch bad paths and out-of-range values
-        got = _current_value(scenario.with_overrides({knob: v}), knob)
-        if got is not None and (isinstance(got, bool) or not isinstance(got, int)):
-            raise ConfigError(
-                [
-                    finding(
-                        "IL401",
-                        "plan knob",
-                        knob,
-                        f"{knob} is a {type(got).__name__} field; plan searches integer knobs",
-                        "pick an integer field: nodes, replicas, concurrency, …",
-                    )
-                ]
-            )
+    for k in knobs:
+        for v in (k.low, k.high):  # the bounds catch bad paths and out-of-range values
+            got = _current_value(scenario.with_overrides({k.path: v}), k.path)
+            if got is not None and (isinstance(got, bool) or not isinstance(got, int)):
+                raise ConfigError(
+                    [
+                        finding(
+                            "IL401",
+                            "plan knob",
+                            k.path,
+                            f"{k.path} is a {type(got).__name__} field; plan searches integer "
+                            "knobs",
+                            "pick an integer field: nodes, replicas, concurrency, …",
+                        )
+                    ]
+                )
+    first = knobs[0]
+    assert first.low is not None
+    assert first.high is not None
     if start is None:
-        current = _current_value(scenario, knob)
-        start = current if isinstance(current, int) and not isinstance(current, bool) else low
-    start = min(max(start, low), high)
+        current = _current_value(scenario, first.path)
+        start = current if isinstance(current, int) and not isinstance(current, bool) else None
+    single = len(knobs) == 1
+    frames: dict[tuple[int, ...], pd.DataFrame] = {}
+    checks: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    order: list[tuple[int, ...]] = []
 
-    frames: dict[int, pd.DataFrame] = {}
-    checks: dict[int, list[dict[str, Any]]] = {}
-    order: list[int] = []
+    def label(key: tuple[int, ...]) -> int | str:
+        if single:
+            return key[0]
+        return ", ".join(f"{p}={v}" for p, v in zip(paths, key, strict=True))
 
     with open_executor(executor, max_workers) as run:
 
-        def meets(value: int) -> bool:
-            if value not in frames:
-                order.append(value)
-                sc = scenario.with_overrides({knob: value})
-                tasks = [_Task(sc, {knob: value}, s, engine) for s in seed_list]
-                rows = run_tasks(run, tasks, progress=progress, desc=f"plan {knob}={value}")
-                frames[value] = frame = sweep_frame([knob], tasks, rows)
-                checks[value] = _check(frame, value, slos, confidence)
-            return all(c["ok"] for c in checks[value])
+        def meets(point: dict[str, int]) -> bool:
+            key = tuple(point[p] for p in paths)
+            if key not in frames:
+                order.append(key)
+                sc = scenario.with_overrides(dict(point))
+                tasks = [_Task(sc, dict(point), s, engine) for s in seed_list]
+                desc = "plan " + ", ".join(f"{p}={v}" for p, v in point.items())
+                rows = run_tasks(run, tasks, progress=progress, desc=desc)
+                frames[key] = frame = sweep_frame(paths, tasks, rows)
+                checks[key] = _check(frame, label(key), slos, confidence, unfinished_ok)
+            return all(c["ok"] for c in checks[key])
 
-        answer = _smallest(meets, start, low, high)
+        if single:
+            found = _smallest(
+                lambda v: meets({first.path: v}),
+                min(max(start if start is not None else first.low, first.low), first.high),
+                first.low,
+                first.high,
+            )
+            answer = None if found is None else ({first.path: found}, first.cost * found)
+        else:
+            answer = _joint(meets, knobs, start)
 
-    values = sorted(frames)
-    evidence = pd.concat([frames[v] for v in values], ignore_index=True)
-    check_frame = pd.DataFrame([c for v in values for c in checks[v]])
+    keys = sorted(frames)
+    evidence = pd.concat([frames[k] for k in keys], ignore_index=True)
+    check_frame = pd.DataFrame([c for k in keys for c in checks[k]])
     check_frame["meets"] = check_frame.groupby("value")["ok"].transform("all").astype(bool)
     if answer is None:
-        raise SLONotMetError(knob, high, slos, evidence, check_frame)
+        raise SLONotMetError(
+            first.path if single else " + ".join(paths),
+            first.high,
+            slos,
+            evidence,
+            check_frame,
+        )
+    values, cost = answer
+    key = tuple(values[p] for p in paths)
     return Plan(
-        knob=knob,
-        value=answer,
+        knob=first.path,
+        value=values[first.path],
         slos=slos,
         confidence=confidence,
         seeds=tuple(seed_list),
-        tried=tuple(order),
+        tried=tuple(k[0] for k in order),  # of the first knob; evidence has every point
         evidence=evidence,
         checks=check_frame,
+        knobs=knobs,
+        values=dict(values),
+        cost=cost,
+        warnings=tuple(_answer_warnings(frames[key])),
+        unfinished_ok=unfinished_ok,
     )
 
 
+def _answer_warnings(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Warnings about the answer's runs: high utilisation, unstable or unfinished runs."""
+    from istiolab.sim.accounting import RHO_HIGH, warning
+
+    out: list[dict[str, str]] = []
+    ok = frame[frame["error"].isna()]
+    rho = [float(x) for x in ok["rho_max"].astype("float64") if not math.isnan(float(x))]
+    if rho and max(rho) >= RHO_HIGH:
+        out.append(
+            warning(
+                "high_rho",
+                f"the answer runs its busiest tier at ρ up to {max(rho):.2f} (mean "
+                f"{sum(rho) / len(rho):.2f}): little headroom for bursts or a lost zone; add "
+                "an objective rho<=0.8 to keep headroom",
+            )
+        )
+    codes = sorted({c for w in ok["warnings"].dropna() for c in str(w).split(",") if c})
+    for code in ("unstable", "unfinished"):
+        if code in codes:
+            out.append(
+                warning(code, f"a run at the answer carried the warning {code!r} (see simulate)")
+            )
+    return out
+
+
+def _measured(s: SLO, unfinished_ok: bool) -> str:
+    """The sweep column an objective is held against."""
+    if s.metric == "success_ratio" and not unfinished_ok:
+        return "success_ratio_incl_unfinished"
+    return _ALIASES.get(s.metric, s.metric)
+
+
 def _check(
-    frame: pd.DataFrame, value: int, slos: Sequence[SLO], confidence: float
+    frame: pd.DataFrame,
+    value: int | str,
+    slos: Sequence[SLO],
+    confidence: float,
+    unfinished_ok: bool = False,
 ) -> list[dict[str, Any]]:
     failed = frame["error"].notna()
     out = []
     for s in slos:
-        xs = [float(x) for x in frame.loc[~failed, s.metric].astype("float64")]
+        column = _measured(s, unfinished_ok)
+        xs = [float(x) for x in frame.loc[~failed, column].astype("float64")]
+        if s.metric == "error_rate" and unfinished_ok:
+            xs = [1.0 - float(x) for x in frame.loc[~failed, "success_ratio"].astype("float64")]
+            column = "1 - success_ratio"
         bound = confidence_bound(xs, s.upper, confidence)
         n = len(xs)
         mean = sum(xs) / n if n else math.nan
@@ -468,6 +710,7 @@ def _check(
                 "metric": s.metric,
                 "op": s.op,
                 "threshold": s.threshold,
+                "measured": column,
                 "n": n,
                 "errors": int(failed.sum()),
                 "mean": mean,

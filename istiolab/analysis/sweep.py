@@ -85,8 +85,20 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("mean_ms", "float64"),
     ("retries", "Int64"),
     ("upstream_requests", "Int64"),
+    ("p999_ms", "float64"),
+    ("success_p99_ms", "float64"),
+    ("success_p999_ms", "float64"),
+    ("unfinished", "Int64"),
+    ("success_ratio_incl_unfinished", "float64"),
+    ("error_rate", "float64"),
+    ("rho_max", "float64"),
+    ("warnings", "object"),
 )
-"""Summary columns of a sweep frame and their dtypes (from :meth:`Result.totals`)."""
+"""Summary columns of a sweep frame and their dtypes (from :meth:`Result.totals`).
+
+``error_rate`` is ``1 − success_ratio_incl_unfinished`` (unfinished requests beyond a steady
+state's count as errors), ``rho_max`` the utilisation of the busiest tier (``totals.rho``) and
+``warnings`` the run's warning codes joined by commas ('' for none); see docs/outputs.md."""
 
 Row: TypeAlias = dict[str, Any]
 
@@ -162,6 +174,11 @@ def run_point(
     row: Row = {"run_id": result.run_id, "error": None}
     for name, _ in METRICS:
         row[name] = totals.get(name)
+    incl = totals.get("success_ratio_incl_unfinished")
+    row["error_rate"] = None if incl is None else 1.0 - incl
+    rho = [v for v in (totals.get("rho") or {}).values() if v == v]  # NaN: no capacity
+    row["rho_max"] = max(rho) if rho else None
+    row["warnings"] = ",".join(w["code"] for w in result.warnings)
     return row
 
 

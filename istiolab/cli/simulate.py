@@ -58,13 +58,18 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _summary_doc(result: Result, sc: Scenario, seed: int) -> dict[str, Any]:
-    """The ``--format json`` document: summary rows, totals, seed and run lengths."""
+    """The ``--format json`` document (every field is in docs/outputs.md).
+
+    Summary rows, totals, warnings, assumptions, seed and run lengths.
+    """
     return {
         "summary": [
             {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in result.summary()[_COLUMNS].to_dict(orient="records")
         ],
         "totals": result.totals(),
+        "warnings": result.warnings,
+        "assumptions": result.assumptions,
         "seed": seed,
         "duration_s": sc.run.duration_s,
         "warmup_s": sc.run.warmup_s,
@@ -106,7 +111,42 @@ def format_summary(result: Result, sc: Scenario, seed: int) -> str:
         lines.append(
             f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})"
         )
+    lines.extend(_accounting_lines(result))
     return "\n".join(lines)
+
+
+def _accounting_lines(result: Result) -> list[str]:
+    """Success latency, unfinished requests, utilisation per tier, warnings, assumptions."""
+    from istiolab.sim.accounting import describe
+
+    totals = result.totals()
+    lines: list[str] = []
+    if "success_p99_ms" in totals:
+        lines.append(
+            f"successful requests only: p50 {totals['success_p50_ms']:.2f} ms, "
+            f"p99 {totals['success_p99_ms']:.2f} ms, p99.9 {totals['success_p999_ms']:.2f} ms"
+        )
+    if "unfinished" in totals:
+        lines.append(
+            f"unfinished at the end: {totals['unfinished']} "
+            f"(a steady state holds about {totals['in_flight_expected']:.0f} in flight; "
+            f"{totals['unfinished_excess']} beyond that, {totals['rejected']} refused); "
+            f"success counting them: {totals['success_ratio_incl_unfinished']:.2%}"
+        )
+    queues = totals.get("queues") or {}
+    if queues:
+        parts = [
+            f"{tier} {q['rho']:.2f} (waits {q['wait_probability']:.0%}, {q['mean_wait_ms']:.2f} ms)"
+            for tier, q in queues.items()
+            if q["rho"] == q["rho"]  # NaN: a tier with no capacity in the window
+        ]
+        lines.append("utilisation ρ: " + "; ".join(parts))
+    for w in result.warnings:
+        lines.append(f"warning [{w['code']}]: {w['message']}")
+    paragraph = describe(result.assumptions)
+    if paragraph:
+        lines.append(paragraph)
+    return lines
 
 
 def simulate(

@@ -320,9 +320,12 @@ def sweep_cmd(
 def plan_cmd(
     scenario: ScenarioArg,
     knob: Annotated[
-        str,
+        list[str],
         typer.Option(
-            "--knob", help="Dotted path of an integer field (ingress.nodes_per_az, replicas, ...)."
+            "--knob",
+            help="Dotted path of an integer field (ingress.nodes_per_az, replicas, ...), "
+            "optionally PATH:COST (cost per unit, default 1) and =LOW..HIGH; repeat it to "
+            "size several knobs jointly at the smallest total cost.",
         ),
     ],
     slo: Annotated[
@@ -354,6 +357,21 @@ def plan_cmd(
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
     engine: EngineOpt = "simpy",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a field first: dotted.path=value (repeatable)."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Simulated seconds of every run.")
+    ] = None,
+    unfinished_ok: Annotated[
+        bool,
+        typer.Option(
+            "--unfinished-ok",
+            help="Hold success_ratio/error_rate against completed requests only (by default "
+            "requests still in flight beyond a steady state's count as failures).",
+        ),
+    ] = False,
 ) -> None:
     """Find the smallest value of a knob that meets service-level objectives.
 
@@ -372,14 +390,32 @@ def plan_cmd(
 
         istiolab plan sc.yaml --knob services.httpbin.versions.v1.replicas
             --slo p99_ms<=100 --slo success_ratio>=0.999 -k 8 --plot plan.png
+
+        istiolab plan capacity-peak.yaml --knob ingress.nodes_per_az:4
+            --knob services.0.versions.0.replicas:1 --slo p99_ms<=250
+            --slo rho<=0.8 --set traffic.0.arrival.rate_rps=4000 --duration 30
+
+    Objectives: p50_ms, p90_ms, p99_ms, p999_ms, success_p99_ms, mean_ms,
+    success_ratio, error_rate, rho (the busiest tier's utilisation), unfinished, rps.
+    Several --knob values are searched jointly: the answer is the cheapest
+    point (sum of cost x value) meeting every objective.
     """  # noqa: D412 - a blank line keeps the examples apart in --help
-    from istiolab.analysis.planner import SLO, SLONotMetError, describe_checks, plan
+    from istiolab.analysis.planner import SLO, Knob, SLONotMetError, describe_checks, plan
+    from istiolab.cli.simulate import _parse_set
     from istiolab.errors import ConfigError, MissingDependencyError
 
     try:
         slos = [SLO.parse(s) for s in slo]
+        knobs = [Knob.parse(k) for k in knob]
     except ValueError as err:
         raise usage_error(str(err)) from None
+    if plot is not None and len(knobs) > 1:
+        raise usage_error("--plot draws one knob; drop --plot or search one --knob")
+    overrides = _parse_set(set_ or [])
+    if duration is not None:
+        if not duration > 0:
+            raise usage_error(f"--duration must be > 0, got {duration}")
+        overrides["run.duration_s"] = duration
     if seeds < 2:
         raise usage_error("--seeds must be at least 2 for a confidence bound")
     if not 0.5 < confidence < 1:
@@ -391,10 +427,16 @@ def plan_cmd(
     target = _executor(executor, dask)
     _check_out(out)
     sc = _load(scenario)
+    if overrides:
+        try:
+            sc = sc.with_overrides(overrides)
+        except ConfigError as err:
+            raise _usage_findings(err) from None
+    label = " + ".join(k.path for k in knobs)
     try:
         result = plan(
             sc,
-            knob,
+            knobs,
             slos,
             seeds=seeds,
             confidence=confidence,
@@ -406,6 +448,7 @@ def plan_cmd(
             max_workers=workers,
             progress=False if quiet else None,
             engine=engine,
+            unfinished_ok=unfinished_ok,
         )
     except SLONotMetError as err:
         if out is not None:
@@ -413,8 +456,8 @@ def plan_cmd(
         checks = err.checks
         echo_result(
             fmt,
-            lambda: {"knob": knob, "value": None, "checks": _records(checks)},
-            lambda: describe_checks(knob, None, checks, confidence),
+            lambda: {"knob": label, "value": None, "checks": _records(checks)},
+            lambda: describe_checks(label, None, checks, confidence),
         )
         say(str(err))
         raise typer.Exit(EXIT_FAILED) from None
@@ -439,8 +482,13 @@ def plan_cmd(
     echo_result(
         fmt,
         lambda: {
-            "knob": knob,
+            "knob": label,
             "value": result.value,
+            "values": result.values,
+            "costs": {k.path: k.cost for k in result.knobs},
+            "cost": result.cost,
+            "warnings": list(result.warnings),
+            "unfinished_ok": result.unfinished_ok,
             "slos": [str(s) for s in result.slos],
             "confidence": result.confidence,
             "seeds": list(result.seeds),

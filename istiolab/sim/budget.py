@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 from istiolab import limits
@@ -21,7 +22,18 @@ from istiolab.findings import Finding, finding
 from istiolab.sim.scenario import Scenario, VersionSpec
 from istiolab.sim.workload import ArrivalSpec
 
-__all__ = ["Budget", "check", "estimate"]
+__all__ = ["SIM_MAX_IN_FLIGHT", "Budget", "check", "estimate"]
+
+SIM_MAX_IN_FLIGHT: int = int(os.environ.get("ISTIOLAB_MAX_SIM_IN_FLIGHT", "200000"))
+"""Most requests in flight at once in the SimPy engine (docs/limits.md, "Requests in flight").
+
+An overloaded run's queue grows without bound, and every request in flight holds its own
+objects (its generator, request, outcome and events: about 3 KiB measured), so 200 000 cost
+about 0.6 GiB. Arrivals beyond the limit are refused, never silently lost: they are counted in
+``totals.rejected`` and ``totals.unfinished`` with an ``in_flight_limit`` warning. Only a
+saturated run reaches it; its answer is "not enough capacity" long before. The engine reads the
+constant at the start of each run, so it can be set from Python (``budget.SIM_MAX_IN_FLIGHT``).
+"""
 
 
 @dataclasses.dataclass(frozen=True)

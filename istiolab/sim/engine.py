@@ -8,6 +8,7 @@ component draws from its own numpy Generator derived from the seed and the compo
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from istiolab.errors import ConfigError, SimulationError
 from istiolab.findings import Finding, finding
 from istiolab.profiles import get_profile
 from istiolab.rng import SeedLike, as_seed_sequence, spawn
-from istiolab.sim import budget
+from istiolab.sim import accounting, budget
 from istiolab.sim._flow import start as start_flow
 from istiolab.sim.calibration import PROXY_COSTS
 from istiolab.sim.dists import DistSpec
@@ -174,6 +175,8 @@ class _Run:
             )
         default_cpu = DistSpec.model_validate(f"det({cost.cpu_ms}ms)")
         default_lat = DistSpec.model_validate(f"det({cost.latency_ms}ms)")
+        # Up-time spans [start, end) of every pod and node: the capacity side of utilisation.
+        self._up: dict[object, list[list[float]]] = {}
         # Backends
         self.registry = PodRegistry()
         self.pods_by_version: dict[tuple[str, str], list[Pod]] = {}
@@ -208,6 +211,8 @@ class _Run:
         self.nodes = [IngressNode(name, az) for name, az in ing.nodes()]
         if not self.nodes:
             raise SimulationError("the ingress pool has no nodes: set ingress.nodes_per_az >= 1")
+        for node in self.nodes:
+            self._up[node] = [[0.0, math.inf]]
         placements = [self.nodes[i] for i in ing.gateway_nodes()]
         per_node: dict[str, int] = {}
         for n in placements:
@@ -233,6 +238,7 @@ class _Run:
                 cpu=cpu,
                 latency=lat,
                 cpu_scale=scale,
+                ordinal=k,
             )
             node.pods.append(pod)
             self.gateway_pods.append(pod)
@@ -320,6 +326,7 @@ class _Run:
         )
         self.registry.add(pod)
         self.pods_by_version.setdefault((svc.name, ver.name), []).append(pod)
+        self._up[pod] = [[ready_at, math.inf]]
         return pod
 
     # -- processes -------------------------------------------------------------------------
@@ -340,6 +347,8 @@ class _Run:
         cap = spec.connections.requests_per_connection
         counter = self._ids
         default_az = sc.ingress.azs[0]
+        warmup = sc.run.warmup_s
+        limit = budget.SIM_MAX_IN_FLIGHT
         while True:
             gap = arrivals.next_gap(env.now)
             if gap is None:
@@ -347,6 +356,13 @@ class _Run:
             yield env.timeout(gap)
             now = env.now
             attrs = factory.make(now)
+            if now >= warmup:
+                self.started += 1
+            if self.in_flight >= limit:
+                # Memory bound (budget.SIM_MAX_IN_FLIGHT): refused, and counted as unfinished.
+                if now >= warmup:
+                    self.rejected += 1
+                continue
             req = SimRequest(
                 next(counter),
                 attrs.path,
@@ -373,6 +389,7 @@ class _Run:
 
     def request(self, req: SimRequest, conn: Connection | None) -> Generator[Any, Any, None]:
         env = self.env
+        self.in_flight += 1
         out = Outcome()
         t0 = env.now
         pod, worker, target = yield from self.lb.handle(req, out, conn)
@@ -386,6 +403,7 @@ class _Run:
         # What is left to wait touches no resource: add it to the end time without an event.
         t_end = env.now + out.pending + out.tail
         route_s = max(0.0, t_end - t0 - out.lb_s - out.ingress_s)
+        self.in_flight -= 1
         m = self.metrics
         m.record_row(
             (
@@ -455,6 +473,83 @@ class _Run:
                     capacity=pod.capacity(),
                 )
 
+    def _servers(self) -> list[tuple[str, object, Any]]:
+        """Every queue of the run: (tier, owner, server), owner a gateway pod or a backend pod."""
+        out: list[tuple[str, object, Any]] = []
+        for gw in self.gateway_pods:
+            out.extend(("gateway_workers", gw, w) for w in gw.workers)
+        for pod in self.registry.pods:
+            out.append((f"backend/{pod.service}/{pod.version}", pod, pod.server))
+            if pod.sidecar is not None:
+                out.append((f"sidecar/{pod.service}/{pod.version}", pod, pod.sidecar))
+        return out
+
+    def accounts(self) -> Generator[Any, Any, None]:
+        """Snapshot every queue's accounts at the end of the warm-up, then count in flight.
+
+        Requests in flight are counted at the quarters of the measured window (the last mark is
+        taken at the end of the run).
+        """
+        env, run = self.env, self.sc.run
+        if run.warmup_s > 0:
+            yield env.timeout(run.warmup_s)
+        for _, _, server in self._servers():
+            self._snap[server] = (server.advance(), server.arrivals, server.waited, server.wait_s)
+        quarter = (run.duration_s - run.warmup_s) / 4
+        for _ in range(3):
+            yield env.timeout(quarter)
+            self.in_flight_marks.append(self.in_flight)
+
+    def tiers(self) -> dict[str, accounting.TierAccount]:
+        """What each tier's queues did over the window [warm-up, end]."""
+        run = self.sc.run
+        lo, hi = run.warmup_s, run.duration_s
+
+        def up_s(owner: object) -> float:
+            return sum(
+                max(0.0, min(b, hi) - max(a, lo)) for a, b in self._up.get(owner, [[lo, hi]])
+            )
+
+        tiers: dict[str, accounting.TierAccount] = {}
+        per_owner: dict[object, accounting.TierAccount] = {}
+        for tier, owner, server in self._servers():
+            area0, arrivals0, waited0, wait0 = self._snap.get(server, (0.0, 0, 0, 0.0))
+            uptime = up_s(owner.node) if isinstance(owner, GatewayPod) else up_s(owner)
+            servers = server.capacity
+            for acc in (
+                tiers.setdefault(tier, accounting.TierAccount()),
+                per_owner.setdefault(owner, accounting.TierAccount()),
+            ):
+                acc.busy_s += server.advance() - area0
+                acc.capacity_s += servers * uptime
+                acc.arrivals += server.arrivals - arrivals0
+                acc.waited += server.waited - waited0
+                acc.wait_s += server.wait_s - wait0
+                acc.servers += servers if getattr(owner, "alive", True) else 0
+        # An LB target is a node (instance targets) or a gateway pod (ip targets): its load is
+        # the load of the gateway workers behind it. The busiest target is the hot spot.
+        best: accounting.TierAccount | None = None
+        for target in self.lb.targets:
+            gws = [target.pod] if target.pod is not None else target.node.pods
+            acc = accounting.TierAccount()
+            for gw in gws:
+                own = per_owner.get(gw)
+                if own is None:
+                    continue
+                acc.busy_s += own.busy_s
+                acc.capacity_s += own.capacity_s
+                acc.arrivals += own.arrivals
+                acc.waited += own.waited
+                acc.wait_s += own.wait_s
+                acc.servers += own.servers
+            if acc.capacity_s > 0 and (
+                best is None or acc.busy_s / acc.capacity_s > best.busy_s / best.capacity_s
+            ):
+                best = acc
+        if best is not None:
+            tiers["lb_targets_max"] = best
+        return tiers
+
     def events(self) -> Generator[Any, Any, None]:
         env = self.env
         for ev in sorted(self.sc.events, key=lambda e: e.at_s):
@@ -469,7 +564,14 @@ class _Run:
 
         self.env.process(proc())
 
+    def _down(self, thing: object) -> None:
+        """Close the open up-time span of a pod or node (capacity stops counting)."""
+        spans = self._up.get(thing)
+        if spans and spans[-1][1] == math.inf:
+            spans[-1][1] = max(spans[-1][0], self.env.now)
+
     def _kill_pod(self, pod: Pod, svc: ServiceSpec, node_gone: bool = False) -> None:
+        self._down(pod)
         pod.alive = False
         pod.node_alive = not node_gone
         self.registry.changed()
@@ -499,6 +601,7 @@ class _Run:
                         p.node_alive = True
                         p.in_endpoints = True
                         p.ready_at = env.now + ver.startup_s
+                        self._up.setdefault(p, []).append([p.ready_at, math.inf])
                         self.registry.changed()
 
                     self._later(ev.restart_after_s, revive)
@@ -520,12 +623,14 @@ class _Run:
             for n in self.nodes:
                 if ev.node in (None, n.name):
                     n.alive = False
+                    self._down(n)
                     if ev.node is None:
                         break
         elif ev.kind == "az_loss":
             for n in self.nodes:
                 if n.az == ev.az:
                     n.alive = False
+                    self._down(n)
             for s in sc.services:
                 for v in s.versions:
                     for p in self.pods_by_version.get((s.name, v.name), []):
@@ -568,8 +673,12 @@ class _Run:
     def run(self, progress: Callable[[float], object] | None = None) -> Result:
         self._ids = itertools.count()
         self.hpa_log: list[tuple[float, str, str, int, int]] = []
+        self.started = self.rejected = self.in_flight = 0
+        self.in_flight_marks: list[int] = []
+        self._snap: dict[object, tuple[float, int, int, float]] = {}
         self.build()
         env = self.env
+        env.process(self.accounts())
         for i in range(len(self.sc.traffic)):
             env.process(self.client(i))
         env.process(self.sampler_process())
@@ -599,6 +708,15 @@ class _Run:
         result = self.metrics.result(seed=seed, scenario_name=self.sc.name, params=self.params)
         result.findings = tuple(self.notes)
         result.scaling = list(self.hpa_log)
+        accounting.finish(
+            result,
+            started=self.started,
+            rejected=self.rejected,
+            in_flight_marks=[*self.in_flight_marks, self.in_flight],
+            tiers=self.tiers(),
+            warmup_s=self.sc.run.warmup_s,
+            assumed=accounting.assumptions(self.sc, self.table, "simpy"),
+        )
         return result
 
 

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from istiolab.sim.results import SCHEMAS, make_frame
-from istiolab.sim.tallies import FloatArray, HdrLayout, IntArray, IntervalTable, KeyCounters
+from istiolab.sim.tallies import (
+    PERCENTILES,
+    FloatArray,
+    HdrLayout,
+    IntArray,
+    IntervalTable,
+    KeyCounters,
+)
 
 
 def _columns(name: str) -> dict[str, list[Any]]:
@@ -48,6 +55,9 @@ class Reduction:
         upstream: Attempts per (cluster, host, status, flags).
         ingress: [requests, successes] per (ingress node, az).
         spans: Kept trace spans: (trace id, span, parent, start, end, tags).
+        ok_counts: Histogram counts of the end-to-end latency of successful requests (status
+            < 500) after the warm-up; None when the engine does not keep it (its ``success_*``
+            totals are then NaN).
     """
 
     def __init__(
@@ -71,6 +81,7 @@ class Reduction:
         upstream: dict[tuple[str, str, int, str], int],
         ingress: dict[tuple[str, str], list[int]],
         spans: list[tuple[int, str, str, float, float, dict[str, str]]],
+        ok_counts: IntArray | None = None,
     ) -> None:
         self._duration_s = duration_s
         self._warmup_s = warmup_s
@@ -90,6 +101,7 @@ class Reduction:
         self._upstream = upstream
         self._ingress = ingress
         self._spans = spans
+        self._ok_counts = ok_counts
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every frame of the result, by schema name."""
@@ -149,7 +161,16 @@ class Reduction:
         counts = (
             self._counts[rows].sum(axis=0) if rows else np.zeros(self._layout.counts_len, np.int64)
         )
-        p50, p90, p99 = (v / 1e3 for v in self._layout.percentiles_us(counts))
+        p50, p90, p99, p999 = (
+            v / 1e3 for v in self._layout.percentiles_us(counts, (*PERCENTILES, 99.9))
+        )
+        ok = self._ok_counts
+        if ok is None:
+            ok_p50 = ok_p99 = ok_p999 = math.nan
+        else:
+            ok_p50, ok_p99, ok_p999 = (
+                v / 1e3 for v in self._layout.percentiles_us(ok, (50.0, 99.0, 99.9))
+            )
         flags: dict[str, int] = {}
         for key in keys:
             for flag, count in key.flags.items():
@@ -161,6 +182,10 @@ class Reduction:
             "p50_ms": p50,
             "p90_ms": p90,
             "p99_ms": p99,
+            "p999_ms": p999,
+            "success_p50_ms": ok_p50,
+            "success_p99_ms": ok_p99,
+            "success_p999_ms": ok_p999,
             "mean_ms": float(self._row_sum[rows].sum()) * 1e3 / requests if requests else math.nan,
             "max_ms": float(self._row_max[rows].max()) * 1e3 if requests else math.nan,
             "retries": sum(k.retries for k in keys),

@@ -169,6 +169,8 @@ class Metrics:
         self._counts: IntArray = np.zeros((8, self._layout.counts_len), dtype=np.int64)
         self._row_sum: FloatArray = np.zeros(8)
         self._row_max: FloatArray = np.zeros(8)
+        # One more histogram: end-to-end latency of the successful requests (status < 500).
+        self._ok_counts: IntArray = np.zeros(self._layout.counts_len, dtype=np.int64)
 
         # Per-interval latency histograms per route, keyed by route id * intervals + interval.
         self._live: dict[int, IntArray] = {}
@@ -490,6 +492,12 @@ class Metrics:
             entry[0] += times
             entry[1] += good
         self._add_histograms(total_rows[cid], latency)
+        succeeded = (combo_status < 500)[cid]
+        if succeeded.any():
+            ok_us = self._layout.to_us(latency[succeeded])
+            self._ok_counts += np.bincount(
+                self._layout.index(ok_us), minlength=self._layout.counts_len
+            )
         by_names: dict[tuple[str, ...], list[int]] = {}
         for c in np.flatnonzero(per_combo).tolist():
             by_names.setdefault(unique[c][7], []).append(c)
@@ -621,6 +629,7 @@ class Metrics:
             upstream=self._upstream,
             ingress=self._ingress,
             spans=self._spans,
+            ok_counts=self._ok_counts,
         )
         frames = reduction.frames()
         layout = self._layout

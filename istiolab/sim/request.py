@@ -11,9 +11,11 @@ class SimRequest:
         path, method, host, headers: What the router matches on.
         source_ip: Client address id (flow hash, source-IP hashing).
         client_az: The AZ DNS sent the client to.
+        worker: The gateway worker thread that carries it (``pod ordinal × 4096 + worker``,
+            set by the ingress stage): Envoy keeps load-balancer state per worker.
     """
 
-    __slots__ = ("client_az", "headers", "host", "id", "method", "path", "source_ip")
+    __slots__ = ("client_az", "headers", "host", "id", "method", "path", "source_ip", "worker")
 
     def __init__(
         self,
@@ -32,6 +34,7 @@ class SimRequest:
         self.headers = headers
         self.source_ip = source_ip
         self.client_az = client_az
+        self.worker = 0
 
 
 class Outcome:

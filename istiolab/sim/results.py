@@ -452,10 +452,58 @@ class Result(HTMLRepr):
         """Whole-run figures after warm-up.
 
         Returns:
-            ``requests, rps, success_ratio, p50_ms, p90_ms, p99_ms, mean_ms, max_ms, retries,
-            upstream_requests, flags`` (percentiles from the merged histogram of all routes).
+            ``requests, rps, success_ratio, p50_ms, p90_ms, p99_ms, p999_ms, mean_ms, max_ms,
+            retries, upstream_requests, flags`` (percentiles from the merged histogram of all
+            routes); ``success_p50_ms, success_p99_ms, success_p999_ms`` (latency of the
+            successful requests only); and, for a result of :func:`~istiolab.sim.engine.simulate`,
+            the accounting of :mod:`istiolab.sim.accounting`: ``unfinished, rejected,
+            in_flight_expected, unfinished_excess, success_ratio_incl_unfinished, rho`` (tier →
+            utilisation) and ``queues`` (tier → utilisation, waiting probability, mean wait).
+            Every field is listed with its unit in ``docs/outputs.md``.
         """
         return json.loads(json.dumps(self.meta["totals"]))  # type: ignore[no-any-return]
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """What makes this run's figures doubtful: ``[{code, message}]`` (empty when none).
+
+        The codes are :data:`istiolab.sim.accounting.WARNING_CODES` (``unstable``,
+        ``unfinished``, ``in_flight_limit``, ``short_run``, ``short_warmup``, ``degenerate``).
+        """
+        return [dict(w) for w in self.meta.get("warnings", [])]
+
+    @property
+    def assumptions(self) -> dict[str, Any]:
+        """The defaults and costs the run rested on (profile, LB, retries, timeouts, costs).
+
+        Empty for a result built without the engine. See
+        :func:`istiolab.sim.accounting.assumptions`.
+        """
+        return json.loads(json.dumps(self.meta.get("assumptions", {})))  # type: ignore[no-any-return]
+
+    def queues(self) -> pd.DataFrame:
+        """Per tier: utilisation, waiting probability, mean wait in queue, arrivals, servers.
+
+        Columns: ``tier`` str (``gateway_workers``, ``lb_targets_max``,
+        ``backend/<service>/<version>``, ``sidecar/<service>/<version>``); ``rho`` float64
+        (busy server-seconds / available server-seconds over [warm-up, end], a time
+        integral); ``wait_probability`` float64 (share of arrivals that queued);
+        ``mean_wait_ms`` float64 ms (time in queue per arrival); ``arrivals`` int64;
+        ``servers`` int64 (at the end). Empty for a result without the accounting.
+        """
+        queues = self.meta.get("totals", {}).get("queues", {})
+        rows = [{"tier": tier, **values} for tier, values in sorted(queues.items())]
+        columns = ["tier", "rho", "wait_probability", "mean_wait_ms", "arrivals", "servers"]
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.astype(
+            {
+                "rho": "float64",
+                "wait_probability": "float64",
+                "mean_wait_ms": "float64",
+                "arrivals": "int64",
+                "servers": "int64",
+            }
+        )
 
     # ------------------------------------------------------------------ tracing
     def to_zipkin(

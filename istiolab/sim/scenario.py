@@ -52,6 +52,13 @@ class HealthCheckSpec(SimModel):
     """LB health checks: a target is taken out ``unhealthy_threshold × interval_s`` after it fails.
 
     Defaults are the AWS Load Balancer Controller's for NLB (10 s, 3, 3).
+
+    Attributes:
+        interval_s: Seconds between two checks of a target.
+        healthy_threshold: Passed checks in a row before a failed target takes traffic again
+            (the simulator brings it back at the first passed check).
+        unhealthy_threshold: Failed checks in a row before a target is taken out of the LB; a
+            dead target keeps getting new connections (502 ``LBF``) until then.
     """
 
     interval_s: float = Field(10.0, gt=0)
@@ -279,7 +286,10 @@ class ServiceSpec(SimModel):
         sidecar: The pods have the Istio sidecar (``istioctl kube-inject``, as the seed does):
             an extra Envoy hop with its own CPU and latency.
         sidecar_concurrency: Sidecar worker threads.
-        endpoint_delay_s: Time for a failed pod to leave the endpoints Envoy balances over.
+        endpoint_delay_s: Time for a failed pod to leave the endpoints Envoy balances over
+            (kubelet, EndpointSlice and EDS push together). Until then Envoy keeps sending
+            it tries, which fail with 503 ``UF`` (refused at once, or after the connect timeout
+            when the pod's node is gone) unless a retry or outlier detection moves them.
         versions: The versions (subsets).
     """
 
@@ -307,6 +317,23 @@ class EventSpec(SimModel):
             ingress node and pod in ``az``), ``error_burst`` (``probability``/``status`` on
             ``service``/``version`` for ``duration_s``), ``deploy`` (``replicas`` new pods of
             ``version``, ready after the version's startup), ``scale`` (set a version's replicas).
+            A crashed pod stays in Envoy's endpoints for its service's ``endpoint_delay_s``;
+            tries sent to it meanwhile fail with 503 ``UF`` (at once when its node is up, after
+            the cluster's connect timeout when its node is gone), unless retries or outlier
+            detection take them elsewhere.
+        service: Service the event acts on (pod_crash, error_burst, deploy, scale); default the
+            first service.
+        version: Version of that service (default: every version; deploy and scale take the
+            first).
+        az: Zone that fails (az_loss).
+        node: Ingress node that fails (node_loss; default the first node).
+        count: Pods that crash (pod_crash).
+        restart_after_s: Seconds until crashed pods run again (pod_crash; default never); they
+            take traffic after the version's ``startup_s``.
+        duration_s: How long an error burst lasts (default to the end of the run).
+        probability: Share of requests that fail during an error burst.
+        status: Status of those failures (error_burst).
+        replicas: Pods to add (deploy) or the version's new replica count (scale).
     """
 
     at_s: float = Field(ge=0)
@@ -644,15 +671,69 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     return out
 
 
-def _type_name(tp: Any) -> str:
-    """A readable type: ``float``, ``list[TrafficSpec]``, ``int | dict[str, int]``."""
-    import re
+_SECTION_NAMES = {
+    "RunSpec": "`run` section",
+    "TrafficSpec": "traffic source",
+    "ArrivalSpec": "`arrival` section",
+    "ConnectionSpec": "`connections` section",
+    "RequestTemplate": "request template",
+    "SessionSpec": "`sessions` section",
+    "RateStep": "rate step (`at_s`, `rate_rps`)",
+    "AwsSpec": "`aws` section",
+    "HealthCheckSpec": "`health_check` section",
+    "IngressSpec": "`ingress` section",
+    "ServiceSpec": "service",
+    "VersionSpec": "version",
+    "ErrorSpec": "error rule",
+    "AutoscaleSpec": "`autoscale` section",
+    "RulesSpec": "`rules` section",
+    "EventSpec": "event",
+}
 
-    if isinstance(tp, type) and not getattr(tp, "__args__", None):
-        return tp.__name__
-    text = str(tp).replace("typing.", "")
-    text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text)
-    return re.sub(r"\b(?:[a-z_]+\.)+([A-Z]\w*)", r"\1", text)
+
+def _type_name(tp: Any) -> str:
+    """A type in plain words: "number > 0", "list of service", "one of `nlb`, `alb`"."""
+    import types
+    import typing
+
+    import annotated_types
+
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        base = _type_name(args[0])
+        bounds = []
+        for meta in args[1:]:
+            for item in getattr(meta, "metadata", [meta]):
+                for attr, sign in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+                    if isinstance(item, getattr(annotated_types, attr.capitalize())):
+                        bounds.append(f"{sign} {getattr(item, attr):g}")
+        return f"{base} {', '.join(bounds)}".strip()
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        text = " or ".join(_type_name(a) for a in kinds)
+        return f"{text}, or null" if len(kinds) < len(args) else text
+    if origin is typing.Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin in (list, tuple):
+        inner = [a for a in args if a is not Ellipsis]
+        return "list of " + (_type_name(inner[0]) if inner else "values")
+    if origin is dict:
+        return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}"
+    if tp is int:
+        return "whole number"
+    if tp is float:
+        return "number"
+    if tp is str:
+        return "text"
+    if tp is bool:
+        return "true or false"
+    if tp is typing.Any:
+        return "any value"
+    name = getattr(tp, "__name__", str(tp))
+    if name == "DistSpec":
+        return "distribution (ms)"
+    return _SECTION_NAMES.get(name, name)
 
 
 def render_docs() -> str:
@@ -688,15 +769,69 @@ def render_docs() -> str:
         ("events[]", EventSpec),
         ("distributions (any field of type DistSpec)", DistSpec),
     ]
+    from istiolab.profiles import PROFILES
+    from istiolab.sim.calibration import CROSS_AZ_LATENCY_MS, LB_LATENCY_MS, PROXY_COSTS
+
     out = [
         "# Scenario files",
         "",
         "Generated by `python -m istiolab.sim.scenario > docs/scenario.md` from the models in",
         "`istiolab/sim/scenario.py`, `istiolab/sim/workload.py` and `istiolab/sim/dists.py`.",
-        "Keys are snake_case. Fields ending in `_s` are seconds; distributions are in milliseconds",
-        '(`"exp(10ms)"`, `"det(0.2ms)"`, `"lognormal(20ms, cv=1.5)"`, `zero`, or a mapping with',
-        "`kind`). Every cost can be set to `zero` to isolate one stage. Override any field",
-        "from the command line with `--set dotted.path=value` (list items by index or `name`).",
+        "",
+        "A scenario is one YAML file: where the traffic comes from (`traffic`), the AWS load",
+        "balancer (`aws`), the Istio ingress gateway pool (`ingress`), the backends",
+        "(`services`), the routing rules (`rules`), what happens during the run (`events`) and",
+        "how long it runs (`run`). Keys are snake_case. Fields ending in `_s` are seconds;",
+        'distributions are in milliseconds (`"exp(10ms)"`, `"det(0.2ms)"`,',
+        '`"lognormal(20ms, cv=1.5)"`, `zero`, or a mapping with `kind`); quote them in flow',
+        'style (`{service_time: "lognormal(40ms, cv=1)"}`), and write the unit: a bare number',
+        "is taken as milliseconds. Every cost can be set to `zero` to isolate one stage.",
+        "Override any field from the command line with `--set dotted.path=value` (list items",
+        "by index or `name`, e.g. `--set services.0.endpoint_delay_s=0`).",
+        "",
+        "## Where retries, timeouts and load balancing go",
+        "",
+        "Not in the scenario: in the Istio resources it routes with (`rules`), as on a cluster.",
+        "Retries and timeouts are `VirtualService` `http[].retries` (`attempts`,",
+        "`perTryTimeout`, `retryOn`) and `http[].timeout`; the upstream load balancer, circuit",
+        "breakers and outlier detection are `DestinationRule` `trafficPolicy` (`loadBalancer`,",
+        "`connectionPool`, `outlierDetection`). What is not set comes from the Istio profile",
+        "(`rules.profile`, below). `istiolab explain` shows the effective values for a request,",
+        "and `istiolab simulate` prints them in its assumptions paragraph (`assumptions` in",
+        "`--format json`, see docs/outputs.md). The AWS load balancer's settings are in `aws`",
+        "and the gateway's worker threads in `ingress.concurrency`.",
+        "",
+        "## Defaults per Istio profile",
+        "",
+        "| profile | Istio | upstream LB | default retries | route timeout | connect timeout |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, prof in PROFILES.items():
+        retry = prof.default_retry
+        retries = "none" if retry is None else f"{retry.num_retries} on {', '.join(retry.retry_on)}"
+        timeout = (
+            "none"
+            if prof.default_route_timeout_s is None
+            else f"{prof.default_route_timeout_s:g} s"
+        )
+        out.append(
+            f"| `{name}` | {prof.versions} | {prof.default_lb} | {retries} | {timeout} | "
+            f"{prof.connect_timeout_s:g} s |"
+        )
+    out += [
+        "",
+        "Calibration costs (`rules.proxy` picks the gateway's; `istiolab/sim/calibration.py`",
+        "has the sources):",
+        "",
+        "| proxy cost model | CPU per request | extra latency per hop | source |",
+        "|---|---|---|---|",
+    ]
+    for name, cost in PROXY_COSTS.items():
+        out.append(f"| `{name}` | {cost.cpu_ms:g} ms | {cost.latency_ms:g} ms | {cost.source} |")
+    out += [
+        "",
+        f"The AWS LB hop ({LB_LATENCY_MS:g} ms) and the cross-AZ hop ({CROSS_AZ_LATENCY_MS:g} ms)"
+        " are free parameters: AWS publishes no per-hop latency.",
         "",
     ]
     for title, cls in sections:
@@ -705,7 +840,16 @@ def render_docs() -> str:
         for name, field in cls.model_fields.items():
             if name == "base_dir":
                 continue
-            ann = _type_name(field.annotation).replace("|", "\\|")
+            ann = _type_name(field.annotation)
+            bounds = [
+                f"{sign} {getattr(item, attr):g}"
+                for item in field.metadata
+                for attr, sign in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
+                if isinstance(getattr(item, attr, None), (int, float))
+            ]
+            if bounds:
+                ann = f"{ann} {', '.join(bounds)}"
+            ann = ann.replace("|", "\\|")
             if field.default is not PydanticUndefined:
                 default = repr(field.default)
             elif field.default_factory is not None:
@@ -718,7 +862,7 @@ def render_docs() -> str:
                 default = "**required**"
             meaning = docs.get(name, "").replace("|", "\\|")
             default = default.replace("|", "\\|")
-            out.append(f"| `{name}` | `{ann}` | {default} | {meaning} |")
+            out.append(f"| `{name}` | {ann} | {default} | {meaning or '-'} |")
         out.append("")
     return "\n".join(out) + "\n"
 

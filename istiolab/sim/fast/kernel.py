@@ -42,6 +42,7 @@ from istiolab.sim.fast.layout import (
     CF_DURATION,
     CF_HC_INTERVAL,
     CF_INTERVAL,
+    CF_MAX_IN_FLIGHT,
     CF_WARMUP,
     CI_ALB_RR,
     CI_AZS,
@@ -219,7 +220,8 @@ SI_NEXT = 16  # the continuation to run next (see then() in run_until)
 SI_NEXT_X = 17
 SI_NEXT_STATUS = 18
 SI_NEXT_FLAG = 19
-SI_SIZE = 20
+SI_REJECTED = 20  # arrivals after the warm-up refused at the in-flight limit
+SI_SIZE = 21
 # st_f
 SF_NOW = 0
 SF_SIZE = 1
@@ -588,7 +590,7 @@ def run_until(
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log,
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
-    live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig,
+    live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist,
 ):  # fmt: skip
     """Run the simulation until simulated time *until* (events at or after it wait).
 
@@ -634,6 +636,7 @@ def run_until(
     half_count = cfg_i[CI_HDR_HALFCOUNT]
     mask = cfg_i[CI_HDR_MASK]
     hc_interval = cfg_f[CF_HC_INTERVAL]
+    max_in_flight = cfg_f[CF_MAX_IN_FLIGHT]
     hc_unhealthy = cfg_i[CI_HC_UNHEALTHY]
     max_pods = pd_i.shape[0]
     r_none = n_routes
@@ -773,6 +776,8 @@ def run_until(
                     key_st[key, KS_FLAGS + b] += 1
         base = key_stage[key * 4]
         add_hist(base, latency)
+        if ok == 1:
+            ok_hist[_hdr_index(latency, highest, unit, half_mag, half_count, mask)] += 1
         add_hist(base + 1, lb_s)
         add_hist(base + 2, ingress_s)
         add_hist(base + 3, route_s)
@@ -853,7 +858,8 @@ def run_until(
             if ver_in_cl[c, pd_i[p, P_VERSION]] == 0:
                 continue
             n_hosts += 1
-            if pd_i[p, P_ALIVE] == 1 and pd_i[p, P_IN_EP] == 1:
+            # membership follows the endpoints (a crashed pod stays until EDS drops it)
+            if pd_i[p, P_IN_EP] == 1:
                 if now >= pd_f[p, PF_READY_AT]:
                     cl_avail[c, n_ready] = p
                     n_ready += 1
@@ -1747,7 +1753,11 @@ def run_until(
         kind = key & ((1 << K_BITS) - 1)
         x = key >> K_BITS
         if kind == K_ARRIVAL:
-            arrival(x)
+            if rq_f.shape[0] - st_i[SI_REQ_FREE] >= max_in_flight:
+                if t >= warmup:
+                    st_i[SI_REJECTED] += 1  # refused at the in-flight limit, never lost
+            else:
+                arrival(x)
         elif kind == K_SERVICE_DONE:
             then(W_SERVICE_DONE, x, 0, 0)
         elif kind == K_CPU_DONE:

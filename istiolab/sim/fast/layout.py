@@ -64,7 +64,8 @@ CF_DURATION: Final = 0
 CF_WARMUP: Final = 1
 CF_INTERVAL: Final = 2
 CF_HC_INTERVAL: Final = 3
-CF_SIZE: Final = 4
+CF_MAX_IN_FLIGHT: Final = 4  # budget.SIM_MAX_IN_FLIGHT: arrivals beyond it are refused
+CF_SIZE: Final = 5
 
 # -- traffic: tr_i[p, :], tr_f[p, :] ----------------------------------------------------------
 A_POISSON: Final = 0

@@ -24,6 +24,7 @@ from istiolab.envoy.model import RateLimit, RouteTable
 from istiolab.envoy.policy import retriable
 from istiolab.errors import SimulationError
 from istiolab.profiles import get_profile
+from istiolab.sim import budget
 from istiolab.sim.calibration import PROXY_COSTS
 from istiolab.sim.dists import (
     Deterministic,
@@ -675,6 +676,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     cfg_f[lay.CF_WARMUP] = run.warmup_s
     cfg_f[lay.CF_INTERVAL] = run.metrics_interval_s
     cfg_f[lay.CF_HC_INTERVAL] = aws.health_check.interval_s
+    cfg_f[lay.CF_MAX_IN_FLIGHT] = budget.SIM_MAX_IN_FLIGHT
 
     def ints(rows: list[list[int]] | list[int], width: int = 0) -> IntArray:
         a = np.array(rows, dtype=np.int64)

@@ -12,6 +12,7 @@ the frames have the same schema, columns and units.
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from istiolab.envoy.model import RouteTable
 from istiolab.findings import Finding, Severity, finding
 from istiolab.rng import SeedLike, as_seed_sequence
+from istiolab.sim import accounting
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.fast.lower import MAX_TRIES, STATIC, Plan, UnsupportedError, lower
 from istiolab.sim.frames import Reduction
@@ -84,6 +86,7 @@ class _State:
         "hpa_f", "hpa_log",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
+        "ok_hist",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
@@ -186,6 +189,7 @@ class _State:
         s["ut_n"] = np.zeros((n_n + max_pods, n), dtype=np.int64)
         s["up"] = np.zeros((max(1, n_c), max_pods, n_s, len(lay.TRY_FLAGS)), dtype=np.int64)
         s["ig"] = np.zeros((n_n + 1, 2), dtype=np.int64)
+        s["ok_hist"] = np.zeros(counts_len, dtype=np.int64)
         self.s = s
 
     def args(self) -> list[Any]:
@@ -266,18 +270,26 @@ def simulate_fast(
     state = _State(plan, seq)
     static = [plan.arrays[name] for name in STATIC]
     duration = scenario.run.duration_s
-    marks = [duration]
-    if progress is not None:
-        # stopping and resuming between events changes nothing (all state is in the arrays)
-        marks = [duration * k / PROGRESS_STEPS for k in range(1, PROGRESS_STEPS + 1)]
-    for k, until in enumerate(marks):
+    warmup = scenario.run.warmup_s
+    # Stopping and resuming between events changes nothing (all state is in the arrays), so the
+    # run stops at the quarters of the measured window to count the requests in flight.
+    quarters = [warmup + (duration - warmup) * k / 4 for k in (1, 2, 3)]
+    steps = [duration * k / PROGRESS_STEPS for k in range(1, PROGRESS_STEPS + 1)]
+    marks = sorted({*quarters, *(steps if progress is not None else [duration])})
+    in_flight_marks: list[int] = []
+    done_steps = 0
+    for until in marks:
         while True:
             code = kern.run_until(until, *static, *state.args())
             if code == kern.DONE:
                 break
             state.grow(code)
+        if until in quarters:
+            in_flight_marks.append(_in_flight(state, -math.inf))
         if progress is not None:
-            progress((k + 1) / PROGRESS_STEPS)
+            while done_steps < PROGRESS_STEPS and steps[done_steps] <= until:
+                done_steps += 1
+                progress(done_steps / PROGRESS_STEPS)
     if seed_value is not None:
         seed_out: int | list[int] = int(seed_value)
     else:
@@ -286,7 +298,71 @@ def simulate_fast(
     result = _result(plan, state, scenario, seed_out, params or {})
     result.findings = (*plan.findings, *_check_routes(scenario, plan))
     result.scaling = _scaling(plan, state)
+    rejected = int(state.s["st_i"][kern.SI_REJECTED])
+    accounting.finish(
+        result,
+        started=int(result.meta["totals"]["requests"]) + _in_flight(state, warmup) + rejected,
+        rejected=rejected,
+        in_flight_marks=[*in_flight_marks, _in_flight(state, -math.inf)],
+        tiers=_tiers(plan, state, scenario),
+        warmup_s=warmup,
+        assumed=accounting.assumptions(scenario, plan.table, "fast"),
+    )
     return result
+
+
+def _in_flight(state: _State, since: float) -> int:
+    """Requests in the request table (in flight) that arrived at or after *since*."""
+    from istiolab.sim.fast import kernel as kern
+
+    s = state.s
+    used = np.ones(len(s["rq_f"]), dtype=bool)
+    used[s["req_free"][: int(s["st_i"][kern.SI_REQ_FREE])]] = False
+    return int(np.count_nonzero(s["rq_f"][used, kern.Q_T0] >= since))
+
+
+def _tiers(plan: Plan, state: _State, scenario: Scenario) -> dict[str, accounting.TierAccount]:
+    """Utilisation per tier from the kernel's per-interval samples after the warm-up.
+
+    The fast engine samples busy servers once per interval (the ``utilisation`` frame) rather
+    than integrating them over time: the mean of samples taken at fixed times is an unbiased
+    estimate of the time average, with more noise. It keeps no queue-wait counts (the
+    ``wait_probability`` and ``mean_wait_ms`` of its tiers are NaN).
+    """
+    from istiolab.sim.fast import kernel as kern
+
+    s = state.s
+    run = scenario.run
+    first = math.ceil(run.warmup_s / run.metrics_interval_s - 1e-9)
+    ut_f, ut_n = s["ut_f"], s["ut_n"]
+    n_nodes = len(plan.nodes)
+    node_gw_at = plan.arrays["node_gw_at"]
+    tiers: dict[str, accounting.TierAccount] = {}
+
+    def account(rows: list[int]) -> accounting.TierAccount:
+        busy = float(ut_f[rows, 0, first:].sum()) if rows else 0.0
+        cap = float(ut_f[rows, 1, first:].sum()) if rows else 0.0
+        return accounting.TierAccount(
+            busy_s=busy, capacity_s=cap, arrivals=0, waited=0, wait_s=math.nan
+        )
+
+    gw_nodes = [i for i in range(n_nodes) if node_gw_at[i + 1] > node_gw_at[i]]
+    if gw_nodes and ut_n[gw_nodes, first:].any():
+        tiers["gateway_workers"] = account(gw_nodes)
+        best = max((account([i]) for i in gw_nodes), key=_rho)
+        tiers["lb_targets_max"] = best
+    pd_i = s["pd_i"]
+    by_version: dict[str, list[int]] = {}
+    for p in range(int(s["st_i"][kern.SI_PODS])):
+        svc, ver = plan.version_names[int(pd_i[p, kern.P_VERSION])]
+        by_version.setdefault(f"backend/{svc}/{ver}", []).append(n_nodes + p)
+    for tier, rows in by_version.items():
+        tiers[tier] = account(rows)
+    return tiers
+
+
+def _rho(acc: accounting.TierAccount) -> float:
+    return acc.busy_s / acc.capacity_s if acc.capacity_s > 0 else -1.0
 
 
 def _check_routes(scenario: Scenario, plan: Plan) -> list[Finding]:
@@ -465,6 +541,7 @@ def _result(
         upstream=upstream,
         ingress=ingress,
         spans=[],
+        ok_counts=s["ok_hist"],
     )
     frames = reduction.frames()
     params_json = normalise_params(params)

@@ -33,7 +33,17 @@ class IngressNode:
 class GatewayPod:
     """One istio-ingressgateway pod: an Envoy with ``concurrency`` workers."""
 
-    __slots__ = ("_cpu", "_cpu_scale", "_latency", "env", "name", "node", "router", "workers")
+    __slots__ = (
+        "_cpu",
+        "_cpu_scale",
+        "_latency",
+        "env",
+        "name",
+        "node",
+        "ordinal",
+        "router",
+        "workers",
+    )
 
     def __init__(
         self,
@@ -46,6 +56,7 @@ class GatewayPod:
         cpu: Callable[[], float] | None,
         latency: Callable[[], float] | None,
         cpu_scale: float = 1.0,
+        ordinal: int = 0,
     ) -> None:
         self.env = env
         self.name = name
@@ -55,6 +66,7 @@ class GatewayPod:
         self._cpu = cpu
         self._latency = latency
         self._cpu_scale = cpu_scale
+        self.ordinal = ordinal
 
     @property
     def alive(self) -> bool:
@@ -99,6 +111,8 @@ class GatewayPod:
             out.tail += lat  # charged on the response path (see Outcome.tail)
             spent += lat
         out.ingress_s = spent
+        # Envoy's load balancers are per worker thread: the upstream pick reads this.
+        req.worker = self.ordinal * 4096 + worker % len(self.workers)
         upstream = self.router.dispatch(req, out, az=self.node.az)
         if upstream is not None:
             yield from upstream

@@ -159,7 +159,7 @@ class Router:
     def _mirror(
         self, cluster: UpstreamCluster, req: SimRequest, az: str
     ) -> Generator[Any, Any, None]:
-        pod = cluster.pick(None)
+        pod = cluster.pick(None, worker=req.worker)
         if pod is not None:
             yield from cluster.attempt(pod, req, az)
 

@@ -3,6 +3,15 @@
 Host selection follows Envoy's load balancers (facts §3.7): round robin; least request as power
 of two choices on active requests (two random draws with replacement, ties keep the first);
 random; ring hash / Maglev on a hash key (one consistent-hash ring, rebuilt when hosts change).
+
+Load-balancer state is per Envoy worker thread, as in Envoy, where every worker builds its own
+load balancer from the cluster's host set (thread-local clusters,
+``source/common/upstream/cluster_manager_impl.cc``): round robin keeps one index per worker,
+starting at a random offset (``EdfLoadBalancerBase`` seeds it with a random number,
+``source/extensions/load_balancing_policies/common/load_balancer_impl.cc``), so W workers
+interleave W independent round-robin sequences; least request reads the hosts' active-request
+counts, which Envoy keeps per host across workers (``rq_active`` gauge), so only its random
+draws are per worker. The rest:
 Retries follow the route's policy (§3.3–3.5): ``retry_on`` conditions, the profile's back-off,
 ``previous_hosts`` re-picks, per-try timeouts, and the route timeout bounding every try.
 """
@@ -58,7 +67,7 @@ class UpstreamCluster:
         self._record = record_upstream
         self._generation = -1
         self._hosts: list[Pod] = []
-        self._rr = 0
+        self._rr: dict[int, int] = {}  # per gateway worker (SimRequest.worker)
         self._ring: list[tuple[int, Pod]] = []
         self._ring_keys: list[int] = []
         self.active = 0
@@ -95,7 +104,11 @@ class UpstreamCluster:
         until = float("inf")
         ready = []
         for p in hosts:
-            if p.alive and p.in_endpoints:
+            # Membership follows the endpoints, not the pod's life: a crashed pod stays in
+            # Envoy's host set until EDS removes it (ServiceSpec.endpoint_delay_s), and tries
+            # sent to it fail as Pod.serve says (refused, or a connect timeout when its node is
+            # gone), unless outlier detection ejects it first.
+            if p.in_endpoints:
                 if now >= p.ready_at:
                     ready.append(p)
                 else:
@@ -135,9 +148,13 @@ class UpstreamCluster:
         return hosts[0]
 
     def pick(
-        self, hash_key: str | None, exclude: set[str] | None = None, attempts: int = 1
+        self,
+        hash_key: str | None,
+        exclude: set[str] | None = None,
+        attempts: int = 1,
+        worker: int = 0,
     ) -> Pod | None:
-        """Pick a host with the cluster's load balancer.
+        """Pick a host with the load balancer of gateway worker *worker*.
 
         Re-picks up to *attempts* times to avoid *exclude* (the ``previous_hosts``
         predicate); the last pick is kept if all fail.
@@ -147,19 +164,22 @@ class UpstreamCluster:
             return None
         chosen: Pod | None = None
         for _ in range(max(1, attempts + 1 if exclude else 1)):
-            chosen = self._pick_once(hosts, hash_key)
+            chosen = self._pick_once(hosts, hash_key, worker)
             if not exclude or chosen.name not in exclude:
                 break
         return chosen
 
-    def _pick_once(self, hosts: list[Pod], hash_key: str | None) -> Pod:
+    def _pick_once(self, hosts: list[Pod], hash_key: str | None, worker: int = 0) -> Pod:
         lb = self.policy.lb
         n = len(hosts)
         if n == 1:
             return hosts[0]
         if lb == "ROUND_ROBIN":
-            self._rr = (self._rr + 1) % n
-            return hosts[self._rr]
+            index = self._rr.get(worker)
+            if index is None:  # a worker's first pick: its random starting offset
+                index = int(self._u() * n)
+            self._rr[worker] = index + 1
+            return hosts[index % n]
         if lb == "LEAST_REQUEST":
             a = hosts[int(self._u() * n)]
             b = hosts[int(self._u() * n)]
@@ -274,7 +294,7 @@ class UpstreamCluster:
                 if policy is not None and policy.previous_hosts
                 else 0
             )
-            pod = self.pick(hash_key, tried if attempts else None, attempts)
+            pod = self.pick(hash_key, tried if attempts else None, attempts, req.worker)
             if pod is None:
                 status, flag = 503, "UH"
                 break
