@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -43,3 +44,33 @@ def test_with_go_make_runs_and_is_a_no_op_once_built() -> None:
     start = time.monotonic()
     apiserver.ensure_built()
     assert time.monotonic() - start < 5
+
+
+def test_an_istioctl_that_does_not_build_is_reported_not_fatal(tmp_path: Path) -> None:
+    """`make peers` says why istioctl is missing and goes on (its tests then skip)."""
+    go = tmp_path / "go"
+    calls = tmp_path / "calls"
+    go.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'go: pretend the build broke' >&2\nexit 1\n")
+    go.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    done = subprocess.run(
+        ["make", "-C", str(apiserver.PEERS), "istioctl", f"GO={go}", f"BIN={bin_dir}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "istioctl not built" in done.stdout
+    assert "go: pretend the build broke" in done.stdout
+    assert not (bin_dir / "istioctl").exists()
+    assert (bin_dir / ".istioctl.stamp").read_text().strip() == "failed"
+    # the failure is remembered and said again, without a second (30-minute) attempt
+    again = subprocess.run(
+        ["make", "-C", str(apiserver.PEERS), "istioctl", f"GO={go}", f"BIN={bin_dir}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0
+    assert "go: pretend the build broke" in again.stdout
+    assert calls.read_text().count("x") == 1
