@@ -365,3 +365,51 @@ def test_hdr_index_matches_the_layout() -> None:
         for x in seconds
     ]
     assert got == expected.tolist()
+
+
+# -- the accounting of #20 on the fast engine ---------------------------------------------------
+
+
+def test_fast_engine_gives_the_accounting_fields() -> None:
+    """λ = 520/s on 4 servers of 10 ms (ρ = 1.3): both engines count the queue that builds up.
+
+    About (520 − 400) × 18 s = 2 160 requests are unfinished at the end; the count is a sum of
+    Poisson arrivals and service completions, sd ≈ √(520·18 + 400·18) ≈ 129 per engine, so two
+    independent runs differ by less than 4·√2·129 ≈ 730 (a 0.01 % false alarm).
+    """
+    from istiolab.sim.scenario import mmc_scenario
+
+    sc = mmc_scenario(520, 10, 4, duration_s=20, warmup_s=2)
+    fast = simulate(sc, seed=1, engine="fast")
+    slow = simulate(sc, seed=1, engine="simpy")
+    ft, st = fast.totals(), slow.totals()
+    for key in ("unfinished", "rho", "success_p99_ms", "success_ratio_incl_unfinished"):
+        assert key in ft
+    assert abs(ft["unfinished"] - st["unfinished"]) < 730
+    assert ft["unfinished"] > 1500
+    assert ft["rho"]["backend/svc/v1"] > 0.98
+    assert ft["success_ratio_incl_unfinished"] < 0.95
+    assert {"unstable", "unfinished"} <= {w["code"] for w in fast.warnings}
+    assert fast.assumptions["engine"] == "fast"
+
+
+def test_fast_engine_endpoint_delay_and_in_flight_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from capacity._scenarios import crash_scenario
+
+    quick = simulate(crash_scenario(0.0), engine="fast").totals()
+    slow = simulate(crash_scenario(5.0), engine="fast").totals()
+    assert quick["flags"].get("UF", 0) == 0
+    assert 250 <= slow["flags"]["UF"] <= 1000  # as tests/capacity derives for SimPy
+
+    from istiolab.sim import budget
+    from istiolab.sim.scenario import mmc_scenario
+
+    monkeypatch.setattr(budget, "SIM_MAX_IN_FLIGHT", 50)
+    result = simulate(mmc_scenario(520, 10, 4, duration_s=10, warmup_s=1), seed=2, engine="fast")
+    totals = result.totals()
+    assert totals["rejected"] > 0
+    assert "in_flight_limit" in {w["code"] for w in result.warnings}
+    assert totals["unfinished"] - totals["rejected"] <= 50
