@@ -78,3 +78,12 @@ def test_port_names(name: str, flagged: bool) -> None:
 def test_udp_ports_and_an_app_protocol_are_not_named_by_convention() -> None:
     assert not lint(SVC.replace("name: web  # <-", "name: dns\n    protocol: UDP"))
     assert not lint(SVC.replace("name: web  # <-", "name: web\n    appProtocol: kubernetes.io/h2c"))
+
+
+def test_istios_own_services_are_skipped() -> None:
+    # util/config.go IsIstioControlPlane: a Service labelled 'istio' is Istio's own
+    text = SVC.replace(
+        "metadata: {name: web}", "metadata: {name: web, labels: {istio: ingressgateway}}"
+    )
+    assert not [f for f in lint(text) if f.code == "IL234"]
+    assert [f.code for f in lint(SVC)] == ["IL234"]

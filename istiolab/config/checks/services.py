@@ -51,6 +51,11 @@ def protocol_of_name(name: str) -> str | None:
 def check(ctx: Context) -> None:
     """Run the Service checks."""
     for svc in ctx.services:
+        # util/config.go IsIstioControlPlane: Istio's own Services (label 'istio', or release
+        # 'istio') are skipped; their status ports are not named by protocol
+        labels = svc.metadata.labels
+        if "istio" in labels or labels.get("release") == "istio":
+            continue
         ports(ctx, svc)
 
 
