@@ -1,0 +1,122 @@
+"""One pass shows every problem: a resource with a schema error is kept, with the fields in error
+taken out, for the other checks; findings that may follow from a schema error name it."""
+
+from __future__ import annotations
+
+from analyzer.common import dedent, lint
+from istiolab.config import loads
+
+DR = """
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  subsets:
+  - {name: v1, labels: {version: v1}}
+"""
+
+
+def test_schema_error_and_undefined_subset_in_one_pass() -> None:
+    # issue #13: an httpStatus of 700 used to drop the VirtualService before subsets were checked
+    text = (
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: vs}
+        spec:
+          hosts: [httpbin]
+          http:
+          - fault:
+              abort:
+                httpStatus: 700
+                percentage: {value: 10}
+            route:
+            - destination: {host: httpbin, subset: v9}
+        """
+        + DR
+    )
+    found = {(f.code, f.path) for f in lint(text)}
+    assert ("IL106", "spec.http[0].fault.abort.httpStatus") in found
+    assert ("IL203", "spec.http[0].route[0].destination.subset") in found
+
+
+def test_paths_in_a_partial_resource_are_the_documents_paths() -> None:
+    # route[0] has no host, so it is taken out; the finding about the next destination must
+    # still say route[1], the line it is on
+    text = dedent(
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: vs}
+        spec:
+          hosts: [httpbin]
+          http:
+          - route:
+            - destination: {subset: v1}
+              weight: 50
+            - destination: {host: httpbin, subset: v9}
+              weight: 50
+        """
+        + DR
+    )
+    findings = lint(text)
+    (undefined,) = [f for f in findings if f.code == "IL203"]
+    assert undefined.path == "spec.http[0].route[1].destination.subset"
+    assert undefined.line == 10
+    assert undefined.caused_by is None  # not a consequence: v9 is undefined either way
+    assert [f.code for f in findings if f.path.startswith("spec.http[0].route[0]")] == ["IL102"]
+
+
+def test_a_finding_inside_a_taken_out_field_names_its_cause() -> None:
+    # the subset's name is a list, so the subset is taken out of the DestinationRule; the route
+    # to it is then reported as undefined, as a consequence of the schema error
+    text = """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: vs}
+        spec:
+          hosts: [httpbin]
+          http:
+          - route:
+            - destination: {host: httpbin, subset: v2}
+        """ + DR.replace(
+        "  - {name: v1, labels: {version: v1}}", "  - {name: [v2], labels: {version: v2}}"
+    )
+    findings = lint(text)
+    (schema,) = [f for f in findings if f.code == "IL103"]
+    (subset,) = [f for f in findings if f.code == "IL203"]
+    assert schema.path == "spec.subsets[0].name"
+    assert subset.caused_by == "IL103 DestinationRule/default/httpbin spec.subsets[0].name"
+    assert subset.to_dict()["caused_by"] == subset.caused_by
+    assert subset.to_dict()["see"] == ["IST0101", "KIA1107"]
+
+
+def test_partial_resources_are_for_the_analyzer_only() -> None:
+    cs = loads(
+        dedent(
+            """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: vs}
+            spec:
+              hosts: [httpbin]
+              http:
+              - timeout: 5
+                route:
+                - destination: {host: httpbin}
+            """
+        )
+    )
+    assert len(cs) == 0  # nothing compiles or simulates a resource with errors
+    assert len(cs.partial) == 1
+    assert cs.partial[0][0].resource.spec.http is not None
+
+
+def test_a_document_without_a_usable_spec_is_not_salvaged() -> None:
+    cs = loads(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec: 3\n"
+    )
+    assert cs.partial == ()
+    assert [f.code for f in cs.findings] == ["IL103"]
