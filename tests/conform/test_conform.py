@@ -1,9 +1,9 @@
 """The conformance suite: every scenario in ``sim/scenarios/conform`` on a real Envoy and in the
 simulator, compared metric by metric.
 
-CI runs the short version (``-m conform``: 2 replications of 3 s per side, wide intervals, so
+CI runs the short version (``-m conform``: 2 replications of 2.5 s per side, wide intervals, so
 it catches gross breaks in the Envoy side, the simulator or their plumbing). ``make conform``
-sets ``ISTIOLAB_CONFORM=full`` (3 replications of 15 s) and writes ``docs/conformance.md``.
+sets ``ISTIOLAB_CONFORM=full`` (3 replications of 12 s) and writes ``docs/conformance.md``.
 
 A metric that differs for a reason found in Envoy's source, and that is the simulator's to fix
 (``istiolab/sim`` is not changed from here), goes in :data:`KNOWN_DIFFERENCES` with the source
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.conform, pytest.mark.envoy, pytest.mark.xdist_group("e
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "sim" / "scenarios" / "conform").glob("*.yaml"))
 FULL = os.environ.get("ISTIOLAB_CONFORM", "") == "full"
-SECONDS, REPS = (15.0, 3) if FULL else (3.0, 2)
+SECONDS, REPS = (12.0, 3) if FULL else (2.5, 2)
 DOC = ROOT / "docs" / "conformance.md"
 
 _POOL = (

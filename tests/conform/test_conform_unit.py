@@ -168,7 +168,7 @@ def _get(port: int, out: list[tuple[int, float]], t0: float) -> None:
         out.append((int(data.split(b" ")[1]), time.monotonic() - t0))
 
 
-def test_upstream_pod_honours_concurrency_errors_and_is_reaped() -> None:
+def test_upstream_pod_honours_concurrency_errors_restarts_and_is_reaped() -> None:
     sc = scenario_from_dict(
         {
             "traffic": [{"name": "c", "arrival": {"kind": "poisson", "rate_rps": 1}}],
@@ -194,7 +194,7 @@ def test_upstream_pod_honours_concurrency_errors_and_is_reaped() -> None:
         proc = up._proc
         assert proc is not None
         t0 = time.monotonic()
-        up.go(t0)
+        up.go(t0, 1)
         out: list[tuple[int, float]] = []
         threads = [threading.Thread(target=_get, args=(up.ports[0], out, t0)) for _ in range(2)]
         for th in threads:
@@ -203,6 +203,12 @@ def test_upstream_pod_honours_concurrency_errors_and_is_reaped() -> None:
         for th in threads:
             th.join(10)
         assert up.received() == [2]
+        # A new replication: counters restart, so the first request fails again.
+        again: list[tuple[int, float]] = []
+        up.go(time.monotonic(), 2)
+        _get(up.ports[0], again, time.monotonic())
+        assert [s for s, _ in again] == [503]
+        assert up.received() == [1]
     assert proc.poll() is not None  # reaped
     out.sort(key=lambda x: x[1])
     assert [s for s, _ in out] == [503, 200]  # first_n counts served requests, in order

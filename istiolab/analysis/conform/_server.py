@@ -12,10 +12,12 @@ Protocol with the parent:
 * stdin, first line: ``{"seed": int, "warmup_s": float, "pods": [{"name", "concurrency",
   "service_time": <DistSpec as JSON>, "errors": [<ErrorSpec as JSON>, ...]}, ...]}``.
 * stdout, one line once every port is bound: ``{"ports": [port, ...]}`` in pod order.
-* stdin, second line: ``{"t0": <time.monotonic() of the run's start>}`` (CLOCK_MONOTONIC is
-  system-wide, so the parent's clock is ours).
-* stdin, third line (anything) or EOF: print ``{"received": [n, ...]}`` -- requests each pod
-  received at or after the warm-up -- and exit.
+* then, once per replication: a line ``{"t0": <time.monotonic() of the run's start>, "seed":
+  int}`` starts it (CLOCK_MONOTONIC is system-wide, so the parent's clock is ours): every pod's
+  draws are re-seeded and its counters restart, as if the pods had just started; the next line
+  (anything) ends it, and the server prints ``{"received": [n, ...]}``, the requests each pod
+  received at or after the warm-up.
+* EOF: exit.
 
 The process also exits when stdin reaches EOF (its parent died), next to ``PR_SET_PDEATHSIG``.
 """
@@ -40,12 +42,17 @@ class _Pod:
 
     def __init__(self, spec: dict[str, Any], seed: int, index: int, clock: _Clock) -> None:
         self.name = str(spec["name"])
+        self.index = index
         self.sem = asyncio.Semaphore(int(spec["concurrency"]))
-        rng = np.random.default_rng([seed, index, 1])
-        self.service = DistSpec.model_validate(spec["service_time"]).build().sampler(rng)
-        self.uniform = np.random.default_rng([seed, index, 2]).random
+        self.dist = DistSpec.model_validate(spec["service_time"]).build()
         self.errors: list[dict[str, Any]] = list(spec.get("errors") or [])
         self.clock = clock
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        """Fresh draws and counters, as a newly started pod."""
+        self.service = self.dist.sampler(np.random.default_rng([seed, self.index, 1]))
+        self.uniform = np.random.default_rng([seed, self.index, 2]).random
         self.served = 0
         self.received = 0
 
@@ -128,12 +135,20 @@ async def _main() -> None:
     ports = [s.sockets[0].getsockname()[1] for s in servers]
     sys.stdout.write(json.dumps({"ports": ports}) + "\n")
     sys.stdout.flush()
-    line = await stdin.readline()
-    if line:
-        clock.t0 = float(json.loads(line)["t0"])
-        await stdin.readline()
-    sys.stdout.write(json.dumps({"received": [p.received for p in pods]}) + "\n")
-    sys.stdout.flush()
+    while True:
+        line = await stdin.readline()
+        if not line:
+            break
+        start = json.loads(line)
+        for p in pods:
+            p.reset(int(start.get("seed", 0)))
+        clock.t0 = float(start["t0"])
+        end = await stdin.readline()
+        sys.stdout.write(json.dumps({"received": [p.received for p in pods]}) + "\n")
+        sys.stdout.flush()
+        clock.t0 = None
+        if not end:
+            break
     for s in servers:
         s.close()
 

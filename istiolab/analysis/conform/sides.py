@@ -15,6 +15,7 @@ Both count requests that *arrive* after the warm-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -36,7 +37,7 @@ from istiolab.sim.scenario import Scenario
 __all__ = ["Observation", "cluster_endpoints", "run_envoy", "run_sim"]
 
 _START_DELAY_S = 0.3  # time between handing out t0 and the first possible arrival
-_LOG_SETTLE_S = 0.3  # Envoy flushes its access log every 2 ms; leave it time to finish
+_LOG_SETTLE_S = 0.15  # Envoy flushes its access log every 2 ms; leave it time to finish
 
 
 @dataclass
@@ -106,6 +107,7 @@ def run_envoy(
     seed: int,
     seconds: float,
     envoy_path: str | None = None,
+    upstream: UpstreamPods | None = None,
 ) -> Observation:
     """One replication through a real Envoy, real upstream pods and the load generator.
 
@@ -114,6 +116,8 @@ def run_envoy(
         seed: Seeds arrivals, requests, service times and errors.
         seconds: Measured length after the warm-up.
         envoy_path: Explicit Envoy binary.
+        upstream: Running upstream pods of this scenario to reuse (they are re-seeded and
+            their counters restart); None starts and stops new ones.
 
     Returns:
         The replication's observation.
@@ -128,7 +132,11 @@ def run_envoy(
     warmup = scenario.run.warmup_s
     duration = warmup + seconds
     log_path: list[Path] = []
-    with UpstreamPods(pods, seed=seed, warmup_s=warmup) as up:
+    own = upstream is None
+    up = UpstreamPods(pods, seed=seed, warmup_s=warmup) if upstream is None else upstream
+    with contextlib.ExitStack() as stack:
+        if own:
+            stack.enter_context(up)
 
         def render_fn(
             port: int, _stubs: Mapping[str, Sequence[tuple[str, int]]], log: str
@@ -145,7 +153,7 @@ def run_envoy(
             port = int(sb.listener_url.rsplit(":", 1)[1])
             plan = plan_arrivals(scenario, seed, duration)
             t0 = time.monotonic() + _START_DELAY_S
-            up.go(t0)
+            up.go(t0, seed)
             load = run_load(plan, port, scenario, seed, t0)
             received = up.received()
             time.sleep(_LOG_SETTLE_S)
@@ -184,6 +192,7 @@ def _reduce_envoy(
     seconds: float,
 ) -> Observation:
     measured = [r for r in load.sent if r.t >= warmup]
+    lags = [r.lag_s for r in measured]
     statuses: Counter[int] = Counter()
     flags: Counter[str] = Counter()
     latencies: list[float] = []
@@ -210,7 +219,7 @@ def _reduce_envoy(
         flags=dict(flags),
         pod_attempts={p.name: int(n) for p, n in zip(pods, received, strict=True)},
         success_ms=success,
-        lag_p99_ms=load.lag_p99_s * 1000.0,
+        lag_p99_ms=float(np.quantile(lags, 0.99)) * 1000.0 if lags else 0.0,
     )
     if success:
         obs.success_p50_ms = float(np.quantile(success, 0.5))

@@ -68,11 +68,14 @@ def scenario_pods(scenario: Scenario) -> list[PodSpec]:
 
 
 class UpstreamPods:
-    """The upstream server child process for one replication.
+    """The upstream server child process, for any number of replications one after another.
+
+    Each replication starts with :meth:`go` (fresh draws and counters in every pod) and ends
+    with :meth:`received`.
 
     Args:
         pods: The pods to serve, in order.
-        seed: Seeds every pod's service-time and error draws.
+        seed: Seeds the draws until the first :meth:`go`.
         warmup_s: Requests arriving before this (from :meth:`go`) are not counted.
         startup_timeout_s: Limit for the child to report its ports.
     """
@@ -177,12 +180,17 @@ class UpstreamPods:
                 buf += chunk
         return buf.split(b"\n", 1)[0]
 
-    def go(self, t0: float) -> None:
-        """Start the run's clock (``time.monotonic()`` of the load's time zero)."""
-        self._send({"t0": t0})
+    def go(self, t0: float, seed: int) -> None:
+        """Start a replication: re-seed every pod and start the run's clock.
+
+        Args:
+            t0: ``time.monotonic()`` of the load's time zero.
+            seed: Seeds every pod's service-time and error draws.
+        """
+        self._send({"t0": t0, "seed": seed})
 
     def received(self) -> list[int]:
-        """Requests each pod received after the warm-up; the child exits afterwards.
+        """End the replication: requests each pod received after the warm-up.
 
         Raises:
             SandboxError: The child did not answer.
