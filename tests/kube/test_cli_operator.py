@@ -268,3 +268,31 @@ def test_kubectl_spellings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert ("ci-pipeline", "Apply") in {(f["manager"], f["operation"]) for f in fields}
     assert _run(monkeypatch, c, ["diff", "-f", dr, "--field-manager", "bad name"]).exit_code == 2
     assert _run(monkeypatch, c, ["diff"]).exit_code == 2  # no input at all
+
+
+def test_the_json_report_fields_and_the_flags_are_documented() -> None:
+    """Every key of a JSON report entry is in docs/cluster.md's schema table, and every
+    kubectl-style flag of its flags table is accepted by the command it names."""
+    from istiolab.kube.plan import PlanStep
+
+    docs = (Path(__file__).parents[2] / "docs" / "cluster.md").read_text(encoding="utf-8")
+    schema = docs.split("## JSON reports")[1].split("\n## ")[0]
+    step = PlanStep("VirtualService", "shop", "web", "networking.istio.io/v1", "create", {})
+    for key in cli_cluster._step_entry(step):
+        assert f"`{key}`" in schema, key
+    from istiolab.cli.app import app
+
+    helps = {
+        cmd: CliRunner().invoke(app, [cmd, "--help"], env={"COLUMNS": "200"}).output
+        for cmd in ("diff", "apply", "rollback")
+    }
+    kubectl_flags = (
+        "--filename", "--recursive", "--kustomize", "--output", "--output-file",
+        "--field-manager", "--force-conflicts", "--server-side", "--exit-code",
+    )  # fmt: skip
+    for flag in kubectl_flags:
+        assert flag in helps["diff"] + helps["apply"], flag
+    for flag in ("--dry-run", "--atomic", "--allow-managed", "--change-cause", "--keep"):
+        assert flag in helps["apply"], flag
+    for flag in ("--diff", "--allow-other-cluster", "--list"):
+        assert flag in helps["rollback"], flag
