@@ -906,7 +906,12 @@ ANCHORS: tuple[Anchor, ...] = (
     _a("KIA0201", "destinationrules.multimatch", "IL230"),
     _a("KIA0202", "destinationrules.nodest.matchingregistry", "IL217"),
     _a("KIA0203", "destinationrules.nodest.subsetlabels", "IL204"),
-    _a("KIA0204", "destinationrules.trafficpolicy.notlssettings", "IL233"),
+    _a(
+        "KIA0204",
+        "destinationrules.trafficpolicy.notlssettings",
+        note="a host DestinationRule without tls under a mesh- or namespace-wide one with mTLS: "
+        "not checked yet (IL233 reports the opposite: a host rule that replaces mesh mTLS)",
+    ),
     _a("KIA0205", "destinationrules.mtls.meshpolicymissing", note=f"n/a: {_NA_SECURITY}"),
     _a("KIA0206", "destinationrules.mtls.nspolicymissing", note=f"n/a: {_NA_SECURITY}"),
     _a("KIA0207", "destinationrules.mtls.policymtlsenabled", note=f"n/a: {_NA_SECURITY}"),
