@@ -570,9 +570,14 @@ k8s_gateway_spec = opt(
                 {"name": names, "port": ports, "protocol": st.sampled_from(["HTTP", "HTTPS"])},
                 hostname=hosts,
                 allowedRoutes=opt(
-                    namespaces=opt(
-                        **{"from": st.sampled_from(["All", "Same", "Selector"])},
-                        selector=opt(matchLabels=st.dictionaries(label_keys, names, max_size=2)),
+                    namespaces=st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "from": st.sampled_from(["All", "Same", "Selector"]),
+                            "selector": opt(
+                                matchLabels=st.dictionaries(label_keys, names, max_size=2)
+                            ),
+                        },
                     ),
                     kinds=st.lists(opt({"kind": st.just("HTTPRoute")}), max_size=1),
                 ),
