@@ -36,6 +36,7 @@ class ConformReport:
         metrics: The compared metrics.
         notes: What the Envoy side could not reproduce, excluded runs, compile notes.
         excluded: Envoy runs left out because the load generator fell behind.
+        envoy_only: What only the Envoy side measures (latency of successes by upstream tries).
         reps: Replications used, ``(envoy, sim)``.
         seconds: Measured seconds per replication.
         requests: Mean requests per replication, ``(envoy, sim)``.
@@ -46,6 +47,7 @@ class ConformReport:
     metrics: list[Metric]
     notes: list[str] = field(default_factory=list)
     excluded: list[dict[str, Any]] = field(default_factory=list)
+    envoy_only: dict[str, Any] = field(default_factory=dict)
     reps: tuple[int, int] = (0, 0)
     seconds: float = 0.0
     requests: tuple[int, int] = (0, 0)
@@ -75,6 +77,7 @@ class ConformReport:
             "ok": self.ok,
             "notes": list(self.notes),
             "excluded": list(self.excluded),
+            "envoy_only": dict(self.envoy_only),
             "reps": {"envoy": self.reps[0], "sim": self.reps[1]},
             "seconds": self.seconds,
             "requests_per_rep": {"envoy": self.requests[0], "sim": self.requests[1]},

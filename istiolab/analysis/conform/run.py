@@ -23,6 +23,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from istiolab.analysis.conform.compare import Metric, compare, metric_defs
 from istiolab.analysis.conform.report import ConformReport
 from istiolab.analysis.conform.sides import Observation, cluster_endpoints, run_envoy, run_sim
@@ -231,6 +233,29 @@ def conform(
                 continue
             envoy_obs.append(obs)
             notes += [n for n in obs.notes if n not in notes]
+    envoy_only: dict[str, Any] = {}
+    by_tries: dict[int, list[float]] = {}
+    for o in envoy_obs:
+        for k, values in o.success_by_tries.items():
+            by_tries.setdefault(k, []).extend(values)
+    if len(by_tries) > 1:
+        envoy_only["success_ms_by_tries"] = {
+            str(k): {
+                "n": len(v),
+                "p50": round(float(np.quantile(v, 0.5)), 2),
+                "p90": round(float(np.quantile(v, 0.9)), 2),
+            }
+            for k, v in sorted(by_tries.items())
+        }
+        notes.append(
+            "Envoy only (the simulator does not report tries per request): successes by "
+            "upstream tries: "
+            + "; ".join(
+                f"{k} {'try' if k == '1' else 'tries'}: n={d['n']}, p50 {d['p50']:g} ms, "
+                f"p90 {d['p90']:g} ms"
+                for k, d in envoy_only["success_ms_by_tries"].items()
+            )
+        )
     if envoy_obs:
         keys = sorted({k for o in envoy_obs for k in o.counters})
         if keys:
@@ -260,6 +285,7 @@ def conform(
         metrics=metrics,
         notes=notes,
         excluded=excluded,
+        envoy_only=envoy_only,
         reps=(len(envoy_obs), len(sim_obs)),
         seconds=seconds,
         requests=(

@@ -56,6 +56,9 @@ class Observation:
         success_p99_ms: 99th percentile latency of successes, ms.
         mean_ms: Mean latency of all requests, ms.
         lag_p99_ms: The load generator's 99th percentile send lag (0 for the simulator).
+        success_by_tries: Envoy only: latencies (ms) of successful requests by the number of
+            upstream tries they took (``%UPSTREAM_REQUEST_ATTEMPT_COUNT%``); where the retry
+            back-off shows.
         counters: Envoy's cluster counters that explain the metrics (ejections, overflows),
             summed over clusters, for the whole run including the warm-up; empty for the
             simulator.
@@ -72,6 +75,7 @@ class Observation:
     success_p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     lag_p99_ms: float = 0.0
+    success_by_tries: dict[int, list[float]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -197,6 +201,7 @@ def _reduce_envoy(
     flags: Counter[str] = Counter()
     latencies: list[float] = []
     success: list[float] = []
+    by_tries: dict[int, list[float]] = {}
     missing = 0
     for r in measured:
         entry = log.get(r.req_id)
@@ -212,6 +217,12 @@ def _reduce_envoy(
         latencies.append(ms)
         if 0 < status < 500:
             success.append(ms)
+            try:
+                tries = int(str((entry or {}).get("attempts") or 0))
+            except ValueError:
+                tries = 0
+            if tries > 0:
+                by_tries.setdefault(tries, []).append(ms)
     obs = Observation(
         requests=len(measured),
         window_s=seconds,
@@ -219,6 +230,7 @@ def _reduce_envoy(
         flags=dict(flags),
         pod_attempts={p.name: int(n) for p, n in zip(pods, received, strict=True)},
         success_ms=success,
+        success_by_tries=by_tries,
         lag_p99_ms=float(np.quantile(lags, 0.99)) * 1000.0 if lags else 0.0,
     )
     if success:
