@@ -225,12 +225,68 @@ def test_case_file_with_crlf_line_endings_is_read(tmp_path: Path) -> None:
     assert load_cases(crlf) == load_cases(lf)
 
 
-@pytest.mark.parametrize("what", ["missing", "folder"])
+def _bad_case_file(tmp_path: Path, what: str) -> Path:
+    if what == "missing":
+        return tmp_path / "nope.yaml"
+    if what == "folder":
+        return tmp_path
+    if what == "dev-zero":
+        return Path("/dev/zero")
+    if what == "fifo":
+        fifo = tmp_path / "cases.yaml"
+        os.mkfifo(fifo)
+        return fifo
+    path = tmp_path / "cases.yaml"
+    if what == "not-utf8":
+        path.write_bytes(b"tests:\n- test_name: caf\xe9\n")
+    elif what == "bomb":
+        lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+        lines += [
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]"
+            for p, c in zip("abcdefg", "bcdefgh", strict=True)
+        ]
+        path.write_text("\n".join(lines) + "\n")  # 10 ** 8 strings
+    elif what == "huge":
+        path.write_bytes(b"# " + b"x" * (9 * 1024 * 1024) + b"\n")
+    return path
+
+
+CASE_FILE_REFUSALS = {
+    "missing": ("IL005", "cannot read"),
+    "folder": ("IL007", "is a directory, not a regular file"),
+    "dev-zero": ("IL007", "is a character device"),
+    "fifo": ("IL007", "is a named pipe (FIFO)"),
+    "not-utf8": ("IL012", "is not valid UTF-8: byte offset 23 (line 2)"),
+    "bomb": ("IL010", ":7: more than 1,500,000 YAML nodes"),
+    "huge": ("IL008", "more than the limit of 8,388,608 bytes"),
+}
+
+
+@pytest.mark.parametrize("what", list(CASE_FILE_REFUSALS))
+def test_case_files_are_read_with_the_input_limits(tmp_path: Path, what: str) -> None:
+    # The config loader's reader and limits: a FIFO does not block, /dev/zero is not read, a
+    # bomb is not expanded; the message names the file (and line) and the limit's code.
+    from istiolab.envoy.verify import load_cases
+    from istiolab.errors import IstiolabError
+
+    path = _bad_case_file(tmp_path, what)
+    code, shows = CASE_FILE_REFUSALS[what]
+    with pytest.raises(IstiolabError) as caught:
+        load_cases(path)
+    message = str(caught.value)
+    assert str(path) in message[: len(str(path)) + len("cannot read ")], message  # named first
+    assert shows in message, message
+    assert f"({code})" in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("what", ["missing", "bomb"])
 def test_cases_that_cannot_be_read_are_named(tmp_path: Path, what: str) -> None:
-    cases = tmp_path / "nope.yaml" if what == "missing" else tmp_path
+    cases = _bad_case_file(tmp_path, what)
     run = istiolab("verify", str(CONFIG), "--cases", str(cases))
-    last = assert_one_line_error(run, EXIT_USAGE, str(cases))
-    assert "cannot read" in last
+    code, shows = CASE_FILE_REFUSALS[what]
+    last = assert_one_line_error(run, EXIT_USAGE, str(cases), shows, f"({code})")
+    assert len(last) < 400
 
 
 @pytest.mark.parametrize("command", ["lint", "simulate", "sweep"])
@@ -319,7 +375,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: backslashes, namespace: default}
 spec:
-  hosts: ["*"]
+  hosts: [httpbin]
   http:
   - name: slashes
     match: [{uri: {regex: '/BACKSLASHES'}}]

@@ -243,20 +243,22 @@ def load_cases(path: str | Path) -> list[Case]:
             break or control character where HTTP allows none, among others); the message
             names the file, the test and the field, and the line when the field has one.
     """
+    from istiolab.config.codecs import InputRefused, load_data, read_text
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise CaseFileError(f"{p}: cannot read: {reason}") from None
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
+        # The config loader's reader: a FIFO or /dev/zero is refused from stat, a file is read
+        # up to the input limit only, and bytes that are not UTF-8 are named with their line.
+        text = read_text(p)
+        data = json.loads(text) if p.suffix.lower() == ".json" else load_data(text)
+    except InputRefused as err:  # a limit or loading rule of istiolab.limits (IL005 .. IL014)
+        if str(p) in err.message:  # about the whole file: the message names it (and the line)
+            message = err.message
         else:
-            from istiolab.config.codecs import load_data
-
-            data = load_data(text)
-    except Exception as err:  # json.JSONDecodeError, yaml.YAMLError
+            message = f"{p}:{err.line}: {err.message}" if err.line else f"{p}: {err.message}"
+        fix = "give the path of a regular file" if err.code == "IL007" else err.fix
+        raise CaseFileError(f"{message} ({err.code}); {fix}") from None
+    except Exception as err:  # JSON or YAML syntax (json.JSONDecodeError, yaml.YAMLError)
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CaseFileError(f"{p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {first}") from None
     try:
