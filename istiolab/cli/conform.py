@@ -117,10 +117,9 @@ def conform(
         docs = [r.to_dict() for r in reports]
         typer.echo(json.dumps(docs[0] if len(docs) == 1 and not all_dir else docs, indent=2))
     if markdown_out is not None:
-        command = "istiolab conform " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-        write_text(
-            markdown_out, markdown(reports, command.strip() or "istiolab conform"), "--markdown"
-        )
+        what = f"--all {all_dir}" if all_dir is not None else " ".join(map(str, scenarios or []))
+        command = f"istiolab conform {what} --seconds {seconds:g} --reps {reps}"
+        write_text(markdown_out, markdown(reports, command), "--markdown")
     if failed or not all(r.ok for r in reports):
         raise typer.Exit(EXIT_FAILED)
 

@@ -3,6 +3,7 @@ scenario preparation and scaling, the load plan, the upstream pods and their rea
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from istiolab.analysis.conform import ConformReport, Metric
 from istiolab.analysis.conform.compare import MetricDef, compare, metric_defs, t_quantile
 from istiolab.analysis.conform.loadgen import plan_arrivals
 from istiolab.analysis.conform.run import offered_rps, prepare
@@ -238,3 +240,43 @@ def test_cli_usage_errors_exit_2() -> None:
     assert runner.invoke(app, ["conform", "no-such.yaml"]).exit_code == 2
     assert runner.invoke(app, ["conform"]).exit_code == 2
     assert runner.invoke(app, ["conform", scenario, "--seconds", "0"]).exit_code == 2
+
+
+def _report(ok: bool) -> ConformReport:
+    metric = Metric("share.status.503", 0.1, 0.1 if ok else 0.5, 0.05, 0.15, ok)
+    return ConformReport("s", None, [metric], notes=["a note"], reps=(3, 3), seconds=5.0)
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_cli_json_markdown_and_exit_code(
+    ok: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import istiolab.analysis.conform as package
+
+    seen: dict[str, object] = {}
+
+    def fake(sc: object, **kwargs: object) -> ConformReport:
+        seen.update(kwargs)
+        return _report(ok)
+
+    monkeypatch.setattr(package, "conform", fake)
+    md = tmp_path / "conformance.md"
+    args = ["conform", str(CONFORM / "01-retry-backoff.yaml"), "--format", "json"]
+    args += ["--seconds", "4", "--reps", "2", "--markdown", str(md)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == (0 if ok else 1), result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) >= {"scenario", "scaled", "metrics", "ok"}
+    assert doc["ok"] is ok
+    assert doc["metrics"][0] == {
+        "name": "share.status.503",
+        "sim": 0.1,
+        "envoy": 0.1 if ok else 0.5,
+        "low": 0.05,
+        "high": 0.15,
+        "ok": ok,
+    }
+    assert (seen["seconds"], seen["reps"]) == (4.0, 2)
+    text = md.read_text()
+    assert "| `share.status.503` |" in text
+    assert "--seconds 4 --reps 2" in text
