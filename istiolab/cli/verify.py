@@ -135,6 +135,8 @@ def verify_cmd(
         istiolab verify examples/modern/ --against istio -f json
     """  # noqa: D412 - a blank line keeps the examples apart in --help
     if against is not None:
+        if cases is not None or write_cases is not None:
+            raise usage_error("--against compares route tables: --cases/--write-cases do not apply")
         _against_istio(against, paths, gateway, port, profile, fmt)
     from istiolab.envoy.sandbox import find_envoy
     from istiolab.envoy.verify import dump_cases, generate_cases, load_cases, verify

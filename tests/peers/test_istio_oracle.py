@@ -210,3 +210,12 @@ def test_a_route_only_one_side_has_is_a_difference() -> None:
         ("*:80", 0, "route"),
         ("x:80", None, "virtual_host"),
     ]
+
+
+def test_against_takes_no_case_files(tmp_path: Path) -> None:
+    config = str(CONFORMANCE / "10-weights-90-10.yaml")
+    args = ["verify", config, "--against", "istio", "--write-cases", str(tmp_path / "c.json")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "--cases/--write-cases do not apply" in res.output
+    assert not (tmp_path / "c.json").exists()
