@@ -22,6 +22,8 @@ from istiolab.sim import budget
 from istiolab.sim.engine import simulate
 from istiolab.sim.scenario import Scenario, load_scenario
 
+from .mutations import mutated_data
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "sim" / "scenarios" / "seed-httpbin.yaml"
 
@@ -171,52 +173,12 @@ def test_scenario_files_are_read_with_the_config_limits(
 
 # -- mutations of valid scenarios ------------------------------------------------------------
 
-MUTANTS: list[Any] = [
-    None,
-    True,
-    -1,
-    0,
-    2**63,
-    -(2**63),
-    1e308,
-    -1e308,
-    1e-308,
-    "",
-    "x" * 10_000,
-    [],
-    {},
-    [[[[[[]]]]]],
-    {"a": {"b": {"c": {}}}},
-    "inf",
-    "nan",
-    "1e400",
-    "-5s",
-    "lognormal(40s, cv=1e9)",
-]
 
-
-def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(data, dict):
-        for k, v in data.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _set(data: Any, path: tuple[Any, ...], value: Any) -> Any:
-    import copy
-
-    data = copy.deepcopy(data)
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return data
-
-
+@pytest.mark.xfail(
+    raises=OverflowError,
+    strict=False,
+    reason="sim/budget.py estimate(): math.ceil of an infinite request count (a 1e308 s run)",
+)
 def test_mutated_scenarios_give_findings_never_a_crash() -> None:
     # Every field of every bundled scenario, swapped for each hostile value: validation and the
     # budget answer with IL401/IL402 findings or accept it; nothing else escapes.
@@ -235,8 +197,7 @@ def test_mutated_scenarios_give_findings_never_a_crash() -> None:
     @given(st.data())
     def check(data: st.DataObject) -> None:
         raw, base_dir = data.draw(st.sampled_from(bases))
-        target = data.draw(st.sampled_from(_paths(raw)))
-        mutant = _set(raw, target, data.draw(st.sampled_from(MUTANTS)))
+        mutant = data.draw(mutated_data(raw))
         codes: set[str] = set()
         try:
             budget.check(scenario_from_dict(mutant, base_dir=base_dir))
@@ -245,3 +206,16 @@ def test_mutated_scenarios_give_findings_never_a_crash() -> None:
         assert codes <= {"IL401", "IL402"}
 
     check()
+
+
+@pytest.mark.xfail(
+    raises=OverflowError,
+    strict=True,
+    reason="sim/budget.py estimate(): math.ceil of an infinite request count; the CLI says "
+    "'internal error: OverflowError' (exit 70) for simulate --set run.duration_s=1e308",
+)
+def test_a_run_of_1e308_seconds_is_refused_with_a_finding(seed: Scenario) -> None:
+    huge = seed.model_copy(update={"run": seed.run.model_copy(update={"duration_s": 1e308})})
+    with pytest.raises(ConfigError) as err:
+        budget.check(huge)
+    assert {f.code for f in err.value.findings} == {"IL402"}

@@ -30,12 +30,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from istiolab import limits
 from istiolab.config import ConfigSet, codecs, load, loads
 from istiolab.config.validate import validate
 from istiolab.findings import CODES, Finding, Severity
+
+from .mutations import mutated_text
 
 ISTIOLAB = Path(sys.executable).with_name("istiolab")
 TIMEOUT = 120  # seconds for one command; far more than any of them needs
@@ -840,60 +841,6 @@ VALID = textwrap.dedent(
       - {name: v2, labels: {version: v2}}
     """
 )
-INSERTS = [
-    "[" * 300 + "]" * 300,
-    "{a: " * 120 + "}" * 120,
-    "9" * 5000,
-    "0x" + "f" * 5000,
-    "1e999999",
-    "-.inf",
-    "!!binary aGVsbG8=",
-    "!!set {a, b}",
-    "!!timestamp 2001-12-14",
-    "!custom x",
-    "*undefined",
-    "&a [*a]",
-    "[a, b]",
-    "{a: 1}",
-    "null",
-    "'",
-    "\ud800",
-    "\x00",
-    "\ufeff",
-    "&x [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]",
-    "x: &y [" + ", ".join(["*x"] * 10) + "]",
-]
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(VALID.encode("utf-8"))
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "insert", "swap", "duplicate", "cut"]))
-        at = draw(st.integers(0, len(data)))
-        if kind == "flip" and data:
-            at = min(at, len(data) - 1)
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "insert":
-            piece = draw(st.sampled_from(INSERTS))
-            data[at:at] = piece.encode("utf-8", "surrogatepass")
-        elif kind == "swap":
-            # replace the value after the next ': ' by something of another type
-            colon = data.find(b": ", at)
-            if colon >= 0:
-                end = data.find(b"\n", colon)
-                end = len(data) if end < 0 else end
-                data[colon + 2 : end] = draw(st.sampled_from(INSERTS)).encode(
-                    "utf-8", "surrogatepass"
-                )
-        elif kind == "duplicate":
-            start = data.rfind(b"\n", 0, at) + 1
-            end = data.find(b"\n", at)
-            end = len(data) if end < 0 else end + 1
-            data[end:end] = data[start:end]
-        else:
-            data[at : at + draw(st.integers(1, 40))] = b""
-    return bytes(data)
 
 
 def check(findings: Sequence[Finding], file: str) -> None:
@@ -908,7 +855,7 @@ def check(findings: Sequence[Finding], file: str) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(raw=mutated())
+@given(raw=mutated_text(VALID))
 def test_mutated_config_gives_findings_never_exceptions(raw: bytes) -> None:
     text = raw.decode("utf-8", "surrogateescape")
     config = loads(text, file="m.yaml")
