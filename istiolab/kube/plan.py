@@ -244,8 +244,11 @@ def plan(
     codes = list(suppress)
     findings = validate(config, prof, suppress=codes)
     errors = [f for f in findings if f.severity is Severity.ERROR]
-    if any(f.code not in CONTEXT_CODES for f in errors):
-        raise ConfigError(errors)  # wrong in itself: refused before any request
+    alone = [f for f in errors if f.code not in CONTEXT_CODES]
+    if alone:
+        # wrong in itself: refused before any request. Errors about other objects (a subset,
+        # a gateway host) are left out: the live cluster may hold those objects.
+        raise ConfigError(alone)
     served = require_istio(cluster)
     default_ns = namespace or cluster.namespace
     findings = _validate_with_live_context(config, cluster, served, default_ns, prof, codes)
