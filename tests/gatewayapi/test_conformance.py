@@ -360,3 +360,29 @@ def test_redirect_host_status_and_path() -> None:
     assert d.route is not None
     assert d.route.redirect is not None
     assert (d.route.redirect.scheme, d.route.redirect.port) == ("https", 443)
+
+
+def test_the_most_specific_hostname_takes_the_request() -> None:
+    """Istio: one Envoy virtual host per hostname; a wildcard route is not a fallback."""
+    t = table(
+        SIMPLE,
+        http_route(
+            "wild",
+            """
+            parentRefs: [{name: gw}]
+            hostnames: ["*.example.com"]
+            rules: [{matches: [{path: {value: /a}}], backendRefs: [{name: v1, port: 8080}]}]
+            """,
+        ),
+        http_route(
+            "shop",
+            """
+            parentRefs: [{name: gw}]
+            hostnames: [shop.example.com]
+            rules: [{matches: [{path: {value: /b}}], backendRefs: [{name: v2, port: 8080}]}]
+            """,
+        ),
+    )
+    assert backend(t, "/a", host="web.example.com") == "v1"
+    assert backend(t, "/b", host="shop.example.com") == "v2"
+    assert backend(t, "/a", host="shop.example.com") == "404"
