@@ -16,6 +16,7 @@ from istiolab.config import codecs, loads
 from istiolab.kube import (
     BackupStore,
     ForbiddenError,
+    RefusedError,
     apply,
     import_cluster,
     plan,
@@ -119,6 +120,12 @@ def test_apply_diff_rollback_round_trip(cluster: Any, namespace: str) -> None:
     assert "resourceVersion" not in change.diff()
     second = apply(change, cluster, backups=store)
     assert second.ok
+    # the backup records the cluster: its server, and kube-system's uid where it may be read
+    recorded = store.open(cluster.context, second.backup_id).identity
+    assert recorded == cluster.identity()
+    # the older set is refused while the newer one, on the same objects, is not rolled back
+    with pytest.raises(RefusedError, match=second.backup_id):
+        rollback(first.backup_id, cluster, backups=store)
     undo = rollback(second.backup_id, cluster, backups=store)
     assert undo.ok, undo.format()
     assert content(cluster.get("VirtualService", namespace, "web")) == content(_vs(namespace))
@@ -152,6 +159,9 @@ def test_conflict_with_another_field_manager(cluster: Any, namespace: str, admin
     assert ".spec.http" in {c.field for c in step.conflicts}
     assert {c.manager for c in step.conflicts} == {"e2e-other-tool"}
     forced = plan(_config(_vs(namespace, 10, 90)), cluster, force=True)
+    # the forced plan lists exactly what it takes over, and from whom
+    assert ".spec.http" in {c.field for c in forced.steps[0].takeover}
+    assert {c.manager for c in forced.steps[0].takeover} == {"e2e-other-tool"}
     assert apply(forced, cluster, backups=BackupStore()).ok
     managers = {
         m["manager"]
