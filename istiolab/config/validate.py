@@ -355,6 +355,7 @@ class _Validator:
         if not spec.hosts:
             self.add("IL102", vs, ("spec", "hosts"), "spec.hosts is empty", "list the hosts")
         bound: list[tuple[str, list[str]]] = []  # (gateway, hosts its servers accept)
+        causes: list[Finding] = []  # schema errors of bound Gateways (servers may be missing)
         for gi, ref in enumerate(spec.gateways or []):
             if ref == "mesh":
                 bound.append(("mesh", ["*"]))
@@ -377,13 +378,16 @@ class _Validator:
                 if h is not None
             ]
             bound.append((f"{ns}/{name}", accepted))
+            cause = self.ctx.schema_cause(gw)
+            if cause is not None:
+                causes.append(cause)
         # A host is served when any bound gateway (or the mesh) accepts it; each gateway only
         # takes the hosts its servers accept.
         for hi, host in enumerate(spec.hosts if bound else []):
             if not any(hosts_intersect(p, host) for _, accepted in bound for p in accepted):
                 names = ", ".join(g for g, _ in bound)
                 accepted_all = [p for _, accepted in bound for p in accepted]
-                self.add(
+                self.ctx.add(
                     "IL206",
                     vs,
                     ("spec", "hosts", hi),
@@ -391,6 +395,7 @@ class _Validator:
                     f"accept {accepted_all} for namespace {vs.namespace!r}",
                     f"add {host!r} to the Gateway's servers[].hosts (as 'namespace/host' to "
                     "scope it) or fix the host",
+                    caused_by=causes[0] if causes else None,
                 )
         for i, route in enumerate(spec.http or []):
             self.http_route(vs, route, ("spec", "http", i))

@@ -120,3 +120,62 @@ def test_a_document_without_a_usable_spec_is_not_salvaged() -> None:
     )
     assert cs.partial == ()
     assert [f.code for f in cs.findings] == ["IL103"]
+
+
+def test_host_not_served_by_a_gateway_with_a_broken_server_names_the_cause() -> None:
+    gateway = """
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: public}
+    spec:
+      servers:
+      - port: {number: 80, name: http, protocol: HTTP}
+        hosts: [a.example.com]
+      - port: {number: 0, name: web, protocol: HTTP}
+        hosts: [web.example.com]
+    """
+    vs = """
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: web}
+    spec:
+      hosts: [web.example.com]
+      gateways: [public]
+      http:
+      - route:
+        - destination: {host: web}
+    """
+    findings = lint(vs + gateway)
+    (port,) = [f for f in findings if f.resource == "Gateway/default/public"]
+    (host,) = [f for f in findings if f.code == "IL206"]
+    assert port.path == "spec.servers[1].port.number"
+    assert host.caused_by == f"{port.code} Gateway/default/public spec.servers[1].port.number"
+    # with the server fixed, the host is served
+    assert not lint(vs + gateway.replace("number: 0", "number: 8080"))
+
+
+def test_destination_port_of_a_service_with_a_broken_port_names_the_cause() -> None:
+    svc = """
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: httpbin}
+    spec:
+      ports:
+      - {name: http, port: 8000}
+      - {name: http-admin, port: 90000}
+    """
+    vs = """
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: vs}
+    spec:
+      hosts: [httpbin]
+      http:
+      - route:
+        - destination: {host: httpbin, port: {number: 90}}
+    """
+    (port,) = [f for f in lint(vs + svc) if f.code == "IL214"]
+    assert port.caused_by is not None
+    assert port.caused_by.endswith("Service/default/httpbin spec.ports[1].port")

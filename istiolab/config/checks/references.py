@@ -82,6 +82,9 @@ def destination(
     ports = ctx.ports_of(host)
     if ports is None:
         return
+    svc = ctx.service_by_host.get(host)
+    # a Service whose ports had schema errors lost them: the port findings may follow from that
+    cause = ctx.schema_cause(svc) if svc is not None else None
     if d.port is not None and d.port.number not in ports:
         ctx.add(
             "IL214",
@@ -90,6 +93,7 @@ def destination(
             f"port {d.port.number} of {what} {d.host!r} is not a port of {host} "
             f"(ports: {', '.join(map(str, ports)) or 'none'})",
             "use one of the Service's ports, or add the port to the Service",
+            caused_by=cause,
         )
     elif d.port is None and len(set(ports)) > 1:
         ctx.add(
@@ -99,6 +103,7 @@ def destination(
             f"{what} {d.host!r} has no port, and {host} exposes several "
             f"({', '.join(map(str, ports))}); Istio cannot tell which one is meant",
             f"add port: {{number: {ports[0]}}} (or the port meant) to the {what}",
+            caused_by=cause,
         )
 
 
