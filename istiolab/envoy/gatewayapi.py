@@ -156,7 +156,12 @@ def compile_gateway_api(
         for p in api.parents(r):
             if (p.ref.namespace or r.namespace, p.ref.name) in names:
                 notes.append(status_finding(config, p))
-    builder = _Builder(config, profile, sink, notes)
+    tls = any(
+        listener.port == port and listener.protocol.upper() == "HTTPS"
+        for g in gateways
+        for listener in g.spec.listeners
+    )
+    builder = _Builder(config, profile, sink, notes, port, tls)
     vhosts = []
     for host, routes in sorted(api.virtual_hosts(port, gateways).items()):
         built = [builder.route(m) for m in api.ranked(routes)]
@@ -175,8 +180,16 @@ def compile_gateway_api(
 
 class _Builder:
     def __init__(
-        self, config: ConfigSet, profile: IstioProfile, sink: ClusterSink, notes: list[Finding]
+        self,
+        config: ConfigSet,
+        profile: IstioProfile,
+        sink: ClusterSink,
+        notes: list[Finding],
+        port: int,
+        tls: bool,
     ) -> None:
+        self.port = port
+        self.tls = tls
         self.cs = config
         self.profile = profile
         self.sink = sink
@@ -214,7 +227,8 @@ class _Builder:
                         "the request's path",
                         "use ReplaceFullPath, or check the Location on a real gateway",
                     )
-            redirect = Redirect(rr.status_code or 302, path, rr.hostname, rr.port, rr.scheme)
+            port = self.redirect_port(rr.port, rr.scheme)
+            redirect = Redirect(rr.status_code or 302, path, rr.hostname, port, rr.scheme)
         if (f := filters.get("URLRewrite")) is not None and f.url_rewrite is not None:
             rewrite = self.rewrite(f.url_rewrite.hostname, f.url_rewrite.path, match)
         headers = _header_ops(
@@ -259,6 +273,20 @@ class _Builder:
             hash_policy=hash_policy,
             cluster_not_found_status=INVALID_BACKEND_STATUS,
         )
+
+    def redirect_port(self, port: int | None, scheme: str | None) -> int | None:
+        """The redirect port as istiod sets it: the one given, else derived.
+
+        conversion.go ``createRedirectFilter`` derives it from the request (the listener port)
+        without a scheme and from the scheme's default with one; route.go ``ApplyRedirect``
+        leaves out 80 for http and 443 for https.
+        """
+        if port is None and scheme is None:
+            port = self.port
+        effective = scheme or ("https" if self.tls else "http")
+        if (port, effective) in ((80, "http"), (443, "https")):
+            return None
+        return port
 
     def destinations(
         self, route: HTTPRoute, rule: HTTPRouteRule, base: tuple[str | int, ...]

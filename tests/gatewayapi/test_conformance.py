@@ -359,7 +359,35 @@ def test_redirect_host_status_and_path() -> None:
     d = send(t, "/scheme")
     assert d.route is not None
     assert d.route.redirect is not None
-    assert (d.route.redirect.scheme, d.route.redirect.port) == ("https", 443)
+    # route.go ApplyRedirect: no explicit :443 for https (nor :80 for http)
+    assert (d.route.redirect.scheme, d.route.redirect.port) == ("https", None)
+
+
+def test_redirect_port_comes_from_the_listener_without_a_scheme() -> None:
+    """httproute-redirect-port: istiod's FROM_REQUEST_PORT is the listener's port; with a
+    scheme, the scheme's default port (none in the Location)."""
+    rules = """
+        parentRefs: [{name: gw}]
+        rules:
+        - matches: [{path: {value: /host}}]
+          filters: [{type: RequestRedirect, requestRedirect: {hostname: example.org}}]
+        - matches: [{path: {value: /scheme}}]
+          filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}]
+        """
+    t = table(gateway("{name: http, port: 8080, protocol: HTTP}"), http_route("r", rules))
+    host = send(t, "/host").route
+    scheme = send(t, "/scheme").route
+    assert host is not None
+    assert host.redirect is not None
+    assert host.redirect.port == 8080
+    assert scheme is not None
+    assert scheme.redirect is not None
+    assert scheme.redirect.port is None
+    t80 = table(SIMPLE, http_route("r", rules))
+    r80 = send(t80, "/host").route
+    assert r80 is not None
+    assert r80.redirect is not None
+    assert r80.redirect.port is None
 
 
 def test_the_most_specific_hostname_takes_the_request() -> None:
