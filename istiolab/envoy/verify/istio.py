@@ -66,6 +66,8 @@ PEER_TIMEOUT_S = 120.0
 # Kinds Istio's config store reads from the config (the rest of networking.istio.io is not
 # something istiolab compiles); Services go to the fake Kubernetes registry.
 _ISTIO_KINDS = (Gateway, VirtualService, DestinationRule, EnvoyFilter)
+_GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+_GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 _FAULT = "envoy.filters.http.fault"
 _RATELIMIT = "envoy.filters.http.local_ratelimit"
 _DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": MILLION}
@@ -247,7 +249,9 @@ def run_peer(
 
 
 def istio_inputs(
-    config: ConfigSet, services: Iterable[tuple[str, str, int]] = ()
+    config: ConfigSet,
+    services: Iterable[tuple[str, str, int]] = (),
+    gateway_services: Iterable[dict[str, Any]] = (),
 ) -> tuple[str, str]:
     """The config as the peer takes it: ``(istio configs YAML, Kubernetes objects YAML)``.
 
@@ -257,6 +261,7 @@ def istio_inputs(
     Args:
         config: The (modern) config.
         services: ``(name, namespace, port)`` of Services to add to the registry.
+        gateway_services: Further Kubernetes objects (a Gateway API Gateway's Service).
     """
     istio: list[dict[str, Any]] = []
     objects: list[dict[str, Any]] = []
@@ -265,6 +270,14 @@ def istio_inputs(
             istio.append(_with_namespace(res))
         elif isinstance(res, Service):
             objects.append(_with_namespace(res))
+        else:
+            doc = _document(res)
+            if str(doc.get("apiVersion", "")).startswith(_GATEWAY_API_GROUP + "/"):
+                # istiod reads the Gateway API from Kubernetes, not from its config store
+                doc.setdefault("metadata", {}).setdefault("namespace", res.namespace or "default")
+                objects.append(doc)
+            elif doc.get("kind") == "Namespace" and doc.get("apiVersion") == "v1":
+                objects.append(doc)  # allowedRoutes namespace selectors read their labels
     for name, ns, port in services:
         objects.append(
             {
@@ -274,6 +287,7 @@ def istio_inputs(
                 "spec": {"ports": [{"name": "http", "port": port}]},
             }
         )
+    objects.extend(gateway_services)
     return codecs.dumps(istio), codecs.dumps(objects)
 
 
@@ -414,8 +428,11 @@ def _route_match(m: Mapping[str, Any]) -> dict[str, Any]:
         path = ["exact", m["path"]]
     elif "safeRegex" in m or "safe_regex" in m:
         path = ["regex", m.get("safeRegex", m.get("safe_regex", {})).get("regex", "")]
-    elif "pathSeparatedPrefix" in m:
-        path = ["path_separated_prefix", m["pathSeparatedPrefix"]]
+    elif "pathSeparatedPrefix" in m or "path_separated_prefix" in m:
+        path = [
+            "path_separated_prefix",
+            m.get("pathSeparatedPrefix", m.get("path_separated_prefix")),
+        ]
     else:
         path = ["?", json.dumps(m, sort_keys=True)]
     case = m.get("caseSensitive", m.get("case_sensitive", True))
@@ -563,7 +580,9 @@ def normalise_route(r: Mapping[str, Any]) -> dict[str, Any]:
         code = rd.get("responseCode", rd.get("response_code", "MOVED_PERMANENTLY"))
         out["redirect"] = {
             "code": _REDIRECT_CODES.get(str(code), code),
-            "path": rd.get("pathRedirect", rd.get("path_redirect")),
+            # an empty path_redirect keeps the path (Envoy's RouteEntryImplBase applies it only
+            # when it is not empty; istiod writes "" for a Gateway API redirect without a path)
+            "path": rd.get("pathRedirect", rd.get("path_redirect")) or None,
             "host": rd.get("hostRedirect", rd.get("host_redirect")) or None,
             "port": rd.get("portRedirect", rd.get("port_redirect")) or None,
             "scheme": rd.get("schemeRedirect", rd.get("scheme_redirect")) or None,
@@ -602,11 +621,22 @@ def normalise_route(r: Mapping[str, Any]) -> dict[str, Any]:
             ]
             for m in mirrors
         ]
+        regex = a.get("regexRewrite", a.get("regex_rewrite")) or None
         out["rewrite"] = {
             "prefix": a.get("prefixRewrite", a.get("prefix_rewrite")),
-            "regex": (a.get("regexRewrite", a.get("regex_rewrite")) or None),
+            "regex": [
+                (regex.get("pattern") or {}).get("regex"),
+                regex.get("substitution"),
+            ]
+            if regex
+            else None,
             "authority": a.get("hostRewriteLiteral", a.get("host_rewrite_literal")),
         }
+        # Envoy's default for a route to a cluster it does not know is 503
+        out["cluster_not_found"] = a.get(
+            "clusterNotFoundResponseCode",
+            a.get("cluster_not_found_response_code", "SERVICE_UNAVAILABLE"),
+        )
         out["hash_policy"] = _hash_policy(a.get("hashPolicy", a.get("hash_policy")))
     out["fault"] = _fault(per_filter.get(_FAULT))
     out["rate_limit"] = _rate_limit(per_filter.get(_RATELIMIT))
@@ -777,6 +807,12 @@ def verify_against_istio(
 
         modern = convert(config, prof, modern_defaults=True).config
         res.notes.append("legacy input: Istio is given istiolab's conversion of it")
+    from istiolab.envoy import gatewayapi
+
+    api_gateways = gatewayapi.gateways_for(modern, gateway)
+    if api_gateways:
+        _compare_gateway_api(config, modern, api_gateways, prof, port, binary, res)
+        return res
     gateways = modern.kind(Gateway)
     if gateway is not None:
         # compile() resolves and checks the name; the peer then runs for its selector only.
@@ -840,6 +876,61 @@ def verify_against_istio(
                 result=res,
             )
     return res
+
+
+def _compare_gateway_api(
+    config: ConfigSet,
+    modern: ConfigSet,
+    gateways: Sequence[Any],
+    prof: IstioProfile,
+    port: int | None,
+    binary: Path,
+    res: IstioComparison,
+) -> None:
+    """Kubernetes Gateway API Gateways: one gateway proxy each, as istiod deploys them.
+
+    Istio's deployment controller gives each Gateway a Deployment labelled
+    ``gateway.networking.k8s.io/gateway-name: <name>`` and a Service ``<name>-istio`` in front
+    of it; the peer gets that Service and runs a proxy with that label in the Gateway's
+    namespace (istiod reads the Gateway's addresses from the Service).
+    """
+    from istiolab.envoy.compile import compile as do_compile
+
+    for gw in gateways:
+        ns = gw.namespace or "default"
+        http = sorted(
+            {int(ln.port) for ln in gw.spec.listeners if ln.protocol.upper() in ("HTTP", "HTTPS")}
+        )
+        ports = [p for p in http if port is None or p == port]
+        if not ports:
+            continue
+        labels = {_GATEWAY_NAME_LABEL: gw.name}
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"{gw.name}-istio", "namespace": ns, "labels": labels},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": f"port-{p}", "port": p} for p in http],
+            },
+        }
+        configs, objects = istio_inputs(modern, gateway_services=[service])
+        rcs = run_peer(configs, objects, proxy="router", labels=labels, namespace=ns, peer=binary)
+        for p in ports:
+            table = do_compile(config, prof, f"{ns}/{gw.name}", port=p)
+            # Istio names a Gateway API listener's RouteConfiguration after the port its
+            # Deployment's container listens on; the virtual hosts carry the listener's port.
+            rc = next(
+                (
+                    c
+                    for c in rcs
+                    if c.get("virtualHosts")
+                    and all(v["name"].endswith(f":{p}") for v in c["virtualHosts"])
+                ),
+                {},
+            )
+            res.tables.append({"table": table.name, "istio": str(rc.get("name", "none"))})
+            compare_tables(normalise_ours(table), normalise_istio(rc), table=table.name, result=res)
 
 
 def _names(gateways: Iterable[Gateway]) -> str:
