@@ -2,9 +2,9 @@
 
 Every example, every conformance config and every Gateway API fixture (``tests/data/gatewayapi``)
 is compiled by istiolab and by Istio's Pilot (``peers/bin/gateway-routes``,
-:mod:`istiolab.envoy.verify.istio`), and the two route tables must agree route by route. What still differs is listed, with its reason, in
-:data:`KNOWN_DIFFERENCES`, and nowhere else; an entry that no longer differs fails too, so the
-list cannot go stale.
+:mod:`istiolab.envoy.verify.istio`), and the two route tables must agree route by route.
+What still differs is listed, with its reason, in :data:`KNOWN_DIFFERENCES`, and nowhere else;
+an entry that no longer differs fails too, so the list cannot go stale.
 """
 
 from __future__ import annotations
