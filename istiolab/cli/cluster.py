@@ -788,6 +788,7 @@ def _rollback_doc(
     outcome: str,
 ) -> dict[str, Any]:
     done = {r.ref: r for r in report.results} if report is not None else {}
+    versions = {e.ref: e.api_version for e in backup.entries}
     items = []
     for pv in preview:
         kind, ns, name = [*pv.ref.split("/", 2), "", ""][:3]
@@ -798,6 +799,7 @@ def _rollback_doc(
                 "kind": kind,
                 "namespace": ns,
                 "name": name,
+                "apiVersion": versions.get(pv.ref),
                 "action": pv.action,
                 "diff": pv.diff,
                 "backupId": backup.id,

@@ -179,8 +179,8 @@ def test_apply_json_and_rollback_json(monkeypatch: pytest.MonkeyPatch, tmp_path:
     rdoc = json.loads(done.stdout)
     assert rdoc["kind"] == "Rollback"
     assert rdoc["outcome"] == "rolled-back"
-    assert [(i["ref"], i["action"], i["outcome"]) for i in rdoc["items"]] == [
-        ("VirtualService/shop/web", "restore", "restored")
+    assert [(i["ref"], i["apiVersion"], i["action"], i["outcome"]) for i in rdoc["items"]] == [
+        ("VirtualService/shop/web", "networking.istio.io/v1", "restore", "restored")
     ]
 
 
@@ -296,3 +296,22 @@ def test_the_json_report_fields_and_the_flags_are_documented() -> None:
         assert flag in helps["apply"], flag
     for flag in ("--diff", "--allow-other-cluster", "--list"):
         assert flag in helps["rollback"], flag
+
+
+def test_cluster_import_output_file_and_the_old_dash_o(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--output-file writes the scenario; the old `-o FILE` still works, with a deprecation
+    message; -o json is refused (the scenario is YAML); a folder that is missing exits 2."""
+    c = _cluster()
+    new = tmp_path / "new.yaml"
+    assert _run(monkeypatch, c, ["cluster", "import", "--output-file", str(new)]).exit_code == 0
+    assert "PLACEHOLDER TRAFFIC" in new.read_text()
+    old = tmp_path / "old.yaml"
+    result = _run(monkeypatch, c, ["cluster", "import", "-o", str(old)])
+    assert result.exit_code == 0, result.output
+    assert f"-o FILE is deprecated for cluster import: use --output-file {old}" in result.output
+    assert old.read_text() == new.read_text()
+    assert _run(monkeypatch, c, ["cluster", "import", "-o", "json"]).exit_code == 2
+    missing = tmp_path / "no" / "such.yaml"
+    assert _run(monkeypatch, c, ["cluster", "import", "--output-file", str(missing)]).exit_code == 2
