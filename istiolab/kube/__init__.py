@@ -34,8 +34,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from istiolab.kube.adapter import ClusterAdapter, require_istio
-from istiolab.kube.apply import ApplyReport, RollbackReport, StepResult, apply, rollback
+from istiolab.kube.adapter import ClusterAdapter, ClusterIdentity, require_istio
+from istiolab.kube.apply import (
+    ApplyReport,
+    RollbackPreview,
+    RollbackReport,
+    StepResult,
+    apply,
+    preview_rollback,
+    rollback,
+)
 from istiolab.kube.backups import BackupSet, BackupStore
 from istiolab.kube.errors import (
     ApiError,
@@ -46,7 +54,9 @@ from istiolab.kube.errors import (
     InvalidError,
     IstioNotServedError,
     NotFoundError,
+    OtherClusterError,
     RefusedError,
+    StalePlanError,
     UnauthorizedError,
 )
 from istiolab.kube.importer import ClusterImport, import_cluster, inspect_cluster
@@ -68,6 +78,7 @@ __all__ = [
     "BackupSet",
     "BackupStore",
     "ClusterAdapter",
+    "ClusterIdentity",
     "ClusterImport",
     "ConflictError",
     "ConnectError",
@@ -78,10 +89,13 @@ __all__ = [
     "IstioNotServedError",
     "KubernetesCluster",
     "NotFoundError",
+    "OtherClusterError",
     "Plan",
     "PlanStep",
     "RefusedError",
+    "RollbackPreview",
     "RollbackReport",
+    "StalePlanError",
     "StepResult",
     "UnauthorizedError",
     "apply",
@@ -89,6 +103,7 @@ __all__ = [
     "import_cluster",
     "inspect_cluster",
     "plan",
+    "preview_rollback",
     "require_istio",
     "rollback",
 ]
