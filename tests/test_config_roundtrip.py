@@ -477,6 +477,7 @@ deployment_spec = opt(
     ),
     strategy=st.just({"type": "RollingUpdate"}),
 )
+pod_spec = st.just({"containers": [{"name": "istio-proxy", "image": "auto"}]})
 
 # -- gateway.networking.k8s.io (istiolab.config.gatewayapi) ---------------------------------
 
@@ -638,6 +639,7 @@ SPECS: dict[str, st.SearchStrategy[Any]] = {
     "IngressV1": ingress_v1_spec,
     "Service": service_spec,
     "Deployment": deployment_spec,
+    "Pod": pod_spec,
     "gatewayapi.GatewayClass": gateway_class_spec,
     "gatewayapi.Gateway": k8s_gateway_spec,
     "gatewayapi.HTTPRoute": http_route_spec,

@@ -1,4 +1,4 @@
-"""Kubernetes resources istiolab reads: Ingress, Service, Deployment.
+"""Kubernetes resources istiolab reads: Ingress, Service, Deployment, Pod.
 
 Ingress is modelled in full (``extensions/v1beta1`` as in the seed, ``networking.k8s.io/v1beta1``
 and ``networking.k8s.io/v1``). Service and Deployment are modelled as far as routing needs them
@@ -337,3 +337,20 @@ class Deployment(Resource):
     def pod_labels(self) -> dict[str, str]:
         """Labels of the pods it creates."""
         return dict(self.spec.template.metadata.labels)
+
+
+class Pod(Resource):
+    """Kubernetes ``v1`` Pod: read for its labels (gateway selectors, subsets) and ports.
+
+    Its spec is kept as data.
+    """
+
+    API_VERSIONS: ClassVar[tuple[str, ...]] = ("v1",)
+    KIND: ClassVar[str] = "Pod"
+
+    spec: dict[str, Data] | None = None
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """The Pod's own labels."""
+        return dict(self.metadata.labels)

@@ -41,6 +41,7 @@ KINDS: tuple[type[Resource], ...] = (
     k8s.IngressV1,
     k8s.Service,
     k8s.Deployment,
+    k8s.Pod,
     *gatewayapi.GATEWAY_API_KINDS,
 )
 

@@ -298,3 +298,19 @@ def test_target_port_by_name_and_pods_without_declared_ports() -> None:
 def test_gateway_selector_is_not_checked_without_deployments() -> None:
     gw = PAIRS[5].values[0].bad.split("---")[0]
     assert not [f for f in lint(gw) if f.code == "IL216"]
+
+
+def test_gateway_selector_matches_a_bare_pod() -> None:
+    gw = PAIRS[5].values[0].good.split("---")[0]
+    pod = (
+        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: ingress-0\n  namespace: istio-system\n"
+        "  labels: {istio: ingressgateway}\nspec:\n  containers:\n"
+        "  - {name: istio-proxy, image: auto}\n"
+    )
+    assert not lint(gw + pod)
+    broken = [
+        f
+        for f in lint(gw + pod.replace("istio: ingressgateway", "istio: other"))
+        if f.code == "IL216"
+    ]
+    assert [f.path for f in broken] == ["spec.selector.istio"]

@@ -14,7 +14,7 @@ from typing import TypeVar
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
 from istiolab.config.hosts import fqdn, host_matches
-from istiolab.config.k8s import Deployment, Service
+from istiolab.config.k8s import Deployment, Pod, Service
 from istiolab.config.model import (
     DestinationRule,
     EnvoyFilter,
@@ -44,7 +44,8 @@ class Context:
         self.findings: list[Finding] = []
         self.resources: list[Resource] = [*cs.resources, *(s.resource for s, _ in cs.partial)]
         self.services = self.kind(Service)
-        self.deployments = self.kind(Deployment)
+        # workloads: Deployments (their pod template) and bare Pods, both by pod labels
+        self.deployments: list[Deployment | Pod] = [*self.kind(Deployment), *self.kind(Pod)]
         self.drs = self.kind(DestinationRule)
         self.gateways = self.kind(Gateway)
         self.virtual_services = self.kind(VirtualService)
@@ -67,7 +68,7 @@ class Context:
         self.gateway_by_key: dict[tuple[str, str], Gateway] = {}
         for gw in self.gateways:
             self.gateway_by_key.setdefault((gw.namespace, gw.name), gw)
-        self.deployments_by_ns: dict[str, list[Deployment]] = defaultdict(list)
+        self.deployments_by_ns: dict[str, list[Deployment | Pod]] = defaultdict(list)
         for d in self.deployments:
             self.deployments_by_ns[d.namespace].append(d)
 
@@ -146,8 +147,10 @@ class Context:
         """DestinationRules for *host* that had schema errors (their subsets may be missing)."""
         return [dr for dr in self.drs_by_host.get(host, ()) if self.cs.salvaged(dr) is not None]
 
-    def pods_matching(self, namespace: str | None, labels: dict[str, str]) -> list[Deployment]:
-        """Deployments (in *namespace*, or any when None) whose pods carry all *labels*."""
+    def pods_matching(
+        self, namespace: str | None, labels: dict[str, str]
+    ) -> list[Deployment | Pod]:
+        """Workloads (in *namespace*, or any when None) whose pods carry all *labels*."""
         pool = self.deployments if namespace is None else self.deployments_by_ns.get(namespace, [])
         want = labels.items()
         return [d for d in pool if want <= d.pod_labels.items()]

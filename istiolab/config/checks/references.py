@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from istiolab.config.checks.context import Context, shown
 from istiolab.config.hosts import fqdn, gateway_ref
-from istiolab.config.k8s import Deployment, Service
+from istiolab.config.k8s import Deployment, Pod, Service
 from istiolab.config.model import Destination, DestinationRule, Gateway, VirtualService
 from istiolab.findings import Severity
 
@@ -178,8 +178,8 @@ def destination_rule_host(ctx: Context, dr: DestinationRule) -> None:
         )
 
 
-def _container_ports(d: Deployment) -> list[dict[str, object]]:
-    spec = d.spec.template.spec or {}
+def _container_ports(d: Deployment | Pod) -> list[dict[str, object]]:
+    spec = (d.spec.template.spec if isinstance(d, Deployment) else d.spec) or {}
     out: list[dict[str, object]] = []
     containers = spec.get("containers")
     for c in containers if isinstance(containers, list) else []:
