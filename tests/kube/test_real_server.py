@@ -53,9 +53,9 @@ def test_a_later_apply_takes_back_the_fields_of_istiolabs_own_rollback(env: Any)
     assert [(c.field, c.manager) for c in step.takeover] == [(".spec.http", "istiolab")]
     assert 'taking over .spec.http from "istiolab"' in again.format()
     assert apply(again, env.cluster, backups=store).ok
-    assert env.stored("VirtualService", "shop", "web")["spec"]["http"][0]["route"][0][
-        "weight"
-    ] == 70
+    assert (
+        env.stored("VirtualService", "shop", "web")["spec"]["http"][0]["route"][0]["weight"] == 70
+    )
 
 
 def test_admission_refusal_midway_then_rollback(env: Any) -> None:
