@@ -442,6 +442,14 @@ CODES: dict[str, Code] = {
             "A relative patch matched on `proxyVersion` without `priority` may stop applying "
             "during an upgrade.",
         ),
+        _c(
+            "IL241",
+            "warning",
+            "mesh subsets do not apply at the gateway",
+            "A gateway route sends a host to no subset while a mesh VirtualService splits that "
+            "host by subset; the mesh rules do not apply to requests through the gateway, so "
+            "they reach every version.",
+        ),
         # -- legacy and conversion caveats
         _c(
             "IL301",
@@ -821,12 +829,7 @@ ANCHORS: tuple[Anchor, ...] = (
     ),
     _a("IST0138", "GatewayDuplicateCertificate", "IL220"),
     _a("IST0139", "InvalidWebhook", note=f"n/a: {_NA_INSTALL}"),
-    _a(
-        "IST0140",
-        "IngressRouteRulesNotAffected",
-        note="a gateway route without subset to a host whose mesh VirtualService splits by "
-        "subset: not checked yet",
-    ),
+    _a("IST0140", "IngressRouteRulesNotAffected", "IL241"),
     _a("IST0141", "InsufficientPermissions", note=f"n/a: {_NA_INSTALL}"),
     _a("IST0142", "UnsupportedKubernetesVersion", note=f"n/a: {_NA_INSTALL}"),
     _a("IST0143", "LocalhostListener", note=f"n/a: {_NA_WORKLOAD}"),

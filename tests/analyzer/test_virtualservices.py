@@ -233,6 +233,49 @@ PAIRS = [
         "is taken by earlier route http[0] ('api'): its match[0].uri (prefix '/api') covers",
         id_="IL208-names-route-and-field",
     ),
+    pair(
+        "IL241",
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: edge}
+        spec:
+          hosts: [shop.example.com]
+          gateways: [public]
+          http:
+          - route:
+            - destination:
+                host: reviews  # <-
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews}
+        spec:
+          hosts: [reviews]
+          http:
+          - route:
+            - destination: {host: reviews, subset: v1}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: reviews}
+        spec:
+          host: reviews
+          subsets:
+          - {name: v1, labels: {version: v1}}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: public}
+        spec:
+          servers:
+          - port: {number: 80, name: http, protocol: HTTP}
+            hosts: [shop.example.com]
+        """,
+        ("host: reviews  # <-", "host: reviews  # <-\n        subset: v1"),
+        "spec.http[0].route[0].destination.host",
+        "VirtualService default/reviews splits it by subset for the mesh only",
+    ),
 ]
 
 
@@ -329,3 +372,10 @@ def test_shadowing_of_3000_routes_is_indexed(monkeypatch: pytest.MonkeyPatch) ->
     # the index hands each route a few candidates; comparing with every earlier route would be
     # 4.5 million calls
     assert calls < 5 * 3_000, calls
+
+
+def test_mesh_rules_bound_to_the_gateway_too_apply_there() -> None:
+    bad = next(p.values[0] for p in PAIRS if p.values[0].code == "IL241").bad
+    both = bad.replace("  hosts: [reviews]\n", "  hosts: [reviews]\n  gateways: [mesh, public]\n")
+    assert both != bad
+    assert not [f for f in lint(both) if f.code == "IL241"]

@@ -4,9 +4,10 @@ Anchors: istio/istio ``pkg/config/validation/validation.go`` (``ValidateVirtualS
 bound to the mesh, "http, tcp or tls must be provided"), ``pkg/config/analysis/analyzers/
 virtualservice/conflictingmeshgatewayhosts.go`` (IST0109), the IST0130/IST0131 messages (istioctl
 reports them from ``pkg/config/validation``'s ``analyzeUnreachableHTTPRules``), ``analyzers/
-deprecation/deprecation.go`` (IST0002); kiali/kiali ``business/checkers/virtualservices/
-route_checker.go`` (KIA1104, KIA1105), ``single_host_checker.go`` (KIA1106),
-``no_gateway_checker.go`` (KIA1108 ``name.namespace``).
+deprecation/deprecation.go`` (IST0002), ``analyzers/virtualservice/destinationhosts.go``
+(``analyzeSubset``, IST0140); kiali/kiali ``business/checkers/virtualservices/route_checker.go``
+(KIA1104, KIA1105), ``single_host_checker.go`` (KIA1106), ``no_gateway_checker.go`` (KIA1108
+``name.namespace``).
 
 The shadowing check is indexed by match shape (see :class:`ShadowIndex`), so a VirtualService of
 10 000 routes costs about 10 000 lookups, not 50 million comparisons.
@@ -28,7 +29,9 @@ Block = HTTPMatchRequest | None
 def check(ctx: Context) -> None:
     """Run the VirtualService checks."""
     seen: dict[tuple[str, str], VirtualService] = {}
+    splits = subset_routing(ctx)
     for vs in ctx.virtual_services:
+        gateway_without_subset(ctx, vs, splits)
         routes_present(ctx, vs)
         mesh_wildcard(ctx, vs)
         shadowing(ctx, vs)
@@ -181,6 +184,55 @@ def _gateway_name(ctx: Context, vs: VirtualService, path: tuple[str | int, ...],
         f"gateway {ref!r} uses the old 'name.namespace' form",
         f"write it as '{ns}/{name}'",
     )
+
+
+def subset_routing(ctx: Context) -> dict[str, list[VirtualService]]:
+    """Host → VirtualServices that route that host, one of their own, to a subset."""
+    # destinationhosts.go initVirtualServiceDestinations: a destination with a subset whose host
+    # is one of the VirtualService's hosts
+    out: dict[str, list[VirtualService]] = defaultdict(list)
+    for vs in ctx.virtual_services:
+        own = {fqdn(h, vs.namespace) for h in vs.spec.hosts}
+        hit = {
+            fqdn(d.destination.host, vs.namespace)
+            for route in vs.spec.http or []
+            for d in route.route or []
+            if d.destination.subset
+        }
+        for host in sorted(own & hit):
+            out[host].append(vs)
+    return out
+
+
+def gateway_without_subset(
+    ctx: Context, vs: VirtualService, splits: dict[str, list[VirtualService]]
+) -> None:
+    """A gateway route without subset to a host that a mesh VirtualService splits (IST0140)."""
+    # destinationhosts.go analyzeSubset; the splitting VirtualService is only counted when it
+    # is not bound to one of this VirtualService's gateways (then its rules do apply there)
+    gateways = set(bindings(vs)) - {"mesh"}
+    if not gateways:
+        return
+    for i, route in enumerate(vs.spec.http or []):
+        for j, d in enumerate(route.route or []):
+            if d.destination.subset:
+                continue
+            host = fqdn(d.destination.host, vs.namespace)
+            others = [
+                o for o in splits.get(host, ()) if o is not vs and not gateways & set(bindings(o))
+            ]
+            if others:
+                o = others[0]
+                ctx.add(
+                    "IL241",
+                    vs,
+                    ("spec", "http", i, "route", j, "destination", "host"),
+                    f"{d.destination.host!r} is routed without a subset, and VirtualService "
+                    f"{o.namespace}/{o.name} splits it by subset for the mesh only; requests "
+                    f"through gateway {', '.join(sorted(gateways))} reach every version",
+                    "route to a subset here too (e.g. subset: v1), or add the gateway to that "
+                    "VirtualService's gateways",
+                )
 
 
 # -- shadowed and unreachable routes -------------------------------------------------------
