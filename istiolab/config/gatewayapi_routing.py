@@ -550,6 +550,6 @@ class GatewayAPI:
                     continue
                 for h in a.hostnames:
                     have = out.setdefault(h, [])
-                    if route not in have:
+                    if all(r is not route for r in have):  # by identity: equal copies are two
                         have.append(route)
         return out
