@@ -314,3 +314,16 @@ def test_gateway_selector_matches_a_bare_pod() -> None:
         if f.code == "IL216"
     ]
     assert [f.path for f in broken] == ["spec.selector.istio"]
+
+
+def test_messages_stay_bounded_with_a_huge_host() -> None:
+    huge = "a" * 100_000
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\n"
+        f"spec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {{host: {huge}}}\n"
+        + SVC
+    )
+    (f,) = [f for f in lint(text) if f.code == "IL211"]
+    assert len(f.message) < 1000
+    assert len(f.fix) < 1000
+    assert "bytes)" in f.message  # cut, with the full size

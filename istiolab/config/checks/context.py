@@ -23,6 +23,7 @@ from istiolab.config.model import (
     VirtualService,
 )
 from istiolab.findings import Finding, Severity
+from istiolab.limits import MESSAGE_CHARS, truncate
 from istiolab.profiles import IstioProfile
 
 R = TypeVar("R", bound=Resource)
@@ -100,7 +101,9 @@ class Context:
             caused_by: A finding this one may be a consequence of.
             severity: Instead of the code's default (rare: a check that knows less says less).
         """
-        f = self.cs.finding(code, res, path, message, fix)
+        # a message quotes user values (hosts, names); a megabyte-long one stays one bounded line
+        bound = 2 * MESSAGE_CHARS
+        f = self.cs.finding(code, res, path, truncate(message, bound), truncate(fix, bound))
         if caused_by is not None and f.caused_by is None:
             f = dataclasses.replace(f, caused_by=cause_text(caused_by))
         if severity is not None:

@@ -18,6 +18,7 @@ from istiolab.config.hosts import fqdn, gateway_ref
 from istiolab.config.k8s import Deployment, Pod, Service
 from istiolab.config.model import Destination, DestinationRule, Gateway, VirtualService
 from istiolab.findings import Severity
+from istiolab.limits import truncate
 
 Path = tuple[str | int, ...]
 
@@ -138,9 +139,9 @@ def gateway_selector(ctx: Context, gw: Gateway) -> None:
     ctx.add(
         "IL216",
         gw,
-        ("spec", "selector", label),
-        f"selector {selector} matches the pods of no Deployment in the config set, so no "
-        "gateway proxy serves this Gateway",
+        ("spec", "selector", label if len(label) <= 63 else shown(label)),
+        f"selector {truncate(str(selector), 200)} matches the pods of no Deployment in the config "
+        "set, so no gateway proxy serves this Gateway",
         "fix the selector (e.g. istio: ingressgateway), or add the gateway Deployment",
     )
 
