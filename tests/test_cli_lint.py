@@ -126,7 +126,8 @@ def test_five_mistakes_json() -> None:
     r = istiolab_cli("lint", str(FIVE), "--format", "json")
     assert r.returncode == 1
     doc = json.loads(r.stdout)
-    assert list(doc) == ["findings"]
+    assert list(doc) == ["findings", "summary"]
+    assert doc["summary"] == {"findings": 5, "error": 5, "warning": 0, "info": 0, "suppressed": 0}
     found = doc["findings"]
     assert [f["code"] for f in found] == [m[0] for m in FIVE_MISTAKES]
     for f, (_code, _snippet, path, value) in zip(found, FIVE_MISTAKES, strict=True):
@@ -194,7 +195,7 @@ def test_suppress() -> None:
     assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["IL201", "IL203"]
     r = istiolab_cli("lint", str(FIVE), "--suppress", "IL101,IL104,IL107,IL201,IL203")
     assert r.returncode == 0
-    assert r.stdout.strip() == "no findings"
+    assert r.stdout.splitlines() == ["no findings", "5 suppressed (--show-suppressed lists them)"]
 
 
 def test_strict_makes_unknown_kinds_errors(tmp_path: Path) -> None:
