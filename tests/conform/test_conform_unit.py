@@ -280,3 +280,22 @@ def test_cli_json_markdown_and_exit_code(
     text = md.read_text()
     assert "| `share.status.503` |" in text
     assert "--seconds 4 --reps 2" in text
+
+
+def test_late_requests_count_in_shares_but_not_in_latencies() -> None:
+    from istiolab.analysis.conform.loadgen import LoadRun, Sent
+    from istiolab.analysis.conform.sides import _reduce_envoy
+
+    sent = [Sent(f"r{i}", 1.0 + i * 0.01, 0.001, 200, 0.010, "p") for i in range(99)]
+    sent.append(Sent("late", 2.0, 0.300, 503, 0.500, ""))
+    sent.append(Sent("warm", 0.1, 0.0, 503, 0.001, ""))  # before the warm-up: not counted
+    log = {r.req_id: {"req": r.req_id, "flags": "-", "attempts": "1"} for r in sent}
+    log["late"]["flags"] = "UO"
+    pods = scenario_pods(load_scenario(CONFORM / "03-http1-pool.yaml"))
+    obs = _reduce_envoy(LoadRun(sent=sent), log, [99], pods, warmup=0.5, seconds=2.0)
+    assert obs.requests == 100
+    assert obs.statuses == {200: 99, 503: 1}
+    assert obs.flags == {"UO": 1}
+    assert obs.late == 1
+    assert obs.mean_ms == pytest.approx(10.0)
+    assert obs.success_by_tries == {1: [pytest.approx(10.0)] * 99}

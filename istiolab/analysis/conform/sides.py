@@ -34,10 +34,12 @@ from istiolab.envoy.sandbox import EnvoySandbox
 from istiolab.sim.engine import build_table, simulate
 from istiolab.sim.scenario import Scenario
 
-__all__ = ["Observation", "cluster_endpoints", "run_envoy", "run_sim"]
+__all__ = ["LATE_S", "Observation", "cluster_endpoints", "run_envoy", "run_sim"]
 
 _START_DELAY_S = 0.3  # time between handing out t0 and the first possible arrival
 _LOG_SETTLE_S = 0.15  # Envoy flushes its access log every 2 ms; leave it time to finish
+LATE_S = 0.020
+"""A request sent later than this after its arrival time is *late*: its latency is not used."""
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Observation:
         success_p99_ms: 99th percentile latency of successes, ms.
         mean_ms: Mean latency of all requests, ms.
         lag_p99_ms: The load generator's 99th percentile send lag (0 for the simulator).
+        late: Requests the generator sent more than :data:`LATE_S` after their arrival time
+            (a stall of the machine); counted in every share, left out of the latencies.
         success_by_tries: Envoy only: latencies (ms) of successful requests by the number of
             upstream tries they took (``%UPSTREAM_REQUEST_ATTEMPT_COUNT%``); where the retry
             back-off shows.
@@ -75,6 +79,7 @@ class Observation:
     success_p99_ms: float = float("nan")
     mean_ms: float = float("nan")
     lag_p99_ms: float = 0.0
+    late: int = 0
     success_by_tries: dict[int, list[float]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -202,7 +207,7 @@ def _reduce_envoy(
     latencies: list[float] = []
     success: list[float] = []
     by_tries: dict[int, list[float]] = {}
-    missing = 0
+    missing = late = 0
     for r in measured:
         entry = log.get(r.req_id)
         status = r.status
@@ -213,6 +218,9 @@ def _reduce_envoy(
                 if f and f != "-":
                     flags[f] += 1
         statuses[status] += 1
+        if r.lag_s > LATE_S:
+            late += 1
+            continue
         ms = r.latency_s * 1000.0
         latencies.append(ms)
         if 0 < status < 500:
@@ -232,6 +240,7 @@ def _reduce_envoy(
         success_ms=success,
         success_by_tries=by_tries,
         lag_p99_ms=float(np.quantile(lags, 0.99)) * 1000.0 if lags else 0.0,
+        late=late,
     )
     if success:
         obs.success_p50_ms = float(np.quantile(success, 0.5))
