@@ -1,8 +1,9 @@
 """The CRD schemas as an oracle for ``lint``: what the real API server refuses, lint must refuse.
 
 Every document of the suite's fixtures and hostile inputs (``tests/data``, the conformance
-configs, ``examples/``, the bad-input cases of ``tests/test_findings.py`` and the refused and
-nearest-valid values of ``tests/hostile/test_lint_values.py``), plus a bounded number of
+configs, ``examples/``, the bad-input cases of ``tests/test_findings.py``, the refused and
+nearest-valid values of ``tests/hostile/test_lint_values.py``, and both configs of every
+analyzer pair in ``tests/analyzer`` and ``tests/gatewayapi/test_lint.py``), plus a bounded number of
 Hypothesis mutations of valid configs, is sent to the session's kube-apiserver as a
 server-side dry-run create (``dryRun=All``, ``fieldValidation=Strict`` as ``kubectl apply``
 sends it) against the real Istio and Gateway API CRDs (OpenAPI v3 schemas and CEL rules), and
@@ -73,6 +74,12 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("Deployment", "spec.selector"): (
         "apps/v1 requires spec.selector, template labels it matches and at least one container; "
         "lint reads Deployments only for labels and replicas and checks none of the pod spec"
+    ),
+    ("Gateway", "spec.listeners"): (
+        "Gateway API's CEL rule refuses two listeners with the same port, protocol and hostname "
+        "('Combination of port, protocol and hostname must be unique for each listener'); lint "
+        "reports it as IL616, a warning (its summary says the API server refuses one): an error "
+        "would agree"
     ),
     ("Gateway", "spec.servers[].port.name"): (
         "Istio's Gateway CRD marks port.name required; lint does not require it"
@@ -237,6 +244,21 @@ def _suite_inputs() -> Iterator[tuple[str, str]]:
     for rule in hostile.RULES:
         for which in ("bad", "good"):
             yield f"hostile[{rule.id}-{which}]", hostile.text_of(rule, which)
+    # the broken and correct config of every analyzer check, Istio's and the Gateway API's
+    from analyzer import common
+
+    for family in common.FAMILIES:
+        module = __import__(f"analyzer.test_{family}", fromlist=["PAIRS"])
+        for param in module.PAIRS:
+            p: Any = param.values[0]
+            yield f"analyzer/{family}[{param.id}]-bad", p.bad
+            yield f"analyzer/{family}[{param.id}]-good", p.good
+    from gatewayapi import test_lint as gateway_api
+
+    for param in gateway_api.PAIRS:
+        g: Any = param.values[0]
+        yield f"gatewayapi[{param.id}]-bad", textwrap.dedent(g.bad).lstrip("\n")
+        yield f"gatewayapi[{param.id}]-good", textwrap.dedent(g.good).lstrip("\n")
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
