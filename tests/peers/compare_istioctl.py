@@ -2,13 +2,13 @@
 
 ``peers/bin/istioctl`` is built by ``make peers`` from the same ``istio.io/istio`` version as
 ``gateway-routes``. Each input (``tests/data``, ``examples/``, the conformance configs, both
-texts of every pair in ``tests/analyzer`` and the bad-input cases of ``tests/test_findings.py``)
-goes through ``istioctl analyze --use-kube=false -o json`` and through istiolab's validator.
+texts of every pair in ``tests/analyzer`` and ``tests/gatewayapi/test_lint.py``, the bad-input
+cases of ``tests/test_findings.py``) goes through ``istioctl analyze --use-kube=false -o json`` and through istiolab's validator.
 A message of istioctl is *in scope* when :data:`istiolab.findings.ANCHORS` marks its code
 covered; then istiolab must report one of the codes the anchor lists on the same resource.
 A document istioctl cannot read at all (``Error(s) adding files``) must be an error finding.
 
-``python -m tests.peers.compare_istioctl`` (and ``make peers``) prints the comparison table;
+``.venv/bin/python tests/peers/compare_istioctl.py`` (and ``make peers``) prints the comparison table;
 ``tests/peers/test_istioctl.py`` asserts that nothing in scope is missed, except
 :data:`EXCEPTIONS`.
 """
@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,6 +170,12 @@ def inputs() -> Iterator[tuple[str, str]]:
             yield f"analyzer/{family}[{param.id}]-good", p.good
     for param in test_findings.CASES + test_findings.EXTRA_CASES:
         yield f"test_findings[{param.id}]", test_findings.case_of(param).text
+    from gatewayapi import test_lint as gateway_api
+
+    for param in gateway_api.PAIRS:
+        g = param.values[0]
+        yield f"gatewayapi[{param.id}]-bad", textwrap.dedent(g.bad).lstrip("\n")  # type: ignore[union-attr]
+        yield f"gatewayapi[{param.id}]-good", textwrap.dedent(g.good).lstrip("\n")  # type: ignore[union-attr]
 
 
 _ORIGIN = re.compile(r"^(\S+) (?:(\S+)/)?(\S+)$")
