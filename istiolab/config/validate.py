@@ -19,10 +19,11 @@ from pydantic import BaseModel
 
 from istiolab.config.base import Check, Resource, camel, checked_values
 from istiolab.config.checks import FAMILIES, Context
+from istiolab.config.checks.context import GatewayHosts
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
 from istiolab.config.gatewayapi_checks import gateway_api_findings
-from istiolab.config.hosts import fqdn, gateway_ref, hosts_intersect, server_host_for
+from istiolab.config.hosts import fqdn, gateway_ref
 from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service
 from istiolab.config.legacy import (
     DestinationPolicy,
@@ -41,6 +42,7 @@ from istiolab.config.model import (
 )
 from istiolab.config.registry import path_str
 from istiolab.findings import Finding
+from istiolab.limits import truncate
 from istiolab.profiles import IstioProfile, get_profile
 from istiolab.regex import ENVOY_MAX_PROGRAM_SIZE, ENVOY_PROGRAM_SIZE_KEY, RegexError, program_size
 
@@ -354,11 +356,11 @@ class _Validator:
         spec = vs.spec
         if not spec.hosts:
             self.add("IL102", vs, ("spec", "hosts"), "spec.hosts is empty", "list the hosts")
-        bound: list[tuple[str, list[str]]] = []  # (gateway, hosts its servers accept)
+        bound: list[tuple[str, GatewayHosts]] = []  # (gateway, hosts its servers accept)
         causes: list[Finding] = []  # schema errors of bound Gateways (servers may be missing)
         for gi, ref in enumerate(spec.gateways or []):
             if ref == "mesh":
-                bound.append(("mesh", ["*"]))
+                bound.append(("mesh", GatewayHosts(["*"])))
                 continue
             ns, name = gateway_ref(ref, vs.namespace)
             gw = self.ctx.gateway_by_key.get((ns, name))
@@ -371,28 +373,23 @@ class _Validator:
                     "add the Gateway, or correct the reference as 'namespace/name'",
                 )
                 continue
-            accepted = [
-                h
-                for srv in gw.spec.servers
-                for h in (server_host_for(x, vs.namespace, gw.namespace) for x in srv.hosts)
-                if h is not None
-            ]
-            bound.append((f"{ns}/{name}", accepted))
+            # namespace-scoped server hosts ('prod/*.example.com') only serve that namespace
+            bound.append((f"{ns}/{name}", self.ctx.gateway_hosts(gw, vs.namespace)))
             cause = self.ctx.schema_cause(gw)
             if cause is not None:
                 causes.append(cause)
         # A host is served when any bound gateway (or the mesh) accepts it; each gateway only
         # takes the hosts its servers accept.
         for hi, host in enumerate(spec.hosts if bound else []):
-            if not any(hosts_intersect(p, host) for _, accepted in bound for p in accepted):
+            if not any(accepted.accepts(host) for _, accepted in bound):
                 names = ", ".join(g for g, _ in bound)
-                accepted_all = [p for _, accepted in bound for p in accepted]
+                accepted_all = [p for _, accepted in bound for p in accepted.hosts]
                 self.ctx.add(
                     "IL206",
                     vs,
                     ("spec", "hosts", hi),
                     f"host {host!r} is not served by gateway {names}, whose servers "
-                    f"accept {accepted_all} for namespace {vs.namespace!r}",
+                    f"accept {truncate(str(accepted_all), 200)} for namespace {vs.namespace!r}",
                     f"add {host!r} to the Gateway's servers[].hosts (as 'namespace/host' to "
                     "scope it) or fix the host",
                     caused_by=causes[0] if causes else None,

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from istiolab.config.base import Resource
 from istiolab.config.configset import ConfigSet
-from istiolab.config.hosts import fqdn, host_matches
+from istiolab.config.hosts import fqdn, host_matches, hosts_intersect, server_host_for
 from istiolab.config.k8s import Deployment, Pod, Service
 from istiolab.config.model import (
     DestinationRule,
@@ -69,6 +69,7 @@ class Context:
         self.gateway_by_key: dict[tuple[str, str], Gateway] = {}
         for gw in self.gateways:
             self.gateway_by_key.setdefault((gw.namespace, gw.name), gw)
+        self._gateway_hosts: dict[tuple[int, str], GatewayHosts] = {}
         self.deployments_by_ns: dict[str, list[Deployment | Pod]] = defaultdict(list)
         for d in self.deployments:
             self.deployments_by_ns[d.namespace].append(d)
@@ -150,6 +151,21 @@ class Context:
         """DestinationRules for *host* that had schema errors (their subsets may be missing)."""
         return [dr for dr in self.drs_by_host.get(host, ()) if self.cs.salvaged(dr) is not None]
 
+    def gateway_hosts(self, gw: Gateway, namespace: str) -> GatewayHosts:
+        """The hosts *gw*'s servers offer to VirtualServices of *namespace* (cached)."""
+        key = (id(gw), namespace)
+        found = self._gateway_hosts.get(key)
+        if found is None:
+            offered = [
+                h
+                for srv in gw.spec.servers
+                for h in (server_host_for(x, namespace, gw.namespace) for x in srv.hosts)
+                if h is not None
+            ]
+            found = GatewayHosts(offered)
+            self._gateway_hosts[key] = found
+        return found
+
     def pods_matching(
         self, namespace: str | None, labels: dict[str, str]
     ) -> list[Deployment | Pod]:
@@ -157,6 +173,21 @@ class Context:
         pool = self.deployments if namespace is None else self.deployments_by_ns.get(namespace, [])
         want = labels.items()
         return [d for d in pool if want <= d.pod_labels.items()]
+
+
+class GatewayHosts:
+    """Hosts a Gateway accepts, indexed: exact names in a set, wildcard patterns in a list."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.hosts = hosts
+        self.exact = {h for h in hosts if "*" not in h}
+        self.patterns = [h for h in hosts if "*" in h]
+
+    def accepts(self, host: str) -> bool:
+        """Whether some accepted host and *host* intersect (``hosts_intersect``)."""
+        if "*" in host:
+            return any(hosts_intersect(p, host) for p in self.hosts)
+        return host in self.exact or any(hosts_intersect(p, host) for p in self.patterns)
 
 
 def cause_text(f: Finding) -> str:
