@@ -3,12 +3,13 @@
 ``peers/bin/istioctl`` is built by ``make peers`` from the same ``istio.io/istio`` version as
 ``gateway-routes``. Each input (``tests/data``, ``examples/``, the conformance configs, both
 texts of every pair in ``tests/analyzer`` and ``tests/gatewayapi/test_lint.py``, the bad-input
-cases of ``tests/test_findings.py``) goes through ``istioctl analyze --use-kube=false -o json`` and through istiolab's validator.
-A message of istioctl is *in scope* when :data:`istiolab.findings.ANCHORS` marks its code
-covered; then istiolab must report one of the codes the anchor lists on the same resource.
-A document istioctl cannot read at all (``Error(s) adding files``) must be an error finding.
+cases of ``tests/test_findings.py``) goes through ``istioctl analyze --use-kube=false -o json``
+and through istiolab's validator. A message of istioctl is *in scope* when
+:data:`istiolab.findings.ANCHORS` marks its code covered; then istiolab must report one of the
+codes the anchor lists on the same resource. A document istioctl cannot read at all
+(``Error(s) adding files``) must be an error finding.
 
-``.venv/bin/python tests/peers/compare_istioctl.py`` (and ``make peers``) prints the comparison table;
+``.venv/bin/python tests/peers/compare_istioctl.py`` (and ``make peers``) prints the table;
 ``tests/peers/test_istioctl.py`` asserts that nothing in scope is missed, except
 :data:`EXCEPTIONS`.
 """
