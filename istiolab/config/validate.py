@@ -473,14 +473,13 @@ class _Validator:
         if not self.deployments:
             return
         host = fqdn(dr.spec.host, dr.namespace)
-        svc = next((s for s in self.services if s.fqdn() == host), None)
+        svc = self.ctx.service_by_host.get(host)
         ns = host.split(".")[1] if host.count(".") >= 2 else dr.namespace
-        pods = [d for d in self.deployments if d.namespace == ns]
         for i, subset in enumerate(dr.spec.subsets or []):
             labels = dict(subset.labels or {})
             if svc is not None and svc.spec.selector:
                 labels = {**svc.spec.selector, **labels}
-            if not any(labels.items() <= d.pod_labels.items() for d in pods):
+            if not self.ctx.pods_matching(ns, labels):
                 self.add(
                     "IL204",
                     dr,

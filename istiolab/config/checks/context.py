@@ -71,8 +71,15 @@ class Context:
             self.gateway_by_key.setdefault((gw.namespace, gw.name), gw)
         self._gateway_hosts: dict[tuple[int, str], GatewayHosts] = {}
         self.deployments_by_ns: dict[str, list[Deployment | Pod]] = defaultdict(list)
+        # (namespace or None for any, label, value) → workloads whose pods carry that label
+        self._by_label: dict[tuple[str | None, str, str], list[Deployment | Pod]] = defaultdict(
+            list
+        )
         for d in self.deployments:
             self.deployments_by_ns[d.namespace].append(d)
+            for k, v in d.pod_labels.items():
+                self._by_label[(d.namespace, k, v)].append(d)
+                self._by_label[(None, k, v)].append(d)
 
     def kind(self, cls: type[R]) -> list[R]:
         """Resources of one model class, partial ones included, in input order."""
@@ -170,7 +177,12 @@ class Context:
         self, namespace: str | None, labels: dict[str, str]
     ) -> list[Deployment | Pod]:
         """Workloads (in *namespace*, or any when None) whose pods carry all *labels*."""
-        pool = self.deployments if namespace is None else self.deployments_by_ns.get(namespace, [])
+        if labels:
+            # candidates from the index of one of the labels, then the full comparison
+            key, value = min(labels.items())
+            pool = self._by_label.get((namespace, key, value), [])
+        else:
+            pool = self.deployments if namespace is None else self.deployments_by_ns[namespace]
         want = labels.items()
         return [d for d in pool if want <= d.pod_labels.items()]
 

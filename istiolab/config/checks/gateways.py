@@ -164,23 +164,35 @@ def shared_credentials(ctx: Context) -> None:
                 continue
             by_cert[key].append((gw, i))
     for key, uses in by_cert.items():
-        for gw, i in uses:
-            sel = gw.spec.selector.items()
-            others = sorted(
-                {
-                    f"{o.namespace}/{o.name}"
-                    for o, _ in uses
-                    if o is not gw
-                    and (sel <= o.spec.selector.items() or o.spec.selector.items() <= sel)
-                }
+        # the Gateways that share a selector are compared once, not pair by pair
+        by_selector: dict[tuple[tuple[str, str], ...], list[Gateway]] = defaultdict(list)
+        seen: set[int] = set()
+        for gw, _ in uses:
+            if id(gw) not in seen:
+                seen.add(id(gw))
+                by_selector[tuple(sorted(gw.spec.selector.items()))].append(gw)
+        names: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for sel in by_selector:
+            mine = set(sel)
+            names[sel] = sorted(
+                f"{o.namespace}/{o.name}"
+                for other, gws in by_selector.items()
+                if mine <= set(other) or set(other) <= mine
+                for o in gws
             )
+        for gw, i in uses:
+            me = f"{gw.namespace}/{gw.name}"
+            others = [n for n in names[tuple(sorted(gw.spec.selector.items()))] if n != me]
             if others:
                 field = "credentialName" if key[0] == "credential" else "serverCertificate"
+                shown_others = ", ".join(others[:5]) + (
+                    f" and {len(others) - 5} more" if len(others) > 5 else ""
+                )
                 ctx.add(
                     "IL220",
                     gw,
                     ("spec", "servers", i, "tls", field),
-                    f"certificate {key[1]!r} is also served by Gateway {', '.join(others)} on "
+                    f"certificate {key[1]!r} is also served by Gateway {shown_others} on "
                     "the same gateway workload; a client that reuses an HTTP/2 connection for "
                     "the other host can get 404",
                     "serve both hosts from one Gateway server, or give each its own certificate",

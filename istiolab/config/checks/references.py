@@ -32,8 +32,11 @@ def check(ctx: Context) -> None:
     if ctx.deployments:
         for gw in ctx.gateways:
             gateway_selector(ctx, gw)
+    routed = {
+        fqdn(d.host, vs.namespace) for vs in ctx.virtual_services for _, d, _ in destinations(vs)
+    }
     for dr in ctx.drs:
-        destination_rule_host(ctx, dr)
+        destination_rule_host(ctx, dr, routed)
     for svc in ctx.services:
         target_ports(ctx, svc)
 
@@ -146,7 +149,7 @@ def gateway_selector(ctx: Context, gw: Gateway) -> None:
     )
 
 
-def destination_rule_host(ctx: Context, dr: DestinationRule) -> None:
+def destination_rule_host(ctx: Context, dr: DestinationRule, routed: set[str]) -> None:
     """A DestinationRule's host is a Service or ServiceEntry (IST0174, KIA0202)."""
     host = fqdn(dr.spec.host, dr.namespace)
     if "*" in host or ctx.host_known(host):
@@ -162,12 +165,7 @@ def destination_rule_host(ctx: Context, dr: DestinationRule) -> None:
             "Service",
         )
         return
-    routed = any(
-        fqdn(d.host, vs.namespace) == host
-        for vs in ctx.virtual_services
-        for _, d, _ in destinations(vs)
-    )
-    if not routed:
+    if host not in routed:
         ctx.add(
             "IL217",
             dr,
