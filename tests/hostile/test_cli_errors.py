@@ -330,15 +330,24 @@ def test_error_findings_from_compiling_exit_1(
 ) -> None:
     # An error the conversion of legacy input reports (not validation) used to exit 0.
     import istiolab.envoy.compile as compile_mod
+    import istiolab.envoy.explain as explain_mod
 
-    real = compile_mod.compile
     bad = finding("IL302", "RouteRule default/r", "spec.httpFault", "planted", "fix it")
 
-    def with_error(*args: Any, **kwargs: Any) -> Any:
-        table = real(*args, **kwargs)
-        return dataclasses.replace(table, findings=(*table.findings, bad))
+    def with_error(real: Any) -> Any:
+        def compile_with_error(*args: Any, **kwargs: Any) -> Any:
+            table = real(*args, **kwargs)
+            return dataclasses.replace(table, findings=(*table.findings, bad))
 
-    monkeypatch.setattr(compile_mod, "compile", with_error)
+        return compile_with_error
+
+    # explain compiles only what can serve the request's host, through its own module
+    for module, name in (
+        (compile_mod, "compile"),
+        (explain_mod, "compile"),
+        (explain_mod, "compile_validated"),
+    ):
+        monkeypatch.setattr(module, name, with_error(getattr(module, name)))
     for argv in (
         ["explain", SEED, "--path", "/status/200"],
         ["envoy-config", SEED, "--no-validate"],

@@ -95,7 +95,7 @@ REFUSED = "IL010"  # nodes after alias expansion
 def cases() -> list[object]:
     """(id, argv with BOMB for the bomb's path, exit code, what stderr must show)."""
     kube = ["--kubeconfig", "KUBECONFIG"]
-    one_line = "istiolab: BOMB: not valid yaml: more than 1,500,000 YAML nodes"
+    one_line = "istiolab: BOMB:7: more than 1,500,000 YAML nodes with aliases expanded; the rest "
     refusing = "istiolab: refusing: the config has 1 error(s); nothing was sent"
     return [
         pytest.param(["lint", "BOMB"], 1, REFUSED, id="lint"),
@@ -176,6 +176,9 @@ def test_every_command_refuses_a_1mb_alias_bomb_in_1s_and_100mb(
     assert shows.replace("BOMB", bomb) in out, out[-3000:]
     if shows == REFUSED:  # the finding names the file and the line where the limit was hit
         assert f"{bomb}:7  error   IL010" in out, out[-3000:]
+    if "--cases" in argv:  # a one-line error, with the limit's code
+        assert len(out.strip().splitlines()) == 1, out[-3000:]
+        assert "(IL010)" in out, out[-3000:]
     assert len(out) < 2000, "the report quotes the bomb"
     probe = json.loads(report.read_text())
     assert probe["warm_code"] in (1, 2)  # the small file was refused too: nothing was run
