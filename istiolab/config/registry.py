@@ -362,17 +362,17 @@ class Salvaged:
         resource: The resource built from the rest of the document.
         pruned: Paths (in the document) of the fields taken out, each with the finding that
             made it go.
-        removed: For each list (by its path in the document), the indices of the items taken
+        removed: Each list (by its path in the document) with the indices of the items taken
             out, so paths in *resource* can be turned back into paths in the document.
     """
 
     resource: Resource
     pruned: tuple[tuple[PathKey, Finding], ...]
-    removed: dict[PathKey, tuple[int, ...]]
+    removed: tuple[tuple[PathKey, tuple[int, ...]], ...]
 
     def document_path(self, path: Sequence[str | int]) -> PathKey:
         """A path in :attr:`resource` as a path in the document (list items renumbered)."""
-        return _document_path(self.removed, path)
+        return _document_path(dict(self.removed), path)
 
     def cause(self, path: Sequence[str | int]) -> Finding | None:
         """The schema finding a finding at *path* (document path) may be a consequence of."""
@@ -441,7 +441,9 @@ def salvage(doc: RawDocument, findings: Sequence[Finding]) -> Salvaged | None:
             if not progress:
                 return None
             continue
-        return Salvaged(res, tuple(pruned), {k: tuple(sorted(v)) for k, v in removed.items()})
+        return Salvaged(
+            res, tuple(pruned), tuple((k, tuple(sorted(v))) for k, v in removed.items())
+        )
     return None
 
 
