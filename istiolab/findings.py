@@ -542,6 +542,60 @@ CODES: dict[str, Code] = {
             "A local rate limit whose `filter_enabled`/`filter_enforced` is missing or 0 %: "
             "Envoy's default for both is 0 %, so it counts but never rejects.",
         ),
+        # -- conversion between VirtualService/Gateway and the Gateway API (convert.gatewayapi)
+        _c(
+            "IL315",
+            "warning",
+            "not expressible in the Gateway API",
+            "A VirtualService feature the Gateway API standard channel has no field for (fault "
+            "injection, CORS, a direct response, a regex rewrite, a match on authority, scheme, "
+            "port, source or a missing header, case-insensitive paths, delegation, TLS/TCP "
+            "routes); the converted HTTPRoute leaves it out and requests that used it change.",
+        ),
+        _c(
+            "IL316",
+            "info",
+            "experimental Gateway API field",
+            "Retries and mirror percentages exist only in the experimental channel (`retry`, "
+            "`percent`); the converted HTTPRoute uses them, so it needs the experimental CRDs.",
+        ),
+        _c(
+            "IL317",
+            "warning",
+            "string prefix is not a PathPrefix",
+            "Istio's `uri.prefix` is a string prefix (`/api` also matches `/apiv2`); Gateway API "
+            "`PathPrefix` matches whole path elements. Convert with a `RegularExpression` to keep "
+            "the old behaviour, or confirm that no client depends on it.",
+        ),
+        _c(
+            "IL318",
+            "warning",
+            "precedence changes the route",
+            "The Gateway API orders matches by specificity (exact, longest prefix, method, "
+            "headers, query), a VirtualService by position: a later route that is more specific "
+            "now takes requests an earlier route answered.",
+        ),
+        _c(
+            "IL319",
+            "info",
+            "subset becomes a Service",
+            "Gateway API backends are Services, not DestinationRule subsets: the conversion adds "
+            "a Service per subset (the host's selector plus the subset's labels).",
+        ),
+        _c(
+            "IL320",
+            "info",
+            "mesh route not compiled",
+            "A VirtualService for the mesh becomes an HTTPRoute whose parent is the Service "
+            "(GAMMA); istiolab compiles gateway routes only, so this one is not verified.",
+        ),
+        _c(
+            "IL321",
+            "warning",
+            "not expressible in a VirtualService",
+            "A Gateway API feature with no VirtualService equivalent (an ExtensionRef or CORS "
+            "filter, an unresolved backend); the converted VirtualService leaves it out.",
+        ),
         # -- Kubernetes Gateway API (istiolab.config.gatewayapi_checks)
         _c(
             "IL601",
