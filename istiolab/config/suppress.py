@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -397,8 +397,3 @@ def _glob(pattern: str) -> re.Pattern[str]:
             i += 1
     rx = _GLOBS[pattern] = re.compile("".join(parts))
     return rx
-
-
-def severity_names() -> Sequence[str]:
-    """``error``, ``warning``, ``info``: the values of ``--fail-on`` and of overrides."""
-    return [s.value for s in Severity]
