@@ -70,6 +70,13 @@ def pair(
     return pytest.param(p, id=id_ or code)
 
 
+def pair_of(param: pytest.ParameterSet) -> Pair:
+    """The :class:`Pair` inside a :func:`pair` parameter."""
+    p = param.values[0]
+    assert isinstance(p, Pair)
+    return p
+
+
 def dedent(text: str) -> str:
     """Each YAML document of *text* dedented on its own (texts are built from indented parts)."""
     docs = re.split(r"(?m)^[ \t]*---[ \t]*$", text)
@@ -111,7 +118,7 @@ def covered_codes() -> set[str]:
     out: set[str] = set()
     for name in FAMILIES:
         mod = importlib.import_module(f"analyzer.test_{name}")
-        out |= {p.values[0].code for p in mod.PAIRS}
+        out |= {pair_of(p).code for p in mod.PAIRS}
     # the Gateway API checks (IL6xx) keep their pairs with their feature's tests
     out |= {p.values[0].code for p in importlib.import_module("gatewayapi.test_lint").PAIRS}
     return out

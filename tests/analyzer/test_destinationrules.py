@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.common import Pair, assert_broken, assert_correct, lint, pair
+from analyzer.common import Pair, assert_broken, assert_correct, lint, pair, pair_of
 
 DR = """
 apiVersion: networking.istio.io/v1
@@ -148,16 +148,12 @@ def test_correct_config_stays_clean(p: Pair) -> None:
 
 
 def test_rules_for_one_host_in_two_namespaces_are_not_merged() -> None:
-    text = (
-        PAIRS[1]
-        .values[0]
-        .bad.replace(
-            "metadata: {name: httpbin-canary}", "metadata: {name: httpbin-canary, namespace: other}"
-        )
+    text = pair_of(PAIRS[1]).bad.replace(
+        "metadata: {name: httpbin-canary}", "metadata: {name: httpbin-canary, namespace: other}"
     )
     assert not [f for f in lint(text) if f.code == "IL230"]
 
 
 def test_tls_to_a_host_outside_the_mesh_is_not_an_mtls_override() -> None:
-    bad = PAIRS[5].values[0].bad
+    bad = pair_of(PAIRS[5]).bad
     assert not [f for f in lint(bad.split("---")[0]) if f.code == "IL233"]

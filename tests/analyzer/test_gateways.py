@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from analyzer.common import Pair, assert_broken, assert_correct, lint, pair
+from analyzer.common import Pair, assert_broken, assert_correct, lint, pair, pair_of
 from istiolab.findings import Severity
 
 
@@ -228,7 +228,7 @@ def test_correct_config_stays_clean(p: Pair) -> None:
 
 
 def test_conflict_needs_the_same_selector_and_port() -> None:
-    text = PAIRS[7].values[0].bad
+    text = pair_of(PAIRS[7]).bad
     assert [f.code for f in lint(text) if f.code == "IL219"] == ["IL219"]
     other_selector = text.replace(
         "metadata: {name: shop}\nspec:\n  selector: {istio: ingressgateway}",
@@ -249,7 +249,7 @@ def test_conflict_needs_the_same_selector_and_port() -> None:
 
 
 def test_gateway_service_port_is_checked_only_with_the_service() -> None:
-    bad = PAIRS[-1].values[0].bad
+    bad = pair_of(PAIRS[-1]).bad
     without_service = bad.split("---\napiVersion: v1\nkind: Service")[0]
     assert not [f for f in lint(without_service) if f.code == "IL221"]
     # port 80 is the Service's port; 8080 its targetPort: both are the gateway's ports
@@ -261,7 +261,7 @@ def test_gateway_service_port_is_checked_only_with_the_service() -> None:
 
 
 def test_namespace_scoped_host_in_the_gateways_own_namespace() -> None:
-    text = PAIRS[6].values[0].bad.replace('"prod/*.example.com"', '"./*.example.com"')
+    text = pair_of(PAIRS[6]).bad.replace('"prod/*.example.com"', '"./*.example.com"')
     assert [f.code for f in lint(text) if f.code == "IL206"] == ["IL206"]
     assert not [
         f

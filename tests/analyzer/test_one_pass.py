@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from analyzer.common import dedent, lint
 from istiolab.config import loads
+from istiolab.config.model import VirtualService
 
 DR = """
 ---
@@ -111,7 +112,9 @@ def test_partial_resources_are_for_the_analyzer_only() -> None:
     )
     assert len(cs) == 0  # nothing compiles or simulates a resource with errors
     assert len(cs.partial) == 1
-    assert cs.partial[0][0].resource.spec.http is not None
+    vs = cs.partial[0][0].resource
+    assert isinstance(vs, VirtualService)
+    assert vs.spec.http is not None
 
 
 def test_a_document_without_a_usable_spec_is_not_salvaged() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer.common import Pair, assert_broken, assert_correct, lint, pair
+from analyzer.common import Pair, assert_broken, assert_correct, lint, pair, pair_of
 from istiolab.findings import Severity
 
 SVC = """
@@ -281,7 +281,7 @@ def test_unknown_destination_rule_host_is_info_without_services() -> None:
 
 
 def test_target_port_by_name_and_pods_without_declared_ports() -> None:
-    base = PAIRS[-1].values[0].good
+    base = pair_of(PAIRS[-1]).good
     assert not [
         f
         for f in lint(
@@ -296,12 +296,12 @@ def test_target_port_by_name_and_pods_without_declared_ports() -> None:
 
 
 def test_gateway_selector_is_not_checked_without_deployments() -> None:
-    gw = PAIRS[5].values[0].bad.split("---")[0]
+    gw = pair_of(PAIRS[5]).bad.split("---")[0]
     assert not [f for f in lint(gw) if f.code == "IL216"]
 
 
 def test_gateway_selector_matches_a_bare_pod() -> None:
-    gw = PAIRS[5].values[0].good.split("---")[0]
+    gw = pair_of(PAIRS[5]).good.split("---")[0]
     pod = (
         "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: ingress-0\n  namespace: istio-system\n"
         "  labels: {istio: ingressgateway}\nspec:\n  containers:\n"

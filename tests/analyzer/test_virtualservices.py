@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from analyzer.common import Pair, assert_broken, assert_correct, lint, pair
+from analyzer.common import Pair, assert_broken, assert_correct, lint, pair, pair_of
 from istiolab.config.checks import virtualservices
 from istiolab.config.matching import covers
 from istiolab.config.model import HTTPMatchRequest
@@ -290,13 +290,9 @@ def test_correct_config_stays_clean(p: Pair) -> None:
 
 
 def test_same_host_on_two_gateways_is_no_conflict() -> None:
-    text = (
-        PAIRS[2]
-        .values[0]
-        .bad.replace(
-            "metadata: {name: canary}\nspec:\n",
-            "metadata: {name: canary}\nspec:\n  gateways: [public]\n",
-        )
+    text = pair_of(PAIRS[2]).bad.replace(
+        "metadata: {name: canary}\nspec:\n",
+        "metadata: {name: canary}\nspec:\n  gateways: [public]\n",
     )
     assert not [f for f in lint(text) if f.code == "IL225"]
 
@@ -375,7 +371,7 @@ def test_shadowing_of_3000_routes_is_indexed(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_mesh_rules_bound_to_the_gateway_too_apply_there() -> None:
-    bad = next(p.values[0] for p in PAIRS if p.values[0].code == "IL241").bad
+    bad = next(pair_of(p) for p in PAIRS if pair_of(p).code == "IL241").bad
     both = bad.replace("  hosts: [reviews]\n", "  hosts: [reviews]\n  gateways: [mesh, public]\n")
     assert both != bad
     assert not [f for f in lint(both) if f.code == "IL241"]
