@@ -299,3 +299,23 @@ def test_late_requests_count_in_shares_but_not_in_latencies() -> None:
     assert obs.late == 1
     assert obs.mean_ms == pytest.approx(10.0)
     assert obs.success_by_tries == {1: [pytest.approx(10.0)] * 99}
+
+
+def test_markdown_names_each_known_cause_once() -> None:
+    from istiolab.analysis.conform import markdown
+
+    metrics = [
+        Metric("a", 1.0, 2.0, 1.5, 2.5, False, "cause X"),
+        Metric("b", 1.0, 2.0, 1.5, 2.5, False, "cause X"),
+        Metric("c", 2.0, 2.0, 1.5, 2.5, True, "cause Y"),  # agrees: its cause is not listed
+    ]
+    report = ConformReport("s", None, metrics, reps=(3, 3), seconds=5.0)
+    assert report.ok
+    assert report.verdict == "agrees apart from known differences"
+    page = markdown([report], "cmd")
+    assert page.count("cause X") == 1
+    assert "known difference (`a`, `b`): cause X" in page
+    assert "cause Y" not in page
+    unknown = ConformReport("s", None, [Metric("a", 1.0, 2.0, 1.5, 2.5, False)], seconds=5.0)
+    assert not unknown.ok
+    assert unknown.verdict == "differs"

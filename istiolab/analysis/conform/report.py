@@ -98,11 +98,28 @@ class ConformReport:
             )
         for n in self.notes:
             lines.append(f"note: {n}")
-        for m in self.metrics:
-            if m.known:
-                lines.append(f"known difference {m.name}: {m.known}")
-        lines.append("agrees" if self.ok else "DISAGREES")
+        for names, cause in _known_groups(self.metrics):
+            lines.append(f"known difference ({', '.join(names)}): {cause}")
+        lines.append(self.verdict.upper() if not self.ok else self.verdict)
         return "\n".join(lines)
+
+    @property
+    def verdict(self) -> str:
+        """``agrees``, ``agrees apart from known differences`` or ``differs``."""
+        if not self.ok:
+            return "differs"
+        return (
+            "agrees" if all(m.ok for m in self.metrics) else "agrees apart from known differences"
+        )
+
+
+def _known_groups(metrics: Sequence[Metric]) -> list[tuple[list[str], str]]:
+    """Metrics that differ for a known cause, grouped by cause (each cause once)."""
+    groups: dict[str, list[str]] = {}
+    for m in metrics:
+        if m.known and not m.ok:
+            groups.setdefault(m.known, []).append(m.name)
+    return [(names, cause) for cause, names in groups.items()]
 
 
 def markdown(reports: Sequence[ConformReport], command: str) -> str:
@@ -129,7 +146,7 @@ def markdown(reports: Sequence[ConformReport], command: str) -> str:
             f"## {r.scenario}",
             "",
             f"{r.reps[0]} Envoy and {r.reps[1]} simulator runs of {r.seconds:g} s, about "
-            f"{r.requests[0]} requests each. Verdict: **{'agrees' if r.ok else 'differs'}**.",
+            f"{r.requests[0]} requests each. Verdict: **{r.verdict}**.",
             "",
             "| metric | sim | Envoy | band | verdict |",
             "|---|---:|---:|---|---|",
@@ -143,9 +160,12 @@ def markdown(reports: Sequence[ConformReport], command: str) -> str:
         if r.notes:
             out.append("")
             out += [f"- {n}" for n in r.notes]
-        known = [m for m in r.metrics if m.known]
-        if known:
+        groups = _known_groups(r.metrics)
+        if groups:
             out.append("")
-            out += [f"- known difference `{m.name}`: {m.known}" for m in known]
+            out += [
+                f"- known difference ({', '.join(f'`{n}`' for n in names)}): {cause}"
+                for names, cause in groups
+            ]
         out.append("")
     return "\n".join(out)

@@ -284,7 +284,7 @@ def conform(
         if keys:
             mean = {k: sum(o.counters.get(k, 0) for o in envoy_obs) / len(envoy_obs) for k in keys}
             notes.append(
-                "Envoy counters per run: " + ", ".join(f"{k} {v:g}" for k, v in mean.items())
+                "Envoy counters per run: " + ", ".join(f"{k} {v:.1f}" for k, v in mean.items())
             )
     if excluded:
         notes.append(
