@@ -35,6 +35,33 @@ def _series(result: Result, metric: str) -> pd.DataFrame:
     return ts[ts["metric"] == metric]
 
 
+def mark_events(result: Result, ax: Axes) -> Axes:
+    """Mark the run's events (pod crash, AZ loss, …) on a time axis: a dashed line and a label.
+
+    The plots of this module with time on the x axis call it; a result without events (or
+    one saved before events were recorded) draws nothing.
+
+    Returns:
+        The Axes.
+    """
+    for event in result.events:
+        t = float(event["t_s"])
+        ax.axvline(t, color="0.35", linestyle="--", linewidth=0.9, zorder=0)
+        label = f"{event['kind']} {event['target']}".strip()
+        ax.annotate(
+            label,
+            xy=(t, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.25",
+            va="top",
+            rotation=90,
+        )
+    return ax
+
+
 def latency_over_time(
     result: Result, *, ax: Axes | None = None, percentiles: tuple[str, ...] = ("p50", "p90", "p99")
 ) -> Axes:
@@ -54,7 +81,7 @@ def latency_over_time(
     ax.set_ylabel("latency (ms)")
     ax.set_title("Latency percentiles over time")
     ax.legend(loc="best", fontsize="small")
-    return ax
+    return mark_events(result, ax)
 
 
 def share_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
@@ -69,7 +96,7 @@ def share_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
     ax.set_ylim(0, 100)
     ax.set_title("Traffic share per version")
     ax.legend(loc="best", fontsize="small")
-    return ax
+    return mark_events(result, ax)
 
 
 def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
@@ -90,7 +117,7 @@ def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("responses per second")
     ax.set_title("Responses by code and flag")
     ax.legend(loc="upper left", fontsize="small")
-    return ax
+    return mark_events(result, ax)
 
 
 def latency_cdf(result: Result, *, ax: Axes | None = None, by: str = "version") -> Axes:
@@ -158,7 +185,7 @@ def retry_amplification(result: Result, *, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("amplification")
     ax.set_title("Retry amplification")
     ax.legend(loc="best", fontsize="small")
-    return ax
+    return mark_events(result, ax)
 
 
 def overview(result: Result) -> Any:

@@ -40,6 +40,7 @@ __all__ = [
     "WARNING_CODES",
     "TierAccount",
     "assumptions",
+    "event_marks",
     "finish",
     "warning",
 ]
@@ -125,6 +126,7 @@ def finish(
     tiers: Mapping[str, TierAccount],
     warmup_s: float,
     assumed: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Add the accounting fields, the warnings and the assumptions to *result* (in place).
 
@@ -138,6 +140,7 @@ def finish(
             what its servers did over the window.
         warmup_s: The warm-up (for ``short_warmup``).
         assumed: The assumptions block (:func:`assumptions`).
+        events: The scenario's events (:func:`event_marks`), kept in ``meta["events"]``.
     """
     totals = result.meta["totals"]
     requests = int(totals["requests"])
@@ -237,6 +240,16 @@ def finish(
             )
     result.meta["warnings"] = warnings
     result.meta["assumptions"] = dict(assumed)
+    result.meta["events"] = [dict(e) for e in events]
+
+
+def event_marks(scenario: Scenario) -> list[dict[str, Any]]:
+    """The scenario's events as ``{t_s, kind, target}`` (plots mark them on time axes)."""
+    marks = []
+    for ev in sorted(scenario.events, key=lambda e: e.at_s):
+        target = ev.az or ev.node or "/".join(x for x in (ev.service, ev.version) if x)
+        marks.append({"t_s": float(ev.at_s), "kind": ev.kind, "target": target})
+    return marks
 
 
 def assumptions(scenario: Scenario, table: RouteTable, engine: str) -> dict[str, Any]:

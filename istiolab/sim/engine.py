@@ -716,6 +716,7 @@ class _Run:
             tiers=self.tiers(),
             warmup_s=self.sc.run.warmup_s,
             assumed=accounting.assumptions(self.sc, self.table, "simpy"),
+            events=accounting.event_marks(self.sc),
         )
         return result
 

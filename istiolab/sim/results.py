@@ -481,6 +481,11 @@ class Result(HTMLRepr):
         """
         return json.loads(json.dumps(self.meta.get("assumptions", {})))  # type: ignore[no-any-return]
 
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The scenario's events, ``[{t_s, kind, target}]`` (plots mark them; empty if none)."""
+        return [dict(e) for e in self.meta.get("events", [])]
+
     def queues(self) -> pd.DataFrame:
         """Per tier: utilisation, waiting probability, mean wait in queue, arrivals, servers.
 

@@ -10,6 +10,7 @@ import json
 import math
 import statistics
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -197,3 +198,18 @@ def test_assumptions_name_the_calibration_and_its_source() -> None:
     queues = result.queues()
     assert set(queues["tier"]) >= {"gateway_workers", "backend/httpbin/v1", "lb_targets_max"}
     assert (queues["rho"].between(0, 1)).all()
+
+
+def test_plots_mark_the_events() -> None:
+    from istiolab.lab.plots import latency_over_time, responses_over_time
+
+    result = simulate(crash_scenario(5.0, duration_s=8.0))
+    assert result.events == [{"t_s": 5.0, "kind": "pod_crash", "target": "api"}]
+    for plot in (latency_over_time, responses_over_time):
+        ax = plot(result)
+        marks = [ln for ln in ax.get_lines() if np.asarray(ln.get_xdata()).tolist() == [5.0, 5.0]]
+        assert len(marks) == 1
+        assert any(t.get_text() == "pod_crash api" for t in ax.texts)
+    quiet = simulate(crash_scenario(5.0, duration_s=8.0).model_copy(update={"events": []}))
+    assert quiet.events == []
+    assert not latency_over_time(quiet).texts

@@ -307,6 +307,7 @@ def simulate_fast(
         tiers=_tiers(plan, state, scenario),
         warmup_s=warmup,
         assumed=accounting.assumptions(scenario, plan.table, "fast"),
+        events=accounting.event_marks(scenario),
     )
     return result
 
