@@ -260,8 +260,11 @@ class _Validator:
     def duplicates(self) -> None:
         seen: dict[tuple[str, str, str], Resource] = {}
         for r in self.ctx.resources:
-            # Ingress versions share a kind; so do the networking.istio.io versions.
-            k = (r.kind, r.namespace, r.name)
+            # Ingress versions share a kind (extensions and networking.k8s.io serve one object);
+            # so do the networking.istio.io versions. An Istio Gateway and a Gateway API Gateway
+            # share the kind but are two objects.
+            gateway_api = r.api_version.startswith("gateway.networking.k8s.io/")
+            k = (f"{r.kind}.gateway-api" if gateway_api else r.kind, r.namespace, r.name)
             if k in seen:
                 first = self.cs.origin(seen[k])
                 where = f" (first at {first.file}:{first.line})" if first and first.file else ""
