@@ -33,7 +33,8 @@ VirtualServices), :mod:`~istiolab.config.convert.fault_propagation` (0.2's per-c
 filters), :mod:`~istiolab.config.convert.destination_policy` (DestinationPolicy →
 DestinationRule) and :mod:`~istiolab.config.convert.mixer_quota` (Mixer quota → local rate limit
 EnvoyFilter), on the shared state of :mod:`~istiolab.config.convert.state` and the naming rules
-of :mod:`~istiolab.config.convert.names`.
+of :mod:`~istiolab.config.convert.names`. :mod:`~istiolab.config.convert.gatewayapi` converts
+VirtualServices and Gateways to and from the Kubernetes Gateway API.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ from istiolab.config.codecs import RawDocument
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.destination_policy import _DestinationPolicyConverter
 from istiolab.config.convert.fault_propagation import _FaultPropagation
+from istiolab.config.convert.gatewayapi import (
+    GatewayAPIConversion,
+    PrefixMode,
+    to_gateway_api,
+    to_istio,
+)
 from istiolab.config.convert.ingress import (
     LEGACY_INGRESS_SECRET,
     _IngressConverter,
@@ -94,12 +101,16 @@ __all__ = [
     "TYPED_STRUCT",
     "Conversion",
     "DestKey",
+    "GatewayAPIConversion",
     "combine_path_prefix",
     "convert",
     "ingress_path_match",
     "is_regular_expression",
+    "legacy_to_gateway_api",
     "routes_by_path_key",
     "subset_name",
+    "to_gateway_api",
+    "to_istio",
 ]
 
 
@@ -226,3 +237,23 @@ class _Converter(
             if not self.is_converted(r):
                 add(r, o)
         return Conversion(ConfigSet(tuple(resources), tuple(origins)), tuple(self.findings))
+
+
+def legacy_to_gateway_api(
+    config: ConfigSet, *, prefix_mode: PrefixMode = "path", modern_defaults: bool = True
+) -> GatewayAPIConversion:
+    """Convert Istio 0.2 RouteRules and Ingresses to the Gateway API, through VirtualServices.
+
+    Args:
+        config: A loaded config set with legacy resources.
+        prefix_mode: As for :func:`~istiolab.config.convert.gatewayapi.to_gateway_api`.
+        modern_defaults: Leave out Istio 0.2's implicit 15 s timeout and "no retries" (the
+            default: a Gateway API user gets istiod's defaults); False writes them out, the
+            retries then in the experimental ``retry`` field.
+
+    Returns:
+        The conversion; the legacy conversion's findings come first.
+    """
+    legacy = convert(config, modern_defaults=modern_defaults)
+    out = to_gateway_api(legacy.config, prefix_mode=prefix_mode)
+    return dataclasses.replace(out, findings=(*legacy.findings, *out.findings))
