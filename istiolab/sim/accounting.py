@@ -7,7 +7,8 @@ their metrics built. It adds to ``result.meta``:
   when the run stopped, the ones the in-flight limit refused included), ``rejected`` (arrivals
   refused by :data:`istiolab.sim.budget.SIM_MAX_IN_FLIGHT`), ``in_flight_expected`` (the number
   a steady state holds in flight, Little's L = λW, from the completed requests),
-  ``unfinished_excess`` (unfinished beyond L + 3√L + 1: what a steady state does not explain),
+  ``unfinished_excess`` (unfinished beyond what a steady state explains: L + 4√(L(L+1)) + 1
+  for a stable run, L + 3√L + 1 for an unstable one, whose L grows with the run),
   ``success_ratio_incl_unfinished`` (successes over completed plus excess unfinished requests:
   what a success objective should be held against), ``rho`` (tier → utilisation, a time
   integral over the measured window) and ``queues`` (tier → utilisation, waiting probability,
@@ -148,11 +149,23 @@ def finish(
     unfinished = max(0, started - requests)
     mean_s = totals["mean_ms"] / 1e3 if requests else 0.0
     expected = (requests / window) * mean_s if window > 0 else 0.0
-    excess = max(0, unfinished - math.ceil(expected + 3 * math.sqrt(expected) + 1))
-    ok = round(totals["success_ratio"] * requests) if requests else 0
-    denominator = requests + excess
     queues = {name: tiers[name].as_dict() for name in sorted(tiers)}
     rho = {name: q["rho"] for name, q in queues.items()}
+    finite = {k: v for k, v in rho.items() if not math.isnan(v)}
+    busiest = max(finite, key=finite.__getitem__) if finite else None
+    saturated = busiest is not None and finite[busiest] >= RHO_UNSTABLE
+    growing = _growing(in_flight_marks)
+    # How many in flight a steady state explains. Near saturation the number in system is
+    # about geometric (M/M/1: mean L, sd √(L(L+1))), so a stable run allows L + 4 sd + 1
+    # (exceeded with probability about e⁻⁵); an unstable run's W, hence L, grows with the run
+    # itself, so it only gets L + 3√L + 1.
+    if saturated or growing:
+        allowed = expected + 3 * math.sqrt(expected) + 1
+    else:
+        allowed = expected + 4 * math.sqrt(expected * (expected + 1)) + 1
+    excess = max(0, unfinished - math.ceil(allowed))
+    ok = round(totals["success_ratio"] * requests) if requests else 0
+    denominator = requests + excess
     totals.update(
         {
             "unfinished": unfinished,
@@ -165,9 +178,7 @@ def finish(
         }
     )
     warnings: list[dict[str, str]] = []
-    finite = {k: v for k, v in rho.items() if not math.isnan(v)}
-    busiest = max(finite, key=finite.__getitem__) if finite else None
-    if busiest is not None and finite[busiest] >= RHO_UNSTABLE:
+    if saturated and busiest is not None:
         warnings.append(
             warning(
                 "unstable",
@@ -175,7 +186,7 @@ def finish(
                 "its queue grows for as long as the load lasts; add capacity or lower the load",
             )
         )
-    elif _growing(in_flight_marks):
+    elif growing:
         warnings.append(
             warning(
                 "unstable",
