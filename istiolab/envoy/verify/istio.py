@@ -22,6 +22,7 @@ Legacy input (RouteRule, Istio Ingress, …) is given to Istio as istiolab conve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -252,6 +253,7 @@ def istio_inputs(
     config: ConfigSet,
     services: Iterable[tuple[str, str, int]] = (),
     gateway_services: Iterable[dict[str, Any]] = (),
+    crds: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
 ) -> tuple[str, str]:
     """The config as the peer takes it: ``(istio configs YAML, Kubernetes objects YAML)``.
 
@@ -262,7 +264,10 @@ def istio_inputs(
         config: The (modern) config.
         services: ``(name, namespace, port)`` of Services to add to the registry.
         gateway_services: Further Kubernetes objects (a Gateway API Gateway's Service).
+        crds: ``(group, version, kind) -> openAPIV3Schema``: defaults to fill into Gateway API
+            objects, as the API server would.
     """
+    crds = crds or {}
     istio: list[dict[str, Any]] = []
     objects: list[dict[str, Any]] = []
     for res in config:
@@ -272,9 +277,13 @@ def istio_inputs(
             objects.append(_with_namespace(res))
         else:
             doc = _document(res)
-            if str(doc.get("apiVersion", "")).startswith(_GATEWAY_API_GROUP + "/"):
+            api_version = str(doc.get("apiVersion", ""))
+            if api_version.startswith(_GATEWAY_API_GROUP + "/"):
                 # istiod reads the Gateway API from Kubernetes, not from its config store
                 doc.setdefault("metadata", {}).setdefault("namespace", res.namespace or "default")
+                key = (_GATEWAY_API_GROUP, api_version.split("/", 1)[1], str(doc.get("kind")))
+                if key in crds:
+                    doc = _default(doc, crds[key])
                 objects.append(doc)
             elif doc.get("kind") == "Namespace" and doc.get("apiVersion") == "v1":
                 objects.append(doc)  # allowedRoutes namespace selectors read their labels
@@ -372,6 +381,51 @@ def _with_namespace(res: Resource) -> dict[str, Any]:
 
 def _document(res: Resource) -> dict[str, Any]:
     return dict(res.to_dict())
+
+
+# -- the API server's defaults -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _crd_schemas(directory: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """``(group, version, kind) -> openAPIV3Schema`` of the CRDs in *directory*'s YAML files."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in codecs.loads(codecs.read_text(path), str(path)):
+            crd = doc.data
+            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd.get("spec") or {}
+            for v in spec.get("versions") or []:
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                if isinstance(schema, dict):
+                    key = (spec.get("group", ""), v.get("name", ""), spec["names"]["kind"])
+                    out[key] = schema
+    return out
+
+
+def _default(node: Any, schema: Mapping[str, Any]) -> Any:
+    """*node* with the schema's ``default`` values filled in, as the API server stores it.
+
+    kube-apiserver applies a CRD's structural defaults on every write (apiextensions-apiserver
+    ``structuraldefaulting``); the peer's fake cluster takes objects as written, and istiod's
+    Gateway API translation relies on the defaults (a path match without ``type`` is a nil
+    pointer to it). So the Gateway API objects get them here, from the CRDs ``make peers``
+    copied out of ``sigs.k8s.io/gateway-api``.
+    """
+    if isinstance(node, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if key not in node and "default" in sub:
+                node[key] = json.loads(json.dumps(sub["default"]))
+        for key, value in node.items():
+            if key in props:
+                node[key] = _default(value, props[key])
+            elif isinstance(schema.get("additionalProperties"), dict):
+                node[key] = _default(value, schema["additionalProperties"])
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        return [_default(v, schema["items"]) for v in node]
+    return node
 
 
 # -- normal forms ------------------------------------------------------------------------------
@@ -698,6 +752,11 @@ def compare_tables(
         The comparison.
     """
     res = result if result is not None else IstioComparison()
+    # istiod gives a gateway port with no route a virtual host "blackhole:<port>" without
+    # routes; Envoy answers 404 (no route) to it, as to a port without virtual hosts.
+    istio = {
+        k: v for k, v in istio.items() if k in ours or v["routes"] or not k.startswith("blackhole:")
+    }
     names = list(ours) + [n for n in istio if n not in ours and not only_ours]
     for vh in names:
         mine, theirs = ours.get(vh), istio.get(vh)
@@ -896,6 +955,13 @@ def _compare_gateway_api(
     """
     from istiolab.envoy.compile import compile as do_compile
 
+    crd_dir = binary.parent / "crds" / "gateway-api"
+    crds = _crd_schemas(crd_dir) if crd_dir.is_dir() else {}
+    if not crds:
+        res.notes.append(
+            f"no Gateway API CRDs in {crd_dir}: objects go to Istio without the API server's "
+            "defaults (run `make peers`)"
+        )
     for gw in gateways:
         ns = gw.namespace or "default"
         http = sorted(
@@ -914,7 +980,7 @@ def _compare_gateway_api(
                 "ports": [{"name": f"port-{p}", "port": p} for p in http],
             },
         }
-        configs, objects = istio_inputs(modern, gateway_services=[service])
+        configs, objects = istio_inputs(modern, gateway_services=[service], crds=crds)
         rcs = run_peer(configs, objects, proxy="router", labels=labels, namespace=ns, peer=binary)
         for p in ports:
             table = do_compile(config, prof, f"{ns}/{gw.name}", port=p)
