@@ -9,6 +9,7 @@ an entry that no longer differs fails too, so the list cannot go stale.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -277,7 +278,10 @@ def _gateway_api_configs() -> list[tuple[str, ConfigSet, object]]:
                     if inspect.signature(fn).parameters:
                         continue  # parametrized: its cases are covered by the files above
                     current[0] = f"{m.__name__.rsplit('.', 1)[1]}.{name}"
-                    fn()
+                    # its own assertions are its own test's business; the configs it compiled
+                    # before failing are recorded all the same
+                    with contextlib.suppress(Exception):
+                        fn()
     finally:
         for m in patched:
             setattr(m, "compile", real)  # noqa: B010
