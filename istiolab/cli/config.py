@@ -424,23 +424,52 @@ def convert(
             help="Do not write out Istio 0.2's 15 s timeout, retry policy and ROUND_ROBIN.",
         ),
     ] = False,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="istio (VirtualService/Gateway; legacy input, or Gateway API input without "
+            "legacy resources) or gateway-api (Gateway, HTTPRoute, ReferenceGrant).",
+        ),
+    ] = "istio",
+    prefix_mode: Annotated[
+        str,
+        typer.Option(
+            "--prefix-mode",
+            help="With --to gateway-api: uri.prefix as PathPrefix (path, whole path elements) "
+            "or as a RegularExpression that keeps Istio's string prefix (regex).",
+        ),
+    ] = "path",
 ) -> None:
     """Convert legacy RouteRules, DestinationPolicies and Istio Ingresses to modern Istio.
 
     Prints VirtualServices, DestinationRules and Gateways (networking.istio.io/v1) that keep the
     0.2 behaviour; findings (lossy parts, truncations) go to stderr. Exit 1 if the input or
     the conversion has errors (nothing is written then), 2 if the output cannot be written.
+    With ``--to gateway-api`` VirtualServices and Gateways (or legacy resources, through
+    them) become Gateway API resources; with ``--to istio`` Gateway API input becomes
+    VirtualServices and Gateways (docs/gateway-api.md, "Conversion").
 
     Examples:
         istiolab convert examples/seed/
 
         istiolab convert old-rules/ -o modern.yaml --modern-defaults
+
+        istiolab convert examples/modern/ingress.yaml --to gateway-api
     """
     from istiolab.config import dumps
+    from istiolab.config import gatewayapi as gapi
     from istiolab.config.convert import convert as do_convert
+    from istiolab.config.convert import legacy_to_gateway_api, to_gateway_api, to_istio
+    from istiolab.config.convert.gatewayapi import PrefixMode
     from istiolab.config.validate import validate
+    from istiolab.envoy.compile import is_legacy
     from istiolab.findings import has_errors
 
+    if to not in ("istio", "gateway-api"):
+        raise usage_error(f"--to expects istio or gateway-api, got {to!r}")
+    if prefix_mode not in ("path", "regex"):
+        raise usage_error(f"--prefix-mode expects path or regex, got {prefix_mode!r}")
     check_writable(output, "--output")
     config = load_config(paths)
     prof = profile_for(config, profile)
@@ -448,7 +477,16 @@ def convert(
     if has_errors(findings):
         echo_findings(findings)
         raise typer.Exit(EXIT_FAILED)
-    result = do_convert(config, modern_defaults=modern_defaults)
+    mode: PrefixMode = "regex" if prefix_mode == "regex" else "path"
+    result: Any
+    if to == "gateway-api" and is_legacy(config):
+        result = legacy_to_gateway_api(config, prefix_mode=mode, modern_defaults=modern_defaults)
+    elif to == "gateway-api":
+        result = to_gateway_api(config, prefix_mode=mode)
+    elif not is_legacy(config) and config.kind(gapi.HTTPRoute):
+        result = to_istio(config)
+    else:
+        result = do_convert(config, modern_defaults=modern_defaults)
     notes = [*findings, *result.findings]
     if notes:
         echo_findings(notes)
