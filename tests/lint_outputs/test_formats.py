@@ -73,7 +73,13 @@ _RESULT = {
                             "artifactLocation": {
                                 "type": "object",
                                 "required": ["uri"],
-                                "properties": {"uri": {"type": "string", "pattern": "^[^/]"}},
+                                # a relative reference, or an absolute file URI
+                                "properties": {
+                                    "uri": {
+                                        "type": "string",
+                                        "pattern": "^([^/:]+/)*[^/:]+$|^file:///",
+                                    }
+                                },
                             },
                             "region": _REGION,
                         },
@@ -181,6 +187,18 @@ def test_sarif_column_of_a_nested_field(tmp_path: Path, monkeypatch: pytest.Monk
         "startLine": line,
         "startColumn": col,
     }
+
+
+def test_sarif_uri_outside_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    path = write(tmp_path, "web.yaml", BAD_SUBSET)
+    _, log = sarif(path)
+    (r,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "IL203"]
+    uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == path.resolve().as_uri()
 
 
 def test_sarif_of_a_clean_config_has_no_results(tmp_path: Path) -> None:
