@@ -932,7 +932,7 @@ class _ToIstio:
                 server["tls"] = t
             servers.append(server)
         return {
-            "apiVersion": NETWORKING_VERSIONS[0],
+            "apiVersion": NETWORKING_VERSIONS[-1],
             "kind": "Gateway",
             "metadata": _drop_none({"name": gw.name, "namespace": gw.metadata.namespace}),
             "spec": {"selector": dict(self.selector), "servers": servers},
@@ -962,7 +962,7 @@ class _ToIstio:
             if only is not None:
                 ns = only.namespace
             vs = {
-                "apiVersion": NETWORKING_VERSIONS[0],
+                "apiVersion": NETWORKING_VERSIONS[-1],
                 "kind": "VirtualService",
                 "metadata": _drop_none(
                     {"name": name, "namespace": ns if ns != "default" else None}
