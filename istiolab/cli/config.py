@@ -176,13 +176,17 @@ class _Columns:
         return None
 
 
-def _uri(file: str) -> str:
-    """A file as SARIF wants it: relative to the working folder when under it, with ``/``."""
+def _uri(file: str, *, sarif: bool = False) -> str:
+    """A file relative to the working folder when under it, with ``/``.
+
+    Elsewhere it stays as given, or for SARIF (*sarif*), whose locations are URIs, becomes a
+    ``file://`` URI.
+    """
     p = Path(file)
     try:
         return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except (ValueError, OSError):
-        return p.as_posix()
+        return p.resolve().as_uri() if sarif else p.as_posix()
 
 
 def _sarif_result(
@@ -205,7 +209,7 @@ def _sarif_result(
             col = cols.column(f)
             if col is not None:
                 region["startColumn"] = col
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(f.file)}}
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(f.file, sarif=True)}}
         if region:
             physical["region"] = region
         out["locations"] = [{"physicalLocation": physical, "logicalLocations": logical}]
