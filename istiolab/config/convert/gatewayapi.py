@@ -78,6 +78,7 @@ GATEWAY_CLASS = "istio"
 MAX_RULES = 16  # httproute_types.go: rules MaxItems=16
 _RETRY_ON_DEFAULT = "connect-failure,refused-stream,unavailable,cancelled"
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
+_WHOLE_PATH = ("/.*", "^/.*$", ".*", "^.*$", "^/.*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +159,7 @@ class _ToGatewayAPI:
         self.grants: dict[tuple[str, str], dict[str, Any]] = {}
         self.subset_services: dict[tuple[str, str], dict[str, Any]] = {}
         self.backends: dict[str, tuple[str, str]] = {}
+        self._exact_siblings: set[tuple[str, str]] = set()
 
     def note(
         self, code: str, res: Resource, path: Sequence[str | int], message: str, fix: str
@@ -343,6 +345,11 @@ class _ToGatewayAPI:
                     "that met it now reach the route's backends",
                     "keep this route on a VirtualService, or drop the feature before migrating",
                 )
+        # "exact /a" next to "prefix /a/" (with the same other conditions) is what PathPrefix
+        # /a means: that prefix loses nothing
+        self._exact_siblings = {
+            (_others(m), m.uri.exact) for m in http.match or [] if m.uri and m.uri.exact
+        }
         matches = [self.match(vs, m, (*base, "match", j)) for j, m in enumerate(http.match or [])]
         kept = [m for m in matches if m is not None]
         if http.match and not kept:
@@ -367,6 +374,13 @@ class _ToGatewayAPI:
         if retry is not None:
             rule["retry"] = retry
         rewrite = http.rewrite
+        rr = rewrite.uri_regex_rewrite if rewrite is not None else None
+        if rewrite is not None and rr is not None and rr.match in _WHOLE_PATH and rr.rewrite:
+            # a regex that replaces the whole path is ReplaceFullPath
+            rewrite = rewrite.model_copy(update={"uri": rr.rewrite, "uri_regex_rewrite": None})
+            full_path = True
+        else:
+            full_path = False
         if rewrite is not None and rewrite.uri_regex_rewrite is not None:
             self.note(
                 "IL315",
@@ -391,7 +405,7 @@ class _ToGatewayAPI:
         out = []
         for m in kept or [{"path": {"type": "PathPrefix", "value": "/"}}]:
             path = m.get("path", {"type": "PathPrefix", "value": "/"})
-            if path["type"] == "PathPrefix":
+            if path["type"] == "PathPrefix" and not full_path:
                 mod = {"type": "ReplacePrefixMatch", "replacePrefixMatch": rewrite.uri}
             else:
                 mod = {"type": "ReplaceFullPath", "replaceFullPath": rewrite.uri}
@@ -428,7 +442,8 @@ class _ToGatewayAPI:
                 return None
         out: dict[str, Any] = {}
         if m.uri is not None:
-            p = self.path(vs, m.uri, (*path, "uri"), bool(m.ignore_uri_case))
+            sibling = (_others(m), (m.uri.prefix or "").rstrip("/")) in self._exact_siblings
+            p = self.path(vs, m.uri, (*path, "uri"), bool(m.ignore_uri_case), sibling)
             if p is None:
                 return None
             out["path"] = p
@@ -464,7 +479,12 @@ class _ToGatewayAPI:
         return out
 
     def path(
-        self, vs: VirtualService, sm: StringMatch, where: tuple[str | int, ...], ignore_case: bool
+        self,
+        vs: VirtualService,
+        sm: StringMatch,
+        where: tuple[str | int, ...],
+        ignore_case: bool,
+        exact_sibling: bool = False,
     ) -> dict[str, Any] | None:
         if ignore_case:
             self.note(
@@ -481,6 +501,8 @@ class _ToGatewayAPI:
         prefix = sm.prefix or "/"
         if prefix == "/":
             return {"type": "PathPrefix", "value": "/"}
+        if prefix.endswith("/") and exact_sibling:
+            return {"type": "PathPrefix", "value": prefix}
         if self.prefix_mode == "regex":
             return {"type": "RegularExpression", "value": re.escape(prefix) + ".*"}
         if prefix.endswith("/"):
@@ -779,21 +801,27 @@ class _ToGatewayAPI:
             for b_i, b, b_order in flat:
                 if b_order <= a_order or b_i == a_i or (a_i, b_i) in said:
                     continue
-                if _rank(b) < _rank(a) and _may_overlap(a, b):
-                    said.add((a_i, b_i))
-                    http = vs.spec.http or []
-                    a_name = http[a_i].name or f"http[{a_i}]"
-                    b_name = http[b_i].name or f"http[{b_i}]"
-                    self.note(
-                        "IL318",
-                        vs,
-                        ("spec", "http", b_i),
-                        f"route {b_name!r} comes after {a_name!r} in the VirtualService but the "
-                        "Gateway API ranks it first (more specific); requests both match now go "
-                        f"to {b_name!r}",
-                        f"narrow {a_name!r} or {b_name!r} so they do not overlap, or accept the "
-                        "new order",
-                    )
+                if not (_rank(b) < _rank(a) and _may_overlap(a, b)):
+                    continue
+                # another match of the same route that still ranks first takes those requests
+                if any(
+                    x_i == a_i and _rank(x) <= _rank(b) and _covers(x, a, b) for x_i, x, _ in flat
+                ):
+                    continue
+                said.add((a_i, b_i))
+                http = vs.spec.http or []
+                a_name = http[a_i].name or f"http[{a_i}]"
+                b_name = http[b_i].name or f"http[{b_i}]"
+                self.note(
+                    "IL318",
+                    vs,
+                    ("spec", "http", b_i),
+                    f"route {b_name!r} comes after {a_name!r} in the VirtualService but the "
+                    "Gateway API ranks it first (more specific); requests both match now go "
+                    f"to {b_name!r}",
+                    f"narrow {a_name!r} or {b_name!r} so they do not overlap, or accept the "
+                    "new order",
+                )
 
 
 def _rank(m: APIMatch) -> tuple[int, int, int, int, int]:
@@ -836,6 +864,24 @@ def _may_overlap(a: APIMatch, b: APIMatch) -> bool:
             if x.type == "Exact" and want.get(x.name.lower(), x.value) != x.value:
                 return False
     return True
+
+
+def _covers(x: APIMatch, a: APIMatch, b: APIMatch) -> bool:
+    """Whether *x* takes every request that meets both *a* and *b* (conservative: False)."""
+    if x.model_dump(exclude={"path"}) != a.model_dump(exclude={"path"}):
+        return False
+    px = (x.path.type, x.path.value) if x.path is not None else ("PathPrefix", "/")
+    pb = (b.path.type, b.path.value) if b.path is not None else ("PathPrefix", "/")
+    if px[0] == "Exact":
+        return pb == px
+    if px[0] == "PathPrefix" and pb[0] in ("Exact", "PathPrefix"):
+        return _under(pb[1].rstrip("/") or "/", px[1])
+    return False
+
+
+def _others(m: HTTPMatchRequest) -> str:
+    """A match's conditions other than the path, as a comparable key."""
+    return repr(sorted(m.model_dump(exclude={"uri", "name"}, exclude_none=True).items()))
 
 
 def _camel(field: str) -> str:
