@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.peers, pytest.mark.xdist_group("peers")]
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "default"
-MUTATIONS = 150  # Hypothesis examples (fixed seed): about 10 s on the project's machine
+MUTATIONS = 200  # Hypothesis examples (fixed seed): about 15 s on the project's machine
 
 
 def _pattern(path: str) -> str:
@@ -71,6 +71,22 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
         "a Service port name must be an IANA service name (lowercase RFC 1123 label, at most "
         "15 characters); lint does not check Service port names"
     ),
+    ("Service", "spec.ports[].targetPort"): (
+        "a named targetPort must be an IANA service name (lowercase letters, digits and hyphens, "
+        "not at either end); lint checks only a numeric targetPort's range"
+    ),
+    ("Service", "spec.selector"): (
+        "selector values must be Kubernetes label values (63 characters of [A-Za-z0-9_.-], "
+        "alphanumeric at both ends); lint does not check Service selectors"
+    ),
+    ("HTTPRoute", "spec.hostnames[]"): (
+        "the Gateway API CRD requires each hostname to match its RFC 1123 pattern (an optional "
+        "leading '*.'); lint does not check HTTPRoute hostnames' syntax"
+    ),
+    ("Gateway", "spec.listeners[].hostname"): (
+        "the Gateway API CRD requires a listener hostname to match its RFC 1123 pattern; lint "
+        "does not check its syntax"
+    ),
     ("Deployment", "spec.selector"): (
         "apps/v1 requires spec.selector, template labels it matches and at least one container; "
         "lint reads Deployments only for labels and replicas and checks none of the pod spec"
@@ -98,7 +114,13 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
 
 
 # The entries only the Hypothesis mutations show (the corpus has no such document).
-FOUND_BY_MUTATIONS = {("Service", "spec.ports[].name")}
+FOUND_BY_MUTATIONS = {
+    ("Service", "spec.ports[].name"),
+    ("Service", "spec.ports[].targetPort"),
+    ("Service", "spec.selector"),
+    ("HTTPRoute", "spec.hostnames[]"),
+    ("Gateway", "spec.listeners[].hostname"),
+}
 
 
 @dataclasses.dataclass
@@ -463,6 +485,38 @@ BASES = [
           servers:
           - port: {number: 80, name: http, protocol: HTTP}
             hosts: ["*.example.com"]
+        """,
+        """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: Gateway
+        metadata: {name: edge, namespace: default}
+        spec:
+          gatewayClassName: istio
+          listeners:
+          - name: http
+            port: 80
+            protocol: HTTP
+            hostname: "*.example.com"
+            allowedRoutes: {namespaces: {from: Same}}
+        """,
+        """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: {name: web, namespace: default}
+        spec:
+          parentRefs: [{name: edge, sectionName: http}]
+          hostnames: [shop.example.com]
+          rules:
+          - matches:
+            - path: {type: PathPrefix, value: /api}
+              headers: [{name: x-user, value: alice}]
+            filters:
+            - type: RequestHeaderModifier
+              requestHeaderModifier: {set: [{name: x-env, value: prod}]}
+            backendRefs:
+            - {name: web, port: 8080, weight: 90}
+            - {name: web-v2, port: 8080, weight: 10}
+            timeouts: {request: 5s}
         """,
         """
         apiVersion: v1
