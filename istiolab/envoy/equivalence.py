@@ -32,6 +32,8 @@ from istiolab.envoy.verify.outcomes import redirect_url
 
 __all__ = ["Disagreement", "answer", "check_equivalent", "probe_requests"]
 
+_MAX_CROSS = 48  # paths × header sets tried per host, each way: at most 48² requests
+
 
 @dataclasses.dataclass(frozen=True)
 class Disagreement:
@@ -186,13 +188,24 @@ def probe_requests(tables: Sequence[RouteTable]) -> list[Request]:
         seen.setdefault(key, req)
 
     for t in tables:
+        # per host: every route's path with every route's headers, so that a route that
+        # another one overtakes (headers against a longer path) is met with both
+        paths: dict[str, dict[str, None]] = {}
+        conditions: dict[str, dict[tuple[Any, ...], Request]] = {}
         for case in generate_cases(t):
             req = case.request
             add(req)
+            paths.setdefault(req.host, {})[req.path] = None
+            key = (req.method, tuple(sorted(req.headers.items())))
+            conditions.setdefault(req.host, {}).setdefault(key, req)
             path, sep, query = req.path.partition("?")
             stem = path.rstrip("/") or "/"
-            for p in {stem, stem + "/", stem + "x", stem + "/x", stem + "-v2/x"}:
+            for p in dict.fromkeys((stem, stem + "/", stem + "x", stem + "/x", stem + "-v2/x")):
                 add(dataclasses.replace(req, path=p + sep + query))
+        for host, ps in paths.items():
+            for p in list(ps)[:_MAX_CROSS]:
+                for other in list(conditions[host].values())[:_MAX_CROSS]:
+                    add(dataclasses.replace(other, path=p))
     return list(seen.values())
 
 

@@ -72,7 +72,8 @@ __all__ = [
 
 PrefixMode = Literal["path", "regex"]
 """How an Istio ``uri.prefix`` is converted: ``path`` (``PathPrefix``, path elements) or
-``regex`` (``RegularExpression`` ``<prefix>.*``: the same requests, ranked after prefixes)."""
+``regex`` (``RegularExpression`` ``<prefix>.*``: the same requests; catch-alls become ``/.*``
+too, since istiod ranks regexes after every PathPrefix, longer patterns first)."""
 
 GATEWAY_CLASS = "istio"
 MAX_RULES = 16  # httproute_types.go: rules MaxItems=16
@@ -399,11 +400,13 @@ class _ToGatewayAPI:
                 rule["filters"] = filters
             if kept:
                 rule["matches"] = kept
+            elif self.prefix_mode == "regex":
+                rule["matches"] = [{"path": self.catch_all()}]
             return [rule]
         # A URI rewrite depends on the match: ReplacePrefixMatch needs one PathPrefix match
         # (a CEL rule), ReplaceFullPath stands for an exact or regex match. One rule per match.
         out = []
-        for m in kept or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+        for m in kept or [{"path": self.catch_all()}]:
             path = m.get("path", {"type": "PathPrefix", "value": "/"})
             if path["type"] == "PathPrefix" and not full_path:
                 mod = {"type": "ReplacePrefixMatch", "replacePrefixMatch": rewrite.uri}
@@ -441,6 +444,8 @@ class _ToGatewayAPI:
                 )
                 return None
         out: dict[str, Any] = {}
+        if m.uri is None and self.prefix_mode == "regex":
+            out["path"] = self.catch_all()
         if m.uri is not None:
             sibling = (_others(m), (m.uri.prefix or "").rstrip("/")) in self._exact_siblings
             p = self.path(vs, m.uri, (*path, "uri"), bool(m.ignore_uri_case), sibling)
@@ -500,7 +505,7 @@ class _ToGatewayAPI:
             return {"type": "RegularExpression", "value": sm.regex}
         prefix = sm.prefix or "/"
         if prefix == "/":
-            return {"type": "PathPrefix", "value": "/"}
+            return self.catch_all()
         if prefix.endswith("/") and exact_sibling:
             return {"type": "PathPrefix", "value": prefix}
         if self.prefix_mode == "regex":
@@ -519,6 +524,16 @@ class _ToGatewayAPI:
             "if clients send such paths",
         )
         return {"type": "PathPrefix", "value": prefix}
+
+    def catch_all(self) -> dict[str, Any]:
+        """Every path: ``PathPrefix /``, or with ``prefix_mode="regex"`` the regex ``/.*``.
+
+        istiod ranks RegularExpression paths after every PathPrefix, by pattern length: with
+        string prefixes as regexes, a ``PathPrefix /`` catch-all would take their requests.
+        """
+        if self.prefix_mode == "regex":
+            return {"type": "RegularExpression", "value": "/.*"}
+        return {"type": "PathPrefix", "value": "/"}
 
     def string(
         self, vs: VirtualService, sm: StringMatch, where: tuple[str | int, ...]
@@ -1115,12 +1130,13 @@ class _ToIstio:
                         "rewrite": rewrite.path.replace_full_path or "/",
                     }
             else:
-                new = rewrite.path.replace_prefix_match or "/"
-                # "/a" as two matches: exact "/a" → new; prefix "/a/" → new + "/" (the "/"
-                # after the prefix stays, as Gateway API's ReplacePrefixMatch keeps it)
+                # istiod trims the replacement's trailing "/"; "/a" as two matches: exact "/a"
+                # → new; prefix "/a/" → new + "/" (the "/" after the prefix stays, as
+                # ReplacePrefixMatch keeps it)
+                new = (rewrite.path.replace_prefix_match or "/").rstrip("/")
                 if "prefix" in im["uri"] and im["uri"]["prefix"] != "/":
-                    new = new.rstrip("/") + "/"
-                rw_spec["uri"] = new
+                    new += "/"
+                rw_spec["uri"] = new or "/"
             out.append(
                 {
                     **entry,
