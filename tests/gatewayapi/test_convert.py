@@ -489,3 +489,33 @@ def test_converted_output_is_valid_yaml_that_loads_again() -> None:
     again = loads(dumps(conv.config))
     assert [r.key for r in again] == [r.key for r in conv.config]
     assert not [f for f in validate(again) if f.severity is Severity.ERROR]
+
+
+# -- a real Envoy agrees with the converted tables ------------------------------------------
+
+
+@pytest.mark.envoy
+@pytest.mark.xdist_group("envoy")
+@pytest.mark.parametrize(
+    ("path", "to"),
+    [
+        ("examples/modern/ingress.yaml", "gateway-api"),
+        ("examples/modern/canary-90-10.yaml", "gateway-api"),
+    ],
+)
+def test_converted_output_verifies_on_envoy(path: str, to: str) -> None:
+    from istiolab.envoy.verify.generate import generate_cases
+    from istiolab.envoy.verify.runner import verify
+
+    cs = on_gateway(load(ROOT / path))
+    conv = to_gateway_api(cs)
+    table = compile(conv.config)
+    cases = generate_cases(table)
+    assert len(cases) >= len(table.routes())
+    report = verify(table, cases, requests=200)
+    assert report.ok, report.failures()
+    assert report.agree == len(report.results)
+    # and the VirtualServices it converts back to
+    back = compile(to_istio(conv.config).config)
+    report = verify(back, generate_cases(back), requests=200)
+    assert report.ok, report.failures()
