@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from istiolab.kube.errors import IstioNotServedError
-from istiolab.kube.kinds import ISTIO_GROUP_VERSIONS
+from istiolab.kube.kinds import ISTIO_GROUP_VERSIONS, KINDS
 from istiolab.kube.objects import Obj
 
 __all__ = ["ClusterAdapter", "ClusterIdentity", "ObjList", "require_istio"]
@@ -82,9 +82,10 @@ class ClusterAdapter(Protocol):
         ...
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:
-        """Istio kinds the cluster serves, each with its served apiVersions, newest first.
+        """Discovered kinds the cluster serves, each with its served apiVersions, newest first.
 
-        Empty when no Istio API is served.
+        Istio's kinds and the Gateway API's, keyed as :data:`~istiolab.kube.kinds.KINDS` is
+        (``Gateway`` is Istio's). Empty when neither API is served.
         """
         ...
 
@@ -134,13 +135,13 @@ class ClusterAdapter(Protocol):
 
 
 def require_istio(cluster: ClusterAdapter) -> dict[str, tuple[str, ...]]:
-    """The served Istio kinds, or one clear error when there are none.
+    """The served discovered kinds (Istio's, the Gateway API's), or one clear error without Istio.
 
     Raises:
         IstioNotServedError: Naming the APIs that were looked for and how to check.
     """
     served = cluster.served_versions()
-    if not served:
+    if not any(KINDS[k].istio for k in served if k in KINDS):
         groups = ", ".join(ISTIO_GROUP_VERSIONS)
         raise IstioNotServedError(
             f'the cluster of context "{cluster.context}" serves none of the Istio APIs '

@@ -90,11 +90,19 @@ _UNDONE = frozenset({"restored", "deleted"})
 
 
 def _project(have: Any, want: Any) -> Any:
-    """*have* cut down to the fields *want* sets: maps key by key, lists and scalars whole."""
+    """*have* cut down to the fields *want* sets: maps by key, lists by item, scalars whole.
+
+    Lists of one length go item by item because CRD schemas default fields inside list
+    items: the Gateway API's CRDs add ``allowedRoutes`` to each listener, ``group``, ``kind``
+    and ``weight`` to each backendRef, a ``PathPrefix /`` match to each rule
+    (``apis/v1/*_types.go``, ``+kubebuilder:default``), so items read back with more keys.
+    """
     if isinstance(want, dict) and want:
         if not isinstance(have, dict):
             return have
         return {k: _project(have.get(k, _MISSING), v) for k, v in want.items()}
+    if isinstance(want, list) and isinstance(have, list) and len(want) == len(have):
+        return [_project(h, w) for h, w in zip(have, want, strict=True)]
     return have
 
 

@@ -53,6 +53,7 @@ from istiolab.config import codecs
 from istiolab.errors import ClusterError
 from istiolab.kube.adapter import ClusterIdentity
 from istiolab.kube.errors import BackupError
+from istiolab.kube.kinds import kind_key
 from istiolab.kube.objects import Obj
 
 __all__ = [
@@ -310,7 +311,8 @@ class BackupSet:
         """
         self._check_room()
         meta = live.get("metadata") or {}
-        kind, ns, name = str(live.get("kind")), str(meta.get("namespace", "")), str(meta["name"])
+        kind = kind_key(str(live.get("kind")), str(live.get("apiVersion") or ""))
+        ns, name = str(meta.get("namespace", "")), str(meta["name"])
         file = f"{len(self.entries) + 1:03d}-{_safe(kind)}-{_safe(ns)}-{_safe(name)}.yaml"
         try:
             _write_atomic(self.path / file, codecs.dumps([dict(live)]))

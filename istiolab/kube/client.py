@@ -52,10 +52,11 @@ from istiolab.kube.errors import (
     truncate,
 )
 from istiolab.kube.kinds import (
-    ISTIO_GROUP_VERSIONS,
+    DISCOVERED_GROUP_VERSIONS,
     KINDS,
     KindInfo,
     kind_info,
+    kind_key,
     newest_served,
     split_api_version,
 )
@@ -462,19 +463,19 @@ class KubernetesCluster:
         return self._identity
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:
-        """Discover the Istio kinds and versions served (``GET /apis/<group>/<version>``)."""
+        """Discover the Istio and Gateway API kinds and versions served (``GET /apis/<g>/<v>``)."""
         if self._served is None:
             found: dict[str, list[str]] = {}
-            for gv in ISTIO_GROUP_VERSIONS:
+            for gv in DISCOVERED_GROUP_VERSIONS:
                 group, version = split_api_version(gv)
                 resources = self._discover(group, version)
                 kinds = {
-                    r.get("kind")
+                    kind_key(str(r.get("kind")), gv)
                     for r in resources
                     if isinstance(r, dict) and "/" not in str(r.get("name", ""))
                 }
-                for kind in sorted(str(k) for k in kinds if k in KINDS):
-                    if KINDS[kind].istio and gv in KINDS[kind].api_versions:
+                for kind in sorted(k for k in kinds if k in KINDS):
+                    if KINDS[kind].discovered and gv in KINDS[kind].api_versions:
                         found.setdefault(kind, []).append(gv)
             self._served = {
                 k: tuple(v for v in KINDS[k].api_versions if v in vs) for k, vs in found.items()
@@ -652,8 +653,8 @@ class KubernetesCluster:
         return self._known_secrets.add(secrets)
 
     def _address(self, obj: Mapping[str, Any]) -> tuple[KindInfo, str, str, str, str, str]:
-        info = kind_info(str(obj.get("kind")))
         version = str(obj.get("apiVersion") or "")
+        info = kind_info(kind_key(str(obj.get("kind")), version))
         meta = obj.get("metadata") or {}
         ns = str(meta.get("namespace") or self._namespace)
         name = str(meta.get("name") or "")
@@ -846,7 +847,7 @@ def _with_type(data: Mapping[str, Any], info: KindInfo, version: str) -> Obj:
     """Lists of core kinds omit ``apiVersion``/``kind`` on items; put them back."""
     out = dict(data)
     out.setdefault("apiVersion", version)
-    out.setdefault("kind", info.kind)
+    out.setdefault("kind", info.k8s_kind)
     return out
 
 

@@ -39,7 +39,7 @@ from istiolab.config.configset import ConfigSet, from_documents
 from istiolab.errors import ClusterError
 from istiolab.kube.adapter import ClusterAdapter, ObjList, require_istio
 from istiolab.kube.errors import ForbiddenError, NotFoundError
-from istiolab.kube.kinds import APPLY_ORDER, KINDS
+from istiolab.kube.kinds import APPLY_ORDER, KINDS, kind_key
 from istiolab.kube.objects import Obj, strip
 from istiolab.sim.scenario import Scenario, scenario_from_dict
 
@@ -49,8 +49,9 @@ DEFAULT_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 UNKNOWN_ZONE = "unknown-zone"
 _AWS = "service.beta.kubernetes.io/"
-_ROUTING = tuple(k for k in APPLY_ORDER if KINDS[k].istio)
-"""The Istio routing kinds read, in apply order (Ingress, a core kind, is read on its own)."""
+_ROUTING = ("GatewayClass", *(k for k in APPLY_ORDER if KINDS[k].discovered))
+"""The Istio and Gateway API kinds read, in apply order (Ingress, a core kind, is read on its
+own; GatewayClass, cluster-scoped and never written, first)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,12 +146,15 @@ def inspect_cluster(
     for kind in _ROUTING:
         if kind not in served:
             continue
+        if not KINDS[kind].namespaced:
+            objects.extend(reader.list(kind, None, optional=True))
+            continue
         for where in dict.fromkeys([ns, gateway_namespace]):
             objects.extend(reader.list(kind, where, optional=where != ns))
     objects.extend(reader.list("Ingress", ns, optional=True))
     docs = [
         RawDocument(strip(o), f"cluster:{_ref(o)}", 0, 1)
-        for o in sorted(objects, key=lambda o: (_KIND_ORDER.get(str(o.get("kind")), 99), _ref(o)))
+        for o in sorted(objects, key=lambda o: (_KIND_ORDER.get(_key(o), 99), _ref(o)))
     ]
     config = from_documents(docs)
     if config.findings:
@@ -258,7 +262,11 @@ class _Reader:
             return []
 
 
-_KIND_ORDER = {k: i for i, k in enumerate(APPLY_ORDER)}
+_KIND_ORDER = {k: i for i, k in enumerate(_ROUTING)}
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    return kind_key(str(obj.get("kind")), str(obj.get("apiVersion") or ""))
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -273,7 +281,7 @@ def _spec(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _ref(obj: Mapping[str, Any]) -> str:
     meta = _meta(obj)
-    return f"{obj.get('kind')}/{meta.get('namespace', '-')}/{meta.get('name')}"
+    return f"{_key(obj)}/{meta.get('namespace', '-')}/{meta.get('name')}"
 
 
 def _subset(small: Mapping[str, Any], big: Mapping[str, Any]) -> bool:
@@ -342,6 +350,9 @@ def _traffic_host(config: ConfigSet) -> str:
             else:
                 for server in spec.get(key) or []:
                     hosts.extend(str(h).split("/", 1)[-1] for h in server.get("hosts") or [])
+    for res in config:
+        if res.kind == "HTTPRoute":
+            hosts.extend(str(h) for h in res.to_dict().get("spec", {}).get("hostnames") or [])
     for h in hosts:
         if "*" not in h and "." in h:
             return h

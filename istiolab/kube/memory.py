@@ -44,7 +44,7 @@ from typing import Any
 
 from istiolab.kube.adapter import ClusterIdentity, ObjList
 from istiolab.kube.errors import ApiError, Scrubber, api_error
-from istiolab.kube.kinds import KINDS, KindInfo, kind_info, split_api_version
+from istiolab.kube.kinds import KINDS, KindInfo, kind_info, kind_key, split_api_version
 from istiolab.kube.objects import Obj
 
 __all__ = ["Call", "InMemoryCluster"]
@@ -203,6 +203,9 @@ class InMemoryCluster:
         namespace: Default namespace.
         istio_versions: Istio ``group/version`` strings served; empty means Istio is not
             installed. Add ``"config.istio.io/v1alpha2"`` for a 2017 cluster with RouteRules.
+        gateway_api_versions: Gateway API ``group/version`` strings served (the standard
+            channel's CRDs serve ``gateway.networking.k8s.io/v1`` and ``/v1beta1``); empty (the
+            default, as on a new cluster) means the Gateway API CRDs are not installed.
         objects: Objects to start with, owned by the manager ``kubectl``.
         field_manager: Field manager of istiolab's writes.
         user: The user named in RBAC denials.
@@ -229,6 +232,7 @@ class InMemoryCluster:
         context: str = "in-memory",
         namespace: str = "default",
         istio_versions: Iterable[str] = DEFAULT_ISTIO_VERSIONS,
+        gateway_api_versions: Iterable[str] = (),
         objects: Iterable[Mapping[str, Any]] = (),
         field_manager: str = "istiolab",
         user: str = "workshop-user",
@@ -240,7 +244,7 @@ class InMemoryCluster:
         self._identity = ClusterIdentity(server, cluster_uid or str(uuid.uuid4()))
         self._namespace = namespace
         self._field_manager = field_manager
-        self._istio_versions = tuple(istio_versions)
+        self._istio_versions = tuple(istio_versions) + tuple(gateway_api_versions)
         self._user = user
         self._clock = clock or (lambda: datetime.datetime.now(datetime.timezone.utc))
         self._objects: dict[tuple[str, str | None, str], _Stored] = {}
@@ -282,10 +286,10 @@ class InMemoryCluster:
         return self._identity
 
     def served_versions(self) -> dict[str, tuple[str, ...]]:
-        """Istio kinds served, each with its apiVersions, newest first."""
+        """Istio and Gateway API kinds served, each with its apiVersions, newest first."""
         out: dict[str, tuple[str, ...]] = {}
         for info in KINDS.values():
-            if info.istio:
+            if info.discovered:
                 versions = tuple(v for v in info.api_versions if v in self._istio_versions)
                 if versions:
                     out[info.kind] = versions
@@ -424,7 +428,7 @@ class InMemoryCluster:
             operation = "Apply" if manager == self._field_manager else "Update"
         with self._lock:
             data = copy.deepcopy(dict(obj))
-            info = kind_info(str(data.get("kind")))
+            info = kind_info(kind_key(str(data.get("kind")), data.get("apiVersion")))
             meta = data.setdefault("metadata", {})
             if info.namespaced:
                 meta.setdefault("namespace", self._namespace)
@@ -546,7 +550,7 @@ class InMemoryCluster:
             stored = self._objects.get((kind, ns, name))
             live: Obj
             if stored is None:
-                live = {"apiVersion": version, "kind": kind, "metadata": {"name": name}}
+                live = {"apiVersion": version, "kind": info.k8s_kind, "metadata": {"name": name}}
                 if ns is not None:
                     live["metadata"]["namespace"] = ns
                 owners: dict[tuple[str, str], _Owner] = {}
@@ -617,12 +621,12 @@ class InMemoryCluster:
             return self._render(stored, version)
 
     def _identify(self, obj: Mapping[str, Any]) -> tuple[str, str | None, str, KindInfo, str]:
-        kind = str(obj.get("kind") or "")
+        version = str(obj.get("apiVersion") or "")
+        kind = kind_key(str(obj.get("kind") or ""), version)
         info = kind_info(kind)
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or "")
         ns = (meta.get("namespace") or self._namespace) if info.namespaced else None
-        version = str(obj.get("apiVersion") or "")
         if version not in info.api_versions:
             raise self._error(
                 404,
@@ -637,7 +641,7 @@ class InMemoryCluster:
     def _version(
         self, info: KindInfo, api_version: str | None, verb: str, ns: str | None, name: str | None
     ) -> str:
-        if not info.istio:
+        if not info.discovered:
             return api_version or info.api_versions[0]
         served = self.served_versions().get(info.kind, ())
         version = api_version or (served[0] if served else info.api_versions[0])

@@ -25,7 +25,13 @@ from istiolab.findings import Finding, Severity
 from istiolab.kube.adapter import ClusterAdapter, require_istio
 from istiolab.kube.errors import ConflictError, FieldConflict, InvalidError
 from istiolab.kube.gitops import Manager, managed_by
-from istiolab.kube.kinds import APPLY_ORDER, KINDS, newest_served
+from istiolab.kube.kinds import (
+    APPLY_ORDER,
+    GATEWAY_API_GATEWAY,
+    KINDS,
+    kind_key,
+    newest_served,
+)
 from istiolab.kube.objects import (
     Obj,
     canonical,
@@ -256,14 +262,14 @@ def plan(
     if errors:
         raise ConfigError(errors)
     order = {k: i for i, k in enumerate(APPLY_ORDER)}
-    writable = [r for r in config if r.kind in order and KINDS[r.kind].writable]
+    writable = [r for r in config if _key(r) in order and KINDS[_key(r)].writable]
     skipped = [
         f"{r.kind}/{r.metadata.namespace or default_ns}/{r.name}: not applied "
-        + ("(read-only context)" if r.kind in KINDS else "(istiolab does not apply this kind)")
+        + ("(read-only context)" if _key(r) in KINDS else "(istiolab does not apply this kind)")
         for r in config
         if r not in writable
     ]
-    writable.sort(key=lambda r: order[r.kind])  # stable: input order within a kind
+    writable.sort(key=lambda r: order[_key(r)])  # stable: input order within a kind
     steps = [_step(r, cluster, served, r.metadata.namespace or default_ns, force) for r in writable]
     return Plan(
         context=cluster.context,
@@ -276,8 +282,17 @@ def plan(
     )
 
 
-CONTEXT_CODES = frozenset({"IL203", "IL206"})
-"""Finding codes that depend on other objects (subsets, gateway hosts), which may be live."""
+CONTEXT_CODES = frozenset({"IL203", "IL206", "IL601", "IL608"})
+"""Finding codes that depend on other objects (subsets, gateway hosts, a route's parent
+Gateway, a ReferenceGrant), which may be live."""
+
+_LIVE_CONTEXT = ("DestinationRule", "Gateway", GATEWAY_API_GATEWAY, "ReferenceGrant")
+"""Kinds read from the cluster as validation context (when served)."""
+
+
+def _key(resource: Resource) -> str:
+    """The kind key of a config resource (:func:`~istiolab.kube.kinds.kind_key`)."""
+    return kind_key(resource.kind, resource.api_version)
 
 
 def _validate_with_live_context(
@@ -305,9 +320,15 @@ def _validate_with_live_context(
             for ref in vs.to_dict().get("spec", {}).get("gateways") or []:
                 if "/" in str(ref):
                     namespaces.add(str(ref).split("/", 1)[0])
-    own = {(r.kind, r.metadata.namespace or default_ns, r.name) for r in config}
+        elif vs.kind in ("HTTPRoute", "GRPCRoute"):
+            # a parentRef or backendRef into another namespace: its Gateway or its grant
+            spec = vs.to_dict().get("spec", {})
+            for ref in [*(spec.get("parentRefs") or []), *_backend_refs(spec)]:
+                if isinstance(ref, dict) and ref.get("namespace"):
+                    namespaces.add(str(ref["namespace"]))
+    own = {(_key(r), r.metadata.namespace or default_ns, r.name) for r in config}
     docs = []
-    for kind in ("DestinationRule", "Gateway"):
+    for kind in _LIVE_CONTEXT:
         if kind not in served:
             continue
         for ns in sorted(namespaces):
@@ -327,6 +348,10 @@ def _validate_with_live_context(
     return [f for f in findings if f.resource in keys or f.file not in {d.file for d in docs}]
 
 
+def _backend_refs(spec: dict[str, Any]) -> list[Any]:
+    return [b for rule in spec.get("rules") or [] for b in rule.get("backendRefs") or []]
+
+
 def _with_namespace(resource: Resource, namespace: str) -> Resource:
     """The resource with its namespace filled in (validation resolves short hosts with it)."""
     if resource.metadata.namespace:
@@ -342,14 +367,34 @@ def _step(
     namespace: str,
     force: bool,
 ) -> PlanStep:
-    kind, name = resource.kind, resource.name
+    kind, name = _key(resource), resource.name
     version = newest_served(kind, served)
+    info = KINDS[kind]
+    if info.gateway_api and version is not None and resource.api_version not in served[kind]:
+        # the Gateway API's versions differ in schema (GRPCRoute v1alpha2/v1, fields added per
+        # release): written only in a version the cluster serves, never converted
+        desired = desired_object(resource, resource.api_version, namespace)
+        return PlanStep(
+            kind,
+            namespace,
+            name,
+            resource.api_version,
+            "rejected",
+            desired,
+            error=f"the cluster serves {resource.kind} only as {', '.join(served[kind])}, "
+            f"not {resource.api_version}: write it in a served version, or upgrade the "
+            "Gateway API CRDs (https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api)",
+        )
     if version is None:
         version = resource.api_version
         desired = desired_object(resource, version, namespace)
         hint = (
             "convert it with `istiolab convert` first"
             if kind in ("RouteRule", "DestinationPolicy")
+            else "install the Gateway API CRDs first (kubectl apply -f https://github.com/"
+            "kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml), or "
+            "convert the routes to VirtualServices with `istiolab convert`"
+            if info.gateway_api
             else "install or upgrade Istio first"
         )
         return PlanStep(
@@ -359,10 +404,10 @@ def _step(
             version,
             "rejected",
             desired,
-            error=f"the cluster serves no version of {kind} "
-            f"({', '.join(KINDS[kind].api_versions)}); {hint}",
+            error=f"the cluster serves no version of {info.k8s_kind} "
+            f"({', '.join(info.api_versions)}); {hint}",
         )
-    if not KINDS[kind].istio:
+    if not info.discovered:
         version = resource.api_version  # Ingress: written as given
     desired = desired_object(resource, version, namespace)
     raw_live = cluster.get(kind, namespace, name, api_version=version)

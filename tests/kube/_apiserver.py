@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from istiolab.kube.client import KubernetesCluster
-from istiolab.kube.kinds import KINDS, split_api_version
+from istiolab.kube.kinds import KINDS, kind_key, split_api_version
 from peers.apiserver import ADMIN_USER, DEPLOYER_USER, ApiServer, grant
 
 NAMESPACES = ("shop", "istio-system")
@@ -153,7 +153,7 @@ class ApiServerEnv:
             meta.pop(key, None)
         kind, ns, name = data["kind"], meta.get("namespace"), meta["name"]
         group, version = split_api_version(data["apiVersion"])
-        info = KINDS[kind]
+        info = KINDS[kind_key(kind, data["apiVersion"])]
         base = f"/apis/{group}/{version}" if group else f"/api/{version}"
         if info.namespaced:
             base += f"/namespaces/{ns}"

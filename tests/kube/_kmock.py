@@ -40,7 +40,7 @@ from typing import Any
 import kmock
 from kmock import KubernetesError, KubernetesObjectNotFoundError
 
-from istiolab.kube.kinds import KINDS, split_api_version
+from istiolab.kube.kinds import KINDS, kind_key, split_api_version
 
 APPLY = "application/apply-patch+yaml"
 TOKEN = "kmock-secret-token-c0ffee-5ca1ab1e-deadbeef"
@@ -155,10 +155,16 @@ class KMockServer:
     Args:
         istio_versions: Istio group/versions to declare (discovery serves them); empty: Istio
             is not installed.
+        gateway_api_versions: Gateway API group/versions to declare; empty (the default): the
+            Gateway API CRDs are not installed.
     """
 
-    def __init__(self, istio_versions: tuple[str, ...] = ISTIO_VERSIONS) -> None:
-        self.istio_versions = istio_versions
+    def __init__(
+        self,
+        istio_versions: tuple[str, ...] = ISTIO_VERSIONS,
+        gateway_api_versions: tuple[str, ...] = (),
+    ) -> None:
+        self.istio_versions = istio_versions + gateway_api_versions
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -203,12 +209,12 @@ class KMockServer:
         for info in KINDS.values():
             versions = (
                 [v for v in info.api_versions if v in self.istio_versions]
-                if info.istio
+                if info.discovered
                 else info.api_versions[:1]
             )
             for v in versions:
                 self.km.resources[resource_of(info.kind, v)] = kmock.ResourceInfo(
-                    kind=info.kind, namespaced=info.namespaced
+                    kind=info.k8s_kind, namespaced=info.namespaced
                 )
 
     # -- talking to it --------------------------------------------------------------------
@@ -259,7 +265,7 @@ class KMockServer:
     def seed(self, obj: Mapping[str, Any]) -> None:
         """Store an object (as a prior state of the cluster)."""
         data = copy.deepcopy(dict(obj))
-        info = KINDS[data["kind"]]
+        info = KINDS[kind_key(data["kind"], data.get("apiVersion"))]
         meta = data["metadata"]
         ns = meta.get("namespace") if info.namespaced else None
         self.km.objects[resource_of(info.kind, data.get("apiVersion")), ns, meta["name"]] = data
@@ -267,7 +273,7 @@ class KMockServer:
     def stored(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The stored object (at any served version), or None."""
         info = KINDS[kind]
-        versions = info.api_versions if info.istio else info.api_versions[:1]
+        versions = info.api_versions if info.discovered else info.api_versions[:1]
         ns = namespace if info.namespaced else None
         for v in versions:
             key = (resource_of(kind, v), ns, name)

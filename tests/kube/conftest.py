@@ -154,6 +154,8 @@ class MemoryEnv:
 
 
 Env = KMockEnv | MemoryEnv | ApiServerEnv
+GATEWAY_API_V1_V1BETA1 = ("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1")
+"""What the standard channel's CRDs serve for Gateway, HTTPRoute, ReferenceGrant."""
 MAX_REQUESTS = 200
 
 
@@ -179,17 +181,23 @@ APISERVER = pytest.param(
 def make_env(request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
     """Factory of fresh clusters of the parametrised kind.
 
-    ``make_env(istio=True, namespace="shop")``; every KMock server is stopped afterwards. On
-    the real server ``istio=False`` is a second API server without CRDs.
+    ``make_env(istio=True, namespace="shop", gateway_api=())``; every KMock server is stopped
+    afterwards. On the real server ``istio=False`` is a second API server without CRDs, and the
+    Gateway API CRDs (standard channel, v1.6) are always installed: *gateway_api* is honoured
+    only where it says so (v1 and v1beta1 served), else the test is skipped.
     """
     servers: list[KMockServer] = []
 
-    def make(*, istio: bool = True, namespace: str = "shop") -> Env:
+    def make(
+        *, istio: bool = True, namespace: str = "shop", gateway_api: tuple[str, ...] = ()
+    ) -> Env:
         if request.param == "apiserver":
+            if gateway_api and set(gateway_api) != set(GATEWAY_API_V1_V1BETA1):
+                pytest.skip("apiserver: its Gateway API CRDs serve v1 and v1beta1 only")
             running: Peers = request.getfixturevalue("peers")
             return ApiServerEnv(running.apiserver if istio else running.bare(), namespace)
         if request.param == "kmock":
-            server = KMockServer(DEFAULT_ISTIO_VERSIONS if istio else ())
+            server = KMockServer(DEFAULT_ISTIO_VERSIONS if istio else (), gateway_api)
             server.__enter__()
             servers.append(server)
             return KMockEnv(server, namespace)
@@ -198,6 +206,7 @@ def make_env(request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
                 context="memory",
                 namespace=namespace,
                 istio_versions=DEFAULT_ISTIO_VERSIONS if istio else (),
+                gateway_api_versions=gateway_api,
             )
         )
 

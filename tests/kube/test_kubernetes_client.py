@@ -148,9 +148,12 @@ def test_discovery_picks_the_newest_served_version() -> None:
             "/apis/networking.istio.io/v1beta1",
             "/apis/networking.istio.io/v1alpha3",
             "/apis/config.istio.io/v1alpha2",
+            "/apis/gateway.networking.k8s.io/v1",
+            "/apis/gateway.networking.k8s.io/v1beta1",
+            "/apis/gateway.networking.k8s.io/v1alpha2",
         ]
         cluster.served_versions()  # cached: no second discovery
-        assert len([r for r in server.requests() if r.url.path.count("/") == 3]) == 4
+        assert len([r for r in server.requests() if r.url.path.count("/") == 3]) == 7
 
 
 def test_legacy_route_rule_refused_on_a_modern_cluster(kmock_server: KMockServer) -> None:
