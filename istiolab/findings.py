@@ -716,6 +716,50 @@ CODES: dict[str, Code] = {
             "Two listeners of a Gateway with the same port, protocol and hostname, or the "
             "same name; the API server or istiod refuses one (`Conflicted`).",
         ),
+        # -- the AWS load balancer in front of the gateway (config/aws_checks)
+        _c(
+            "IL650",
+            "warning",
+            "LB health check is not the gateway's readiness",
+            "The AWS load balancer checks the gateway's traffic port (or another path) instead "
+            "of Envoy's readiness endpoint, port 15021 `/healthz/ready`: a draining or "
+            "unready gateway pod keeps getting new connections.",
+        ),
+        _c(
+            "IL651",
+            "warning",
+            "cross-zone off with gateway pods uneven over AZs",
+            "An NLB without cross-zone load balancing gives each AZ the same share of "
+            "connections whatever its number of gateway pods: pods in a thin AZ carry more.",
+        ),
+        _c(
+            "IL652",
+            "warning",
+            "instance targets with externalTrafficPolicy Cluster",
+            "NLB instance targets send to every node's NodePort and kube-proxy forwards to a "
+            "gateway pod, often on another node: an extra hop, and the client IP is lost.",
+        ),
+        _c(
+            "IL653",
+            "error",
+            "health-check interval not greater than timeout",
+            "The ELB API rejects a target group whose health-check timeout is not smaller "
+            "than its interval; the controller's reconcile fails and the LB is not changed.",
+        ),
+        _c(
+            "IL654",
+            "warning",
+            "CLB-only annotation on an NLB",
+            "`aws-load-balancer-connection-idle-timeout` sets a Classic ELB's idle timeout; an "
+            "NLB ignores it (its TCP idle timeout is a listener attribute).",
+        ),
+        _c(
+            "IL655",
+            "warning",
+            "AWS annotation value not understood",
+            "An AWS load balancer annotation whose value is not of its documented type "
+            "(integer, boolean, key=value list); the controller refuses or ignores it.",
+        ),
         # -- scenarios
         _c("IL401", "error", "scenario invalid", "A scenario field is invalid."),
         _c(
