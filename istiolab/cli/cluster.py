@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,6 +33,7 @@ from istiolab.cli.common import (
     SuppressOpt,
     check_writable,
     echo_findings,
+    kustomize_build,
     load_config,
     say,
     split_codes,
@@ -249,28 +248,8 @@ def _force(force_conflicts: bool, force: bool) -> bool:
 
 
 def _kustomize(directory: Path) -> str:
-    """The output of ``kustomize build DIR`` (or ``kubectl kustomize DIR``); exit 2 on failure."""
-    if not directory.is_dir():
-        raise usage_error(f"-k {directory}: not a folder with a kustomization.yaml")
-    tool = shutil.which("kustomize")
-    argv = [tool, "build", str(directory)] if tool else None
-    if argv is None and shutil.which("kubectl"):
-        argv = [str(shutil.which("kubectl")), "kustomize", str(directory)]
-    if argv is None:
-        raise usage_error(
-            f"-k {directory}: neither kustomize nor kubectl is installed; install one, or run "
-            "`kustomize build` yourself and pass the result with -f -"
-        )
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise usage_error(f"-k {directory}: {Path(argv[0]).name} failed: {err}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise usage_error(f"-k {directory}: {Path(argv[0]).name} failed: {last[:300]}")
-    return done.stdout
+    """The output of ``kustomize build DIR`` (:func:`~istiolab.cli.common.kustomize_build`)."""
+    return kustomize_build(directory)
 
 
 def _inputs(

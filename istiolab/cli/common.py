@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -263,3 +265,32 @@ def compile_or_exit(
         echo_findings(errors)
         raise typer.Exit(EXIT_FAILED)
     return table
+
+
+def kustomize_build(directory: Path) -> str:
+    """The output of ``kustomize build DIR`` (else ``kubectl kustomize DIR``), for ``-k DIR``.
+
+    Exits 2 with one line when *directory* is not a folder, when neither tool is installed, or
+    when the build fails (its last line of stderr is said).
+    """
+    if not directory.is_dir():
+        raise usage_error(f"-k {directory}: not a folder with a kustomization.yaml")
+    tool = shutil.which("kustomize")
+    argv = [tool, "build", str(directory)] if tool else None
+    if argv is None and shutil.which("kubectl"):
+        argv = [str(shutil.which("kubectl")), "kustomize", str(directory)]
+    if argv is None:
+        raise usage_error(
+            f"-k {directory}: neither kustomize nor kubectl is installed; install one, or run "
+            "`kustomize build` yourself and pass the result with -f -"
+        )
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise usage_error(f"-k {directory}: {Path(argv[0]).name} failed: {err}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise usage_error(f"-k {directory}: {Path(argv[0]).name} failed: {last[:300]}")
+    return done.stdout
