@@ -1041,6 +1041,8 @@ class _ToIstio:
         route, rule = m.route, m.rule
         base: tuple[str | int, ...] = ("spec", "rules", m.rule_index)
         name = rule.name or f"{route.name}-{m.rule_index}"
+        if len(rule.matches or []) > 1:  # each match is its own entry, in precedence order
+            name = f"{name}-{m.match_index}"
         entry: dict[str, Any] = {"name": name}
         filters = {f.type: f for f in rule.filters or []}
         for k, f in enumerate(rule.filters or []):
