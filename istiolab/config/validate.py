@@ -22,6 +22,7 @@ from istiolab.config.checks import FAMILIES, Context
 from istiolab.config.checks.context import GatewayHosts
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
+from istiolab.config.aws_checks import aws_findings
 from istiolab.config.gatewayapi_checks import gateway_api_findings
 from istiolab.config.hosts import fqdn, gateway_ref
 from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service
@@ -188,6 +189,7 @@ class _Validator:
         for r in self.cs:
             self.header_text(r)
         self.findings.extend(gateway_api_findings(self.cs))  # IL6xx: config/gatewayapi_checks
+        self.findings.extend(aws_findings(self.cs))  # IL65x: config/aws_checks
 
     # -- control characters in request text (IL109) ----------------------------------------
     # Envoy's route proto gives the values it sends (host_redirect, path_redirect,
