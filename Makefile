@@ -72,7 +72,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The full conformance suite against a real Envoy (~20 min); CI runs the short one in `make test`.
+# The full conformance suite against a real Envoy (~8 min); CI runs the short one in `make test`.
 conform: $(STAMP)
 	ISTIOLAB_CONFORM=full $(BIN)/pytest -q -p no:randomly -m conform tests/conform
 
