@@ -519,3 +519,37 @@ def test_converted_output_verifies_on_envoy(path: str, to: str) -> None:
     back = compile(to_istio(conv.config).config)
     report = verify(back, generate_cases(back), requests=200)
     assert report.ok, report.failures()
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_cli_convert_to_gateway_api_and_back(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from istiolab.cli.app import app
+
+    runner = CliRunner()
+    out = tmp_path / "gw.yaml"
+    src = str(ROOT / "examples" / "modern" / "ingress.yaml")
+    res = runner.invoke(app, ["convert", src, "--to", "gateway-api", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "IL317" in res.output
+    kinds = [r.kind for r in load(out)]
+    assert kinds.count("HTTPRoute") == 1
+    assert "VirtualService" not in kinds
+    res = runner.invoke(app, ["convert", src, "--to", "gateway-api", "--prefix-mode", "regex"])
+    assert res.exit_code == 0, res.output
+    assert "IL317" not in res.output
+    assert "RegularExpression" in res.output
+    res = runner.invoke(app, ["convert", str(out), "--to", "istio"])
+    assert res.exit_code == 0, res.output
+    assert [r.kind for r in loads(res.stdout)].count("VirtualService") == 1
+    # the default stays the legacy conversion
+    res = runner.invoke(app, ["convert", str(ROOT / "examples" / "seed")])
+    assert res.exit_code == 0, res.output
+    assert "kind: VirtualService" in res.stdout
+    for bad in (["--to", "nginx"], ["--to", "gateway-api", "--prefix-mode", "glob"]):
+        res = runner.invoke(app, ["convert", src, *bad])
+        assert res.exit_code == 2, (bad, res.output)
+        assert "Traceback" not in res.output
