@@ -355,9 +355,7 @@ def assumptions(scenario: Scenario, table: RouteTable, engine: str) -> dict[str,
             "external_traffic_policy": aws.external_traffic_policy,
             "alb_algorithm": aws.alb_algorithm if aws.lb == "alb" else None,
             "gateway_workers": ingress.concurrency,
-            "gateway_lb_state": "per Envoy worker (each worker its own round-robin index)"
-            if engine == "simpy"
-            else "shared by the gateway's workers",
+            "gateway_lb_state": "per Envoy worker (each worker its own round-robin index)",
         },
         "connections": {
             t.name: {

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import statistics
 
+import pytest
+
 from istiolab.analysis.planner import t_quantile
 from istiolab.sim.engine import simulate
 from istiolab.sim.scenario import Scenario, scenario_from_dict
@@ -57,11 +59,12 @@ def scenario(workers: int) -> Scenario:
     )
 
 
-def per_host_variance(workers: int, seeds: int) -> tuple[float, float]:
+def per_host_variance(workers: int, seeds: int, engine: str) -> tuple[float, float]:
     """Mean over seeds of the per-host sample variance, and its 99.9 % t half-width."""
     values = []
     for seed in range(seeds):
-        counts = simulate(scenario(workers), seed=seed).upstream().groupby("host")["attempts"]
+        result = simulate(scenario(workers), seed=seed, engine=engine)
+        counts = result.upstream().groupby("host")["attempts"]
         per_host = counts.sum().tolist()
         assert len(per_host) == N_PODS
         values.append(statistics.variance(per_host))
@@ -73,14 +76,16 @@ def expected(workers: int) -> float:
     return workers * (N_PODS + 1) / (6 * N_PODS)
 
 
-def test_round_robin_is_per_worker() -> None:
-    mean, half = per_host_variance(4, 48)
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_round_robin_is_per_worker(engine: str) -> None:
+    mean, half = per_host_variance(4, 48, engine)
     assert abs(mean - expected(4)) <= half
     # the interval excludes the shared-state answer (what the simulator gave before)
     assert mean - half > expected(1)
 
 
-def test_one_worker_is_one_round_robin() -> None:
-    mean, half = per_host_variance(1, 24)
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_one_worker_is_one_round_robin(engine: str) -> None:
+    mean, half = per_host_variance(1, 24, engine)
     assert abs(mean - expected(1)) <= half
     assert mean + half < expected(4)

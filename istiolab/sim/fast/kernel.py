@@ -587,7 +587,7 @@ def run_until(
     h_t, h_s, h_k, h_a,
     rq_f, rq_i, rq_tried, req_free, jb_i, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
-    cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log,
+    cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
     live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist,
@@ -886,15 +886,22 @@ def run_until(
         cs_f[c] = until
         return n
 
-    def pick_once(c, n):
+    def pick_once(c, n, q):
         if n == 1:
             return cl_avail[c, 0]
         lb = cl_i[c, KI_LB]
         s = up_stream_at + c
         if lb == LB_ROUND_ROBIN:
-            rr = (cs_i[c, CS_RR] + 1) % n
-            cs_i[c, CS_RR] = rr
-            return cl_avail[c, rr]
+            # one round robin per gateway worker, from a random offset (Envoy's LB state is
+            # per worker thread; EdfLoadBalancerBase seeds the index at random)
+            k = rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER]
+            if k < 0:
+                k = 0
+            rr = rr_w[c, k]
+            if rr < 0:
+                rr = np.int64(uni(s) * n)
+            rr_w[c, k] = rr + 1
+            return cl_avail[c, rr % n]
         if lb == LB_LEAST_REQUEST:
             a = cl_avail[c, np.int64(uni(s) * n)]
             b = cl_avail[c, np.int64(uni(s) * n)]
@@ -917,7 +924,7 @@ def run_until(
         rounds = attempts + 1 if exclude else 1
         chosen = -1
         for _ in range(max(1, rounds)):
-            chosen = pick_once(c, n)
+            chosen = pick_once(c, n, q)
             if not exclude or not tried_before(q, chosen):
                 break
         return chosen

@@ -83,7 +83,7 @@ class _State:
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
-        "hpa_f", "hpa_log",
+        "hpa_f", "hpa_log", "rr_w",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
         "ok_hist",
@@ -171,6 +171,8 @@ class _State:
         s["bk_s"] = bk  # every bucket starts full at t = 0 (TokenBucket(spec, now=0.0))
         s["hpa_f"] = np.zeros((n_v, 3))
         s["hpa_log"] = np.zeros((64, 4))
+        # round-robin index per (cluster, gateway worker); -1: the worker has not picked yet
+        s["rr_w"] = np.full((max(1, n_c), max(1, n_g * n_w)), -1, dtype=np.int64)
         s["hist"] = np.zeros((n_keys * 4, counts_len), dtype=np.int64)
         s["row_sum"] = np.zeros(n_keys * 4)
         s["row_max"] = np.zeros(n_keys * 4)
