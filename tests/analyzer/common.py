@@ -121,4 +121,6 @@ def covered_codes() -> set[str]:
         out |= {pair_of(p).code for p in mod.PAIRS}
     # the Gateway API checks (IL6xx) keep their pairs with their feature's tests
     out |= {p.values[0].code for p in importlib.import_module("gatewayapi.test_lint").PAIRS}
+    # the AWS load balancer checks (IL65x): one broken/clean test pair each in tests/aws
+    out |= importlib.import_module("aws.test_aws_checks").COVERED
     return out
