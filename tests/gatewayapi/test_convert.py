@@ -553,3 +553,41 @@ def test_cli_convert_to_gateway_api_and_back(tmp_path: Path) -> None:
         res = runner.invoke(app, ["convert", src, *bad])
         assert res.exit_code == 2, (bad, res.output)
         assert "Traceback" not in res.output
+
+
+def test_header_presence_and_empty_values() -> None:
+    cs = vs_config(
+        """
+        - match: [{headers: {x-debug: {}}}]
+          route: [{destination: {host: api}}]
+        - match: [{headers: {x-empty: {exact: ""}}}]
+          route: [{destination: {host: api}}]
+        - route: [{destination: {host: web}}]
+        """
+    )
+    conv = to_gateway_api(cs)
+    assert codes(conv) == [("IL315", "spec.http[1].match[0].headers.x-empty")]
+    rules = the_route(conv).spec.rules or []
+    (h,) = (rules[0].matches or [])[0].headers or []
+    assert (h.name, h.type, h.value) == ("x-debug", "RegularExpression", ".*")
+    before, after = tables(cs, conv)
+    debug = Request("/", host="shop.example.com", headers={"x-debug": "yes"})
+    assert route(after, debug).route.source.http_index == 0  # type: ignore[union-attr]
+    diffs = check_equivalent(before, after)
+    assert all(d.before_route == "VirtualService/default/shop http[1]" for d in diffs)
+
+
+def test_a_value_the_gateway_api_refuses_is_a_finding_not_a_crash() -> None:
+    hosts = "[" + ", ".join(f"h{k}.example.com" for k in range(17)) + "]"
+    conv = to_gateway_api(vs_config("- route: [{destination: {host: web}}]", hosts=hosts))
+    assert not conv.config.kind(HTTPRoute)
+    (f,) = conv.findings
+    assert f.code == "IL315"
+    assert "spec.hostnames" in f.message
+
+
+def test_long_durations_fit_gep_2257() -> None:
+    conv = to_gateway_api(vs_config("- timeout: 100000s\n  route: [{destination: {host: web}}]"))
+    t = (the_route(conv).spec.rules or [])[0].timeouts
+    assert t is not None
+    assert t.request == "27h46m40s"

@@ -34,6 +34,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from istiolab.config.base import Resource
 from istiolab.config.codecs import RawDocument
 from istiolab.config.configset import ConfigSet
@@ -157,8 +159,9 @@ class _ToGatewayAPI:
         self.drs = {fqdn(d.spec.host, d.namespace): d for d in config.kind(DestinationRule)}
         self.gateways = {(g.namespace, g.name): g for g in config.kind(Gateway)}
         self.listeners: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.grants: dict[tuple[str, str], dict[str, Any]] = {}
-        self.subset_services: dict[tuple[str, str], dict[str, Any]] = {}
+        # what they are built from (for findings), and their documents
+        self.grants: dict[tuple[str, str], tuple[Resource, dict[str, Any]]] = {}
+        self.subset_services: dict[tuple[str, str], tuple[Resource, dict[str, Any]]] = {}
         self.backends: dict[str, tuple[str, str]] = {}
         self._exact_siblings: set[tuple[str, str]] = set()
 
@@ -167,16 +170,35 @@ class _ToGatewayAPI:
     ) -> None:
         self.findings.append(self.cs.finding(code, res, path, message, fix))
 
+    def build(self, cls: type[Resource], doc: dict[str, Any], source: Resource) -> Resource | None:
+        """*doc* as a *cls*; a value the target schema refuses is a finding, not a crash."""
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            self.note(
+                "IL315",
+                source,
+                (),
+                f"the converted {cls.KIND} {doc.get('metadata', {}).get('name')!r} is not "
+                f"valid Gateway API ({where}: {err['msg'][:200]}); it is left out",
+                "change the value so that the Gateway API accepts it, then convert again",
+            )
+            return None
+
     def run(self) -> GatewayAPIConversion:
-        out: list[Resource] = []
+        built: list[Resource | None] = []
         for gw in self.cs.kind(Gateway):
-            out.append(APIGateway.model_validate(self.gateway(gw)))
-        routes: list[dict[str, Any]] = []
+            built.append(self.build(APIGateway, self.gateway(gw), gw))
         for vs in self.cs.kind(VirtualService):
-            routes.extend(self.virtual_service(vs))
-        out.extend(APIRoute.model_validate(r) for r in routes)
-        out.extend(Service.model_validate(s) for s in self.subset_services.values())
-        out.extend(APIGrant.model_validate(g) for g in self.grants.values())
+            built.extend(self.build(APIRoute, r, vs) for r in self.virtual_service(vs))
+        for source, doc in self.subset_services.values():
+            if doc:
+                built.append(self.build(Service, doc, source))
+        for source, doc in self.grants.values():
+            built.append(self.build(APIGrant, doc, source))
+        out = [r for r in built if r is not None]
         resources: list[Resource] = list(out)
         origins: list[RawDocument | None] = [None] * len(out)
         for r, o in zip(self.cs.resources, self.cs.origins, strict=True):
@@ -538,15 +560,24 @@ class _ToGatewayAPI:
     def string(
         self, vs: VirtualService, sm: StringMatch, where: tuple[str | int, ...]
     ) -> dict[str, Any] | None:
+        if sm.exact == "":
+            self.note(
+                "IL315",
+                vs,
+                where,
+                "a Gateway API match value cannot be empty; this match is left out",
+                "match a value, or the header's presence with the regex '.*'",
+            )
+            return None
         if sm.exact is not None:
-            return {"value": sm.exact} if sm.exact else None
+            return {"value": sm.exact}
         if sm.regex is not None:
             if sm.regex == "*":  # istiod: a "*" regex is a presence match
                 return {"type": "RegularExpression", "value": ".*"}
             return {"type": "RegularExpression", "value": sm.regex}
         if sm.prefix is not None:  # the same requests, as RE2
             return {"type": "RegularExpression", "value": re.escape(sm.prefix) + ".*"}
-        return None
+        return {"type": "RegularExpression", "value": ".*"}  # {}: present with any value
 
     def header_filters(self, http: HTTPRoute) -> list[dict[str, Any]]:
         out = []
@@ -607,21 +638,27 @@ class _ToGatewayAPI:
         if ns != vs.namespace:
             key = (vs.namespace, ns)
             if key not in self.grants:
-                self.grants[key] = {
-                    "apiVersion": V1BETA1,
-                    "kind": "ReferenceGrant",
-                    "metadata": {"name": _slug(f"httproutes-from-{vs.namespace}"), "namespace": ns},
-                    "spec": {
-                        "from": [
-                            {
-                                "group": "gateway.networking.k8s.io",
-                                "kind": "HTTPRoute",
-                                "namespace": vs.namespace,
-                            }
-                        ],
-                        "to": [{"group": "", "kind": "Service"}],
+                self.grants[key] = (
+                    vs,
+                    {
+                        "apiVersion": V1BETA1,
+                        "kind": "ReferenceGrant",
+                        "metadata": {
+                            "name": _slug(f"httproutes-from-{vs.namespace}"),
+                            "namespace": ns,
+                        },
+                        "spec": {
+                            "from": [
+                                {
+                                    "group": "gateway.networking.k8s.io",
+                                    "kind": "HTTPRoute",
+                                    "namespace": vs.namespace,
+                                }
+                            ],
+                            "to": [{"group": "", "kind": "Service"}],
+                        },
                     },
-                }
+                )
         return _drop_none(
             {"name": name, "namespace": ns if ns != vs.namespace else None, "port": port}
         )
@@ -643,6 +680,7 @@ class _ToGatewayAPI:
             if s.name == subset:
                 labels = dict(s.labels or {})
         if (ns, new) not in self.subset_services:
+            self.backends[f"{new}.{ns}.{DOMAIN}"] = (full, subset)
             if svc is None or labels is None:
                 self.note(
                     "IL319",
@@ -652,7 +690,7 @@ class _ToGatewayAPI:
                     "conversion cannot write (the Service or the subset is not in the input)",
                     f"create the Service {ns}/{new} selecting the subset's pods",
                 )
-                self.subset_services[(ns, new)] = {}
+                self.subset_services[(ns, new)] = vs, {}
                 return new
             self.note(
                 "IL319",
@@ -667,19 +705,21 @@ class _ToGatewayAPI:
                 _drop_none({"name": p.name, "port": p.port, "targetPort": p.target_port})
                 for p in svc.spec.ports
             ]
-            self.subset_services[(ns, new)] = {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": _drop_none(
-                    {
-                        "name": new,
-                        "namespace": svc.metadata.namespace,
-                        "labels": svc.metadata.labels or None,
-                    }
-                ),
-                "spec": {"selector": {**(svc.spec.selector or {}), **labels}, "ports": ports},
-            }
-            self.backends[f"{new}.{ns}.{DOMAIN}"] = (full, subset)
+            self.subset_services[(ns, new)] = (
+                vs,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": _drop_none(
+                        {
+                            "name": new,
+                            "namespace": svc.metadata.namespace,
+                            "labels": svc.metadata.labels or None,
+                        }
+                    ),
+                    "spec": {"selector": {**(svc.spec.selector or {}), **labels}, "ports": ports},
+                },
+            )
         return new
 
     def backend_refs(
@@ -908,10 +948,18 @@ def _gep2257(duration: str) -> str:
     """An Istio duration (``1.5s``, ``100ms``) as a GEP-2257 one (``1500ms``)."""
     from istiolab.units import parse_duration
 
-    ms = round(parse_duration(duration) * 1000)
-    if ms % 1000 == 0:
-        return f"{ms // 1000}s"
-    return f"{ms}ms"
+    return _gep2257_ms(round(parse_duration(duration) * 1000))
+
+
+def _gep2257_ms(ms: int) -> str:
+    """Milliseconds as GEP-2257 (at most 5 digits per unit: ``100000s`` is ``27h46m40s``)."""
+    if ms < 100_000:
+        return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, milli = divmod(rest, 1000)
+    out = "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s"), (milli, "ms")) if v)
+    return out or "0s"
 
 
 # -- Gateway API → VirtualService/Gateway ------------------------------------------------------
