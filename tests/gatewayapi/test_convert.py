@@ -15,6 +15,7 @@ from istiolab.config.convert import (
     to_gateway_api,
     to_istio,
 )
+from istiolab.config.gatewayapi import Gateway as APIGateway
 from istiolab.config.gatewayapi import HTTPRoute, ReferenceGrant
 from istiolab.config.k8s import Service
 from istiolab.config.model import Gateway, VirtualService
@@ -591,3 +592,48 @@ def test_long_durations_fit_gep_2257() -> None:
     t = (the_route(conv).spec.rules or [])[0].timeouts
     assert t is not None
     assert t.request == "27h46m40s"
+
+
+def test_parent_refs_name_the_listeners_serving_the_hosts() -> None:
+    cs = loads(
+        """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: ingress}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - {port: {number: 80, name: http, protocol: HTTP}, hosts: [a.example.com, b.example.com]}
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: a-cert}
+"""
+        + SERVICES
+        + """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a}
+spec:
+  hosts: [a.example.com]
+  gateways: [ingress]
+  http: [{route: [{destination: {host: web}}]}]
+"""
+    )
+    conv = to_gateway_api(cs)
+    (gw,) = conv.config.kind(APIGateway)
+    assert [(x.name, x.port, x.hostname) for x in gw.spec.listeners] == [
+        ("http-80", 80, "a.example.com"),
+        ("http-80-2", 80, "b.example.com"),
+        ("https-443", 443, "a.example.com"),
+    ]
+    tls = gw.spec.listeners[2].tls
+    assert tls is not None
+    assert [c.name for c in tls.certificate_refs or []] == ["a-cert"]
+    refs = the_route(conv).spec.parent_refs or []
+    assert [(p.name, p.section_name) for p in refs] == [
+        ("ingress", "http-80"),
+        ("ingress", "https-443"),
+    ]
+    before, after = tables(cs, conv)
+    assert check_equivalent(before, after) == []

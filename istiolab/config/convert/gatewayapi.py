@@ -1000,9 +1000,10 @@ class _ToIstio:
         out: list[Resource] = []
         gws = self.api.istio_gateways()
         for gw in gws:
-            out.append(Gateway.model_validate(self.gateway(gw)))
+            out.extend(self.build(Gateway, self.gateway(gw), gw))
         for gw in gws:
-            out.extend(VirtualService.model_validate(v) for v in self.virtual_services(gw))
+            for v in self.virtual_services(gw):
+                out.extend(self.build(VirtualService, v, gw))
         converted = {id(g) for g in gws}
         for r in self.cs.kind(APIRoute):
             if any((p.kind or "Gateway") == "Service" for p in r.spec.parent_refs or []):
@@ -1022,6 +1023,22 @@ class _ToIstio:
         return GatewayAPIConversion(
             ConfigSet(tuple(resources), tuple(origins)), tuple(self.findings)
         )
+
+    def build(self, cls: type[Resource], doc: dict[str, Any], source: Resource) -> list[Resource]:
+        """*doc* as a *cls*, or a finding when Istio's schema refuses a value."""
+        try:
+            return [cls.model_validate(doc)]
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            self.note(
+                source,
+                (),
+                f"the converted {cls.KIND} {doc.get('metadata', {}).get('name')!r} is not a "
+                f"valid Istio resource ({where}: {err['msg'][:200]}); it is left out",
+                "change the value so that Istio accepts it, then convert again",
+            )
+            return []
 
     def gateway(self, gw: APIGateway) -> dict[str, Any]:
         servers = []
