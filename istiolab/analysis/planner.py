@@ -647,17 +647,38 @@ def plan(
         knobs=knobs,
         values=dict(values),
         cost=cost,
-        warnings=tuple(_answer_warnings(frames[key])),
+        warnings=tuple(_answer_warnings(frames[key], slos)),
         unfinished_ok=unfinished_ok,
     )
 
 
-def _answer_warnings(frame: pd.DataFrame) -> list[dict[str, str]]:
-    """Warnings about the answer's runs: high utilisation, unstable or unfinished runs."""
-    from istiolab.sim.accounting import RHO_HIGH, warning
+_TAILS = {"p99_ms": 0.01, "success_p99_ms": 0.01, "p999_ms": 0.001, "success_p999_ms": 0.001}
+"""Share of requests beyond the quantile of each quantile objective."""
+
+
+def _answer_warnings(frame: pd.DataFrame, slos: Sequence[SLO] = ()) -> list[dict[str, str]]:
+    """Warnings about the answer's runs.
+
+    High utilisation, unstable or unfinished runs, and quantile objectives resting on too few
+    requests.
+    """
+    from istiolab.sim.accounting import MIN_TAIL_SAMPLES, RHO_HIGH, warning
 
     out: list[dict[str, str]] = []
     ok = frame[frame["error"].isna()]
+    fewest = int(ok["requests"].min()) if len(ok) else 0
+    for s in slos:
+        tail = _TAILS.get(s.metric)
+        if tail is not None and fewest * tail < MIN_TAIL_SAMPLES:
+            out.append(
+                warning(
+                    "short_run",
+                    f"{s.metric} rests on {fewest * tail:.1f} requests beyond the quantile in "
+                    f"the shortest run at the answer ({fewest} requests); run at least "
+                    f"{round(MIN_TAIL_SAMPLES / tail)} per run (--duration)",
+                )
+            )
+            break
     rho = [float(x) for x in ok["rho_max"].astype("float64") if not math.isnan(float(x))]
     if rho and max(rho) >= RHO_HIGH:
         out.append(

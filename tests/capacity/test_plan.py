@@ -48,7 +48,8 @@ def test_rho_ceiling_and_p999() -> None:
     rows = result.checks[result.checks["metric"] == "rho"].set_index("value")
     assert rows.loc[7, "mean"] == pytest.approx(520 / 700, abs=0.03)
     assert rows.loc[7, "measured"] == "rho_max"
-    assert not result.warnings
+    # 10 s at 520/s: about 5 200 requests per run, 5 beyond the p99.9, so it says so
+    assert {w["code"] for w in result.warnings} == {"short_run"}
 
 
 def test_two_knobs_are_searched_jointly_at_the_least_cost() -> None:
@@ -97,3 +98,12 @@ def test_cli_plan_with_two_knobs_set_and_duration(tmp_path: Path) -> None:
     assert doc["costs"] == {REPL: 2.0, CONC: 1.0}
     bad = CliRunner().invoke(app, ["plan", str(path), "--knob", "x:=", "--slo", "rho<=0.8"])
     assert bad.exit_code == 2
+
+
+def test_a_p999_objective_on_short_runs_warns() -> None:
+    # 2 s of 520 req/s after warm-up: about 1 000 requests, 1 beyond the p99.9
+    short = mmc_scenario(520, 10, 7, duration_s=3, warmup_s=1, seed=1, name="short")
+    result = plan(short, CONC, "p999_ms<=1000", seeds=2, executor="serial", progress=False)
+    assert "short_run" in {w["code"] for w in result.warnings}
+    calm = plan(short, CONC, "mean_ms<=1000", seeds=2, executor="serial", progress=False)
+    assert "short_run" not in {w["code"] for w in calm.warnings}
