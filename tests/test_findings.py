@@ -797,6 +797,13 @@ NOT_FROM_VALIDATE = {
     "IL312": "converter only: fields with no effect at the ingress, found during conversion",
     "IL313": "route compiler only: features left out of the compiled routes",
     "IL314": "route compiler only: a local rate limit that never enforces",
+    "IL315": "Gateway API conversion only (tests/gatewayapi/test_convert.py): not expressible",
+    "IL316": "Gateway API conversion only: experimental-channel fields written",
+    "IL317": "Gateway API conversion only: string prefix written as PathPrefix",
+    "IL318": "Gateway API conversion only: specificity order overtakes an earlier route",
+    "IL319": "Gateway API conversion only: a subset written as a Service",
+    "IL320": "Gateway API conversion only: a mesh route written as a GAMMA HTTPRoute",
+    "IL321": "Gateway API to VirtualService conversion only: not expressible",
     "IL401": "scenario files (not validated by istiolab.config.validate)",
     "IL402": "simulation budget: scenarios and sweeps too large to run (tests/hostile)",
 }
