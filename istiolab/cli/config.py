@@ -8,9 +8,12 @@ They read files, directories or ``-`` (stdin). Exit codes: 0 success, 1 the inpu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +34,7 @@ from istiolab.cli.common import (
     echo_findings,
     echo_result,
     format_findings,
+    kustomize_build,
     load_config,
     output_option,
     profile_for,
@@ -56,6 +60,16 @@ _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: 
 _GITHUB = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 _PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LIVE = "<live>"
+"""The file of a finding about a live object (``istiolab.kube.live.LIVE``; not imported here
+so that a plain lint does not load the cluster layer)."""
+_NO_FILE = ("<stdin>", LIVE)
+# Control characters refused in explain's request options: CR, LF, NUL and the rest of C0
+# but tab, and DEL (the rule of istiolab/envoy/verify/cases.py, _BAD_IN_VALUE/_BAD_IN_TOKEN:
+# such a request cannot go on the wire as written).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_CHART_FILE = "Chart.yaml"
 
 
 def _check_lint_format(value: str) -> str:
@@ -94,6 +108,45 @@ FailOnOpt = Annotated[
         "--fail-on",
         help="Lowest severity that makes lint exit 1: error (default), warning or info.",
         callback=_check_fail_on,
+    ),
+]
+
+
+OptPathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="YAML files, directories (searched recursively) or '-' for stdin.", show_default=False
+    ),
+]
+KustomizeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kustomize",
+        "-k",
+        help="Build this kustomization (`kustomize build`, else `kubectl kustomize`) and read "
+        "its output too.",
+    ),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Files over live: read the cluster of this kubeconfig and lay the files on top.",
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context", help="Files over live: the kubeconfig context whose cluster is read."
+    ),
+]
+LiveNamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Files over live: the namespace read (with the gateway namespace and those the "
+        "files name); files without a namespace belong to it. Default: the context's.",
     ),
 ]
 
@@ -139,6 +192,156 @@ def _settings(path: Path | None) -> Settings:
         return load_settings(found)
     except SettingsError as err:
         raise usage_error(str(err)) from None
+
+
+def _chart_root(path: Path, top: Path) -> Path | None:
+    """The folder of the Helm chart (it holds a Chart.yaml) *path* lies in, below *top*."""
+    for parent in path.parents:
+        if (parent / _CHART_FILE).is_file():
+            return parent
+        if parent == top:
+            break
+    return None
+
+
+def _skip_note(name: str) -> str | None:
+    """Why a file lint reads is not a config (a kustomize or Helm file), or None."""
+    base = Path(name).name
+    if base in _KUSTOMIZE_FILES:
+        folder = Path(name).parent
+        return (
+            f"skipped: {name}: kustomize file; lint the output of `kubectl kustomize {folder}` "
+            f"or use `-k {folder}`"
+        )
+    if base == _CHART_FILE:
+        folder = Path(name).parent
+        return f"skipped: {name}: Helm chart file; lint the output of `helm template {folder}`"
+    return None
+
+
+def _expand_inputs(paths: list[str]) -> tuple[list[str], list[str]]:
+    """*paths* without the kustomize and Helm chart files they hold, and a note for each.
+
+    A folder that holds none is passed on as it is (the loader walks it); one that does is
+    replaced by its other YAML files. A Helm chart (a folder with a Chart.yaml) is skipped
+    whole: its templates are not YAML until ``helm template`` renders them.
+    """
+    from istiolab.config.codecs import iter_yaml_files
+
+    kept: list[str] = []
+    notes: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if p == "-" or not path.is_dir():
+            note = _skip_note(p) if p != "-" else None
+            if note is None:
+                kept.append(p)
+            else:
+                notes.append(note)
+            continue
+        files = [name for name, _ in iter_yaml_files([path])]
+        charts: dict[Path, None] = {}
+        special = False
+        out: list[str] = []
+        for name in files:
+            chart = _chart_root(Path(name), path)
+            if chart is not None:
+                charts[chart] = None
+                special = True
+            elif _skip_note(name) is not None:
+                notes.append(str(_skip_note(name)))
+                special = True
+            else:
+                out.append(name)
+        notes += [
+            f"skipped: Helm chart {c}/ (Chart.yaml, values.yaml, templates/); lint the output "
+            f"of `helm template {c}`"
+            for c in charts
+        ]
+        kept += out if special else [p]
+    return kept, notes
+
+
+def _without_kustomize_docs(config: ConfigSet) -> tuple[ConfigSet, list[str]]:
+    """*config* without the IL004 of ``kind: Kustomization`` documents, and a note for each."""
+    notes: list[str] = []
+    keep: list[Finding] = []
+    for f in config.findings:
+        if f.code == "IL004" and "kustomize.config.k8s.io/" in f.message:
+            notes.append(
+                f"skipped: {f.location} {f.resource}: kustomize file; lint the output of "
+                "`kubectl kustomize DIR` or use `-k DIR`"
+            )
+        else:
+            keep.append(f)
+    if not notes:
+        return config, notes
+    return dataclasses.replace(config, findings=tuple(keep)), notes
+
+
+def _load_inputs(
+    paths: list[str] | None, kustomize: Path | None, strict: bool = False
+) -> ConfigSet:
+    """Files, folders, ``-`` and ``-k DIR``; kustomize and Helm chart files skipped, said so.
+
+    Exits 2 without any input, for files that cannot be read and for a failed ``-k`` build.
+    """
+    from istiolab.config import ConfigSet, loads
+
+    if not paths and kustomize is None:
+        raise usage_error("no input: pass FILE|DIR|- (repeatable) or -k DIR")
+    files, notes = _expand_inputs(list(paths or []))
+    config = load_config(files, strict) if files else ConfigSet()
+    if kustomize is not None:
+        built = kustomize_build(kustomize)
+        config = config + loads(built, file=f"{kustomize}/ (kustomize build)", strict=strict)
+    config, more = _without_kustomize_docs(config)
+    for note in [*notes, *more]:
+        say(note)
+    return config
+
+
+def _live(
+    config: ConfigSet,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+) -> ConfigSet:
+    """*config* laid over the live cluster when one is named (files over live), else as is.
+
+    Says what was read on stderr. A cluster that cannot be reached or read exits 2.
+    """
+    if kubeconfig is None and context is None and namespace is None:
+        return config
+    from istiolab.errors import ClusterError
+    from istiolab.kube.live import overlay
+
+    try:
+        cluster = _connect(kubeconfig, context, namespace)
+        result = overlay(config, cluster, namespace)
+    except ClusterError as err:
+        raise usage_error(f"files over live: {err}") from None
+    say(result.summary())
+    for note in result.notes:
+        say(f"note: {note}")
+    return result.config
+
+
+def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Any:
+    """The cluster to read (tests replace this with an in-memory cluster)."""
+    from istiolab.kube.client import connect
+
+    return connect(kubeconfig, context, namespace)
+
+
+def _check_request_text(option: str, value: str) -> None:
+    """Exit 2 when *value* holds a control character (see :data:`_CONTROL`)."""
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        raise usage_error(
+            f"{option}: {bad.group()!r} at position {bad.start()} is a control character a "
+            "request cannot carry; remove it"
+        )
 
 
 def _path_key(path: str) -> tuple[str | int, ...]:
@@ -202,7 +405,7 @@ def _sarif_result(
         "message": {"text": text},
     }
     logical = [{"fullyQualifiedName": f"{f.resource}:{f.path}" if f.path else f.resource}]
-    if f.file is not None and f.file != "<stdin>":
+    if f.file is not None and f.file not in _NO_FILE:
         region: dict[str, int] = {}
         if f.line is not None:
             region["startLine"] = max(f.line, 1)
@@ -291,7 +494,7 @@ def format_github(findings: list[Finding], cols: _Columns) -> str:
     lines = []
     for f in findings:
         props = []
-        if f.file is not None and f.file != "<stdin>":
+        if f.file is not None and f.file not in _NO_FILE:
             props.append(f"file={_escape_property(_uri(f.file))}")
             if f.line is not None:
                 props.append(f"line={max(f.line, 1)}")
@@ -369,7 +572,7 @@ def _echo_lint(
 
 
 def lint(
-    paths: PathsArg,
+    paths: OptPathsArg = None,
     profile: ProfileOpt = None,
     fmt: LintFormatOpt = "table",
     suppress: SuppressOpt = None,
@@ -379,6 +582,10 @@ def lint(
     show_suppressed: Annotated[
         bool, typer.Option("--show-suppressed", help="List suppressed findings too.")
     ] = False,
+    kustomize: KustomizeOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: LiveNamespaceOpt = None,
 ) -> None:
     """Validate Istio and Kubernetes resources and print every finding.
 
@@ -387,6 +594,12 @@ def lint(
     annotation, the settings file, --suppress) are counted, not shown,
     unless --show-suppressed. Routing findings carry the `istiolab
     explain` command of a request that shows the problem.
+
+    In a folder, kustomization.yaml and Helm charts are skipped with a
+    note; -k DIR lints what kustomize builds. With --context, --kubeconfig
+    or -n the files are laid over the live cluster's routing objects (a
+    file replaces its live object); findings about live objects are at
+    <live>.
 
     Examples:
 
@@ -397,6 +610,8 @@ def lint(
         istiolab lint k8s/ --format sarif > istiolab.sarif
 
         kubectl get virtualservices -A -o yaml | istiolab lint -
+
+        istiolab lint -k overlays/prod --context prod -n shop
     """  # noqa: D412 - a blank line keeps the examples apart in --help
     from istiolab.config.suppress import annotated_codes, apply, exit_failed, unannotated
     from istiolab.config.validate import validate
@@ -405,11 +620,13 @@ def lint(
     with _gc_scope():
         settings = _settings(settings_file)
         with _gc_paused():
-            config = load_config(paths, strict)
+            config = _load_inputs(paths, kustomize, strict)
+        config = _live(config, kubeconfig, context, namespace)
         prof = profile_for(config, profile)
         annotated = annotated_codes(config)
         plain = unannotated(config)
-        found = add_provenance(plain, validate(plain, prof), paths, prof)
+        found = add_provenance(plain, validate(plain, prof), list(paths or []), prof)
+        found = [dataclasses.replace(f, line=None) if f.file == LIVE else f for f in found]
         outcome = apply(found, settings=settings, annotated=annotated, codes=split_codes(suppress))
         kept, dropped = outcome.findings, outcome.suppressed
         _echo_lint(fmt, config, kept, dropped, show_suppressed)
@@ -444,6 +661,44 @@ def convert(
             "or as a RegularExpression that keeps Istio's string prefix (regex).",
         ),
     ] = "path",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            help="GitOps mode: one file per object (<kind>-<namespace>-<name>.yaml) in this "
+            "folder, written atomically; passthrough objects left out.",
+        ),
+    ] = None,
+    kustomize: Annotated[
+        bool,
+        typer.Option("--kustomize", help="With --out-dir: also write a kustomization.yaml."),
+    ] = False,
+    only_istio: Annotated[
+        bool,
+        typer.Option("--only-istio", help="With --out-dir: only networking.istio.io objects."),
+    ] = False,
+    include_passthrough: Annotated[
+        bool,
+        typer.Option(
+            "--include-passthrough",
+            help="With --out-dir: keep the objects carried through unconverted (Services, "
+            "Deployments, Ingresses, extensions/v1beta1 objects).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="With --out-dir: replace existing files whose content differs."
+        ),
+    ] = False,
+    bind_gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="namespace/name of the Gateway the converted legacy rules bind to (default "
+            "istio-ingress in the rules' namespace).",
+        ),
+    ] = None,
 ) -> None:
     """Convert legacy RouteRules, DestinationPolicies and Istio Ingresses to modern Istio.
 
@@ -460,6 +715,8 @@ def convert(
         istiolab convert old-rules/ -o modern.yaml --modern-defaults
 
         istiolab convert examples/modern/ingress.yaml --to gateway-api
+
+        istiolab convert examples/seed/ --out-dir deploy/ --kustomize
     """
     from istiolab.config import dumps
     from istiolab.config import gatewayapi as gapi
@@ -475,6 +732,9 @@ def convert(
     if prefix_mode not in ("path", "regex"):
         raise usage_error(f"--prefix-mode expects path or regex, got {prefix_mode!r}")
     check_writable(output, "--output")
+    gw_ns, gw_name = _check_gitops_options(
+        output, out_dir, kustomize, only_istio, include_passthrough, overwrite, bind_gateway, to
+    )
     config = load_config(paths)
     prof = profile_for(config, profile)
     findings = validate(config, "0.2" if prof == "0.2" else prof)
@@ -489,6 +749,13 @@ def convert(
         result = to_gateway_api(config, prefix_mode=mode)
     elif not is_legacy(config) and config.kind(gapi.HTTPRoute):
         result = to_istio(config)
+    elif bind_gateway is not None:
+        result = do_convert(
+            config,
+            modern_defaults=modern_defaults,
+            gateway_name=gw_name,
+            gateway_namespace=gw_ns,
+        )
     else:
         result = do_convert(config, modern_defaults=modern_defaults)
     notes = [*findings, *result.findings]
@@ -496,9 +763,156 @@ def convert(
         echo_findings(notes)
     if has_errors(result.findings):  # the conversion itself refused a part: do not write it
         raise typer.Exit(EXIT_FAILED)
+    if out_dir is not None:
+        objects = _gitops_objects(result.config, only_istio, include_passthrough)
+        _write_out_dir(out_dir, objects, kustomize, overwrite)
+        return
     write_or_echo(
         dumps(result.config), output, f"wrote {len(result.config)} resource(s) to {output}"
     )
+
+
+_ISTIO_GROUPS = ("networking.istio.io", "security.istio.io")
+_CONVERTED_GROUPS = (*_ISTIO_GROUPS, "gateway.networking.k8s.io")
+_NAME_CHARS = re.compile(r"[^a-z0-9.-]+")
+
+
+def _check_gitops_options(
+    output: Path | None,
+    out_dir: Path | None,
+    kustomize: bool,
+    only_istio: bool,
+    include_passthrough: bool,
+    overwrite: bool,
+    bind_gateway: str | None,
+    to: str,
+) -> tuple[str | None, str]:
+    """Exit 2 on options that do not go together; the ``--gateway`` namespace and name."""
+    if out_dir is not None and output is not None:
+        raise usage_error("--out-dir and --output exclude each other: give one")
+    if out_dir is None:
+        given = [
+            n
+            for n, v in (
+                ("--kustomize", kustomize),
+                ("--only-istio", only_istio),
+                ("--include-passthrough", include_passthrough),
+                ("--overwrite", overwrite),
+            )
+            if v
+        ]
+        if given:
+            raise usage_error(f"{', '.join(given)} only apply with --out-dir DIR")
+    elif out_dir.exists() and not out_dir.is_dir():
+        raise usage_error(f"--out-dir {out_dir}: not a folder")
+    elif not out_dir.exists() and not out_dir.parent.is_dir():
+        raise usage_error(f"--out-dir {out_dir}: folder {out_dir.parent} does not exist")
+    if only_istio and (include_passthrough or to == "gateway-api"):
+        other = "--include-passthrough" if include_passthrough else "--to gateway-api"
+        raise usage_error(f"--only-istio and {other} exclude each other")
+    if bind_gateway is None:
+        return None, "istio-ingress"
+    if to == "gateway-api":
+        raise usage_error("--gateway applies to --to istio (legacy rules bound to a Gateway)")
+    ns, sep, name = bind_gateway.partition("/")
+    if not sep:
+        ns, name = "", bind_gateway
+    if not name or "/" in name:
+        raise usage_error(f"--gateway expects namespace/name or name, got {bind_gateway!r}")
+    return ns or None, name
+
+
+def _gitops_objects(resources: Any, only_istio: bool, include_passthrough: bool) -> list[Any]:
+    """The converted objects a GitOps folder holds.
+
+    Passthrough objects (the Services, Deployments and Ingresses the conversion carried
+    through, ``extensions/v1beta1`` among them) stay out unless asked for: a sync of an
+    application's routing must not take over its workloads, and ``extensions/v1beta1`` is
+    served by no current Kubernetes.
+    """
+    out = []
+    for r in resources:
+        group = r.api_version.rpartition("/")[0]
+        if only_istio:
+            if group in _ISTIO_GROUPS:
+                out.append(r)
+        elif include_passthrough or group in _CONVERTED_GROUPS:
+            out.append(r)
+    return out
+
+
+def _file_name(kind: str, namespace: str, name: str) -> str:
+    """``<kind>-<namespace>-<name>.yaml``, lower case, only ``[a-z0-9.-]``."""
+    parts = (_NAME_CHARS.sub("_", p.lower()) for p in (kind, namespace, name))
+    return "-".join(parts) + ".yaml"
+
+
+def _write_out_dir(out_dir: Path, objects: list[Any], kustomize: bool, overwrite: bool) -> None:
+    """Write one file per object (and a kustomization.yaml) into *out_dir*.
+
+    Every file is written to a temporary file in *out_dir* and renamed over its name, so a
+    reader (a GitOps controller, a ``git add``) never sees a half-written file. An existing
+    file with other content is refused (exit 2, nothing written) unless *overwrite*; one
+    with the same content is left alone.
+    """
+    from istiolab.config import dumps
+
+    files: dict[str, str] = {}
+    for r in objects:
+        name = _file_name(r.kind, r.namespace, r.name)
+        if name in files:  # an Istio and a Gateway API Gateway of one namespace and name
+            group = r.api_version.rpartition("/")[0]
+            name = _file_name(f"{r.kind}.{group}", r.namespace, r.name)
+        files[name] = dumps([r])
+    if kustomize:
+        listed = "".join(f"- {n}\n" for n in files)
+        files["kustomization.yaml"] = (
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n{listed}"
+        )
+    differing = []
+    for name, text in files.items():
+        target = out_dir / name
+        if target.exists() and not overwrite:
+            try:
+                same = target.read_text(encoding="utf-8") == text
+            except (OSError, UnicodeDecodeError):
+                same = False
+            if not same:
+                differing.append(name)
+    if differing:
+        shown = ", ".join(differing[:5]) + (" ..." if len(differing) > 5 else "")
+        raise usage_error(
+            f"--out-dir {out_dir}: {len(differing)} file(s) exist with other content ({shown}); "
+            "nothing written; pass --overwrite to replace them"
+        )
+    try:
+        out_dir.mkdir(exist_ok=True)
+    except OSError as err:
+        raise usage_error(f"--out-dir {out_dir}: cannot create: {err.strerror or err}") from None
+    for name, text in files.items():
+        _atomic_write(out_dir / name, text)
+    say(
+        f"wrote {len(objects)} object(s) to {out_dir}/"
+        + (" with kustomization.yaml" if kustomize else "")
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write *text* to a temporary file next to *path*, then rename it over *path*."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        # mkstemp makes the file 0600; a file for Git gets what the umask gives a new file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise usage_error(f"--out-dir {path}: cannot write: {err.strerror or err}") from None
 
 
 def _parse_header(text: str) -> tuple[str, str]:
@@ -577,7 +991,8 @@ def format_explanation(data: dict[str, Any], request: Request, table: RouteTable
 
 
 def explain(
-    paths: PathsArg,
+    paths: OptPathsArg = None,
+    *,
     path: Annotated[str, typer.Option("--path", help="Request path (with query string).")],
     host: Annotated[str, typer.Option("--host", help="Host / :authority.")] = "example.com",
     header: Annotated[
@@ -592,6 +1007,10 @@ def explain(
     fmt: FormatOpt = "table",
     suppress: SuppressOpt = None,
     settings_file: SettingsOpt = None,
+    kustomize: KustomizeOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: LiveNamespaceOpt = None,
 ) -> None:
     """Show where one request goes, and why: route, destinations, policies.
 
@@ -603,6 +1022,11 @@ def explain(
     and compiled; an error in one of them stops explain (exit 1) unless it
     is suppressed (annotation, settings file or --suppress).
 
+    With --context, --kubeconfig or -n the files are laid over the live
+    cluster's routing objects (a file replaces its live object). When no
+    route matches, routes whose Gateway is in neither are named (IL210,
+    IL601). Control characters in -H, --path, --host or -X exit 2.
+
     Examples:
 
         istiolab explain examples/seed/ --path /status/200
@@ -610,32 +1034,61 @@ def explain(
         istiolab explain ab.yaml --path / -H "cookie: user=beta" -f json
 
         istiolab explain vs.yaml --host api.example.com --path /v2 -X POST
+
+        istiolab explain vs.yaml --context prod -n shop --path /cart
     """  # noqa: D412 - a blank line keeps the examples apart in --help
     from istiolab.envoy.match import Request
     from istiolab.envoy.match import explain as do_explain
 
     if scheme not in ("http", "https"):
         raise usage_error(f"--scheme must be http or https, not {scheme!r}")
+    for option, value in [("--path", path), ("--host", host), ("-X", method)] + [
+        ("-H", h) for h in header or []
+    ]:
+        _check_request_text(option, value)
     if not path.startswith("/"):
         raise usage_error(f"--path must start with '/', got {path!r}")
     headers = dict(_parse_header(h) for h in header or [])
     with _gc_scope():
-        table = _table_for(paths, host, profile, gateway, port, suppress, settings_file)
+        settings = _settings(settings_file)
+        with _gc_paused():
+            config = _load_inputs(paths, kustomize)
+        config = _live(config, kubeconfig, context, namespace)
+        table = _table_for(config, host, profile, gateway, port, suppress, settings)
         request = Request(
             path=path, method=method.upper(), host=host, headers=headers, scheme=scheme
         )
         data = do_explain(table, request).to_dict()
+        if data["route"] is None:
+            _warn_unbound(config, host, profile)
     echo_result(fmt, lambda: data, lambda: format_explanation(data, request, table))
 
 
+def _warn_unbound(config: ConfigSet, host: str, profile: str | None) -> None:
+    """Name the routes for *host* that bind to a Gateway *config* does not hold (no route).
+
+    The request then reaches none of them: with files alone, the Gateway is often in the
+    cluster (``--context`` reads it); over live, it is in neither.
+    """
+    from istiolab.envoy.explain import for_authority
+    from istiolab.kube.live import gateway_findings
+
+    keys = {r.key for r in for_authority(config, host)}
+    missing = [
+        f for f in gateway_findings(config, profile_for(config, profile)) if f.resource in keys
+    ]
+    if missing:
+        echo_findings(missing)
+
+
 def _table_for(
-    paths: list[str],
+    config: ConfigSet,
     host: str,
     profile: str | None,
     gateway: str | None,
     port: int | None,
     suppress: list[str] | None,
-    settings_file: Path | None,
+    settings: Settings,
 ) -> RouteTable:
     """The route table for requests to *host* (:func:`istiolab.envoy.explain.compile_for_host`).
 
@@ -646,9 +1099,6 @@ def _table_for(
     from istiolab.envoy.explain import compile_for_host, compile_validated, for_authority
     from istiolab.errors import CompileError, ConfigError
 
-    settings = _settings(settings_file)
-    with _gc_paused():
-        config = load_config(paths)
     prof = profile_for(config, profile)
     try:
         try:
