@@ -92,6 +92,7 @@ _HUGE = 10**18
 
 
 def _count(x: float) -> int:
+    # inf and NaN both fail the comparison, so they count as huge (math.ceil would raise)
     return math.ceil(x) if x < _HUGE else _HUGE
 
 
@@ -113,7 +114,7 @@ def estimate(scenario: Scenario) -> Budget:
             pods += n
             max_pods += max(n, v.autoscale.max_replicas) if v.autoscale else n
     return Budget(
-        requests=math.ceil(
+        requests=_count(
             math.fsum(
                 _arrivals(t.arrival, run.duration_s, scenario.base_dir) for t in scenario.traffic
             )
