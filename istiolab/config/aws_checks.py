@@ -14,9 +14,10 @@ deprecated ``cross-zone-load-balancing-enabled``), ``target-group-attributes``
 (``deregistration_delay.timeout_seconds``, ``proxy_protocol_v2.enabled``), ``proxy-protocol:
 "*"`` (wins over the attribute), and the health check: protocol ``TCP`` (``HTTP`` when
 ``externalTrafficPolicy: Local``), port ``traffic-port`` (``healthCheckNodePort`` when
-``Local``), path ``/`` for HTTP(S), interval 10 s, timeout 10 s (the ELB API's own defaults
-for TCP; 6 s for HTTP), thresholds 3 and 3. The NLB TCP idle timeout is a listener attribute
-(``aws-load-balancer-listener-attributes.TCP-<port>: tcp.idle_timeout.seconds=<n>``, v2.9+).
+``Local``), path ``/`` for HTTP(S), interval 10 s, timeout 10 s for TCP and 6 s for HTTP (the
+note under ``healthcheck-timeout``), thresholds 3 and 3. The NLB TCP idle timeout is a listener
+attribute (``aws-load-balancer-listener-attributes.TCP-<port>: tcp.idle_timeout.seconds=<n>``,
+v2.9+).
 A Service without ``aws-load-balancer-type`` gets the in-tree provider's Classic ELB, whose
 health-check defaults are those of cloud-provider-aws ``pkg/providers/v1/aws.go``
 (``defaultHC*``: interval 10 s, timeout 5 s, healthy 2, unhealthy 6).
@@ -267,6 +268,7 @@ def _health_check(
     default_path = "/healthz" if local and not raw_port else "/"
     path = ann.get(P + "aws-load-balancer-healthcheck-path", default_path).strip()
     clb = lb == "clb"
+    http = protocol in ("HTTP", "HTTPS")
     interval = integer("aws-load-balancer-healthcheck-interval", 5, 300)
     timeout = integer("aws-load-balancer-healthcheck-timeout", 2, 120)
     healthy = integer("aws-load-balancer-healthcheck-healthy-threshold", 2, 10)
@@ -276,7 +278,7 @@ def _health_check(
         port=port,
         path=path if protocol in ("HTTP", "HTTPS") else None,
         interval_s=interval if interval is not None else 10,
-        timeout_s=timeout if timeout is not None else (5 if clb else 10),
+        timeout_s=timeout if timeout is not None else 5 if clb else 6 if http else 10,
         healthy_threshold=healthy if healthy is not None else (2 if clb else 3),
         unhealthy_threshold=unhealthy if unhealthy is not None else (6 if clb else 3),
         explicit=explicit,
@@ -364,13 +366,14 @@ def aws_findings(
                 f'"{READINESS_PORT}" (its nodePort for instance targets), '
                 f"healthcheck-path: {READINESS_PATH}",
             )
-        if (
-            hc.explicit
-            & {
-                "aws-load-balancer-healthcheck-interval",
-                "aws-load-balancer-healthcheck-timeout",
-            }
-            and hc.interval_s <= hc.timeout_s
+        # both set, or one set past the other's default: the defaults alone (10 s and 10 s for
+        # TCP) are what the controller itself sends, so they are not flagged
+        timing = {"aws-load-balancer-healthcheck-interval", "aws-load-balancer-healthcheck-timeout"}
+        unreadable = {name for name, _, _ in lb.problems}
+        given = (hc.explicit & timing) - unreadable
+        if not timing & unreadable and (
+            (len(given) == 2 and hc.interval_s <= hc.timeout_s)
+            or (len(given) == 1 and hc.interval_s < hc.timeout_s)
         ):
             add(
                 "IL653",
