@@ -381,6 +381,21 @@ def _human(text: str, output: str) -> None:
 
 
 def cluster_import(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="With --from-files: YAML files, directories (read recursively) or - (stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    from_files: Annotated[
+        bool,
+        typer.Option(
+            "--from-files",
+            help="Read the objects from PATHS instead of a cluster (kubectl get -o yaml "
+            "output, rendered manifests): the same import, no cluster needed.",
+        ),
+    ] = False,
     output: Annotated[
         str | None,
         typer.Option(
@@ -418,9 +433,16 @@ def cluster_import(
     Gateways, EnvoyFilters, RouteRules and Ingresses the rules. The traffic
     is a placeholder (Poisson, 100 req/s): the YAML says so; replace it.
 
+    With --from-files the objects come from YAML files instead (Nodes, the
+    gateway's Deployment, Pods and Service, the namespace's workloads and
+    routing), as a Binder user or a CI job has them. The gateway Service's
+    AWS annotations are linted too (IL65x).
+
     Examples:
 
         istiolab cluster import -n shop --output-file shop.yaml --config-out rules.yaml
+
+        istiolab cluster import --from-files cluster-dump/ gateway.yaml -n shop
 
         istiolab cluster import --context prod-eks -n shop --gateway-namespace ingress
     """  # noqa: D412 - a blank line keeps the examples apart in --help
@@ -434,11 +456,24 @@ def cluster_import(
         output_file = output_file or Path(output)
     check_writable(output_file, "--output-file")
     check_writable(config_out, "--config-out")
+    if paths and not from_files:
+        raise usage_error(f"cluster import takes no paths ({paths[0]!r}, ...) without --from-files")
+    if from_files and not paths:
+        raise usage_error("--from-files needs PATHS: files, directories or - for stdin")
+    if from_files and (kubeconfig is not None or context is not None):
+        raise usage_error("--from-files reads no cluster: leave out --kubeconfig and --context")
     with _errors():
-        cluster = _connect(kubeconfig, context, namespace)
-        result = inspect_cluster(
-            cluster, namespace, gateway_namespace=gateway_namespace, rate_rps=rate
-        )
+        if from_files:
+            from istiolab.kube.files import import_files
+
+            result, _ = import_files(
+                paths or [], namespace, gateway_namespace=gateway_namespace, rate_rps=rate
+            )
+        else:
+            cluster = _connect(kubeconfig, context, namespace)
+            result = inspect_cluster(
+                cluster, namespace, gateway_namespace=gateway_namespace, rate_rps=rate
+            )
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     write_or_echo(
@@ -454,8 +489,9 @@ def cluster_import(
         typer.echo(f"wrote {len(result.config)} resource(s) to {config_out}", err=True)
     # Objects read from the cluster that do not validate are findings like any input's; the
     # import still writes what it could read, and says so with its exit code.
-    _show_warnings(result.config.findings)
-    if has_errors(result.config.findings):
+    findings = (*result.config.findings, *result.findings)
+    _show_warnings(findings)
+    if has_errors(findings):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -34,9 +34,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from istiolab.config import codecs
+from istiolab.config.aws_checks import (
+    AwsLoadBalancer,
+    aws_findings,
+    pod_zone_from_label,
+    read_load_balancer,
+)
 from istiolab.config.codecs import RawDocument
 from istiolab.config.configset import ConfigSet, from_documents
+from istiolab.config.k8s import Pod
 from istiolab.errors import ClusterError
+from istiolab.findings import Finding
 from istiolab.kube.adapter import ClusterAdapter, ObjList, require_istio
 from istiolab.kube.errors import ForbiddenError, NotFoundError
 from istiolab.kube.kinds import APPLY_ORDER, KINDS, kind_key
@@ -48,7 +56,6 @@ __all__ = ["ClusterImport", "import_cluster", "inspect_cluster"]
 DEFAULT_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 UNKNOWN_ZONE = "unknown-zone"
-_AWS = "service.beta.kubernetes.io/"
 _ROUTING = ("GatewayClass", *(k for k in APPLY_ORDER if KINDS[k].discovered))
 """The Istio and Gateway API kinds read, in apply order (Ingress, a core kind, is read on its
 own; GatewayClass, cluster-scoped and never written, first)."""
@@ -64,6 +71,8 @@ class ClusterImport:
         notes: What was assumed, defaulted or could not be read.
         context: The context imported from.
         namespace: The namespace imported.
+        findings: The lint of the gateway's load balancer (IL65x: its Service's annotations,
+            with the gateway pods' AZs from their Nodes).
     """
 
     scenario: Scenario
@@ -71,6 +80,7 @@ class ClusterImport:
     notes: tuple[str, ...]
     context: str
     namespace: str
+    findings: tuple[Finding, ...] = ()
 
     def scenario_yaml(self) -> str:
         """The scenario as YAML, headed by comments on the placeholder traffic and the notes."""
@@ -116,6 +126,7 @@ def inspect_cluster(
     gateway_namespace: str = "istio-system",
     gateway_selector: Mapping[str, str] | None = None,
     rate_rps: float = 100.0,
+    sources: Mapping[str, RawDocument] | None = None,
 ) -> ClusterImport:
     """Read a namespace of a cluster (see the module docstring for what becomes what).
 
@@ -126,6 +137,9 @@ def inspect_cluster(
         gateway_selector: Labels of the gateway pods; default the Gateways' selector, else
             ``istio: ingressgateway``.
         rate_rps: Rate of the placeholder traffic.
+        sources: Where each object was read from, by ``Kind/namespace/name`` (kind as
+            :func:`~istiolab.kube.kinds.kind_key` spells it): findings then name that file and
+            line instead of ``cluster:...`` (``cluster import --from-files``).
 
     Returns:
         The scenario, the config set and notes.
@@ -152,8 +166,9 @@ def inspect_cluster(
         for where in dict.fromkeys([ns, gateway_namespace]):
             objects.extend(reader.list(kind, where, optional=where != ns))
     objects.extend(reader.list("Ingress", ns, optional=True))
+    origin = _Origins(sources or {})
     docs = [
-        RawDocument(strip(o), f"cluster:{_ref(o)}", 0, 1)
+        origin.document(o)
         for o in sorted(objects, key=lambda o: (_KIND_ORDER.get(_key(o), 99), _ref(o)))
     ]
     config = from_documents(docs)
@@ -214,6 +229,7 @@ def inspect_cluster(
     ingress = _ingress(gw_deps, gw_pods, nodes, zone_of, azs, selector, gateway_namespace, notes)
     svc = _pick_gateway_service(gw_svcs)
     aws = _aws(svc, gw_ingresses, gateway_namespace, notes)
+    lb_findings = _lb_findings(svc, gw_pods, zone_of, origin)
     profile = _istio_version(gw_deps, notes)
 
     host = _traffic_host(config)
@@ -237,7 +253,39 @@ def inspect_cluster(
     if profile is not None:
         data["rules"]["profile"] = profile
     scenario = scenario_from_dict(data, source=f"cluster:{cluster.context}/{ns}")
-    return ClusterImport(scenario, config, tuple(notes), cluster.context, ns)
+    return ClusterImport(scenario, config, tuple(notes), cluster.context, ns, lb_findings)
+
+
+class _Origins:
+    """Raw documents for objects read: at their source file and lines when known."""
+
+    def __init__(self, sources: Mapping[str, RawDocument]) -> None:
+        self.sources = sources
+
+    def document(self, obj: Obj) -> RawDocument:
+        src = self.sources.get(_ref(obj))
+        if src is None:
+            return RawDocument(strip(obj), f"cluster:{_ref(obj)}", 0, 1)
+        # the object as read (newest served version, namespace filled in), located where it
+        # was written: the paths of its fields did not change
+        return RawDocument(
+            strip(obj), src.file, src.index, src.line, src.lines, columns=src.columns
+        )
+
+
+def _lb_findings(
+    svc: Obj | None, gw_pods: ObjList, zone_of: Mapping[str, str | None], origin: _Origins
+) -> tuple[Finding, ...]:
+    """IL65x for the gateway's Service, the ready gateway pods placed in their Nodes' AZs."""
+    if svc is None:
+        return ()
+    config = from_documents([origin.document(o) for o in [svc, *gw_pods]])
+    node_of = {(p.get("metadata") or {}).get("name"): _node_of(p) for p in gw_pods}
+
+    def zone(pod: Pod) -> str | None:
+        return zone_of.get(node_of.get(pod.name, "")) or pod_zone_from_label(pod)
+
+    return tuple(aws_findings(config, zone))
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -532,15 +580,6 @@ def _pick_gateway_service(services: ObjList) -> Obj | None:
     return found[0] if found else None
 
 
-def _truthy(value: Any) -> bool | None:
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    return None
-
-
 def _aws(
     svc: Obj | None, ingresses: Iterable[Obj], gateway_namespace: str, notes: list[str]
 ) -> dict[str, Any]:
@@ -578,52 +617,81 @@ def _aws(
         out["external_traffic_policy"] = spec.get("externalTrafficPolicy") or "Cluster"
     if alb or svc is None:
         return out
-    ann = {str(k): str(v) for k, v in (_meta(svc).get("annotations") or {}).items()}
     spec = _spec(svc)
-    lb_type = ann.get(_AWS + "aws-load-balancer-type", "").lower()
-    controller = spec.get("loadBalancerClass") == "service.k8s.aws/nlb" or lb_type == "external"
-    if spec.get("type") != "LoadBalancer":
+    lb = read_load_balancer(svc)
+    if lb is None:
         notes.append(
             f"gateway Service {name} is of type {spec.get('type') or 'ClusterIP'}, not "
-            "LoadBalancer: AWS defaults (NLB) assumed"
+            "LoadBalancer (or another class provisions it): AWS defaults (NLB) assumed"
         )
         return out
-    if lb_type == "nlb-ip":
-        out["lb"], out["target_type"] = "nlb", "ip"
-    elif controller:
-        out["lb"] = "nlb"
-        out["target_type"] = (
-            "ip" if ann.get(_AWS + "aws-load-balancer-nlb-target-type") == "ip" else "instance"
-        )
-    elif lb_type == "nlb":
-        out["lb"], out["target_type"] = "nlb", "instance"
-    else:
-        out["lb"], out["target_type"] = "clb", "instance"
-        notes.append(
-            f"gateway Service {name} has no aws-load-balancer-type annotation: the in-tree "
-            "provider makes a Classic ELB"
-        )
-    cross = _truthy(ann.get(_AWS + "aws-load-balancer-cross-zone-load-balancing-enabled", ""))
-    attrs = ann.get(_AWS + "aws-load-balancer-attributes", "")
-    m = re.search(r"load_balancing\.cross_zone\.enabled=(\w+)", attrs)
-    if m:
-        cross = _truthy(m.group(1))
-    if cross is not None:
-        out["cross_zone"] = cross
-    if controller:
-        scheme = ann.get(_AWS + "aws-load-balancer-scheme", "internal")
-    else:
-        scheme = (
-            "internal"
-            if _truthy(ann.get(_AWS + "aws-load-balancer-internal", ""))
-            else "internet-facing"
-        )
-    notes.append(
-        f"gateway Service {name}: {out['lb'].upper()}, {scheme}, target type "
-        f"{out['target_type']}, externalTrafficPolicy {out['external_traffic_policy']}"
-        + ("" if cross is not None else ", cross-zone AWS default")
-    )
+    out.update(aws_block(lb))
+    notes.extend(aws_notes(lb, str(name)))
     return out
+
+
+def aws_block(lb: AwsLoadBalancer) -> dict[str, Any]:
+    """The scenario's ``aws`` block for what the gateway Service's annotations build.
+
+    Only the fields :class:`~istiolab.sim.scenario.AwsSpec` has; :func:`aws_notes` says the rest.
+    """
+    hc = lb.health_check
+    out: dict[str, Any] = {
+        "lb": lb.lb,
+        "target_type": lb.target_type,
+        "external_traffic_policy": lb.external_traffic_policy,
+        "health_check": {
+            "interval_s": hc.interval_s,
+            "healthy_threshold": hc.healthy_threshold,
+            "unhealthy_threshold": hc.unhealthy_threshold,
+        },
+    }
+    if lb.cross_zone is not None:
+        out["cross_zone"] = lb.cross_zone
+    if lb.tcp_idle_timeout_s:
+        # the simulator has one idle timeout: the smallest listener's (the first to cut)
+        out["idle_timeout_s"] = min(lb.tcp_idle_timeout_s.values())
+    elif lb.lb == "clb" and lb.clb_idle_timeout_s is not None:
+        out["idle_timeout_s"] = lb.clb_idle_timeout_s
+    return out
+
+
+def aws_notes(lb: AwsLoadBalancer, name: str) -> list[str]:
+    """What the scenario's ``aws`` block cannot hold yet, said as notes (one line each)."""
+    hc = lb.health_check
+    kind = lb.lb_type or "none (in-tree Classic ELB)"
+    who = "AWS Load Balancer Controller" if lb.controller else "in-tree provider"
+    notes = [
+        f"gateway Service {name}: {lb.lb.upper()} by the {who} (aws-load-balancer-type: "
+        f"{kind}), {lb.scheme}, target type {lb.target_type}, externalTrafficPolicy "
+        f"{lb.external_traffic_policy}, cross-zone "
+        + ("on" if lb.cross_zone else "off" if lb.cross_zone is False else "off (AWS default)"),
+        f"health check {hc.protocol}:{hc.port}{hc.path or ''} every {hc.interval_s} s, timeout "
+        f"{hc.timeout_s} s, healthy {hc.healthy_threshold}, unhealthy {hc.unhealthy_threshold}"
+        " (the scenario models the interval and thresholds; protocol, port, path and timeout "
+        "are not simulated)",
+    ]
+    extra = []
+    if lb.deregistration_delay_s is not None:
+        extra.append(f"deregistration delay {lb.deregistration_delay_s} s")
+    if lb.proxy_protocol:
+        extra.append("proxy protocol v2 on")
+    if len(lb.tcp_idle_timeout_s) > 1:
+        extra.append(
+            "TCP idle timeouts "
+            + ", ".join(f"{p}: {t} s" for p, t in sorted(lb.tcp_idle_timeout_s.items()))
+        )
+    if extra:
+        notes.append(
+            "not in the scenario (no field yet): "
+            + "; ".join(extra)
+            + (
+                " (AWS default deregistration delay 300 s)"
+                if lb.deregistration_delay_s is None
+                else ""
+            )
+        )
+    return notes
 
 
 def _ingress_backends(ingress: Mapping[str, Any]) -> set[str]:
