@@ -10,7 +10,8 @@ backend would see:
 * otherwise the destinations and their shares of the traffic (by Service host, subset and
   port; a Service the conversion added for a subset counts as that subset), the path and
   authority the backend receives after rewrites, the request header changes, the mirrors,
-  partial faults, the route timeout and the number of retries.
+  partial faults, the local rate limit the request meets, the route timeout and the number of
+  retries.
 
 The requests are those :func:`istiolab.envoy.verify.generate.generate_cases` makes for every
 route of either table, plus, for each, the paths next to it where Istio's string prefix and
@@ -25,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from istiolab.envoy.match import Decision, Request, route
-from istiolab.envoy.model import MILLION, Route, RouteTable
+from istiolab.envoy.match import Decision, Request, effective_rate_limit, route
+from istiolab.envoy.model import MILLION, RateLimit, Route, RouteTable
 from istiolab.envoy.verify.generate import generate_cases
 from istiolab.envoy.verify.outcomes import redirect_url
 
@@ -46,7 +47,7 @@ class Disagreement:
         before_route: ``Kind/ns/name http[i]`` of the route that answered before (None: none).
         after_route: The same for the second table.
         aspects: Which parts differ (``answer``, ``backends``, ``rewrite``, ``headers``,
-            ``mirrors``, ``fault``, ``timeout``, ``retries``).
+            ``mirrors``, ``fault``, ``rate_limit``, ``timeout``, ``retries``).
     """
 
     request: Request
@@ -160,9 +161,16 @@ def answer(
             sorted((dest(m.host, m.subset, m.port), m.per_million) for m in r.mirrors)
         ),
         "fault": fault,
+        "rate_limit": _bucket(effective_rate_limit(table.rate_limit, r)),
         "timeout": r.timeout_s,
         "retries": r.retry.num_retries if r.retry is not None else 0,
     }, d
+
+
+def _bucket(rl: RateLimit | None) -> tuple[Any, ...] | None:
+    if rl is None:
+        return None
+    return (rl.max_tokens, rl.tokens_per_fill, rl.fill_interval_s, rl.status, rl.scope)
 
 
 def _describe(a: dict[str, Any]) -> str:
@@ -171,7 +179,7 @@ def _describe(a: dict[str, Any]) -> str:
     parts = [", ".join(f"{k} ({v})" for k, v in a["backends"])]
     path, host = a["rewrite"]
     parts.append(f"as {host}{path}")
-    for k in ("headers", "mirrors", "fault"):
+    for k in ("headers", "mirrors", "fault", "rate_limit"):
         if a[k]:
             parts.append(f"{k} {a[k]}")
     parts.append(f"timeout {a['timeout']}")

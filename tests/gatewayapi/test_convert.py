@@ -18,7 +18,7 @@ from istiolab.config.convert import (
 from istiolab.config.gatewayapi import Gateway as APIGateway
 from istiolab.config.gatewayapi import HTTPRoute, ReferenceGrant
 from istiolab.config.k8s import Service
-from istiolab.config.model import Gateway, VirtualService
+from istiolab.config.model import EnvoyFilter, Gateway, VirtualService
 from istiolab.config.validate import validate
 from istiolab.envoy.compile import compile, is_legacy
 from istiolab.envoy.equivalence import check_equivalent
@@ -637,3 +637,16 @@ spec:
     ]
     before, after = tables(cs, conv)
     assert check_equivalent(before, after) == []
+
+
+def test_gateway_rate_limit_does_not_follow_to_the_gateway_api_gateway() -> None:
+    limit = load(ROOT / "examples" / "modern" / "ratelimit-100rps.yaml").kind(EnvoyFilter)
+    cs = vs_config("- route: [{destination: {host: web}}]") + ConfigSet.of(limit)
+    conv = to_gateway_api(cs)
+    (f,) = [f for f in conv.findings if f.resource.startswith("EnvoyFilter/")]
+    assert f.code == "IL315"
+    assert "gateway.networking.k8s.io/gateway-name" in f.fix
+    before, after = tables(cs, conv)
+    diffs = check_equivalent(before, after)
+    assert diffs
+    assert {d.aspects for d in diffs} == {("rate_limit",)}

@@ -55,12 +55,14 @@ from istiolab.config.k8s import Service
 from istiolab.config.model import (
     NETWORKING_VERSIONS,
     DestinationRule,
+    EnvoyFilter,
     Gateway,
     HTTPMatchRequest,
     HTTPRoute,
     StringMatch,
     VirtualService,
 )
+from istiolab.config.ratelimit import local_rate_limits
 from istiolab.findings import Finding
 from istiolab.profiles import get_profile
 from istiolab.reprs import HTMLRepr
@@ -198,6 +200,7 @@ class _ToGatewayAPI:
                 built.append(self.build(Service, doc, source))
         for source, doc in self.grants.values():
             built.append(self.build(APIGrant, doc, source))
+        self.rate_limits()
         out = [r for r in built if r is not None]
         resources: list[Resource] = list(out)
         origins: list[RawDocument | None] = [None] * len(out)
@@ -208,6 +211,38 @@ class _ToGatewayAPI:
         return GatewayAPIConversion(
             ConfigSet(tuple(resources), tuple(origins)), tuple(self.findings), dict(self.backends)
         )
+
+    def rate_limits(self) -> None:
+        """``IL315`` for local rate limits on the gateway pods the Gateways selected.
+
+        istiod deploys a Gateway API Gateway's own pods, labelled
+        ``gateway.networking.k8s.io/gateway-name: <name>`` (istio/istio
+        ``pilot/pkg/config/kube/gateway/deploymentcontroller.go``), so an EnvoyFilter that
+        selects the Istio ingress gateway's labels no longer reaches them.
+        """
+        selectors = [(g, dict(g.spec.selector)) for g in self.cs.kind(Gateway)]
+        for ef in self.cs.kind(EnvoyFilter):
+            for spec in local_rate_limits(ef):
+                hit = [
+                    g
+                    for g, sel in selectors
+                    if spec.context in ("GATEWAY", "ANY") and spec.selector.items() <= sel.items()
+                ]
+                if not hit:
+                    continue
+                names = ", ".join(sorted({g.name for g in hit}))
+                self.note(
+                    "IL315",
+                    ef,
+                    ("spec", "configPatches", spec.patch_index),
+                    f"this local rate limit applies to the pods of Gateway {names}; a Gateway API "
+                    "Gateway gets pods of its own, labelled gateway.networking.k8s.io/"
+                    "gateway-name, which the workloadSelector does not select (and istiolab does "
+                    "not model rate limits on Gateway API gateways)",
+                    "select gateway.networking.k8s.io/gateway-name: <Gateway name> in "
+                    "workloadSelector, or use a rate limit policy of your gateway",
+                )
+                break
 
     # -- Gateway -------------------------------------------------------------------------------
 
