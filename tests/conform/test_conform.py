@@ -41,16 +41,6 @@ _POOL = (
     "once: it has no queue at Envoy, so it gives fewer 503 UO and shorter latencies"
 )
 
-_RING = (
-    "envoy source/extensions/load_balancing_policies/ring_hash/ring_hash_lb.cc "
-    "(RingHashLoadBalancer::Ring::Ring): ring points are xxHash64 of '<host address>_<i>' "
-    "and the request key is "
-    "xxHash64 of the header value (source/common/http/hash_policy.cc). The simulator "
-    "(sim/stages/upstream.py, _ring_pick) hashes '<pod name>_<i>' and the key with zlib.crc32, "
-    "a linear 32-bit checksum: similar keys (u0 ... u39) land close together on the ring and "
-    "one pod takes about three quarters of the users, where Envoy's split stays near the "
-    "multinomial spread of 40 users over 3 pods"
-)
 _OUTLIER = (
     "envoy source/common/upstream/outlier_detection_impl.cc: (1) putHttpResponseCode ejects "
     "when ++consecutive_5xx_ == consecutive_5xx (exact), the simulator when the count is >= "
@@ -64,8 +54,6 @@ _OUTLIER = (
 )
 
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("conform-consistent-hash-header", "pod_share.max"): _RING,
-    ("conform-consistent-hash-header", "pod_share.min"): _RING,
     ("conform-outlier-detection", "share.status.503"): _OUTLIER,
     ("conform-outlier-detection", "pod_share.api-flaky-0"): _OUTLIER,
     ("conform-outlier-detection", "pod_share.api-good-0"): _OUTLIER,

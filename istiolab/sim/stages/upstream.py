@@ -19,11 +19,12 @@ Retries follow the route's policy (§3.3–3.5): ``retry_on`` conditions, the pr
 from __future__ import annotations
 
 import bisect
-import zlib
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
+import xxhash
 
 from istiolab.envoy.model import ClusterPolicy, Route
 from istiolab.envoy.policy import backoff_bound, retriable
@@ -70,6 +71,7 @@ class UpstreamCluster:
         self._rr: dict[int, int] = {}  # per gateway worker (SimRequest.worker)
         self._ring: list[tuple[int, Pod]] = []
         self._ring_keys: list[int] = []
+        self._addresses: dict[str, str] = {}
         self.active = 0
         self.active_retries = 0
         self._state: dict[str, _HostState] = {}
@@ -127,17 +129,39 @@ class UpstreamCluster:
         self._avail, self._avail_gen, self._avail_until = avail, self.registry.generation, until
         return avail
 
+    def _address(self, pod: Pod) -> str:
+        """The pod's ``IP:port`` as Envoy's host address, which its ring hash hashes.
+
+        Pod IPs come from the CNI and are arbitrary, so each pod gets a random 10.x.y.z address
+        (drawn from the run's seeded stream, once per pod and cluster); the ring then varies
+        between seeds as it varies between clusters, instead of being one fixed layout.
+        """
+        addr = self._addresses.get(pod.name)
+        if addr is None:
+            a, b, c = (int(self._u() * 256) for _ in range(3))
+            addr = self._addresses[pod.name] = f"10.{a}.{b}.{c}:8080"
+        return addr
+
     def _ring_pick(self, hosts: list[Pod], key: str) -> Pod:
+        # Envoy's ring (source/extensions/load_balancing_policies/ring_hash/ring_hash_lb.cc,
+        # RingHashLoadBalancer::Ring::Ring): with equal weights every host gets
+        # ceil(minimum_ring_size / hosts) points, point i of a host being xxHash64 (seed 0) of
+        # "<host address>_<i>"; the ring is sorted by hash and a key picks the first point at
+        # or after its hash, wrapping to the first point (Ring::chooseHost). The key of a
+        # header hash policy is xxHash64 of the header value (source/common/http/hash_policy.cc,
+        # HeaderHashMethod).
         if not self._ring:
             points: list[tuple[int, Pod]] = []
-            per_host = max(1, self.policy.ring_size // max(1, len(self.hosts())))
-            for p in self.hosts():
+            members = self.hosts()
+            per_host = math.ceil(self.policy.ring_size / max(1, len(members)))
+            for p in members:
+                prefix = self._address(p) + "_"
                 for i in range(per_host):
-                    points.append((zlib.crc32(f"{p.name}_{i}".encode()), p))
+                    points.append((xxhash.xxh64_intdigest(f"{prefix}{i}".encode()), p))
             points.sort(key=lambda t: t[0])
             self._ring = points
             self._ring_keys = [h for h, _ in points]
-        h = zlib.crc32(key.encode())
+        h = xxhash.xxh64_intdigest(key.encode())
         n = len(self._ring)
         i = bisect.bisect_left(self._ring_keys, h) % n
         avail = {id(p) for p in hosts}
