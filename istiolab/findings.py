@@ -510,9 +510,11 @@ CODES: dict[str, Code] = {
         ),
         _c(
             "IL310",
-            "warning",
+            "error",
             "fault percent below resolution",
-            "Envoy's fault percentages have a resolution of 0.0001 %; smaller values become 0.",
+            "A fault percentage in (0, 0.0001): below the resolution of Envoy's fault "
+            "percentages (0.0001 %), and Istio's validation refuses it (`percentage ... is "
+            "neither 0.0, nor in range [0.0001, 100.0]`).",
         ),
         _c(
             "IL311",
@@ -711,10 +713,11 @@ CODES: dict[str, Code] = {
         ),
         _c(
             "IL616",
-            "warning",
+            "error",
             "duplicate listener",
             "Two listeners of a Gateway with the same port, protocol and hostname, or the "
-            "same name; the API server or istiod refuses one (`Conflicted`).",
+            "same name; the API server refuses the Gateway (a CEL rule of the CRD, and the "
+            "listeners' list key).",
         ),
         # -- the AWS load balancer in front of the gateway (config/aws_checks)
         _c(
@@ -855,6 +858,7 @@ ANCHORS: tuple[Anchor, ...] = (
             "IL223",
             "IL224",
             "IL229",
+            "IL310",
         ),
     ),
     _a(

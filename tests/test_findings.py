@@ -1564,10 +1564,13 @@ def test_gateway_in_other_namespace() -> None:
 
 def test_duplicate_needs_same_kind_namespace_and_name() -> None:
     svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: httpbin\n"
+    svc += "spec: {ports: [{name: http, port: 80}]}\n"
     assert codes(run(svc + "---\n" + svc)) == ["IL205"]
     other_ns = svc.replace("name: httpbin", "name: httpbin\n  namespace: web")
     assert run(svc + "---\n" + other_ns) == []
     dep = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: httpbin\n"
+    dep += "spec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}},"
+    dep += " spec: {containers: [{name: a, image: a}]}}}\n"
     assert run(svc + "---\n" + dep) == []
     f = only(run(svc + "---\n" + svc, None), "IL205")
     assert "x.yaml:1" in f.message  # points at the first definition

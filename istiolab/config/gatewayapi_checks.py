@@ -16,6 +16,8 @@ k8shttproutes/no_k8sgateway_checker.go``, ``no_host_checker.go``) are anchors of
 
 from __future__ import annotations
 
+import re
+
 from istiolab.config.configset import ConfigSet
 from istiolab.config.gatewayapi import (
     Gateway,
@@ -42,6 +44,8 @@ from istiolab.limits import truncate
 from istiolab.regex import check_re2
 
 Path = tuple[str | int, ...]
+# the Gateway API Hostname pattern (apis/v1/shared_types.go), as in the CRDs
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def gateway_api_findings(config: ConfigSet) -> list[Finding]:
@@ -123,7 +127,8 @@ class _Checks:
                     gw,
                     ("spec", "listeners", i, "name"),
                     f"listener name {truncate(listener.name)!r} is also listeners"
-                    f"[{seen_names[listener.name]}]",
+                    f"[{seen_names[listener.name]}]; the API server refuses the Gateway "
+                    "(listeners are keyed by name)",
                     "give each listener its own name",
                 )
             elif key in seen_keys:
@@ -133,15 +138,43 @@ class _Checks:
                     ("spec", "listeners", i),
                     f"listener {truncate(listener.name)!r} has the same port {listener.port}, "
                     f"protocol and hostname {listener.hostname or '*'!r} as listeners"
-                    f"[{seen_keys[key]}]; istiod marks them Conflicted",
+                    f"[{seen_keys[key]}]; the API server refuses the Gateway (CEL rule "
+                    "'Combination of port, protocol and hostname must be unique for each "
+                    "listener')",
                     "give one of them another hostname or port, or merge them",
                 )
             seen_names.setdefault(listener.name, i)
             seen_keys.setdefault(key, i)
+            if listener.hostname is not None:
+                self.hostname(gw, ("spec", "listeners", i, "hostname"), listener.hostname)
+
+    def hostname(self, res: Gateway | Route, path: Path, name: str) -> None:
+        """IL108 for a hostname outside the CRDs' pattern (RFC 1123, optional leading ``*.``)."""
+        # apis/v1/shared_types.go Hostname: +kubebuilder:validation:Pattern, MinLength=1,
+        # MaxLength=253; the API server refuses the resource
+        if 0 < len(name) <= 253 and _HOSTNAME.fullmatch(name):
+            return
+        problem = (
+            f"{len(name)} characters, more than 253"
+            if len(name) > 253
+            else "it may only have lower-case letters, digits, '-' and '.', each label starting "
+            "and ending with a letter or digit, and '*.' only at the start"
+        )
+        self.add(
+            "IL108",
+            res,
+            path,
+            f"hostname {truncate(name)!r} is not a Gateway API hostname: {problem}; the API "
+            "server refuses it",
+            "write a DNS name such as 'shop.example.com' or '*.example.com' (no port, no IP, "
+            "lower case)",
+        )
 
     # -- attachment ----------------------------------------------------------------------------
 
     def parents(self, route: Route) -> None:
+        for j, host in enumerate(route.spec.hostnames or []):
+            self.hostname(route, ("spec", "hostnames", j), host)
         if not route.spec.parent_refs:
             self.add(
                 "IL601",

@@ -13,11 +13,15 @@ Integer fields have the range of their type in istio.io/api ``networking/v1alpha
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import re
+from fractions import Fraction
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from istiolab.config.base import (
+    INT64_MAX,
     Data,
     Duration,
     EnvoyRegex,
@@ -31,7 +35,7 @@ from istiolab.config.base import (
     Percent,
     Resource,
     UInt32,
-    UInt64,
+    _range_check,
     one_of,
 )
 
@@ -40,6 +44,45 @@ NETWORKING_VERSIONS = (
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1",
 )
+
+
+# The API server decodes a JSON integer as an int64 before the CRD schema sees it, so a proto
+# uint64 above 2^63-1 is refused ('Invalid value: "number"') though the proto would take it
+# (k8s.io/apimachinery/pkg/util/json: numbers become int64 or float64).
+KubeUInt64 = Annotated[
+    int,
+    AfterValidator(_range_check(0, INT64_MAX, "uint64 in the proto, read as int64 by Kubernetes")),
+]
+"""A protobuf ``uint64`` as the Kubernetes API server accepts it: 0..2^63-1."""
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_UNIT_NANOS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+CEL_MAX_NANOS = 2**63 - 1
+"""The longest duration CEL's ``duration()`` parses: int64 nanoseconds (about 292 years)."""
+
+
+def _cel_duration(value: str) -> str:
+    # Istio's CRDs check these fields with the CEL rule "duration(self) >= duration('1ms')"
+    # (istio.io/api kubernetes/customresourcedefinitions.gen.yaml); CEL durations are Go
+    # time.Duration, int64 nanoseconds, so a longer protobuf Duration makes the rule fail and
+    # the API server refuses the resource. Exact arithmetic: the limit is a whole nanosecond.
+    nanos = sum(
+        (Fraction(num) * _UNIT_NANOS[unit] for num, unit in _DURATION_PART.findall(value)),
+        Fraction(0),
+    )
+    if nanos > CEL_MAX_NANOS:
+        raise PydanticCustomError(
+            "duration",
+            "{value} is longer than the API server accepts: the CRD's CEL rule reads a "
+            "duration as int64 nanoseconds, at most 9223372036.854775807s (about 292 years)",
+            {"value": repr(value[:60])},
+        )
+    return value
+
+
+CelDuration = Annotated[Duration, AfterValidator(_cel_duration)]
+"""A protobuf Duration in a field the Istio CRDs check with CEL: at most 2^63-1 ns."""
 
 
 class StringMatch(IstioModel):
@@ -175,11 +218,11 @@ class HTTPRetry(IstioModel):
     """Retry policy. ``attempts`` retries means at most ``1 + attempts`` requests."""
 
     attempts: NonNegativeInt32 | None = None  # int32 attempts
-    per_try_timeout: Duration | None = None
+    per_try_timeout: CelDuration | None = None
     retry_on: str | None = None
     retry_remote_localities: bool | None = None
     retry_ignore_previous_hosts: bool | None = None
-    backoff: Duration | None = None
+    backoff: CelDuration | None = None
 
 
 class Percentage(IstioModel):
@@ -191,8 +234,8 @@ class Percentage(IstioModel):
 class Delay(IstioModel):
     """Fault delay."""
 
-    fixed_delay: Duration | None = None
-    exponential_delay: Duration | None = None
+    fixed_delay: CelDuration | None = None
+    exponential_delay: CelDuration | None = None
     percentage: Percentage | None = None
     percent: int | None = Field(default=None, ge=0, le=100)
 
@@ -233,7 +276,7 @@ class CorsPolicy(IstioModel):
     allow_methods: list[str] | None = None
     allow_headers: list[HeaderName] | None = None
     expose_headers: list[HeaderName] | None = None
-    max_age: Duration | None = None
+    max_age: CelDuration | None = None
     allow_credentials: bool | None = None
     unmatched_preflights: str | None = None
 
@@ -248,7 +291,7 @@ class HTTPRoute(IstioModel):
     direct_response: HTTPDirectResponse | None = None
     delegate: Delegate | None = None
     rewrite: HTTPRewrite | None = None
-    timeout: Duration | None = None
+    timeout: CelDuration | None = None
     retries: HTTPRetry | None = None
     fault: HTTPFaultInjection | None = None
     mirror: Destination | None = None
@@ -297,13 +340,13 @@ class HTTPCookie(IstioModel):
 class RingHash(IstioModel):
     """Ring hash settings."""
 
-    minimum_ring_size: UInt64 | None = Field(default=None, ge=1)  # uint64
+    minimum_ring_size: KubeUInt64 | None = Field(default=None, ge=1)  # uint64
 
 
 class Maglev(IstioModel):
     """Maglev settings."""
 
-    table_size: UInt64 | None = Field(default=None, ge=1)  # uint64
+    table_size: KubeUInt64 | None = Field(default=None, ge=1)  # uint64
 
 
 class ConsistentHashLB(IstioModel):
@@ -315,7 +358,7 @@ class ConsistentHashLB(IstioModel):
     http_query_parameter_name: str | None = None
     ring_hash: RingHash | None = None
     maglev: Maglev | None = None
-    minimum_ring_size: UInt64 | None = Field(default=None, ge=1)  # uint64, deprecated
+    minimum_ring_size: KubeUInt64 | None = Field(default=None, ge=1)  # uint64, deprecated
 
     @model_validator(mode="after")
     def _one(self) -> ConsistentHashLB:
@@ -329,7 +372,7 @@ class ConsistentHashLB(IstioModel):
 class WarmupConfiguration(IstioModel):
     """Slow start (Envoy ``slow_start_config``)."""
 
-    duration: Duration
+    duration: CelDuration
     minimum_percent: float | None = Field(default=None, ge=0, le=100)
     aggression: float | None = Field(default=None, ge=1)
 
@@ -340,7 +383,7 @@ class LoadBalancerSettings(IstioModel):
     simple: LbSimple | None = None
     consistent_hash: ConsistentHashLB | None = None
     locality_lb_setting: dict[str, Data] | None = None
-    warmup_duration_secs: Duration | None = None
+    warmup_duration_secs: CelDuration | None = None
     warmup: WarmupConfiguration | None = None
 
     @model_validator(mode="after")
@@ -353,10 +396,10 @@ class TCPSettings(IstioModel):
     """TCP connection pool."""
 
     max_connections: NonNegativeInt32 | None = None  # int32
-    connect_timeout: Duration | None = None
+    connect_timeout: CelDuration | None = None
     tcp_keepalive: dict[str, Data] | None = None
-    max_connection_duration: Duration | None = None
-    idle_timeout: Duration | None = None
+    max_connection_duration: CelDuration | None = None
+    idle_timeout: CelDuration | None = None
 
 
 class HTTPSettings(IstioModel):
@@ -367,7 +410,7 @@ class HTTPSettings(IstioModel):
     http2_max_requests: NonNegativeInt32 | None = None
     max_requests_per_connection: NonNegativeInt32 | None = None
     max_retries: NonNegativeInt32 | None = None
-    idle_timeout: Duration | None = None
+    idle_timeout: CelDuration | None = None
     h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
     use_client_protocol: bool | None = None
     max_concurrent_streams: NonNegativeInt32 | None = None  # int32
@@ -388,8 +431,8 @@ class OutlierDetection(IstioModel):
     consecutive_gateway_errors: UInt32 | None = None  # UInt32Value
     consecutive_5xx_errors: UInt32 | None = None  # UInt32Value
     consecutive_errors: NonNegativeInt32 | None = None  # int32, deprecated
-    interval: Duration | None = None
-    base_ejection_time: Duration | None = None
+    interval: CelDuration | None = None
+    base_ejection_time: CelDuration | None = None
     max_ejection_percent: int | None = Field(default=None, ge=0, le=100)  # int32
     min_health_percent: int | None = Field(default=None, ge=0, le=100)  # int32
 

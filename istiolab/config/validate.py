@@ -47,7 +47,9 @@ from istiolab.limits import truncate
 from istiolab.profiles import IstioProfile, get_profile
 from istiolab.regex import ENVOY_MAX_PROGRAM_SIZE, ENVOY_PROGRAM_SIZE_KEY, RegexError, program_size
 
-FAULT_RESOLUTION = 0.0001  # percent; Envoy FractionalPercent per million
+# percent; Envoy FractionalPercent per million. istio/istio pkg/config/validation/validation.go
+# validatePercentage refuses a value in (0, 0.0001) ("neither 0.0, nor in range [0.0001, 100.0]")
+FAULT_RESOLUTION = 0.0001
 
 # RFC 9110 §5.6.2 token: what a header field name is (no space, colon, CR, LF or NUL).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -470,8 +472,9 @@ class _Validator:
                     vs,
                     (*base, "fault", kind, "percentage", "value"),
                     f"fault {kind} percentage {pct} is below Envoy's resolution of "
-                    f"{FAULT_RESOLUTION}% and becomes 0",
-                    f"use at least {FAULT_RESOLUTION}",
+                    f"{FAULT_RESOLUTION}%; Istio refuses it (percentage is neither 0.0, nor in "
+                    "range [0.0001, 100.0])",
+                    f"use 0 (no fault) or at least {FAULT_RESOLUTION}",
                 )
 
     def destination_rule(self, dr: DestinationRule) -> None:

@@ -26,6 +26,7 @@ FAMILIES = (
     "destinationrules",
     "services",
     "envoyfilters",
+    "workloads",
 )
 
 

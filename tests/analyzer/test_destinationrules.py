@@ -137,6 +137,41 @@ PAIRS = [
 ]
 
 
+# What the API server refuses though the proto allows it: a duration over CEL's int64
+# nanoseconds, and a uint64 over 2^63-1 (Kubernetes decodes JSON integers as int64)
+_LIMITS_DR = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr}
+spec:
+  host: httpbin
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 5, interval: 153722868m}  # <-
+"""
+PAIRS += [
+    pair(
+        "IL104",
+        _LIMITS_DR,
+        ("interval: 153722868m", "interval: 153722867m"),
+        "spec.trafficPolicy.outlierDetection.interval",
+        "'153722868m'",
+        id_="IL104-cel-interval",
+    ),
+    pair(
+        "IL108",
+        _LIMITS_DR.replace(
+            "outlierDetection: {consecutive5xxErrors: 5, interval: 153722868m}  # <-",
+            "loadBalancer:\n      consistentHash:\n        httpHeaderName: x-user\n"
+            "        ringHash: {minimumRingSize: 9223372036854775808}  # <-",
+        ),
+        ("9223372036854775808", "9223372036854775807"),
+        "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize",
+        "9223372036854775807",
+        id_="IL108-uint64-as-int64",
+    ),
+]
+
+
 @pytest.mark.parametrize("p", PAIRS)
 def test_broken_config_gets_the_finding(p: Pair) -> None:
     assert_broken(p)

@@ -37,9 +37,12 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: istio-ingressgateway, namespace: istio-system}
 spec:
+  selector: {matchLabels: {istio: ingressgateway}}
   template:
     metadata:
       labels: {istio: ingressgateway}
+    spec:
+      containers: [{name: istio-proxy, image: istio/proxyv2}]
 ---
 apiVersion: v1
 kind: Service
@@ -213,6 +216,28 @@ PAIRS = [
         ("number: 9443", "number: 443"),
         "spec.servers[1].port.number",
         "port 9443 is not a port or targetPort of the Services",
+    ),
+]
+
+
+PAIRS += [
+    # Istio's Gateway CRD requires port.name; the API server refuses a server without one
+    pair(
+        "IL102",
+        """
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: public}
+        spec:
+          selector: {istio: ingressgateway}
+          servers:
+          - port: {number: 80, protocol: HTTP}  # <-
+            hosts: ["*"]
+        """,
+        ("{number: 80, protocol: HTTP}", "{number: 80, name: http, protocol: HTTP}"),
+        "spec.servers[0].port.name",
+        "server on port 80 has no port name",
+        id_="IL102-gateway-port-name",
     ),
 ]
 

@@ -149,9 +149,12 @@ PAIRS = [
         kind: Deployment
         metadata: {name: istio-ingressgateway, namespace: istio-system}
         spec:
+          selector: {matchLabels: {istio: ingressgateway}}
           template:
             metadata:
               labels: {istio: ingressgateway}
+            spec:
+              containers: [{name: istio-proxy, image: istio/proxyv2}]
         """,
         ("istio: ingress-gateway", "istio: ingressgateway"),
         "spec.selector.istio",
@@ -190,6 +193,7 @@ PAIRS = [
         kind: Deployment
         metadata: {name: httpbin}
         spec:
+          selector: {matchLabels: {app: httpbin}}
           template:
             metadata:
               labels: {app: httpbin}

@@ -279,6 +279,42 @@ PAIRS = [
 ]
 
 
+# Durations the CRDs' CEL rules refuse ("duration(self) >= duration('1ms')" parses int64
+# nanoseconds: at most 9223372036.854775807s) though protobuf allows 315576000000s
+_CEL_VS = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: [httpbin]
+  http:
+  - route:
+    - destination: {host: httpbin}
+    timeout: 9223372036.854775808s  # <-
+    retries: {attempts: 2, perTryTimeout: 2s}
+"""
+PAIRS += [
+    pair(
+        "IL104",
+        _CEL_VS,
+        ("9223372036.854775808s", "9223372036.854775807s"),
+        "spec.http[0].timeout",
+        "'9223372036.854775808s'",
+        id_="IL104-cel-timeout",
+    ),
+    pair(
+        "IL104",
+        _CEL_VS.replace("9223372036.854775808s  # <-", "5s").replace(
+            "perTryTimeout: 2s}", "perTryTimeout: 2562048h}  # <-"
+        ),
+        ("2562048h", "2562047h"),
+        "spec.http[0].retries.perTryTimeout",
+        "'2562048h'",
+        id_="IL104-cel-per-try-timeout",
+    ),
+]
+
+
 @pytest.mark.parametrize("p", PAIRS)
 def test_broken_config_gets_the_finding(p: Pair) -> None:
     assert_broken(p)

@@ -211,7 +211,66 @@ PAIRS = [
         "spec.listeners[1]",
         "same port 80",
     ),
+    # the CRDs' Hostname pattern (RFC 1123, an optional leading '*.'): the API server refuses
+    pytest.param(
+        *pair(
+            "IL108",
+            gateway() + route(hosts="[Shop.example.com:8080]  # <-"),
+            ("[Shop.example.com:8080]", "[shop.example.com]"),
+            "spec.hostnames[0]",
+            "hostname 'Shop.example.com:8080' is not a Gateway API hostname",
+        ).values,
+        id="IL108-route-hostname",
+    ),
+    pytest.param(
+        *pair(
+            "IL108",
+            gateway(
+                listener="{name: http, port: 80, protocol: HTTP, hostname: 'shop.*.com', "
+                "allowedRoutes: {namespaces: {from: All}}}  # <-"
+            )
+            + route(hosts="[shop.example.com]"),
+            ("hostname: 'shop.*.com'", "hostname: '*.example.com'"),
+            "spec.listeners[0].hostname",
+            "hostname 'shop.*.com' is not a Gateway API hostname",
+        ).values,
+        id="IL108-listener-hostname",
+    ),
 ]
+
+
+def test_duplicate_listeners_are_an_error_the_api_server_refuses() -> None:
+    # the CRD's CEL rule 'Combination of port, protocol and hostname must be unique for each
+    # listener' (apis/v1/gateway_types.go) refuses the Gateway: not a warning
+    text = gateway(extra="  - {name: again, port: 80, protocol: HTTP, hostname: '*.example.com'}\n")
+    hits = [f for f in lint(text + route()) if f.code == "IL616"]
+    assert [f.severity for f in hits] == [Severity.ERROR]
+    assert "API server refuses" in hits[0].message
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("shop.example.com", True),
+        ("*.example.com", True),
+        ("a", True),
+        ("x" * 63 + "." + "y" * 63, True),
+        ("Shop.example.com", False),
+        ("*", False),
+        ("shop.*.example.com", False),
+        ("-shop.example.com", False),
+        ("shop.example.com.", False),
+        ("10.0.0.1:80", False),
+        ("", False),
+        ("a" * 254, False),
+    ],
+)
+def test_route_hostnames_follow_the_crd_pattern(host: str, ok: bool) -> None:
+    text = gateway(
+        listener="{name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}"
+    ) + route(hosts=f"[{host!r}]")
+    hits = [f for f in lint(text) if f.code == "IL108" and f.path == "spec.hostnames[0]"]
+    assert not hits if ok else hits
 
 
 @pytest.mark.parametrize("p", PAIRS)

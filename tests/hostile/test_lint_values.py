@@ -43,6 +43,7 @@ INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
+CEL_MAX_S = "9223372036.854775807"  # int64 nanoseconds, the longest duration CEL parses
 
 Doc = dict[str, Any]
 Edit = Callable[[Doc], None]
@@ -112,7 +113,9 @@ def gateway() -> Doc:
         "metadata": {"name": "gw"},
         "spec": {
             "selector": {"istio": "ingressgateway"},
-            "servers": [{"port": {"number": 80, "protocol": "HTTP"}, "hosts": ["*"]}],
+            "servers": [
+                {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}
+            ],
         },
     }
 
@@ -151,8 +154,24 @@ def deployment() -> Doc:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "web"},
-        "spec": {"replicas": 2},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
     }
+
+
+def node_port_service() -> Doc:
+    # a nodePort needs type NodePort (the API server refuses it on a ClusterIP Service); the
+    # nearest valid value is the top of the API server's default range, 30000-32767
+    doc = service()
+    doc["spec"]["type"] = "NodePort"
+    doc["spec"]["ports"][0]["nodePort"] = 32767
+    return doc
 
 
 def ingress() -> Doc:
@@ -306,13 +325,13 @@ RULES: list[Rule] = [
         ring_hash,
         f"{TP}.loadBalancer.consistentHash.ringHash.minimumRingSize",
         2**64,
-        UINT64_MAX,
+        INT64_MAX,  # a uint64 in the proto, but the API server reads JSON integers as int64
     ),
     r("gw-port", gateway, "spec.servers[0].port.number", 65536, 65535),
     r("ef-priority-int32", envoy_filter, "spec.priority", -(2**31) - 1, -(2**31)),
     r("svc-port", service, "spec.ports[0].port", 65536, 65535),
     r("svc-target-port", service, "spec.ports[0].targetPort", 0, 1, shows="0"),
-    r("svc-node-port", service, "spec.ports[0].nodePort", 65536, 65535),
+    r("svc-node-port", node_port_service, "spec.ports[0].nodePort", 65536, 32767),
     r("deploy-replicas-int32", deployment, "spec.replicas", 2**31, INT32_MAX),
     r("ingress-service-port", ingress, "spec.backend.servicePort", 70000, 65535),
     r("rr-precedence-int32", route_rule, "spec.precedence", 2**31, INT32_MAX),
@@ -341,7 +360,7 @@ RULES: list[Rule] = [
         virtual_service,
         f"{HTTP}.timeout",
         "9" * 400 + "s",
-        f"{MAX_DURATION_S}s",
+        f"{CEL_MAX_S}s",
         "IL104",
         "9" * 40,
     ),
@@ -350,7 +369,16 @@ RULES: list[Rule] = [
         virtual_service,
         f"{HTTP}.retries.perTryTimeout",
         f"{MAX_DURATION_S + 1}s",
-        f"{MAX_DURATION_S}s",
+        f"{CEL_MAX_S}s",
+        "IL104",
+    ),
+    # the CRDs' CEL rule reads a duration as int64 nanoseconds: 292 years, not protobuf's 10,000
+    r(
+        "duration-over-cel-max",
+        virtual_service,
+        f"{HTTP}.timeout",
+        "9223372036.854775808s",
+        f"{CEL_MAX_S}s",
         "IL104",
     ),
     r(
@@ -358,7 +386,7 @@ RULES: list[Rule] = [
         destination_rule,
         f"{TP}.outlierDetection.interval",
         "87660000.1h",
-        "87660000h",
+        "2562047h",
         "IL104",
     ),
     r(
@@ -824,12 +852,12 @@ def test_render_refuses_non_finite_durations() -> None:
 
 def test_longest_duration_renders_finite() -> None:
     doc = virtual_service()
-    put(f"{HTTP}.timeout", "87660000h")(doc)
+    put(f"{HTTP}.timeout", "2562047h")(doc)  # about the longest the CRD's CEL rule accepts
     table = compile(loads(yaml.safe_dump(doc)))
     text = json.dumps(render(table, {"outbound|80||web.default.svc.cluster.local": []}))
     assert "inf" not in text
     assert "nan" not in text.lower().replace("nanos", "")
-    assert f'"{MAX_DURATION_S}s"' in text
+    assert '"9223369200s"' in text
 
 
 def test_parse_duration_is_exact_and_bounded() -> None:

@@ -18,6 +18,7 @@ from istiolab.config.checks import (
     references,
     services,
     virtualservices,
+    workloads,
 )
 from istiolab.config.checks.context import Context
 
@@ -28,6 +29,7 @@ FAMILIES: tuple[Callable[[Context], None], ...] = (
     destinationrules.check,
     services.check,
     envoyfilters.check,
+    workloads.check,
 )
 
 __all__ = ["FAMILIES", "Context"]

@@ -78,7 +78,19 @@ def schema(ctx: Context, gw: Gateway) -> None:
                 severity=Severity.WARNING,
             )
         name = srv.port.name or ""
-        if name in names:
+        if not name:
+            # Istio's Gateway CRD lists port.name as required (istio.io/api
+            # networking/v1alpha3/gateway.proto: "Label assigned to the port", REQUIRED), and
+            # validateServerPort refuses an empty one ("port name must be set")
+            ctx.add(
+                "IL102",
+                gw,
+                (*base, "port", "name"),
+                f"server on port {srv.port.number} has no port name; Istio's Gateway CRD "
+                "requires one, so the API server refuses the Gateway",
+                f"name the port, e.g. name: {srv.port.protocol.lower()}-{srv.port.number}",
+            )
+        elif name in names:
             ctx.add(
                 "IL222",
                 gw,
