@@ -30,7 +30,7 @@ from istiolab.sim.engine import build_table, simulate
 from istiolab.sim.fast import run as fast_run
 from istiolab.sim.fast.run import prepare
 from istiolab.sim.results import SCHEMAS, Result
-from istiolab.sim.scenario import Scenario, load_scenario
+from istiolab.sim.scenario import Scenario, load_scenario, scenario_from_dict
 from istiolab.sim.tallies import HdrLayout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,6 +172,86 @@ def test_auto_falls_back_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     auto = simulate(sc, 1, engine="auto")
     assert any("numba is not installed" in f.message for f in auto.findings)
+
+
+_UNRESOLVED: dict[str, object] = {
+    "name": "gatewayapi-unresolved",
+    "run": {"duration_s": 4.0, "warmup_s": 0.5, "seed": 3},
+    "rules": {
+        "inline": [
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "Gateway",
+                "metadata": {"name": "public", "namespace": "istio-ingress"},
+                "spec": {
+                    "gatewayClassName": "istio",
+                    "listeners": [
+                        {
+                            "name": "http",
+                            "port": 80,
+                            "protocol": "HTTP",
+                            "allowedRoutes": {"namespaces": {"from": "All"}},
+                        }
+                    ],
+                },
+            },
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "HTTPRoute",
+                "metadata": {"name": "api", "namespace": "default"},
+                "spec": {
+                    "parentRefs": [{"name": "public", "namespace": "istio-ingress"}],
+                    "rules": [
+                        {
+                            "backendRefs": [
+                                {"name": "api", "port": 8080, "weight": 3},
+                                {"name": "missing", "port": 8080, "weight": 1},
+                            ]
+                        }
+                    ],
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "api", "namespace": "default"},
+                "spec": {"selector": {"app": "api"}, "ports": [{"name": "http", "port": 8080}]},
+            },
+        ]
+    },
+    "traffic": [{"name": "clients", "arrival": {"kind": "poisson", "rate_rps": 200}}],
+    "services": [
+        {
+            "name": "api",
+            "versions": [
+                {"name": "v1", "replicas": 2, "concurrency": 8, "service_time": "exp(5ms)"}
+            ],
+        }
+    ],
+}
+
+
+def test_unresolved_backend_answers_the_routes_status() -> None:
+    """A Gateway API backendRef that does not resolve (cluster UnknownService) gets 500 NC.
+
+    Envoy answers a pick of a cluster it does not have with the route's
+    cluster_not_found_response_code and the NC flag; the fast engine falls back for it.
+    """
+    sc = scenario_from_dict(_UNRESOLVED)
+    auto = simulate(sc, 1, engine="auto")
+    assert any("does not resolve" in f.message for f in auto.findings)
+    codes = auto.codes()
+    nc = codes[codes["flag"] == "NC"]
+    assert set(nc["status"]) == {500}
+    share = nc["count"].sum() / codes["count"].sum()
+    # weight 1 of 4; 4 binomial standard deviations at about 700 requests
+    assert abs(share - 0.25) < 4 * math.sqrt(0.25 * 0.75 / 700), share
+    ok = codes[codes["flag"] != "NC"]
+    assert set(ok["status"]) == {200}
+    summary = auto.summary()
+    assert summary.loc[summary["cluster"] == "-", "upstream_requests"].sum() == 0
+    with pytest.raises(SimulationError, match="does not resolve"):
+        simulate(sc, 1, engine="fast")
 
 
 def test_unknown_engine() -> None:

@@ -408,6 +408,10 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         )
         rt_retry.append(_status_retry_table(rp) if rp else [0] * 600)
         for wc in r.clusters:
+            if wc.name not in cl_index:
+                # The SimPy router answers cluster_not_found_status with NC (router.py); the
+                # kernel has no such local reply, so the auto engine falls back.
+                raise UnsupportedError(f"a backend that does not resolve on route {r.name}")
             wc_cluster.append(cl_index[wc.name])
             wc_weight.append(wc.weight)
     bk_i = [[s.status, s.enabled_per_million, s.enforced_per_million] for s in specs]

@@ -138,6 +138,15 @@ class Router:
             out.status = 503
             out.flag("NC")
             return None
+        cluster = self.clusters.get(wc.name)
+        if cluster is None:
+            # A pick of a cluster the gateway does not have (a Gateway API backendRef that does
+            # not resolve becomes istiod's UnknownService): Envoy answers a local reply with the
+            # route's cluster_not_found_response_code and the NC flag
+            # (source/common/router/router.cc, Filter::decodeHeaders).
+            out.status = r.cluster_not_found_status or 503
+            out.flag("NC")
+            return None
         out.cluster = wc.name
         for m in r.mirrors:
             if m.per_million >= MILLION or self._u() * MILLION < m.per_million:
@@ -145,7 +154,6 @@ class Router:
                 if mirror is not None:
                     env.process(self._mirror(mirror, req, az))
         hash_key = _hash_key(r, req)
-        cluster = self.clusters[wc.name]
         return cluster.handle(
             req,
             r,
