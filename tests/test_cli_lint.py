@@ -240,3 +240,96 @@ def test_help_has_examples(command: str) -> None:
     assert r.returncode == 0
     assert "Examples" in r.stdout
     assert f"istiolab {command}" in r.stdout
+
+
+# -- kustomize and Helm files (issue 19: lint failed on kustomization.yaml)
+
+KUSTOMIZATION = "resources:\n- ingress.yaml\n"
+
+
+def _gitops_dir(tmp_path: Path) -> Path:
+    """A folder as a GitOps repository holds it: config, a kustomization and a Helm chart."""
+    root = tmp_path / "deploy"
+    (root / "chart" / "templates").mkdir(parents=True)
+    for f in SEED_DIR.glob("*.yaml"):
+        (root / f.name).write_text(f.read_text())
+    (root / "kustomization.yaml").write_text(KUSTOMIZATION)
+    (root / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (root / "chart" / "values.yaml").write_text("replicas: 2\n")
+    (root / "chart" / "templates" / "vs.yaml").write_text("metadata:\n  name: {{ .Values.n }}\n")
+    return root
+
+
+def test_kustomize_and_chart_files_are_skipped_with_a_note(tmp_path: Path) -> None:
+    root = _gitops_dir(tmp_path)
+    r = istiolab_cli("lint", str(root))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "IL003" not in r.stdout
+    assert "IL001" not in r.stdout
+    assert f"skipped: {root / 'kustomization.yaml'}: kustomize file" in r.stderr
+    assert f"`kubectl kustomize {root}` or use `-k {root}`" in r.stderr
+    assert f"skipped: Helm chart {root / 'chart'}/" in r.stderr
+    assert f"helm template {root / 'chart'}" in r.stderr
+
+
+def test_a_kustomization_named_on_the_command_line_is_skipped(tmp_path: Path) -> None:
+    root = _gitops_dir(tmp_path)
+    r = istiolab_cli("lint", str(root / "kustomization.yaml"), str(root / "ingress.yaml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "kustomize file" in r.stderr
+
+
+def test_a_kustomization_document_is_skipped_not_unknown(tmp_path: Path) -> None:
+    doc = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nmetadata:\n  name: k\n"
+    (tmp_path / "base.yaml").write_text(doc + "resources: [a.yaml]\n")
+    r = istiolab_cli("lint", str(tmp_path), "--format", "json")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["findings"] == []
+    assert "Kustomization/default/k: kustomize file" in r.stderr
+
+
+def test_no_input_is_a_usage_error() -> None:
+    r = istiolab_cli("lint")
+    assert r.returncode == 2
+    assert "no input" in r.stderr
+
+
+def test_dash_k_without_kustomize_or_kubectl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _gitops_dir(tmp_path)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    r = istiolab_cli("lint", "-k", str(root))
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"istiolab: -k {root}: neither kustomize nor kubectl is installed; install one, or run "
+        "`kustomize build` yourself and pass the result with -f -"
+    ]
+
+
+def test_dash_k_lints_what_kustomize_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in kustomize prints the five mistakes: lint reports them at the build."""
+    root = _gitops_dir(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "kustomize"
+    tool.write_text(
+        f'#!/bin/sh\n[ "$1" = build ] && [ "$2" = "{root}" ] && exec /bin/cat "{FIVE}"\nexit 3\n'
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    r = istiolab_cli("lint", "-k", str(root), "--format", "json")
+    assert r.returncode == 1, r.stderr
+    found = json.loads(r.stdout)["findings"]
+    assert sorted({f["code"] for f in found} & {m[0] for m in FIVE_MISTAKES}) == sorted(
+        m[0] for m in FIVE_MISTAKES
+    )
+    assert {f["file"] for f in found} == {f"{root}/ (kustomize build)"}
+    tool.write_text("#!/bin/sh\necho 'Error: accumulating resources: missing.yaml' >&2\nexit 1\n")
+    failed = istiolab_cli("lint", "-k", str(root))
+    assert failed.returncode == 2
+    assert "kustomize failed: Error: accumulating resources: missing.yaml" in failed.stderr
