@@ -356,8 +356,17 @@ class _Compiler:
         fault = self.fault(vs, http, base)
         mirrors = self.mirrors(vs, http, listener_port)
         rewrite = None
-        if http.rewrite is not None and (http.rewrite.uri is not None or http.rewrite.authority):
-            rewrite = Rewrite(http.rewrite.uri, http.rewrite.authority)
+        rw = http.rewrite
+        # istio pilot/pkg/networking/core/route/route.go (translateRoute): uri -> prefix_rewrite,
+        # uriRegexRewrite -> regex_rewrite {pattern, substitution}; validation refuses both at once.
+        regex = rw.uri_regex_rewrite if rw is not None else None
+        regex_pair = (
+            (regex.match, regex.rewrite or "")
+            if regex is not None and regex.match is not None
+            else None
+        )
+        if rw is not None and (rw.uri is not None or rw.authority or regex_pair):
+            rewrite = Rewrite(rw.uri, rw.authority, regex_pair)
         hash_policy = self.hash_policy(clusters[0]) if clusters else None
         route = Route(
             name="",
