@@ -6,7 +6,8 @@ The pieces, in the order an operator meets them:
   or a pod's service account; :class:`InMemoryCluster` is a model of one for notebooks,
   workshops and tests. Both implement :class:`ClusterAdapter`.
 * :func:`import_cluster` reads a namespace into a :class:`~istiolab.sim.scenario.Scenario`
-  and a :class:`~istiolab.config.ConfigSet`.
+  and a :class:`~istiolab.config.ConfigSet`; :func:`import_files` does the same from YAML
+  files, without a cluster.
 * :func:`plan` validates a config set, then dry-runs every object on the API server and diffs
   it against the live object; :func:`apply` applies the plan with server-side apply, saving
   every live object in a backup set first; :func:`rollback` undoes an apply.
@@ -59,6 +60,7 @@ from istiolab.kube.errors import (
     StalePlanError,
     UnauthorizedError,
 )
+from istiolab.kube.files import import_files
 from istiolab.kube.importer import ClusterImport, import_cluster, inspect_cluster
 from istiolab.kube.memory import InMemoryCluster
 from istiolab.kube.plan import Plan, PlanStep, plan
@@ -101,6 +103,7 @@ __all__ = [
     "apply",
     "connect",
     "import_cluster",
+    "import_files",
     "inspect_cluster",
     "plan",
     "preview_rollback",

@@ -10,15 +10,20 @@ What is read, and what it becomes:
   ``selector`` or ``istio: ingressgateway``) — its ready pods and their nodes give
   ``ingress.nodes_per_az`` and ``pods_per_node`` (or ``gateway_replicas``); its container's
   ``--concurrency`` gives ``ingress.concurrency``; its image tag the Istio version.
-* **The gateway's Service** (type LoadBalancer) — AWS annotations give the load balancer
-  (``nlb``/``clb``; an ALB Ingress in front of the gateway gives ``alb``), the target type,
-  cross-zone load balancing and the scheme; ``spec.externalTrafficPolicy`` is copied.
+* **The gateway's Service** (type LoadBalancer) — its AWS annotations, read by
+  :func:`istiolab.config.aws_checks.read_load_balancer`, give the load balancer (``nlb``/``clb``;
+  an ALB Ingress in front of the gateway gives ``alb``), the target type, cross-zone load
+  balancing, the health check's interval and thresholds and the TCP idle timeout; the scheme,
+  the health check's protocol, port, path and timeout, the deregistration delay and proxy
+  protocol go into the notes; ``spec.externalTrafficPolicy`` is copied. The load balancer is
+  linted (IL65x, :attr:`ClusterImport.findings`) with the gateway pods' AZs from their Nodes.
 * **Services, Deployments and Pods** of the namespace — every Service with a selector that
   selects a Deployment becomes a scenario service; each Deployment a version (its pod labels
   are the subset labels), with its *ready* pods per AZ.
 * **VirtualService, DestinationRule, Gateway, EnvoyFilter** (of the namespace and the gateway
-  namespace), legacy **RouteRule** and **DestinationPolicy** (when served) and **Ingress** —
-  the config set, also inlined as the scenario's rules.
+  namespace), legacy **RouteRule** and **DestinationPolicy** and the Gateway API's
+  **GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant** (when served), and
+  **Ingress** — the config set, also inlined as the scenario's rules.
 
 A scenario needs traffic, which no cluster object describes: the import adds a placeholder
 population (Poisson, 100 requests/s, to the gateway's first host) and says so in the YAML.
