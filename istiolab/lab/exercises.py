@@ -1,18 +1,54 @@
-"""The exercise checker of the workshop notebooks: is an answer right, and why.
+"""The exercise checker of the workshop notebooks: is an answer right, a hint, the solution.
 
-:func:`check` prints a verdict; :func:`is_right` returns it as a bool.
+A notebook opens its exercises with ``ex = Exercises("02_canary_weights")``. The hints, the
+expected values that are not computed in the notebook, the solutions and their explanations
+(``why``) live in ``notebooks/exercises.json``, outside the visible cells, so nothing above an
+exercise gives its answer away. :meth:`Exercises.check` prints a verdict: a right answer gets the
+explanation, a wrong one only a hint that points the way without the value. :meth:`Exercises.hint`
+and then :meth:`Exercises.solution` reveal more on request (:meth:`Exercises.panel` is the same as
+buttons). Some exercises are *tasks* checked from state: the attendee passes what they built (a
+designer widget, a scenario) and a checker reads its current configuration or runs it.
+
+A trainer reveals every solution at once with ``ISTIOLAB_TRAINER=1`` in the environment or
+:func:`reveal_all` with the trainer password. Progress (answered, hints taken, solutions shown)
+is kept in ``~/.istiolab/progress.json`` (``$ISTIOLAB_HOME`` overrides the folder) and
+:func:`progress` renders it as a table.
+
+:func:`check` and :func:`is_right` are the plain checker for an expected value computed in the
+notebook itself.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import math
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["RIGHT", "WRONG", "check", "is_right"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "RIGHT",
+    "WRONG",
+    "Exercises",
+    "check",
+    "exercises_file",
+    "is_right",
+    "progress",
+    "progress_file",
+    "reveal_all",
+]
 
 RIGHT = "\u2713"
 WRONG = "\u2717"
+_MISSING: Any = object()
+_REVEALED = {"all": False}
 
 
 def _same(answer: Any, expected: Any, tol: float | None, rel: float | None) -> bool:
@@ -62,24 +98,24 @@ def check(
     answer: Any,
     expected: Any,
     *,
-    why: str,
+    why: str = "",
     hint: str = "",
     tol: float | None = None,
     rel: float | None = None,
 ) -> None:
-    """Print whether an exercise answer is right, and why.
+    """Print whether an exercise answer is right; the reason only when it is.
 
     Numbers match within ``tol`` (absolute) or ``rel`` (relative to *expected*); strings match
     ignoring case and surrounding spaces; sets ignore order; lists, tuples and mappings are
-    compared item by item. An answer left as ``None`` or ``...`` is reported as not answered
-    (with *hint*, never *why*, which gives the answer away). Use :func:`is_right` for the verdict
-    as a bool.
+    compared item by item. A wrong or missing answer gets *hint*, never *why*, because the
+    reason usually contains the answer. Prefer :class:`Exercises`, which keeps *why* and *hint*
+    out of the notebook.
 
     Args:
         answer: What the attendee wrote.
         expected: The right answer (usually computed in the notebook with the public API).
-        why: The reason, printed with the verdict.
-        hint: Printed while the answer is missing.
+        why: The reason, printed with a right answer.
+        hint: Printed with a wrong or missing answer.
         tol: Absolute tolerance for numbers.
         rel: Relative tolerance for numbers.
 
@@ -87,12 +123,323 @@ def check(
         >>> check(0.1, 0.1004, why="v2 gets its weight's share", tol=0.01)
         ✓ right: v2 gets its weight's share
     """
+    tail = f" Hint: {hint}" if hint else ""
     if answer is None or answer is Ellipsis:
-        print(
-            f"{WRONG} not answered yet: replace None with your answer."
-            + (f" Hint: {hint}" if hint else "")
-        )
+        print(f"{WRONG} not answered yet: replace None with your answer.{tail}")
     elif _same(answer, expected, tol, rel):
-        print(f"{RIGHT} right: {why}")
+        print(f"{RIGHT} right: {why}" if why else f"{RIGHT} right")
     else:
-        print(f"{WRONG} wrong: {answer!r} is not it. {why}")
+        print(f"{WRONG} wrong: {answer!r} is not it.{tail}")
+
+
+# -- where things are kept ---------------------------------------------------------------------
+
+
+def exercises_file() -> Path:
+    """The exercises file: ``$ISTIOLAB_EXERCISES``, else ``notebooks/exercises.json``."""
+    env = os.environ.get("ISTIOLAB_EXERCISES")
+    if env:
+        return Path(env)
+    from istiolab.lab.data import data_dir
+
+    return data_dir() / "notebooks" / "exercises.json"
+
+
+def progress_file() -> Path:
+    """Where progress is kept: ``$ISTIOLAB_HOME/progress.json``, else ``~/.istiolab/``'s."""
+    home = os.environ.get("ISTIOLAB_HOME")
+    base = Path(home) if home else Path.home() / ".istiolab"
+    return base / "progress.json"
+
+
+def _load_all() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(exercises_file().read_text(encoding="utf-8"))
+    return data
+
+
+def _read_progress() -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(progress_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no file yet, or a damaged one: start again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_progress(data: dict[str, Any]) -> None:
+    path = progress_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a read-only home (some Binder images) must not break an exercise
+        pass
+
+
+def _trainer() -> bool:
+    return _REVEALED["all"] or os.environ.get("ISTIOLAB_TRAINER", "") not in ("", "0")
+
+
+def reveal_all(password: str) -> bool:
+    """Reveal every solution in this kernel (the trainer's switch).
+
+    Args:
+        password: The trainer password (``docs/trainer-guide.md``); only its SHA-256 is stored.
+
+    Returns:
+        Whether the password was right (solutions are then printed with every check).
+    """
+    expected = str(_load_all().get("_trainer_sha256", ""))
+    ok = bool(expected) and hashlib.sha256(password.encode()).hexdigest() == expected
+    _REVEALED["all"] = _REVEALED["all"] or ok
+    print(f"{RIGHT} trainer mode: solutions revealed" if ok else f"{WRONG} wrong password")
+    return ok
+
+
+def hide_all() -> None:
+    """Undo :func:`reveal_all` in this kernel (``ISTIOLAB_TRAINER`` still applies)."""
+    _REVEALED["all"] = False
+
+
+# -- state-checked tasks -------------------------------------------------------------------------
+# Each checker reads what the attendee built and returns (done, what is still missing). The
+# message never names the value to reach, only the direction.
+
+Checker = Callable[[Any], tuple[bool, str]]
+
+
+def _config_of(obj: Any) -> Any:
+    from istiolab.config.configset import ConfigSet
+
+    if isinstance(obj, ConfigSet):
+        return obj
+    config = getattr(obj, "config", None)  # a RuleDesigner keeps its current rules here
+    if isinstance(config, ConfigSet):
+        return config
+    raise TypeError(f"expected a RuleDesigner or a ConfigSet, got {type(obj).__name__}")
+
+
+def _canary_share_lint(obj: Any) -> tuple[bool, str]:
+    """02: v2 gets a quarter of the requests and the rules pass lint under Istio 1.14."""
+    from istiolab.config.validate import validate
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    config = _config_of(obj)
+    errors = [f.code for f in validate(config, "1.14") if f.severity.value == "error"]
+    table = compile_table(config, "1.24")  # 1.24 compiles any total, so the share is readable
+    dests = explain(table, Request(path="/")).to_dict().get("destinations") or []
+    share = sum(d["percent"] for d in dests if d.get("subset") == "v2") / 100
+    if abs(share - 0.25) > 1e-9:
+        way = "more" if share < 0.25 else "less"
+        return False, f"v2 gets {share:.0%} of the requests; it needs {way}"
+    if errors:
+        return False, f"the share is right, but Istio 1.14 rejects the rules ({', '.join(errors)})"
+    return True, ""
+
+
+def _retry_attempts(config: Any) -> int:
+    for r in config:
+        if r.kind == "VirtualService":
+            for h in r.spec.http or []:
+                if h.retries is not None:
+                    return int(h.retries.attempts or 0)
+    return 0
+
+
+def _smallest_retries(obj: Any) -> tuple[bool, str]:
+    """05: the fewest retry attempts that keep success ≥ 99 % without doubling upstream load."""
+    from istiolab.lab.data import rules_of
+    from istiolab.sim.engine import simulate
+
+    def run(sc: Any) -> tuple[float, float]:
+        t = simulate(sc, seed=1).totals()
+        ok, n = float(t.get("success_ratio", 0.0)), max(1.0, float(t["requests"]))
+        # A short run measures the ratio with binomial noise: judge it against 99 % less 2.58
+        # standard errors (a 99 % one-sided margin), so the right count is not failed by chance.
+        margin = 2.58 * math.sqrt(0.99 * 0.01 / n)
+        return ok + margin, float(t["upstream_requests"]) / n
+
+    if getattr(obj, "events", None):
+        return False, "remove the error burst first (events: []): the goal is the steady state"
+    attempts = _retry_attempts(rules_of(obj))
+    ok, load = run(obj)
+    if ok < 0.99:
+        return False, "clients see less than 99 % success: not enough retries"
+    if load >= 2.0:
+        return False, f"each client request costs {load:.2f} upstream requests: too many"
+    if attempts > 0:
+        fewer = obj.with_overrides({"rules.inline.1.spec.http.0.retries.attempts": attempts - 1})
+        if run(fewer)[0] >= 0.99:
+            return False, "it works, but a smaller retry count works too"
+    return True, ""
+
+
+TASKS: dict[str, Checker] = {
+    "canary_share_lint": _canary_share_lint,
+    "smallest_retries": _smallest_retries,
+}
+
+
+# -- one notebook's exercises --------------------------------------------------------------------
+
+
+class Exercises:
+    """The exercises of one notebook, with hints, solutions and progress.
+
+    Args:
+        notebook: The notebook's name without ``.ipynb`` (``"02_canary_weights"``).
+        data: The exercises of that notebook (tests); read from :func:`exercises_file` if None.
+
+    Example:
+        >>> ex = Exercises("02_canary_weights")  # doctest: +SKIP
+        >>> ex.check(1, 0.2, expected=measured_share, tol=0.03)  # doctest: +SKIP
+    """
+
+    def __init__(self, notebook: str, data: Mapping[str, Any] | None = None) -> None:
+        self.notebook = notebook
+        if data is None:
+            data = _load_all().get(notebook, {})
+        self.items: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in data.items()}
+
+    def _item(self, n: int | str) -> dict[str, Any]:
+        try:
+            return self.items[str(n)]
+        except KeyError:
+            raise KeyError(f"{self.notebook} has no exercise {n}") from None
+
+    def _record(self, n: int | str, **changes: Any) -> None:
+        data = _read_progress()
+        entry = data.setdefault(self.notebook, {}).setdefault(str(n), {})
+        for key, value in changes.items():
+            if key in ("attempts", "hints"):
+                entry[key] = int(entry.get(key, 0)) + int(value)
+            elif key == "done":
+                entry[key] = bool(entry.get(key)) or bool(value)  # done stays done
+            else:
+                entry[key] = value
+        entry["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _write_progress(data)
+
+    def expected(self, n: int | str) -> Any:
+        """The expected value kept in the exercises file (for tests and trainers)."""
+        item = self._item(n)
+        if "expected" not in item:
+            raise KeyError(f"{self.notebook} exercise {n} is checked against the notebook's state")
+        return ast.literal_eval(item["expected"])
+
+    def is_right(self, n: int | str, answer: Any, expected: Any = _MISSING) -> bool:
+        """Whether *answer* is right (no printing, no progress)."""
+        item = self._item(n)
+        if answer is None or answer is Ellipsis:
+            return False
+        if "task" in item:
+            return TASKS[item["task"]](answer)[0]
+        value = self.expected(n) if expected is _MISSING else expected
+        return _same(answer, value, item.get("tol"), item.get("rel"))
+
+    def check(
+        self,
+        n: int | str,
+        answer: Any,
+        expected: Any = _MISSING,
+        *,
+        tol: float | None = None,
+        rel: float | None = None,
+    ) -> None:
+        """Print whether exercise *n* is right: the reason if so, a hint if not.
+
+        Args:
+            n: The exercise number.
+            answer: What the attendee wrote, or for a task what they built (a widget, a scenario).
+            expected: The right answer when the notebook computes it from its own results;
+                otherwise it comes from the exercises file.
+            tol: Absolute tolerance for numbers (overrides the file's).
+            rel: Relative tolerance for numbers (overrides the file's).
+        """
+        item = self._item(n)
+        hint = f" Stuck? ex.hint({n}), then ex.solution({n})."
+        if answer is None or answer is Ellipsis:
+            print(f"{WRONG} not answered yet: replace None with your answer.{hint}")
+        else:
+            if "task" in item:
+                done, missing = TASKS[item["task"]](answer)
+            else:
+                value = self.expected(n) if expected is _MISSING else expected
+                t = item.get("tol") if tol is None else tol
+                r = item.get("rel") if rel is None else rel
+                done, missing = _same(answer, value, t, r), ""
+            self._record(n, attempts=1, done=done)
+            if done:
+                print(f"{RIGHT} right: {item.get('why', '')}".rstrip(": "))
+            elif "task" in item:
+                print(f"{WRONG} not yet: {missing}. {item.get('hint', '')}".rstrip())
+            else:
+                print(f"{WRONG} wrong: {answer!r} is not it. Hint: {item.get('hint', '')}".rstrip())
+        if _trainer():
+            self.solution(n)
+
+    def hint(self, n: int | str) -> None:
+        """Print exercise *n*'s hint (it points the way without the value)."""
+        self._record(n, hints=1)
+        print(f"Hint {n}: {self._item(n).get('hint', 'no hint for this one')}")
+
+    def solution(self, n: int | str) -> None:
+        """Print exercise *n*'s solution and why it is right (counted as revealed)."""
+        item = self._item(n)
+        if not _trainer():
+            self._record(n, revealed=True)
+        print(f"Solution {n}: {item.get('solution', '')}\nWhy: {item.get('why', '')}")
+
+    def panel(self) -> Any:
+        """Hint and Solution buttons for every exercise; Solution unlocks after the hint."""
+        import ipywidgets as w
+
+        out = w.Output()
+        rows = []
+        for n in self.items:
+            hint_b = w.Button(description=f"Hint {n}", icon="lightbulb-o")
+            sol_b = w.Button(description=f"Solution {n}", disabled=not _trainer())
+
+            def on_hint(_: Any, n: str = n, sol_b: Any = sol_b) -> None:
+                out.clear_output()
+                with out:
+                    self.hint(n)
+                sol_b.disabled = False
+
+            def on_solution(_: Any, n: str = n) -> None:
+                out.clear_output()
+                with out:
+                    self.solution(n)
+
+            hint_b.on_click(on_hint)
+            sol_b.on_click(on_solution)
+            rows.append(w.HBox([hint_b, sol_b]))
+        return w.VBox([*rows, out])
+
+
+def progress(notebooks: list[str] | None = None) -> pd.DataFrame:
+    """A table of progress per notebook: exercises done, attempts, hints and solutions shown.
+
+    Args:
+        notebooks: The notebooks to list; every notebook of the exercises file if None.
+    """
+    import pandas as pd
+
+    catalogue = {k: v for k, v in _load_all().items() if not k.startswith("_")}
+    seen = _read_progress()
+    rows = []
+    for name in notebooks or sorted(catalogue):
+        items = catalogue.get(name, {})
+        mine = seen.get(name, {})
+        rows.append(
+            {
+                "notebook": name,
+                "done": sum(1 for n in items if mine.get(str(n), {}).get("done")),
+                "exercises": len(items),
+                "attempts": sum(int(e.get("attempts", 0)) for e in mine.values()),
+                "hints": sum(int(e.get("hints", 0)) for e in mine.values()),
+                "solutions shown": sum(1 for e in mine.values() if e.get("revealed")),
+            }
+        )
+    return pd.DataFrame(rows)

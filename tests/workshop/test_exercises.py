@@ -1,0 +1,224 @@
+"""The workshop's exercises do not give their answers away, and reveal them on request.
+
+The notebooks' sources and saved outputs must not contain an exercise's explanation (``why``) or,
+in the exercise cells, its expected value; a wrong answer gets a hint without the value; the
+trainer's switches reveal solutions; state-checked tasks pass when done and fail when not; and
+progress lands in ``$ISTIOLAB_HOME``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import re
+import tokenize
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from istiolab import lab
+from istiolab.lab import exercises
+from istiolab.lab.exercises import Exercises
+
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+CATALOGUE: dict[str, Any] = json.loads((NOTEBOOKS / "exercises.json").read_text(encoding="utf-8"))
+SOLUTIONS: dict[str, Any] = json.loads((NOTEBOOKS / "solutions.json").read_text(encoding="utf-8"))
+NAMES = sorted(k for k in CATALOGUE if not k.startswith("_"))
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISTIOLAB_HOME", str(tmp_path))
+    monkeypatch.delenv("ISTIOLAB_TRAINER", raising=False)
+    exercises.hide_all()
+
+
+def _cells(name: str) -> list[Any]:
+    return list(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells)
+
+
+def _exercise_cells(name: str) -> list[Any]:
+    cells = _cells(name)
+    start = next(i for i, c in enumerate(cells) if "Exercises(" in c.source)
+    return [c for c in cells[start:] if c.cell_type == "code"]
+
+
+def _code_only(source: str) -> str:
+    """The source without comments (an answer's comment may list the choices)."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return tokenize.untokenize((t.type, t.string) for t in tokens if t.type != tokenize.COMMENT)
+
+
+def _outputs(cell: Any) -> str:
+    return json.dumps(cell.get("outputs", []), ensure_ascii=False)
+
+
+def _fragments(text: str, size: int = 30) -> list[str]:
+    words = text.split()
+    return [" ".join(words[i : i + 6]) for i in range(0, max(1, len(words) - 5), 3)] or [text]
+
+
+def test_catalogue_matches_notebooks() -> None:
+    assert len(NAMES) == 11
+    for name in NAMES:
+        used = set()
+        for cell in _exercise_cells(name):
+            used |= set(re.findall(r"ex\.check\((\d+)", cell.source))
+        assert used == set(CATALOGUE[name]), name
+        for n, item in CATALOGUE[name].items():
+            assert all(item.get(k) for k in ("hint", "why", "solution")), (name, n)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_why_in_notebook_source_or_outputs(name: str) -> None:
+    everything = "\n".join(c.source + _outputs(c) for c in _cells(name))
+    flat = " ".join(everything.split())
+    for n, item in CATALOGUE[name].items():
+        for frag in _fragments(item["why"]):
+            assert frag not in flat, f"{name} exercise {n}: its explanation shows ({frag!r})"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_expected_value_in_exercise_cells(name: str) -> None:
+    literals = set()
+    for n, item in CATALOGUE[name].items():
+        if "expected" in item:
+            literals.add(item["expected"])
+        answer = SOLUTIONS[name].get(f"answer_{n}", "")
+        # an answer that is an expression of the notebook's objects is not a value
+        with contextlib.suppress(ValueError, SyntaxError):
+            literals.add(repr(ast.literal_eval(answer)))
+    cells = _exercise_cells(name)
+    for cell in cells:
+        tree = ast.parse(cell.source)
+        for call in ast.walk(tree):
+            if (
+                isinstance(call, ast.Call)
+                and ast.unparse(call.func) == "ex.check"
+                and len(call.args) > 2  # an expected value given in the cell is computed
+            ):
+                assert any(isinstance(n, ast.Name) for n in ast.walk(call.args[2])), (
+                    f"{name}: a literal expected value in {ast.unparse(call)}"
+                )
+        # Small integers are everywhere (exercise numbers, indexes): look for longer literals.
+        code = re.sub(r"ex\.check\(\d+,", "", _code_only(cell.source))
+        for value in (v for v in literals if len(v) > 1):
+            for form in {value, value.replace("'", '"')}:
+                assert not re.search(rf"(?<![\w.]){re.escape(form)}(?![\w.])", code), (
+                    f"{name}: {form} is written in an exercise cell:\n{cell.source}"
+                )
+        # nothing is printed or shown before the attendee answers
+        assert not re.search(r"\b(print|display|show)\(", code), cell.source
+        assert cell.get("outputs", []) == []
+
+
+def test_the_literal_scan_catches_a_planted_value() -> None:
+    code = _code_only('answer_2 = None  # "public" or "private"\nex.check(2, answer_2, 90)')
+    assert re.search(r"(?<![\w.])90(?![\w.])", code)
+    assert "public" not in code
+
+
+def test_wrong_answer_gets_a_hint_without_the_value(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = Exercises("10_apply_to_a_cluster")
+    ex.check(2, 50)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2717 wrong")
+    assert CATALOGUE["10_apply_to_a_cluster"]["2"]["hint"] in out
+    assert "90" not in out
+    assert CATALOGUE["10_apply_to_a_cluster"]["2"]["why"] not in out
+    ex.check(2, None)
+    assert "not answered yet" in capsys.readouterr().out
+    ex.check(2, 90)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2713 right")
+    assert "90/10" in out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_hint_gives_a_literal_answer(name: str) -> None:
+    for n, item in CATALOGUE[name].items():
+        if "expected" in item:
+            value = item["expected"].strip("'\"")
+            assert not re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", item["hint"]), (
+                name,
+                n,
+            )
+
+
+def test_hint_then_solution_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = Exercises("05_retries_timeouts")
+    ex.hint(1)
+    assert CATALOGUE["05_retries_timeouts"]["1"]["hint"] in capsys.readouterr().out
+    ex.solution(1)
+    out = capsys.readouterr().out
+    assert CATALOGUE["05_retries_timeouts"]["1"]["why"] in out
+    assert "answer_1 = 0.9919" in out
+    ex.check(2, 1.42)
+    table = exercises.progress()
+    row = table.set_index("notebook").loc["05_retries_timeouts"]
+    assert (row["done"], row["exercises"], row["hints"], row["solutions shown"]) == (1, 4, 1, 1)
+    assert json.loads(exercises.progress_file().read_text())["05_retries_timeouts"]["2"]["done"]
+
+
+def test_reveal_all_needs_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    ex = Exercises("00_welcome")
+    why = CATALOGUE["00_welcome"]["3"]["why"]
+    ex.check(3, "private")
+    assert why not in capsys.readouterr().out
+    assert not exercises.reveal_all("guess")
+    ex.check(3, "private")
+    assert why not in capsys.readouterr().out
+    assert exercises.reveal_all("envoy-at-the-edge")
+    ex.check(3, "private")
+    assert why in capsys.readouterr().out
+
+
+def test_trainer_environment_reveals(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ISTIOLAB_TRAINER", "1")
+    Exercises("00_welcome").check(3, None)
+    assert CATALOGUE["00_welcome"]["3"]["why"] in capsys.readouterr().out
+
+
+def test_panel_unlocks_the_solution_after_the_hint() -> None:
+    pytest.importorskip("ipywidgets")
+    panel = Exercises("02_canary_weights").panel()
+    hint, solution = panel.children[0].children
+    assert solution.disabled
+    hint.click()
+    assert not solution.disabled
+
+
+def test_canary_task_reads_the_designer_state(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ipywidgets")
+    from istiolab.widgets import RuleDesigner
+
+    sc = lab.scenario("canary-90-10")
+    designer = RuleDesigner(lab.rules_of(sc))
+    ex = Exercises("02_canary_weights")
+    assert not ex.is_right(4, designer)  # 90/10 as loaded
+    designer.set_weights(3, 1)  # a quarter, but 1.14 wants a total of 100
+    ex.check(4, designer)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2717 not yet")
+    assert "IL202" in out
+    designer.set_weights(75, 25)
+    ex.check(4, designer)
+    assert capsys.readouterr().out.startswith("\u2713 right")
+
+
+def test_retry_task_runs_the_scenario() -> None:
+    sc = lab.scenario("retry-storm").with_overrides({"run.duration_s": 9.0})
+    key = "rules.inline.1.spec.http.0.retries.attempts"
+    ex = Exercises("05_retries_timeouts")
+    assert ex.is_right(4, sc.with_overrides({"events": [], key: 3}))
+    assert not ex.is_right(4, sc.with_overrides({"events": [], key: 2}))  # too few
+    assert not ex.is_right(4, sc.with_overrides({"events": [], key: 4}))  # not the smallest
+    assert not ex.is_right(4, sc.with_overrides({key: 3}))  # the burst is still there
