@@ -44,7 +44,7 @@ def test_check_says_right_wrong_and_why(capsys: pytest.CaptureFixture[str]) -> N
     lab.check(None, 2, why="secret", hint="count")
     out = capsys.readouterr().out.splitlines()
     assert out[:3] == ["\u2713 right: the weight", "\u2713 right: L4", "\u2713 right: sets"]
-    assert out[3] == "\u2717 wrong: 3 is not it. two of them"
+    assert out[3] == "\u2717 wrong: 3 is not it."  # the reason gives the answer away
     assert out[4].startswith("\u2717 not answered yet")
     assert "count" in out[4]
     assert "secret" not in out[4]  # the reason gives the answer away
