@@ -892,10 +892,17 @@ def _write_out_dir(out_dir: Path, objects: list[Any], kustomize: bool, overwrite
         raise usage_error(f"--out-dir {out_dir}: cannot create: {err.strerror or err}") from None
     for name, text in files.items():
         _atomic_write(out_dir / name, text)
-    say(
-        f"wrote {len(objects)} object(s) to {out_dir}/"
-        + (" with kustomization.yaml" if kustomize else "")
+    extra = " and kustomization.yaml" if kustomize else ""
+    say(f"wrote {len(objects)} object(s) to {out_dir}/{extra}")
+    others = sorted(
+        p.name for p in out_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.name not in files
     )
+    if others:  # a folder a controller syncs as a whole would still apply them
+        more = " ..." if len(others) > 3 else ""
+        say(
+            f"note: {len(others)} other YAML file(s) in {out_dir} were not written now "
+            f"({', '.join(others[:3])}{more}); remove any stale one"
+        )
 
 
 def _atomic_write(path: Path, text: str) -> None:
