@@ -319,7 +319,11 @@ def aws_findings(
     config: ConfigSet,
     zone_of: Callable[[Pod], str | None] = pod_zone_from_label,
 ) -> list[Finding]:
-    """Lint every ``type: LoadBalancer`` Service of *config* that the AWS provider builds.
+    """Lint every ``type: LoadBalancer`` Service of *config* that says it is AWS's.
+
+    A Service says so with an ``aws-load-balancer-*`` annotation or the controller's
+    ``loadBalancerClass`` (:func:`on_aws`); a bare LoadBalancer Service may be any cloud's and
+    is left alone.
 
     Args:
         config: The config set (Services and, for IL651, the Pods they select).
@@ -332,6 +336,8 @@ def aws_findings(
     out: list[Finding] = []
     pods = config.kind(Pod)
     for svc in config.kind(Service):
+        if not on_aws(svc.to_dict()):
+            continue  # a LoadBalancer Service on another cloud: nothing says it is AWS's
         lb = read_load_balancer(svc.to_dict())
         if lb is None:
             continue
@@ -420,6 +426,19 @@ def aws_findings(
                     "(topologySpreadConstraints on topology.kubernetes.io/zone)",
                 )
     return out
+
+
+def on_aws(service: Mapping[str, Any]) -> bool:
+    """Whether a Service says it is for AWS (a bare ``type: LoadBalancer`` may be any cloud's).
+
+    It does with an ``aws-load-balancer-*`` annotation, or the controller's
+    ``loadBalancerClass``.
+    """
+    spec = service.get("spec") or {}
+    if isinstance(spec, dict) and spec.get("loadBalancerClass") == "service.k8s.aws/nlb":
+        return True
+    ann = (service.get("metadata") or {}).get("annotations") or {}
+    return any(str(k).startswith(P + "aws-load-balancer-") for k in ann)
 
 
 def selects_gateway(svc: Service) -> bool:

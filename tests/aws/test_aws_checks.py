@@ -79,6 +79,15 @@ def test_clean_service_has_no_aws_finding() -> None:
     assert aws(service(), pod("a1", "a"), pod("b1", "b")) == []
 
 
+def test_a_bare_load_balancer_service_may_be_any_clouds() -> None:
+    """No aws-load-balancer-* annotation, no AWS class: not linted (it could be GKE's)."""
+    bare = service()
+    bare["metadata"]["annotations"] = {}
+    assert aws(bare) == []
+    bare["metadata"]["annotations"] = {P + "aws-load-balancer-internal": "true"}  # in-tree CLB
+    assert {f.code for f in aws(bare)} == {"IL650", "IL652"}
+
+
 def test_il650_health_check_not_readiness() -> None:
     (f,) = aws(service(aws_load_balancer_healthcheck_port="traffic-port"))
     assert f.code == "IL650"
