@@ -696,7 +696,7 @@ def convert(
         typer.Option(
             "--gateway",
             help="namespace/name of the Gateway the converted legacy rules bind to (default "
-            "istio-ingress in the rules' namespace).",
+            "istio-ingress in each namespace that has Istio Ingresses).",
         ),
     ] = None,
 ) -> None:
