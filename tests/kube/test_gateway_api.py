@@ -6,6 +6,7 @@ has the standard channel's CRDs, v1.6: v1 and v1beta1 served).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from istiolab.kube.apply import holds
 from istiolab.kube.kinds import GATEWAY_API_GATEWAY, kind_key
 
 from . import _seed as seed
+from ._kmock import KMockServer, script_dry_run
 from .conftest import GATEWAY_API_V1_V1BETA1
 
 GW = "gateway.networking.k8s.io/v1"
@@ -225,3 +227,33 @@ def test_version_not_served_is_refused(make_env: Any) -> None:
     assert "not gateway.networking.k8s.io/v1alpha2" in (rejected[0].error or "")
     ok = plan(_config(k8s_gateway(), grpc_route(GW), *_services()), env.cluster)
     assert [s.action for s in ok.steps] == ["create", "create"]
+
+
+def test_cli_diff_apply_rollback(tmp_path: Path) -> None:
+    """The commands end to end over KMock with the Gateway API CRDs: diff names the Gateway
+    API's Gateway apart from Istio's, apply writes both kinds, rollback undoes them; without
+    the CRDs, apply refuses (exit 1) and says how to install them.
+    """
+    from .test_cli import _run
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(codecs.dumps([k8s_gateway(), http_route(), *_services()]), encoding="utf-8")
+    with KMockServer(gateway_api_versions=GATEWAY_API_V1_V1BETA1) as server:
+        script_dry_run(server)
+        kc = server.kubeconfig(tmp_path / "kc", namespace="shop")
+        diff = _run(["diff", str(rules), "--kubeconfig", str(kc)])
+        assert diff.exit_code == 0, diff.output
+        assert f"create  {GATEWAY_API_GATEWAY}/shop/web" in diff.output
+        assert "create  HTTPRoute/shop/web" in diff.output
+        applied = _run(["apply", str(rules), "--kubeconfig", str(kc), "--yes"])
+        assert applied.exit_code == 0, applied.output
+        assert server.stored(GATEWAY_API_GATEWAY, "shop", "web") is not None
+        undo = _run(["rollback", "--kubeconfig", str(kc), "--yes"])
+        assert undo.exit_code == 0, undo.output
+        assert server.stored("HTTPRoute", "shop", "web") is None
+    with KMockServer() as bare:
+        script_dry_run(bare)
+        kc = bare.kubeconfig(tmp_path / "kc2", namespace="shop")
+        refused = _run(["apply", str(rules), "--kubeconfig", str(kc), "--yes"])
+        assert refused.exit_code == 1
+        assert "install the Gateway API CRDs" in refused.output
