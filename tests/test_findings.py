@@ -200,6 +200,7 @@ CASES = [
         metadata:
           name: a
           name: b  # <-
+        spec: {ports: [{name: http, port: 80}]}
         """,
         "",
         "'name' appears twice in one mapping (lines 4 and 5)",

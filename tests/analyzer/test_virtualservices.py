@@ -290,21 +290,21 @@ spec:
   http:
   - route:
     - destination: {host: httpbin}
-    timeout: 9223372036.854775808s  # <-
+    timeout: 9223372036.855s  # <-
     retries: {attempts: 2, perTryTimeout: 2s}
 """
 PAIRS += [
     pair(
         "IL104",
         _CEL_VS,
-        ("9223372036.854775808s", "9223372036.854775807s"),
+        ("9223372036.855s", "9223372036.854s"),
         "spec.http[0].timeout",
-        "'9223372036.854775808s'",
+        "'9223372036.855s'",
         id_="IL104-cel-timeout",
     ),
     pair(
         "IL104",
-        _CEL_VS.replace("9223372036.854775808s  # <-", "5s").replace(
+        _CEL_VS.replace("9223372036.855s  # <-", "5s").replace(
             "perTryTimeout: 2s}", "perTryTimeout: 2562048h}  # <-"
         ),
         ("2562048h", "2562047h"),
@@ -411,3 +411,19 @@ def test_mesh_rules_bound_to_the_gateway_too_apply_there() -> None:
     both = bad.replace("  hosts: [reviews]\n", "  hosts: [reviews]\n  gateways: [mesh, public]\n")
     assert both != bad
     assert not [f for f in lint(both) if f.code == "IL241"]
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("9223372036.854775807s", False),  # 2^63-1 ns: the longest CEL duration
+        ("9223372036.854775808s", True),
+        ("2562047h47m16.854775807s", False),
+        ("2562047h47m16.854775808s", True),
+        ("315576000000s", True),  # protobuf's maximum, past CEL's
+    ],
+)
+def test_the_cel_duration_limit_is_exact_to_the_nanosecond(value: str, refused: bool) -> None:
+    text = _CEL_VS.replace("9223372036.855s  # <-", value)
+    hits = [f for f in lint(text) if f.code == "IL104" and f.path == "spec.http[0].timeout"]
+    assert bool(hits) is refused
