@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from istiolab.config import ConfigSet, from_documents, load
-from istiolab.config.codecs import RawDocument
+from istiolab.config.codecs import RawDocument, load_paths
 from istiolab.config.model import Gateway, VirtualService
 from istiolab.envoy.compile import compile as compile_table
 from istiolab.envoy.model import RouteTable
@@ -32,6 +32,7 @@ from istiolab.sim.dists import DistSpec
 from istiolab.sim.metrics import Metrics
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.results import Result
+from istiolab.sim.rule_overrides import apply_rule_overrides
 from istiolab.sim.scenario import Scenario, ServiceSpec, VersionSpec
 from istiolab.sim.stages.backend import Pod, PodRegistry, int_sampler, uniform_sampler
 from istiolab.sim.stages.ingress import GatewayPod, IngressNode
@@ -59,13 +60,19 @@ def scenario_config(scenario: Scenario) -> ConfigSet:
     rules = scenario.rules
     base = Path(scenario.base_dir) if scenario.base_dir else Path.cwd()
     config = ConfigSet()
-    if rules.paths:
-        paths = [p if Path(p).is_absolute() else str(base / p) for p in rules.paths]
+    paths = [p if Path(p).is_absolute() else str(base / p) for p in rules.paths]
+    inline = [RawDocument(d, "<scenario rules.inline>", i, 0) for i, d in enumerate(rules.inline)]
+    if rules.set:
+        # overrides act on the documents, so their values are validated like written ones
+        loaded = load(paths) if paths else ConfigSet()
+        if any(f.severity.value == "error" for f in loaded.findings):
+            return loaded
+        docs = apply_rule_overrides([*load_paths(paths), *inline], rules.set)
+        return from_documents(docs)
+    if paths:
         config = config + load(paths)
-    if rules.inline:
-        config = config + from_documents(
-            RawDocument(d, "<scenario rules.inline>", i, 0) for i, d in enumerate(rules.inline)
-        )
+    if inline:
+        config = config + from_documents(inline)
     return config
 
 

@@ -359,10 +359,15 @@ class RulesSpec(SimModel):
         profile: Istio version (default: 0.2 for legacy input, else the newest).
         gateway: Gateway to compile for (default: all).
         proxy: Proxy cost model (``istio-1.24``, ``istio-1.16``, ``istio-1.4``).
+        set: Field overrides on the loaded resources, files and inline alike: the key is
+            ``Kind/name`` (or ``Kind/namespace/name``) then a field path under ``spec``
+            (``VirtualService/api.http[0].retries.attempts: 3``). ``--set
+            rules.VirtualService/api.http[0].retries.attempts=3`` writes here.
     """
 
     paths: list[str] = Field(default_factory=list)
     inline: list[dict[str, Any]] = Field(default_factory=list)
+    set: dict[str, Any] = Field(default_factory=dict)
     profile: str | None = None
     gateway: str | None = None
     proxy: str = "istio-1.24"
@@ -417,7 +422,9 @@ class Scenario(SimModel):
         """A copy with dotted-path overrides applied (``{"ingress.nodes_per_az": 3}``).
 
         List items are addressed by index (``services.0.versions.0.replicas``) or by name
-        (``services.httpbin.versions.v1.replicas``).
+        (``services.httpbin.versions.v1.replicas``). A routing resource's field is addressed by
+        kind and name (``rules.VirtualService/api.http[0].retries.attempts``); see
+        :attr:`RulesSpec.set`.
 
         Raises:
             ConfigError: With an ``IL401`` finding naming the path when it does not exist or
@@ -425,6 +432,11 @@ class Scenario(SimModel):
         """
         data = self.model_dump(mode="python", exclude_unset=True, exclude_none=True)
         for path, value in overrides.items():
+            head, _, rest = path.partition(".")
+            if head == "rules" and "/" in rest.partition(".")[0]:
+                # a field of a routing resource (Kind/name.field): applied when the rules load
+                data.setdefault("rules", {}).setdefault("set", {})[rest] = value
+                continue
             _set_dotted(data, path, value)
         return scenario_from_dict(data, source=f"{self.name} (overrides)")
 
