@@ -22,7 +22,7 @@ from istiolab.config import codecs
 from istiolab.config.codecs import RawDocument
 from istiolab.config.configset import from_documents
 from istiolab.errors import ClusterError
-from istiolab.findings import Finding
+from istiolab.findings import Finding, Severity
 from istiolab.kube.importer import ClusterImport, inspect_cluster
 from istiolab.kube.kinds import (
     DISCOVERED_GROUP_VERSIONS,
@@ -76,7 +76,7 @@ def cluster_from_files(
     """
     docs = codecs.load_paths(list(paths), stdin=stdin)
     broken = [d for d in docs if d.error is not None]
-    findings = from_documents(broken).findings if broken else ()
+    findings: tuple[Finding, ...] = from_documents(broken).findings if broken else ()
     notes: list[str] = []
     objects: list[RawDocument] = []
     skipped: collections.Counter[str] = collections.Counter()
@@ -94,6 +94,19 @@ def cluster_from_files(
         meta = data.get("metadata")
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
             notes.append(f"{_where(doc)}: {data['kind']} without metadata.name; left out")
+            continue
+        shape = _misshapen(data)
+        if shape:
+            notes.append(f"{_where(doc)}: {data['kind']} {meta['name']}: {shape}; left out")
+            continue
+        # a kind the config layer models (Service, Deployment, Pod, the routing kinds) is
+        # schema-checked as `lint` would; with errors it is left out, and they are findings
+        errors = [f for f in from_documents([doc]).findings if f.severity is Severity.ERROR]
+        if errors and key not in _ROUTING_KEYS:
+            findings = (*findings, *errors)
+            notes.append(
+                f"{_where(doc)}: {data['kind']} {meta['name']} has schema errors; left out"
+            )
             continue
         objects.append(doc)
     if skipped:
@@ -150,7 +163,7 @@ def import_files(
         paths, namespace=namespace, gateway_namespace=gateway_namespace, stdin=stdin
     )
     try:
-        result = inspect_cluster(
+        result = _inspect(
             files.cluster,
             files.cluster.namespace,
             gateway_namespace=gateway_namespace,
@@ -169,6 +182,46 @@ def import_files(
         findings=(*files.findings, *result.findings),
     )
     return result, files
+
+
+def _inspect(cluster: InMemoryCluster, namespace: str, **kwargs: Any) -> ClusterImport:
+    try:
+        return inspect_cluster(cluster, namespace, **kwargs)
+    except (AttributeError, TypeError, ValueError, KeyError) as err:
+        # a live API server guarantees the core kinds' shapes; files do not, and a field deep
+        # in one (a Pod's containers, a Node's status) may still be of the wrong type
+        raise ClusterError(
+            "an object in the files is not shaped as Kubernetes stores it "
+            f"({type(err).__name__}: {str(err)[:120]}); run `istiolab lint` on the files, or "
+            "export them again with `kubectl get -o yaml`"
+        ) from None
+
+
+_ROUTING_KEYS = frozenset(k for k, info in KINDS.items() if info.discovered or k == "Ingress")
+"""Kinds whose schema errors the import reports as findings but keeps (a live cluster may
+hold such objects too: the import says so with its exit code)."""
+
+_SHAPES = (("metadata", "labels"), ("metadata", "annotations"), ("spec",), ("status",))
+
+
+def _misshapen(data: Mapping[str, Any]) -> str | None:
+    """What makes an object unlike anything an API server stores (None when nothing)."""
+    meta = data["metadata"]
+    if "namespace" in meta and not isinstance(meta["namespace"], str):
+        return "metadata.namespace is not a string"
+    for path in _SHAPES:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, dict):
+            return f"{'.'.join(path)} is not a mapping"
+        if (
+            path[0] == "metadata"
+            and isinstance(value, dict)
+            and not all(isinstance(v, str) for v in value.values())
+        ):
+            return f"{'.'.join(path)} has a value that is not a string"
+    return None
 
 
 def _where(doc: RawDocument) -> str:

@@ -202,3 +202,54 @@ def test_cli_missing_file_is_a_finding(tmp_path: Path) -> None:
     assert "IL005" in result.output
     assert "nope.yaml" in result.output
     assert "cannot read" in result.output
+
+
+MALFORMED = """\
+apiVersion: v1
+kind: Service
+metadata: {name: gw, namespace: 7, annotations: {a: x}}
+spec: {type: LoadBalancer, selector: {istio: ingressgateway}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: istio-system, labels: {istio: ingressgateway}}
+spec: []
+---
+just a string
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: [x]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: shop}
+spec: {replicas: REPLICAS, template: {metadata: {labels: {app: web}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
+def test_cli_malformed_objects_are_left_out_with_notes(tmp_path: Path) -> None:
+    """Objects no API server would store are left out, each with a note; a schema error in a
+    workload is a finding (exit 1); never a traceback.
+    """
+    path = tmp_path / "bad.yaml"
+    path.write_text(MALFORMED.replace("REPLICAS", "3"), encoding="utf-8")
+    result = CliRunner().invoke(_app(), ["cluster", "import", "--from-files", str(path)])
+    assert result.exit_code == 0, result.output
+    for note in (
+        "bad.yaml:1: Service gw: metadata.namespace is not a string; left out",
+        "bad.yaml:6: Pod p: spec is not a mapping; left out",
+        "bad.yaml:11: not a Kubernetes object; left out",
+        "bad.yaml:13: Gateway without metadata.name; left out",
+    ):
+        assert note in result.output
+    path.write_text(MALFORMED.replace("REPLICAS", '"three"'), encoding="utf-8")
+    result = CliRunner().invoke(_app(), ["cluster", "import", "--from-files", str(path)])
+    assert result.exit_code == 1
+    assert "bad.yaml:20: error IL103 Deployment/shop/d spec.replicas" in result.output
+    assert "Traceback" not in result.output
