@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRICS",
     "ExecutorLike",
+    "PlainProgress",
     "available_cpus",
     "check_engine",
     "run_point",
@@ -591,13 +592,63 @@ def check_runs(runs: int, name: str) -> None:
 def run_tasks(
     run: RunMany, tasks: Sequence[_Task], *, progress: bool | None, desc: str
 ) -> list[Row]:
-    """Run *tasks* with a progress bar (tqdm; hidden off a terminal when *progress* is None)."""
+    """Run *tasks* with progress on stderr.
+
+    *progress* True: a tqdm bar; False: nothing; None: a bar on a terminal, else a plain line
+    every 10 % (:class:`PlainProgress`), so a log or CI job shows a long sweep moving without
+    the bar's carriage-return redraws.
+    """
+    if progress is None and not _stderr_is_tty():
+        return run(tasks, PlainProgress(len(tasks), desc, unit="run"))
     from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
     with tqdm(
         total=len(tasks), desc=desc, unit="run", disable=None if progress is None else not progress
     ) as bar:
         return run(tasks, bar)
+
+
+def _stderr_is_tty() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr: one each time another *step* of the total is done.
+
+    Has the two members of a tqdm bar the runners use (``update()`` and ``n``), so it can stand
+    in for one where a bar's redraws would fill a log.
+
+    Args:
+        total: Units of work (runs, or percent of simulated time).
+        desc: Label at the start of each line.
+        unit: Name of a unit, shown after the count.
+        step: Fraction of *total* between lines (default 10 %).
+    """
+
+    def __init__(self, total: int, desc: str, *, unit: str = "", step: float = 0.1) -> None:
+        self.total = max(0, int(total))
+        self.desc = desc
+        self.unit = unit
+        self.n = 0
+        self._every = max(1, math.ceil(self.total * step)) if self.total else 1
+        self._next = self._every
+
+    def update(self, k: int = 1) -> None:
+        """Count *k* more units done; print a line when another step is complete."""
+        import sys
+
+        self.n += k
+        if self.total and (self.n >= self._next or self.n >= self.total):
+            while self._next <= self.n:
+                self._next += self._every
+            pct = min(100, round(100 * self.n / self.total))
+            unit = f" {self.unit}s" if self.unit else ""
+            print(f"{self.desc}: {pct}% ({self.n}/{self.total}{unit})", file=sys.stderr, flush=True)
 
 
 def sweep_frame(

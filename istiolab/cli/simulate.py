@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from istiolab.sim.results import Result
     from istiolab.sim.scenario import Scenario
 
-__all__ = ["format_summary", "register"]
+__all__ = ["format_summary", "register", "result_files", "save_both", "write_readme"]
 
 _COLUMNS = [
     "route",
@@ -206,13 +207,18 @@ def simulate(
             raise usage_error(f"--out {out}: not writable")
     from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
+    from istiolab.analysis.sweep import PlainProgress
+
     try:
         sc = load_scenario(scenario)
         if overrides:
             sc = sc.with_overrides(overrides)
-        # Progress of simulated time on stderr, only on a terminal (disable=None).
-        with tqdm(
-            total=100, desc=sc.name, unit="%", disable=None, leave=False, file=sys.stderr
+        # Progress of simulated time on stderr: a bar on a terminal, else a plain line every
+        # 10 % (a long run in CI or under nohup shows it is moving, without bar redraws).
+        with (
+            tqdm(total=100, desc=sc.name, unit="%", disable=None, leave=False, file=sys.stderr)
+            if sys.stderr.isatty()
+            else nullcontext(PlainProgress(100, f"simulate {sc.name}", step=0.1))
         ) as bar:
 
             def progress(fraction: float) -> None:
@@ -241,9 +247,95 @@ def simulate(
         from istiolab.lab.plots import overview
 
         out.mkdir(parents=True, exist_ok=True)
-        result.save(out)
+        formats = save_both(result, out)
         overview(result).savefig(out / "overview.png", dpi=100)
-        typer.echo(f"wrote result frames and overview.png to {out}", err=True)
+        write_readme(out, result_files(formats), title=f"Simulation {sc.name}, seed {used_seed}")
+        typer.echo(
+            f"wrote result frames ({' and '.join(formats)}), overview.png and README.md to {out}",
+            err=True,
+        )
+
+
+def parquet_available() -> bool:
+    """True when pandas can write Parquet (pyarrow or fastparquet installed)."""
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) is not None for m in ("pyarrow", "fastparquet"))
+
+
+def save_both(result: Result, out: Path) -> list[str]:
+    """Write the result's frames as CSV, and also as Parquet when a Parquet engine is installed.
+
+    CSV first, Parquet last: ``meta.json`` names the format written last, which is the one
+    :meth:`Result.load <istiolab.sim.results.Result.load>` reads back (Parquet keeps dtypes).
+
+    Returns:
+        The formats written, e.g. ``["csv", "parquet"]``.
+    """
+    result.save(out, fmt="csv")
+    if not parquet_available():
+        return ["csv"]
+    result.save(out, fmt="parquet")
+    return ["csv", "parquet"]
+
+
+FRAME_DOCS: dict[str, str] = {
+    "summary": "one row per route, cluster and version: requests and latency after the warm-up",
+    "timeseries": "per interval and route: rps, success ratio, percentiles, version shares",
+    "codes": "per interval, route, status and response flag: completed requests",
+    "utilisation": "per interval and component: busy servers at the interval's end (a sample)",
+    "stages": "latency split by pipeline stage per route, cluster and version",
+    "upstream": "upstream attempts per cluster, host, status and flag",
+    "ingress": "requests per ingress node and zone, and each node's share",
+    "trace": "sampled requests as spans (Zipkin-like)",
+    "little": "Little's law check per route: λ, W, λW and L",
+    "histograms": "HdrHistogram encodings of latency per route, cluster, version and stage",
+}
+"""One line per frame of a saved result (the column tables come from ``sim.results.SCHEMAS``,
+the same data ``docs/outputs.md`` lists)."""
+
+
+def result_files(formats: list[str]) -> list[tuple[str, str, list[tuple[str, str, str, str]]]]:
+    """The files of a saved result as (file name, meaning, [(column, type, unit, meaning)])."""
+    from istiolab.sim.results import SCHEMAS
+
+    exts = " / ".join(f"`.{f}`" for f in formats)
+    files: list[tuple[str, str, list[tuple[str, str, str, str]]]] = []
+    for name, columns in SCHEMAS.items():
+        cols = [(c.name, str(c.dtype), c.unit, c.doc) for c in columns]
+        files.append((f"{name} ({exts})", FRAME_DOCS.get(name, ""), cols))
+    files.append(
+        (
+            "meta.json",
+            "run id, seed, scenario, params, config, totals, warnings, assumptions, events "
+            "(fields in docs/outputs.md); `Result.load(DIR)` reads the folder back",
+            [],
+        )
+    )
+    files.append(("overview.png", "the overview plot (events marked)", []))
+    return files
+
+
+def write_readme(
+    out: Path, files: list[tuple[str, str, list[tuple[str, str, str, str]]]], *, title: str
+) -> Path:
+    """Write ``out/README.md``: every file of the folder, what it holds, and its columns."""
+    lines = [
+        f"# {title}",
+        "",
+        "Written by istiolab. CSV and Parquet files hold the same columns; dict columns are",
+        "JSON text. Durations are in the unit each column states; docs/outputs.md has more.",
+        "",
+    ]
+    for name, doc, cols in files:
+        lines += [f"## {name}", "", doc, ""]
+        if cols:
+            lines += ["| column | type | unit | meaning |", "|---|---|---|---|"]
+            lines += [f"| `{c}` | {t} | {u or '-'} | {d} |" for c, t, u, d in cols]
+            lines.append("")
+    path = out / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def register(app: typer.Typer) -> None:

@@ -69,6 +69,16 @@ OutOpt = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="Also write every run to FILE.csv or FILE.parquet."),
 ]
+SweepOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write every run to FILE.csv or FILE.parquet; or, for a path without a "
+        "suffix, a folder with runs and points as CSV (and Parquet with pyarrow) and a "
+        "README.md describing every column.",
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress bar (it shows only on a terminal).")
 ]
@@ -205,6 +215,83 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
     typer.echo(f"wrote {len(frame)} row(s) to {out}", err=True)
 
 
+def _check_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise usage_error(f"--out {out}: {err.strerror or err}") from None
+    if not os.access(out, os.W_OK):
+        raise usage_error(f"--out {out}: not writable")
+
+
+_POINT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("metric", "str", "", "the run column summarised (runs.csv), e.g. p99_ms or rho_max"),
+    ("n", "int64", "", "runs of the point with a value"),
+    ("errors", "int64", "", "failed runs of the point"),
+    ("mean", "float64", "per metric", "mean over seeds"),
+    ("std", "float64", "per metric", "sample standard deviation over seeds"),
+    ("ci_low", "float64", "per metric", "lower end of the two-sided Student-t interval"),
+    ("ci_high", "float64", "per metric", "upper end of the interval (NaN with one seed)"),
+    ("min", "float64", "per metric", "smallest value over seeds"),
+    ("max", "float64", "per metric", "largest value over seeds (the worst seed for rho_max)"),
+    ("warnings", "str", "", "warning codes any run of the point raised, comma-separated"),
+)
+"""Columns of ``points.csv`` after the grid columns (see ``analysis.compare.aggregate``)."""
+
+_RUN_DOCS: dict[str, tuple[str, str]] = {
+    "seed": ("", "the run's seed: simulate --seed SEED with the row's parameters reproduces it"),
+    "run_id": ("", "the Result's run id (hash of scenario name, seed and parameters)"),
+    "requests": ("", "client requests started after the warm-up"),
+    "rps": ("1/s", "requests / (duration - warm-up)"),
+    "success_ratio": ("", "share of completed requests with status < 500"),
+    "p50_ms": ("ms", "median latency of all completed requests"),
+    "p90_ms": ("ms", "90th percentile latency"),
+    "p99_ms": ("ms", "99th percentile latency"),
+    "mean_ms": ("ms", "mean latency"),
+    "retries": ("", "retries made"),
+    "upstream_requests": ("", "upstream attempts made"),
+    "p999_ms": ("ms", "99.9th percentile latency"),
+    "success_p99_ms": ("ms", "99th percentile latency of successful requests only"),
+    "success_p999_ms": ("ms", "99.9th percentile latency of successful requests only"),
+    "unfinished": ("", "arrivals after the warm-up still in flight at the end"),
+    "success_ratio_incl_unfinished": ("", "success ratio counting excess unfinished as failed"),
+    "error_rate": ("", "1 - success_ratio_incl_unfinished"),
+    "rho_max": ("", "time-integrated utilisation of the busiest tier"),
+    "warnings": ("", "the run's warning codes, comma-separated (docs/outputs.md)"),
+    "error": ("", "why the run failed; empty when it did not"),
+}
+
+
+def _write_folder(frame: pd.DataFrame, points: pd.DataFrame, out: Path, name: str) -> None:
+    """``runs`` and ``points`` as CSV (and Parquet when possible) and a README.md."""
+    from istiolab.analysis.sweep import METRICS
+    from istiolab.cli.simulate import parquet_available, write_readme
+
+    formats = ["csv", "parquet"] if parquet_available() else ["csv"]
+    for stem, data in (("runs", frame), ("points", points)):
+        plain = data.copy()
+        plain.attrs = {}  # attrs hold the grid as a dict, which Parquet metadata cannot take
+        for fmt in formats:
+            _write(plain, out / f"{stem}.{fmt}")
+    grid = list(frame.columns[: list(frame.columns).index("seed")])
+    dtypes = dict(METRICS)
+    runs_cols = [(g, "as given", "", "grid parameter (dotted scenario path)") for g in grid]
+    for col in frame.columns[len(grid) :]:
+        unit, doc = _RUN_DOCS.get(col, ("", ""))
+        runs_cols.append((col, dtypes.get(col, str(frame[col].dtype)), unit, doc))
+    point_cols = [(g, "as given", "", "grid parameter") for g in grid] + list(_POINT_COLUMNS)
+    exts = " / ".join(f"`.{f}`" for f in formats)
+    write_readme(
+        out,
+        [
+            (f"runs ({exts})", "one row per run (grid point x seed)", runs_cols),
+            (f"points ({exts})", "one row per grid point and metric, over seeds", point_cols),
+        ],
+        title=f"Sweep {name}",
+    )
+    typer.echo(f"wrote README.md to {out}", err=True)
+
+
 def _load(path: Path) -> Scenario:
     """Load a scenario: unreadable → exit 2, invalid → findings and exit 1."""
     from istiolab.errors import ConfigError
@@ -252,18 +339,26 @@ def sweep_cmd(
     executor: ExecutorOpt = "local",
     dask: DaskOpt = None,
     workers: WorkersOpt = None,
-    out: OutOpt = None,
+    out: SweepOutOpt = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
     engine: EngineOpt = "simpy",
+    per_run: Annotated[
+        bool, typer.Option("--per-run", help="Print one row per run instead of per grid point.")
+    ] = False,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Two-sided level of the intervals.")
+    ] = 0.95,
 ) -> None:
-    """Run a scenario over a grid of parameters and seeds; one row per run.
+    """Run a scenario over a grid of parameters and seeds; one row per grid point.
 
-    Each row has the parameters, the seed (reproduce a row alone with it),
-    the run id, the run's totals (requests, rps, success_ratio, p50/p90/p99
-    and mean ms, retries, upstream requests) and an error column. Seeds come
-    from SeedSequence(--seed).spawn(--seeds); the same seeds give the same
-    table on any executor. Exit 1 if any run failed.
+    By default each grid point and metric gets the mean over seeds, its
+    --confidence Student-t interval, the worst seed (max; for rho_max the
+    busiest tier of the worst seed), failed runs and warning codes.
+    --per-run prints one row per run instead: the parameters, the seed
+    (reproduce a row alone with it), the run id, the run's totals and an
+    error column. Seeds come from SeedSequence(--seed).spawn(--seeds); the
+    same seeds give the same table on any executor. Exit 1 if any run failed.
 
     Examples:
 
@@ -287,7 +382,14 @@ def sweep_cmd(
             raise usage_error(f"--param {path} given twice; list all its values in one --param")
         grid[path] = values
     target = _executor(executor, dask)
-    _check_out(out)
+    if not 0 < confidence < 1:
+        raise usage_error(f"--confidence must be between 0 and 1, got {confidence}")
+    # A path without a suffix (or an existing folder) is a folder; FILE.csv/.parquet a file.
+    folder = out is not None and (out.is_dir() or not out.suffix)
+    if folder and out is not None:
+        _check_folder(out)
+    else:
+        _check_out(out)
     sc = _load(scenario)
     try:
         frame = sweep(
@@ -304,13 +406,21 @@ def sweep_cmd(
         raise _usage_findings(err) from None
     except (ValueError, TypeError, OSError, MissingDependencyError) as err:
         raise usage_error(str(err)) from None
-    if out is not None:
+    from istiolab.analysis.compare import aggregate, side_by_side
+
+    points = aggregate(frame, list(grid), confidence=confidence)
+    if out is not None and folder:
+        _write_folder(frame, points, out, sc.name)
+    elif out is not None:
         _write(frame, out)
-    echo_result(
-        fmt,
-        lambda: _records(frame),
-        lambda: _table(frame.assign(error=frame["error"].fillna(""))),
-    )
+    if per_run:
+        echo_result(
+            fmt,
+            lambda: _records(frame),
+            lambda: _table(frame.assign(error=frame["error"].fillna(""))),
+        )
+    else:
+        echo_result(fmt, lambda: _records(points), lambda: _table(side_by_side(points)))
     failed = int(frame["error"].notna().sum())
     if failed:
         say(f"{failed} of {len(frame)} run(s) failed (see the error column)")
