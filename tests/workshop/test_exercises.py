@@ -222,3 +222,46 @@ def test_retry_task_runs_the_scenario() -> None:
     assert not ex.is_right(4, sc.with_overrides({"events": [], key: 2}))  # too few
     assert not ex.is_right(4, sc.with_overrides({"events": [], key: 4}))  # not the smallest
     assert not ex.is_right(4, sc.with_overrides({key: 3}))  # the burst is still there
+
+
+def test_workshop_launcher_shows_progress(tmp_path: Path) -> None:
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.read(NOTEBOOKS / "workshop.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    for name in NAMES:
+        assert f"({name}.ipynb)" in text
+    assert "trainer-guide.md" in text
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    Exercises("02_canary_weights").check(1, 0.2, expected=0.2)  # one done, in $ISTIOLAB_HOME
+    nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
+    html = "".join(
+        o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", [])
+    )
+    assert "02_canary_weights" in html
+    assert str(tmp_path) in json.dumps([c.get("outputs") for c in nb.cells])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_notebook_opens_with_a_summary(name: str) -> None:
+    top = _cells(name)[0].source
+    assert "**At a glance**" in top
+    assert "**The aha:**" in top
+    assert "What you will learn" in top
+
+
+def test_response_flags_are_defined_before_use() -> None:
+    glossary = (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8")
+    for flag in ("UO", "UT", "URX", "UF", "UH", "NR", "DI", "FI", "RL", "DC", "UC", "LR"):
+        assert f"| `{flag}` |" in glossary, flag
+    defined: set[str] = set()
+    for name in NAMES:
+        for cell in _cells(name)[1:]:  # the first cell only lists what the notebook teaches
+            if cell.cell_type == "markdown" and "Envoy response flags" in cell.source:
+                defined |= set(re.findall(r"\* \*\*([A-Z]+)\*\*:", cell.source))
+            if cell.cell_type == "markdown":
+                for flag in re.findall(r"flag `([A-Z]{2,4})`", cell.source):
+                    assert flag in defined, f"{name}: {flag} used before it is defined"
+    assert {"FI", "DI", "UT", "URX", "RL", "UH", "UF"} <= defined
