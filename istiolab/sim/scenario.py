@@ -880,7 +880,9 @@ def render_docs() -> str:
             default = default.replace("|", "\\|")
             out.append(f"| `{name}` | {ann} | {default} | {meaning or '-'} |")
         out.append("")
-    return "\n".join(out) + "\n"
+    from istiolab.sim.support import render_support
+
+    return "\n".join(out) + "\n" + render_support()
 
 
 if __name__ == "__main__":
