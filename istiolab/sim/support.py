@@ -668,7 +668,6 @@ def stale_entries() -> list[str]:
 def render_support() -> str:
     """The "Routing fields" section of ``docs/scenario.md``: one table per routing kind."""
     out = [
-        "",
         "## Routing fields: what the simulator honours",
         "",
         "Generated from `istiolab/sim/support.py`. For every field of the routing resources a",
