@@ -30,40 +30,7 @@ FULL = os.environ.get("ISTIOLAB_CONFORM", "") == "full"
 SECONDS, REPS = (12.0, 3) if FULL else (2.5, 2)
 DOC = ROOT / "docs" / "conformance.md"
 
-_POOL = (
-    "envoy source/common/conn_pool/conn_pool_base.cc (ConnPoolImplBase::newStream, "
-    "tryCreateNewConnection, onUpstreamReady): a request that finds no ready HTTP/1.1 "
-    "connection waits in its worker's pending queue until one of that worker's connections "
-    "frees (one request per connection), max_connections is counted across workers but a "
-    "worker with no connection always opens one, and pending overflow is the global "
-    "max_pending_requests. The simulator (sim/stages/upstream.py) only refuses a request when "
-    "active >= max_connections + max_pending_requests and otherwise sends it to the pod at "
-    "once: it has no queue at Envoy, so it gives fewer 503 UO and shorter latencies"
-)
-
-_OUTLIER = (
-    "envoy source/common/upstream/outlier_detection_impl.cc: (1) putHttpResponseCode ejects "
-    "when ++consecutive_5xx_ == consecutive_5xx (exact), the simulator when the count is >= "
-    "the threshold; (2) DetectorImpl::unejectHost resets the consecutive counters at "
-    "re-admission, the simulator only at ejection (5xx answered while ejected still count "
-    "there); (3) onIntervalTimer lowers the ejection multiplier once per interval tick the "
-    "host spends admitted. Measured: after re-admission Envoy keeps the flaky pod for "
-    "1.2-1.6 s (30-50 requests to it) before ejecting it again, while the simulator "
-    "re-ejects within a few hundred ms, so it sends about a third of Envoy's share to the "
-    "flaky pod and gives about a third of Envoy's 503s"
-)
-
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("conform-outlier-detection", "share.status.503"): _OUTLIER,
-    ("conform-outlier-detection", "pod_share.api-flaky-0"): _OUTLIER,
-    ("conform-outlier-detection", "pod_share.api-good-0"): _OUTLIER,
-    ("conform-outlier-detection", "pod_share.api-good-1"): _OUTLIER,
-    ("conform-http1-pool", "share.status.503"): _POOL,
-    ("conform-http1-pool", "share.flag.UO"): _POOL,
-    ("conform-http1-pool", "success_p50_ms"): _POOL,
-    ("conform-http1-pool", "success_p99_ms"): _POOL,
-    ("conform-http1-pool", "mean_ms"): _POOL,
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 """``(scenario name, metric name) -> cause``: where the simulator differs from Envoy, why, and
 the Envoy source that says so. The one list of what the simulator has to fix."""
 

@@ -267,6 +267,38 @@ def test_mm1k_max_requests() -> None:
     assert ci.hi < mm1k_blocking(90, 100, 5)
 
 
+def test_mm1k_http1_connection_pool() -> None:
+    """maxConnections 1 and http1MaxPendingRequests 9 on one gateway worker, pod concurrency 100.
+
+    Envoy's HTTP/1.1 pool sends one request per connection and queues the rest in the worker's
+    pending queue (source/common/conn_pool/conn_pool_base.cc), refusing with 503 UO when 9 are
+    pending: the one connection is the server, so at ρ = 0.9 this is M/M/1/10 again (5.08 %
+    blocked), although the pod itself could serve 100 at once.
+    """
+    theory = mm1k_blocking(90, 100, 10)
+    sc = load(
+        "06-mm1k-max-requests",
+        {
+            "run.duration_s": 42,
+            "ingress.concurrency": 1,
+            "services.0.versions.0.concurrency": 100,
+            "rules.inline.2.spec.trafficPolicy": {
+                "connectionPool": {
+                    "tcp": {"maxConnections": 1},
+                    "http": {"http1MaxPendingRequests": 9},
+                }
+            },
+        },
+    )
+    # 12 replications × 40 s (≈ 3 600 requests each), t interval of the blocked share.
+    ci = mean_ci(replicate(sc, seeds(63, 12), blocked))
+    check("6 M/M/1/K HTTP/1.1 pool", "test_mm1k_http1_connection_pool", theory, ci)
+    # Power: without the pool's queue the pod serves everything (nothing blocked); a queue
+    # shorter by three (K = 7) blocks 8.4 %, one longer by four (K = 14) 2.9 %.
+    assert ci.lo > mm1k_blocking(90, 100, 14)
+    assert ci.hi < mm1k_blocking(90, 100, 7)
+
+
 # -- 7 ------------------------------------------------------------------------------------
 
 

@@ -308,7 +308,10 @@ CS_N = 4
 # outlier state per (cluster, pod): od_i
 O_5XX = 0
 O_GW = 1
-O_EJECTIONS = 2
+O_EJECTIONS = 2  # ejectTimeBackoff(): the ejection-time multiplier
+O_EJECTED = 3  # 1 while ejected (re-admission applied lazily, see outcome)
+O_UNEJ_TICK = 4  # interval tick of the last re-admission (decay counted to it), -1 = none
+O_N = 5
 # key stats: key_st
 KS_REQUESTS = 0
 KS_OK = 1
@@ -933,17 +936,41 @@ def run_until(
         return st_f[SF_NOW] < od_f[c, p]
 
     def outcome(c, p, status, flag):
+        # UpstreamCluster._outcome / _settle / _eject (Envoy's outlier_detection_impl.cc),
+        # step for step; keep the two in step.
         now = st_f[SF_NOW]
-        err5 = status >= 500
-        gw = status in (502, 503, 504) or flag in (F_UF, F_UC)
-        od_i[c, p, O_5XX] = od_i[c, p, O_5XX] + 1 if err5 else 0
-        od_i[c, p, O_GW] = od_i[c, p, O_GW] + 1 if gw else 0
+        od_interval = cl_f[c, KF_OD_INTERVAL]
+        if od_i[c, p, O_EJECTED] == 1 and now >= od_f[c, p]:
+            od_i[c, p, O_EJECTED] = 0  # unejectHost at the tick od_f
+            od_i[c, p, O_5XX] = 0
+            od_i[c, p, O_GW] = 0
+            od_i[c, p, O_UNEJ_TICK] = np.int64(np.floor(od_f[c, p] / od_interval + 0.5))
+        if (
+            od_i[c, p, O_EJECTED] == 0
+            and od_i[c, p, O_UNEJ_TICK] >= 0
+            and od_i[c, p, O_EJECTIONS] > 0
+        ):
+            k0 = od_i[c, p, O_UNEJ_TICK]
+            ticks = np.int64(now / od_interval + 1e-9) - k0
+            if ticks > 0:
+                od_i[c, p, O_EJECTIONS] = max(0, od_i[c, p, O_EJECTIONS] - ticks)
+                od_i[c, p, O_UNEJ_TICK] = k0 + ticks
+        err5 = status >= 500 or flag in (F_UF, F_UC)
+        if not err5:
+            od_i[c, p, O_5XX] = 0
+            od_i[c, p, O_GW] = 0
+            return
         lim5 = cl_i[c, KI_OD_5XX]
         limgw = cl_i[c, KI_OD_GW]
-        tripped = (lim5 >= 0 and od_i[c, p, O_5XX] >= lim5) or (
-            limgw >= 0 and od_i[c, p, O_GW] >= limgw
-        )
-        if not tripped or ejected(c, p):
+        fired_gw = False
+        if status in (502, 503, 504) or flag in (F_UF, F_UC):
+            od_i[c, p, O_GW] += 1
+            fired_gw = limgw >= 0 and od_i[c, p, O_GW] == limgw
+        else:
+            od_i[c, p, O_GW] = 0
+        od_i[c, p, O_5XX] += 1
+        fired_5xx = lim5 >= 0 and od_i[c, p, O_5XX] == lim5
+        if not (fired_gw or fired_5xx) or od_i[c, p, O_EJECTED] == 1:
             return
         n_hosts = 0
         n_ejected = 0
@@ -953,23 +980,26 @@ def run_until(
                 if ejected(c, h):
                     n_ejected += 1
         pct = cl_i[c, KI_OD_MAX_PCT]
+        refused = False
         if eject_one:
-            # Envoy < 1.27 checks the share before ejecting (see UpstreamCluster._outcome)
-            if n_hosts > 0 and 100.0 * n_ejected / n_hosts >= pct:
-                return
-        elif n_hosts == 0 or 100.0 * (n_ejected + 1) / n_hosts > pct:
-            return
-        od_interval = cl_f[c, KF_OD_INTERVAL]
-        if od_i[c, p, O_EJECTIONS] > 0 and od_f[c, p] <= now:
-            healthy = np.int64((now - od_f[c, p]) // od_interval)
-            od_i[c, p, O_EJECTIONS] = max(0, od_i[c, p, O_EJECTIONS] - healthy)
-        od_i[c, p, O_EJECTIONS] += 1
-        until = now + cl_f[c, KF_OD_BASE] * od_i[c, p, O_EJECTIONS]
-        ticks = -(-until // od_interval)
-        od_f[c, p] = ticks * od_interval
-        cs_f[c] = -1.0
-        od_i[c, p, O_5XX] = 0
-        od_i[c, p, O_GW] = 0
+            # Envoy < 1.27 checks the share before ejecting (see UpstreamCluster._eject)
+            refused = n_hosts > 0 and 100.0 * n_ejected / n_hosts >= pct
+        else:
+            refused = n_hosts == 0 or 100.0 * (n_ejected + 1) / n_hosts > pct
+        if not refused:
+            base = cl_f[c, KF_OD_BASE]
+            max_s = max(300.0, base)
+            if od_i[c, p, O_EJECTIONS] * base < max_s + base:
+                od_i[c, p, O_EJECTIONS] += 1
+            duration = min(base * od_i[c, p, O_EJECTIONS], max_s)
+            od_f[c, p] = -(-(now + duration - 1e-9) // od_interval) * od_interval
+            od_i[c, p, O_EJECTED] = 1
+            cs_f[c] = -1.0
+        # onConsecutiveErrorWorker resets the counter that fired, ejected or not
+        if fired_gw:
+            od_i[c, p, O_GW] = 0
+        if fired_5xx:
+            od_i[c, p, O_5XX] = 0
 
     def new_attempt(q):
         a = st_i[SI_ATTEMPT] + 1

@@ -310,6 +310,17 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         pol = table.clusters[name]
         if pol.lb in ("RING_HASH", "MAGLEV"):
             raise UnsupportedError(f"consistent-hash load balancing ({pol.lb}) on cluster {name}")
+        if pol.max_connections < 1024:
+            # The SimPy engine models Envoy's per-worker HTTP/1.1 pools with their pending
+            # queues (sim/stages/upstream.py, _Pool); the kernel has only the overflow bound
+            # (max_connections + max_pending_requests in flight). A limit below Envoy's own
+            # default of 1024 is one a DestinationRule set to bind, so it falls back; at 1024
+            # and more (older profiles' default) the bound stands in for the pool, which
+            # differs only beyond 1024 requests in flight to one cluster.
+            raise UnsupportedError(
+                f"an HTTP/1.1 connection limit (maxConnections {pol.max_connections}) "
+                f"on cluster {name}"
+            )
         od = pol.outlier
         cl_i.append(
             [

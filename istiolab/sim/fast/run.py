@@ -162,7 +162,8 @@ class _State:
         s["cs_f"] = np.full(max(1, n_c), -1.0)
         s["cl_avail"] = np.zeros((max(1, n_c), max_pods), dtype=np.int64)
         s["tmp"] = np.zeros(max(max_pods, n_g, int(cfg[lay.CI_TARGETS])) + 1, dtype=np.int64)
-        s["od_i"] = np.zeros((max(1, n_c), max_pods, 3), dtype=np.int64)
+        s["od_i"] = np.zeros((max(1, n_c), max_pods, kern.O_N), dtype=np.int64)
+        s["od_i"][:, :, kern.O_UNEJ_TICK] = -1
         s["od_f"] = np.full((max(1, n_c), max_pods), -1.0)
         bk = np.zeros((n_g * n_specs, 2))
         if int(cfg[lay.CI_BUCKET_SPECS]):

@@ -12,6 +12,9 @@ starting at a random offset (``EdfLoadBalancerBase`` seeds it with a random numb
 interleave W independent round-robin sequences; least request reads the hosts' active-request
 counts, which Envoy keeps per host across workers (``rq_active`` gauge), so only its random
 draws are per worker. The rest:
+HTTP/1.1 connection pools are per worker and host, with their pending queues, when the
+cluster has a connection limit (see ``_Pool``). Outlier detection follows Envoy's detector
+step for step (``_outcome``). Ring hash builds Envoy's xxHash64 ring (``_ring_pick``).
 Retries follow the route's policy (§3.3–3.5): ``retry_on`` conditions, the profile's back-off,
 ``previous_hosts`` re-picks, per-try timeouts, and the route timeout bounding every try.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -34,14 +38,57 @@ from istiolab.sim.stages.backend import Pod, PodRegistry
 _GATEWAY_ERRORS = (502, 503, 504)
 
 
+# Envoy's default max_ejection_time (DEFAULT_MAX_EJECTION_TIME_MS); Istio does not set it, and
+# Envoy takes the larger of it and base_ejection_time (DetectorConfig::DetectorConfig).
+_MAX_EJECTION_S = 300.0
+
+
 class _HostState:
-    __slots__ = ("consecutive_5xx", "consecutive_gw", "ejected_until", "ejections")
+    """One host's outlier-detection monitor (Envoy's ``DetectorHostMonitorImpl``).
+
+    One per host, shared by all gateway workers: Envoy keeps the consecutive counters in the
+    host's monitor (atomics bumped from every worker), not per worker.
+    """
+
+    __slots__ = (
+        "backoff",
+        "consecutive_5xx",
+        "consecutive_gw",
+        "ejected",
+        "ejected_at",
+        "ejected_until",
+        "unejected_at",
+    )
 
     def __init__(self) -> None:
         self.consecutive_5xx = 0
         self.consecutive_gw = 0
+        self.ejected = False
+        self.ejected_at = -1.0
         self.ejected_until = -1.0
-        self.ejections = 0
+        # ejectTimeBackoff(): the ejection-time multiplier
+        self.backoff = 0
+        # lastUnejectionTime(); None until the host was first re-admitted
+        self.unejected_at: float | None = None
+
+
+# A connection limit at or above this is Envoy's "unlimited" in practice (Istio's default is
+# 2^32 - 1): the pool model below is skipped, as a connection is then always available.
+_UNLIMITED = 2**31
+
+
+class _Pool:
+    """One gateway worker's HTTP/1.1 connection pool to one host (``ConnPoolImplBase``).
+
+    Envoy keeps a pool per worker thread and host; a connection carries one request at a time.
+    """
+
+    __slots__ = ("conns", "idle", "waiters")
+
+    def __init__(self) -> None:
+        self.conns = 0  # open connections of this pool (busy or idle)
+        self.idle = 0  # connections ready for a request
+        self.waiters: deque[simpy.Event] = deque()  # the pool's pending requests, FIFO
 
 
 class UpstreamCluster:
@@ -78,6 +125,9 @@ class UpstreamCluster:
         self._avail: list[Pod] = []
         self._avail_gen = -1
         self._avail_until = -1.0
+        self._pools: dict[tuple[int, str], _Pool] = {}
+        self.connections = 0  # open connections across the workers' pools (cx_active)
+        self.pending = 0  # requests waiting in the pools (rq_pending_active)
 
     # -- hosts -----------------------------------------------------------------------------
 
@@ -214,6 +264,33 @@ class UpstreamCluster:
 
     # -- outlier detection -----------------------------------------------------------------
 
+    # Envoy's detector (source/common/upstream/outlier_detection_impl.cc), consecutive-error
+    # part; success-rate ejection is off as Istio sets it. Its interval timer ticks every
+    # ``interval`` from the cluster's start (t = 0 here); the simulator applies what the ticks
+    # do lazily, when the host's next response arrives or an ejection is decided:
+    # * checkHostForUneject: an ejected host is re-admitted at the first tick at which
+    #   min(base_ejection_time x backoff, max_ejection_time) has passed since its ejection;
+    #   unejectHost resets its consecutive counters;
+    # * the end of onIntervalTimer: at every tick at least one interval after the host's last
+    #   re-admission, a host that is not ejected has its backoff lowered by one.
+
+    def _settle(self, st: _HostState, now: float, interval: float) -> None:
+        """Apply the interval ticks up to *now* to *st* (re-admission, backoff decay)."""
+        if st.ejected:
+            if now < st.ejected_until:
+                return
+            st.ejected = False  # DetectorImpl::unejectHost at the tick ejected_until
+            st.consecutive_5xx = st.consecutive_gw = 0
+            st.unejected_at = st.ejected_until
+        if st.unejected_at is not None and st.backoff:
+            # ticks k*interval with unejected_at + interval <= k*interval <= now; the
+            # re-admission tick itself is k0*interval
+            k0 = round(st.unejected_at / interval)
+            ticks = int(now / interval + 1e-9) - k0
+            if ticks > 0:
+                st.backoff = max(0, st.backoff - ticks)
+                st.unejected_at = (k0 + ticks) * interval  # decay counted up to this tick
+
     def _outcome(self, pod: Pod, status: int, flag: str) -> None:
         od = self.policy.outlier
         if od is None:
@@ -221,40 +298,109 @@ class UpstreamCluster:
         st = self._state.get(pod.name)
         if st is None:
             st = self._state[pod.name] = _HostState()
-        err5 = status >= 500
-        gw = status in _GATEWAY_ERRORS or flag in ("UF", "UC")
-        st.consecutive_5xx = st.consecutive_5xx + 1 if err5 else 0
-        st.consecutive_gw = st.consecutive_gw + 1 if gw else 0
-        tripped = (od.consecutive_5xx is not None and st.consecutive_5xx >= od.consecutive_5xx) or (
-            od.consecutive_gateway_errors is not None
-            and st.consecutive_gw >= od.consecutive_gateway_errors
-        )
-        if not tripped or self._ejected(pod):
+        now = self.env.now
+        self._settle(st, now, od.interval_s)
+        # DetectorHostMonitorImpl::putHttpResponseCode: a connect failure is reported as 503
+        # (putResultNoLocalExternalSplit); a detection fires when a counter *equals* the
+        # threshold, so a counter that ran past it (the host was ejected already, see
+        # onConsecutiveErrorWorker) fires again only after a reset.
+        if status >= 500 or flag in ("UF", "UC"):
+            fired = []
+            if status in _GATEWAY_ERRORS or flag in ("UF", "UC"):
+                st.consecutive_gw += 1
+                if st.consecutive_gw == od.consecutive_gateway_errors:
+                    fired.append("gw")
+            else:
+                st.consecutive_gw = 0
+            st.consecutive_5xx += 1
+            if st.consecutive_5xx == od.consecutive_5xx:
+                fired.append("5xx")
+        else:
+            st.consecutive_5xx = st.consecutive_gw = 0
             return
+        for kind in fired:
+            # DetectorImpl::onConsecutiveErrorWorker (posted to the main thread; immediate
+            # here): nothing for a host already ejected, else ejectHost and reset the counter.
+            if st.ejected:
+                return
+            self._eject(pod, st, now)
+            if kind == "gw":
+                st.consecutive_gw = 0
+            else:
+                st.consecutive_5xx = 0
+
+    def _eject(self, pod: Pod, st: _HostState, now: float) -> None:
+        od = self.policy.outlier
+        assert od is not None
         hosts = self.hosts()
         ejected = sum(1 for p in hosts if self._ejected(p))
         # Envoy < 1.27 checks the ejected share *before* ejecting, so one host is always
         # ejectable and the cap can be overshot by one host. Envoy >= 1.27 (envoyproxy/envoy
-        # #27624, #27909; Istio >= 1.19) checks the share *after* ejecting: never more than
-        # max_ejection_percent, possibly none (Istio does not set always_eject_one_host).
-        # Fixed by tests/validation (truth 13: "at most maxEjectionPercent ejected").
+        # #27624, #27909; Istio >= 1.19) checks the share *after* ejecting (ejectHost): never
+        # more than max_ejection_percent, possibly none (Istio does not set
+        # always_eject_one_host). Fixed by tests/validation (truth 13).
         if self._eject_at_least_one:
             if hosts and 100.0 * ejected / len(hosts) >= od.max_ejection_percent:
                 return
         elif not hosts or 100.0 * (ejected + 1) / len(hosts) > od.max_ejection_percent:
             return
-        now = self.env.now
-        # The multiplier decays by one for every interval the host spent un-ejected.
-        if st.ejections and st.ejected_until <= now:
-            healthy_intervals = int((now - st.ejected_until) // od.interval_s)
-            st.ejections = max(0, st.ejections - healthy_intervals)
-        st.ejections += 1
-        until = now + od.base_ejection_s * st.ejections
-        # Envoy un-ejects on its interval timer: at the first tick at or after the deadline.
-        ticks = -(-until // od.interval_s)
-        st.ejected_until = ticks * od.interval_s
+        base = od.base_ejection_s
+        max_s = max(_MAX_EJECTION_S, base)
+        # ejectHost: the multiplier grows while base x backoff < max + base
+        if st.backoff * base < max_s + base:
+            st.backoff += 1
+        duration = min(base * st.backoff, max_s)
+        # checkHostForUneject runs at the interval ticks: re-admission at the first tick at
+        # which the ejection time has passed.
+        interval = od.interval_s
+        tick = -(-(now + duration - 1e-9) // interval) * interval
+        st.ejected, st.ejected_at, st.ejected_until = True, now, tick
         self._avail_until = -1.0  # availability changed
-        st.consecutive_5xx = st.consecutive_gw = 0
+
+    # -- HTTP/1.1 connection pools ----------------------------------------------------------
+    # Envoy's pools (source/common/conn_pool/conn_pool_base.cc, source/common/http/http1/
+    # conn_pool.cc): ConnPoolImplBase::newStreamImpl attaches a request to a ready connection
+    # of its worker's pool for the host; without one it refuses the request when the cluster's
+    # max_pending_requests is reached (503 UO, upstream_rq_pending_overflow), else queues it
+    # as a pending stream and tryCreateNewConnection opens a connection if the cluster's
+    # max_connections (counted across workers) allows it, or in any case when this pool has
+    # no connection at all. A queued request waits for a connection of *its* pool to free
+    # (onUpstreamReady, FIFO). Connections stay open between requests; a reset or a timed-out
+    # stream closes its connection. Connects are taken as instant (a loopback or in-VPC
+    # handshake is far shorter than a service time).
+
+    def _acquire(self, pool: _Pool) -> simpy.Event | str | None:
+        """A connection of *pool* now (None), a pending slot to wait on (an event), or "UO"."""
+        if pool.idle:
+            pool.idle -= 1
+            return None
+        pol = self.policy
+        if self.pending >= pol.max_pending_requests:
+            return "UO"
+        if self.connections < pol.max_connections or pool.conns == 0:
+            pool.conns += 1
+            self.connections += 1
+            return None
+        ev = self.env.event()
+        pool.waiters.append(ev)
+        self.pending += 1
+        return ev
+
+    def _release(self, pool: _Pool, closed: bool) -> None:
+        """The request on one of *pool*'s connections ended; *closed*: the connection too."""
+        if closed:
+            pool.conns -= 1
+            self.connections -= 1
+            if pool.waiters and (self.connections < self.policy.max_connections or pool.conns == 0):
+                pool.conns += 1
+                self.connections += 1
+            else:
+                return
+        if pool.waiters:
+            self.pending -= 1
+            pool.waiters.popleft().succeed()
+        else:
+            pool.idle += 1
 
     # -- requests --------------------------------------------------------------------------
 
@@ -306,10 +452,10 @@ class UpstreamCluster:
         tried: set[str] = set()
         retries = 0
         status, flag, version = 503, "UH", "-"
+        pooled = pol.max_connections < _UNLIMITED
         while True:
-            if (
-                self.active >= pol.max_requests
-                or self.active >= pol.max_connections + pol.max_pending_requests
+            if self.active >= pol.max_requests or (
+                not pooled and self.active >= pol.max_connections + pol.max_pending_requests
             ):
                 status, flag = 503, "UO"
                 break
@@ -323,10 +469,35 @@ class UpstreamCluster:
                 status, flag = 503, "UH"
                 break
             tried.add(pod.name)
+            pre, out.pending = out.pending, 0.0
+            pool = None
+            if pooled:
+                if pre > 0:  # a fault delay comes before the router asks the pool
+                    yield env.timeout(pre)
+                    pre = 0.0
+                key = (req.worker, pod.name)
+                pool = self._pools.get(key)
+                if pool is None:
+                    pool = self._pools[key] = _Pool()
+                got = self._acquire(pool)
+                if got == "UO":
+                    status, flag = 503, "UO"
+                    break
+                if isinstance(got, simpy.Event):
+                    # pending: the route timeout runs, the per-try timeout starts only when
+                    # the pool hands over a connection (UpstreamRequest::onPoolReady)
+                    if deadline is None:
+                        yield got
+                    else:
+                        yield got | env.timeout(max(0.0, deadline - env.now))
+                    if not got.triggered:
+                        pool.waiters.remove(got)
+                        self.pending -= 1
+                        status, flag = 504, "UT"
+                        break
             version = pod.version
             out.upstream_requests += 1
             per_try = policy.per_try_timeout_s if policy is not None else None
-            pre, out.pending = out.pending, 0.0
             try_start = env.now + pre if retries == 0 else env.now
             limit = try_start + per_try if per_try is not None else None
             if deadline is not None:
@@ -341,6 +512,8 @@ class UpstreamCluster:
             )
             self.active -= 1
             pod.active -= 1
+            if pool is not None:
+                self._release(pool, flag in ("UF", "UC", "UT"))
             if pol.outlier is not None:
                 self._outcome(pod, status, flag)
             if self._record is not None:
