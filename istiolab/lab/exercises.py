@@ -238,6 +238,32 @@ def _canary_share_lint(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _beta_testers(obj: Any) -> tuple[bool, str]:
+    """03: beta users and testers reach v2, in any browser's cookie header; nobody else does."""
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    table = compile_table(_config_of(obj), "1.24")
+    wanted = {
+        "user=beta": "v2",
+        "theme=dark; user=beta": "v2",
+        "user=tester": "v2",
+        "theme=dark; user=tester; lang=en": "v2",
+        "theme=dark; user=u17": "v1",
+        "user=betamax": "v1",
+        "user=testers": "v1",
+        "": "v1",
+    }
+    for cookie, subset in wanted.items():
+        headers = {"cookie": cookie} if cookie else {}
+        dests = explain(table, Request(path="/", host="webui", headers=headers)).to_dict()
+        got = {d.get("subset") for d in dests.get("destinations") or []}
+        if got != {subset}:
+            shown = cookie or "(no cookie)"
+            return False, f"the cookie header {shown!r} goes to {sorted(map(str, got))}"
+    return True, ""
+
+
 def _retry_attempts(config: Any) -> int:
     for r in config:
         if r.kind == "VirtualService":
@@ -278,6 +304,7 @@ def _smallest_retries(obj: Any) -> tuple[bool, str]:
 TASKS: dict[str, Checker] = {
     "canary_share_lint": _canary_share_lint,
     "smallest_retries": _smallest_retries,
+    "beta_testers": _beta_testers,
 }
 
 

@@ -265,3 +265,17 @@ def test_response_flags_are_defined_before_use() -> None:
                 for flag in re.findall(r"flag `([A-Z]{2,4})`", cell.source):
                     assert flag in defined, f"{name}: {flag} used before it is defined"
     assert {"FI", "DI", "UT", "URX", "RL", "UH", "UF"} <= defined
+
+
+def test_beta_tester_task_reads_the_designer_match() -> None:
+    pytest.importorskip("ipywidgets")
+    from istiolab.widgets import RuleDesigner
+
+    designer = RuleDesigner(lab.rules_of(lab.scenario("cookie-ab")))
+    ex = Exercises("03_cookie_ab_beta_ui")
+    assert not ex.is_right(4, designer)  # testers still go to v1
+    header = {"match_kind": "header", "match_name": "cookie", "match_type": "regex"}
+    designer.set(**header, match_value="^(.*?; ?)?user=(beta|tester).*$")
+    assert not ex.is_right(4, designer)  # user=betamax would reach v2
+    designer.set(**header, match_value="^(.*?; ?)?user=(beta|tester)(;.*)?$")
+    assert ex.is_right(4, designer)
