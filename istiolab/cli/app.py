@@ -16,7 +16,17 @@ from typing import Annotated
 import typer
 
 from istiolab import __version__
-from istiolab.cli import cluster, compare, config, conform, devcluster, simulate, sweep, verify
+from istiolab.cli import (
+    calibrate,
+    cluster,
+    compare,
+    config,
+    conform,
+    devcluster,
+    simulate,
+    sweep,
+    verify,
+)
 from istiolab.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -64,6 +74,7 @@ verify.register(app)  # verify
 simulate.register(app)  # simulate
 sweep.register(app)  # sweep, plan
 compare.register(app)  # compare: variants of a scenario side by side
+calibrate.register(app)  # calibrate: scenario overrides from Prometheus data
 cluster.register(app)  # diff, apply, rollback, cluster import
 conform.register(app)  # conform: a scenario on a real Envoy against the simulator
 devcluster.register(app)  # dev-cluster: a local kube-apiserver for trying the cluster commands
