@@ -194,14 +194,9 @@ def _settings(path: Path | None) -> Settings:
         raise usage_error(str(err)) from None
 
 
-def _chart_root(path: Path, top: Path) -> Path | None:
-    """The folder of the Helm chart (it holds a Chart.yaml) *path* lies in, below *top*."""
-    for parent in path.parents:
-        if (parent / _CHART_FILE).is_file():
-            return parent
-        if parent == top:
-            break
-    return None
+def _chart_root(path: Path, charts: set[Path]) -> Path | None:
+    """The Helm chart folder (one of *charts*) *path* lies in, or None."""
+    return next((p for p in path.parents if p in charts), None)
 
 
 def _skip_note(name: str) -> str | None:
@@ -240,11 +235,12 @@ def _expand_inputs(paths: list[str]) -> tuple[list[str], list[str]]:
                 notes.append(note)
             continue
         files = [name for name, _ in iter_yaml_files([path])]
+        roots = {Path(name).parent for name in files if Path(name).name == _CHART_FILE}
         charts: dict[Path, None] = {}
         special = False
         out: list[str] = []
         for name in files:
-            chart = _chart_root(Path(name), path)
+            chart = _chart_root(Path(name), roots)
             if chart is not None:
                 charts[chart] = None
                 special = True
