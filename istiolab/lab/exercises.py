@@ -301,10 +301,35 @@ def _smallest_retries(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _four_pod_limit(obj: Any) -> tuple[bool, str]:
+    """06: four gateway pods, 400 req/s offered, still about 100 req/s in total reach the API."""
+    from istiolab.sim.engine import simulate
+
+    pods = len(obj.ingress.azs) * int(getattr(obj.ingress, "nodes_per_az", 1) or 1)
+    offered = float(obj.traffic[0].arrival.rate_rps or 0.0)
+    if pods != 4:
+        return False, f"the scenario has {pods} gateway pod(s); the task wants four"
+    if offered < 400:
+        return False, f"offer at least 400 req/s (the scenario offers {offered:g})"
+    result = simulate(obj, seed=1)
+    s, config = result.summary(), result.meta["config"]
+    window = float(config["duration_s"]) - float(config["warmup_s"])
+    passed = sum(n for n, flags in zip(s["requests"], s["flags"], strict=True) if "RL" not in flags)
+    rps = passed / max(window, 1e-9)
+    # Each bucket starts full, so a short run lets up to one bucket's worth per pod through on
+    # top of the refill: allow that much above 100, and 15 % Poisson slack below.
+    if rps > 115 + 100 / max(window, 1e-9):
+        return False, f"about {rps:.0f} req/s pass: the buckets together still refill too fast"
+    if rps < 85:
+        return False, f"only about {rps:.0f} req/s pass: the buckets are too small"
+    return True, ""
+
+
 TASKS: dict[str, Checker] = {
     "canary_share_lint": _canary_share_lint,
     "smallest_retries": _smallest_retries,
     "beta_testers": _beta_testers,
+    "four_pod_limit": _four_pod_limit,
 }
 
 

@@ -279,3 +279,17 @@ def test_beta_tester_task_reads_the_designer_match() -> None:
     assert not ex.is_right(4, designer)  # user=betamax would reach v2
     designer.set(**header, match_value="^(.*?; ?)?user=(beta|tester)(;.*)?$")
     assert ex.is_right(4, designer)
+
+
+def test_four_pod_task_runs_the_scenario() -> None:
+    sc = lab.scenario("rate-limit-100rps").with_overrides({"run.duration_s": 6.0})
+    bucket = "rules.inline.2.spec.configPatches.0.patch.value.typed_config.value.token_bucket"
+    four = {
+        "ingress.azs": ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"],
+        "traffic.0.arrival.rate_rps": 400,
+    }
+    quarter = {f"{bucket}.max_tokens": 25, f"{bucket}.tokens_per_fill": 25}
+    ex = Exercises("06_rate_limit")
+    assert ex.is_right(4, sc.with_overrides({**four, **quarter}))
+    assert not ex.is_right(4, sc.with_overrides(four))  # 4 x 100 tokens: 400 req/s pass
+    assert not ex.is_right(4, sc.with_overrides(quarter))  # one pod with 25 tokens
