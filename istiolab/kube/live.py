@@ -191,4 +191,3 @@ def gateway_findings(config: ConfigSet, profile: str | None = None) -> list[Find
 
     found = validate(config, profile)
     return [f for f in found if f.code in GATEWAY_CODES]
-
