@@ -187,7 +187,8 @@ def compare(
         metrics: The run columns to compare.
 
     Returns:
-        A tidy frame: ``variant``, ``metric``, the :func:`aggregate` statistics, and ``diff``,
+        A tidy frame: ``variant``, ``metric`` (*metrics*, then ``rho.<tier>`` for every tier
+        of ``totals.rho``), the :func:`aggregate` statistics, and ``diff``,
         ``diff_low``, ``diff_high``: the mean paired difference (variant − baseline, seed by
         seed) and its t interval; NaN on the baseline's rows. ``attrs["runs"]`` holds the
         per-run frame (with a ``variant`` column), ``attrs["baseline"]`` the first name.
@@ -210,6 +211,10 @@ def compare(
         rows = run_tasks(run, tasks, progress=progress, desc="compare")
     runs = sweep_frame([], tasks, rows)
     runs.insert(0, "variant", [name for name in names for _ in seed_list])
+    tiers = list(dict.fromkeys(t for r in rows for t in r.get("rho_tiers", {})))
+    for tier in tiers:  # ρ of every tier, not only the busiest: where the variants differ
+        runs[f"rho.{tier}"] = [r.get("rho_tiers", {}).get(tier, math.nan) for r in rows]
+    metrics = [*metrics, *(f"rho.{t}" for t in tiers if f"rho.{t}" not in metrics)]
     out = aggregate(runs, ["variant"], confidence=confidence, metrics=metrics)
     diffs = _paired(runs, names, seed_list, metrics, confidence)
     out = out.merge(diffs, on=["variant", "metric"], how="left")

@@ -177,8 +177,10 @@ def run_point(
         row[name] = totals.get(name)
     incl = totals.get("success_ratio_incl_unfinished")
     row["error_rate"] = None if incl is None else 1.0 - incl
-    rho = [v for v in (totals.get("rho") or {}).values() if v == v]  # NaN: no capacity
+    tiers = {str(k): float(v) for k, v in (totals.get("rho") or {}).items()}
+    rho = [v for v in tiers.values() if v == v]  # NaN: no capacity
     row["rho_max"] = max(rho) if rho else None
+    row["rho_tiers"] = tiers  # not a sweep column (tiers differ by scenario); compare uses it
     row["warnings"] = ",".join(w["code"] for w in result.warnings)
     return row
 
@@ -194,6 +196,7 @@ def _error_row(scenario: Scenario, params: Mapping[str, Any], seed: int, err: Ba
     row: Row = {"run_id": run_id, "error": f"{type(err).__name__}: {message}"}
     for name, _ in METRICS:
         row[name] = None
+    row["rho_tiers"] = {}
     return row
 
 

@@ -233,3 +233,23 @@ def test_cli_sweep_prints_points_by_default_and_writes_a_documented_folder(
         assert f"| `{col}` |" in readme, col
     if (out / "runs.parquet").exists():  # with pyarrow: the same rows in both formats
         assert len(pd.read_parquet(out / "runs.parquet")) == 4
+
+
+def test_compare_cross_zone_off_on_shows_the_busiest_lb_target_halved() -> None:
+    """AWS: with cross-zone off, each LB node sends only to its AZ's targets (1/3 to the lone
+    pod of us-east-1a); with it on, every one of the six targets takes 1/6."""
+    from istiolab.lab.data import scenario
+
+    sc = scenario("nlb-cross-zone-off-uneven").with_overrides({"run.duration_s": 4.0})
+    table = compare(
+        {"off": sc, "on": sc.with_overrides({"aws.cross_zone": True})},
+        seeds=2,
+        executor="serial",
+        progress=False,
+    )
+    by = table.set_index(["variant", "metric"])["mean"]
+    ratio = float(by[("on", "rho.lb_targets_max")]) / float(by[("off", "rho.lb_targets_max")])
+    assert ratio == pytest.approx(0.5, abs=0.08)  # (1/6) / (1/3)
+    # the backends see the same load either way
+    backend = float(by[("on", "rho.backend/web/v1")]) / float(by[("off", "rho.backend/web/v1")])
+    assert backend == pytest.approx(1.0, abs=0.03)
