@@ -264,6 +264,21 @@ def _beta_testers(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _gentle_drill(obj: Any) -> tuple[bool, str]:
+    """04: the drill made partial: 10 % aborted with 503, 20 % delayed by one second."""
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    table = compile_table(_config_of(obj), getattr(obj, "profile", None) or "1.24")
+    fault = explain(table, Request(path="/ip")).to_dict().get("fault") or {}
+    if fault.get("abort_status") != 503 or abs(float(fault.get("abort_percent") or 0) - 10) > 1e-9:
+        return False, "the abort is not yet 503 on a tenth of the requests"
+    delay_s, delay_pct = fault.get("delay_s") or 0.0, float(fault.get("delay_percent") or 0)
+    if abs(float(delay_s) - 1.0) > 1e-9 or abs(delay_pct - 20) > 1e-9:
+        return False, "the abort is right; the delay is not yet one second on a fifth"
+    return True, ""
+
+
 def _retry_attempts(config: Any) -> int:
     for r in config:
         if r.kind == "VirtualService":
@@ -330,6 +345,7 @@ TASKS: dict[str, Checker] = {
     "smallest_retries": _smallest_retries,
     "beta_testers": _beta_testers,
     "four_pod_limit": _four_pod_limit,
+    "gentle_drill": _gentle_drill,
 }
 
 

@@ -293,3 +293,17 @@ def test_four_pod_task_runs_the_scenario() -> None:
     assert ex.is_right(4, sc.with_overrides({**four, **quarter}))
     assert not ex.is_right(4, sc.with_overrides(four))  # 4 x 100 tokens: 400 req/s pass
     assert not ex.is_right(4, sc.with_overrides(quarter))  # one pod with 25 tokens
+
+
+def test_gentle_drill_task_reads_the_designer_fault() -> None:
+    pytest.importorskip("ipywidgets")
+    from istiolab.widgets import RuleDesigner
+
+    rules = lab.rules_of(lab.scenario("deny-route"))
+    designer = RuleDesigner(rules, route="deny-route")
+    ex = Exercises("04_fault_injection")
+    assert not ex.is_right(4, designer)  # the full 403 drill
+    designer.set(abort_percent=10, abort_status=503)
+    assert not ex.is_right(4, designer)  # no delay yet
+    designer.set(delay_percent=20, delay_s=1.0)
+    assert ex.is_right(4, designer)
