@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from istiolab.config import gatewayapi as gwapi
+from istiolab.config import k8s, legacy
 from istiolab.config import model as istio
 from istiolab.config.base import Resource
 
@@ -54,8 +55,16 @@ KINDS: dict[str, type[Resource]] = {
     "HTTPRoute (Gateway API)": gwapi.HTTPRoute,
     "GRPCRoute (Gateway API)": gwapi.GRPCRoute,
     "Gateway (Gateway API)": gwapi.Gateway,
+    "Ingress (networking.k8s.io/v1)": k8s.IngressV1,
+    "Ingress (extensions/v1beta1)": k8s.IngressV1Beta1,
+    "RouteRule (Istio 0.2)": legacy.RouteRule,
+    "DestinationPolicy (Istio 0.2)": legacy.DestinationPolicy,
 }
-"""The routing kinds documented, by the title of their table."""
+"""The routing kinds documented, by the title of their table.
+
+Ingress and the Istio 0.2 kinds reach the route table through ``istiolab.config.convert``
+(Pilot 0.2's semantics); their statuses say what the conversion keeps.
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +101,11 @@ _NOTES = {
     "export": "visibility across namespaces is not modelled: every resource is seen",
     "route_name": "names the Envoy route; route-scoped rate limits match it",
     "cors": "not compiled: the simulator sends no preflight requests",
+    "ingress_tls": "hosts are served on 443 as Pilot 0.2 did, with the first secret only",
+    "ingress_tls_hosts": "0.2 served every host of the Ingress with the one certificate",
+    "source": "written as sourceLabels, or as the gateway when it names the ingress (IL305)",
+    "l4": "dropped (IL306): Pilot 0.2 ignored L4 conditions of HTTP routes",
+    "override": "dropped (IL306): Envoy's x-envoy-* request headers do the same",
 }
 """Notes that several fields share, written ``{name}`` in the rules below."""
 
@@ -210,6 +224,74 @@ spec.listeners[].tls | ignored | {timing}
 spec.addresses | ignored | not compiled: the address does not change timing here
 spec.infrastructure | ignored | not compiled: labels of the generated deployment
 """,
+    "Ingress (networking.k8s.io/v1)": """
+spec.ingressClassName | honoured | only Ingresses of class istio are served
+spec.rules | honoured | hosts and paths, with Pilot 0.2's path rule and order
+@spec.rules[].http.paths[].backend
+.resource | ignored | not converted: only Service backends are served
+spec.tls | approximated | {ingress_tls}
+spec.tls[].hosts | ignored | {ingress_tls_hosts}
+spec.defaultBackend | honoured | the route for requests no path matches
+spec.defaultBackend.resource | ignored | not converted: only Service backends are served
+""",
+    "Ingress (extensions/v1beta1)": """
+spec.ingressClassName | honoured | only Ingresses of class istio are served
+spec.rules | honoured | hosts and paths, with Pilot 0.2's path rule and order
+@spec.rules[].http.paths[].backend
+.resource | ignored | not converted: only Service backends are served
+spec.tls | approximated | {ingress_tls}
+spec.tls[].hosts | ignored | {ingress_tls_hosts}
+spec.backend | honoured | the route for requests no path matches
+spec.backend.resource | ignored | not converted: only Service backends are served
+""",
+    "RouteRule (Istio 0.2)": """
+spec.destination | honoured | the service whose requests the rule routes
+spec.destination.labels | ignored | not converted: the rule covers every pod of the service
+spec.precedence | honoured | rules of a destination are tried in this order, highest first
+spec.match.source | approximated | {source}
+spec.match.tcp | ignored | {l4}
+spec.match.udp | ignored | {l4}
+spec.match | honoured |
+spec.route | honoured |
+spec.redirect | honoured | answered with Pilot 0.2's 302
+spec.redirect.uri | compile-only | {location}
+spec.redirect.authority | compile-only | {location}
+spec.rewrite | compile-only | {rewrite}
+spec.websocketUpgrade | ignored | dropped (IL306): modern Istio upgrades WebSockets by default
+spec.httpReqTimeout | honoured | the route timeout (0.2's 15 s when unset)
+@spec.httpReqTimeout
+.simpleTimeout.overrideHeaderName | ignored | {override}
+.custom | ignored | dropped (IL306): no modern equivalent
+spec.httpReqRetries | honoured | retries, with 0.2's none when unset
+@spec.httpReqRetries
+.simpleRetry.overrideHeaderName | ignored | {override}
+.custom | ignored | dropped (IL306): no modern equivalent
+spec.httpFault | honoured | delay and abort, percent truncated to whole numbers as 0.2 did
+@spec.httpFault
+.delay.exponentialDelay | ignored | dropped (IL302): Istio never injected it
+.delay.overrideHeaderName | ignored | {override}
+.abort.grpcStatus | ignored | dropped (IL302): 0.2 injected HTTP statuses only
+.abort.http2Error | ignored | dropped (IL302): 0.2 injected HTTP statuses only
+.abort.overrideHeaderName | ignored | {override}
+spec.l4Fault | ignored | dropped (IL306): 0.2 never applied TCP faults
+spec.mirror | honoured | requests copied to the service; the reply is discarded
+spec.mirror.labels | ignored | not converted: the mirror goes to every pod of the service
+spec.corsPolicy | ignored | {cors}
+spec.appendHeaders | compile-only | {headers}
+""",
+    "DestinationPolicy (Istio 0.2)": """
+spec.destination | honoured | the service (and with labels, the subset) the policy applies to
+spec.source | ignored | dropped (IL306): a DestinationRule applies to every caller
+spec.loadBalancing | honoured |
+spec.circuitBreaker | honoured |
+spec.loadBalancing.name | approximated | LEAST_CONN runs as LEAST_REQUEST (power of two choices)
+spec.loadBalancing.custom | ignored | dropped (IL306): use name
+spec.circuitBreaker.custom | ignored | dropped (IL306): use simpleCb
+spec.circuitBreaker.simpleCb | honoured | pool limits and outlier detection, with 0.2's defaults
+@spec.circuitBreaker.simpleCb
+.httpMaxRequestsPerConnection | compile-only | rendered for Envoy; simulated connections stay open
+spec.custom | ignored | dropped (IL306)
+""",
 }
 
 # Paths that share another path's rules: a subset's or a port's traffic policy is a traffic policy.
@@ -244,7 +326,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "exact": "The value matches exactly.",
     "prefix": "The value starts with this.",
     "regex": "The value fully matches this RE2 regular expression.",
-    "name": "Name.",
+    "name": "Name of the object or item.",
     "namespace": "Namespace (default: the resource's own).",
     "host": "Service host name (short names resolve in the resource's namespace).",
     "subset": "Subset of the host, defined by a DestinationRule.",
@@ -260,7 +342,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "response": "Edits on the response to the client.",
     "percentage": "Share of requests it applies to, 0-100.",
     "percent": "Share of requests it applies to, 0-100 (integer form).",
-    "value": "Value.",
+    "value": "The value.",
+    "Percentage.value": "Percent of requests, 0-100 (fractions allowed).",
     "type": "Kind of match or filter.",
     "uri": "Request path.",
     "scheme": "URL scheme (http or https).",
@@ -292,7 +375,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "fraction": "Share of requests mirrored, as numerator/denominator.",
     "numerator": "Numerator of the share.",
     "denominator": "Denominator of the share (default 100).",
-    "path": "Path.",
+    "path": "Request path.",
     "queryParams": "Query parameter conditions.",
     "statusCode": "HTTP status of the redirect.",
     "options": "Implementation-specific TLS options.",
@@ -526,6 +609,81 @@ _DESCRIPTIONS: dict[str, str] = {
     "GatewayAddress.type": "Address type (IPAddress, Hostname).",
     "GatewayAddress.value": "The address.",
     "infrastructure": "Labels and annotations of the generated resources.",
+    # Kubernetes Ingress
+    "IngressServiceBackend.name": "Name of the Service.",
+    "IngressServiceBackend.port": "Port of the Service.",
+    "ServiceBackendPort.name": "Port name of the Service.",
+    "IngressRuleV1.host": "Host the rule serves (none: every host).",
+    "IngressRuleV1Beta1.host": "Host the rule serves (none: every host).",
+    "IngressTLS.hosts": "Hosts the certificate covers.",
+    "HTTPIngressPathV1.path": "Request path (with pathType).",
+    "HTTPIngressPathV1Beta1.path": "Request path (Pilot 0.2's rule when pathType is unset).",
+    "IstioService.name": "Short name of the service.",
+    "ServiceEntryPort.name": "Port name.",
+    "SecretObjectReference.name": "Name of the Secret.",
+    "LocalObjectReference.name": "Name of the filter object.",
+    "HTTPRouteMatch.path": "Path condition.",
+    "ingressClassName": "Ingress class; istio's gateway serves class istio.",
+    "IngressRuleV1.http": "HTTP paths of the host.",
+    "IngressRuleV1Beta1.http": "HTTP paths of the host.",
+    "paths": "Paths and their backends.",
+    "pathType": "Exact, Prefix or ImplementationSpecific.",
+    "backend": "The Service that receives the requests.",
+    "IngressSpecV1Beta1.backend": "Backend for requests no rule matches.",
+    "defaultBackend": "Backend for requests no rule matches.",
+    "IngressBackendV1.service": "The Service, by name and port.",
+    "resource": "A non-Service backend (an object reference).",
+    "serviceName": "Name of the Service.",
+    "servicePort": "Port of the Service, by number or name.",
+    "secretName": "Secret holding the certificate.",
+    # Istio 0.2 RouteRule and DestinationPolicy
+    "RouteRuleSpec.destination": "The service whose requests the rule routes.",
+    "DestinationPolicySpec.destination": "The service (labels: its pods) the policy applies to.",
+    "IstioService.domain": "DNS domain (default svc.cluster.local).",
+    "IstioService.service": "Full host name, instead of name, namespace and domain.",
+    "precedence": "Order among the rules of a destination; higher goes first.",
+    "MatchCondition.source": "Only requests from this service.",
+    "MatchCondition.tcp": "L4 conditions on TCP.",
+    "MatchCondition.udp": "L4 conditions on UDP.",
+    "sourceSubnet": "Client subnets.",
+    "destinationSubnet": "Destination subnets.",
+    "RouteRuleSpec.route": "Destinations (by pod labels) with weights.",
+    "DestinationWeight.destination": "Another service (default: the rule's destination).",
+    "RouteRuleSpec.redirect": "Answer with a redirect instead of forwarding.",
+    "RouteRuleSpec.rewrite": "Rewrite the path or host before forwarding.",
+    "websocketUpgrade": "Allow WebSocket upgrades.",
+    "httpReqTimeout": "Request timeout.",
+    "simpleTimeout": "Timeout of the whole request.",
+    "overrideHeaderName": "Request header that overrides the value.",
+    "custom": "Implementation-specific settings.",
+    "httpReqRetries": "Retry policy.",
+    "simpleRetry": "Retries and per-try timeout.",
+    "httpFault": "Fault injection: delays and aborts.",
+    "DelayLegacy.fixedDelay": "Delay added before forwarding.",
+    "DelayLegacy.exponentialDelay": "Exponentially distributed delay (never implemented).",
+    "meanDelay": "Mean of the exponential delay.",
+    "AbortLegacy.httpStatus": "HTTP status of the aborted requests.",
+    "AbortLegacy.grpcStatus": "gRPC status of the aborted requests.",
+    "AbortLegacy.http2Error": "HTTP/2 error of the aborted requests.",
+    "HTTPFaultInjectionLegacy.delay": "Delay some requests.",
+    "HTTPFaultInjectionLegacy.abort": "Answer some requests with an error, without forwarding.",
+    "l4Fault": "TCP-level faults.",
+    "RouteRuleSpec.mirror": "Copy requests to this service; the reply is discarded.",
+    "RouteRuleSpec.corsPolicy": "CORS policy.",
+    "appendHeaders": "Headers added to the request.",
+    "DestinationPolicySpec.source": "Only for requests from this service.",
+    "loadBalancing": "How an endpoint is picked.",
+    "LoadBalancing.name": "ROUND_ROBIN, LEAST_CONN or RANDOM.",
+    "circuitBreaker": "Connection limits and outlier detection.",
+    "simpleCb": "Pool limits and ejection settings.",
+    "httpMaxPendingRequests": "Most requests waiting for a connection (503 UO beyond).",
+    "httpMaxRequests": "Most requests in flight to the cluster (503 UO beyond).",
+    "sleepWindow": "Ejection time, multiplied by the number of ejections.",
+    "httpConsecutiveErrors": "5xx in a row before ejection.",
+    "httpDetectionInterval": "How often ejections are evaluated.",
+    "httpMaxRequestsPerConnection": "Requests per connection before it is closed.",
+    "httpMaxEjectionPercent": "Most endpoints ejected at once, in percent.",
+    "httpMaxRetries": "Most retries in flight to the cluster.",
 }
 
 
@@ -642,7 +800,7 @@ def support(kind: str) -> list[Support]:
             raise KeyError(f"{kind} {path}: no status in istiolab.sim.support")
         status, note = rules[owner]
         if owner != normal:  # the note is said once, on the path that owns the rule
-            note = f"as `{owner}`" if note else ""
+            note = f"as `{owner}`" if note and status != "honoured" else ""
         alias = key.partition(".")[2]
         description = _DESCRIPTIONS.get(key) or _DESCRIPTIONS.get(alias)
         if description is None:
@@ -676,8 +834,10 @@ def render_support() -> str:
         "**compile-only** (it is in the compiled route table and the Envoy config that",
         "`envoy-config` and `verify` check, but nothing the simulator measures depends on it) or",
         "**ignored** (neither compiled nor simulated; the note says why). List items are written",
-        "`[]`, map values `*`. Legacy RouteRule/DestinationPolicy and Kubernetes Ingress are",
-        "converted to the Istio kinds below first (`istiolab convert`).",
+        "`[]`, map values `*`. A status on a field covers the fields under it unless they have",
+        "their own. Kubernetes Ingress and Istio 0.2's RouteRule and DestinationPolicy are",
+        "converted (`istiolab convert`, Pilot 0.2's semantics) before they are compiled; their",
+        "tables say what the conversion keeps.",
     ]
     for kind in KINDS:
         out += [
