@@ -270,8 +270,10 @@ kind: Deployment
 metadata: {name: httpbin-v1}
 spec:
   replicas: 2
+  selector: {matchLabels: {app: httpbin, version: v1}}
   template:
     metadata: {labels: {app: httpbin, version: v1}}
+    spec: {containers: [{name: httpbin, image: kennethreitz/httpbin}]}
 """
 VALID = [d for d in yaml.safe_load_all(textwrap.dedent(VALID_TEXT)) if d]
 
