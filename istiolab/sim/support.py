@@ -185,6 +185,7 @@ spec.servers[].port.targetPort | ignored | not compiled: the gateway listens on 
 spec.servers[].hosts | honoured | the hosts the server accepts: virtual host domains
 spec.servers[].bind | ignored | not compiled: the gateway listens on every address
 spec.servers[].tls | ignored | {timing}
+spec.servers[].tls.httpsRedirect | ignored | not compiled: plain HTTP is routed, not redirected
 spec.servers[].defaultEndpoint | ignored | not compiled: sidecar ingress only
 spec.servers[].name | ignored | a label only
 """,
@@ -205,10 +206,12 @@ spec.rules[].name | honoured | {route_name}
 spec.rules[].filters[].requestHeaderModifier | compile-only | {headers}
 spec.rules[].filters[].responseHeaderModifier | compile-only | {headers}
 spec.rules[].filters[].urlRewrite | compile-only | {rewrite}
-spec.rules[].filters[].requestRedirect.path | compile-only | {location}
-spec.rules[].filters[].requestRedirect.hostname | compile-only | {location}
-spec.rules[].filters[].requestRedirect.port | compile-only | {location}
-spec.rules[].filters[].requestRedirect.scheme | compile-only | {location}
+@spec.rules[].filters[].requestRedirect
+.path | compile-only | {location}
+.path.replacePrefixMatch | ignored | not compiled (a finding says so): the path is kept
+.hostname | compile-only | {location}
+.port | compile-only | {location}
+.scheme | compile-only | {location}
 spec.rules[].filters[].extensionRef | ignored | not compiled: implementation-specific filters
 spec.rules[].filters[].cors | ignored | {cors}
 spec.rules[].backendRefs[].filters | ignored | not compiled: per-backend filters (a finding says so)
