@@ -566,9 +566,18 @@ def _parse_shorthand(text: str) -> dict[str, Any]:
         try:
             return {"kind": "deterministic", "value_ms": _to_ms(stripped, text)}
         except ValueError:
+            # "lognormal(40" is what YAML leaves of an unquoted call inside a flow mapping:
+            # the comma ends the value there, and "cv=1)" becomes a key of its own.
+            cut = "(" in stripped and ")" not in stripped
+            hint = (
+                "; it looks cut at a comma: in a YAML flow mapping ({...}) a comma ends the "
+                'value, so quote it: {service_time: "lognormal(40ms, cv=1)"}'
+                if cut
+                else ""
+            )
             raise ValueError(
                 f"{text!r} is not a distribution; write a time such as '5ms' (deterministic) "
-                f"or a call such as {', '.join(repr(e) for e in _EXAMPLE.values())}"
+                f"or a call such as {', '.join(repr(e) for e in _EXAMPLE.values())}{hint}"
             ) from None
     name, body = call.group(1).lower(), call.group(2)
     kind = _KIND_ALIASES.get(name)
