@@ -279,6 +279,21 @@ def _gentle_drill(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _even_nlb(obj: Any) -> tuple[bool, str]:
+    """07: still an NLB, and every ingress node serves the same share of the requests."""
+    from istiolab.sim.engine import simulate
+
+    if str(obj.aws.lb).lower() != "nlb":
+        return False, "keep the NLB: the task is to even it out, not to replace it"
+    ingress = simulate(obj, seed=1).ingress()
+    shares = ingress.loc[ingress["ingress_node"] != "-", "share"]
+    fair = 1 / max(1, len(shares))
+    worst = float((shares - fair).abs().max())
+    if worst > 0.03:
+        return False, f"one node's share is {worst:.3f} away from an even split"
+    return True, ""
+
+
 def _retry_attempts(config: Any) -> int:
     for r in config:
         if r.kind == "VirtualService":
@@ -346,6 +361,7 @@ TASKS: dict[str, Checker] = {
     "beta_testers": _beta_testers,
     "four_pod_limit": _four_pod_limit,
     "gentle_drill": _gentle_drill,
+    "even_nlb": _even_nlb,
 }
 
 

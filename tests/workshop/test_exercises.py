@@ -307,3 +307,11 @@ def test_gentle_drill_task_reads_the_designer_fault() -> None:
     assert not ex.is_right(4, designer)  # no delay yet
     designer.set(delay_percent=20, delay_s=1.0)
     assert ex.is_right(4, designer)
+
+
+def test_even_nlb_task_runs_the_scenario() -> None:
+    sc = lab.scenario("nlb-vs-alb-cross-zone").with_overrides({"run.duration_s": 5.0})
+    ex = Exercises("07_nlb_alb_cross_zone_az_loss")
+    assert ex.is_right(4, sc.with_overrides({"aws.cross_zone": True}))
+    assert not ex.is_right(4, sc)  # cross-zone off: the small AZ's nodes take a quarter each
+    assert not ex.is_right(4, sc.with_overrides({"aws.lb": "alb"}))  # even, but not an NLB
