@@ -520,7 +520,8 @@ def sweep(
             ``concurrent.futures.Executor``.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool (default :func:`available_cpus`).
-        progress: Show a tqdm progress bar; ``None`` shows it only on a terminal.
+        progress: Show a tqdm progress bar; ``None`` shows it on a terminal and a plain line
+            every 10 % elsewhere (:class:`PlainProgress`); ``False`` shows nothing.
         engine: The simulation engine of every run: ``auto`` (default: the compiled engine
             when it supports the scenario), ``simpy`` or ``fast``.
 

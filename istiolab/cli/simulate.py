@@ -99,8 +99,9 @@ def format_summary(result: Result, sc: Scenario, seed: int) -> str:
     flags = ", ".join(f"{k} {v}" for k, v in sorted(totals["flags"].items())) or "-"
     lines.append(
         f"{'total':<69} {totals['requests']:>8d} {totals['rps']:>8.1f} "
-        f"{totals['success_ratio']:>7.2%} {totals['mean_ms']:>8.2f} "
-        f"{totals['p50_ms']:>8.2f} {totals['p90_ms']:>8.2f} {totals['p99_ms']:>8.2f}  {flags}"
+        f"{_num(totals['success_ratio'], '.2%'):>7} {_num(totals['mean_ms'], '.2f'):>8} "
+        f"{_num(totals['p50_ms'], '.2f'):>8} {_num(totals['p90_ms'], '.2f'):>8} "
+        f"{_num(totals['p99_ms'], '.2f'):>8}  {flags}"
     )
     codes = result.codes()
     codes = codes[codes["t_s"] >= sc.run.warmup_s]  # the time series includes the warm-up
@@ -114,6 +115,14 @@ def format_summary(result: Result, sc: Scenario, seed: int) -> str:
         )
     lines.extend(_accounting_lines(result))
     return "\n".join(lines)
+
+
+def _num(value: float, spec: str) -> str:
+    """*value* formatted, or ``-`` for NaN.
+
+    A run with no request after the warm-up has no ratio or percentile; ``nan%`` read like one.
+    """
+    return "-" if value != value else format(value, spec)
 
 
 def _accounting_lines(result: Result) -> list[str]:

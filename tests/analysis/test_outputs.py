@@ -51,3 +51,18 @@ def test_simulate_out_writes_both_formats_and_a_readme(tmp_path: Path) -> None:
     assert "## overview.png" in readme
     back = Result.load(out)  # the folder still reads back as a Result
     assert back.totals()["requests"] == pd.read_csv(out / "summary.csv")["requests"].sum()
+
+
+def test_a_degenerate_run_prints_no_nan_figures(tmp_path: Path) -> None:
+    """lognormal(40s, ...) where 40ms was meant: nothing completes; the table says '-', the
+    degenerate warning says why, and no 'nan%' reads like a measured figure."""
+    sc = mmc_scenario(50, 10, 2, duration_s=1.0, warmup_s=0.2, seed=2, name="slow")
+    sc = sc.with_overrides({"services.0.versions.0.service_time": "lognormal(40s, cv=1)"})
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(dump_scenario(sc))
+    res = CliRunner().invoke(_app(), ["simulate", str(scenario)])
+    assert res.exit_code == 0, res.output
+    total = next(line for line in res.output.splitlines() if line.startswith("total"))
+    assert "nan" not in total
+    assert total.split()[1:4] == ["0", "0.0", "-"]
+    assert "warning [degenerate]" in res.output
