@@ -294,6 +294,23 @@ def _even_nlb(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _cluster_split(obj: Any) -> tuple[bool, str]:
+    """10: the cluster (not the designer) serves webui 75/25 between v1 and v2."""
+    if not callable(getattr(obj, "get", None)) or not hasattr(obj, "namespace"):
+        return False, f"pass the cluster itself, not a {type(obj).__name__}"
+    vs = obj.get("VirtualService", obj.namespace, "webui")
+    if not vs:
+        return False, "the cluster has no VirtualService webui yet: apply first"
+    weights: dict[str, int] = {}
+    for route in vs.get("spec", {}).get("http", [])[:1]:
+        for dest in route.get("route", []):
+            subset = str(dest.get("destination", {}).get("subset"))
+            weights[subset] = weights.get(subset, 0) + int(dest.get("weight", 0) or 0)
+    if weights != {"v1": 75, "v2": 25}:
+        return False, "the cluster's VirtualService does not split webui as asked yet"
+    return True, ""
+
+
 def _retry_attempts(config: Any) -> int:
     for r in config:
         if r.kind == "VirtualService":
@@ -362,6 +379,7 @@ TASKS: dict[str, Checker] = {
     "four_pod_limit": _four_pod_limit,
     "gentle_drill": _gentle_drill,
     "even_nlb": _even_nlb,
+    "cluster_split": _cluster_split,
 }
 
 

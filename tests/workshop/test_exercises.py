@@ -315,3 +315,25 @@ def test_even_nlb_task_runs_the_scenario() -> None:
     assert ex.is_right(4, sc.with_overrides({"aws.cross_zone": True}))
     assert not ex.is_right(4, sc)  # cross-zone off: the small AZ's nodes take a quarter each
     assert not ex.is_right(4, sc.with_overrides({"aws.lb": "alb"}))  # even, but not an NLB
+
+
+def test_cluster_task_reads_the_cluster_not_the_designer() -> None:
+    from istiolab.kube import InMemoryCluster, apply, plan
+
+    rules = lab.rules_of(lab.scenario("canary-90-10"))
+    cluster = InMemoryCluster(namespace="default")
+    ex = Exercises("10_apply_to_a_cluster")
+    assert not ex.is_right(4, cluster)  # nothing applied yet
+    apply(plan(rules, cluster), cluster)
+    assert not ex.is_right(4, cluster)  # 90/10
+    split = lab.rules_of(
+        lab.scenario("canary-90-10").with_overrides(
+            {
+                "rules.inline.1.spec.http.0.route.0.weight": 75,
+                "rules.inline.1.spec.http.0.route.1.weight": 25,
+            }
+        )
+    )
+    assert not ex.is_right(4, split)  # the rules alone are not the cluster
+    apply(plan(split, cluster), cluster)
+    assert ex.is_right(4, cluster)
