@@ -704,7 +704,8 @@ def test_oversized_file_is_refused_from_its_size(tmp_path: Path) -> None:
 
 def test_file_limit_can_be_raised_and_lowered(tmp_path: Path) -> None:
     path = tmp_path / "svc.yaml"
-    path.write_text(SERVICE, encoding="utf-8")
+    # a Service with a port: lint refuses one without (Kubernetes requires one)
+    path.write_text(SERVICE + "spec: {ports: [{name: http, port: 80}]}\n", encoding="utf-8")
     rc, found, _ = lint(path, env={**ENV, "ISTIOLAB_MAX_FILE_BYTES": "10"})
     assert rc == 1
     assert [f["code"] for f in found] == ["IL008"]
