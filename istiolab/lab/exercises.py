@@ -311,6 +311,21 @@ def _cluster_split(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _bigger_pool(obj: Any) -> tuple[bool, str]:
+    """00: the seed's pool over three AZs, two ingress nodes in each, behind an ALB."""
+    from istiolab.lab.topology import graph
+
+    nodes = [d for _, d in graph(obj).nodes(data=True) if d.get("kind") == "ingress_node"]
+    azs = {d.get("az") for d in nodes}
+    if len(azs) != 3:
+        return False, f"the ingress nodes sit in {len(azs)} AZ(s)"
+    if any(sum(1 for d in nodes if d.get("az") == az) != 2 for az in azs):
+        return False, "some AZ does not have the number of ingress nodes asked for"
+    if str(obj.aws.lb).lower() != "alb":
+        return False, "the pool is right; the load balancer is not the one asked for"
+    return True, ""
+
+
 def _retry_attempts(config: Any) -> int:
     for r in config:
         if r.kind == "VirtualService":
@@ -380,6 +395,7 @@ TASKS: dict[str, Checker] = {
     "gentle_drill": _gentle_drill,
     "even_nlb": _even_nlb,
     "cluster_split": _cluster_split,
+    "bigger_pool": _bigger_pool,
 }
 
 

@@ -337,3 +337,12 @@ def test_cluster_task_reads_the_cluster_not_the_designer() -> None:
     assert not ex.is_right(4, split)  # the rules alone are not the cluster
     apply(plan(split, cluster), cluster)
     assert ex.is_right(4, cluster)
+
+
+def test_bigger_pool_task_reads_the_topology() -> None:
+    seed = lab.scenario("seed-httpbin")
+    three = {"ingress.azs": ["us-east-1a", "us-east-1b", "us-east-1c"], "ingress.nodes_per_az": 2}
+    ex = Exercises("00_welcome")
+    assert ex.is_right(5, seed.with_overrides({**three, "aws.lb": "alb"}))
+    assert not ex.is_right(5, seed.with_overrides(three))  # still the NLB
+    assert not ex.is_right(5, seed.with_overrides({"aws.lb": "alb", "ingress.nodes_per_az": 2}))
