@@ -62,3 +62,64 @@ def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
     assert (ROOT / "build" / "canary.yaml").is_file()
     assert "webui-beta-users" in done.stdout  # explain names the cookie route
     assert "ingress.nodes_per_az = " in done.stdout  # plan answered
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+def test_readme_cluster_tour_runs_as_written(tmp_path: Path) -> None:
+    """The cluster block runs as printed against ``istiolab dev-cluster`` (the real API server).
+
+    The confirmations are answered ``y`` on a terminal; backups go under a temporary HOME.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from istiolab.kube.devserver import PeersNotBuiltError, find_peers
+
+    try:
+        find_peers()
+    except PeersNotBuiltError as err:
+        if os.environ.get("ISTIOLAB_REQUIRE_PEERS") == "1":
+            raise
+        pytest.skip(str(err))
+    lines = _shell_block("### Taking rules to a cluster")
+    assert any(line.startswith("istiolab apply ") for line in lines)
+    script = tmp_path / "cluster.sh"
+    # the test's own guard: the dev cluster is stopped even when a line fails
+    guard = "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    script.write_text(
+        "set -euo pipefail\n" + guard + "rm -f build/dev.kubeconfig\n" + "\n".join(lines) + "\n"
+    )
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["HOME"] = str(tmp_path)
+    # The confirmations are typed on a terminal: a pty hands each prompt one line, where a pipe
+    # would let the first command's buffered stdin swallow every answer.
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"y\n" * 4)
+        done = subprocess.run(
+            ["bash", str(script)],
+            cwd=ROOT,
+            env=env,
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "Traceback" not in out
+    assert "applied 2 change(s)" in out
+    assert "every object holds what it held before the apply" in out
+    import time
+
+    deadline = time.monotonic() + 30
+    while (ROOT / "build" / "dev.kubeconfig").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (ROOT / "build" / "dev.kubeconfig").exists()  # the dev cluster cleaned up
