@@ -110,6 +110,7 @@ KINDS: dict[str, KindInfo] = {
             writable=True,
         ),
         KindInfo("VirtualService", _NETWORKING, "virtualservices", istio=True, writable=True),
+        KindInfo("ServiceEntry", _NETWORKING, "serviceentries", istio=True, writable=True),
         KindInfo("DestinationPolicy", _LEGACY, "destinationpolicies", istio=True, writable=True),
         KindInfo("RouteRule", _LEGACY, "routerules", istio=True, writable=True),
         KindInfo(

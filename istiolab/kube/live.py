@@ -37,6 +37,7 @@ LIVE_KINDS: tuple[str, ...] = (
     "Gateway",
     "VirtualService",
     "DestinationRule",
+    "ServiceEntry",
     "GatewayClass",
     GATEWAY_API_GATEWAY,
     "HTTPRoute",

@@ -182,6 +182,7 @@ def test_discovery_and_version_aliases() -> None:
         "Gateway": ("networking.istio.io/v1beta1",),
         "DestinationRule": ("networking.istio.io/v1beta1",),
         "VirtualService": ("networking.istio.io/v1beta1",),
+        "ServiceEntry": ("networking.istio.io/v1beta1",),
     }
     with pytest.raises(NotFoundError, match="could not find the requested resource"):
         c.apply(seed.virtual_service())  # v1 is not served

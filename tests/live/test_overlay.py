@@ -150,3 +150,29 @@ def test_a_forbidden_namespace_is_a_note_the_main_one_an_error(env: Env) -> None
     env.script_forbidden("list", "DestinationRule")
     with pytest.raises(ClusterError, match=r"(?i)forbidden"):
         overlay(_files(seed.virtual_service()), env.cluster)
+
+
+def test_a_live_service_entry_makes_its_host_known(env: Env) -> None:
+    """A route to an external host that a ServiceEntry on the cluster declares is not unknown."""
+    _live_shop(env)
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "payments", "namespace": seed.NS},
+        "spec": {
+            "hosts": ["api.payments.example"],
+            "ports": [{"number": 443, "name": "https", "protocol": "TLS"}],
+            "resolution": "DNS",
+            "location": "MESH_EXTERNAL",
+        },
+    }
+    vs = _vs("pay", "istio-system/web-gateway", host="pay.example.com")
+    vs["spec"]["http"] = [{"route": [{"destination": {"host": "api.payments.example"}}]}]
+    without = {f.code for f in validate(overlay(_files(vs), env.cluster).config)}
+    env.seed(entry)
+    result = overlay(_files(vs), env.cluster)
+    assert "ServiceEntry/shop/payments" in result.live
+    with_entry = {f.code for f in validate(result.config)}
+    assert "IL211" in without or "IL004" in without
+    assert "IL211" not in with_entry
+    assert "IL004" not in with_entry
