@@ -602,7 +602,7 @@ def run_tasks(
     every 10 % (:class:`PlainProgress`), so a log or CI job shows a long sweep moving without
     the bar's carriage-return redraws.
     """
-    if progress is None and not _stderr_is_tty():
+    if progress is None and not _stderr_is_tty() and not _in_kernel():
         return run(tasks, PlainProgress(len(tasks), desc, unit="run"))
     from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
 
@@ -610,6 +610,14 @@ def run_tasks(
         total=len(tasks), desc=desc, unit="run", disable=None if progress is None else not progress
     ) as bar:
         return run(tasks, bar)
+
+
+def _in_kernel() -> bool:
+    """Inside a Jupyter kernel, where tqdm.auto draws a widget instead of plain lines."""
+    import sys
+
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def _stderr_is_tty() -> bool:
