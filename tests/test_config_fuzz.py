@@ -419,9 +419,13 @@ def test_fuzz_inputs_reach_deep_checks() -> None:
     assert len(cs) == len(VALID)
     findings = validate(cs, "0.2")
     assert not has_errors(findings), [f.format() for f in findings]
-    # the only findings: the v2 subset/route labels without a v2 Deployment, and the memquota
+    # the only findings: the v2 subset/route labels without a v2 Deployment, the memquota, the
+    # Gateway whose selector no Deployment of the corpus carries (IST0101), and the rate-limit
+    # filter inserted relative to another without a priority (IST0151)
     assert sorted((f.code, f.path) for f in findings) == [
         ("IL204", "spec.route[1].labels"),
         ("IL204", "spec.subsets[1].labels"),
+        ("IL216", "spec.selector.istio"),
+        ("IL236", "spec.configPatches[0].patch.operation"),
         ("IL308", "spec.quotas"),
     ]
