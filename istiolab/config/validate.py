@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from istiolab.config.aws_checks import aws_findings
 from istiolab.config.base import Check, Resource, camel, checked_values
 from istiolab.config.checks import FAMILIES, Context
 from istiolab.config.checks.context import GatewayHosts
 from istiolab.config.configset import ConfigSet
 from istiolab.config.convert.ingress import ingress_path_match
-from istiolab.config.aws_checks import aws_findings
 from istiolab.config.gatewayapi_checks import gateway_api_findings
 from istiolab.config.hosts import fqdn, gateway_ref
 from istiolab.config.k8s import IngressV1, IngressV1Beta1, Service

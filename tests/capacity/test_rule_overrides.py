@@ -1,4 +1,4 @@
-"""``--set rules.Kind/name.field``: a routing resource's field changed for one run, inline or in a file."""
+"""``--set rules.Kind/name.field``: one field of a routing resource changed for a run."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def test_an_inline_virtual_service_field_is_overridden_and_changes_the_run() -> 
     assert route.retry is None or route.retry.num_retries == 0
     table, _ = build_table(base)
     (route,) = [r for vh in table.virtual_hosts for r in vh.routes]
-    assert route.retry is not None and route.retry.num_retries == 3
+    assert route.retry is not None
+    assert route.retry.num_retries == 3
     # the run sees it: no retries, so exactly one upstream try per request
     short = {"run.duration_s": 4.0, "run.warmup_s": 0.0}
     tries_off = simulate(off.with_overrides(short), seed=3).totals()
@@ -42,7 +43,8 @@ def test_the_same_key_works_by_name_and_with_spec_and_dots() -> None:
     ):
         table, _ = build_table(base.with_overrides({key: 1}))
         (route,) = [r for vh in table.virtual_hosts for r in vh.routes]
-        assert route.retry is not None and route.retry.num_retries == 1, key
+        assert route.retry is not None, key
+        assert route.retry.num_retries == 1, key
 
 
 @pytest.mark.parametrize(
@@ -63,10 +65,9 @@ def test_an_override_of_nothing_is_an_il401_naming_the_key(key: str, says: str) 
 
 
 def test_an_overridden_value_is_validated_like_a_written_one() -> None:
+    key = "rules.VirtualService/api.http[0].timeout"
     with pytest.raises(ConfigError) as err:
-        build_table(
-            load_scenario(STORM).with_overrides({"rules.VirtualService/api.http[0].timeout": "soon"})
-        )
+        build_table(load_scenario(STORM).with_overrides({key: "soon"}))
     assert any("timeout" in f.path for f in err.value.findings)
 
 
@@ -82,4 +83,5 @@ def test_a_resource_in_a_rule_file_is_overridden(capsys: pytest.CaptureFixture[s
     code = main(["simulate", str(DENY), "--set", "run.duration_s=3", "--set", f"{key}=0"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "200" in out and "403" not in out.split("status codes")[-1]
+    assert "200" in out
+    assert "403" not in out.split("status codes")[-1]
