@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from istiolab.errors import MissingDependencyError
 from istiolab.kube.adapter import ClusterIdentity, ObjList
 from istiolab.kube.errors import (
@@ -240,6 +242,30 @@ def _require_client() -> None:
         raise MissingDependencyError("kubernetes", "kube") from err
 
 
+def _check_kubeconfig_files(paths: str) -> None:
+    """Read each kubeconfig file once with istiolab's bounded loader before the client does.
+
+    The kubernetes client parses the file with plain PyYAML, which expands an alias bomb for
+    seconds before it fails; istiolab's loader refuses it at once (docs/limits.md), and a
+    special file (``/dev/zero``, a FIFO) is refused before anything reads it.
+
+    Raises:
+        ConnectError: Naming the file and the limit it exceeds.
+    """
+    from istiolab.config import codecs
+
+    for p in paths.split(os.pathsep):
+        path = Path(p).expanduser() if p else None
+        if path is None or not path.exists():
+            continue  # the client reports a missing file in its own words
+        try:
+            codecs.load_data(codecs.read_text(path, p))
+        except codecs.InputRefused as err:
+            raise ConnectError(f"cannot read the kubeconfig {p}: {err}") from None
+        except (OSError, UnicodeError, ValueError, yaml.YAMLError):
+            continue  # the client's own error message, scrubbed, says what is wrong
+
+
 def _kubeconfig_secrets(paths: str) -> list[str]:
     """Every credential-like value under ``users`` in the kubeconfig file(s)."""
     from istiolab.config import codecs
@@ -335,6 +361,7 @@ class KubernetesCluster:
         from kubernetes import config as kconfig
 
         files = str(path) if path is not None else os.environ.get("KUBECONFIG") or "~/.kube/config"
+        _check_kubeconfig_files(files)
         scrub = Scrubber(_kubeconfig_secrets(files))
         try:
             contexts, active = kconfig.list_kube_config_contexts(config_file=files)  # type: ignore[no-untyped-call]

@@ -119,12 +119,12 @@ def cases() -> list[object]:
             2,
             "istiolab: cannot read the kubeconfig BOMB",
             id="diff-kubeconfig",
-            # The kubernetes client reads the kubeconfig itself, with PyYAML: it refuses the
-            # bomb, but only after about 4.5 s of CPU (rollback and cluster import read it the
-            # same way, through istiolab.kube.client.connect).
-            marks=pytest.mark.xfail(
-                strict=True, reason="the kubeconfig is not read with the bounded loader"
-            ),
+        ),
+        pytest.param(
+            ["rollback", "--list", "--kubeconfig", "BOMB"],
+            2,
+            "istiolab: cannot read the kubeconfig BOMB",
+            id="rollback-kubeconfig",
         ),
     ]
 
