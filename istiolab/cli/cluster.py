@@ -626,6 +626,20 @@ def apply_cmd(
         int | None,
         typer.Option("--keep", min=1, help="Keep only the newest N backup sets of the context."),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="After applying, wait until istiod has observed every written object "
+            "(status.observedGeneration) and show its validationMessages; exit 1 on an ERROR "
+            "message or when no status comes (istiod writes status only with "
+            "PILOT_ENABLE_STATUS=true).",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float,
+        typer.Option("--wait-timeout", min=0.0, help="Seconds --wait waits in all."),
+    ] = 60.0,
     profile: ValidationProfileOpt = None,
     suppress: SuppressOpt = None,
     backup_dir: BackupDirOpt = None,
@@ -751,6 +765,8 @@ def apply_cmd(
         for gone in store.prune(cluster.context, keep):
             _human(f"removed backup {gone} (--keep {keep})\n", output)
     if report.ok:
+        if wait and not _waited_ok(cluster, report, wait_timeout, output):
+            finish(EXIT_FAILED, "not-accepted", report)
         finish(EXIT_OK, "applied", report)
     if report.rollback is None and report.backup_id is not None and not yes:
         changed = [r for r in report.results if r.outcome not in ("not-applied", "not-attempted")]
@@ -762,6 +778,41 @@ def apply_cmd(
                 undo = rollback(report.backup_id, cluster, backups=store)
             _human(undo.format() + "\n", output)
     finish(EXIT_FAILED, "rolled-back" if report.rollback is not None else "failed", report)
+
+
+def _waited_ok(cluster: Any, report: ApplyReport, timeout_s: float, output: str) -> bool:
+    """``--wait``: istiod's status of every written object, and whether it is all good."""
+    from istiolab.kube.status import wait_for_status
+
+    written = [r.step for r in report.results if r.status == "applied"]
+    refs = [(s.kind, s.namespace, s.name) for s in written]
+    if not refs:
+        return True
+    _human(f"waiting up to {timeout_s:g} s for istiod's status of {len(refs)} object(s)\n", output)
+    statuses, current = wait_for_status(cluster, refs, timeout_s=timeout_s)
+    good = current
+    for st in statuses:
+        if not st.found:
+            _human(f"  gone      {st.ref}\n", output)
+            good = False
+            continue
+        state = "observed" if st.current else "no status"
+        _human(f"  {state:<9} {st.ref}  generation {st.generation}\n", output)
+        for level, code, name in st.messages:
+            _human(f"      {level:<7} {code} {name}\n", output)
+        for ctype, cstatus, reason in st.conditions:
+            _human(f"      {ctype}={cstatus} {reason}\n", output)
+        good = good and not st.errors
+    if not current:
+        say(
+            f"--wait: istiod wrote no status for the applied generation within {timeout_s:g} s "
+            "(it writes status only with PILOT_ENABLE_STATUS=true, and validationMessages only "
+            "with values.global.istiod.enableAnalysis=true); the objects are applied, not "
+            "confirmed"
+        )
+    elif not good:
+        say("--wait: istiod reported errors on the applied objects (above)")
+    return good
 
 
 def _confirm(question: str, *, err: bool = False) -> bool:
