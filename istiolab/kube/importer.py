@@ -638,7 +638,8 @@ def _aws(
 def aws_block(lb: AwsLoadBalancer) -> dict[str, Any]:
     """The scenario's ``aws`` block for what the gateway Service's annotations build.
 
-    Only the fields :class:`~istiolab.sim.scenario.AwsSpec` has; :func:`aws_notes` says the rest.
+    Every value read is kept; :class:`~istiolab.sim.scenario.AwsSpec` says which ones the
+    simulator acts on and which are recorded only.
     """
     hc = lb.health_check
     out: dict[str, Any] = {
@@ -649,8 +650,23 @@ def aws_block(lb: AwsLoadBalancer) -> dict[str, Any]:
             "interval_s": hc.interval_s,
             "healthy_threshold": hc.healthy_threshold,
             "unhealthy_threshold": hc.unhealthy_threshold,
+            "timeout_s": hc.timeout_s,
         },
+        "proxy_protocol": lb.proxy_protocol,
     }
+    # only values the scenario can hold: a misspelt annotation stays a note (aws_notes)
+    if hc.protocol.upper() in ("TCP", "HTTP", "HTTPS"):
+        out["health_check"]["protocol"] = hc.protocol.upper()
+    if isinstance(hc.port, int) or hc.port == "traffic-port":
+        out["health_check"]["port"] = hc.port
+    if lb.scheme in ("internal", "internet-facing"):
+        out["scheme"] = lb.scheme
+    if hc.path:
+        out["health_check"]["path"] = hc.path
+    if lb.deregistration_delay_s is not None:
+        out["deregistration_delay_s"] = lb.deregistration_delay_s
+    if lb.tcp_idle_timeout_s:
+        out["listener_idle_timeouts_s"] = dict(lb.tcp_idle_timeout_s)
     if lb.cross_zone is not None:
         out["cross_zone"] = lb.cross_zone
     if lb.tcp_idle_timeout_s:
@@ -688,7 +704,7 @@ def aws_notes(lb: AwsLoadBalancer, name: str) -> list[str]:
         )
     if extra:
         notes.append(
-            "not in the scenario (no field yet): "
+            "recorded in the aws block, not simulated: "
             + "; ".join(extra)
             + (
                 " (AWS default deregistration delay 300 s)"

@@ -59,11 +59,21 @@ class HealthCheckSpec(SimModel):
             (the simulator brings it back at the first passed check).
         unhealthy_threshold: Failed checks in a row before a target is taken out of the LB; a
             dead target keeps getting new connections (502 ``LBF``) until then.
+        protocol: ``TCP``, ``HTTP`` or ``HTTPS`` (recorded, not simulated: every check of a
+            live target passes, every check of a dead one fails).
+        port: Port checked: a number or ``traffic-port`` (recorded, not simulated).
+        path: HTTP(S) path checked; the gateway's readiness endpoint is ``/healthz/ready`` on
+            15021 (recorded, not simulated; ``lint`` warns on another, IL650).
+        timeout_s: Seconds a check may take (recorded, not simulated: checks answer at once).
     """
 
     interval_s: float = Field(10.0, gt=0)
     healthy_threshold: int = Field(3, ge=1)
     unhealthy_threshold: int = Field(3, ge=1)
+    protocol: Literal["TCP", "HTTP", "HTTPS"] = "TCP"
+    port: int | Literal["traffic-port"] = "traffic-port"
+    path: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
 
 
 class AwsSpec(SimModel):
@@ -84,6 +94,12 @@ class AwsSpec(SimModel):
         surge_queue: CLB surge queue length (requests beyond it get 503 spillover).
         clb_target_capacity: Outstanding requests a CLB sends to one target before queueing.
         health_check: Health check settings.
+        scheme: ``internet-facing`` or ``internal`` (recorded, not simulated).
+        deregistration_delay_s: Target-group deregistration delay; None = AWS default 300 s
+            (recorded, not simulated: a removed target's connections end with its pod).
+        proxy_protocol: Proxy protocol v2 on the target group (recorded, not simulated).
+        listener_idle_timeouts_s: NLB TCP idle timeout per listener port, as annotated
+            (``idle_timeout_s`` is the one the simulator uses: the smallest).
     """
 
     lb: Literal["nlb", "alb", "clb"] = "nlb"
@@ -105,6 +121,10 @@ class AwsSpec(SimModel):
     surge_queue: int = Field(1024, ge=0)
     clb_target_capacity: int = Field(1024, ge=1)
     health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+    scheme: Literal["internet-facing", "internal"] | None = None
+    deregistration_delay_s: float | None = Field(None, ge=0)
+    proxy_protocol: bool = False
+    listener_idle_timeouts_s: dict[int, float] = Field(default_factory=dict)
 
     @property
     def cross_zone_enabled(self) -> bool:

@@ -118,6 +118,14 @@ def test_aws_block_from_controller_annotations(tmp_path: Path) -> None:
     assert "internet-facing" in text
     assert "health check HTTP:15021/healthz/ready every 5 s, timeout 2 s" in text
     assert "deregistration delay 30 s; proxy protocol v2 on" in text
+    # every value read is in the block, recorded where the simulator does not act on it
+    assert (hc.protocol, hc.port, hc.path, hc.timeout_s) == ("HTTP", 15021, "/healthz/ready", 2)
+    assert (aws.scheme, aws.deregistration_delay_s, aws.proxy_protocol) == (
+        "internet-facing",
+        30,
+        True,
+    )
+    assert aws.listener_idle_timeouts_s == {80: 120}
     # the YAML written out carries the block (and the notes as comments)
     data = codecs.load_data(result.scenario_yaml())
     assert data["aws"]["health_check"]["interval_s"] == 5
