@@ -1062,9 +1062,71 @@ def explain(
             path=path, method=method.upper(), host=host, headers=headers, scheme=scheme
         )
         data = do_explain(table, request).to_dict()
+        statuses = _route_statuses(config, host)
+        if statuses:
+            data["route_status"] = statuses
         if data["route"] is None:
             _warn_unbound(config, host, profile)
-    echo_result(fmt, lambda: data, lambda: format_explanation(data, request, table))
+    echo_result(
+        fmt,
+        lambda: data,
+        lambda: "\n".join(
+            t for t in (format_explanation(data, request, table), _format_statuses(statuses)) if t
+        ),
+    )
+
+
+def _route_statuses(config: ConfigSet, host: str) -> list[dict[str, Any]]:
+    """The would-be ``status.parents[]`` of every Gateway API route that could serve *host*."""
+    from istiolab.config.gatewayapi import GRPCRoute, HTTPRoute
+    from istiolab.config.gatewayapi_routing import GatewayAPI
+
+    routes: list[HTTPRoute | GRPCRoute] = [
+        r for r in config.resources if isinstance(r, (HTTPRoute, GRPCRoute))
+    ]
+    if not routes:
+        return []
+    name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+
+    def serves(hostname: str) -> bool:
+        h = hostname.lower()
+        return h == name or (h.startswith("*.") and name.endswith(h[1:]) and name != h[2:])
+
+    api = GatewayAPI(config)
+    out = []
+    for route in routes:
+        if route.spec.hostnames and not any(serves(h) for h in route.spec.hostnames):
+            continue
+        for parent in api.parents(route):
+            out.append(
+                {
+                    "route": f"{route.kind}/{route.namespace}/{route.name}",
+                    "parent": parent.parent,
+                    "conditions": [
+                        {
+                            "type": c.type,
+                            "status": "True" if c.status else "False",
+                            "reason": c.reason,
+                            "message": c.message,
+                        }
+                        for c in parent.conditions
+                    ],
+                }
+            )
+    return out
+
+
+def _format_statuses(statuses: list[dict[str, Any]]) -> str:
+    """The ``status`` block of explain's table: one line per condition of each parentRef."""
+    if not statuses:
+        return ""
+    lines = ["status (would-be status.parents[] of the Gateway API routes for this host)"]
+    for st in statuses:
+        lines.append(f"  {st['route']} -> {st['parent']}")
+        for c in st["conditions"]:
+            mark = "✓" if c["status"] == "True" else "✗"
+            lines.append(f"    {mark} {c['type']}={c['status']} ({c['reason']}) {c['message']}")
+    return "\n".join(lines)
 
 
 def _warn_unbound(config: ConfigSet, host: str, profile: str | None) -> None:
