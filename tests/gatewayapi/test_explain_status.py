@@ -1,4 +1,4 @@
-"""``istiolab explain`` shows each Gateway API route's would-be ``status.parents[]`` for the host."""
+"""``istiolab explain`` shows the Gateway API routes' would-be ``status.parents[]`` for a host."""
 
 from __future__ import annotations
 
