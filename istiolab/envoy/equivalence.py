@@ -29,7 +29,7 @@ from typing import Any
 from istiolab.envoy.match import Decision, Request, effective_rate_limit, route
 from istiolab.envoy.model import MILLION, RateLimit, Route, RouteTable
 from istiolab.envoy.verify.generate import generate_cases
-from istiolab.envoy.verify.outcomes import redirect_url
+from istiolab.envoy.verify.outcomes import route_location
 
 __all__ = ["Disagreement", "answer", "check_equivalent", "probe_requests"]
 
@@ -113,7 +113,7 @@ def answer(
     if r is None:
         return {"answer": "404 no route"}, d
     if r.redirect is not None:
-        return {"answer": f"{r.redirect.code} -> {redirect_url(r.redirect, request)}"}, d
+        return {"answer": f"{r.redirect.code} -> {route_location(r, request)}"}, d
     if r.direct_response is not None:
         return {"answer": f"{r.direct_response.status} direct response"}, d
     f = r.fault

@@ -215,20 +215,18 @@ class _Builder:
         rewrite = None
         if (f := filters.get("RequestRedirect")) is not None and f.request_redirect is not None:
             rr = f.request_redirect
-            path = None
+            path = prefix = None
             if rr.path is not None:
                 if rr.path.type == "ReplaceFullPath":
                     path = rr.path.replace_full_path
                 else:
-                    self.note(
-                        route,
-                        (*base, "filters"),
-                        "a redirect's ReplacePrefixMatch is not compiled; the redirect keeps "
-                        "the request's path",
-                        "use ReplaceFullPath, or check the Location on a real gateway",
-                    )
+                    # conversion.go createRedirectFilter: HTTPRedirect.prefixRewrite, which
+                    # route.go ApplyRedirect emits as the redirect's prefix_rewrite
+                    prefix = rr.path.replace_prefix_match or "/"
             port = self.redirect_port(rr.port, rr.scheme)
-            redirect = Redirect(rr.status_code or 302, path, rr.hostname, port, rr.scheme)
+            redirect = Redirect(
+                rr.status_code or 302, path, rr.hostname, port, rr.scheme, prefix=prefix
+            )
         if (f := filters.get("URLRewrite")) is not None and f.url_rewrite is not None:
             rewrite = self.rewrite(f.url_rewrite.hostname, f.url_rewrite.path, match)
         headers = _header_ops(

@@ -163,13 +163,19 @@ class RateLimit:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Redirect:
-    """A redirect response."""
+    """A redirect response.
+
+    ``prefix`` is Envoy's ``prefix_rewrite`` on a redirect: the route's matched prefix of the
+    path is swapped for it (Gateway API ``ReplacePrefixMatch``; istiod emits it from
+    ``HTTPRedirect.prefixRewrite``, pilot/pkg/networking/core/route/route.go ApplyRedirect).
+    """
 
     code: int
     path: str | None = None
     host: str | None = None
     port: int | None = None
     scheme: str | None = None
+    prefix: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

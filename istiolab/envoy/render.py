@@ -158,7 +158,9 @@ def render_route(r: Route) -> dict[str, Any]:
     if r.redirect is not None:
         rd = r.redirect
         red: dict[str, Any] = {"response_code": _REDIRECT_CODES.get(rd.code, "MOVED_PERMANENTLY")}
-        if rd.path is not None:
+        if rd.prefix is not None:
+            red["prefix_rewrite"] = rd.prefix
+        elif rd.path is not None:
             red["path_redirect"] = rd.path
         if rd.host:
             red["host_redirect"] = rd.host

@@ -208,7 +208,6 @@ spec.rules[].filters[].responseHeaderModifier | compile-only | {headers}
 spec.rules[].filters[].urlRewrite | compile-only | {rewrite}
 @spec.rules[].filters[].requestRedirect
 .path | compile-only | {location}
-.path.replacePrefixMatch | ignored | not compiled (a finding says so): the path is kept
 .hostname | compile-only | {location}
 .port | compile-only | {location}
 .scheme | compile-only | {location}

@@ -640,6 +640,7 @@ def normalise_route(r: Mapping[str, Any]) -> dict[str, Any]:
             "host": rd.get("hostRedirect", rd.get("host_redirect")) or None,
             "port": rd.get("portRedirect", rd.get("port_redirect")) or None,
             "scheme": rd.get("schemeRedirect", rd.get("scheme_redirect")) or None,
+            "prefix": rd.get("prefixRewrite", rd.get("prefix_rewrite")),
         }
     elif "directResponse" in r or "direct_response" in r:
         dr = r.get("directResponse", r.get("direct_response", {}))

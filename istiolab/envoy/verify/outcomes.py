@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from istiolab.envoy.match import Decision, Request, route, strip_port
-from istiolab.envoy.model import MILLION, Redirect, RouteTable
+from istiolab.envoy.model import MILLION, Redirect, Route, RouteTable
 from istiolab.envoy.verify.cases import Case
 
-__all__ = ["Outcome", "check_case", "model_outcomes", "redirect_url"]
+__all__ = ["Outcome", "check_case", "model_outcomes", "redirect_url", "route_location"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,20 +44,33 @@ class Outcome:
         return want <= got
 
 
-def redirect_url(redirect: Redirect, request: Request) -> str:
+def redirect_url(redirect: Redirect, request: Request, matched_prefix: str | None = None) -> str:
     """The ``Location`` Envoy sends for *redirect* (scheme, host and port swapped as set).
 
     The path is replaced when the redirect sets one; the request's query string is kept
-    unless the new path carries its own (Envoy's ``path_redirect`` rule).
+    unless the new path carries its own (Envoy's ``path_redirect`` rule). A ``prefix_rewrite``
+    swaps the route's matched prefix (*matched_prefix*) for the new one, the rest and the
+    query kept.
     """
     scheme = redirect.scheme or request.scheme
     host = redirect.host or strip_port(request.host)
     port = f":{redirect.port}" if redirect.port else ""
     path = request.path
-    if redirect.path is not None:
+    if redirect.prefix is not None:
+        matched = matched_prefix or ""
+        path = redirect.prefix + path[len(matched) :]
+    elif redirect.path is not None:
         _, sep, query = request.path.partition("?")
         path = redirect.path if "?" in redirect.path or not sep else f"{redirect.path}?{query}"
     return f"{scheme}://{host}{port}{path}"
+
+
+def route_location(r: Route, request: Request) -> str:
+    """The ``Location`` of route *r*'s redirect for *request* (its matched prefix known)."""
+    assert r.redirect is not None
+    kind = r.match.path_kind
+    prefix = r.match.path if kind in ("prefix", "path_separated_prefix") else None
+    return redirect_url(r.redirect, request, prefix)
 
 
 def _effective_random(table: RouteTable, case: Case) -> tuple[Decision, int | None]:
@@ -81,7 +94,7 @@ def model_outcomes(decision: Decision, request: Request) -> tuple[Outcome, ...]:
     if r is None:
         return (Outcome(404, flags="NR"),)
     if r.redirect is not None:
-        return (Outcome(r.redirect.code, location=redirect_url(r.redirect, request)),)
+        return (Outcome(r.redirect.code, location=route_location(r, request)),)
     if r.direct_response is not None:
         return (Outcome(r.direct_response.status),)
     fault = r.fault
@@ -113,11 +126,7 @@ def _model_vs_case(case: Case, decision: Decision) -> list[str]:
         if code != case.code_redirect:
             out.append(f"code_redirect {case.code_redirect}, model {code}")
     if case.path_redirect is not None:
-        url = (
-            redirect_url(r.redirect, case.request)
-            if r is not None and r.redirect is not None
-            else ""
-        )
+        url = route_location(r, case.request) if r is not None and r.redirect is not None else ""
         if url != case.path_redirect:
             out.append(f"path_redirect {case.path_redirect!r}, model {url!r}")
     if case.status is not None:
