@@ -86,8 +86,9 @@ def test_readme_cluster_tour_runs_as_written(tmp_path: Path) -> None:
     lines = _shell_block("### Taking rules to a cluster")
     assert any(line.startswith("istiolab apply ") for line in lines)
     script = tmp_path / "cluster.sh"
-    # the test's own guard: the dev cluster is stopped even when a line fails
-    guard = "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    # the test's own guard: the dev cluster is stopped when a line fails (only then: a second
+    # SIGTERM after the block's own `kill %1` would make it exit at once, without cleaning up)
+    guard = "trap 'kill $(jobs -p) 2>/dev/null || true' ERR\n"
     script.write_text(
         "set -euo pipefail\n" + guard + "rm -f build/dev.kubeconfig\n" + "\n".join(lines) + "\n"
     )

@@ -1,0 +1,2 @@
+"""Questions answered with many simulations: sweeps, capacity plans, comparisons, calibration
+and conformance with a real Envoy (see ``docs/architecture.md``)."""
