@@ -1,2 +1,5 @@
-"""Questions answered with many simulations: sweeps, capacity plans, comparisons, calibration
-and conformance with a real Envoy (see ``docs/architecture.md``)."""
+"""Questions answered with many simulations.
+
+Sweeps, capacity plans, comparisons, calibration and conformance with a real Envoy (see
+``docs/architecture.md``).
+"""
