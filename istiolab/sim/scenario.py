@@ -438,6 +438,28 @@ class Scenario(SimModel):
                     )
         return self
 
+    def simpy_only_features(self) -> list[str]:
+        """Features this scenario uses that only the SimPy engine models, in plain words.
+
+        The fast engine (``engine="auto"``) falls back to SimPy when this is not empty and
+        names the first one in its finding.
+        """
+        out: list[str] = []
+        for t in self.traffic:
+            if getattr(t, "client", None) is not None:
+                out.append(f"traffic[{t.name}].client (the client model)")
+        for i, ev in enumerate(self.events):
+            if ev.model_fields_set & _EVENT_SEMANTICS:
+                out.append(
+                    f"events[{i}] failure semantics ({', '.join(sorted(ev.model_fields_set & _EVENT_SEMANTICS))})"
+                )
+        for svc in self.services:
+            for ver in svc.versions:
+                hpa = ver.autoscale
+                if hpa is not None and hpa.model_fields_set & _HPA_NODES:
+                    out.append(f"services[{svc.name}].versions[{ver.name}].autoscale node capacity")
+        return out
+
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
         """A copy with dotted-path overrides applied (``{"ingress.nodes_per_az": 3}``).
 
@@ -459,6 +481,12 @@ class Scenario(SimModel):
                 continue
             _set_dotted(data, path, value)
         return scenario_from_dict(data, source=f"{self.name} (overrides)")
+
+
+_EVENT_SEMANTICS = frozenset({"lb_node_down", "pods_down", "failure"})
+"""Event fields of the failure semantics the fast engine does not model."""
+_HPA_NODES = frozenset({"node_capacity", "pods_per_node", "node_provisioning_s"})
+"""Autoscale fields of the node-capacity model the fast engine does not model."""
 
 
 def _set_dotted(data: Any, path: str, value: Any) -> None:

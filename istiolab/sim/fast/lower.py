@@ -213,6 +213,8 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         raise UnsupportedError("run.trace_sample > 0 (Zipkin traces)")
     if sc.aws.lb == "clb":
         raise UnsupportedError("aws.lb = clb (surge queue)")
+    if simpy_only := sc.simpy_only_features():
+        raise UnsupportedError(simpy_only[0])
     cost = PROXY_COSTS.get(sc.rules.proxy)
     if cost is None:
         raise SimulationError(
