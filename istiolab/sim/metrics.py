@@ -439,7 +439,8 @@ class Metrics:
         series = self._series.arrays
         np.add.at(series["requests"].reshape(-1), flat, 1)
         combo_status = np.array([c[3] for c in unique], dtype=np.int64)
-        e5 = (combo_status >= 500)[cid]
+        # Status 0: no response at all (the client gave up or its connection failed): a failure.
+        e5 = ((combo_status >= 500) | (combo_status == 0))[cid]
         np.add.at(series["err5"].reshape(-1), flat[e5], 1)
         e4 = ((combo_status >= 400) & (combo_status < 500))[cid]
         np.add.at(series["err4"].reshape(-1), flat[e4], 1)
@@ -479,7 +480,7 @@ class Metrics:
             key = self._key(route, cluster, version)
             total_rows[c] = key.row
             key.requests += times
-            good = times if code_ < 500 else 0
+            good = times if 0 < code_ < 500 else 0
             key.ok += good
             key.retries += int(combo_retries[c])
             key.upstream += int(combo_attempts[c])
@@ -492,7 +493,7 @@ class Metrics:
             entry[0] += times
             entry[1] += good
         self._add_histograms(total_rows[cid], latency)
-        succeeded = (combo_status < 500)[cid]
+        succeeded = ((combo_status > 0) & (combo_status < 500))[cid]
         if succeeded.any():
             ok_us = self._layout.to_us(latency[succeeded])
             self._ok_counts += np.bincount(
