@@ -72,7 +72,12 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _c("version", "str", "", "backend version (subset) label"),
         _c("requests", "int64", "", "client requests started after warm-up"),
         _c("rps", "float64", "1/s", "requests / (duration - warm-up)"),
-        _c("success_ratio", "float64", "", "share of requests with status < 500"),
+        _c(
+            "success_ratio",
+            "float64",
+            "",
+            "non-5xx ratio: share with status < 500 (a 403, 404, 429 or 3xx counts; see outcomes)",
+        ),
         *_LATENCY,
         _c("retries", "int64", "", "retries made for these requests"),
         _c("upstream_requests", "int64", "", "upstream attempts made for these requests"),
@@ -121,7 +126,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _c("az", "str", "", "availability zone of the node"),
         _c("requests", "int64", "", "client requests started after warm-up"),
         _c("rps", "float64", "1/s", "requests / (duration - warm-up)"),
-        _c("success_ratio", "float64", "", "share with status < 500"),
+        _c("success_ratio", "float64", "", "non-5xx ratio: share with status < 500"),
         _c("share", "float64", "", "share of all client requests"),
     ),
     "trace": (
@@ -157,6 +162,61 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 _SUMMARY_METRICS = ("rps", "success_ratio", "p50_ms", "p90_ms", "p99_ms", "share", "retries_per_s")
 TIMESERIES_METRICS = (*_SUMMARY_METRICS, "in_flight")
 """Values of ``timeseries().metric``."""
+
+
+OUTCOMES: tuple[str, ...] = (
+    "served",
+    "redirected",
+    "denied",
+    "not_found",
+    "rate_limited",
+    "client_error",
+    "failed",
+)
+"""What a response meant to the person who sent the request (:func:`outcome`), in display order."""
+
+OUTCOME_DOCS: dict[str, str] = {
+    "served": "a 1xx or 2xx response: the backend (or a direct response) answered",
+    "redirected": "a 3xx: a redirect rule (or the backend) sent the client elsewhere",
+    "denied": "a 401 or 403: a deny rule, an authorization policy or an aborting fault refused it",
+    "not_found": "a 404: no route matched (Envoy flag NR) or the backend had no such page",
+    "rate_limited": "a 429 or the RL flag: a rate limit refused the request",
+    "client_error": "any other 4xx (an aborting fault with a 4xx status, a bad request)",
+    "failed": "a 5xx, or a reset with no status (0): the request did not get what it asked for",
+}
+"""One line per :data:`OUTCOMES` value."""
+
+
+def outcome(status: int, flag: str = "") -> str:
+    """Classify a response by what it means, not by whether the proxy did its job.
+
+    ``success_ratio`` counts every status below 500 as a success, so a deny rule answering every
+    request with 403 shows a ratio of 1.0; the outcome says "denied" instead.
+
+    Args:
+        status: HTTP status sent to the client (0 for a reset without a response).
+        flag: Envoy's ``%RESPONSE_FLAGS%`` string, e.g. ``"RL"`` or ``"UF,URX"``.
+
+    Returns:
+        One of :data:`OUTCOMES`.
+
+    Example:
+        >>> outcome(403, "FI"), outcome(429, "RL"), outcome(301), outcome(503, "UO")
+        ('denied', 'rate_limited', 'redirected', 'failed')
+    """
+    if status <= 0 or status >= 500:
+        return "failed"
+    if status == 429 or "RL" in flag.split(","):
+        return "rate_limited"
+    if 300 <= status < 400:
+        return "redirected"
+    if status in (401, 403):
+        return "denied"
+    if status == 404:
+        return "not_found"
+    if status >= 400:
+        return "client_error"
+    return "served"
 
 
 # pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it.
@@ -259,8 +319,10 @@ class Result(HTMLRepr):
     column per swept parameter (dtype inferred from the value), followed by the columns below.
     Requests that *start* before the warm-up are left out of every frame except ``timeseries``,
     ``codes`` and ``utilisation``, which cover the whole run so the warm-up shows in plots.
-    Success means status < 500 (a 4xx, including a local 404 ``NR`` or 429 ``RL``, is a success
-    of the proxy).
+    ``success_ratio`` is the *non-5xx ratio*: the share with status < 500 (a 4xx, including a
+    deny rule's 403, a local 404 ``NR`` or a 429 ``RL``, is a success of the proxy). What the
+    responses meant to the client (served, redirected, denied, not found, rate limited, failed)
+    is in :meth:`outcomes` and :meth:`outcome_totals`.
 
     ``summary()`` (one row per route, cluster and version)
         route str; cluster str ('' for a local reply); version str; requests int64;
@@ -357,7 +419,9 @@ class Result(HTMLRepr):
 
     # ------------------------------------------------------------------ frames
     def _with_constants(self, name: str) -> pd.DataFrame:
-        core = self._frames[name]
+        return self._prepend_constants(self._frames[name])
+
+    def _prepend_constants(self, core: pd.DataFrame) -> pd.DataFrame:
         n = len(core)
         seed = self.meta["seed"]
         if isinstance(seed, list) or (isinstance(seed, int) and not -(2**63) <= seed < 2**63):
@@ -418,6 +482,74 @@ class Result(HTMLRepr):
     def histograms(self) -> pd.DataFrame:
         """Encoded HDR latency histograms per route, cluster, version and stage."""
         return self._with_constants("histograms")
+
+    def outcomes(self) -> pd.DataFrame:
+        """Responses per route by intended outcome (:data:`OUTCOMES`), after the warm-up.
+
+        Derived from :meth:`codes` over the intervals that start at or after the warm-up
+        (requests binned by completion time, so the counts can differ from ``requests`` by the
+        requests in flight at the warm-up's end). One row per route and outcome, zeros included,
+        then the same for route ``'*'`` (all routes).
+
+        Returns:
+            The constant columns, then ``route`` str, ``outcome`` str, ``requests`` int64 and
+            ``share`` float64 (of the route's responses; NaN for a route without any).
+        """
+        codes = self._frames["codes"]
+        warmup = float(self.meta.get("config", {}).get("warmup_s", 0.0))
+        codes = codes[codes["t_s"] >= warmup - 1e-9]
+        counts: dict[tuple[str, str], int] = {}
+        for route, status, flag, count in zip(
+            codes["route"], codes["status"], codes["flag"], codes["count"], strict=True
+        ):
+            for key in ((str(route), outcome(int(status), str(flag))), ("*", "")):
+                counts[key] = counts.get(key, 0) + int(count)
+        routes = [*sorted({r for r, _ in counts if r != "*"}), "*"]
+        rows: dict[str, list[Any]] = {"route": [], "outcome": [], "requests": [], "share": []}
+        for route in routes:
+            if route == "*":
+                total = counts.get(("*", ""), 0)
+            else:
+                total = sum(v for (r, _), v in counts.items() if r == route)
+            for name in OUTCOMES:
+                if route == "*":
+                    n = sum(v for (r, o), v in counts.items() if r != "*" and o == name)
+                else:
+                    n = counts.get((route, name), 0)
+                rows["route"].append(route)
+                rows["outcome"].append(name)
+                rows["requests"].append(n)
+                rows["share"].append(n / total if total else float("nan"))
+        core = pd.DataFrame(
+            {
+                "route": pd.Series(rows["route"], dtype=str),
+                "outcome": pd.Series(rows["outcome"], dtype=str),
+                "requests": np.asarray(rows["requests"], dtype="int64"),
+                "share": np.asarray(rows["share"], dtype="float64"),
+            }
+        )
+        return self._prepend_constants(core)
+
+    def outcome_totals(self) -> dict[str, Any]:
+        """Whole-run share of each intended outcome, and the plain non-5xx ratio beside them.
+
+        Returns:
+            ``responses`` (counted as in :meth:`outcomes`), one share per :data:`OUTCOMES`
+            value (they add up to 1), and ``non_5xx_ratio``: the share with status < 500 over
+            the same responses, what ``totals()["success_ratio"]`` measures per request.
+        """
+        frame = self.outcomes()
+        frame = frame[frame["route"] == "*"]
+        responses = int(frame["requests"].sum())
+        out: dict[str, Any] = {"responses": responses}
+        for name, share in zip(frame["outcome"], frame["share"], strict=True):
+            out[str(name)] = float(share)
+        codes = self._frames["codes"]
+        warmup = float(self.meta.get("config", {}).get("warmup_s", 0.0))
+        codes = codes[codes["t_s"] >= warmup - 1e-9]
+        below = int(codes.loc[codes["status"] < 500, "count"].sum())
+        out["non_5xx_ratio"] = below / responses if responses else float("nan")
+        return out
 
     def histogram(
         self, *, route: str | None = None, cluster: str | None = None, stage: str = "total"
