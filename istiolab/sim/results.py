@@ -535,7 +535,7 @@ class Result(HTMLRepr):
 
         Returns:
             ``responses`` (counted as in :meth:`outcomes`), one share per :data:`OUTCOMES`
-            value (they add up to 1), and ``non_5xx_ratio``: the share with status < 500 over
+            value (they add up to 1), and ``non_5xx_ratio``: the share with 0 < status < 500 over
             the same responses, what ``totals()["success_ratio"]`` measures per request.
         """
         frame = self.outcomes()
@@ -547,7 +547,9 @@ class Result(HTMLRepr):
         codes = self._frames["codes"]
         warmup = float(self.meta.get("config", {}).get("warmup_s", 0.0))
         codes = codes[codes["t_s"] >= warmup - 1e-9]
-        below = int(codes.loc[codes["status"] < 500, "count"].sum())
+        # status 0 (no response) is a failure, as metrics counts it for success_ratio
+        answered = (codes["status"] > 0) & (codes["status"] < 500)
+        below = int(codes.loc[answered, "count"].sum())
         out["non_5xx_ratio"] = below / responses if responses else float("nan")
         return out
 
