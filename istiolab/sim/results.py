@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,15 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 _SUMMARY_METRICS = ("rps", "success_ratio", "p50_ms", "p90_ms", "p99_ms", "share", "retries_per_s")
 TIMESERIES_METRICS = (*_SUMMARY_METRICS, "in_flight")
 """Values of ``timeseries().metric``."""
+
+RECOVERY_ERROR_RATE = 0.01
+"""Default error-rate objective of a window in :meth:`Result.window_totals` (1 %)."""
+
+
+def _max_or_nan(values: pd.Series) -> float:
+    """The largest non-NaN value, or NaN when there is none."""
+    finite = values.dropna()
+    return float(finite.max()) if len(finite) else math.nan
 
 
 OUTCOMES: tuple[str, ...] = (
@@ -643,6 +653,115 @@ class Result(HTMLRepr):
                 "servers": "int64",
             }
         )
+
+    # ------------------------------------------------------------------ windows
+    def windows(self) -> pd.DataFrame:
+        """The run's metrics windows after the warm-up, one row each (the SLO view over time).
+
+        A window is one time-series interval (``run.metrics_interval_s``) that starts at or
+        after the warm-up and ends by the end of the run; requests fall in the window in which
+        they *complete*, as in :meth:`timeseries`.
+
+        Columns: ``t_s`` float64 s (window start); ``requests`` int64 (completed in the
+        window, every route); ``error_rate`` float64 (share of them with status ≥ 500 or no
+        response; NaN for an empty window); ``p99_ms`` float64 ms: the window's p99 for a
+        single route, and with several routes the largest route p99 (an upper bound of the
+        all-routes p99: a mixture has no more than 1 % of its mass above the largest of its
+        components' p99); ``p999_ms`` float64 ms, the same for the p99.9 when the recorder
+        reduces intervals to it, else NaN (the engines reduce each interval to p50/p90/p99).
+        """
+        config = self.meta.get("config", {})
+        interval = float(config.get("interval_s", 0.0) or 0.0)
+        columns = ["t_s", "requests", "error_rate", "p99_ms", "p999_ms"]
+        ts = self._frames["timeseries"]
+        if interval <= 0 or ts.empty:
+            return pd.DataFrame({c: pd.Series([], dtype="float64") for c in columns}).astype(
+                {"requests": "int64"}
+            )
+        warmup, duration = float(config.get("warmup_s", 0.0)), float(config["duration_s"])
+        eps = 1e-9 * max(1.0, duration)
+        ts = ts[(ts["t_s"] >= warmup - eps) & (ts["t_s"] + interval <= duration + eps)]
+        wide = ts[ts["version"] == ""].pivot_table(
+            index=["t_s", "route"], columns="metric", values="value", aggfunc="first", dropna=False
+        )
+        starts = sorted({float(t) for t in ts["t_s"]})
+        if wide.empty or not starts:
+            return pd.DataFrame({c: pd.Series([], dtype="float64") for c in columns}).astype(
+                {"requests": "int64"}
+            )
+        nan = pd.Series(np.nan, index=wide.index)
+        requests = (wide["rps"] * interval).round()
+        ok = requests * wide["success_ratio"].fillna(0.0)
+        p99 = wide["p99_ms"].where(requests > 0) if "p99_ms" in wide else nan
+        p999 = wide["p999_ms"].where(requests > 0) if "p999_ms" in wide else nan
+        per = pd.DataFrame({"requests": requests, "ok": ok, "p99": p99, "p999": p999})
+        by = per.groupby(level="t_s", sort=True)
+        total = by["requests"].sum()
+        errors = (total - by["ok"].sum()).clip(lower=0.0)
+        frame = pd.DataFrame(
+            {
+                "t_s": np.asarray(total.index, dtype=np.float64),
+                "requests": np.asarray(total, dtype=np.int64),
+                "error_rate": np.asarray(errors / total.where(total > 0), dtype=np.float64),
+                "p99_ms": np.asarray(by["p99"].max(), dtype=np.float64),
+                "p999_ms": np.asarray(by["p999"].max(), dtype=np.float64),
+            }
+        )
+        return frame.reset_index(drop=True)
+
+    def window_totals(
+        self,
+        *,
+        p99_ms: float | None = None,
+        error_rate: float = RECOVERY_ERROR_RATE,
+        after_s: float | None = None,
+    ) -> dict[str, float]:
+        """The worst window after the warm-up, and how long the run took to recover.
+
+        Args:
+            p99_ms: A window meets the objective only if its p99 (:meth:`windows`) is at most
+                this (None: latency does not count).
+            error_rate: A window meets the objective only if its error rate is at most this.
+            after_s: The disturbance recovery is timed from (default: the first event of the
+                run, :attr:`events`).
+
+        Returns:
+            ``window_p99_ms_max``, ``window_p999_ms_max`` (ms; NaN without windows or without
+            a per-interval p99.9), ``window_error_rate_max`` (the worst non-empty window),
+            ``windows`` (count), and ``time_to_recover_s``: with the windows that end after
+            the event, the seconds from the event to the start of the first window meeting the
+            objective *after* the first one that misses it (an empty window misses it:
+            nothing completed). 0 when no window after the event misses it; ``inf`` when none
+            meets it again before the run ends; NaN for a run without events.
+        """
+        frame = self.windows()
+        out: dict[str, float] = {
+            "window_p99_ms_max": _max_or_nan(frame["p99_ms"]),
+            "window_p999_ms_max": _max_or_nan(frame["p999_ms"]),
+            "window_error_rate_max": _max_or_nan(frame["error_rate"]),
+            "windows": float(len(frame)),
+            "time_to_recover_s": math.nan,
+        }
+        if after_s is None:
+            marks = sorted(float(e["t_s"]) for e in self.events)
+            after_s = marks[0] if marks else None
+        if after_s is None or frame.empty:
+            return out
+        interval = float(self.meta["config"]["interval_s"])
+        later = frame[frame["t_s"] + interval > after_s + 1e-9]
+        meets = (later["requests"] > 0) & (later["error_rate"] <= error_rate)
+        if p99_ms is not None:
+            meets &= later["p99_ms"] <= p99_ms
+        flags = [bool(m) for m in meets]
+        if all(flags):
+            out["time_to_recover_s"] = 0.0
+            return out
+        first_miss = flags.index(False)
+        again = [i for i in range(first_miss + 1, len(flags)) if flags[i]]
+        out["time_to_recover_s"] = (
+            max(0.0, float(later["t_s"].iloc[again[0]]) - after_s) if again else math.inf
+        )
+        return out
 
     # ------------------------------------------------------------------ tracing
     def to_zipkin(
