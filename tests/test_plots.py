@@ -104,11 +104,45 @@ def test_share_over_time(canary: Result) -> None:
 
 def test_responses_over_time(canary: Result, storm: Result) -> None:
     ax = plots.responses_over_time(canary)
-    assert legend_texts(ax) == ["200"]
+    assert legend_texts(ax) == ["200: served"]
     assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 1
     texts = legend_texts(plots.responses_over_time(storm))
-    assert "200" in texts
-    assert any(t.startswith("503") for t in texts)
+    assert "200: served" in texts
+    assert any(t.startswith("503") and t.endswith(": failed") for t in texts)
+
+
+def test_responses_say_a_deny_is_denied() -> None:
+    deny = simulate(scenario("deny-route").with_overrides({"run.duration_s": 2}), 1)
+    assert legend_texts(plots.responses_over_time(deny)) == ["403 FI: denied"]
+
+
+def test_share_over_time_weights_routes_by_their_requests() -> None:
+    """Cookie A/B: one route per version; the lines are shares of all requests, not 100 % each."""
+    sc = scenario("cookie-ab").with_overrides({"run.duration_s": 4, "run.warmup_s": 1})
+    result = simulate(sc, 1)
+    ax = plots.share_over_time(result)
+    v1, v2 = (np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines())
+    assert np.allclose(v1 + v2, 100.0)
+    # 10 % beta users: ~30 of ~300 requests per interval; 3 sigma of a binomial is ~5 points
+    assert np.all(np.abs(v2 - 10.0) < 6.0)
+
+
+def test_beta_share_by_cohort() -> None:
+    sc = scenario("cookie-ab")
+    frame = plots.cohort_shares(sc)
+    assert list(frame["cohort"]) == ["beta users", "other users"]
+    assert list(frame["users"]) == [100, 900]
+    assert list(frame["share"]) == [1.0, 0.0]
+    # the 2017 regex (no space after ';') misses the browsers' beta users entirely
+    tight = sc.with_overrides(
+        {"rules.inline.1.spec.http.0.match.0.headers.cookie.regex": "^(.*?;)?(user=beta)(;.*)?$"}
+    )
+    assert list(plots.cohort_shares(tight)["share"]) == [0.0, 0.0]
+    ax = plots.beta_share_by_cohort(sc)
+    heights = [bar.get_height() for bar in ax.containers[0]]
+    assert heights == [100.0, 0.0]
+    with pytest.raises(ValueError, match="no sessions"):
+        plots.cohort_shares(scenario("canary-90-10"))
 
 
 def test_latency_cdf(canary: Result) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "explanation_html",
     "finding_html",
     "findings_html",
+    "outcome_text",
     "result_html",
     "show",
     "to_html",
@@ -234,16 +235,45 @@ def conversion_html(conv: Conversion) -> str:
     return configset_html(conv.config) + findings_html(conv.findings)
 
 
+OUTCOME_LABELS: dict[str, str] = {
+    "served": "served",
+    "redirected": "redirected (3xx)",
+    "denied": "denied (401/403)",
+    "not_found": "not found (404)",
+    "rate_limited": "rate limited (429)",
+    "client_error": "other 4xx",
+    "failed": "failed (5xx, reset)",
+}
+"""How the outcomes of :data:`istiolab.sim.results.OUTCOMES` are written in tables and plots."""
+
+
+def outcome_text(result: Result) -> str:
+    """One line: the outcomes a run had (largest first), then the plain non-5xx ratio.
+
+    Example: ``denied (401/403) 100.0 %; non-5xx ratio 100.0 %``. A deny drill thus no longer
+    reads as a "success".
+    """
+    t = result.outcome_totals()
+    if not t["responses"]:
+        return "no responses after the warm-up"
+    parts = sorted(
+        ((float(t[o]), o) for o in OUTCOME_LABELS if float(t[o]) > 0), key=lambda p: -p[0]
+    )
+    shares = ", ".join(f"{OUTCOME_LABELS[o]} {100 * v:.1f} %" for v, o in parts)
+    return f"{shares}; non-5xx ratio {100 * float(t['non_5xx_ratio']):.1f} %"
+
+
 def result_html(result: Result) -> str:
-    """A simulation result: the headline totals, then the summary table."""
+    """A simulation result: the headline totals and outcomes, then the rounded summary table."""
     totals = result.meta.get("totals", {})
     head = (
         f"<p><b>{_e(result.scenario)}</b> run <code>{_e(result.run_id)}</code>, seed "
         f"{_e(result.seed)}: {_e(totals.get('requests', 0))} requests, "
-        f"{_fmt(totals.get('rps'))} rps, success {_fmt(totals.get('success_ratio'))}, "
-        f"p99 {_fmt(totals.get('p99_ms'))} ms</p>"
+        f"{_fmt(totals.get('rps'))} rps, p99 {_fmt(totals.get('p99_ms'))} ms<br>"
+        f"outcomes: {_e(outcome_text(result))}</p>"
     )
-    table = result.summary().to_html(index=False, float_format=lambda x: f"{x:.4g}")
+    summary = result.summary().rename(columns={"success_ratio": "non-5xx ratio"})
+    table = summary.to_html(index=False, float_format=lambda x: f"{x:.4g}")
     return head + table
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from istiolab.analysis.planner import Plan
     from istiolab.sim.results import Result
+    from istiolab.sim.scenario import Scenario
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.5)) -> Axes:
@@ -28,6 +29,19 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 3.5)) -> Axes:
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig.add_subplot()
+
+
+METRIC_LABELS: dict[str, str] = {
+    "success_ratio": "success_ratio (non-5xx ratio: 403/404/429 count)",
+    "success_ratio_incl_unfinished": "non-5xx ratio, unfinished requests failed",
+    "error_rate": "error_rate (5xx, resets, unfinished)",
+}
+"""Axis labels of metrics whose name alone does not say which "success" they mean."""
+
+
+def metric_label(metric: str) -> str:
+    """The axis label of a metric column: its name, and for the success ratios which one."""
+    return METRIC_LABELS.get(metric, metric)
 
 
 def _series(result: Result, metric: str) -> pd.DataFrame:
@@ -85,22 +99,43 @@ def latency_over_time(
 
 
 def share_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
-    """Traffic share per version per interval (what a canary or an A/B test moves)."""
+    """Share of all requests per version per interval (what a canary or an A/B test moves).
+
+    Each route's per-version share is weighted by the route's requests in the interval, so the
+    lines add up to 100 % across versions even when each route sends to one version only (a
+    cookie A/B: the beta route is all v2, the default route all v1).
+    """
     ax = _axes(ax)
-    df = _series(result, "share")
+    share = _series(result, "share")
+    rps = _series(result, "rps")[["t_s", "route", "value"]].rename(columns={"value": "rps"})
+    if share.empty:
+        return ax
+    df = share.merge(rps, on=["t_s", "route"], how="left")
+    df = df.assign(weighted=df["value"].fillna(0.0) * df["rps"].fillna(0.0))
+    total = rps.groupby("t_s")["rps"].sum()
     for version, d in df.groupby("version", sort=True):
-        per_t = d.groupby("t_s")["value"].sum()
-        ax.plot(per_t.index.to_numpy(), 100 * per_t.to_numpy(), label=str(version))
+        per_t = d.groupby("t_s")["weighted"].sum() / total.reindex(
+            d["t_s"].unique()
+        ).sort_index().replace(0.0, np.nan)
+        per_t = per_t.sort_index()
+        ax.plot(per_t.index.to_numpy(), 100 * per_t.to_numpy(), label=str(version) or "-")
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("share of requests (%)")
+    ax.set_ylabel("share of all requests (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("Traffic share per version")
+    ax.set_title("Traffic share per version (all routes)")
     ax.legend(loc="best", fontsize="small")
     return mark_events(result, ax)
 
 
 def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
-    """Responses per second by status code and response flag, stacked."""
+    """Responses per second by status code and response flag, stacked.
+
+    Each legend entry names the code, its Envoy flags and its intended outcome
+    (:func:`~istiolab.sim.results.outcome`), e.g. ``403 FI: denied``; failed responses are drawn
+    in reds, the others in blues and greens.
+    """
+    from istiolab.sim.results import outcome
+
     ax = _axes(ax)
     codes = result.codes()
     if codes.empty:
@@ -111,13 +146,135 @@ def responses_over_time(result: Result, *, ax: Axes | None = None) -> Axes:
     pivot = codes.pivot_table(
         index="t_s", columns="key", values="count", aggfunc="sum", fill_value=0
     )
+    meaning = {
+        str(k): outcome(int(st), str(fl))
+        for k, st, fl in zip(codes["key"], codes["status"], codes["flag"], strict=True)
+    }
+    labels = [f"{c}: {meaning[str(c)].replace('_', ' ')}" for c in pivot.columns]
+    failed = [meaning[str(c)] == "failed" for c in pivot.columns]
+    from matplotlib import colormaps
+
+    reds, calm = colormaps["Reds"], colormaps["viridis"]
+    n_bad, n_ok = max(1, sum(failed)), max(1, len(failed) - sum(failed))
+    colours, i_bad, i_ok = [], 0, 0
+    for bad in failed:
+        if bad:
+            colours.append(reds(0.45 + 0.5 * i_bad / n_bad))
+            i_bad += 1
+        else:
+            colours.append(calm(0.25 + 0.6 * i_ok / n_ok))
+            i_ok += 1
     interval = float(np.diff(pivot.index).min()) if len(pivot.index) > 1 else 1.0
-    ax.stackplot(pivot.index, (pivot / interval).T.values, labels=[str(c) for c in pivot.columns])
+    ax.stackplot(pivot.index, (pivot / interval).T.values, labels=labels, colors=colours)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("responses per second")
-    ax.set_title("Responses by code and flag")
+    ax.set_title("Responses by code, Envoy flag and outcome")
     ax.legend(loc="upper left", fontsize="small")
     return mark_events(result, ax)
+
+
+def cohort_shares(scenario: Scenario, *, version: str = "v2", traffic: int = 0) -> pd.DataFrame:
+    """Per cohort of a sessions workload: the share of its users whose requests reach *version*.
+
+    The workload's users are replayed through the scenario's compiled routes with the cookie
+    header each one sends (:class:`~istiolab.sim.workload.SessionSpec`: the beta users send
+    ``<cookie_name>=beta``, the others ``<cookie_name>=u<id>``), so a regex that misses the
+    beta users shows as a beta cohort at 0 %. Weighted routes count by their weights.
+
+    Args:
+        scenario: A scenario whose traffic *traffic* has ``sessions``.
+        version: The version that is "the beta UI".
+        traffic: Index of the traffic population.
+
+    Returns:
+        ``cohort`` (``beta users``, ``other users``), ``users`` int, ``share`` float (0..1).
+
+    Raises:
+        ValueError: If the population has no sessions.
+    """
+    from istiolab.envoy.compile import compile as compile_routes
+    from istiolab.envoy.match import Request, explain
+    from istiolab.lab.data import rules_of
+
+    spec = scenario.traffic[traffic]
+    sessions = spec.sessions
+    if sessions is None:
+        raise ValueError(f"traffic {spec.name!r} has no sessions: no cohorts to compare")
+    table = compile_routes(rules_of(scenario))
+    template = spec.requests[0]
+    extra = ""
+    if sessions.extra_cookies:
+        extra = sessions.extra_cookies.rstrip().rstrip(";").rstrip() + "; "
+    prefix = f"{extra}{sessions.cookie_name}="
+    n_beta = round(sessions.beta_fraction * sessions.users)
+    base_cookie = template.headers.get("cookie", "")
+    cache: dict[str, float] = {}
+
+    def reach(cookie_value: str) -> float:
+        cookie = f"{base_cookie}; {cookie_value}" if base_cookie else cookie_value
+        if cookie not in cache:
+            headers = {**template.headers, "cookie": cookie}
+            found = explain(
+                table, Request(path=template.path, host=template.host or "", headers=headers)
+            ).to_dict()
+            cache[cookie] = sum(
+                float(d.get("percent") or 0.0) / 100.0
+                for d in found.get("destinations") or []
+                if d.get("subset") == version
+            )
+        return cache[cookie]
+
+    beta = reach(f"{prefix}beta") if n_beta else float("nan")
+    others = [reach(f"{prefix}u{u}") for u in range(n_beta, sessions.users)]
+    return pd.DataFrame(
+        {
+            "cohort": ["beta users", "other users"],
+            "users": [n_beta, sessions.users - n_beta],
+            "share": [beta, float(np.mean(others)) if others else float("nan")],
+        }
+    )
+
+
+def beta_share_by_cohort(
+    scenario: Scenario,
+    result: Result | None = None,
+    *,
+    version: str = "v2",
+    ax: Axes | None = None,
+) -> Axes:
+    """Share of the users of each cohort (beta users, the others) who see *version*.
+
+    Bars from :func:`cohort_shares`; with a *result*, the title adds the share of the
+    simulated requests that reached *version*, which the cohorts should explain.
+
+    Returns:
+        The Axes (one bar per cohort, labelled with its percentage).
+    """
+    ax = _axes(ax, (6.0, 3.2))
+    frame = cohort_shares(scenario, version=version)
+    pct = 100 * frame["share"].fillna(0.0)
+    colours = ["tab:purple", "tab:grey"]
+    bars = ax.bar(frame["cohort"], pct, color=colours)
+    for bar, value, users in zip(bars, pct, frame["users"], strict=True):
+        ax.annotate(
+            f"{value:.0f} % of {users} users",
+            xy=(bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=11,
+        )
+    ax.set_ylim(0, 115)
+    ax.set_ylabel(f"users who see {version} (%)")
+    title = f"Who sees the beta UI ({version}), by cohort"
+    if result is not None:
+        s = result.summary()
+        total = int(s["requests"].sum())
+        reached = int(s.loc[s["version"] == version, "requests"].sum())
+        if total:
+            title += f"\nsimulated: {100 * reached / total:.1f} % of all requests reach {version}"
+    ax.set_title(title)
+    return ax
 
 
 def latency_cdf(result: Result, *, ax: Axes | None = None, by: str = "version") -> Axes:
@@ -272,7 +429,7 @@ def sweep_plot(
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_ylabel(metric_label(y))
     ax.set_title(f"{y} against {_short(x)} (mean over seeds, {confidence:.0%} CI)")
     ax.legend(loc="best", fontsize="small")
     return ax
@@ -344,7 +501,7 @@ def slo_frontier(
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(knob)
-    ax.set_ylabel(metric)
+    ax.set_ylabel(metric_label(metric))
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
     return ax

@@ -202,6 +202,8 @@ class SimulationDashboard:
     def _show(self, sc: Scenario, result: Result, wall_s: float | None = None) -> None:
         from matplotlib.figure import Figure
 
+        from istiolab.lab.display import outcome_text
+
         self.result = result
         self.runs += 1
         for image, (title, fn) in zip(self.images, self.plot_fns, strict=True):
@@ -216,7 +218,7 @@ class SimulationDashboard:
         took = f" in {wall_s:.1f} s" if wall_s is not None else ""
         self.status.value = message(
             f"run {self.runs}{took}: {t['requests']} requests, {t['rps']:.0f} req/s, "
-            f"success {100 * t['success_ratio']:.2f} %, p99 {t['p99_ms']:.1f} ms"
+            f"p99 {t['p99_ms']:.1f} ms; {outcome_text(result)}"
         )
         self.summary.value = result._repr_html_()
 

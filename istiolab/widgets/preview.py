@@ -52,7 +52,9 @@ def rules_yaml(config: ConfigSet, edited: int, *, converted: bool, profile: str 
 
 
 def share_line(result: Result) -> str:
-    """Traffic share per version, success ratio and p99 latency of a run, as one line."""
+    """Traffic share per version, the outcomes (non-5xx ratio included) and p99 of a run."""
+    from istiolab.lab.display import outcome_text
+
     summary = result.summary()
     total = summary["requests"].sum()
     shares = summary.groupby("version")["requests"].sum() / (total or 1)
@@ -63,7 +65,7 @@ def share_line(result: Result) -> str:
             f"{v if v not in ('', '-') else 'local reply'} {100 * s:.1f} %"
             for v, s in shares.items()
         )
-        + f"; success {100 * t['success_ratio']:.1f} %, p99 {t['p99_ms']:.1f} ms"
+        + f"; {outcome_text(result)}; p99 {t['p99_ms']:.1f} ms"
     )
 
 
