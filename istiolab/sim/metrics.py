@@ -60,6 +60,9 @@ from istiolab.sim.tallies import (
 FLUSH_AT: Final = 16_384
 """Buffered values per batch; bounds the buffers' memory (a few hundred kB)."""
 
+_HOST_SERIES_CELLS: Final = 200_000
+"""Most (host, interval) cells of ``meta["attempt_series"]``: hosts beyond it get no series."""
+
 GRACE_INTERVALS: Final = 2
 """An interval's latency histogram is reduced once completions are this many intervals later."""
 
@@ -171,6 +174,13 @@ class Metrics:
         self._row_max: FloatArray = np.zeros(8)
         # One more histogram: end-to-end latency of the successful requests (status < 500).
         self._ok_counts: IntArray = np.zeros(self._layout.counts_len, dtype=np.int64)
+        # Requests after the warm-up by upstream tries, and the latency histogram of the
+        # successful ones by tries: where the retry back-off shows (meta["tries"]).
+        self._tries: dict[int, int] = {}
+        self._ok_by_tries: dict[int, IntArray] = {}
+        # Upstream attempts per (cluster, host) and interval, warm-up included (meta
+        # "attempt_series"): when a host stopped and started getting traffic (ejections).
+        self._host_series: dict[tuple[str, str], IntArray] = {}
 
         # Per-interval latency histograms per route, keyed by route id * intervals + interval.
         self._live: dict[int, IntArray] = {}
@@ -399,6 +409,14 @@ class Metrics:
         if self._attempts:
             warm = self._warmup_s
             attempts = Counter(a[1:] for a in self._attempts if a[0] >= warm)
+            n, interval, all_series = self._n, self._interval_s, self._host_series
+            for t, cluster, host, _status, _flags in self._attempts:
+                series = all_series.get((cluster, host))
+                if series is None:
+                    if n * (len(all_series) + 1) > _HOST_SERIES_CELLS:
+                        continue  # a bounded meta: hosts beyond the cap get no series
+                    series = all_series[(cluster, host)] = np.zeros(n, np.int64)
+                series[min(max(int(t / interval), 0), n - 1)] += 1
             self._attempts.clear()  # in place: upstream_sink holds its append
             for key, count in attempts.items():
                 self._upstream[key] = self._upstream.get(key, 0) + count
@@ -494,11 +512,19 @@ class Metrics:
             entry[1] += good
         self._add_histograms(total_rows[cid], latency)
         succeeded = ((combo_status > 0) & (combo_status < 500))[cid]
+        n_tries = attempts.astype(np.int64)
+        for k, c in zip(*np.unique(n_tries, return_counts=True), strict=True):
+            self._tries[int(k)] = self._tries.get(int(k), 0) + int(c)
         if succeeded.any():
             ok_us = self._layout.to_us(latency[succeeded])
-            self._ok_counts += np.bincount(
-                self._layout.index(ok_us), minlength=self._layout.counts_len
-            )
+            ok_index = self._layout.index(ok_us)
+            self._ok_counts += np.bincount(ok_index, minlength=self._layout.counts_len)
+            ok_tries = n_tries[succeeded]
+            for k in np.unique(ok_tries).tolist():
+                hist = self._ok_by_tries.get(k)
+                if hist is None:
+                    hist = self._ok_by_tries[k] = np.zeros(self._layout.counts_len, np.int64)
+                hist += np.bincount(ok_index[ok_tries == k], minlength=self._layout.counts_len)
         by_names: dict[tuple[str, ...], list[int]] = {}
         for c in np.flatnonzero(per_combo).tolist():
             by_names.setdefault(unique[c][7], []).append(c)
@@ -524,6 +550,15 @@ class Metrics:
             seconds = seconds.reshape(len(picked), len(names))
             for j in range(len(names)):
                 self._add_histograms(table[picked, j], seconds[:, j])
+
+    def _tries_meta(self) -> dict[str, Any]:
+        """Requests by upstream tries and the latency of the successful ones by tries."""
+        layout = self._layout
+        success: dict[str, dict[str, float]] = {}
+        for k, hist in sorted(self._ok_by_tries.items()):
+            p50, p90, p99 = (v / 1e3 for v in layout.percentiles_us(hist, (50.0, 90.0, 99.0)))
+            success[str(k)] = {"n": int(hist.sum()), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99}
+        return {"requests": {str(k): n for k, n in sorted(self._tries.items())}, "success": success}
 
     def _add_histograms(self, rows: npt.NDArray[np.intp], seconds: FloatArray) -> None:
         """Add *seconds* to the dense histogram rows *rows* (both 1-D, same length)."""
@@ -652,6 +687,11 @@ class Metrics:
                 "success": "status < 500",
             },
             "totals": reduction.totals(),
+            "tries": self._tries_meta(),
+            "attempt_series": {
+                f"{cluster}|{host}": series.tolist()
+                for (cluster, host), series in sorted(self._host_series.items())
+            },
             "counters": {
                 "records": self._records,
                 "spans": len(self._spans),
