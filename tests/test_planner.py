@@ -122,6 +122,7 @@ def test_plan_returns_the_erlang_c_answer() -> None:
         "std",
         "bound",
         "ok",
+        "note",
         "meets",
     ]
     mean_ok = checks[checks["metric"] == "mean_ms"].set_index("value")

@@ -64,11 +64,13 @@ def test_schema_order_and_reproducible_rows() -> None:
     row = frame.iloc[3]
     alone = simulate(sc.with_overrides({CONC: 12}), seed=int(row["seed"]), params={CONC: 12})
     assert alone.run_id == row["run_id"]
-    totals = alone.totals()
+    totals = {**alone.totals(), **alone.window_totals()}
     derived = {"error_rate", "rho_max", "warnings"}
     for name in metric_names:
         if name not in derived:
-            assert totals[name] == row[name], name
+            assert totals[name] == row[name] or (
+                totals[name] != totals[name] and row[name] != row[name]
+            ), name
     assert row["error_rate"] == 1 - totals["success_ratio_incl_unfinished"]
     assert row["rho_max"] == max(totals["rho"].values())
     assert row["warnings"] == ",".join(w["code"] for w in alone.warnings)

@@ -60,6 +60,9 @@ AGGREGATE_METRICS: tuple[str, ...] = (
     "retries",
     "unfinished",
     "rho_max",
+    "window_p99_ms_max",
+    "window_error_rate_max",
+    "time_to_recover_s",
 )
 """The sweep columns :func:`aggregate` and :func:`compare` summarise, in output order."""
 
@@ -101,7 +104,13 @@ def _stats(part: pd.DataFrame, metric: str, confidence: float) -> dict[str, Any]
     ok = part[part["error"].isna()]
     values = [float(v) for v in pd.to_numeric(ok[metric], errors="coerce") if pd.notna(v)]
     mean, low, high = mean_interval(values, confidence)
-    codes = sorted({c for w in ok["warnings"].fillna("") for c in str(w).split(",") if c})
+    codes = {c for w in ok["warnings"].fillna("") for c in str(w).split(",") if c}
+    if "rho_max" in ok:
+        from istiolab.sim.accounting import RHO_HIGH
+
+        rho = pd.to_numeric(ok["rho_max"], errors="coerce").dropna()
+        if len(rho) and float(rho.max()) >= RHO_HIGH:
+            codes.add("high_rho")  # a point with little headroom, as the planner warns
     return {
         "n": len(values),
         "errors": int(part["error"].notna().sum()),
@@ -111,7 +120,7 @@ def _stats(part: pd.DataFrame, metric: str, confidence: float) -> dict[str, Any]
         "ci_high": high,
         "min": min(values) if values else math.nan,
         "max": max(values) if values else math.nan,
-        "warnings": ",".join(codes),
+        "warnings": ",".join(sorted(codes)),
     }
 
 
@@ -136,7 +145,8 @@ def aggregate(
         (failed runs of the point), ``mean``, ``std``, ``ci_low``/``ci_high`` (the t interval
         of the mean; NaN with fewer than two runs), ``min``, ``max`` (for ``rho_max`` the
         busiest tier of the worst seed) and ``warnings`` (the codes any run of the point
-        raised). Points keep the sweep's grid order, metrics the order of *metrics*.
+        raised, plus ``high_rho`` when a run's busiest tier reached ρ ≥ 0.85). Points keep
+        the sweep's grid order, metrics the order of *metrics*.
     """
     if by is None:
         grid = frame.attrs.get("grid")

@@ -37,6 +37,24 @@ beyond a steady state's, :mod:`istiolab.sim.accounting`) and ``error_rate`` is i
 unless ``unfinished_ok=True``. ``rho`` is the busiest tier's utilisation (``rho<=0.8`` is a
 utilisation ceiling). An answer whose busiest tier runs at ρ ≥ 0.85 gets a ``high_rho``
 warning (:attr:`Plan.warnings`).
+
+Windowed objectives: ``window_p99_ms_max`` (alias ``window_p99_ms``) and
+``window_error_rate_max`` (alias ``window_error_rate``) hold the worst metrics window after the
+warm-up (:meth:`Result.windows <istiolab.sim.results.Result.windows>`, one window per
+``run.metrics_interval_s``) to the threshold, and ``time_to_recover_s`` the seconds from an
+event to the first window that meets the objectives again (:meth:`Result.window_totals
+<istiolab.sim.results.Result.window_totals>`). What a window must meet is read off the plan's
+own objectives: its p99 at most the smallest ``p99_ms``/``window_p99_ms_max`` threshold, its
+error rate at most the smallest ``error_rate``/``window_error_rate_max`` threshold or
+1 − the largest ``success_ratio`` one (1 % when none is given). A run without events has no
+recovery to time: a ``time_to_recover_s`` objective is not checked on it.
+
+N-1 (``must_survive``): every candidate is also run with each of the given events added to
+the scenario (``az_loss:us-east-1a``, ``node_loss``, ``pod_crash:api/v1:2``; at the middle of
+the window after the warm-up unless ``@SECONDS`` says when), on the same seeds, and meets the
+objectives only if they hold in the base scenario *and* in every variant. The checks and the
+evidence then carry a ``variant`` column (``base`` or the event as written); the time to
+recover of a variant is timed from its added event.
 """
 
 from __future__ import annotations
@@ -44,7 +62,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +90,7 @@ __all__ = [
     "Knob",
     "Plan",
     "SLONotMetError",
+    "Survive",
     "confidence_bound",
     "describe_checks",
     "plan",
@@ -111,6 +130,15 @@ class SLO:
             raise ValueError(f"unknown SLO operator {self.op!r}; use one of {list(_OPS)}")
         if not math.isfinite(self.threshold):
             raise ValueError(f"the SLO threshold must be a finite number, got {self.threshold}")
+        if _ALIASES.get(self.metric, self.metric) == "window_p999_ms_max":
+            from istiolab.sim.results import TIMESERIES_METRICS
+
+            if "p999_ms" not in TIMESERIES_METRICS:  # the engines reduce intervals to p99
+                raise ValueError(
+                    "window_p999_ms_max is not measured: the engines keep p50/p90/p99 per "
+                    "metrics window, not p99.9; hold window_p99_ms_max per window and "
+                    "p999_ms over the run"
+                )
 
     @classmethod
     def parse(cls, text: str | SLO) -> SLO:
@@ -142,7 +170,12 @@ class SLO:
         return f"{self.metric}{self.op}{self.threshold:g}"
 
 
-_ALIASES = {"rho": "rho_max"}
+_ALIASES = {
+    "rho": "rho_max",
+    "window_p99_ms": "window_p99_ms_max",
+    "window_p999_ms": "window_p999_ms_max",
+    "window_error_rate": "window_error_rate_max",
+}
 """SLO metric names that read another sweep column."""
 
 _KNOB_RE = re.compile(
@@ -205,6 +238,109 @@ class Knob:
 
     def __str__(self) -> str:
         return f"{self.path} (cost {self.cost:g}/unit)"
+
+
+_SURVIVE_RE = re.compile(
+    r"^\s*([a-z_]+)\s*(?::\s*([^@]*?))?\s*(?:@\s*([0-9.]+(?:[eE][-+]?\d+)?)\s*s?)?\s*$"
+)
+_SURVIVE_KINDS = ("az_loss", "node_loss", "pod_crash")
+
+
+@dataclass(frozen=True)
+class Survive:
+    """An event every answer of :func:`plan` must also survive (an N-1 variant).
+
+    Attributes:
+        name: The variant's label in the checks and evidence (the event as written).
+        event: The event's fields (:class:`~istiolab.sim.scenario.EventSpec`) without ``at_s``.
+        at_s: When it happens; None: the middle of the window after the warm-up.
+    """
+
+    name: str
+    event: dict[str, Any]
+    at_s: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str | Mapping[str, Any] | Survive) -> Survive:
+        """Parse ``az_loss:AZ``, ``node_loss[:NODE]`` or ``pod_crash:SERVICE[/VERSION][:COUNT]``.
+
+        Each may end in ``@SECONDS`` (when the event happens). A mapping is taken as the
+        event's fields (``{"kind": "error_burst", "probability": 0.2}``), ``at_s`` optional.
+
+        Raises:
+            ValueError: With the accepted syntax.
+
+        Example:
+            >>> Survive.parse("pod_crash:api/v1:2@30").event
+            {'kind': 'pod_crash', 'service': 'api', 'version': 'v1', 'count': 2}
+        """
+        if isinstance(spec, Survive):
+            return spec
+        if isinstance(spec, Mapping):
+            fields = dict(spec)
+            at = fields.pop("at_s", None)
+            kind = fields.get("kind")
+            if not isinstance(kind, str):
+                raise ValueError(f"a must-survive event needs a kind, got {dict(spec)!r}")
+            target = fields.get("az") or fields.get("node") or fields.get("service") or ""
+            name = f"{kind}:{target}" if target else kind
+            return cls(name, fields, None if at is None else float(at))
+        m = _SURVIVE_RE.match(spec)
+        if m is None or m.group(1) not in _SURVIVE_KINDS:
+            raise ValueError(
+                f"cannot parse must-survive event {spec!r}: write az_loss:AZ, node_loss[:NODE] "
+                "or pod_crash:SERVICE[/VERSION][:COUNT], optionally @SECONDS, e.g. "
+                "az_loss:us-east-1a@30"
+            )
+        kind, arg, at = m.group(1), (m.group(2) or "").strip(), m.group(3)
+        event: dict[str, Any] = {"kind": kind}
+        if kind == "az_loss" and arg:
+            event["az"] = arg
+        elif kind == "node_loss" and arg:
+            event["node"] = arg
+        elif kind == "pod_crash" and arg:
+            target, _, count = arg.partition(":")
+            service, _, version = target.partition("/")
+            if service:
+                event["service"] = service
+            if version:
+                event["version"] = version
+            if count:
+                if not count.isdigit() or int(count) < 1:
+                    raise ValueError(f"{spec!r}: the pod count must be a positive integer")
+                event["count"] = int(count)
+        return cls(spec.strip(), event, None if at is None else float(at))
+
+    def variant(self, scenario: Scenario) -> tuple[Scenario, float]:
+        """*scenario* with this event added, and the event's time.
+
+        Raises:
+            ConfigError: When the event does not fit the scenario (an unknown zone, service…).
+        """
+        run = scenario.run
+        at = (
+            self.at_s
+            if self.at_s is not None
+            else run.warmup_s + (run.duration_s - run.warmup_s) / 2
+        )
+        if self.event.get("kind") == "az_loss" and "az" not in self.event:
+            event = {**self.event, "az": scenario.ingress.azs[0]}  # the first zone by default
+        else:
+            event = dict(self.event)
+        if not 0 <= at < run.duration_s:
+            raise ConfigError(
+                [
+                    finding(
+                        "IL401",
+                        "plan --must-survive",
+                        self.name,
+                        f"the event is at {at:g} s, outside the run (0 to {run.duration_s:g} s)",
+                        "give @SECONDS within the run, or a longer --duration",
+                    )
+                ]
+            )
+        kept = [e.model_dump(mode="json", exclude_unset=True) for e in scenario.events]
+        return scenario.with_overrides({"events": [*kept, {**event, "at_s": at}]}), at
 
 
 def t_quantile(p: float, df: float) -> float:
@@ -335,7 +471,17 @@ class Plan:
         evidence: One row per run (the sweep schema, :func:`istiolab.analysis.sweep.sweep`), the
             knob as first column, sorted by knob value then seed.
         checks: One row per (value, objective): ``value, slo, metric, op, threshold, n,
-            errors, mean, std, bound, ok, meets`` (``meets``: every objective ok at this value).
+            errors, mean, std, bound, ok, note, meets`` (``note``: why a check was skipped;
+            ``meets``: every objective ok at this value).
+            With ``must_survive``, one row per (value, variant, objective), ``variant`` after
+            ``value`` (``base`` or the event as written), and ``meets`` over every variant.
+        knobs: The knobs with their costs and ranges.
+        values: The answer per knob path.
+        cost: Σ cost × value of the answer.
+        warnings: ``[{code, message}]`` about the answer's runs (a variant's are prefixed with
+            its name).
+        unfinished_ok: Whether unfinished requests were left out of success objectives.
+        must_survive: The event variants every answer had to meet the objectives in.
     """
 
     knob: str
@@ -351,6 +497,7 @@ class Plan:
     cost: float = math.nan
     warnings: tuple[dict[str, str], ...] = ()
     unfinished_ok: bool = False
+    must_survive: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """A human summary: the answer, its cost per knob, warnings, one line per check."""
@@ -370,16 +517,24 @@ class Plan:
 
 
 def describe_checks(knob: str, value: int | None, checks: pd.DataFrame, confidence: float) -> str:
-    """Human table of a plan's checks: the answer (or that there is none), one line per check."""
+    """Human table of a plan's checks: the answer (or that there is none), one line per check.
+
+    With variants (``must_survive``) each objective is labelled ``variant: objective``.
+    """
     side = f"{confidence:.0%} one-sided t bound over seeds"
+    variants = "variant" in checks.columns
+    width = 40 if variants else 24
     lines = [
         f"{knob} = {value}" if value is not None else f"{knob}: no value meets the objectives",
-        f"{'value':>7}  {'objective':24} {'mean':>11} {'bound':>11}  ok   ({side})",
+        f"{'value':>7}  {'objective':{width}} {'mean':>11} {'bound':>11}  ok   ({side})",
     ]
     for r in checks.to_dict("records"):
         extra = f"  {r['errors']} failed run(s)" if r["errors"] else ""
+        if r.get("note"):
+            extra += f"  ({r['note']})"
+        what = f"{r['variant']}: {r['slo']}" if variants else str(r["slo"])
         lines.append(
-            f"{r['value']:>7}  {r['slo']!s:24} {r['mean']:>11.5g} {r['bound']:>11.5g}  "
+            f"{r['value']:>7}  {what:{width}} {r['mean']:>11.5g} {r['bound']:>11.5g}  "
             f"{'yes' if r['ok'] else 'no '}{extra}"
         )
     return "\n".join(lines)
@@ -501,6 +656,7 @@ def plan(
     progress: bool | None = None,
     engine: str = "simpy",
     unfinished_ok: bool = False,
+    must_survive: Sequence[str | Mapping[str, Any] | Survive] = (),
 ) -> Plan:
     """Find the smallest value of a knob, or the cheapest point of several, meeting every SLO.
 
@@ -528,6 +684,10 @@ def plan(
         unfinished_ok: Hold ``success_ratio`` and ``error_rate`` objectives against completed
             requests only (by default unfinished requests beyond a steady state's count as
             failures).
+        must_survive: Events every answer must also meet the objectives under (N-1):
+            ``"az_loss:us-east-1a"``, ``"node_loss"``, ``"pod_crash:api/v1:2@30"``, a mapping
+            of event fields or a :class:`Survive`; each is a variant of the scenario run on the
+            same seeds (see the module docstring).
 
     Returns:
         The answer with its evidence, checks, cost, warnings and a plot method.
@@ -559,7 +719,15 @@ def plan(
     if len(set(paths)) != len(paths):
         raise ValueError(f"a knob is given twice: {paths}")
     check_engine(engine)
-    check_runs(seeds if isinstance(seeds, int) else len(seeds), scenario.name)
+    survive = tuple(Survive.parse(x) for x in must_survive)
+    names = [v.name for v in survive]
+    if len(set(names)) != len(names) or "base" in names:
+        raise ValueError(f"must-survive events must differ (and not be named 'base'): {names}")
+    for each in survive:
+        each.variant(scenario)  # an event that does not fit the scenario fails before any run
+    check_runs(
+        (1 + len(survive)) * (seeds if isinstance(seeds, int) else len(seeds)), scenario.name
+    )
     root = scenario.run.seed if base_seed is None else base_seed
     seed_list = sweep_seeds(root, seeds) if isinstance(seeds, int) else [int(s) for s in seeds]
     if len(seed_list) < 2:
@@ -587,6 +755,7 @@ def plan(
         current = _current_value(scenario, first.path)
         start = current if isinstance(current, int) and not isinstance(current, bool) else None
     single = len(knobs) == 1
+    recovery = _recovery(slos, unfinished_ok)
     frames: dict[tuple[int, ...], pd.DataFrame] = {}
     checks: dict[tuple[int, ...], list[dict[str, Any]]] = {}
     order: list[tuple[int, ...]] = []
@@ -603,11 +772,28 @@ def plan(
             if key not in frames:
                 order.append(key)
                 sc = scenario.with_overrides(dict(point))
-                tasks = [_Task(sc, dict(point), s, engine) for s in seed_list]
+                variants: list[tuple[str, Scenario, float | None]] = [("base", sc, None)]
+                variants += [(v.name, *v.variant(sc)) for v in survive]
+                tasks = [
+                    _Task(vsc, dict(point), s, engine, _after(recovery, at))
+                    for _, vsc, at in variants
+                    for s in seed_list
+                ]
                 desc = "plan " + ", ".join(f"{p}={v}" for p, v in point.items())
                 rows = run_tasks(run, tasks, progress=progress, desc=desc)
-                frames[key] = frame = sweep_frame(paths, tasks, rows)
-                checks[key] = _check(frame, label(key), slos, confidence, unfinished_ok)
+                n, parts, found = len(seed_list), [], []
+                for i, (name, vsc, _) in enumerate(variants):
+                    part = sweep_frame(paths, tasks[i * n : (i + 1) * n], rows[i * n : (i + 1) * n])
+                    rows_i = _check(
+                        part, label(key), slos, confidence, unfinished_ok, bool(vsc.events)
+                    )
+                    if survive:
+                        part.insert(len(paths), "variant", name)
+                        rows_i = [{"value": r["value"], "variant": name, **r} for r in rows_i]
+                    parts.append(part)
+                    found.extend(rows_i)
+                frames[key] = pd.concat(parts, ignore_index=True)
+                checks[key] = found
             return all(c["ok"] for c in checks[key])
 
         if single:
@@ -647,8 +833,9 @@ def plan(
         knobs=knobs,
         values=dict(values),
         cost=cost,
-        warnings=tuple(_answer_warnings(frames[key], slos)),
+        warnings=tuple(_variant_warnings(frames[key], slos)),
         unfinished_ok=unfinished_ok,
+        must_survive=tuple(v.name for v in survive),
     )
 
 
@@ -698,6 +885,48 @@ def _answer_warnings(frame: pd.DataFrame, slos: Sequence[SLO] = ()) -> list[dict
     return out
 
 
+def _variant_warnings(frame: pd.DataFrame, slos: Sequence[SLO]) -> list[dict[str, str]]:
+    """:func:`_answer_warnings` of the base runs, then of each variant, prefixed with its name."""
+    if "variant" not in frame.columns:
+        return _answer_warnings(frame, slos)
+    out: list[dict[str, str]] = []
+    for name, part in frame.groupby("variant", sort=False):
+        for w in _answer_warnings(part, slos if name == "base" else ()):
+            out.append(w if name == "base" else {**w, "message": f"[{name}] {w['message']}"})
+    return out
+
+
+_LATENCY_GOALS = ("p99_ms", "window_p99_ms_max")
+_ERROR_GOALS = ("error_rate", "window_error_rate_max")
+
+
+def _recovery(slos: Sequence[SLO], unfinished_ok: bool) -> dict[str, float]:
+    """What a metrics window must meet for ``time_to_recover_s``, read off the objectives.
+
+    Its p99 at most the smallest p99 threshold (``p99_ms``, ``window_p99_ms_max``), its error
+    rate at most the smallest error threshold (``error_rate``, ``window_error_rate_max``, or
+    1 − a ``success_ratio`` threshold); 1 % when no objective bounds errors.
+    """
+    from istiolab.sim.results import RECOVERY_ERROR_RATE
+
+    del unfinished_ok  # a window counts the requests completed in it either way
+    out: dict[str, float] = {}
+    p99 = [s.threshold for s in slos if _ALIASES.get(s.metric, s.metric) in _LATENCY_GOALS]
+    if p99:
+        out["p99_ms"] = min(p99)
+    errors = [
+        s.threshold for s in slos if s.upper and _ALIASES.get(s.metric, s.metric) in _ERROR_GOALS
+    ]
+    errors += [1.0 - s.threshold for s in slos if s.metric == "success_ratio" and not s.upper]
+    out["error_rate"] = max(0.0, min(errors)) if errors else RECOVERY_ERROR_RATE
+    return out
+
+
+def _after(recovery: Mapping[str, float], at: float | None) -> dict[str, float]:
+    """The recovery objective of one variant: timed from its added event, if it has one."""
+    return dict(recovery) if at is None else {**recovery, "after_s": at}
+
+
 def _measured(s: SLO, unfinished_ok: bool) -> str:
     """The sweep column an objective is held against."""
     if s.metric == "success_ratio" and not unfinished_ok:
@@ -711,11 +940,32 @@ def _check(
     slos: Sequence[SLO],
     confidence: float,
     unfinished_ok: bool = False,
+    events: bool = True,
 ) -> list[dict[str, Any]]:
     failed = frame["error"].notna()
     out = []
     for s in slos:
         column = _measured(s, unfinished_ok)
+        if column == "time_to_recover_s" and not events:
+            # nothing happens in this variant, so there is nothing to recover from
+            out.append(
+                {
+                    "value": value,
+                    "slo": str(s),
+                    "metric": s.metric,
+                    "op": s.op,
+                    "threshold": s.threshold,
+                    "measured": column,
+                    "n": 0,
+                    "errors": int(failed.sum()),
+                    "mean": math.nan,
+                    "std": math.nan,
+                    "bound": math.nan,
+                    "ok": bool(not failed.any()),
+                    "note": "no event to recover from",
+                }
+            )
+            continue
         xs = [float(x) for x in frame.loc[~failed, column].astype("float64")]
         if s.metric == "error_rate" and unfinished_ok:
             xs = [1.0 - float(x) for x in frame.loc[~failed, "success_ratio"].astype("float64")]
@@ -738,6 +988,7 @@ def _check(
                 "std": sd,
                 "bound": bound,
                 "ok": bool(not failed.any() and s.holds(bound)),
+                "note": "",
             }
         )
     return out

@@ -93,25 +93,38 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("success_ratio_incl_unfinished", "float64"),
     ("error_rate", "float64"),
     ("rho_max", "float64"),
+    ("window_p99_ms_max", "float64"),
+    ("window_p999_ms_max", "float64"),
+    ("window_error_rate_max", "float64"),
+    ("time_to_recover_s", "float64"),
     ("warnings", "object"),
 )
 """Summary columns of a sweep frame and their dtypes (from :meth:`Result.totals`).
 
 ``error_rate`` is ``1 − success_ratio_incl_unfinished`` (unfinished requests beyond a steady
-state's count as errors), ``rho_max`` the utilisation of the busiest tier (``totals.rho``) and
-``warnings`` the run's warning codes joined by commas ('' for none); see docs/outputs.md."""
+state's count as errors), ``rho_max`` the utilisation of the busiest tier (``totals.rho``),
+``window_*`` and ``time_to_recover_s`` the worst metrics window and the recovery after the first
+event (:meth:`Result.window_totals <istiolab.sim.results.Result.window_totals>`, judged against
+the task's recovery objective, by default a window error rate ≤ 1 %) and ``warnings`` the run's
+warning codes joined by commas ('' for none); see docs/outputs.md."""
 
 Row: TypeAlias = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class _Task:
-    """One run: the already-overridden scenario, the grid point, the seed and the engine."""
+    """One run: the already-overridden scenario, the grid point, the seed and the engine.
+
+    ``recovery`` holds the keyword arguments of :meth:`Result.window_totals
+    <istiolab.sim.results.Result.window_totals>` (``p99_ms``, ``error_rate``, ``after_s``): what
+    a window must meet for ``time_to_recover_s``, and after which event.
+    """
 
     scenario: Scenario
     params: dict[str, Any]
     seed: int
     engine: str = "simpy"
+    recovery: Mapping[str, float] | None = None
 
 
 def sweep_seeds(base_seed: int, n: int) -> list[int]:
@@ -147,7 +160,11 @@ def check_engine(engine: str) -> None:
 
 
 def run_point(
-    scenario: Scenario, params: Mapping[str, Any], seed: int, engine: str = "simpy"
+    scenario: Scenario,
+    params: Mapping[str, Any],
+    seed: int,
+    engine: str = "simpy",
+    recovery: Mapping[str, float] | None = None,
 ) -> Row:
     """Run one sweep cell and return its row (what every sweep task executes).
 
@@ -160,6 +177,8 @@ def run_point(
         seed: The run's seed.
         engine: The simulation engine (``auto``, ``simpy`` or ``fast``; see
             :func:`~istiolab.sim.engine.simulate`).
+        recovery: Keyword arguments of :meth:`Result.window_totals
+            <istiolab.sim.results.Result.window_totals>` (None: its defaults).
 
     Returns:
         ``{"run_id", "error", <metric>: value, ...}`` (grid columns and seed are added by the
@@ -170,6 +189,7 @@ def run_point(
     try:
         result = simulate(scenario, seed=seed, params=dict(params), engine=engine)
         totals = result.totals()
+        totals.update(result.window_totals(**dict(recovery or {})))
     except Exception as err:  # every failure becomes an error row, by design
         return _error_row(scenario, params, seed, err)
     row: Row = {"run_id": result.run_id, "error": None}
@@ -272,7 +292,7 @@ RunMany = Callable[[Sequence[_Task], Any], list[Row]]
 def _run_serial(tasks: Sequence[_Task], bar: Any) -> list[Row]:
     rows = []
     for t in tasks:
-        rows.append(run_point(t.scenario, t.params, t.seed, t.engine))
+        rows.append(run_point(t.scenario, t.params, t.seed, t.engine, t.recovery))
         if bar is not None:
             bar.update()
     return rows
@@ -284,7 +304,8 @@ def _run_on(pool: cf.Executor) -> RunMany:
         rows: list[Row | None] = [None] * len(tasks)
         try:
             for i, t in enumerate(tasks):
-                futures[pool.submit(run_point, t.scenario, t.params, t.seed, t.engine)] = i
+                fut = pool.submit(run_point, t.scenario, t.params, t.seed, t.engine, t.recovery)
+                futures[fut] = i
             for fut in cf.as_completed(futures):
                 i = futures[fut]
                 try:
@@ -534,7 +555,9 @@ def sweep(
         * ``requests`` (Int64), ``rps``, ``success_ratio``, ``p50_ms``, ``p90_ms``, ``p99_ms``,
           ``mean_ms`` (float64), ``retries``, ``upstream_requests`` (Int64): whole-run totals
           after warm-up (:meth:`Result.totals <istiolab.sim.results.Result.totals>`), missing
-          on error rows;
+          on error rows, then the rest of :data:`METRICS` (p99.9, success latency, unfinished,
+          error rate, the busiest tier's ρ, the worst metrics window, the time to recover after
+          the first event, warning codes);
         * ``error`` (object): None, or ``"ExceptionType: message"`` when the run failed.
 
         ``frame.attrs`` holds ``scenario`` (name), ``base_seed`` and ``grid``.

@@ -482,6 +482,15 @@ def plan_cmd(
             "requests still in flight beyond a steady state's count as failures).",
         ),
     ] = False,
+    must_survive: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--must-survive",
+            help="An event the answer must also meet every objective under (N-1), added to "
+            "the scenario at the middle of the window after the warm-up or at @SECONDS: "
+            "az_loss:AZ, node_loss[:NODE], pod_crash:SERVICE[/VERSION][:COUNT] (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Find the smallest value of a knob that meets service-level objectives.
 
@@ -505,22 +514,32 @@ def plan_cmd(
             --knob services.0.versions.0.replicas:1 --slo p99_ms<=250
             --slo rho<=0.8 --set traffic.0.arrival.rate_rps=4000 --duration 30
 
+        istiolab plan capacity-peak.yaml --knob ingress.nodes_per_az
+            --slo success_p99_ms<=250 --slo time_to_recover_s<=15
+            --must-survive az_loss:us-east-1a
+
     Objectives: p50_ms, p90_ms, p99_ms, p999_ms, success_p99_ms, mean_ms,
-    success_ratio, error_rate, rho (the busiest tier's utilisation), unfinished, rps.
+    success_ratio, error_rate, rho (the busiest tier's utilisation), unfinished, rps,
+    window_p99_ms and window_error_rate (the worst metrics window after the
+    warm-up), time_to_recover_s (seconds from an event to the first window
+    meeting the p99 and error objectives again).
     Several --knob values are searched jointly: the answer is the cheapest
     point (sum of cost x value) meeting every objective.
     """  # noqa: D412 - a blank line keeps the examples apart in --help
-    from istiolab.analysis.planner import SLO, Knob, SLONotMetError, describe_checks, plan
+    from istiolab.analysis.planner import SLO, Knob, SLONotMetError, Survive, describe_checks, plan
     from istiolab.cli.simulate import _parse_set
     from istiolab.errors import ConfigError, MissingDependencyError
 
     try:
         slos = [SLO.parse(s) for s in slo]
         knobs = [Knob.parse(k) for k in knob]
+        survive = [Survive.parse(e) for e in must_survive or []]
     except ValueError as err:
         raise usage_error(str(err)) from None
     if plot is not None and len(knobs) > 1:
         raise usage_error("--plot draws one knob; drop --plot or search one --knob")
+    if plot is not None and survive:
+        raise usage_error("--plot draws the base scenario only; drop --plot or --must-survive")
     overrides = _parse_set(set_ or [])
     if duration is not None:
         if not duration > 0:
@@ -559,6 +578,7 @@ def plan_cmd(
             progress=False if quiet else None,
             engine=engine,
             unfinished_ok=unfinished_ok,
+            must_survive=survive,
         )
     except SLONotMetError as err:
         if out is not None:
@@ -599,6 +619,7 @@ def plan_cmd(
             "cost": result.cost,
             "warnings": list(result.warnings),
             "unfinished_ok": result.unfinished_ok,
+            "must_survive": list(result.must_survive),
             "slos": [str(s) for s in result.slos],
             "confidence": result.confidence,
             "seeds": list(result.seeds),
