@@ -497,3 +497,140 @@ spec:
     assert fault.delay_per_million == 50_000
     assert lone.weights == [100]
     assert [c.weight for c in routes["lone"].clusters] == [100]
+
+
+# -- stale states, reset buttons, progress ------------------------------------------------------
+
+
+def test_dashboard_az_loss_box_shows_and_controls_the_scenarios_event() -> None:
+    """az-loss already loses an AZ: the box starts checked, and unchecking removes the event."""
+    base = lab.scenario("az-loss")
+    assert [e.kind for e in base.events] == ["az_loss"]
+    dash = SimulationDashboard(base)
+    try:
+        assert dash.knobs["az_loss"].value is True
+        assert dash.knobs["pod_crash"].value is False
+        assert dash.overrides() == {}
+        assert [e.kind for e in dash.scenario().events] == ["az_loss"]
+        dash.set(az_loss=False)
+        assert [e.kind for e in dash.scenario().events] == []
+        assert dash.params() == {"az_loss": False}
+        dash.set(az_loss=True, pod_crash=True)
+        assert [e.kind for e in dash.scenario().events] == ["az_loss", "pod_crash"]
+        dash.reset_button.click()
+        assert dash.knobs["pod_crash"].value is False
+        assert dash.overrides() == {}
+    finally:
+        dash.close()
+    # a scenario without the event: the box adds it
+    plain = SimulationDashboard(lab.scenario("canary-90-10"))
+    try:
+        assert plain.knobs["az_loss"].value is False
+        assert [e.kind for e in plain.scenario().events] == []
+        plain.set(az_loss=True)
+        assert [e.kind for e in plain.scenario().events] == ["az_loss"]
+    finally:
+        plain.close()
+
+
+def test_dashboard_says_its_plots_are_stale_when_a_knob_moves(canary_sc: Any) -> None:
+    dash = SimulationDashboard(canary_sc)
+    try:
+        dash.run()
+        assert "run 1" in dash.status.value
+        assert "non-5xx ratio" in dash.status.value  # says which success it means
+        dash.set(**{"ingress.concurrency": 3})
+        assert "knobs changed: press Run" in dash.status.value
+        assert dash.progress.value == 0.0
+    finally:
+        dash.close()
+
+
+def test_progress_never_moves_back() -> None:
+    from istiolab.widgets.runner import ESTIMATE_CAP, Job
+
+    job = Job(started=time.monotonic() - 100.0, estimate_s=1.0)
+    seen = [job.fraction]
+    assert seen[0] == ESTIMATE_CAP  # the estimate is capped: the worker has not reported
+    for reported in (0.0, 0.01, 0.5, 0.4, 1.0):
+        job.reported = reported
+        seen.append(job.fraction)
+    assert seen == sorted(seen)
+    assert seen[1] == ESTIMATE_CAP  # the first report (0 %) does not empty the bar
+    assert seen[3] == pytest.approx(ESTIMATE_CAP + 0.5 * (1 - ESTIMATE_CAP))
+    assert seen[-1] == 1.0
+
+
+def test_idle_worker_exits() -> None:
+    from istiolab.widgets.runner import Runner
+
+    runner = Runner(idle_s=0.5)
+    try:
+        job = runner.submit(
+            lab.scenario("canary-90-10").with_overrides({"run.duration_s": 1, "run.warmup_s": 0.2}),
+            1,
+        )
+        assert job.wait(60)
+        assert job.state == "done"
+        proc = runner._proc
+        assert proc is not None
+        deadline = time.monotonic() + 10
+        while runner._proc is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runner._proc is None
+        assert proc.wait(timeout=5) is not None  # stopped and reaped
+    finally:
+        runner.close()
+
+
+def test_designer_shows_updating_resets_and_notifies(canary_sc: Any) -> None:
+    designer = RuleDesigner(lab.rules_of(canary_sc), scenario=canary_sc)
+    seen: list[str] = []
+    designer.on_change(lambda d: seen.append(d.share_view.value))
+    statuses: list[str] = []
+    designer.share_view.observe(lambda c: statuses.append(c["new"]), names="value")
+    designer.set_weights(50, 50)
+    assert "updating" in statuses[0]  # shown before the simulation ran
+    assert "updating" not in statuses[-1]
+    assert len(seen) == 1
+    assert [s.value for s in designer.sliders] == [50, 50]
+    designer.reset_button.click()
+    assert [s.value for s in designer.sliders] == [90, 10]
+    assert "weight: 90" in designer.yaml()
+    assert len(seen) == 2
+
+
+def test_apply_panel_clears_a_dry_run_when_the_rules_change(tmp_path: Any) -> None:
+    from istiolab.kube import BackupStore, InMemoryCluster
+    from istiolab.widgets import ApplyPanel
+
+    designer = RuleDesigner(lab.rules_of(lab.scenario("canary-90-10")))
+    panel = ApplyPanel(designer, cluster=InMemoryCluster(), backups=BackupStore(tmp_path))
+    panel.dry_run()
+    assert "dry run OK" in panel.status.value
+    assert panel.diff.value
+    designer.set_weights(70, 30)
+    assert "dry run OK" not in panel.status.value
+    assert "the rules changed" in panel.status.value
+    assert panel.diff.value == ""
+    assert panel.apply_button.disabled
+    panel.dry_run()
+    assert "dry run OK" in panel.status.value
+    panel.reset_button.click()
+    assert panel.plan is None
+    assert panel.diff.value == ""
+    assert "press Dry run" in panel.status.value
+
+
+def test_verify_panel_reset_and_stale_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISTIOLAB_ENVOY", "/nonexistent/envoy")
+    designer = RuleDesigner(istiolab.load(lab.example("legacy", "cookie-ab.yaml")))
+    panel = VerifyPanel(designer)
+    assert panel.run() is None
+    assert panel.error
+    designer.set(match_value="user=tester")
+    assert "rules changed" in panel.status.value
+    assert not panel.error
+    panel.run()
+    panel.reset_button.click()
+    assert "press the button" in panel.status.value

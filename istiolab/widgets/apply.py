@@ -72,6 +72,9 @@ def diff_html(diff: str) -> str:
     )
 
 
+_READY = "press Dry run: nothing is changed until you confirm Apply"
+
+
 class ApplyPanel:
     """Dry run, diff, confirmed apply and rollback of the current rules.
 
@@ -135,7 +138,10 @@ class ApplyPanel:
         self.confirm_box = w.HBox([self.confirm_text, self.confirm_button, self.cancel_button])
         self.confirm_box.layout.display = "none"
         self.rollback_button = w.Button(description="Rollback", icon="undo", disabled=True)
-        self.status = w.HTML(message("press Dry run: nothing is changed until you confirm Apply"))
+        self.reset_button = w.Button(
+            description="Reset", icon="eraser", tooltip="forget the dry run (the cluster is kept)"
+        )
+        self.status = w.HTML(message(_READY))
         self.summary = w.HTML()
         self.diff = w.HTML()
         self.dry_run_button.on_click(lambda _: self.dry_run())
@@ -143,13 +149,24 @@ class ApplyPanel:
         self.confirm_button.on_click(lambda _: self.apply(confirm=True))
         self.cancel_button.on_click(lambda _: self._hide_confirmation("apply cancelled"))
         self.rollback_button.on_click(lambda _: self.rollback())
+        self.reset_button.on_click(lambda _: self.reset())
         for x in (self.context, self.namespace, self.force, self.allow_managed):
             x.observe(lambda _: self._stale("the target changed"), names="value")
+        if hasattr(source, "on_change"):
+            # a RuleDesigner: a dry run of other rules must not stay on screen as "dry run OK"
+            source.on_change(lambda _: self._stale("the rules changed"))
         self.widget = w.VBox(
             [
                 w.HBox([self.context, self.namespace]),
                 w.HBox([self.force, self.allow_managed]),
-                w.HBox([self.dry_run_button, self.apply_button, self.rollback_button]),
+                w.HBox(
+                    [
+                        self.dry_run_button,
+                        self.apply_button,
+                        self.rollback_button,
+                        self.reset_button,
+                    ]
+                ),
                 self.confirm_box,
                 self.status,
                 self.summary,
@@ -180,7 +197,20 @@ class ApplyPanel:
         if self.plan is not None:
             self.plan = None
             self.apply_button.disabled = True
+            self.summary.value = ""
+            self.diff.value = ""
             self._hide_confirmation(f"{why}: dry-run again before applying")
+
+    def reset(self) -> None:
+        """Forget the dry run and its diff (the Reset button); the cluster is not touched."""
+        self.plan = None
+        self._planned_config = None
+        self.apply_button.disabled = True
+        self.force.value = False
+        self.allow_managed.value = False
+        self.summary.value = ""
+        self.diff.value = ""
+        self._hide_confirmation(_READY)
 
     def _hide_confirmation(self, text: str) -> None:
         self.confirm_box.layout.display = "none"

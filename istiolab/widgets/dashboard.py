@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from istiolab.widgets._util import message, png, require_ipywidgets
-from istiolab.widgets.params import DASHBOARD_PARAMS, ParamSpec, make_widget, overrides
+from istiolab.widgets.params import (
+    DASHBOARD_PARAMS,
+    ParamSpec,
+    has_event,
+    make_widget,
+    overrides,
+)
 from istiolab.widgets.runner import Job, Runner
 
 if TYPE_CHECKING:
@@ -86,28 +92,41 @@ class SimulationDashboard:
         self.runs = 0
         self._finished = threading.Event()
         self.knobs: dict[str, Any] = {p.path: make_widget(p, scenario) for p in self.param_specs}
+        self._initial = {path: knob.value for path, knob in self.knobs.items()}
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
+        self.reset_button = w.Button(
+            description="Reset", icon="undo", tooltip="knobs back to the scenario's values"
+        )
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="")
         self.status = w.HTML(message(f"{scenario.name}: set the knobs and press Run"))
         self.summary = w.HTML("")
         self.images = [w.Image(format="png") for _ in self.plot_fns]
-        self.tabs = w.Tab(children=self.images, titles=[t for t, _ in self.plot_fns])
+        self.tabs = w.Tab(
+            children=self.images,
+            titles=[t for t, _ in self.plot_fns],
+            layout=w.Layout(flex="1 1 30em", min_width="26em"),
+        )
         self.run_button.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.reset_button.on_click(lambda _: self.reset())
+        for knob in self.knobs.values():
+            knob.observe(self._on_knob, names="value")
         self.runner = Runner(on_progress=self._on_progress, on_finish=self._on_finish)
-        knobs = w.VBox(list(self.knobs.values()))
-        controls = w.HBox([self.run_button, self.cancel_button, self.progress])
+        controls = w.HBox([self.run_button, self.cancel_button, self.reset_button])
+        panel = w.VBox(
+            [*self.knobs.values(), controls, self.progress, self.status],
+            layout=w.Layout(flex="0 0 31em"),
+        )
+        # the plots sit beside the knobs (they wrap below them only on a narrow screen)
         self.widget = w.VBox(
             [
                 w.HTML(f"<b>{scenario.name}</b>: {scenario.description}"),
-                knobs,
-                controls,
-                self.status,
-                self.tabs,
+                w.HBox([panel, self.tabs], layout=w.Layout(flex_flow="row wrap")),
                 self.summary,
             ]
         )
+        self.widget.add_class("istiolab-dashboard")
 
     # -- model side ---------------------------------------------------------------------
 
@@ -123,8 +142,9 @@ class SimulationDashboard:
             if k != "events" and (v is None or isinstance(v, (bool, int, float, str)))
         }
         for p in self.param_specs:
-            if p.kind == "event" and self.knobs[p.path].value:
-                out[p.path] = True
+            # only toggles that change the base's events are parameters of the run
+            if p.kind == "event" and self.knobs[p.path].value != has_event(p, self.base):
+                out[p.path] = bool(self.knobs[p.path].value)
         return out
 
     def scenario(self) -> Scenario:
@@ -139,6 +159,24 @@ class SimulationDashboard:
                 raise KeyError(f"no knob {path!r}; knobs: {sorted(self.knobs)}")
             self.knobs[path].value = value
 
+    def reset(self) -> None:
+        """Put every knob back to the scenario's value (the Reset button); plots stay."""
+        for path, value in self._initial.items():
+            self.knobs[path].value = value
+        if self.result is not None:
+            self.status.value = message("knobs reset: press Run to see the scenario as it was")
+
+    def _on_knob(self, _: dict[str, Any]) -> None:
+        # the plots are of the previous knobs: say so instead of keeping the old run's line
+        if self.runner.busy:
+            return
+        if self.result is not None:
+            self.status.value = message(
+                f"knobs changed: press Run (the plots show run {self.runs})"
+            )
+            self.progress.value = 0.0
+            self.progress.bar_style = ""
+
     def run(self) -> Result:
         """Run in this process and wait (what notebooks and tests call); redraws the plots.
 
@@ -148,7 +186,7 @@ class SimulationDashboard:
         from istiolab.sim.engine import simulate
 
         sc = self.scenario()
-        self.status.value = message("running…")
+        self.status.value = message("updating… (simulating)")
         result = simulate(sc, self.seed, params=self.params())
         self._show(sc, result)
         return result
@@ -168,7 +206,7 @@ class SimulationDashboard:
         self.cancel_button.disabled = False
         self.progress.value = 0.0
         self.progress.bar_style = "info"
-        self.status.value = message("running…")
+        self.status.value = message("updating… (simulating in the background)")
         return self.runner.submit(sc, self.seed, self.params())
 
     def cancel(self) -> None:
@@ -207,7 +245,7 @@ class SimulationDashboard:
         self.result = result
         self.runs += 1
         for image, (title, fn) in zip(self.images, self.plot_fns, strict=True):
-            fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+            fig = Figure(figsize=(7.0, 3.8), layout="constrained")
             try:
                 fn(result, sc, fig.add_subplot())
             except Exception as err:  # one broken plot must not hide the others

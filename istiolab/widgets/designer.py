@@ -16,6 +16,7 @@ modern) or, for legacy input, as :func:`~istiolab.config.convert.convert` rewrit
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,8 @@ class RuleDesigner:
         self.result: Result | None = None
         self.updates = 0
         self._busy = False
+        self._initial_docs = copy.deepcopy(self._docs)
+        self._listeners: list[Callable[[RuleDesigner], Any]] = []
 
         style = {"description_width": "9em"}
         wide = w.Layout(width="28em")
@@ -98,7 +101,7 @@ class RuleDesigner:
             options=[(r.label, k) for k, r in enumerate(self.routes)],
             description="route",
             style=style,
-            layout=w.Layout(width="42em"),
+            layout=w.Layout(width="24em"),
         )
         flavours = ["legacy", "modern (converted)"] if self.legacy else ["modern"]
         self.flavour = w.ToggleButtons(options=flavours, description="YAML", style=style)
@@ -182,8 +185,12 @@ class RuleDesigner:
         self.findings_view = w.HTML()
         self.explain_view = w.HTML()
         self.status = w.HTML()
-        self.plot = w.Image(format="png", layout=w.Layout(width="640px"))
+        self.plot = w.Image(format="png", layout=w.Layout(width="100%", max_width="560px"))
         self.share_view = w.HTML()
+        self.reset_button = w.Button(
+            description="Reset", icon="undo", tooltip="the rules as they were given"
+        )
+        self.reset_button.on_click(lambda _: self.reset())
 
         form_widgets = [
             self.match_kind, self.match_name, self.match_type, self.match_value,
@@ -220,14 +227,26 @@ class RuleDesigner:
             layout=w.Layout(width="50%"),
         )
         left = w.VBox([self.flavour, self.preview], layout=w.Layout(width="50%"))
-        parts = [self.route_picker, tabs, w.HBox([left, right]), self.status]
+        controls = w.VBox(
+            [w.HBox([self.route_picker, self.reset_button]), tabs, self.status],
+            layout=w.Layout(flex="0 0 31em"),
+        )
+        top: list[Any] = [controls]
         if scenario is not None:
-            parts += [
-                w.HTML(f"<b>simulated</b>: {scenario.name}, {scenario.run.duration_s:g} s"),
-                self.share_view,
-                self.plot,
-            ]
-        self.widget = w.VBox(parts)
+            # the simulated traffic sits beside the sliders that move it
+            top.append(
+                w.VBox(
+                    [
+                        w.HTML(f"<b>simulated</b>: {scenario.name}, {scenario.run.duration_s:g} s"),
+                        self.share_view,
+                        self.plot,
+                    ],
+                    layout=w.Layout(flex="1 1 24em", min_width="20em"),
+                )
+            )
+        self.widget = w.VBox(
+            [w.HBox(top, layout=w.Layout(flex_flow="row wrap")), w.HBox([left, right])]
+        )
         # stable selectors for the browser test and for custom CSS
         self.widget.add_class("istiolab-rule-designer")
         self.preview.add_class("istiolab-yaml")
@@ -235,7 +254,9 @@ class RuleDesigner:
         self.findings_view.add_class("istiolab-findings")
         self.explain_view.add_class("istiolab-explain")
 
-        self._select(self._find(route))
+        self._initial_route = self._find(route)
+        self._initial_config = cs
+        self._select(self._initial_route)
         self.req_host.value = host or self._default_host()
         self.refresh()
 
@@ -417,6 +438,20 @@ class RuleDesigner:
         converted = self.flavour.value.startswith("modern") and self.legacy
         return rules_yaml(self.config, self.ref.doc, converted=converted, profile=self.profile)
 
+    def on_change(self, callback: Callable[[RuleDesigner], Any]) -> None:
+        """Call *callback* with the designer after every refresh (the rules may have changed).
+
+        The ApplyPanel and the VerifyPanel use it to clear a status that no longer holds.
+        """
+        self._listeners.append(callback)
+
+    def reset(self) -> None:
+        """Put the rules back as they were given (the Reset button); one refresh."""
+        self._docs = copy.deepcopy(self._initial_docs)
+        self.config = self._initial_config
+        self._select(self._initial_route)
+        self.refresh()
+
     def refresh(self) -> None:
         """Rebuild the config from the form and update every view."""
         from istiolab.config import codecs, loads
@@ -426,6 +461,10 @@ class RuleDesigner:
         from istiolab.lab import findings_html
 
         self.updates += 1
+        # shown at once (widget state is sent as it is set), replaced when the work is done
+        self.status.value = message("updating…")
+        if self.scenario is not None:
+            self.share_view.value = message("updating… (simulating)")
         docs = self.documents()
         self.config = loads(codecs.dumps(docs), file="<designer>")
         self.findings = validate(self.config, self.profile)
@@ -441,6 +480,8 @@ class RuleDesigner:
         self._explain()
         if self.scenario is not None:
             self._simulate(docs)
+        for callback in self._listeners:
+            callback(self)
 
     def _render_preview(self) -> None:
         try:

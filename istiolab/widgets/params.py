@@ -98,8 +98,14 @@ def make_widget(spec: ParamSpec, scenario: Scenario) -> Any:
     style = {"description_width": "11em"}
     layout = w.Layout(width="30em")
     if spec.kind == "event":
+        # the box shows whether the run will have the event: a scenario that already loses
+        # the AZ starts checked, and unchecking it removes the scenario's own event
         return w.Checkbox(
-            value=False, description=spec.label, tooltip=spec.help, style=style, layout=layout
+            value=has_event(spec, scenario),
+            description=spec.label,
+            tooltip=spec.help,
+            style=style,
+            layout=layout,
         )
     value = get_dotted(scenario, spec.path)
     usable = value is not _MISSING
@@ -141,12 +147,27 @@ def make_widget(spec: ParamSpec, scenario: Scenario) -> Any:
     return widget
 
 
+def event_kind(spec: ParamSpec, scenario: Scenario) -> str:
+    """The ``kind`` of the event an ``event`` knob adds (``az_loss``, ``pod_crash``, …)."""
+    if spec.event is None:
+        return ""
+    return str(spec.event(scenario).get("kind", ""))
+
+
+def has_event(spec: ParamSpec, scenario: Scenario) -> bool:
+    """Whether *scenario* already has an event of the kind the ``event`` knob *spec* adds."""
+    kind = event_kind(spec, scenario)
+    return bool(kind) and any(e.kind == kind for e in scenario.events)
+
+
 def overrides(
     specs: Sequence[ParamSpec], widgets: Mapping[str, Any], scenario: Scenario
 ) -> dict[str, Any]:
     """The ``with_overrides`` dict for the widgets' values that differ from the scenario's.
 
-    Event toggles that are on add their events after the scenario's own (``events``).
+    Event toggles add or remove events: a checked toggle whose kind the scenario lacks adds its
+    event after the scenario's own; an unchecked toggle removes the scenario's events of its
+    kind. ``events`` is only in the dict when the events change.
     """
     out: dict[str, Any] = {}
     for spec in specs:
@@ -155,15 +176,20 @@ def overrides(
             continue
         if widget.value != get_dotted(scenario, spec.path):
             out[spec.path] = widget.value
-    toggled = [
-        s for s in specs if s.kind == "event" and s.event is not None and widgets[s.path].value
+    toggles = [s for s in specs if s.kind == "event" and s.event is not None]
+    if not toggles:
+        return out
+    # events are placed in the run as the other knobs shape it (e.g. its new duration)
+    shaped = scenario.with_overrides(out) if out else scenario
+    removed = {event_kind(s, shaped) for s in toggles if not widgets[s.path].value}
+    added = [
+        s.event(shaped)
+        for s in toggles
+        if s.event is not None and widgets[s.path].value and not has_event(s, scenario)
     ]
-    if toggled:
-        # events are placed in the run as the other knobs shape it (e.g. its new duration)
-        shaped = scenario.with_overrides(out) if out else scenario
-        extra = [s.event(shaped) for s in toggled if s.event is not None]
-        own = [e.model_dump(mode="json", exclude_defaults=True) for e in scenario.events]
-        out["events"] = own + extra
+    own = [e for e in scenario.events if e.kind not in removed]
+    if added or len(own) != len(scenario.events):
+        out["events"] = [e.model_dump(mode="json", exclude_defaults=True) for e in own] + added
     return out
 
 

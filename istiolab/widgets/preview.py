@@ -70,13 +70,13 @@ def share_line(result: Result) -> str:
 
 
 def traffic_figure(result: Result) -> Figure:
-    """Share per version and responses by status over time, side by side."""
+    """Share per version above responses by status over time (a column beside the controls)."""
     from matplotlib.figure import Figure
 
     from istiolab.lab import plots
 
-    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(6.0, 5.2), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
     plots.share_over_time(result, ax=axes[0])
     plots.responses_over_time(result, ax=axes[1])
     return fig

@@ -13,12 +13,15 @@ and with its :class:`Runner` when that is garbage-collected. Only the newest run
 worker: re-running a notebook cell that builds a dashboard leaves the old dashboard alive in the
 kernel (ipywidgets keeps every widget until it is closed), so creating a runner stops the idle
 workers of the older ones, and an older runner's worker stops when its running job ends. An older
-dashboard still works; its next run starts a worker again (about a second).
+dashboard still works; its next run starts a worker again (about a second). An idle worker also
+exits after :data:`IDLE_S` seconds, so a dashboard left alone does not hold the simulator's
+memory.
 
 Progress is measured: the worker reports the fraction of simulated time done
 (``simulate(progress=...)``, a hundred times per run). Until the first report arrives (while the
 worker starts and builds the model) it is estimated from the wall time per simulated request of
-the previous run.
+the previous run, up to :data:`ESTIMATE_CAP`; the reports then fill the rest, so the bar never
+moves back.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ DEFAULT_S_PER_REQUEST = 7e-5
 """Wall seconds per simulated request before any run was timed (2020s laptop core)."""
 WORKER_START_S = 1.0
 """Rough cost of starting the worker process (imports)."""
+ESTIMATE_CAP = 0.3
+"""Largest progress shown before the worker reports simulated time (the estimated part)."""
+IDLE_S = 90.0
+"""An idle worker exits after this many seconds (it holds the simulator's memory)."""
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
@@ -106,15 +113,28 @@ class Job:
     wall_s: float = 0.0
     reported: float | None = None
     _done: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+    _shown: float = dataclasses.field(default=0.0, repr=False)
+    _base: float | None = dataclasses.field(default=None, repr=False)
 
     @property
     def fraction(self) -> float:
-        """Fraction done: simulated time as reported, else an estimate (at most 0.95)."""
+        """Fraction done, never smaller than a value returned before (a bar never goes back).
+
+        Until the worker's first report, an estimate from the wall time, at most
+        :data:`ESTIMATE_CAP` (the estimate covers starting the worker and building the model);
+        from then on the reported simulated fraction fills the rest of the bar.
+        """
         if self.state != "running":
             return 1.0
-        if self.reported is not None:
-            return self.reported
-        return min(0.95, (time.monotonic() - self.started) / max(self.estimate_s, 1e-3))
+        if self.reported is None:
+            elapsed = time.monotonic() - self.started
+            value = min(ESTIMATE_CAP, elapsed / max(self.estimate_s, 1e-3))
+        else:
+            if self._base is None:
+                self._base = self._shown  # what the bar showed when the first report came
+            value = self._base + (1.0 - self._base) * min(1.0, max(0.0, self.reported))
+        self._shown = max(self._shown, value)
+        return self._shown
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends; True when it did within *timeout*."""
@@ -144,6 +164,8 @@ class Runner:
         on_progress: Called from a background thread with the job about every ``tick_s``.
         on_finish: Called from a background thread when a job ends (any state).
         tick_s: Progress period.
+        idle_s: Stop the worker after this many idle seconds (``None``: keep it); the next
+            run starts a new one (about a second).
     """
 
     def __init__(
@@ -152,10 +174,13 @@ class Runner:
         on_finish: Callable[[Job], Any] | None = None,
         *,
         tick_s: float = 0.2,
+        idle_s: float | None = IDLE_S,
     ) -> None:
         self.on_progress = on_progress
         self.on_finish = on_finish
         self.tick_s = tick_s
+        self.idle_s = idle_s
+        self._idle_timer: threading.Timer | None = None
         self.s_per_request = DEFAULT_S_PER_REQUEST
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -218,6 +243,7 @@ class Runner:
         with self._lock:
             if self.busy:
                 raise RuntimeError("a simulation is already running; cancel it first")
+            self._cancel_idle_timer()
             start_cost = self._ensure_worker()
             requests = offered_requests(scenario)
             job = Job(time.monotonic(), start_cost + requests * self.s_per_request, start_cost)
@@ -268,9 +294,32 @@ class Runner:
             job.wall_s = job.wall_s or time.monotonic() - job.started
             if not self._is_newest():
                 self._retire_if_idle()  # a newer runner exists: do not keep a second worker
+            else:
+                self._start_idle_timer()
             job._done.set()
             if self.on_finish is not None:
                 self.on_finish(job)
+
+    def _start_idle_timer(self) -> None:
+        if self.idle_s is None:
+            return
+        with self._lock:
+            self._cancel_idle_timer()
+            ref = weakref.ref(self)  # the timer must not keep a dropped runner alive
+
+            def expire() -> None:
+                runner = ref()
+                if runner is not None:
+                    runner._retire_if_idle()
+
+            self._idle_timer = threading.Timer(self.idle_s, expire)
+            self._idle_timer.daemon = True
+            self._idle_timer.start()
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def cancel(self) -> None:
         """Stop the running job by terminating the worker (a new one starts on the next run)."""
@@ -297,6 +346,7 @@ class Runner:
 
     def close(self) -> None:
         """Cancel any run and stop the worker."""
+        self._cancel_idle_timer()
         self.cancel()
         with self._lock:
             if self._conn is not None:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from istiolab.widgets.designer import RuleDesigner
 
 
+_READY = "press the button to run these rules on a real Envoy"
+
+
 class VerifyPanel:
     """A *Verify on Envoy* button and the agreement table.
 
@@ -42,10 +45,26 @@ class VerifyPanel:
         self._done = threading.Event()
         self._done.set()
         self.button = w.Button(description="Verify on Envoy", button_style="primary", icon="check")
-        self.status = w.HTML(message("press the button to run these rules on a real Envoy"))
+        self.status = w.HTML(message(_READY))
         self.table = w.HTML()
+        self.reset_button = w.Button(description="Reset", icon="eraser")
         self.button.on_click(lambda _: self.start())
-        self.widget = w.VBox([self.button, self.status, self.table])
+        self.reset_button.on_click(lambda _: self.reset())
+        if hasattr(source, "on_change"):
+            # a RuleDesigner: a verdict on other rules must not stay on screen
+            source.on_change(lambda _: self._rules_changed())
+        self.widget = w.VBox([w.HBox([self.button, self.reset_button]), self.status, self.table])
+
+    def reset(self) -> None:
+        """Clear the verdict and the table (the Reset button)."""
+        self.report, self.error = None, ""
+        self.table.value = ""
+        self.status.value = message(_READY)
+
+    def _rules_changed(self) -> None:
+        if self.report is not None or self.error:
+            self.reset()
+            self.status.value = message("the rules changed: press Verify on Envoy again")
 
     def config(self) -> ConfigSet:
         """The rules to verify now."""
