@@ -5,8 +5,10 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
 
 from istiolab.lab import scenario, topology
 from istiolab.sim.engine import simulate
@@ -102,8 +104,9 @@ def test_draw(canary: Scenario, canary_result: Result) -> None:
     assert isinstance(ax, Axes)
     collections = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert [c.get_label() for c in collections] == [k.replace("_", " ") for k in topology.LAYERS]
-    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
-    assert len(lines.get_segments()) == topology.graph(canary).number_of_edges()
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == topology.graph(canary).number_of_edges()
+    assert all(a.get_arrowstyle().__class__.__name__ == "CurveFilledB" for a in arrows)
     texts = [t.get_text() for t in ax.texts]
     assert "webui/v1" in texts
     assert "90 %" in texts
@@ -115,3 +118,41 @@ def test_draw(canary: Scenario, canary_result: Result) -> None:
     texts = [t.get_text() for t in ax.texts]
     assert any(t.endswith("/s") for t in texts)  # measured flows on the edges
     assert "(flows measured)" in ax.get_title()
+
+
+def test_draw_can_be_projected(canary: Scenario, canary_result: Result) -> None:
+    """Labels of 12 pt or more, above the edges; a legend; widths follow the request rates."""
+    ax = topology.draw(canary, canary_result)
+    names = [t for t in ax.texts if t.get_text().split("\n")[0] in ("webui/v1", "users", "canary")]
+    assert names
+    assert all(t.get_fontsize() >= 12 for t in names)
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert all(t.get_zorder() > a.get_zorder() for t in names for a in arrows)
+    legend = ax.get_legend()
+    assert legend is not None
+    entries = [t.get_text() for t in legend.get_texts()]
+    assert {"client", "lb", "route", "pod"} <= set(entries)
+    assert any(e.startswith("width") for e in entries)
+    assert any("failed" in e for e in entries)
+    g = topology.graph(canary)
+    edges = list(g.edges)
+    width = {edges[i]: a.get_linewidth() for i, a in enumerate(arrows)}
+    v1 = next(
+        e
+        for e in edges
+        if e[0] == "route:canary" and e[1].endswith("v1|webui.default.svc.cluster.local")
+    )
+    v2 = next(
+        e
+        for e in edges
+        if e[0] == "route:canary" and e[1].endswith("v2|webui.default.svc.cluster.local")
+    )
+    assert width[v1] > 3 * width[v2]  # 90 % against 10 %
+
+
+def test_draw_colours_failures() -> None:
+    sc = scenario("retry-storm").with_overrides({"run.duration_s": 3, "events": []})
+    ax = topology.draw(sc, simulate(sc, 1))
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    red = to_rgba(topology.ERROR_LEVELS[0][1])
+    assert any(a.get_edgecolor()[:3] == red[:3] for a in arrows)  # the failing pods' edges

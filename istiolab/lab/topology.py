@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from istiolab.sim.results import Result
     from istiolab.sim.scenario import Scenario
 
-__all__ = ["KIND_COLOURS", "LAYERS", "annotate", "draw", "graph", "layout"]
+__all__ = [
+    "ERROR_LEVELS",
+    "KIND_COLOURS",
+    "LABEL_PT",
+    "LAYERS",
+    "annotate",
+    "draw",
+    "graph",
+    "layout",
+]
 
 LAYERS = ("client", "lb", "ingress_node", "gateway_pod", "route", "cluster", "pod")
 """Layer names, left to right."""
@@ -313,8 +322,26 @@ def _short(d: dict[str, Any]) -> str:
 def _flow_text(d: dict[str, Any]) -> str:
     text = f"{d['rps']:.0f}/s"
     if d.get("error_share", 0.0) >= 0.0005:
-        text += f" {100 * d['error_share']:.1f}% err"
+        text += f" {100 * d['error_share']:.1f}% failed"
     return text
+
+
+ERROR_LEVELS: tuple[tuple[float, str, str], ...] = (
+    (0.10, "#c0392b", "≥ 10 % failed"),
+    (0.01, "#e67e22", "1–10 % failed"),
+    (0.0, "#5d6d7e", "< 1 % failed"),
+)
+"""Edge colours by the share of failed responses (5xx and resets): threshold, colour, legend."""
+
+LABEL_PT = 12.0
+"""Font size of node names at the default figure size (legible when projected)."""
+
+
+def _error_colour(share: float) -> str:
+    for threshold, colour, _ in ERROR_LEVELS:
+        if share >= threshold:
+            return colour
+    return ERROR_LEVELS[-1][1]
 
 
 def draw(
@@ -323,20 +350,29 @@ def draw(
     *,
     ax: Axes | None = None,
     edge_labels: bool = True,
+    fontsize: float = LABEL_PT,
 ) -> Axes:
     """Draw the topology in layers, left to right; with a result, label the flows.
+
+    Made to be projected: node names at *fontsize* points (12 by default) on a white box above
+    the edges; edges are arrows in the direction of the traffic, as wide as their request rate
+    and coloured by their share of failed responses (5xx and resets, :data:`ERROR_LEVELS`); a
+    legend names the node kinds, the error colours and the width scale.
 
     Args:
         g: A graph from :func:`graph`, or a scenario (its graph is built).
         result: A run to annotate the graph with (:func:`annotate`).
-        ax: Axes to draw on; default a new Figure's.
-        edge_labels: Write ``rps`` and error share on edges that have them.
+        ax: Axes to draw on; default a new Figure's, sized for the graph.
+        edge_labels: Write the request rate and failed share on edges that have them.
+        fontsize: Node label size in points (edge labels are one point smaller).
 
     Returns:
         The Axes. Nodes are one ``PathCollection`` per kind (labelled with the kind, for the
-        legend), edges one ``LineCollection``; node names and flows are ``Text`` artists.
+        legend), edges one ``FancyArrowPatch`` each (in ``ax.patches``, in graph edge order);
+        node names and flows are ``Text`` artists.
     """
-    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch
 
     if not isinstance(g, nx.DiGraph):
         g = graph(g)
@@ -345,39 +381,56 @@ def draw(
     if ax is None:
         from matplotlib.figure import Figure
 
-        height = max(3.5, 0.28 * max(_layer_sizes(g).values(), default=1) + 1.5)
-        ax = Figure(figsize=(11.0, height), layout="constrained").add_subplot()
+        rows = max(_layer_sizes(g).values(), default=1)
+        height = max(5.0, 0.62 * rows + 2.2)
+        ax = Figure(figsize=(15.0, height), layout="constrained").add_subplot()
     pos = layout(g)
+    node_size = 260.0  # points², so the marker radius is about 9 pt
+    shrink = 11.0  # points: arrows stop at the marker's edge
 
-    segments, colours, widths = [], [], []
     max_rps = max((float(d.get("rps", 0.0)) for _, _, d in g.edges(data=True)), default=0.0)
     for u, v, d in g.edges(data=True):
-        segments.append((pos[u], pos[v]))
         faint = d.get("cross_zone") or d.get("cross_node") or d["kind"] == "hosts"
         err = float(d.get("error_share", 0.0))
-        colours.append(
-            (0.75, 0.1, 0.1, 0.8) if err >= 0.01 else (0.3, 0.3, 0.3, 0.25 if faint else 0.6)
-        )
         rps = float(d.get("rps", 0.0))
-        widths.append(0.6 + (3.0 * rps / max_rps if max_rps > 0 else 0.0))
-    if segments:
-        ax.add_collection(LineCollection(segments, colors=colours, linewidths=widths, zorder=1))
+        width = 1.0 + (7.0 * rps / max_rps if max_rps > 0 else 0.0)
+        arrow = FancyArrowPatch(
+            pos[u],
+            pos[v],
+            arrowstyle=(
+                f"-|>,head_length={0.5 + 0.08 * width:.2f},head_width={0.3 + 0.05 * width:.2f}"
+            ),
+            mutation_scale=12,
+            linewidth=width,
+            color=_error_colour(err),
+            alpha=0.35 if faint and err < 0.01 else 0.85,
+            linestyle="--" if faint else "-",
+            shrinkA=shrink,
+            shrinkB=shrink,
+            zorder=1,
+        )
+        ax.add_patch(arrow)
 
+    label_box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9}
     for kind in LAYERS:
         members = [n for n, d in g.nodes(data=True) if d["kind"] == kind]
         if not members:
             continue
         xs = [pos[n][0] for n in members]
         ys = [pos[n][1] for n in members]
+        rims = [
+            ERROR_LEVELS[0][1] if float(g.nodes[n].get("error_share", 0.0)) >= 0.01 else "white"
+            for n in members
+        ]
         ax.scatter(
             xs,
             ys,
-            s=160,
+            s=node_size,
             c=KIND_COLOURS[kind],
             label=kind.replace("_", " "),
             zorder=3,
-            edgecolors="white",
-            linewidths=0.8,
+            edgecolors=rims,
+            linewidths=2.0,
         )
         for n in members:
             d = g.nodes[n]
@@ -385,8 +438,17 @@ def draw(
             labelled_in = [e for e in g.in_edges(n, data=True) if "rps" in e[2]]
             if "rps" in d and not (kind == "pod" and len(labelled_in) == 1 and edge_labels):
                 text += "\n" + _flow_text(d)
-            ax.text(
-                pos[n][0], pos[n][1] - 0.02, text, fontsize=6.5, ha="center", va="top", zorder=4
+            last = kind == LAYERS[-1]  # the last column is labelled on its right, clear of arrows
+            ax.annotate(
+                text,
+                xy=pos[n],
+                xytext=(12, 0) if last else (0, -12),
+                textcoords="offset points",
+                fontsize=fontsize,
+                ha="left" if last else "center",
+                va="center" if last else "top",
+                zorder=6,
+                bbox=label_box,
             )
 
     if edge_labels:
@@ -394,42 +456,84 @@ def draw(
             if "rps" not in d or d["kind"] in ("kube_proxy", "target", "route"):
                 # these edges carry the same flow as the node they enter, which is labelled
                 continue
-            (x0, y0), (x1, y1) = pos[u], pos[v]
-            ax.text(
-                x0 + 0.55 * (x1 - x0),
-                y0 + 0.55 * (y1 - y0),
+            _edge_text(
+                ax,
+                pos[u],
+                pos[v],
                 _flow_text(d),
-                fontsize=6,
-                ha="center",
-                va="center",
-                color="#444444",
-                zorder=5,
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                fontsize - 1,
+                _error_colour(float(d.get("error_share", 0.0))),
             )
         for u, v, d in g.edges(data=True):
             if d["kind"] == "weighted" and "rps" not in d and len(list(g.successors(u))) > 1:
-                (x0, y0), (x1, y1) = pos[u], pos[v]
-                ax.text(
-                    x0 + 0.5 * (x1 - x0),
-                    y0 + 0.5 * (y1 - y0),
-                    f"{d['percent']:.0f} %",
-                    fontsize=6,
-                    ha="center",
-                    va="center",
-                    color="#444444",
-                    zorder=5,
-                )
+                _edge_text(ax, pos[u], pos[v], f"{d['percent']:.0f} %", fontsize - 1, "#333333")
 
-    ax.set_xlim(-0.5, len(LAYERS) - 0.5)
-    ax.set_ylim(-0.12, 1.08)
-    ax.set_xticks(range(len(LAYERS)), [k.replace("_", "\n") for k in LAYERS], fontsize="small")
+    ax.set_xlim(-0.5, len(LAYERS) - 0.1)
+    ax.set_ylim(-0.3, 1.08)
+    ax.set_xticks(range(len(LAYERS)), [k.replace("_", " ") for k in LAYERS], fontsize=fontsize)
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     title = f"{g.graph.get('scenario', 'scenario')}: {str(g.graph.get('lb', '')).upper()}"
     title += ", cross-zone on" if g.graph.get("cross_zone") else ", cross-zone off"
-    ax.set_title(title + (" (flows measured)" if result is not None or _has_flows(g) else ""))
+    flows = result is not None or _has_flows(g)
+    ax.set_title(title + (" (flows measured)" if flows else ""), fontsize=fontsize + 2)
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=10,
+            color=KIND_COLOURS[k],
+            label=k.replace("_", " "),
+        )
+        for k in LAYERS
+        if any(d["kind"] == k for _, d in g.nodes(data=True))
+    ]
+    if flows:
+        handles += [
+            Line2D([], [], color=colour, linewidth=4, label=text)
+            for _, colour, text in ERROR_LEVELS
+        ]
+        handles.append(
+            Line2D(
+                [], [], color="#5d6d7e", linewidth=8, label=f"width ∝ req/s (max {max_rps:.0f}/s)"
+            )
+        )
+    handles.append(Line2D([], [], color="#5d6d7e", linestyle="--", label="cross-zone / cross-node"))
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncols=min(6, len(handles)),
+        fontsize=fontsize - 1,
+        frameon=False,
+    )
     return ax
+
+
+def _edge_text(
+    ax: Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    text: str,
+    fontsize: float,
+    colour: str,
+) -> None:
+    (x0, y0), (x1, y1) = start, end
+    ax.text(
+        x0 + 0.55 * (x1 - x0),
+        y0 + 0.55 * (y1 - y0),
+        text,
+        fontsize=fontsize,
+        ha="center",
+        va="center",
+        color=colour,
+        zorder=5,
+        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},
+    )
 
 
 def _layer_sizes(g: nx.DiGraph) -> dict[int, int]:
