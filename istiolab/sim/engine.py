@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from istiolab.sim.stages.loadbalancer import Connection, LoadBalancer, Target
 from istiolab.sim.stages.router import Router
 from istiolab.sim.stages.upstream import UpstreamCluster
 from istiolab.sim.theory import hpa_desired
-from istiolab.sim.workload import Arrivals, RequestFactory
+from istiolab.sim.workload import Arrivals, ClientSpec, RequestFactory, TrafficSpec
 
 Sampler = Callable[[], float]
 
@@ -49,6 +50,12 @@ PROGRESS_STEPS = 100
 
 STAGES = ("lb", "ingress", "route")
 """The stages every request's latency is split into (the ``stages`` frame)."""
+
+CLIENT_STAGES = ("client", *STAGES)
+"""The stages of a request from a traffic source with a client model: ``client`` is the time
+before its last try (failed tries and back-offs), or all of it when the client gave up."""
+
+_CONNECTION_FAILURES = {"CONNECT_TIMEOUT": "connect-failure", "CONNECT_REFUSED": "connect-failure"}
 
 
 def scenario_config(scenario: Scenario) -> ConfigSet:
@@ -141,6 +148,83 @@ def _sampler(spec: DistSpec | None, rng: np.random.Generator) -> Sampler | None:
     if d.mean == 0 and d.variance == 0:
         return None  # a zero cost is skipped entirely: that is how a stage is isolated
     return d.sampler(rng)
+
+
+def _settle(first: simpy.Event, value: Outcome | None, _event: object = None) -> None:
+    """Settle a try with *value* (its answer, or None when the client's timer fired) once."""
+    if not first.triggered:
+        first.succeed(value)
+
+
+class _ClientState:
+    """The connection pool and the DNS caches of one traffic source with a client model.
+
+    Each source IP caches the load balancer's DNS answer for ``dns_ttl_s`` (the first answer
+    expires at a uniform point of the TTL: caches filled at random earlier times) and picks
+    one of its addresses per new connection, uniformly or by ``az_split`` among those listed.
+    """
+
+    def __init__(
+        self, lb: LoadBalancer, spec: TrafficSpec, cs: ClientSpec, u: Callable[[], float]
+    ) -> None:
+        self.lb = lb
+        self.cs = cs
+        self.u = u
+        conns = spec.connections
+        self.keepalive = conns.mode == "keepalive"
+        self.pool: list[Connection | None] = [None] * (conns.pool_size if self.keepalive else 0)
+        self.lifetime = conns.lifetime_s
+        self.cap = conns.requests_per_connection
+        self.weights = spec.az_split
+        self.ttl = cs.dns_ttl_s
+        self._cache: dict[int, tuple[float, list[str]]] = {}
+
+    def resolve(self, source_ip: int) -> str:
+        """The LB node zone a new connection from *source_ip* goes to."""
+        now = self.lb.env.now
+        entry = self._cache.get(source_ip)
+        if entry is None:
+            entry = self._cache[source_ip] = (now + self.u() * self.ttl, self.lb.dns_answer())
+        elif now >= entry[0]:
+            entry = self._cache[source_ip] = (now + self.ttl, self.lb.dns_answer())
+        answer = entry[1]
+        if len(answer) == 1:
+            return answer[0]
+        weights = [self.weights.get(a, 0.0) for a in answer] if self.weights else []
+        total = math.fsum(weights)
+        if total <= 0:
+            return answer[int(self.u() * len(answer))]
+        x = self.u() * total
+        for az, w in zip(answer, weights, strict=True):
+            x -= w
+            if x < 0:
+                return az
+        return answer[-1]
+
+    def connection(self, req: SimRequest) -> tuple[Connection, int]:
+        """The connection a try goes on (a pool slot's, or a new one), and its slot (-1: none)."""
+        lb = self.lb
+        if not self.keepalive:
+            req.client_az = self.resolve(req.source_ip)
+            return lb.open_connection(req, req.client_az), -1
+        slot = int(self.u() * len(self.pool))
+        conn = self.pool[slot]
+        now = lb.env.now
+        if (
+            conn is None
+            or (self.lifetime is not None and now - conn.created >= self.lifetime)
+            or (self.cap is not None and conn.requests >= self.cap)
+        ):
+            req.client_az = self.resolve(req.source_ip)
+            conn = self.pool[slot] = lb.open_connection(req, req.client_az)
+        conn.requests += 1
+        req.client_az = conn.lb_az or req.client_az
+        return conn, slot
+
+    def drop(self, slot: int, conn: Connection) -> None:
+        """Close a broken connection: the next request on its slot opens a new one."""
+        if slot >= 0 and self.pool[slot] is conn:
+            self.pool[slot] = None
 
 
 class _Run:
@@ -270,6 +354,7 @@ class _Run:
             cross_node_latency=_sampler(aws.cross_node_latency, self.rng("lb/cross-node")) or zero,
             cross_az_latency=_sampler(aws.cross_az_latency, self.rng("lb/cross-az")) or zero,
             workers=ing.concurrency,
+            azs=list(ing.azs),
         )
         self.lb.mark_initial_health()
         self.check_routes()
@@ -341,6 +426,9 @@ class _Run:
     def client(self, index: int) -> Generator[Any, Any, None]:
         sc, env = self.sc, self.env
         spec = sc.traffic[index]
+        if spec.client is not None:
+            yield from self.modelled_client(spec, spec.client)
+            return
         arrivals = Arrivals(
             spec.arrival, self.rng(f"traffic/{spec.name}/arrivals"), base_dir=sc.base_dir
         )
@@ -394,6 +482,198 @@ class _Run:
                 conn.requests += 1
             start_flow(self.request(req, conn))
 
+    def modelled_client(self, spec: TrafficSpec, cs: ClientSpec) -> Generator[Any, Any, None]:
+        """Arrivals of a traffic source with a client model (``traffic[].client``)."""
+        sc, env = self.sc, self.env
+        arrivals = Arrivals(
+            spec.arrival, self.rng(f"traffic/{spec.name}/arrivals"), base_dir=sc.base_dir
+        )
+        factory = RequestFactory(
+            spec, self.rng(f"traffic/{spec.name}/requests"), azs=list(sc.ingress.azs)
+        )
+        state = _ClientState(
+            self.lb, spec, cs, uniform_sampler(self.rng(f"traffic/{spec.name}/client"))
+        )
+        counter = self._ids
+        default_az = sc.ingress.azs[0]
+        warmup = sc.run.warmup_s
+        limit = budget.SIM_MAX_IN_FLIGHT
+        while True:
+            gap = arrivals.next_gap(env.now)
+            if gap is None:
+                return
+            yield env.timeout(gap)
+            now = env.now
+            attrs = factory.make(now)
+            if now >= warmup:
+                self.started += 1
+            if self.in_flight >= limit:
+                if now >= warmup:
+                    self.rejected += 1
+                continue
+            req = SimRequest(
+                next(counter),
+                attrs.path,
+                attrs.method,
+                attrs.host,
+                attrs.headers,
+                attrs.source_ip,
+                attrs.az or default_az,
+            )
+            req.zonal = True
+            start_flow(self.client_request(req, state))
+
+    def client_request(self, req: SimRequest, st: _ClientState) -> Generator[Any, Any, None]:
+        """One request of a modelled client: tries, timeouts, back-offs, then one row."""
+        env, cs = self.env, st.cs
+        policy = cs.retries
+        self.in_flight += 1
+        t0 = env.now
+        tries = upstream = 0
+        retried = False
+        while True:
+            tries += 1
+            t_try = env.now
+            conn, slot = st.connection(req)
+            out = Outcome()
+            first = env.event()
+            timer = env.timeout(cs.timeout_s)
+            timer.callbacks.append(partial(_settle, first, None))
+            start_flow(self._try(req, conn, out, first, cs))
+            done = yield first
+            upstream += out.upstream_requests
+            t_end = env.now + out.pending + out.tail if done is not None else env.now
+            if done is None or t_end - t_try > cs.timeout_s:
+                # The client's timeout fired first: it closes the connection and gives up the
+                # try; what the gateway and the backend already started goes on.
+                t_end = t_try + cs.timeout_s
+                status, flags, kind = 0, ["CLIENT_TIMEOUT"], "timeout"
+            else:
+                status, flags = out.status, list(out.flags)
+                kind = None
+                if status == 0:
+                    kind = next(
+                        (_CONNECTION_FAILURES[f] for f in flags if f in _CONNECTION_FAILURES),
+                        "reset",
+                    )
+            if kind is not None or (cs.reconnect_on_5xx and status >= 500):
+                st.drop(slot, conn)
+            failed = kind is not None or status >= 500
+            retriable = failed and (
+                kind in policy.retry_on
+                or (status >= 500 and ("5xx" in policy.retry_on or str(status) in policy.retry_on))
+            )
+            if retriable and tries < policy.attempts:
+                bound = min(policy.backoff_cap_s, policy.backoff_base_s * 2 ** (tries - 1))
+                yield env.timeout(max(0.0, t_end - env.now) + st.u() * bound)
+                retried = True
+                continue
+            break
+        if retried:
+            flags.append("CLIENT_RETRY")
+        if kind is None:
+            client_s = t_try - t0
+            lb_s, ingress_s = out.lb_s, out.ingress_s
+            route_s = max(0.0, t_end - t_try - lb_s - ingress_s)
+        else:
+            client_s, lb_s, ingress_s, route_s = t_end - t0, 0.0, 0.0, 0.0
+        self.in_flight -= 1
+        seconds = (client_s, lb_s, ingress_s, route_s)
+        m = self.metrics
+        m.record_row(
+            (
+                t0,
+                t_end,
+                out.route,
+                out.cluster,
+                out.version,
+                status,
+                ",".join(flags),
+                out.retries,
+                upstream,
+                out.ingress_node,
+                out.ingress_az,
+                CLIENT_STAGES,
+                seconds,
+            )
+        )
+        if self._tracing and m.should_trace():
+            out.status, out.flags = status, flags
+            self._trace(req, out, t0, t_end, seconds, CLIENT_STAGES)
+
+    def _try(
+        self,
+        req: SimRequest,
+        conn: Connection,
+        out: Outcome,
+        first: simpy.Event,
+        cs: ClientSpec,
+    ) -> Generator[Any, Any, None]:
+        """One try of a modelled client on *conn*; settles *first* with *out* when answered.
+
+        A try that gets no answer never settles: the client's timeout does.
+        """
+        env, lb = self.env, self.lb
+        if conn.fate is not None:
+            out.status = 0
+            if conn.fate == "blackhole":
+                yield env.timeout(cs.connect_timeout_s)
+                out.flag("CONNECT_TIMEOUT")
+            else:
+                out.flag("CONNECT_REFUSED")
+            _settle(first, out)
+            return
+        lost = self._lost(conn)
+        if lost is not None:
+            yield from self._lose(out, *lost)
+            _settle(first, out)
+            return
+        t0 = env.now
+        pod, worker, target = yield from lb.handle(req, out, conn)
+        out.lb_s = out.pending + (env.now - t0)
+        if pod is not None:
+            try:
+                yield from pod.handle(req, out, worker)
+            finally:
+                target.outstanding -= 1
+            lost = self._lost(conn)
+            if lost is not None:
+                # The gateway (or the LB node) died while the request was in flight: its answer
+                # is lost.
+                yield from self._lose(out, *lost)
+        _settle(first, out)
+
+    def _lost(self, conn: Connection) -> tuple[str, Target | None] | None:
+        """Whether an open connection is broken: (failure, the target whose marking resets it)."""
+        lb = self.lb
+        az = conn.lb_az
+        if az is not None and not lb.node_up.get(az, True):
+            return lb.node_failure[az], None
+        target = conn.target
+        if target.dead:
+            return target.node.failure, target
+        pod = conn.pod
+        if pod is not None and not pod.alive:
+            return pod.node.failure, (target if pod.node is target.node else None)
+        return None
+
+    def _lose(
+        self, out: Outcome, failure: str, reset_by: Target | None
+    ) -> Generator[Any, Any, None]:
+        """A request on a broken connection: reset now, or no answer (black hole).
+
+        In a black hole the answer never comes; when the dead machine is an NLB target, the
+        NLB resets the connection once it marks the target unhealthy.
+        """
+        out.status = 0
+        if failure == "blackhole":
+            if reset_by is None:
+                yield self.env.event()  # never triggered: the client's timeout ends the try
+            ev = self.lb.unhealthy_event(reset_by) if reset_by is not None else None
+            if ev is not None:
+                yield ev
+        out.flag("RESET")
+
     def request(self, req: SimRequest, conn: Connection | None) -> Generator[Any, Any, None]:
         env = self.env
         self.in_flight += 1
@@ -439,13 +719,14 @@ class _Run:
         t0: float,
         t_end: float,
         seconds: tuple[float, ...],
+        stages: tuple[str, ...] = STAGES,
     ) -> None:
         m = self.metrics
         tags = {"http.path": req.path, "http.status_code": str(out.status), "route": out.route}
         m.trace_span(trace_id=req.id, span="client", parent=None, start=t0, end=t_end, tags=tags)
         t = t0
         names = {"lb": f"aws-{self.sc.aws.lb}", "ingress": out.ingress_node, "route": out.cluster}
-        for name, dt in zip(STAGES, seconds, strict=True):
+        for name, dt in zip(stages, seconds, strict=True):
             m.trace_span(
                 trace_id=req.id,
                 span=names.get(name, name),
@@ -629,20 +910,29 @@ class _Run:
         elif ev.kind == "node_loss":
             for n in self.nodes:
                 if ev.node in (None, n.name):
-                    n.alive = False
+                    n.kill(env.now, ev.failure)
                     self._down(n)
                     if ev.node is None:
                         break
+            self.lb.update_zones()
         elif ev.kind == "az_loss":
+            # What dies (docs/howto-capacity.md, "What an AZ loss does"): the zone's ingress
+            # nodes (the LB targets, with their gateway pods and the requests they carry),
+            # its LB node unless lb_node_down is false, its backend pods unless pods_down is
+            # false. Health checks and DNS notice later, on their own clocks.
             for n in self.nodes:
                 if n.az == ev.az:
-                    n.alive = False
+                    n.kill(env.now, ev.failure)
                     self._down(n)
-            for s in sc.services:
-                for v in s.versions:
-                    for p in self.pods_by_version.get((s.name, v.name), []):
-                        if p.az == ev.az and p.alive:
-                            self._kill_pod(p, s, node_gone=True)
+            if ev.lb_node_down:
+                self.lb.kill_node(ev.az, ev.failure)
+            self.lb.update_zones()
+            if ev.pods_down:
+                for s in sc.services:
+                    for v in s.versions:
+                        for p in self.pods_by_version.get((s.name, v.name), []):
+                            if p.az == ev.az and p.alive:
+                                self._kill_pod(p, s, node_gone=True)
 
     def autoscaler(self, svc: ServiceSpec, ver: VersionSpec) -> Generator[Any, Any, None]:
         """Kubernetes HPA on mean CPU utilisation over each sync period."""
@@ -650,6 +940,8 @@ class _Run:
         assert spec is not None
         env = self.env
         step = min(spec.sync_period_s / 10, self.sc.run.metrics_interval_s)
+        # Pods of this version the nodes hold (None: no limit); grows as nodes are added.
+        room_left = spec.node_capacity
         while True:
             busy = cap = 0.0
             t_end = env.now + spec.sync_period_s
@@ -668,9 +960,16 @@ class _Run:
                 continue
             self.hpa_log.append((env.now, svc.name, ver.name, current, desired))
             if desired > current:
-                for i in range(desired - current):
+                # Pods beyond the room on the current nodes wait for new ones (Pending).
+                add = desired - current
+                room = add if room_left is None else max(0, room_left - current)
+                if add > room and room_left is not None:
+                    per_node = spec.pods_per_node or (add - room)
+                    room_left += -(-(add - room) // per_node) * per_node
+                for i in range(add):
                     az = self.sc.ingress.azs[(current + i) % len(self.sc.ingress.azs)]
-                    self.add_pod(svc, ver, az, ready_at=env.now + ver.startup_s)
+                    delay = ver.startup_s + (spec.node_provisioning_s if i >= room else 0.0)
+                    self.add_pod(svc, ver, az, ready_at=env.now + delay)
             else:
                 for p in live[desired:]:
                     self._kill_pod(p, svc)

@@ -13,9 +13,21 @@ class SimRequest:
         client_az: The AZ DNS sent the client to.
         worker: The gateway worker thread that carries it (``pod ordinal × 4096 + worker``,
             set by the ingress stage): Envoy keeps load-balancer state per worker.
+        zonal: The client has a client model (``traffic[].client``): the load balancer's
+            node keeps to the zonal rules AWS documents instead of failing over at once.
     """
 
-    __slots__ = ("client_az", "headers", "host", "id", "method", "path", "source_ip", "worker")
+    __slots__ = (
+        "client_az",
+        "headers",
+        "host",
+        "id",
+        "method",
+        "path",
+        "source_ip",
+        "worker",
+        "zonal",
+    )
 
     def __init__(
         self,
@@ -35,6 +47,7 @@ class SimRequest:
         self.source_ip = source_ip
         self.client_az = client_az
         self.worker = 0
+        self.zonal = False
 
 
 class Outcome:

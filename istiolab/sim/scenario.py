@@ -100,6 +100,13 @@ class AwsSpec(SimModel):
         proxy_protocol: Proxy protocol v2 on the target group (recorded, not simulated).
         listener_idle_timeouts_s: NLB TCP idle timeout per listener port, as annotated
             (``idle_timeout_s`` is the one the simulator uses: the smallest).
+        dns_failover_delay_s: Seconds from a zone turning unhealthy (its LB node down, or no
+            healthy target it may use: in its own zone with cross-zone off, in any zone with
+            it on) until the load balancer's DNS answer leaves that zone's address out, and
+            from its recovery until the address is back; default 0 (AWS publishes no figure;
+            the health checks' own delay comes first). Clients see the change when their
+            cached answer expires (``traffic[].client.dns_ttl_s``). Acts only on traffic with
+            a ``client`` block.
     """
 
     lb: Literal["nlb", "alb", "clb"] = "nlb"
@@ -125,6 +132,7 @@ class AwsSpec(SimModel):
     deregistration_delay_s: float | None = Field(None, ge=0)
     proxy_protocol: bool = False
     listener_idle_timeouts_s: dict[int, float] = Field(default_factory=dict)
+    dns_failover_delay_s: float = Field(0.0, ge=0)
 
     @property
     def cross_zone_enabled(self) -> bool:
@@ -229,7 +237,10 @@ class AutoscaleSpec(SimModel):
     Every ``sync_period_s`` the desired count is ⌈current × utilisation / target⌉, unchanged
     while the ratio is within ``tolerance`` of 1, clamped to [min_replicas, max_replicas];
     utilisation is the mean over the last period. New pods are ready after the version's
-    ``startup_s``.
+    ``startup_s``; with a node capacity (``node_capacity``), the pods beyond the room left on
+    the current nodes wait ``node_provisioning_s`` more for new nodes (a cluster autoscaler or
+    Karpenter adding them). Nodes added stay until the end of the run (scaling nodes down
+    takes the cluster autoscaler 10 minutes or more by default).
 
     Attributes:
         target_utilisation: Target busy fraction (0..1), e.g. 0.75 for 75 %.
@@ -237,6 +248,14 @@ class AutoscaleSpec(SimModel):
         max_replicas: Upper bound.
         sync_period_s: Controller period (Kubernetes: 15 s).
         tolerance: No change while |ratio − 1| ≤ tolerance (Kubernetes: 0.1).
+        node_capacity: Pods of this version the current nodes hold; default None (room for
+            every pod, at once). A scale-up beyond it needs new nodes.
+        pods_per_node: Pods of this version one new node holds, ≥ 1; default None (the new
+            nodes hold exactly the extra pods). Nodes are added whole, so the room grows by a
+            multiple of it.
+        node_provisioning_s: Seconds from a scale-up that needs new nodes until they take
+            pods (instance launch and kubelet ready: typically 60-120 s on EKS); the pods on
+            them are ready ``startup_s`` later. Default 0.
     """
 
     target_utilisation: float = Field(gt=0, le=1)
@@ -244,6 +263,9 @@ class AutoscaleSpec(SimModel):
     max_replicas: int = Field(100, ge=1)
     sync_period_s: float = Field(15.0, gt=0)
     tolerance: float = Field(0.1, ge=0, lt=1)
+    node_capacity: int | None = Field(None, ge=0)
+    pods_per_node: int | None = Field(None, ge=1)
+    node_provisioning_s: float = Field(0.0, ge=0)
 
 
 class VersionSpec(SimModel):
@@ -333,10 +355,12 @@ class EventSpec(SimModel):
     Attributes:
         at_s: When it happens.
         kind: ``pod_crash`` (``count`` pods of ``service``/``version`` die, back after
-            ``restart_after_s`` if given), ``node_loss`` (ingress ``node``), ``az_loss`` (every
-            ingress node and pod in ``az``), ``error_burst`` (``probability``/``status`` on
-            ``service``/``version`` for ``duration_s``), ``deploy`` (``replicas`` new pods of
-            ``version``, ready after the version's startup), ``scale`` (set a version's replicas).
+            ``restart_after_s`` if given), ``node_loss`` (ingress ``node``), ``az_loss`` (the
+            zone's load-balancer node, every ingress node and every backend pod in ``az``;
+            see ``lb_node_down``, ``pods_down``, ``failure``), ``error_burst``
+            (``probability``/``status`` on ``service``/``version`` for ``duration_s``),
+            ``deploy`` (``replicas`` new pods of ``version``, ready after the version's
+            startup), ``scale`` (set a version's replicas).
             A crashed pod stays in Envoy's endpoints for its service's ``endpoint_delay_s``;
             tries sent to it meanwhile fail with 503 ``UF`` (at once when its node is up, after
             the cluster's connect timeout when its node is gone), unless retries or outlier
@@ -354,6 +378,21 @@ class EventSpec(SimModel):
         probability: Share of requests that fail during an error burst.
         status: Status of those failures (error_burst).
         replicas: Pods to add (deploy) or the version's new replica count (scale).
+        lb_node_down: az_loss: whether the zone's load-balancer node dies too; default true
+            (a zone outage). False: only the zone's ingress nodes (the LB targets) die, the LB
+            node stays up and in DNS until the health checks empty the zone. Acts on traffic
+            with a ``client`` block (the idealised client never reaches a dead LB node).
+        pods_down: az_loss: whether the zone's backend pods die too (their node is gone, so
+            Envoy's tries to them wait for its connect timeout until they leave its
+            endpoints); default true.
+        failure: az_loss and node_loss: what a client's packets to a dead address meet.
+            ``blackhole`` (default: the machine is gone, nothing answers): a new connection
+            waits for the client's ``connect_timeout_s``; a request on an open connection
+            gets no answer until the client's ``timeout_s``, or until the NLB marks the target
+            unhealthy and resets its connections. ``reset`` (the host answers with a TCP RST):
+            both fail at once. Requests in flight on a dead gateway lose their answer the same
+            way. Acts on traffic with a ``client`` block; the idealised client sees a 502
+            ``LBF`` at once.
     """
 
     at_s: float = Field(ge=0)
@@ -368,6 +407,22 @@ class EventSpec(SimModel):
     probability: float = Field(1.0, ge=0, le=1)
     status: int = Field(503, ge=0, le=599)
     replicas: int | None = Field(None, ge=0)
+    lb_node_down: bool = True
+    pods_down: bool = True
+    failure: Literal["blackhole", "reset"] = "blackhole"
+
+    @model_validator(mode="after")
+    def _semantics(self) -> EventSpec:
+        allowed = {"az_loss": _EVENT_SEMANTICS, "node_loss": frozenset({"failure"})}
+        misplaced = sorted(
+            self.model_fields_set & (_EVENT_SEMANTICS - allowed.get(self.kind, frozenset()))
+        )
+        if misplaced:
+            raise ValueError(
+                f"{', '.join(misplaced)} applies to az_loss (failure also to node_loss), "
+                f"not to {self.kind}"
+            )
+        return self
 
 
 class RulesSpec(SimModel):
@@ -449,10 +504,9 @@ class Scenario(SimModel):
             if getattr(t, "client", None) is not None:
                 out.append(f"traffic[{t.name}].client (the client model)")
         for i, ev in enumerate(self.events):
-            if ev.model_fields_set & _EVENT_SEMANTICS:
-                out.append(
-                    f"events[{i}] failure semantics ({', '.join(sorted(ev.model_fields_set & _EVENT_SEMANTICS))})"
-                )
+            named = sorted(ev.model_fields_set & _EVENT_SEMANTICS)
+            if named:
+                out.append(f"events[{i}] failure semantics ({', '.join(named)})")
         for svc in self.services:
             for ver in svc.versions:
                 hpa = ver.autoscale
@@ -736,6 +790,8 @@ _SECTION_NAMES = {
     "TrafficSpec": "traffic source",
     "ArrivalSpec": "`arrival` section",
     "ConnectionSpec": "`connections` section",
+    "ClientSpec": "`client` section",
+    "ClientRetrySpec": "`retries` section",
     "RequestTemplate": "request template",
     "SessionSpec": "`sessions` section",
     "RateStep": "rate step (`at_s`, `rate_rps`)",
@@ -804,6 +860,8 @@ def render_docs() -> str:
     from istiolab.sim.dists import DistSpec
     from istiolab.sim.workload import (
         ArrivalSpec,
+        ClientRetrySpec,
+        ClientSpec,
         ConnectionSpec,
         RequestTemplate,
         SessionSpec,
@@ -818,6 +876,8 @@ def render_docs() -> str:
         ("traffic[].connections", ConnectionSpec),
         ("traffic[].requests[]", RequestTemplate),
         ("traffic[].sessions", SessionSpec),
+        ("traffic[].client", ClientSpec),
+        ("traffic[].client.retries", ClientRetrySpec),
         ("aws", AwsSpec),
         ("aws.health_check", HealthCheckSpec),
         ("ingress", IngressSpec),

@@ -10,6 +10,8 @@ A :class:`TrafficSpec` describes one client population in a scenario file (snake
 * :class:`RequestTemplate` — the request mix: path, method, host, headers, relative weight.
 * :class:`SessionSpec` — users with cookies (a ``beta`` cohort for cookie-based canaries), each
   keeping one source IP so source-IP hashing is sticky per user.
+* :class:`ClientSpec` — the client's request and connect timeouts, retries with back-off,
+  reconnects and DNS caching (optional: without it the client is idealised).
 
 The runtime side is two small, fast classes fed by an explicit :class:`numpy.random.Generator`:
 :class:`Arrivals` (``next_gap``) and :class:`RequestFactory` (``make``). Non-homogeneous rates
@@ -48,6 +50,9 @@ __all__ = [
     "ArrivalKind",
     "ArrivalSpec",
     "Arrivals",
+    "ClientRetryOn",
+    "ClientRetrySpec",
+    "ClientSpec",
     "ConnectionSpec",
     "RateStep",
     "RequestAttrs",
@@ -265,6 +270,81 @@ class SessionSpec(SimModel):
     sticky_hash_header: str | None = Field(default=None, pattern=_TOKEN)
 
 
+ClientRetryOn = Literal["connect-failure", "reset", "timeout", "5xx", "502", "503", "504"]
+"""The failures a client may retry (:attr:`ClientRetrySpec.retry_on`)."""
+
+
+class ClientRetrySpec(SimModel):
+    """Retries done by the client itself (not Envoy's): which failures, how often, how spaced.
+
+    The k-th retry waits a full-jitter exponential back-off, ``U(0, 1) · min(backoff_cap_s,
+    backoff_base_s · 2^(k−1))`` (the "full jitter" of the AWS Architecture Blog's
+    *Exponential Backoff And Jitter*, the scheme of the AWS SDKs' standard retry mode), then
+    sends the request again on a new connection when the failure broke the old one.
+
+    Attributes:
+        attempts: Tries in total, the first included; default 1 (no retry: curl, browsers'
+            ``fetch`` and Go's ``net/http`` do not retry a failed request by themselves). The
+            AWS SDKs' standard mode uses 3.
+        backoff_base_s: Back-off bound of the first retry, seconds > 0; default 0.1.
+        backoff_cap_s: Largest back-off bound, seconds > 0; default 20 (the AWS SDKs' cap).
+        retry_on: The failures retried; default ``[connect-failure, reset]``.
+            ``connect-failure``: the connection could not be opened (connect timeout or
+            refused). ``reset``: an open connection was reset, or its answer was lost.
+            ``timeout``: the client's request timeout fired. ``5xx``: any status ≥ 500;
+            ``502``, ``503``, ``504``: that status only.
+    """
+
+    attempts: int = Field(default=1, ge=1)
+    backoff_base_s: Pos = 0.1
+    backoff_cap_s: Pos = 20.0
+    retry_on: tuple[ClientRetryOn, ...] = ("connect-failure", "reset")
+
+
+class ClientSpec(SimModel):
+    """What the client does: timeouts, retries, reconnects and DNS caching.
+
+    Without a ``client`` block a traffic source is the idealised client of earlier versions: it
+    waits for every answer however long it takes, and it always reaches a live load-balancer
+    node (a zone leaves its DNS answer at once). With one, even ``client: {}``, the defaults
+    below say what a typical client does, and the load balancer's zonal behaviour is the one
+    AWS documents (see the ``az_loss`` event and docs/howto-capacity.md).
+
+    A request the client gives up on (its timeout fired, or its last try failed to connect or
+    was reset) ends at that moment with status 0 and a flag saying why: ``CLIENT_TIMEOUT``,
+    ``CONNECT_TIMEOUT`` (no answer to the connection attempt within ``connect_timeout_s``),
+    ``CONNECT_REFUSED`` (refused at once) or ``RESET`` (an open connection was reset, or its
+    answer was lost). Status 0 counts as a failure in every success ratio and SLO, like a 5xx.
+    A request that needed client retries carries ``CLIENT_RETRY``; its ``upstream_requests``
+    add up over its tries. A request's time before its last try (failed tries, back-offs) is
+    its ``client`` stage in the stages frame.
+
+    Attributes:
+        timeout_s: Request timeout per try, seconds > 0, from sending (connecting included) to
+            the whole response; default 30. When it fires the client closes the connection;
+            the work already queued at the gateway and the backend goes on (nothing there
+            learns the client left).
+        connect_timeout_s: How long a connection attempt to an address that does not answer
+            (a dead load-balancer node or target, black hole) waits before failing, seconds
+            > 0; default 10. Capped by ``timeout_s``.
+        retries: Client retries; default none.
+        reconnect_on_5xx: Whether a keep-alive connection that got a 5xx is closed and the
+            next request on it opens a new one (a new address and target); default false.
+            A connection that failed to open, was reset or timed out is always replaced.
+        dns_ttl_s: How long the client caches the load balancer's DNS answer, seconds ≥ 0;
+            default 60 (the TTL Route 53 gives the alias records of NLB and ALB names). Each
+            source IP caches its own answer; the caches start at random points of their TTL,
+            as in a steady state. 0 resolves on every new connection. Clients that cache
+            longer than the TTL (a JVM's default is 30 s, some forever) set it here.
+    """
+
+    timeout_s: Pos = 30.0
+    connect_timeout_s: Pos = 10.0
+    retries: ClientRetrySpec = Field(default_factory=ClientRetrySpec)
+    reconnect_on_5xx: bool = False
+    dns_ttl_s: NonNeg = 60.0
+
+
 def _default_requests() -> tuple[RequestTemplate, ...]:
     return (RequestTemplate(path="/"),)
 
@@ -295,6 +375,8 @@ class TrafficSpec(SimModel):
             to 1 (± 1e-9); default None, meaning an even split over the scenario's AZs.
         source_ips: Distinct client IPs, ≥ 1; default 1000. Feeds the NLB flow hash and
             source-IP consistent hashing.
+        client: Timeouts, client retries, reconnects and DNS caching; default None (the
+            idealised client: no timeout, a dead zone is left at once). See ``client``.
     """
 
     name: str = Field(min_length=1)
@@ -305,6 +387,7 @@ class TrafficSpec(SimModel):
     host: str = Field(default="example.com", min_length=1)
     az_split: dict[str, NonNeg] | None = None
     source_ips: int = Field(default=1000, ge=1)
+    client: ClientSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrafficSpec:

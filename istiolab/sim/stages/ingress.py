@@ -8,6 +8,7 @@ is stretched by workers/cores (processor sharing, approximately).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -19,15 +20,31 @@ from istiolab.sim.stages.router import Router
 
 
 class IngressNode:
-    """A node of the ingress pool."""
+    """A node of the ingress pool.
 
-    __slots__ = ("alive", "az", "name", "pods")
+    Attributes:
+        alive: False once it died (an ``az_loss`` or ``node_loss`` event).
+        died_at: When it died (infinity while alive): requests it was carrying then lose
+            their answer.
+        failure: What a client's packets to it meet once it is dead: ``blackhole`` (nothing
+            answers) or ``reset`` (a TCP RST); read only for traffic with a client model.
+    """
+
+    __slots__ = ("alive", "az", "died_at", "failure", "name", "pods")
 
     def __init__(self, name: str, az: str) -> None:
         self.name = name
         self.az = az
         self.alive = True
+        self.died_at = math.inf
+        self.failure = "blackhole"
         self.pods: list[GatewayPod] = []
+
+    def kill(self, now: float, failure: str) -> None:
+        """The node dies at *now*; clients' packets to it meet *failure* from then on."""
+        self.alive = False
+        self.died_at = now
+        self.failure = failure
 
 
 class GatewayPod:

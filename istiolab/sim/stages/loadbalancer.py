@@ -12,12 +12,32 @@
 Targets are ingress nodes (``instance``: NodePort and a kube-proxy hop; with ``Cluster`` the hop
 may go to a gateway pod on another node, with ``Local`` only nodes with a gateway pod pass the
 health check) or gateway pods (``ip``). Health checks take a failed target out after
-``unhealthy_threshold × interval``; with no healthy target in an AZ the AZ leaves DNS; with no
-healthy target at all the LB fails open.
+``unhealthy_threshold × interval`` (between ``(threshold − 1) × interval`` and ``threshold ×
+interval`` after the failure, as the checks tick on their own clock).
+
+Two zonal models:
+
+* Idealised (traffic without a client model): the client's zone is a preference only. With no
+  healthy target in it the request goes to a healthy target elsewhere at once (as if the
+  zone left DNS and every client re-resolved instantly); with none at all the LB fails open.
+* Zonal (traffic with ``traffic[].client``), as AWS documents it: every zone has one LB node
+  with its own address. With cross-zone off a node sends only to healthy targets in its own
+  zone; with it on, to healthy targets in any zone. A node with no healthy target it may use
+  sends to all the targets it may use, healthy or not ("routing failover", the target group
+  health fail-open). A zone is unhealthy when its node is down or it has no healthy target it
+  may use; ``aws.dns_failover_delay_s`` later its address leaves the DNS answer ("DNS
+  failover"), and comes back as long after it is healthy again. With every zone unhealthy,
+  DNS answers with all of them. Sources: Elastic Load Balancing docs, "Cross-zone load
+  balancing" and "Target group health" (DNS failover, routing failover); AWS Knowledge Center
+  "How do ELB DNS and traffic flow work with different cross-zone configurations" (a zone
+  stays in DNS with a healthy target in its own zone when cross-zone is off, in any zone when
+  it is on). An NLB resets the connections to a target it marks unhealthy (the target group
+  attribute ``target_health_state.unhealthy.connection_termination.enabled``, on by default).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -31,7 +51,16 @@ from istiolab.sim.stages.ingress import GatewayPod, IngressNode
 class Target:
     """An LB target: an ingress node (instance mode) or a gateway pod (ip mode)."""
 
-    __slots__ = ("az", "failing_since", "healthy", "name", "node", "outstanding", "pod")
+    __slots__ = (
+        "az",
+        "down_event",
+        "failing_since",
+        "healthy",
+        "name",
+        "node",
+        "outstanding",
+        "pod",
+    )
 
     def __init__(self, name: str, az: str, node: IngressNode, pod: GatewayPod | None) -> None:
         self.name = name
@@ -41,6 +70,13 @@ class Target:
         self.healthy = True
         self.outstanding = 0
         self.failing_since: float | None = None
+        # Triggered when the LB marks the target unhealthy (and resets its connections).
+        self.down_event: simpy.Event | None = None
+
+    @property
+    def dead(self) -> bool:
+        """Nothing answers on it: its node is gone (or, for an ip target, its pod is)."""
+        return not self.node.alive
 
     def passes_check(self, local: bool) -> bool:
         """What a health check sees right now."""
@@ -52,16 +88,32 @@ class Target:
 
 
 class Connection:
-    """A client TCP connection (keep-alive pool member)."""
+    """A client TCP connection (keep-alive pool member).
 
-    __slots__ = ("created", "pod", "requests", "target", "worker")
+    Attributes:
+        lb_az: The zone of the LB node it goes through (None: the idealised client).
+        fate: Why it cannot be opened (``blackhole``: nothing answers, ``reset``: refused),
+            or None when it opens.
+    """
 
-    def __init__(self, target: Target, pod: GatewayPod | None, worker: int, created: float) -> None:
+    __slots__ = ("created", "fate", "lb_az", "pod", "requests", "target", "worker")
+
+    def __init__(
+        self,
+        target: Target,
+        pod: GatewayPod | None,
+        worker: int,
+        created: float,
+        lb_az: str | None = None,
+        fate: str | None = None,
+    ) -> None:
         self.target = target
         self.pod = pod
         self.worker = worker
         self.created = created
         self.requests = 0
+        self.lb_az = lb_az
+        self.fate = fate
 
 
 class LoadBalancer:
@@ -80,6 +132,7 @@ class LoadBalancer:
         cross_node_latency: Callable[[], float],
         cross_az_latency: Callable[[], float],
         workers: int,
+        azs: list[str] | None = None,
     ) -> None:
         self.env = env
         self.spec = spec
@@ -95,6 +148,12 @@ class LoadBalancer:
         self.local = spec.external_traffic_policy == "Local"
         self._rr = 0
         self.surge = 0
+        self.azs: list[str] = sorted({t.az for t in targets}) if azs is None else list(azs)
+        # Zonal model: LB nodes per zone, what a dead one does to packets, zone health for DNS.
+        self.node_up = dict.fromkeys(self.azs, True)
+        self.node_failure = dict.fromkeys(self.azs, "blackhole")
+        self._unhealthy_since: dict[str, float | None] = dict.fromkeys(self.azs, None)
+        self._healthy_since: dict[str, float] = dict.fromkeys(self.azs, -math.inf)
 
     # -- health checks ---------------------------------------------------------------------
 
@@ -118,16 +177,86 @@ class LoadBalancer:
                     and now - t.failing_since >= (hc.unhealthy_threshold - 1) * hc.interval_s
                 ):
                     t.healthy = False
+                    if t.down_event is not None:
+                        t.down_event.succeed()
+                        t.down_event = None
+            self.update_zones()
 
     def mark_initial_health(self) -> None:
         """Targets that fail the check from the start (e.g. ``Local`` without a pod) are out."""
         for t in self.targets:
             t.healthy = t.passes_check(self.local)
+        self.update_zones()
+        for az in self.azs:
+            if self._unhealthy_since[az] is not None:
+                self._unhealthy_since[az] = -math.inf  # out of DNS from the start
+
+    def unhealthy_event(self, target: Target) -> simpy.Event | None:
+        """An event triggered when the LB marks *target* unhealthy; None if it already is."""
+        if not target.healthy:
+            return None
+        if target.down_event is None:
+            target.down_event = simpy.Event(self.env)
+        return target.down_event
+
+    # -- zones and DNS (zonal model) --------------------------------------------------------
+
+    def kill_node(self, az: str, failure: str) -> None:
+        """The LB node of *az* dies; packets to its address meet *failure*."""
+        if az in self.node_up:
+            self.node_up[az] = False
+            self.node_failure[az] = failure
+            self.update_zones()
+
+    def zone_healthy(self, az: str) -> bool:
+        """The zone's LB node is up and has a healthy target it may send to."""
+        if not self.node_up.get(az, False):
+            return False
+        return any(t.healthy and (self.cross_zone or t.az == az) for t in self.targets)
+
+    def update_zones(self) -> None:
+        """Note when each zone turned unhealthy or healthy (DNS fail-over reads it)."""
+        now = self.env.now
+        for az in self.azs:
+            healthy = self.zone_healthy(az)
+            if healthy and self._unhealthy_since[az] is not None:
+                self._unhealthy_since[az] = None
+                self._healthy_since[az] = now
+            elif not healthy and self._unhealthy_since[az] is None:
+                self._unhealthy_since[az] = now
+
+    def dns_answer(self) -> list[str]:
+        """The zones whose LB node addresses the DNS name resolves to now.
+
+        A zone leaves the answer ``dns_failover_delay_s`` after it turned unhealthy and comes
+        back as long after it recovered; with no zone left, every zone is answered (Route 53
+        answers with all records when all are unhealthy).
+        """
+        now = self.env.now
+        delay = self.spec.dns_failover_delay_s
+        out = []
+        for az in self.azs:
+            since = self._unhealthy_since[az]
+            if since is None:
+                if now - self._healthy_since[az] >= delay:
+                    out.append(az)
+            elif now - since < delay:
+                out.append(az)
+        return out or list(self.azs)
 
     # -- selection -------------------------------------------------------------------------
 
-    def candidates(self, az: str) -> list[Target]:
-        """Healthy targets the client's LB node may use (DNS fail-over, then fail open)."""
+    def candidates(self, az: str, zonal: bool = False) -> list[Target]:
+        """The targets the LB node of *az* picks from.
+
+        Idealised (*zonal* false): healthy targets of the zone, else healthy targets anywhere
+        (instant DNS fail-over), else all (fail open). Zonal: healthy targets the node may
+        use (its zone's with cross-zone off, any with it on), else every target it may use.
+        """
+        if zonal:
+            usable = [t for t in self.targets if self.cross_zone or t.az == az]
+            healthy = [t for t in usable if t.healthy]
+            return healthy or usable or list(self.targets)
         healthy = [t for t in self.targets if t.healthy]
         if not self.cross_zone:
             local = [t for t in healthy if t.az == az]
@@ -137,9 +266,9 @@ class LoadBalancer:
             return healthy
         return list(self.targets)  # fail open
 
-    def choose(self, az: str) -> Target:
+    def choose(self, az: str, zonal: bool = False) -> Target:
         """Pick a target for a new connection (NLB) or a request (ALB/CLB)."""
-        cands = self.candidates(az)
+        cands = self.candidates(az, zonal)
         if self.spec.lb == "alb" and self.spec.alb_algorithm == "round_robin":
             self._rr = (self._rr + 1) % len(cands)
             return cands[self._rr]
@@ -174,6 +303,26 @@ class LoadBalancer:
         pod, _ = self.gateway_for(target)
         return Connection(target, pod, int(self._u() * self.workers), self.env.now)
 
+    def open_connection(self, req: SimRequest, lb_az: str) -> Connection:
+        """A new connection of a client with a client model, to the LB node of *lb_az*.
+
+        Its ``fate`` says whether it opens: a dead LB node or a dead target does what its
+        ``failure`` says (``blackhole``: no answer; ``reset``); a live node whose kube-proxy
+        finds no gateway pod rejects it (``reset``).
+        """
+        now = self.env.now
+        target = self.choose(lb_az, True)
+        if not self.node_up.get(lb_az, True):
+            return Connection(target, None, 0, now, lb_az, self.node_failure[lb_az])
+        pod, _ = self.gateway_for(target)
+        worker = int(self._u() * self.workers)
+        fate = None
+        if target.dead:
+            fate = target.node.failure
+        elif pod is None:
+            fate = "reset"
+        return Connection(target, pod, worker, now, lb_az, fate)
+
     def handle(
         self, req: SimRequest, out: Outcome, conn: Connection | None
     ) -> Generator[Any, Any, tuple[GatewayPod | None, int, Target]]:
@@ -185,7 +334,7 @@ class LoadBalancer:
         env = self.env
         per_request = self.spec.lb != "nlb" or conn is None
         if per_request:
-            target = self.choose(req.client_az)
+            target = self.choose(req.client_az, req.zonal)
             pod, extra = self.gateway_for(target)
             worker = int(self._u() * self.workers)
         else:
