@@ -45,7 +45,7 @@ def _plot(name: str) -> PlotFn:
 def _topology(result: Result, scenario: Scenario, ax: Axes) -> Any:
     from istiolab.lab import topology
 
-    return topology.draw(scenario, result, ax=ax)
+    return topology.draw(scenario, result, ax=ax, fontsize=8)
 
 
 DEFAULT_PLOTS: tuple[tuple[str, PlotFn], ...] = (
