@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from istiolab.sim.results import Result
     from istiolab.sim.scenario import Scenario
 
-__all__ = ["format_summary", "register", "result_files", "save_both", "write_readme"]
+__all__ = [
+    "bare_ms_warnings",
+    "explained_warnings",
+    "format_summary",
+    "register",
+    "result_files",
+    "save_both",
+    "write_readme",
+]
 
 _COLUMNS = [
     "route",
@@ -58,18 +66,22 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _summary_doc(result: Result, sc: Scenario, seed: int) -> dict[str, Any]:
+def _summary_doc(
+    result: Result, sc: Scenario, seed: int, notes: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     """The ``--format json`` document (every field is in docs/outputs.md).
 
-    Summary rows, totals, warnings, assumptions, seed and run lengths.
+    Summary rows, totals (with the worst metrics window and the recovery, see
+    :meth:`Result.window_totals <istiolab.sim.results.Result.window_totals>`), warnings (the
+    scenario's *notes* first), assumptions, seed and run lengths.
     """
     return {
         "summary": [
             {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in result.summary()[_COLUMNS].to_dict(orient="records")
         ],
-        "totals": result.totals(),
-        "warnings": result.warnings,
+        "totals": {**result.totals(), **result.window_totals()},
+        "warnings": [*(notes or []), *explained_warnings(result, sc)],
         "assumptions": result.assumptions,
         "seed": seed,
         "duration_s": sc.run.duration_s,
@@ -113,7 +125,7 @@ def format_summary(result: Result, sc: Scenario, seed: int) -> str:
         lines.append(
             f"retries: {totals['retries']} (upstream requests {totals['upstream_requests']})"
         )
-    lines.extend(_accounting_lines(result))
+    lines.extend(_accounting_lines(result, sc))
     return "\n".join(lines)
 
 
@@ -125,7 +137,35 @@ def _num(value: float, spec: str) -> str:
     return "-" if value != value else format(value, spec)
 
 
-def _accounting_lines(result: Result) -> list[str]:
+def explained_warnings(result: Result, sc: Scenario) -> list[dict[str, str]]:
+    """The run's warnings, a ``degenerate`` one naming the distributions that explain it.
+
+    A run that completes nothing usually has a time far longer than the run: a service time
+    of ``lognormal(40s, …)`` meant as 40 ms, or a 40 s deterministic delay. Every distribution
+    whose mean is at least the measured window (duration − warm-up) is named.
+    """
+    from istiolab.sim.dists import distributions
+
+    window = sc.run.duration_s - sc.run.warmup_s
+    out = []
+    for w in result.warnings:
+        if w["code"] == "degenerate":
+            slow = [
+                f"{path} = {spec.shorthand()} (mean {spec.build().mean:g} s)"
+                for path, spec in distributions(sc)
+                if spec.build().mean >= window
+            ]
+            if slow:
+                w = {
+                    **w,
+                    "message": f"{w['message']}; longer than the {window:g} s measured window: "
+                    + "; ".join(slow),
+                }
+        out.append(w)
+    return out
+
+
+def _accounting_lines(result: Result, sc: Scenario | None = None) -> list[str]:
     """Success latency, unfinished requests, utilisation per tier, warnings, assumptions."""
     from istiolab.sim.accounting import describe
 
@@ -133,8 +173,9 @@ def _accounting_lines(result: Result) -> list[str]:
     lines: list[str] = []
     if "success_p99_ms" in totals:
         lines.append(
-            f"successful requests only: p50 {totals['success_p50_ms']:.2f} ms, "
-            f"p99 {totals['success_p99_ms']:.2f} ms, p99.9 {totals['success_p999_ms']:.2f} ms"
+            f"successful requests only: p50 {_num(totals['success_p50_ms'], '.2f')} ms, "
+            f"p99 {_num(totals['success_p99_ms'], '.2f')} ms, "
+            f"p99.9 {_num(totals['success_p999_ms'], '.2f')} ms"
         )
     if "unfinished" in totals:
         lines.append(
@@ -143,6 +184,7 @@ def _accounting_lines(result: Result) -> list[str]:
             f"{totals['unfinished_excess']} beyond that, {totals['rejected']} refused); "
             f"success counting them: {totals['success_ratio_incl_unfinished']:.2%}"
         )
+    lines.extend(_window_lines(result))
     queues = totals.get("queues") or {}
     if queues:
         parts = [
@@ -151,12 +193,90 @@ def _accounting_lines(result: Result) -> list[str]:
             if q["rho"] == q["rho"]  # NaN: a tier with no capacity in the window
         ]
         lines.append("utilisation ρ: " + "; ".join(parts))
-    for w in result.warnings:
+    for w in result.warnings if sc is None else explained_warnings(result, sc):
         lines.append(f"warning [{w['code']}]: {w['message']}")
     paragraph = describe(result.assumptions)
     if paragraph:
         lines.append(paragraph)
     return lines
+
+
+def bare_ms_warnings(path: Path, overrides: dict[str, Any], sc: Scenario) -> list[dict[str, str]]:
+    """``bare_ms`` warnings: distribution times the file or ``--set`` wrote as bare numbers.
+
+    Args:
+        path: The scenario file *sc* was read from.
+        overrides: The ``--set`` overrides applied to it.
+        sc: The scenario as run.
+
+    Returns:
+        One ``{code, message}`` per bare number, naming the field (empty when the file cannot
+        be read again, which the load would already have reported).
+    """
+    from istiolab.config import codecs
+    from istiolab.sim.accounting import warning
+    from istiolab.sim.dists import bare_numbers
+
+    try:
+        docs = codecs.loads(codecs.read_text(path), str(path))
+    except (codecs.InputRefused, OSError):
+        return []
+    raw = docs[0].data if docs and docs[0].error is None else None
+    if not isinstance(raw, dict):
+        return []
+    for dotted, value in overrides.items():
+        _put(raw, dotted.split("."), value)
+    return [
+        warning(
+            "bare_ms",
+            f"{where}: {number} taken as {number} ms; write {number}ms "
+            f"(or {float(number) / 1000:g}s if seconds were meant)",
+        )
+        for where, number in bare_numbers(sc, raw)
+    ]
+
+
+def _put(data: Any, parts: list[str], value: Any) -> None:
+    """Set a dotted path in raw scenario data (list items by index or name), creating maps."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(data, list):
+        index = int(head) if head.lstrip("-").isdigit() else None
+        if index is None:
+            index = next(
+                (i for i, x in enumerate(data) if isinstance(x, dict) and x.get("name") == head),
+                None,
+            )
+        if index is None or not -len(data) <= index < len(data):
+            return  # the override was validated already; a path it cannot reach is no concern
+        if rest:
+            _put(data[index], rest, value)
+        else:
+            data[index] = value
+    elif isinstance(data, dict):
+        if not rest:
+            data[head] = value
+            return
+        if not isinstance(data.get(head), (dict, list)):
+            data[head] = {}
+        _put(data[head], rest, value)
+
+
+def _window_lines(result: Result) -> list[str]:
+    """The worst metrics window after the warm-up, and the recovery after the first event."""
+    w = result.window_totals()
+    if not w["windows"]:
+        return []
+    interval = result.meta["config"]["interval_s"]
+    line = (
+        f"worst {interval:g} s window after the warm-up: p99 {_num(w['window_p99_ms_max'], '.2f')}"
+        f" ms, error rate {_num(w['window_error_rate_max'], '.2%')}"
+    )
+    ttr = w["time_to_recover_s"]
+    if ttr == ttr:
+        first = min(float(e["t_s"]) for e in result.events)
+        when = "never, within the run" if ttr == float("inf") else f"after {ttr:g} s"
+        line += f"; back under 1 % errors per window {when} (first event at {first:g} s)"
+    return [line]
 
 
 def simulate(
@@ -222,6 +342,9 @@ def simulate(
         sc = load_scenario(scenario)
         if overrides:
             sc = sc.with_overrides(overrides)
+        notes: list[dict[str, str]] = bare_ms_warnings(scenario, overrides, sc)
+        for note in notes:  # once, before the run: a 40 s service time meant as 40 ms is slow
+            typer.echo(f"warning [{note['code']}]: {note['message']}", err=True)
         # Progress of simulated time on stderr: a bar on a terminal, else a plain line every
         # 10 % (a long run in CI or under nohup shows it is moving, without bar redraws).
         with (
@@ -242,13 +365,13 @@ def simulate(
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    notes = list(getattr(result, "findings", ()))
-    if notes:
-        echo_findings(notes)
+    found = list(getattr(result, "findings", ()))
+    if found:
+        echo_findings(found)
     used_seed = seed if seed is not None else sc.run.seed
     echo_result(
         fmt,
-        lambda: _summary_doc(result, sc, used_seed),
+        lambda: _summary_doc(result, sc, used_seed, notes),
         lambda: format_summary(result, sc, used_seed),
         json_default=str,
     )

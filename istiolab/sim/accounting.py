@@ -66,6 +66,8 @@ WARNING_CODES: Final[dict[str, str]] = {
     "short_warmup": "the warm-up is shorter than the relaxation time of the busiest tier",
     "degenerate": "the run completed no request after the warm-up, or its figures are NaN",
     "high_rho": "the plan's answer runs a tier at ρ ≥ 0.85: little headroom for bursts",
+    "bare_ms": "a distribution's time was written as a bare number, which is taken as "
+    "milliseconds (write the unit: 40ms, 0.04s)",
 }
 """Every warning code :func:`finish` and the planner emit, with what it means (docs/outputs.md)."""
 

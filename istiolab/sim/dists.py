@@ -65,8 +65,10 @@ __all__ = [
     "Shifted",
     "Uniform",
     "Zero",
+    "bare_numbers",
     "buffered",
     "dist",
+    "distributions",
 ]
 
 
@@ -787,3 +789,95 @@ def dist(
     if isinstance(spec, DistSpec):
         return spec
     return DistSpec.model_validate(spec)
+
+
+def bare_numbers(model: Any, raw: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Where a scenario wrote a distribution's time as a bare number (taken as milliseconds).
+
+    Walks the validated *model* and the data it was read from side by side. A distribution
+    written ``40`` or ``"lognormal(40, cv=1)"`` gets an entry per bare time (``cv`` is a ratio
+    and ``0`` is 0 in any unit, so neither counts); ``"40ms"``, ``{kind: exponential, mean_ms:
+    40}`` and the ``*_s`` fields name their unit and get none.
+
+    Args:
+        model: A validated spec (a pydantic model), e.g. a :class:`~istiolab.sim.scenario.Scenario`.
+        raw: The mapping it was validated from (YAML data).
+        prefix: Dotted path of *model* (for the entries).
+
+    Returns:
+        ``(dotted path, number as written)`` per bare time; list items are named by their
+        ``name`` when they have one, as ``--set`` accepts them.
+
+    Example:
+        >>> from istiolab.sim.scenario import mmc_scenario
+        >>> bare_numbers(mmc_scenario(10, 5, 1), {"services": [{"name": "svc", "versions":
+        ...     [{"name": "v1", "service_time": 5}]}]})
+        [('services.svc.versions.v1.service_time', '5')]
+    """
+    out: list[tuple[str, str]] = []
+    if not isinstance(raw, Mapping) or not hasattr(type(model), "model_fields"):
+        return out
+    for name in type(model).model_fields:
+        if name not in raw:
+            continue
+        value, written, path = getattr(model, name, None), raw[name], f"{prefix}{name}"
+        if isinstance(value, DistSpec):
+            out.extend((path, token) for token in _bare_tokens(written))
+        elif hasattr(type(value), "model_fields"):
+            out.extend(bare_numbers(value, written, f"{path}."))
+        elif isinstance(value, (list, tuple)) and isinstance(written, list):
+            for i, (item, item_raw) in enumerate(zip(value, written, strict=False)):
+                label = getattr(item, "name", None)
+                key = label if isinstance(label, str) and label else str(i)
+                if isinstance(item, DistSpec):
+                    out.extend((f"{path}.{key}", token) for token in _bare_tokens(item_raw))
+                else:
+                    out.extend(bare_numbers(item, item_raw, f"{path}.{key}."))
+    return out
+
+
+def _bare_tokens(written: Any) -> list[str]:
+    """The bare, non-zero times in one distribution as written."""
+    if isinstance(written, bool):
+        return []
+    if isinstance(written, (int, float)):
+        return [] if written == 0 else [f"{written:g}"]
+    if not isinstance(written, str):
+        return []
+    call = _CALL.fullmatch(written.strip())
+    args = [a.strip() for a in call.group(2).split(",")] if call else [written.strip()]
+    tokens = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if eq and key.strip() == "cv":
+            continue
+        text = (value if eq else key).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            continue
+        if number != 0 and math.isfinite(number):
+            tokens.append(text)
+    return tokens
+
+
+def distributions(model: Any, prefix: str = "") -> list[tuple[str, DistSpec]]:
+    """Every distribution of a validated spec, with its dotted path (list items by name).
+
+    Example:
+        >>> from istiolab.sim.scenario import mmc_scenario
+        >>> [p for p, d in distributions(mmc_scenario(10, 5, 1)) if p.startswith("services")]
+        ['services.svc.versions.v1.service_time']
+    """
+    out: list[tuple[str, DistSpec]] = []
+    for name in getattr(type(model), "model_fields", {}):
+        value, path = getattr(model, name, None), f"{prefix}{name}"
+        items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+        for i, item in items:
+            label = getattr(item, "name", None)
+            key = path if i is None else f"{path}.{label if isinstance(label, str) else i}"
+            if isinstance(item, DistSpec):
+                out.append((key, item))
+            elif hasattr(type(item), "model_fields"):
+                out.extend(distributions(item, f"{key}."))
+    return out
