@@ -14,10 +14,19 @@ import pytest
 from typer.testing import CliRunner
 
 from istiolab.analysis.conform import ConformReport, Metric
-from istiolab.analysis.conform.compare import MetricDef, compare, metric_defs, t_quantile
+from istiolab.analysis.conform.compare import (
+    MetricDef,
+    _ejected_share,
+    _ejections,
+    _evenness,
+    _gaps,
+    compare,
+    metric_defs,
+    t_quantile,
+)
 from istiolab.analysis.conform.loadgen import plan_arrivals
 from istiolab.analysis.conform.run import offered_rps, prepare
-from istiolab.analysis.conform.sides import Observation, cluster_endpoints
+from istiolab.analysis.conform.sides import BIN_S, Observation, cluster_endpoints, run_sim
 from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
 from istiolab.cli.app import app
 from istiolab.sim.engine import build_table
@@ -319,3 +328,80 @@ def test_markdown_names_each_known_cause_once() -> None:
     unknown = ConformReport("s", None, [Metric("a", 1.0, 2.0, 1.5, 2.5, False)], seconds=5.0)
     assert not unknown.ok
     assert unknown.verdict == "differs"
+
+
+def _series_obs(series: dict[str, list[int]], warmup_s: float = 0.0) -> Observation:
+    n = sum(sum(v) for v in series.values())
+    return Observation(requests=n, window_s=10.0, warmup_s=warmup_s, pod_series=series)
+
+
+def test_ejections_are_runs_without_traffic_long_enough_not_to_be_chance() -> None:
+    flaky = [3] * 100
+    flaky[20:40] = [0] * 20  # 2 s without traffic: an ejection
+    flaky[70:75] = [0] * 5  # 0.5 s: the shortest run that counts at this rate
+    flaky[90:93] = [0] * 3  # 0.3 s: chance
+    o = _series_obs({"a": [3] * 100, "b": [3] * 100, "c": flaky})
+    pods = ["a", "b", "c"]
+    assert _gaps(o, "c", pods) == [20, 5]
+    assert _ejected_share("c", pods)(o) == pytest.approx(2.5 / 10)
+    assert _ejections("c", pods)(o) == 2
+    assert _ejected_share("a", pods)(o) == 0
+    # At a ninth of the rate, 2 s without traffic is chance (8 requests take ~2.7 s); 4 s is not.
+    sparse = [1 if i % 3 == 0 else 0 for i in range(100)]
+    slow_c = [0 if 20 <= i < 60 or 70 <= i < 90 else v for i, v in enumerate(sparse)]
+    slow = _series_obs({"a": sparse, "b": sparse, "c": slow_c})
+    assert _gaps(slow, "c", pods) == [41]  # bins 19-59 (bin 19 has no request anyway)
+    # The warm-up is not measured: a run inside it does not count.
+    early = [0] * 10 + [3] * 100
+    o2 = Observation(
+        requests=1, window_s=10.0, warmup_s=1.0, pod_series={"a": [3] * 110, "b": early}
+    )
+    assert _gaps(o2, "b", ["a", "b"]) == []
+
+
+def test_round_robin_evenness_is_the_spread_of_per_pod_counts() -> None:
+    even = _series_obs({"a": [3] * 100, "b": [3] * 100, "c": [3] * 100})
+    assert _evenness(["a", "b", "c"])(even) == 0
+    skewed = _series_obs({"a": [12] * 100, "b": [10] * 100, "c": [8] * 100})
+    # per 1-s window: 120, 100, 80 -> population std 16.33 over mean 100
+    assert _evenness(["a", "b", "c"])(skewed) == pytest.approx(0.16330, abs=1e-4)
+
+
+def test_metric_defs_add_tries_evenness_and_ejections_when_measured() -> None:
+    table, _ = build_table(load_scenario(CONFORM / "01-retry-backoff.yaml"))
+    o = _obs(0.03)
+    o.tries = {1: 700, 2: 250, 3: 50}
+    o.tries_ok = {1: 700, 2: 250, 3: 10}
+    o.tries_p50_ms = {1: 10.0, 2: 40.0, 3: 90.0}
+    o.pod_series = {"a": [1] * 120, "b": [1] * 120}
+    names = [d.name for d in metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [o], [o])]
+    assert {"tries.share.1", "tries.share.2", "tries.share.3", "rr_evenness"} <= set(names)
+    assert {"success_p50_ms.tries_1", "success_p50_ms.tries_2"} <= set(names)
+    assert "success_p50_ms.tries_3" not in names  # too few successes after 3 tries
+    with_od = [
+        d.name for d in metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [o], [o], [["a", "b"]])
+    ]
+    assert {"ejected_share.a", "ejections.b"} <= set(with_od)
+    assert "rr_evenness" not in with_od  # ejections, not the balancer, decide the spread
+    bare = _obs(0.03)
+    assert "rr_evenness" not in [
+        d.name for d in metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [bare], [bare])
+    ]
+
+
+def test_simulator_side_reports_tries_and_attempt_series() -> None:
+    sc = load_scenario(CONFORM / "01-retry-backoff.yaml")
+    o = run_sim(sc.with_overrides({"run.warmup_s": 0.5}), seed=3, seconds=4.0)
+    # The same attempts up to the edges: retries after the warm-up of requests started in it,
+    # and tries of requests still in flight at the end, count only in pod_attempts.
+    tries = sum(k * n for k, n in o.tries.items())
+    assert tries == pytest.approx(sum(o.pod_attempts.values()), rel=0.03)
+    assert sum(o.tries.values()) == o.requests
+    # every retry waits a back-off: the median grows with the tries
+    p50 = [o.tries_p50_ms[k] for k in sorted(o.tries_p50_ms)]
+    assert len(p50) >= 2
+    assert p50 == sorted(p50)
+    assert set(o.pod_series) == set(o.pod_attempts)
+    assert all(len(v) == round(4.5 / BIN_S) for v in o.pod_series.values())
+    measured = sum(sum(v[5:]) for v in o.pod_series.values())
+    assert measured == pytest.approx(sum(o.pod_attempts.values()), abs=3)

@@ -15,8 +15,9 @@ Protocol with the parent:
 * then, once per replication: a line ``{"t0": <time.monotonic() of the run's start>, "seed":
   int}`` starts it (CLOCK_MONOTONIC is system-wide, so the parent's clock is ours): every pod's
   draws are re-seeded and its counters restart, as if the pods had just started; the next line
-  (anything) ends it, and the server prints ``{"received": [n, ...]}``, the requests each pod
-  received at or after the warm-up.
+  (anything) ends it, and the server prints ``{"received": [n, ...], "series": [[n, ...],
+  ...]}``: the requests each pod received at or after the warm-up, and per pod the requests
+  received in each ``bin_s`` (from the start line, default 0.1 s) from the run's start on.
 * EOF: exit.
 
 The process also exits when stdin reaches EOF (its parent died), next to ``PR_SET_PDEATHSIG``.
@@ -55,6 +56,7 @@ class _Pod:
         self.uniform = np.random.default_rng([seed, self.index, 2]).random
         self.served = 0
         self.received = 0
+        self.series: list[int] = []
 
     def error_status(self, now: float) -> int:
         # Same order and rules as the simulator's Pod._error_status.
@@ -85,8 +87,14 @@ class _Pod:
                         length = int(value.strip() or 0)
                 if length:
                     await reader.readexactly(length)
-                if self.clock.now() >= self.clock.warmup_s:
+                now = self.clock.now()
+                if now >= self.clock.warmup_s:
                     self.received += 1
+                if now >= 0:
+                    k = int(now / self.clock.bin_s)
+                    if k >= len(self.series):
+                        self.series.extend([0] * (k + 1 - len(self.series)))
+                    self.series[k] += 1
                 async with self.sem:
                     await asyncio.sleep(self.service())
                 self.served += 1
@@ -110,6 +118,7 @@ class _Clock:
     def __init__(self, warmup_s: float) -> None:
         self.t0: float | None = None
         self.warmup_s = warmup_s
+        self.bin_s = 0.1
 
     def now(self) -> float:
         # Before the run starts, time is "before the warm-up" and before every window.
@@ -142,9 +151,11 @@ async def _main() -> None:
         start = json.loads(line)
         for p in pods:
             p.reset(int(start.get("seed", 0)))
+        clock.bin_s = float(start.get("bin_s", 0.1))
         clock.t0 = float(start["t0"])
         end = await stdin.readline()
-        sys.stdout.write(json.dumps({"received": [p.received for p in pods]}) + "\n")
+        out = {"received": [p.received for p in pods], "series": [p.series for p in pods]}
+        sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
         clock.t0 = None
         if not end:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from istiolab.analysis.conform.sides import Observation
+from istiolab.analysis.conform.sides import BIN_S, Observation
 from istiolab.envoy.model import RouteTable
 
 __all__ = ["Metric", "MetricDef", "compare", "metric_defs", "t_quantile"]
@@ -33,6 +33,10 @@ _T975 = (
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
 _MIN_SHARE = 0.005  # a status or flag below this share on both sides is not compared
+_MIN_TRIES_OK = 20  # latency by tries: compared when every run has this many such successes
+_EVEN_WINDOW_S = 1.0  # round-robin evenness: per-pod counts over windows this long
+_GAP_REQUESTS = 8.0  # an ejection: no attempt for as long as this many would take a pod
+_MIN_GAP_S = 0.5
 
 
 def t_quantile(df: float) -> float:
@@ -119,6 +123,101 @@ def _tries(o: Observation) -> float:
     return sum(o.pod_attempts.values()) / o.requests if o.requests else math.nan
 
 
+def _tries_share(k: int) -> Callable[[Observation], float]:
+    def f(o: Observation) -> float:
+        total = sum(o.tries.values())
+        return o.tries.get(k, 0) / total if total else math.nan
+
+    return f
+
+
+def _tries_p50(k: int) -> Callable[[Observation], float]:
+    def f(o: Observation) -> float:
+        if o.tries_ok.get(k, 0) < _MIN_TRIES_OK:
+            return math.nan
+        return o.tries_p50_ms.get(k, math.nan)
+
+    return f
+
+
+def _measured(o: Observation, pod: str) -> np.ndarray:
+    """The pod's attempts per bin of the measured window (after the warm-up)."""
+    first = math.ceil(o.warmup_s / BIN_S - 1e-9)
+    n = round((o.warmup_s + o.window_s) / BIN_S)
+    values = list(o.pod_series.get(pod, ()))[:n]
+    values += [0] * (n - len(values))
+    return np.array(values[first:], dtype=np.int64)
+
+
+def _evenness(pods: Sequence[str]) -> Callable[[Observation], float]:
+    """Mean over 1-s windows of the coefficient of variation of the pods' attempt counts.
+
+    Round robin with one shared index gives counts within one of each other (CV near 0); each
+    Envoy worker keeping its own index (and each starting at a random host) spreads them; a
+    random pick spreads them as a multinomial. Where the per-worker state shows.
+    """
+
+    def f(o: Observation) -> float:
+        if not o.pod_series:
+            return math.nan
+        per = round(_EVEN_WINDOW_S / BIN_S)
+        rows = [_measured(o, p) for p in pods]
+        m = min(len(r) for r in rows) // per * per
+        if m == 0:
+            return math.nan
+        counts = np.stack([r[:m].reshape(-1, per).sum(axis=1) for r in rows])
+        mean = counts.mean(axis=0)
+        keep = mean > 0
+        if not keep.any():
+            return math.nan
+        return float((counts.std(axis=0)[keep] / mean[keep]).mean())
+
+    return f
+
+
+def _gaps(o: Observation, pod: str, pods: Sequence[str]) -> list[int]:
+    """Lengths (bins) of the runs without any attempt to *pod* long enough to be ejections.
+
+    A run counts when it lasts at least as long as :data:`_GAP_REQUESTS` attempts would take
+    a pod at the cluster's mean rate per pod (and at least :data:`_MIN_GAP_S`): at Poisson
+    arrivals a pod in rotation has such a run by chance with probability e^-8.
+    """
+    rows = {p: _measured(o, p) for p in pods}
+    total = sum(int(r.sum()) for r in rows.values())
+    if not total or not o.window_s:
+        return []
+    rate = total / (len(pods) * o.window_s)
+    need = max(_MIN_GAP_S, _GAP_REQUESTS / rate) / BIN_S
+    runs: list[int] = []
+    length = 0
+    for v in rows[pod].tolist():
+        if v == 0:
+            length += 1
+            continue
+        if length >= need:
+            runs.append(length)
+        length = 0
+    if length >= need:
+        runs.append(length)
+    return runs
+
+
+def _ejected_share(pod: str, pods: Sequence[str]) -> Callable[[Observation], float]:
+    def f(o: Observation) -> float:
+        if not o.pod_series:
+            return math.nan
+        return sum(_gaps(o, pod, pods)) * BIN_S / o.window_s
+
+    return f
+
+
+def _ejections(pod: str, pods: Sequence[str]) -> Callable[[Observation], float]:
+    def f(o: Observation) -> float:
+        return float(len(_gaps(o, pod, pods))) if o.pod_series else math.nan
+
+    return f
+
+
 def _accepted(o: Observation) -> float:
     return (o.requests - o.statuses.get(429, 0)) / o.window_s
 
@@ -128,6 +227,7 @@ def metric_defs(
     pod_groups: Sequence[tuple[str, Sequence[str]]],
     envoy: Sequence[Observation],
     sim: Sequence[Observation],
+    outlier_groups: Sequence[Sequence[str]] = (),
 ) -> list[MetricDef]:
     """The metrics this scenario's features make meaningful.
 
@@ -136,12 +236,18 @@ def metric_defs(
         pod_groups: ``(lb policy, pod names)`` for every cluster with endpoints.
         envoy: Envoy's observations (which statuses and flags occurred).
         sim: The simulator's observations.
+        outlier_groups: Pod names of every cluster with outlier detection.
 
     Returns:
         Status and flag shares that reach 0.5 % on either side; upstream tries per request
-        when a route retries; per-pod shares for clusters of several pods (largest and
-        smallest share under a consistent hash, whose ring depends on endpoint addresses);
-        the accepted rate under a rate limit; latency quantiles of successes and the mean.
+        when a route retries, the share of requests by tries (``tries.share.<k>``) and the
+        median latency of successes by tries (``success_p50_ms.tries_<k>``, where the
+        back-off shows); per-pod shares for clusters of several pods (largest and smallest
+        share under a consistent hash, whose ring depends on endpoint addresses), and the
+        round-robin evenness (``rr_evenness``, see :func:`_evenness`); under outlier
+        detection, each pod's share of the window spent ejected and its number of
+        ejections (runs without traffic, see :func:`_gaps`); the accepted rate under a rate
+        limit; latency quantiles of successes and the mean.
     """
     everything = [*envoy, *sim]
     defs: list[MetricDef] = []
@@ -167,6 +273,12 @@ def metric_defs(
         defs.append(MetricDef(f"share.flag.{flag}", _share_flag(str(flag)), 0.02, 0.1))
     if any(r.retry is not None and r.retry.num_retries > 0 for r in table.routes()):
         defs.append(MetricDef("tries_per_request", _tries, 0.0, 0.05))
+        ks: set[object] = {k for o in everything for k in o.tries}
+        for k in frequent(ks, lambda k: _tries_share(int(str(k)))):
+            defs.append(MetricDef(f"tries.share.{k}", _tries_share(int(str(k))), 0.02, 0.1))
+        for k in sorted({k for o in everything for k in o.tries_ok}):
+            if all(o.tries_ok.get(k, 0) >= _MIN_TRIES_OK for o in everything):
+                defs.append(MetricDef(f"success_p50_ms.tries_{k}", _tries_p50(k), 3.0, 0.2))
     for lb, pods in pod_groups:
         if len(pods) < 2:
             continue
@@ -176,6 +288,15 @@ def metric_defs(
         else:
             for p in pods:
                 defs.append(MetricDef(f"pod_share.{p}", _pod_share(p), 0.03, 0.0))
+        ejecting = any(set(pods) & set(g) for g in outlier_groups)  # ejections dominate it
+        if lb == "ROUND_ROBIN" and not ejecting and all(o.pod_series for o in everything):
+            defs.append(MetricDef("rr_evenness", _evenness(pods), 0.01, 0.15))
+    for pods in outlier_groups:
+        if len(pods) < 2 or not all(o.pod_series for o in everything):
+            continue
+        for p in pods:
+            defs.append(MetricDef(f"ejected_share.{p}", _ejected_share(p, pods), 0.03, 0.1))
+            defs.append(MetricDef(f"ejections.{p}", _ejections(p, pods), 0.5, 0.1))
     if table.rate_limit is not None or any(r.rate_limit is not None for r in table.routes()):
         defs.append(MetricDef("accepted_rps", _accepted, 1.0, 0.05))
     defs.append(MetricDef("success_p50_ms", lambda o: o.success_p50_ms, 3.0, 0.2))

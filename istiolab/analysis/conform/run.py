@@ -296,7 +296,12 @@ def conform(
     for k in range(reps):
         say(f"{sc.name}: simulator replication {k + 1}")
         sim_obs.append(run_sim(sc, seed=base + _SIM_SEED_OFFSET + k, seconds=seconds))
-    defs = metric_defs(table, groups, envoy_obs, sim_obs)
+    outlier_groups = [
+        [pods[i].name for i in idx]
+        for name, idx in members.items()
+        if idx and table.clusters[name].outlier is not None
+    ]
+    defs = metric_defs(table, groups, envoy_obs, sim_obs, outlier_groups)
     metrics: list[Metric] = compare(defs, envoy_obs, sim_obs, known)
     if len(envoy_obs) < 2:
         notes.append("fewer than 2 usable Envoy runs: no verdict")

@@ -34,12 +34,14 @@ from istiolab.envoy.sandbox import EnvoySandbox
 from istiolab.sim.engine import build_table, simulate
 from istiolab.sim.scenario import Scenario
 
-__all__ = ["LATE_S", "Observation", "cluster_endpoints", "run_envoy", "run_sim"]
+__all__ = ["BIN_S", "LATE_S", "Observation", "cluster_endpoints", "run_envoy", "run_sim"]
 
 _START_DELAY_S = 0.3  # time between handing out t0 and the first possible arrival
 _LOG_SETTLE_S = 0.15  # Envoy flushes its access log every 2 ms; leave it time to finish
 LATE_S = 0.020
 """A request sent later than this after its arrival time is *late*: its latency is not used."""
+BIN_S = 0.1
+"""Width of the bins of :attr:`Observation.pod_series` on both sides."""
 
 
 @dataclass
@@ -63,6 +65,13 @@ class Observation:
         success_by_tries: Envoy only: latencies (ms) of successful requests by the number of
             upstream tries they took (``%UPSTREAM_REQUEST_ATTEMPT_COUNT%``); where the retry
             back-off shows.
+        warmup_s: The run's warm-up (where the measured window starts).
+        tries: Requests by upstream tries (0: a local reply); Envoy: from the access log.
+        tries_p50_ms: Median latency of the successful requests by upstream tries, with
+            :attr:`tries_ok` their number; where the retry back-off shows.
+        tries_ok: Successful requests (with a latency) by upstream tries.
+        pod_series: Upstream attempts each pod received in each :data:`BIN_S` from the run's
+            start (warm-up included): when a pod stopped and started getting traffic.
         counters: Envoy's cluster counters that explain the metrics (ejections, overflows),
             summed over clusters, for the whole run including the warm-up; empty for the
             simulator.
@@ -81,6 +90,11 @@ class Observation:
     lag_p99_ms: float = 0.0
     late: int = 0
     success_by_tries: dict[int, list[float]] = field(default_factory=dict)
+    warmup_s: float = 0.0
+    tries: dict[int, int] = field(default_factory=dict)
+    tries_p50_ms: dict[int, float] = field(default_factory=dict)
+    tries_ok: dict[int, int] = field(default_factory=dict)
+    pod_series: dict[str, list[int]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -162,14 +176,17 @@ def run_envoy(
             port = int(sb.listener_url.rsplit(":", 1)[1])
             plan = plan_arrivals(scenario, seed, duration)
             t0 = time.monotonic() + _START_DELAY_S
-            up.go(t0, seed)
+            up.go(t0, seed, BIN_S)
             load = run_load(plan, port, scenario, seed, t0)
             received = up.received()
+            series = up.series
             time.sleep(_LOG_SETTLE_S)
             log = _read_log(log_path[0])
             counters = _counters(sb.stats())
     obs = _reduce_envoy(load, log, received, pods, warmup, seconds)
     obs.counters = counters
+    obs.pod_series = {p.name: list(v) for p, v in zip(pods, series, strict=False)}
+    obs.warmup_s = warmup
     return obs
 
 
@@ -207,6 +224,7 @@ def _reduce_envoy(
     latencies: list[float] = []
     success: list[float] = []
     by_tries: dict[int, list[float]] = {}
+    tries_count: Counter[int] = Counter()
     missing = late = 0
     for r in measured:
         entry = log.get(r.req_id)
@@ -217,6 +235,8 @@ def _reduce_envoy(
             for f in str(entry.get("flags") or "-").split(","):
                 if f and f != "-":
                     flags[f] += 1
+            with contextlib.suppress(ValueError):
+                tries_count[int(str(entry.get("attempts") or 0))] += 1
         statuses[status] += 1
         if r.lag_s > LATE_S:
             late += 1
@@ -239,6 +259,9 @@ def _reduce_envoy(
         pod_attempts={p.name: int(n) for p, n in zip(pods, received, strict=True)},
         success_ms=success,
         success_by_tries=by_tries,
+        tries=dict(tries_count),
+        tries_p50_ms={k: float(np.quantile(v, 0.5)) for k, v in by_tries.items()},
+        tries_ok={k: len(v) for k, v in by_tries.items()},
         lag_p99_ms=float(np.quantile(lags, 0.99)) * 1000.0 if lags else 0.0,
         late=late,
     )
@@ -264,7 +287,13 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
         The replication's observation.
     """
     warmup = scenario.run.warmup_s
-    sc = scenario.with_overrides({"run.duration_s": warmup + seconds, "run.trace_sample": 0.0})
+    sc = scenario.with_overrides(
+        {
+            "run.duration_s": warmup + seconds,
+            "run.trace_sample": 0.0,
+            "run.metrics_interval_s": BIN_S,
+        }
+    )
     result = simulate(sc, seed)
     totals = result.totals()
     codes = result.codes()
@@ -296,6 +325,18 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
         success_p99_ms=float(totals.get("success_p99_ms", float("nan"))),
         mean_ms=float(totals.get("mean_ms", float("nan"))),
     )
+    obs.warmup_s = warmup
+    tries = result.meta.get("tries", {})
+    obs.tries = {int(k): int(v) for k, v in tries.get("requests", {}).items()}
+    for k, d in tries.get("success", {}).items():
+        obs.tries_p50_ms[int(k)] = float(d["p50_ms"])
+        obs.tries_ok[int(k)] = int(d["n"])
+    for key, values in result.meta.get("attempt_series", {}).items():
+        pod = str(key).rsplit("|", 1)[-1]
+        prev = obs.pod_series.get(pod)
+        obs.pod_series[pod] = (
+            list(values) if prev is None else [a + b for a, b in zip(prev, values, strict=True)]
+        )
     # Status shares use the codes frame (binned by completion); scale it to the request count
     # of requests started after the warm-up so both sides divide by the same kind of number.
     total_codes = sum(statuses.values())

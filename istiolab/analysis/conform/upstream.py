@@ -96,6 +96,8 @@ class UpstreamPods:
         self._tmp: Path | None = None
         self._stderr: IO[bytes] | None = None
         self.ports: list[int] = []
+        self.series: list[list[int]] = []
+        """After :meth:`received`: per pod, requests received in each ``bin_s`` of the run."""
 
     def __enter__(self) -> UpstreamPods:
         self.start()
@@ -180,14 +182,15 @@ class UpstreamPods:
                 buf += chunk
         return buf.split(b"\n", 1)[0]
 
-    def go(self, t0: float, seed: int) -> None:
+    def go(self, t0: float, seed: int, bin_s: float = 0.1) -> None:
         """Start a replication: re-seed every pod and start the run's clock.
 
         Args:
             t0: ``time.monotonic()`` of the load's time zero.
             seed: Seeds every pod's service-time and error draws.
+            bin_s: Width of the bins of :attr:`series`.
         """
-        self._send({"t0": t0, "seed": seed})
+        self._send({"t0": t0, "seed": seed, "bin_s": bin_s})
 
     def received(self) -> list[int]:
         """End the replication: requests each pod received after the warm-up.
@@ -197,6 +200,7 @@ class UpstreamPods:
         """
         self._send({"cmd": "stop"})
         data = json.loads(self._read_line(time.monotonic() + 10.0))
+        self.series = [[int(n) for n in pod] for pod in data.get("series", [])]
         return [int(n) for n in data["received"]]
 
     def close(self) -> None:

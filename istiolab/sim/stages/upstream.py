@@ -15,7 +15,8 @@ draws are per worker. The rest:
 HTTP/1.1 connection pools are per worker and host, with their pending queues, when the
 cluster has a connection limit (see ``_Pool``). Outlier detection follows Envoy's detector
 step for step (``_outcome``), and the workers see its ejections and re-admissions when the
-cluster manager delivers them, at once or held for its 1 s merge window (``_changed``). Ring hash builds Envoy's xxHash64 ring (``_ring_pick``).
+cluster manager delivers them, at once or held for its 1 s merge window (``_changed``).
+Ring hash builds Envoy's xxHash64 ring (``_ring_pick``).
 Retries follow the route's policy (§3.3–3.5): ``retry_on`` conditions, the profile's back-off,
 ``previous_hosts`` re-picks, per-try timeouts, and the route timeout bounding every try.
 """
@@ -484,6 +485,7 @@ class UpstreamCluster:
 
         Answers ``(504, "UT")`` at *deadline* if it is not done by then.
         """
+        sent = self.env.now + pre_s
         self.active += 1
         pod.active += 1
         try:
@@ -494,7 +496,7 @@ class UpstreamCluster:
             pod.active -= 1
         self._outcome(pod, status, flag)
         if self._record is not None:
-            self._record((self.env.now, self.policy.name, pod.name, status, flag))
+            self._record((sent, self.policy.name, pod.name, status, flag))
         return status, flag
 
     def handle(
@@ -583,7 +585,8 @@ class UpstreamCluster:
             if pol.outlier is not None:
                 self._outcome(pod, status, flag)
             if self._record is not None:
-                self._record((env.now, pol.name, pod.name, status, flag))
+                # stamped when the try was sent, as a pod's access log would see it
+                self._record((try_start, pol.name, pod.name, status, flag))
             if flag == "UT":
                 if deadline is not None and env.now >= deadline - 1e-12:
                     break  # the route timeout is global and never retried
