@@ -645,6 +645,15 @@ def apply_cmd(
     backup_dir: BackupDirOpt = None,
     output: OutputOpt = "table",
     output_file: OutputFileOpt = None,
+    print_commands: Annotated[
+        bool,
+        typer.Option(
+            "--print-commands",
+            help="Print the real kubectl/istioctl/helm/aws steps for these files (install, "
+            "CRD check, injection, apply, requests, AWS, cleanup) and exit 0, touching no "
+            "cluster; --profile 0.2 for Istio 0.2, else current; -o text, markdown or json.",
+        ),
+    ] = False,
 ) -> None:
     """Apply Istio routing resources to a cluster, safely.
 
@@ -670,11 +679,23 @@ def apply_cmd(
         istiolab apply -f canary.yaml --context prod-eks -n shop
 
         istiolab apply -f canary.yaml --yes --atomic --force-conflicts -o json
+
+        istiolab apply examples/seed/ --print-commands --profile 0.2 -o markdown
     """  # noqa: D412 - a blank line keeps the examples apart in --help
     from istiolab.kube.apply import apply, rollback
     from istiolab.kube.errors import BackupError
     from istiolab.kube.plan import plan, recheck
 
+    if print_commands:
+        from istiolab.cli.realcommands import print_commands as print_steps
+
+        check_writable(output_file, "--output-file")
+        print_steps(
+            _inputs(paths, filename, kustomize),
+            profile=profile,
+            output=output,
+            output_file=output_file,
+        )
     _check_output(output, output_file)
     mode = _dry_run_mode(dry_run)
     manager = _field_manager(field_manager)

@@ -1,0 +1,49 @@
+"""``istiolab apply --print-commands``: the real kubectl, istioctl, helm and aws steps of a config.
+
+Prints :func:`istiolab.kube.commands.real_commands` for the input files (the same function the
+notebooks' "On a real cluster" blocks render) and exits 0 without reading a kubeconfig or
+talking to a cluster. ``--profile 0.2`` gives the seed's 2017 steps, anything else (``current``,
+a ``1.x`` version, or none) today's; ``-o text|markdown|json`` picks the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from istiolab.cli.common import EXIT_OK, usage_error, write_or_echo
+from istiolab.config import ConfigSet
+
+__all__ = ["FORMATS", "print_commands"]
+
+FORMATS = ("text", "table", "markdown", "md", "json")
+"""``-o`` values ``--print-commands`` takes (``table`` is ``text``, ``md`` is ``markdown``)."""
+
+
+def print_commands(
+    config: ConfigSet,
+    *,
+    profile: str | None,
+    output: str,
+    output_file: Path | None,
+    topic: str = "all",
+) -> None:
+    """Print the steps and exit 0; a bad ``--profile``, ``-o`` or topic exits 2.
+
+    Raises:
+        typer.Exit: Always (0 after printing).
+    """
+    from istiolab.kube.commands import CommandsError, real_commands
+
+    if output not in FORMATS:
+        raise usage_error(
+            f"-o/--output with --print-commands must be text, markdown or json, not {output!r}"
+        )
+    try:
+        commands = real_commands(config, profile, topic)
+        text = commands.format(output)
+    except CommandsError as err:
+        raise usage_error(str(err)) from None
+    write_or_echo(text, output_file, f"wrote {output_file}", "--output-file")
+    raise typer.Exit(EXIT_OK)
