@@ -387,6 +387,98 @@ def _four_pod_limit(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _narrow_ingress(obj: Any) -> tuple[bool, str]:
+    """01: an Istio 0.2 Ingress that serves /status/... and /headers, and nothing else."""
+    from istiolab.config.validate import validate
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    config = _config_of(obj)
+    if not any(r.kind == "Ingress" for r in config):
+        return False, "the config has no Ingress"
+    errors = [f.code for f in validate(config, "0.2") if f.severity.value == "error"]
+    if errors:
+        return False, f"Istio 0.2 rejects it ({', '.join(errors)})"
+    table = compile_table(config, "0.2")
+    wanted = ("/status/418", "/status/200", "/headers")
+    unwanted = ("/ip", "/headers/x", "/statusx", "/", "/get")
+    for path in wanted:
+        found = explain(table, Request(path=path)).to_dict()
+        clusters = [str(d.get("cluster", "")) for d in found.get("destinations") or []]
+        if not any("httpbin" in c for c in clusters):
+            return False, f"{path} does not reach httpbin"
+    for path in unwanted:
+        found = explain(table, Request(path=path)).to_dict()
+        if found.get("destinations"):
+            return False, f"{path} reaches a backend: the Ingress lets too much through"
+    return True, ""
+
+
+def _survive_az_loss(obj: Any) -> tuple[bool, str]:
+    """08: the fewest ingress nodes per AZ that keep the workers ≤ 70 % busy with one AZ left."""
+    from istiolab.sim.engine import simulate
+
+    azs = list(getattr(getattr(obj, "ingress", None), "azs", []) or [])
+    if len(azs) < 2:
+        return False, "keep both AZs: the task is to survive losing one of them"
+    rate = float(getattr(obj.traffic[0].arrival, "rate_rps", 0.0) or 0.0)
+    if rate < 2400:
+        return False, f"keep the peak of 2400 req/s (the scenario offers {rate:g})"
+    nodes = int(getattr(obj.ingress, "nodes_per_az", 1) or 1)
+
+    def busy(n: int) -> float:
+        # one AZ carries everything; a short run measures the workers' time integral well
+        one = obj.with_overrides(
+            {
+                "ingress.azs": azs[:1],
+                "ingress.nodes_per_az": n,
+                "run.duration_s": 2.0,
+                "run.warmup_s": 0.5,
+                "events": [],
+            }
+        )
+        return float(simulate(one, seed=1).totals()["rho"]["gateway_workers"])
+
+    rho = busy(nodes)
+    if rho > 0.7:
+        return False, f"with one AZ left its Envoy workers are {rho:.0%} busy: too few nodes"
+    if nodes > 1 and busy(nodes - 1) <= 0.7:
+        return False, "it survives, but fewer nodes per AZ would too"
+    return True, ""
+
+
+def _testers_verified(obj: Any) -> tuple[bool, str]:
+    """09: the testers (not the beta users) reach v2, and Envoy agreed on these very rules."""
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    if not hasattr(obj, "report") or not callable(getattr(obj, "config", None)):
+        return False, f"pass the VerifyPanel, not a {type(obj).__name__}"
+    table = compile_table(obj.config(), "1.24")
+    wanted = {
+        "user=tester": "v2",
+        "theme=dark; user=tester": "v2",
+        "theme=dark; user=tester; lang=en": "v2",
+        "user=testers": "v1",
+        "user=beta": "v1",
+        "theme=dark; user=u17": "v1",
+        "": "v1",
+    }
+    for cookie, subset in wanted.items():
+        headers = {"cookie": cookie} if cookie else {}
+        found = explain(table, Request(path="/", host="webui", headers=headers)).to_dict()
+        got = {d.get("subset") for d in found.get("destinations") or []}
+        if got != {subset}:
+            shown = cookie or "(no cookie)"
+            return False, f"the cookie header {shown!r} goes to {sorted(map(str, got))}"
+    if obj.report is None:
+        why = f" (last try: {obj.error})" if getattr(obj, "error", "") else ""
+        return False, f"the rules are right: now press Verify on Envoy{why}"
+    if not obj.report.ok:
+        return False, "Envoy and the model disagree on these rules: read the table"
+    return True, ""
+
+
 TASKS: dict[str, Checker] = {
     "canary_share_lint": _canary_share_lint,
     "smallest_retries": _smallest_retries,
@@ -396,6 +488,9 @@ TASKS: dict[str, Checker] = {
     "even_nlb": _even_nlb,
     "cluster_split": _cluster_split,
     "bigger_pool": _bigger_pool,
+    "narrow_ingress": _narrow_ingress,
+    "survive_az_loss": _survive_az_loss,
+    "testers_verified": _testers_verified,
 }
 
 
@@ -509,15 +604,28 @@ class Exercises:
             self._record(n, revealed=True)
         print(f"Solution {n}: {item.get('solution', '')}\nWhy: {item.get('why', '')}")
 
-    def panel(self) -> Any:
-        """Hint and Solution buttons for every exercise; Solution unlocks after the hint."""
+    def panel(self, state: Mapping[int | str, Callable[[], Any]] | None = None) -> Any:
+        """Hint and Solution buttons for every exercise, Check buttons for tasks, and Reset.
+
+        Solution unlocks after the hint (at once in trainer mode). A task given in *state* gets
+        a *Check* button that runs its check on what the getter returns now (the widget the
+        attendee is working in). *Reset* clears what the panel shows and locks the solutions
+        again; the progress file keeps what was revealed.
+
+        Args:
+            state: Task number → a function returning what to check (``lambda: designer``).
+        """
         import ipywidgets as w
 
+        getters = {str(k): v for k, v in (state or {}).items()}
         out = w.Output()
+        out.add_class("istiolab-exercise-output")
         rows = []
+        solution_buttons: list[Any] = []
         for n in self.items:
             hint_b = w.Button(description=f"Hint {n}", icon="lightbulb-o")
             sol_b = w.Button(description=f"Solution {n}", disabled=not _trainer())
+            solution_buttons.append(sol_b)
 
             def on_hint(_: Any, n: str = n, sol_b: Any = sol_b) -> None:
                 out.clear_output()
@@ -532,8 +640,42 @@ class Exercises:
 
             hint_b.on_click(on_hint)
             sol_b.on_click(on_solution)
-            rows.append(w.HBox([hint_b, sol_b]))
-        return w.VBox([*rows, out])
+            buttons = [hint_b, sol_b]
+            if n in getters:
+                check_b = w.Button(description=f"Check {n}", icon="check", button_style="info")
+
+                def on_check(_: Any, n: str = n) -> None:
+                    out.clear_output()
+                    with out:
+                        print(f"checking task {n}…")
+                    try:
+                        answer = getters[n]()
+                    except Exception as err:  # the getter names something not built yet
+                        answer, problem = None, f"{type(err).__name__}: {err}"
+                    else:
+                        problem = ""
+                    out.clear_output()
+                    with out:
+                        if problem:
+                            print(f"{WRONG} not yet: {problem}")
+                        else:
+                            self.check(n, answer)
+
+                check_b.on_click(on_check)
+                buttons.append(check_b)
+            rows.append(w.HBox(buttons))
+
+        reset_b = w.Button(description="Reset", icon="undo", tooltip="hide hints and solutions")
+
+        def on_reset(_: Any) -> None:
+            out.clear_output()
+            for b in solution_buttons:
+                b.disabled = not _trainer()
+
+        reset_b.on_click(on_reset)
+        box = w.VBox([*rows, reset_b, out])
+        box.add_class("istiolab-exercises")
+        return box
 
 
 def progress(notebooks: list[str] | None = None) -> pd.DataFrame:

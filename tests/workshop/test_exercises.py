@@ -346,3 +346,108 @@ def test_bigger_pool_task_reads_the_topology() -> None:
     assert ex.is_right(5, seed.with_overrides({**three, "aws.lb": "alb"}))
     assert not ex.is_right(5, seed.with_overrides(three))  # still the NLB
     assert not ex.is_right(5, seed.with_overrides({"aws.lb": "alb", "ingress.nodes_per_az": 2}))
+
+
+NARROW = """
+apiVersion: extensions/v1beta1
+kind: Ingress
+metadata: {name: narrow, annotations: {kubernetes.io/ingress.class: istio}}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: "PATH_A", backend: {serviceName: httpbin, servicePort: 8000}}
+      - {path: "PATH_B", backend: {serviceName: httpbin, servicePort: 8000}}
+"""
+
+
+def test_narrow_ingress_task_reads_the_routes() -> None:
+    import istiolab
+
+    httpbin = istiolab.load(lab.example("seed", "httpbin.yaml"))
+
+    def ingress(a: str, b: str) -> Any:
+        text = NARROW.replace("PATH_A", a).replace("PATH_B", b)
+        return istiolab.loads(text, file="narrow.yaml") + httpbin
+
+    task = exercises.TASKS["narrow_ingress"]
+    assert task(ingress("/status/.*", "/headers")) == (True, "")
+    done, why = task(ingress("/status.*", "/headers"))  # /statusx gets through
+    assert not done
+    assert "/statusx" in why
+    assert not task(ingress("/status/.*", "/headers.*"))[0]  # /headers/x gets through
+    assert not task(ingress("/status/.*", "/ip"))[0]  # /headers is not served
+    seed_ingress = istiolab.load([lab.example("seed", "ingress.yaml")]) + httpbin
+    assert not task(seed_ingress)[0]  # the seed's /.* serves everything
+
+
+def test_az_loss_task_runs_one_az() -> None:
+    peak = lab.scenario("capacity-peak").with_overrides(
+        {"run.duration_s": 4.0, "traffic.0.arrival": {"kind": "poisson", "rate_rps": 2400}}
+    )
+    task = exercises.TASKS["survive_az_loss"]
+    assert task(peak.with_overrides({"ingress.nodes_per_az": 3})) == (True, "")
+    done, why = task(peak.with_overrides({"ingress.nodes_per_az": 2}))
+    assert not done
+    assert "too few" in why
+    done, why = task(peak.with_overrides({"ingress.nodes_per_az": 4}))
+    assert not done
+    assert "fewer" in why
+    one_az = peak.with_overrides({"ingress.azs": ["us-east-1a"], "ingress.nodes_per_az": 6})
+    assert not task(one_az)[0]
+
+
+@pytest.mark.envoy
+def test_testers_task_needs_the_rules_and_envoys_verdict() -> None:
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("envoy")
+    from istiolab.widgets import RuleDesigner, VerifyPanel
+
+    designer = RuleDesigner(lab.rules_of(lab.scenario("cookie-ab")), headers="cookie: user=beta")
+    panel = VerifyPanel(designer, requests=50)
+    task = exercises.TASKS["testers_verified"]
+    done, why = task(panel)
+    assert not done
+    assert "user=tester" in why  # the beta users still have v2
+    designer.set(match_value="user=tester")
+    done, why = task(panel)
+    assert not done
+    assert "press Verify" in why  # right rules, not verified yet
+    assert panel.run() is not None
+    assert task(panel) == (True, "")
+    designer.set(match_value="user=testers")  # the verdict was on other rules
+    assert not task(panel)[0]
+    assert not task(designer)[0]  # the designer alone is not the panel
+
+
+def test_panel_check_button_reads_the_state_and_reset_locks_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Outside a kernel the panel's Output widget does not capture: its prints reach stdout."""
+    pytest.importorskip("ipywidgets")
+    from istiolab.widgets import RuleDesigner
+
+    designer = RuleDesigner(lab.rules_of(lab.scenario("canary-90-10")))
+    ex = Exercises("02_canary_weights")
+    panel = ex.panel(state={4: lambda: designer})
+    rows = panel.children[:-2]
+    reset = panel.children[-2]
+    check = rows[3].children[2]
+    assert check.description == "Check 4"
+    assert [len(r.children) for r in rows] == [2, 2, 2, 3]
+    capsys.readouterr()
+    check.click()
+    assert "\u2717 not yet" in capsys.readouterr().out
+    designer.set_weights(75, 25)
+    check.click()
+    assert "\u2713 right" in capsys.readouterr().out
+    hint, solution = rows[0].children
+    hint.click()
+    assert not solution.disabled
+    solution.click()
+    assert CATALOGUE["02_canary_weights"]["1"]["why"] in capsys.readouterr().out
+    reset.click()
+    assert solution.disabled
+    broken = ex.panel(state={4: lambda: undefined_name})  # type: ignore[name-defined]  # noqa: F821
+    broken.children[3].children[2].click()
+    assert "NameError" in capsys.readouterr().out  # said, not raised
