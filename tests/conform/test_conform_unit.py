@@ -20,13 +20,21 @@ from istiolab.analysis.conform.compare import (
     _ejections,
     _evenness,
     _gaps,
+    _rl_phase,
     compare,
     metric_defs,
     t_quantile,
 )
 from istiolab.analysis.conform.loadgen import plan_arrivals
 from istiolab.analysis.conform.run import offered_rps, prepare
-from istiolab.analysis.conform.sides import BIN_S, Observation, cluster_endpoints, run_sim
+from istiolab.analysis.conform.sides import (
+    BIN_S,
+    Observation,
+    cluster_endpoints,
+    fill_interval_s,
+    rl_bin_s,
+    run_sim,
+)
 from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
 from istiolab.cli.app import app
 from istiolab.sim.engine import build_table
@@ -405,3 +413,21 @@ def test_simulator_side_reports_tries_and_attempt_series() -> None:
     assert all(len(v) == round(4.5 / BIN_S) for v in o.pod_series.values())
     measured = sum(sum(v[5:]) for v in o.pod_series.values())
     assert measured == pytest.approx(sum(o.pod_attempts.values()), abs=3)
+
+
+def test_rate_limit_phase_is_near_zero_when_spread_and_one_when_bunched() -> None:
+    fill = 0.1
+    bin_s = rl_bin_s(fill)
+    assert bin_s == pytest.approx(0.01)
+    assert rl_bin_s(1.0) == pytest.approx(BIN_S)
+    assert rl_bin_s(None) == BIN_S
+    n = round(10 / bin_s)
+    spread = Observation(requests=1, window_s=10.0, rl_series=[1] * n, rl_bin_s=bin_s)
+    assert _rl_phase(fill)(spread) == pytest.approx(0.0, abs=1e-9)
+    # a timer bucket: every 429 in the last tenth of each interval, whatever the offset
+    for offset in (0, 3, 7):
+        bunched = [1 if (k - offset) % 10 == 9 else 0 for k in range(n)]
+        o = Observation(requests=1, window_s=10.0, rl_series=bunched, rl_bin_s=bin_s)
+        assert _rl_phase(fill)(o) == pytest.approx(1.0)
+    table, _ = build_table(load_scenario(CONFORM / "06-local-rate-limit.yaml"))
+    assert fill_interval_s(table) == pytest.approx(0.1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from istiolab.analysis.conform.sides import BIN_S, Observation
+from istiolab.analysis.conform.sides import BIN_S, Observation, fill_interval_s
 from istiolab.envoy.model import RouteTable
 
 __all__ = ["Metric", "MetricDef", "compare", "metric_defs", "t_quantile"]
@@ -218,6 +218,27 @@ def _ejections(pod: str, pods: Sequence[str]) -> Callable[[Observation], float]:
     return f
 
 
+def _rl_phase(fill_s: float) -> Callable[[Observation], float]:
+    """How much the 429s bunch at one phase of the fill interval (0: evenly, 1: one instant).
+
+    The length of the mean of ``exp(2πi · t / fill_interval)`` over the 429s. A bucket
+    refilled by a timer (``tokens_per_fill`` at each tick, Envoy <= 1.31) rejects at the end
+    of every interval and accepts after each tick; a continuous bucket (Envoy >= 1.32) has no
+    phase. The length does not depend on where either side's ticks fall.
+    """
+
+    def f(o: Observation) -> float:
+        total = sum(o.rl_series)
+        if not total or not o.rl_bin_s:
+            return math.nan
+        k = np.arange(len(o.rl_series))
+        angle = 2 * math.pi * (((k + 0.5) * o.rl_bin_s) % fill_s) / fill_s
+        weights = np.array(o.rl_series, dtype=np.float64)
+        return float(abs((weights * np.exp(1j * angle)).sum()) / total)
+
+    return f
+
+
 def _accepted(o: Observation) -> float:
     return (o.requests - o.statuses.get(429, 0)) / o.window_s
 
@@ -247,7 +268,8 @@ def metric_defs(
         round-robin evenness (``rr_evenness``, see :func:`_evenness`); under outlier
         detection, each pod's share of the window spent ejected and its number of
         ejections (runs without traffic, see :func:`_gaps`); the accepted rate under a rate
-        limit; latency quantiles of successes and the mean.
+        limit, and how the 429s bunch within the fill interval (see :func:`_rl_phase`);
+        latency quantiles of successes and the mean.
     """
     everything = [*envoy, *sim]
     defs: list[MetricDef] = []
@@ -299,6 +321,9 @@ def metric_defs(
             defs.append(MetricDef(f"ejections.{p}", _ejections(p, pods), 0.5, 0.1))
     if table.rate_limit is not None or any(r.rate_limit is not None for r in table.routes()):
         defs.append(MetricDef("accepted_rps", _accepted, 1.0, 0.05))
+        fill = fill_interval_s(table)
+        if fill is not None and all(sum(o.rl_series) >= 30 for o in everything):
+            defs.append(MetricDef("rl_phase_concentration", _rl_phase(fill), 0.05, 0.1))
     defs.append(MetricDef("success_p50_ms", lambda o: o.success_p50_ms, 3.0, 0.2))
     defs.append(MetricDef("success_p99_ms", lambda o: o.success_p99_ms, 5.0, 0.25))
     defs.append(MetricDef("mean_ms", lambda o: o.mean_ms, 3.0, 0.2))

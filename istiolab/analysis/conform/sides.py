@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,16 @@ from istiolab.envoy.sandbox import EnvoySandbox
 from istiolab.sim.engine import build_table, simulate
 from istiolab.sim.scenario import Scenario
 
-__all__ = ["BIN_S", "LATE_S", "Observation", "cluster_endpoints", "run_envoy", "run_sim"]
+__all__ = [
+    "BIN_S",
+    "LATE_S",
+    "Observation",
+    "cluster_endpoints",
+    "fill_interval_s",
+    "rl_bin_s",
+    "run_envoy",
+    "run_sim",
+]
 
 _START_DELAY_S = 0.3  # time between handing out t0 and the first possible arrival
 _LOG_SETTLE_S = 0.15  # Envoy flushes its access log every 2 ms; leave it time to finish
@@ -72,6 +82,10 @@ class Observation:
         tries_ok: Successful requests (with a latency) by upstream tries.
         pod_series: Upstream attempts each pod received in each :data:`BIN_S` from the run's
             start (warm-up included): when a pod stopped and started getting traffic.
+        rl_series: Under a local rate limit: 429 responses to requests arriving after the
+            warm-up, per bin of :attr:`rl_bin_s` from the run's start (Envoy: by arrival;
+            the simulator: by completion, the same instant for a local reply).
+        rl_bin_s: Width of the :attr:`rl_series` bins (a tenth of the fill interval or less).
         counters: Envoy's cluster counters that explain the metrics (ejections, overflows),
             summed over clusters, for the whole run including the warm-up; empty for the
             simulator.
@@ -95,8 +109,23 @@ class Observation:
     tries_p50_ms: dict[int, float] = field(default_factory=dict)
     tries_ok: dict[int, int] = field(default_factory=dict)
     pod_series: dict[str, list[int]] = field(default_factory=dict)
+    rl_series: list[int] = field(default_factory=list)
+    rl_bin_s: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def fill_interval_s(table: RouteTable) -> float | None:
+    """The fill interval of the local rate limit (the gateway's, else the first route's)."""
+    specs = [table.rate_limit, *(r.rate_limit for r in table.routes())]
+    return next((spec.fill_interval_s for spec in specs if spec is not None), None)
+
+
+def rl_bin_s(fill_s: float | None) -> float:
+    """Width of the 429 bins: :data:`BIN_S` divided evenly, no wider than a tenth of *fill_s*."""
+    if fill_s is None or fill_s <= 0:
+        return BIN_S
+    return BIN_S / max(1, math.ceil(BIN_S / (fill_s / 10) - 1e-9))
 
 
 def cluster_endpoints(table: RouteTable, pods: Sequence[PodSpec]) -> dict[str, list[int]]:
@@ -187,6 +216,14 @@ def run_envoy(
     obs.counters = counters
     obs.pod_series = {p.name: list(v) for p, v in zip(pods, series, strict=False)}
     obs.warmup_s = warmup
+    fill = fill_interval_s(table)
+    if fill is not None:
+        obs.rl_bin_s = rl_bin_s(fill)
+        obs.rl_series = [0] * round((warmup + seconds) / obs.rl_bin_s)
+        for r in load.sent:
+            if r.status == 429 and r.t >= warmup:
+                k = min(int(r.t / obs.rl_bin_s), len(obs.rl_series) - 1)
+                obs.rl_series[k] += 1
     return obs
 
 
@@ -287,11 +324,15 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
         The replication's observation.
     """
     warmup = scenario.run.warmup_s
+    table, _ = build_table(scenario)
+    fill = fill_interval_s(table)
+    interval = rl_bin_s(fill)
+    per_bin = round(BIN_S / interval)
     sc = scenario.with_overrides(
         {
             "run.duration_s": warmup + seconds,
             "run.trace_sample": 0.0,
-            "run.metrics_interval_s": BIN_S,
+            "run.metrics_interval_s": interval,
         }
     )
     result = simulate(sc, seed)
@@ -331,12 +372,20 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
     for k, d in tries.get("success", {}).items():
         obs.tries_p50_ms[int(k)] = float(d["p50_ms"])
         obs.tries_ok[int(k)] = int(d["n"])
-    for key, values in result.meta.get("attempt_series", {}).items():
+    for key, fine in result.meta.get("attempt_series", {}).items():
         pod = str(key).rsplit("|", 1)[-1]
+        values = [sum(fine[i : i + per_bin]) for i in range(0, len(fine), per_bin)]
         prev = obs.pod_series.get(pod)
         obs.pod_series[pod] = (
             list(values) if prev is None else [a + b for a, b in zip(prev, values, strict=True)]
         )
+    if fill is not None:
+        obs.rl_bin_s = interval
+        obs.rl_series = [0] * round((warmup + seconds) / interval)
+        limited = codes[codes["status"] == 429].groupby("t_s")["count"].sum()
+        for t, n in limited.items():
+            k = min(round(float(str(t)) / interval), len(obs.rl_series) - 1)
+            obs.rl_series[k] += int(n)
     # Status shares use the codes frame (binned by completion); scale it to the request count
     # of requests started after the warm-up so both sides divide by the same kind of number.
     total_codes = sum(statuses.values())
