@@ -348,7 +348,7 @@ class _Ctx:
         Converted resources have no file: they are applied from a here-document. *original*:
         the resources are the input's own (workloads), whose files are kept.
         """
-        by_file: dict[str | None, list[Resource]] = {}
+        by_file: dict[tuple[str | None, str | None], list[Resource]] = {}
         for r in resources:
             if original:
                 origin = self.original.origin(r)
@@ -357,8 +357,9 @@ class _Ctx:
             file = origin.file if origin is not None and origin.file else None
             if file == "<stdin>":
                 file = None
-            by_file.setdefault(file, []).append(r)
-        return [_Group(f, tuple(rs)) for f, rs in by_file.items()]
+            # a here-document gets one namespace (its -n); a file keeps its own grouping
+            by_file.setdefault((file, None if file else _ns(r)), []).append(r)
+        return [_Group(f, tuple(rs)) for (f, _), rs in by_file.items()]
 
     @property
     def routing(self) -> list[Resource]:
