@@ -1,0 +1,74 @@
+"""HPA with a node capacity (#20): pods beyond the current nodes' room wait for new nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from istiolab.sim.engine import _Run
+from istiolab.sim.scenario import scenario_from_dict
+
+SYNC_S = 15.0
+STARTUP_S = 2.0
+PROVISION_S = 60.0
+
+
+def _run(autoscale: dict[str, Any]) -> _Run:
+    """Two pods 90 % busy (18 req/s of 100 ms, one server each), HPA target 50 %.
+
+    The first sync (t = 15 s) wants ⌈2 × 0.9 / 0.5⌉ = 4 pods.
+    """
+    sc = scenario_from_dict(
+        {
+            "name": "hpa-nodes",
+            "run": {"duration_s": 20.0, "warmup_s": 1.0, "seed": 2},
+            "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": 18}}],
+            "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
+            "services": [
+                {
+                    "name": "api",
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 2,
+                            "service_time": "det(100ms)",
+                            "startup_s": STARTUP_S,
+                            "autoscale": {
+                                "target_utilisation": 0.5,
+                                "sync_period_s": SYNC_S,
+                                **autoscale,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    run = _Run(sc, None, None)
+    run.run()
+    return run
+
+
+def _new_pods_ready_at(run: _Run) -> list[float]:
+    return sorted(p.ready_at for p in run.pods_by_version[("api", "v1")] if p.ready_at > 0)
+
+
+def test_without_a_node_model_new_pods_wait_only_for_startup() -> None:
+    run = _run({})
+    assert run.hpa_log == [(SYNC_S, "api", "v1", 2, 4)]
+    assert _new_pods_ready_at(run) == pytest.approx([SYNC_S + STARTUP_S] * 2)
+
+
+def test_pods_beyond_the_nodes_room_wait_for_node_provisioning() -> None:
+    # Room for 3 pods: the 3rd fits at once, the 4th waits for a new node.
+    run = _run({"node_capacity": 3, "node_provisioning_s": PROVISION_S})
+    assert run.hpa_log == [(SYNC_S, "api", "v1", 2, 4)]
+    assert _new_pods_ready_at(run) == pytest.approx(
+        [SYNC_S + STARTUP_S, SYNC_S + PROVISION_S + STARTUP_S]
+    )
+
+
+def test_full_nodes_delay_every_new_pod() -> None:
+    run = _run({"node_capacity": 2, "pods_per_node": 4, "node_provisioning_s": PROVISION_S})
+    assert _new_pods_ready_at(run) == pytest.approx([SYNC_S + PROVISION_S + STARTUP_S] * 2)
