@@ -91,6 +91,35 @@ users:
 
 REFUSED = "IL010"  # nodes after alias expansion
 
+# A valid Prometheus answer (one histogram) and a valid scenario: the other input of a command
+# whose bomb is its second file.
+DURATIONS = json.dumps(
+    {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {
+                    "metric": {
+                        "__name__": "istio_request_duration_milliseconds_bucket",
+                        "destination_service_name": "api",
+                        "destination_version": "v1",
+                        "le": le,
+                    },
+                    "value": [1, count],
+                }
+                for le, count in (("10", "5"), ("+Inf", "10"))
+            ],
+        },
+    }
+)
+SCENARIO = """\
+name: small
+run: {duration_s: 2, warmup_s: 1}
+traffic: [{name: c, arrival: {kind: poisson, rate_rps: 10}}]
+services: [{name: api, versions: [{name: v1, replicas: 1, service_time: 5ms}]}]
+"""
+
 
 def cases() -> list[object]:
     """(id, argv with BOMB for the bomb's path, exit code, what stderr must show)."""
@@ -111,6 +140,23 @@ def cases() -> list[object]:
             1,
             REFUSED,
             id="plan",
+        ),
+        pytest.param(["compare", "BOMB", "-q"], 1, REFUSED, id="compare"),
+        pytest.param(["compare", "SCENARIO", "BOMB", "-q"], 1, REFUSED, id="compare-second-file"),
+        pytest.param(
+            ["calibrate", "-d", "DURATIONS", "-s", "BOMB"], 1, REFUSED, id="calibrate-scenario"
+        ),
+        pytest.param(
+            ["calibrate", "-d", "BOMB"],
+            2,
+            "istiolab: --durations BOMB: line 1 is not a Prometheus sample",
+            id="calibrate-durations",
+        ),
+        pytest.param(
+            ["calibrate", "--cpu", "BOMB", "--requests", "DURATIONS"],
+            2,
+            "istiolab: --cpu BOMB: line 1 is not a Prometheus sample",
+            id="calibrate-cpu",
         ),
         pytest.param(["diff", "BOMB", *kube], 1, refusing, id="diff"),
         pytest.param(["apply", "BOMB", "--yes", *kube], 1, refusing, id="apply"),
@@ -138,7 +184,18 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     warm.write_text("a: [1]\n", encoding="utf-8")  # valid YAML, no resource, no scenario
     kubeconfig = root / "kubeconfig.yaml"
     kubeconfig.write_text(KUBECONFIG, encoding="utf-8")
-    return {"BOMB": bomb, "WARM": warm, "KUBECONFIG": kubeconfig, "root": root}
+    durations = root / "durations.json"
+    durations.write_text(DURATIONS, encoding="utf-8")
+    scenario = root / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    return {
+        "BOMB": bomb,
+        "WARM": warm,
+        "KUBECONFIG": kubeconfig,
+        "DURATIONS": durations,
+        "SCENARIO": scenario,
+        "root": root,
+    }
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="measures in /proc")
@@ -149,7 +206,8 @@ def test_every_command_refuses_a_1mb_alias_bomb_in_1s_and_100mb(
     bomb = str(inputs["BOMB"])
 
     def with_input(path: str) -> list[str]:
-        names = {"BOMB": path, "KUBECONFIG": str(inputs["KUBECONFIG"])}
+        names = {"BOMB": path}
+        names.update({k: str(inputs[k]) for k in ("KUBECONFIG", "DURATIONS", "SCENARIO")})
         return [names.get(a, a) for a in argv]
 
     name = request.node.callspec.id
