@@ -30,27 +30,7 @@ FULL = os.environ.get("ISTIOLAB_CONFORM", "") == "full"
 SECONDS, REPS = (12.0, 3) if FULL else (2.5, 2)
 DOC = ROOT / "docs" / "conformance.md"
 
-_OUTLIER = (
-    "envoy source/common/upstream/outlier_detection_impl.cc: the simulator follows the detector "
-    "step for step (shared per-host counters, ejection when a counter equals "
-    "consecutive_5xx, counters reset at ejection and at unejectHost, backoff multiplier "
-    "raised by ejectHost and lowered at interval ticks, re-admission at the first tick), and "
-    "this changes nothing measurable here. Envoy 1.40 keeps the flaky pod as if it ejected on "
-    "the 4th consecutive 5xx: the simulator with consecutive5xxErrors 4 gives a flaky share "
-    "of 0.075 (Envoy 0.076), with 3 it gives 0.024. The cause is not found in the source yet"
-)
-_RING = (
-    "envoy source/extensions/load_balancing_policies/ring_hash/ring_hash_lb.cc: the simulator "
-    "builds the same ring (xxHash64 of '<address>_<i>', 342 points per host, key xxHash64 of "
-    "the header). The layout depends on the endpoint addresses, random on both sides (Envoy: "
-    "loopback ports, simulator: pod IPs), and over random layouts the users of the smallest "
-    "pod range from 6 to 13 of 40: three layouts per side do not pin the smallest share"
-)
-
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("conform-outlier-detection", "pod_share.api-flaky-0"): _OUTLIER,
-    ("conform-consistent-hash-header", "pod_share.min"): _RING,
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 """``(scenario name, metric name) -> cause``: where the simulator differs from Envoy, why, and
 the Envoy source that says so. The one list of what the simulator has to fix."""
 

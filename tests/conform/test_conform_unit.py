@@ -8,9 +8,11 @@ import math
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import xxhash
 from typer.testing import CliRunner
 
 from istiolab.analysis.conform import ConformReport, Metric
@@ -30,6 +32,7 @@ from istiolab.analysis.conform.run import offered_rps, prepare
 from istiolab.analysis.conform.sides import (
     BIN_S,
     Observation,
+    _ring_cluster,
     cluster_endpoints,
     fill_interval_s,
     rl_bin_s,
@@ -39,6 +42,7 @@ from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
 from istiolab.cli.app import app
 from istiolab.sim.engine import build_table
 from istiolab.sim.scenario import load_scenario, scenario_from_dict
+from istiolab.sim.stages.upstream import ring_layout, ring_lookup
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFORM = ROOT / "sim" / "scenarios" / "conform"
@@ -431,3 +435,23 @@ def test_rate_limit_phase_is_near_zero_when_spread_and_one_when_bunched() -> Non
         assert _rl_phase(fill)(o) == pytest.approx(1.0)
     table, _ = build_table(load_scenario(CONFORM / "06-local-rate-limit.yaml"))
     assert fill_interval_s(table) == pytest.approx(0.1)
+
+
+def test_ring_agreement_uses_envoy_ring_over_the_run_addresses() -> None:
+    sc = load_scenario(CONFORM / "09-consistent-hash-header.yaml")
+    table, _ = build_table(sc)
+    members = cluster_endpoints(table, scenario_pods(sc))
+    found = _ring_cluster(table, members)
+    assert found is not None
+    assert found[0] == "x-user"
+    assert len(found[1]) == 3
+    hashes, owners = ring_layout(["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"], 1024)
+    assert hashes == sorted(hashes)
+    assert sorted(Counter(owners).values()) == [342, 342, 342]  # ceil(1024 / 3) points each
+    for user in ("user-0", "user-7", "zz"):
+        k = ring_lookup(hashes, user)
+        h = xxhash.xxh64_intdigest(user.encode())
+        assert hashes[k - 1] < h <= hashes[k] or (k == 0 and (h <= hashes[0] or h > hashes[-1]))
+    # No ring on a round-robin scenario.
+    rr, _ = build_table(load_scenario(CONFORM / "07-round-robin-workers.yaml"))
+    assert _ring_cluster(rr, cluster_endpoints(rr, scenario_pods(sc))) is None

@@ -264,7 +264,9 @@ def metric_defs(
         when a route retries, the share of requests by tries (``tries.share.<k>``) and the
         median latency of successes by tries (``success_p50_ms.tries_<k>``, where the
         back-off shows); per-pod shares for clusters of several pods (largest and smallest
-        share under a consistent hash, whose ring depends on endpoint addresses), and the
+        share under a consistent hash, whose ring depends on endpoint addresses, and the
+        share of Envoy's picks that the simulator's ring predicts for the same addresses,
+        ``ring_agreement``), and the
         round-robin evenness (``rr_evenness``, see :func:`_evenness`); under outlier
         detection, each pod's share of the window spent ejected and its number of
         ejections (runs without traffic, see :func:`_gaps`); the accepted rate under a rate
@@ -307,6 +309,8 @@ def metric_defs(
         if lb in ("RING_HASH", "MAGLEV"):
             defs.append(MetricDef("pod_share.max", _pod_extreme(pods, max), 0.03, 0.0))
             defs.append(MetricDef("pod_share.min", _pod_extreme(pods, min), 0.03, 0.0))
+            if all(o.ring_agreement == o.ring_agreement for o in everything):
+                defs.append(MetricDef("ring_agreement", lambda o: o.ring_agreement, 0.01, 0.0))
         else:
             for p in pods:
                 defs.append(MetricDef(f"pod_share.{p}", _pod_share(p), 0.03, 0.0))

@@ -36,7 +36,8 @@ class ConformReport:
         metrics: The compared metrics.
         notes: What the Envoy side could not reproduce, excluded runs, compile notes.
         excluded: Envoy runs left out because the load generator fell behind.
-        envoy_only: What only the Envoy side measures (latency of successes by upstream tries).
+        envoy_only: Envoy's latency quantiles of successes by upstream tries (their medians are
+            also compared, as ``success_p50_ms.tries_<k>``).
         reps: Replications used, ``(envoy, sim)``.
         seconds: Measured seconds per replication.
         requests: Mean requests per replication, ``(envoy, sim)``.

@@ -264,8 +264,8 @@ def conform(
             for k, v in sorted(by_tries.items())
         }
         notes.append(
-            "Envoy only (the simulator does not report tries per request): successes by "
-            "upstream tries: "
+            "Envoy's successes by upstream tries (the medians are compared above as "
+            "success_p50_ms.tries_<k>): "
             + "; ".join(
                 f"{k} {'try' if k == '1' else 'tries'}: n={d['n']}, p50 {d['p50']:g} ms, "
                 f"p90 {d['p90']:g} ms"

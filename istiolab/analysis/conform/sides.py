@@ -34,6 +34,7 @@ from istiolab.envoy.render import render
 from istiolab.envoy.sandbox import EnvoySandbox
 from istiolab.sim.engine import build_table, simulate
 from istiolab.sim.scenario import Scenario
+from istiolab.sim.stages.upstream import ring_layout, ring_lookup
 
 __all__ = [
     "BIN_S",
@@ -86,6 +87,11 @@ class Observation:
             warm-up, per bin of :attr:`rl_bin_s` from the run's start (Envoy: by arrival;
             the simulator: by completion, the same instant for a local reply).
         rl_bin_s: Width of the :attr:`rl_series` bins (a tenth of the fill interval or less).
+        ring_agreement: Under a ring hash on a header: the share of successful requests that
+            reached the pod the simulator's ring (:func:`~istiolab.sim.stages.upstream.
+            ring_layout`) picks for the request's key over this run's endpoint addresses;
+            NaN without a ring. Envoy: Envoy's picks against that ring; the simulator: 1 (it
+            picks by that ring).
         counters: Envoy's cluster counters that explain the metrics (ejections, overflows),
             summed over clusters, for the whole run including the warm-up; empty for the
             simulator.
@@ -111,6 +117,7 @@ class Observation:
     pod_series: dict[str, list[int]] = field(default_factory=dict)
     rl_series: list[int] = field(default_factory=list)
     rl_bin_s: float = 0.0
+    ring_agreement: float = float("nan")
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -126,6 +133,30 @@ def rl_bin_s(fill_s: float | None) -> float:
     if fill_s is None or fill_s <= 0:
         return BIN_S
     return BIN_S / max(1, math.ceil(BIN_S / (fill_s / 10) - 1e-9))
+
+
+def _ring_cluster(
+    table: RouteTable, members: Mapping[str, list[int]]
+) -> tuple[str, list[int]] | None:
+    """The hash header and pod indices of the one ring-hash cluster of a header-hashing route.
+
+    None when there is no such cluster, or several (which route a request took is not known
+    here).
+    """
+    found = []
+    for r in table.routes():
+        if r.hash_policy is None or r.hash_policy[0] != "header":
+            continue
+        for wc in r.clusters:
+            c = table.clusters.get(wc.name)
+            if c is not None and c.lb == "RING_HASH" and len(members.get(wc.name, [])) > 1:
+                found.append((r.hash_policy[1].lower(), members[wc.name]))
+    return found[0] if len(found) == 1 else None
+
+
+def ring_size(table: RouteTable) -> int:
+    """The minimum ring size of the table's ring-hash cluster (Envoy's 1024 without one)."""
+    return next((c.ring_size for c in table.clusters.values() if c.lb == "RING_HASH"), 1024)
 
 
 def cluster_endpoints(table: RouteTable, pods: Sequence[PodSpec]) -> dict[str, list[int]]:
@@ -216,6 +247,18 @@ def run_envoy(
     obs.counters = counters
     obs.pod_series = {p.name: list(v) for p, v in zip(pods, series, strict=False)}
     obs.warmup_s = warmup
+    ring = _ring_cluster(table, members)
+    if ring is not None and len(plan) == len(load.sent):
+        header, idx = ring
+        hashes, owners = ring_layout([f"127.0.0.1:{up.ports[i]}" for i in idx], ring_size(table))
+        agree = total = 0
+        for planned, r in zip(plan, load.sent, strict=True):
+            key = {k.lower(): v for k, v in planned.headers}.get(header)
+            if r.t < warmup or not 0 < r.status < 500 or not r.pod or key is None:
+                continue
+            total += 1
+            agree += r.pod == pods[idx[owners[ring_lookup(hashes, key)]]].name
+        obs.ring_agreement = agree / total if total else math.nan
     fill = fill_interval_s(table)
     if fill is not None:
         obs.rl_bin_s = rl_bin_s(fill)
@@ -367,6 +410,8 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
         mean_ms=float(totals.get("mean_ms", float("nan"))),
     )
     obs.warmup_s = warmup
+    if _ring_cluster(table, {n: [0, 1] for n in table.clusters}) is not None:
+        obs.ring_agreement = 1.0  # the simulator picks by ring_layout's ring
     tries = result.meta.get("tries", {})
     obs.tries = {int(k): int(v) for k, v in tries.get("requests", {}).items()}
     for k, d in tries.get("success", {}).items():

@@ -46,6 +46,32 @@ _GATEWAY_ERRORS = (502, 503, 504)
 _MAX_EJECTION_S = 300.0
 
 
+def ring_layout(addresses: list[str], ring_size: int) -> tuple[list[int], list[int]]:
+    """Envoy's hash ring over *addresses*: its sorted point hashes and each point's host index.
+
+    ``source/extensions/load_balancing_policies/ring_hash/ring_hash_lb.cc``
+    (``RingHashLoadBalancer::Ring::Ring``): with equal weights every host gets
+    ``ceil(minimum_ring_size / hosts)`` points, point i of a host being xxHash64 (seed 0) of
+    ``"<host address>_<i>"``; the ring is sorted by hash.
+    """
+    per_host = math.ceil(ring_size / max(1, len(addresses)))
+    points = sorted(
+        (xxhash.xxh64_intdigest(f"{address}_{i}".encode()), h)
+        for h, address in enumerate(addresses)
+        for i in range(per_host)
+    )
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def ring_lookup(hashes: list[int], key: str) -> int:
+    """The ring point a hash key picks: the first at or after xxHash64 of *key*, wrapping.
+
+    ``Ring::chooseHost``; a header hash policy hashes the header's value (``HeaderHashMethod``
+    in ``source/common/http/hash_policy.cc``).
+    """
+    return bisect.bisect_left(hashes, xxhash.xxh64_intdigest(key.encode())) % len(hashes)
+
+
 class _HostState:
     """One host's outlier-detection monitor (Envoy's ``DetectorHostMonitorImpl``).
 
@@ -229,19 +255,12 @@ class UpstreamCluster:
         # header hash policy is xxHash64 of the header value (source/common/http/hash_policy.cc,
         # HeaderHashMethod).
         if not self._ring:
-            points: list[tuple[int, Pod]] = []
             members = self.hosts()
-            per_host = math.ceil(self.policy.ring_size / max(1, len(members)))
-            for p in members:
-                prefix = self._address(p) + "_"
-                for i in range(per_host):
-                    points.append((xxhash.xxh64_intdigest(f"{prefix}{i}".encode()), p))
-            points.sort(key=lambda t: t[0])
-            self._ring = points
-            self._ring_keys = [h for h, _ in points]
-        h = xxhash.xxh64_intdigest(key.encode())
+            hashes, owners = ring_layout([self._address(p) for p in members], self.policy.ring_size)
+            self._ring = [(h, members[o]) for h, o in zip(hashes, owners, strict=True)]
+            self._ring_keys = hashes
         n = len(self._ring)
-        i = bisect.bisect_left(self._ring_keys, h) % n
+        i = ring_lookup(self._ring_keys, key)
         avail = {id(p) for p in hosts}
         for k in range(n):  # walk the ring to the next available host
             pod = self._ring[(i + k) % n][1]
