@@ -463,6 +463,8 @@ def draw(
                 _flow_text(d),
                 fontsize - 1,
                 _error_colour(float(d.get("error_share", 0.0))),
+                # towards the pods, clear of the cluster's own label
+                at=0.62 if d["kind"] == "endpoint" else 0.45,
             )
         for u, v, d in g.edges(data=True):
             if d["kind"] == "weighted" and "rps" not in d and len(list(g.successors(u))) > 1:
@@ -521,11 +523,12 @@ def _edge_text(
     text: str,
     fontsize: float,
     colour: str,
+    at: float = 0.5,
 ) -> None:
     (x0, y0), (x1, y1) = start, end
     ax.text(
-        x0 + 0.55 * (x1 - x0),
-        y0 + 0.55 * (y1 - y0),
+        x0 + at * (x1 - x0),
+        y0 + at * (y1 - y0),
         text,
         fontsize=fontsize,
         ha="center",
