@@ -70,7 +70,9 @@ def conform(
     The Envoy side is the scenario's compiled gateway config on a real Envoy with
     ``ingress.concurrency`` workers, one loopback listener per pod (its concurrency, service
     times and errors) and an open-loop load generator. Metrics (status and flag shares, tries
-    per request, per-pod shares, latency quantiles, accepted rate) get an interval from
+    per request and latency by tries, per-pod shares, round-robin evenness, ejected time and
+    ejections per pod, ring-hash agreement, latency quantiles, accepted rate and where the
+    429s fall in the fill interval; docs/conformance.md lists them) get an interval from
     ``--reps`` replications per side and a verdict.
 
     Examples:
