@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint typecheck fmt bench lab clean help system-deps peers conform
+.PHONY: demo test lint typecheck fmt bench lab clean help system-deps peers conform docs
 
 help:
 	@echo "make demo   - set up .venv and run the tour (lint, convert, explain, verify on Envoy)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - benchmarks (not part of the tests)"
 	@echo "make conform - the full conformance suite: the simulator against a real Envoy"
 	@echo "make peers  - build the test peers (real etcd, kube-apiserver, CRDs) with Go"
+	@echo "make docs   - build the documentation site into build/site (strict: broken links fail)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,11 @@ WARM_FAST := from istiolab.sim.engine import simulate; from istiolab.sim.scenari
 test: $(STAMP) system-deps peers
 	$(BIN)/python -c "$(WARM_FAST)"
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
+
+# The documentation site (mkdocs.yml): README, docs/, the notebooks (not run) and the API
+# reference; --strict makes a broken link an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d build/site
 
 lint: $(STAMP)
 	$(BIN)/ruff check istiolab tests bench
