@@ -364,6 +364,8 @@ def assumptions(scenario: Scenario, table: RouteTable, engine: str) -> dict[str,
                 "mode": t.connections.mode,
                 "pool_size": t.connections.pool_size if t.connections.mode == "keepalive" else None,
                 "lifetime_s": t.connections.lifetime_s,
+                # the client model (traffic[].client), None for the idealised client
+                "client": t.client.model_dump(mode="json") if t.client is not None else None,
             }
             for t in scenario.traffic
         },
@@ -407,8 +409,27 @@ def describe(assumed: Mapping[str, Any]) -> str:
         f"{costs['cross_az_hop']['value']} (free parameters). AWS {lb['lb']}, cross-zone "
         f"{'on' if lb['cross_zone'] else 'off'}, {lb['target_type']} targets, "
         f"{lb['gateway_workers']} gateway workers, LB state {lb['gateway_lb_state']}. "
-        f"Connections: {', '.join(conns)}. Engine {assumed['engine']}."
+        f"Connections: {', '.join(conns)}. Client: {_clients(assumed['connections'])}. "
+        f"Engine {assumed['engine']}."
     )
+
+
+def _clients(connections: Mapping[str, Any]) -> str:
+    """The client models in force, in words (sim/workload.py ClientSpec)."""
+    seen = []
+    for c in connections.values():
+        m = c.get("client")
+        if m is None:
+            text = "idealised (no timeout; a dead zone is left at once)"
+        else:
+            r = m["retries"]
+            text = (
+                f"timeout {m['timeout_s']:g} s, connect timeout {m['connect_timeout_s']:g} s, "
+                f"{r['attempts']} attempt(s), DNS cached {m['dns_ttl_s']:g} s"
+            )
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen)
 
 
 def _seconds(value: float | None) -> str:
