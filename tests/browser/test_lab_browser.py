@@ -1,10 +1,21 @@
-"""JupyterLab in a real browser: open notebook 02, run it, move a weight slider.
+"""JupyterLab in a real browser: open notebook 02, run it, use its widgets and exercises.
 
 Starts JupyterLab (fresh config and runtime folders, a random token, 127.0.0.1, a free port) on
 a temporary copy of the notebooks, drives Debian's Chromium with Playwright, runs every cell,
-moves the v1 weight slider of the RuleDesigner with the keyboard, and checks that the YAML
-preview and the simulated-traffic plot change and that no cell shows an error. A screenshot is
-kept as ``build/browser-02_canary_weights.png``.
+and then, as an attendee would:
+
+* checks that no hint, solution or explanation of the notebook's exercises is on the page;
+* moves the v1 weight slider of the RuleDesigner with the keyboard and checks that the YAML
+  preview and the simulated-traffic plot change;
+* presses Hint 1 and Solution 1 (the solution appears only then), and the panel's Reset (it is
+  gone again);
+* completes the state-checked task 4 (v2 at 25 %) with the slider and its Check button;
+* presses the designer's Reset (the weights are back to 90/10);
+
+and that no cell shows an error. Screenshots are kept in ``build/``
+(``browser-02_canary_weights.png``, ``exercise-before-reveal.png``,
+``exercise-after-reveal.png``); with ``ISTIOLAB_UPDATE_SCREENSHOTS=1`` the exercise ones are
+also written to ``docs/screenshots/``.
 """
 
 from __future__ import annotations
@@ -28,7 +39,11 @@ import pytest
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 NOTEBOOK = "02_canary_weights.ipynb"
+EXERCISES = json.loads((ROOT / "notebooks" / "exercises.json").read_text(encoding="utf-8"))[
+    NOTEBOOK.removesuffix(".ipynb")
+]
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -81,10 +96,15 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     )  # fmt: skip
     # Settings that keep modal dialogs away from an unattended run: start the notebook's own
     # kernel without asking ("Select Kernel"), and no autosave, whose mtime check can raise
-    # "File Changed" on a loaded machine.
+    # "File Changed" on a loaded machine; and no windowing (below).
     settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab"
     for plugin, values in {
-        "notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+        # every cell in the DOM: with JupyterLab's default windowing, a cell scrolled out of
+        # view is removed from the page and its widgets cannot be found or clicked
+        "notebook-extension/tracker.jupyterlab-settings": {
+            "autoStartDefaultKernel": True,
+            "windowingMode": "none",
+        },
         "docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     }.items():
         (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +268,93 @@ def _drive(page: object, url: str, shot: Path) -> None:
     designer.scroll_into_view_if_needed()
     page.screenshot(path=str(shot), full_page=False)
 
+    _exercises(page, handle, yaml_js)
+
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     texts = [errors.nth(i).inner_text() for i in range(errors.count())]
     assert not [t for t in texts if "Error" in t or "Traceback" in t], texts
+
+
+def _keep(page: object, locator: object, name: str) -> None:
+    """Screenshot *locator* to ``build/NAME`` (and ``docs/screenshots/NAME`` when asked)."""
+    from playwright import sync_api
+
+    assert isinstance(locator, sync_api.Locator)
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(BUILD / name))
+    if os.environ.get("ISTIOLAB_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BUILD / name, SCREENSHOTS / name)
+
+
+def _page_text(page: object) -> str:
+    from playwright import sync_api
+
+    assert isinstance(page, sync_api.Page)
+    return str(page.evaluate("document.body.innerText"))
+
+
+def _exercises(page: object, handle: object, yaml_js: str) -> None:
+    """Reveal, reset and check in the exercise panel; complete task 4 with the slider."""
+    from playwright import sync_api
+
+    assert isinstance(page, sync_api.Page)
+    assert isinstance(handle, sync_api.Locator)
+    panel = page.locator(".istiolab-exercises").first
+    panel.scroll_into_view_if_needed()
+    panel.wait_for(state="visible", timeout=60_000)
+    out_js = "document.querySelector('.istiolab-exercise-output').innerText"
+    secrets_ = {
+        f"{n}.{key}": str(item[key])
+        for n, item in EXERCISES.items()
+        for key in ("why", "solution", "hint")
+    }
+    # nothing of an answer is on the page before it is asked for
+    text = _page_text(page)
+    shown = sorted(k for k, v in secrets_.items() if v in text)
+    assert not shown, f"visible before anyone asked: {shown}"
+    cell = page.locator(".jp-Cell", has=page.locator(".istiolab-exercises")).first
+    _keep(page, cell, "exercise-before-reveal.png")
+
+    button = panel.locator("button", has_text="Solution 1").first
+    assert button.is_disabled()  # the solution unlocks after the hint
+    panel.locator("button", has_text="Hint 1").first.click()
+    page.wait_for_function(f"{out_js}.includes('Hint 1:')", timeout=30_000)
+    assert EXERCISES["1"]["hint"] in page.evaluate(out_js)
+    assert EXERCISES["1"]["why"] not in _page_text(page)  # a hint is not the answer
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=30_000)
+    button.click()
+    page.wait_for_function(f"{out_js}.includes('Solution 1:')", timeout=30_000)
+    revealed = page.evaluate(out_js)
+    assert EXERCISES["1"]["why"] in revealed
+    assert EXERCISES["1"]["solution"] in revealed
+    assert EXERCISES["2"]["why"] not in _page_text(page)  # only the one asked for
+    _keep(page, cell, "exercise-after-reveal.png")
+
+    panel.locator("button", has_text="Reset").first.click()
+    page.wait_for_function(f"!{out_js}.includes('Solution 1:')", timeout=30_000)
+    page.wait_for_function("b => b.disabled", arg=button.element_handle(), timeout=30_000)
+    assert EXERCISES["1"]["why"] not in _page_text(page)
+
+    # task 4, checked from the designer's state: v1 85 -> 75 (v2 25), then Check 4
+    check = panel.locator("button", has_text="Check 4").first
+    check.click()
+    page.wait_for_function(f"{out_js}.includes('not yet')", timeout=60_000)
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{yaml_js}.includes('weight: 80')", timeout=60_000)
+    handle.focus()
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"{yaml_js}.includes('weight: 75')", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    check.scroll_into_view_if_needed()
+    check.click()
+    page.wait_for_function(f"{out_js}.includes('\u2713 right')", timeout=60_000)
+    assert EXERCISES["4"]["why"] in page.evaluate(out_js)  # the explanation comes with success
+
+    # the designer's Reset puts the rules back as they were given
+    designer = page.locator(".istiolab-rule-designer").first
+    designer.scroll_into_view_if_needed()
+    designer.locator("button", has_text="Reset").first.click()
+    page.wait_for_function(f"{yaml_js}.includes('weight: 90')", timeout=60_000)
