@@ -29,12 +29,15 @@ from typing import Any
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "istiolab"
 _LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)")
 # Directories the site never publishes as linked files (caches, the venv, build output).
 _SKIP = (".venv", ".git", "build", "site", "node_modules")
+_HREF = re.compile(r'href="([^"#:]+?)(#[^"]*)?"')
+log = logging.getLogger("mkdocs.hooks.site")
 
 
 def _modules() -> list[str]:
@@ -69,8 +72,6 @@ def _linked_assets(pages: list[File], known: set[str], config: MkDocsConfig) -> 
     """Repository files that pages link to and that are not pages: published as they are."""
     out: dict[str, File] = {}
     for page in pages:
-        if not page.src_uri.endswith(".md"):
-            continue
         text = Path(page.abs_src_path or "").read_text(encoding="utf-8")
         base = posixpath.dirname(page.src_uri)
         for target in _LINK.findall(text):
@@ -156,6 +157,38 @@ def on_post_build(config: MkDocsConfig) -> None:
             "fail the strict build)",
             len(seen),
         )
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Links in a notebook's markdown cells, resolved as MkDocs resolves a page's links.
+
+    mkdocs-jupyter converts a notebook with nbconvert, so MkDocs never sees its links: a link
+    to ``workshop.ipynb`` or ``../docs/glossary.md`` would stay as written and break under the
+    site's directory URLs. Each one is pointed at the built page, and a target that is not in
+    the site is a warning (so strict mode fails on it, as on a markdown page).
+    """
+    if not page.file.src_uri.endswith(".ipynb"):
+        return html
+    base = posixpath.dirname(page.file.src_uri)
+
+    def resolve(m: re.Match[str]) -> str:
+        target, anchor = m.group(1), m.group(2) or ""
+        if target.startswith(("/", "data")) or not target.endswith((".md", ".ipynb", ".yaml")):
+            return m.group(0)
+        uri = posixpath.normpath(posixpath.join(base, target))
+        found = files.get_file_from_path(uri)
+        if found is None:
+            log.warning(
+                "Doc file '%s' contains a link '%s', but the target '%s' is not found among "
+                "documentation files.",
+                page.file.src_uri,
+                target,
+                uri,
+            )
+            return m.group(0)
+        return f'href="{found.url_relative_to(page.file)}{anchor}"'
+
+    return _HREF.sub(resolve, html)
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
