@@ -259,3 +259,23 @@ def test_slo_frontier(sweep_frame: Any) -> None:
     assert np.all(np.asarray(bound.get_ydata(), dtype=float) > mean.get_ydata())
     runs = [c for c in ax.collections if c.get_label() == "runs (one per seed)"]
     assert len(np.asarray(runs[0].get_offsets())) == 9
+
+
+def test_utilisation_heatmap_merges_short_intervals() -> None:
+    """Consecutive intervals are averaged by capacity: fewer columns, the same busy share."""
+    sc = scenario("nlb-vs-alb-cross-zone").with_overrides({"run.duration_s": 8})
+    result = simulate(sc, 1)
+    full = plots.utilisation_heatmap(result, max_columns=100).get_images()[0].get_array()
+    merged = plots.utilisation_heatmap(result, max_columns=2).get_images()[0].get_array()
+    assert full is not None
+    assert merged is not None
+    assert merged.shape[0] == full.shape[0]
+    assert full.shape[1] >= 6  # the intervals with samples
+    step = -(-full.shape[1] // 2)
+    assert merged.shape[1] == 2
+    u = result.utilisation()
+    u = u[u["kind"] == "ingress_node"]
+    times = sorted(u["t_s"].unique())
+    first = u[u["t_s"].isin(times[:step])].groupby(["az", "name"])[["busy", "capacity"]].sum()
+    expected = (first["busy"] / first["capacity"]).to_numpy()
+    np.testing.assert_allclose(np.asarray(merged[:, 0], dtype=float), expected)
