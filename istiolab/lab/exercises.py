@@ -336,7 +336,7 @@ def _retry_attempts(config: Any) -> int:
 
 
 def _smallest_retries(obj: Any) -> tuple[bool, str]:
-    """05: the fewest retry attempts that keep success ≥ 99 % without doubling upstream load."""
+    """05: the fewest retries keeping the non-5xx ratio ≥ 99 % without doubling upstream load."""
     from istiolab.lab.data import rules_of
     from istiolab.sim.engine import simulate
 
@@ -353,7 +353,7 @@ def _smallest_retries(obj: Any) -> tuple[bool, str]:
     attempts = _retry_attempts(rules_of(obj))
     ok, load = run(obj)
     if ok < 0.99:
-        return False, "clients see less than 99 % success: not enough retries"
+        return False, "clients see a non-5xx ratio below 99 %: not enough retries"
     if load >= 2.0:
         return False, f"each client request costs {load:.2f} upstream requests: too many"
     if attempts > 0:
