@@ -634,3 +634,22 @@ def test_verify_panel_reset_and_stale_verdict(monkeypatch: pytest.MonkeyPatch) -
     panel.run()
     panel.reset_button.click()
     assert "press the button" in panel.status.value
+
+
+def test_widgets_define_the_flags_they_show() -> None:
+    from istiolab.lab.display import FLAG_DOCS, flags_text
+
+    assert flags_text({"UF,URX": 3, "FI": 1}) == (
+        f"Envoy flags: FI = {FLAG_DOCS['FI']}; UF = {FLAG_DOCS['UF']}; URX = {FLAG_DOCS['URX']}"
+    )
+    assert flags_text({}) == ""
+    # the widgets' definitions and the glossary's name the same flags
+    import re
+    from pathlib import Path
+
+    glossary = (Path(__file__).resolve().parents[1] / "docs" / "glossary.md").read_text()
+    assert set(re.findall(r"^\| `([A-Z]+)` \|", glossary, re.MULTILINE)) == set(FLAG_DOCS)
+    sc = lab.scenario("deny-route").with_overrides({"run.duration_s": 2})
+    designer = RuleDesigner(lab.rules_of(sc), scenario=sc)
+    assert "FI = fault injected" in designer.share_view.value
+    assert "denied (401/403) 100.0 %" in designer.share_view.value

@@ -33,6 +33,7 @@ __all__ = [
     "explanation_html",
     "finding_html",
     "findings_html",
+    "flags_text",
     "outcome_text",
     "result_html",
     "show",
@@ -245,6 +246,46 @@ OUTCOME_LABELS: dict[str, str] = {
     "failed": "failed (5xx, reset)",
 }
 """How the outcomes of :data:`istiolab.sim.results.OUTCOMES` are written in tables and plots."""
+
+
+FLAG_DOCS: dict[str, str] = {
+    "UO": "upstream overflow: a circuit breaker refused the request (503)",
+    "UT": "upstream request timeout: the route's timeout fired (504)",
+    "URX": "upstream retry limit exceeded: every allowed attempt failed",
+    "UF": "upstream connection failure: Envoy could not connect to the pod (503)",
+    "UH": "no healthy upstream: every pod of the cluster is out (503)",
+    "NR": "no route configured: no virtual host or route matched (404)",
+    "DI": "delay injected by a fault rule (the request goes on)",
+    "FI": "fault injected: a fault rule aborted the request with its status",
+    "RL": "rate limited by Envoy's local rate limit (429)",
+    "DC": "downstream connection termination: the client closed the connection",
+    "UC": "upstream connection termination: the backend closed the connection (503)",
+    "LR": "local reset: Envoy reset the stream itself",
+    "UR": "upstream remote reset: the backend reset the stream (503)",
+    "NC": "no cluster found: the route names a cluster that does not exist (503)",
+    "SI": "stream idle timeout",
+}
+"""Envoy's response flags, shortened from its access log documentation
+(``docs/root/configuration/observability/access_log/usage.rst`` in envoyproxy/envoy); the same
+definitions as ``docs/glossary.md``."""
+
+
+def flags_text(flags: Iterable[str]) -> str:
+    """The definitions of the response flags in *flags* (``"UF,URX"`` strings are split).
+
+    Widgets print it under their plots, so a flag is defined where it appears. Unknown flags are
+    listed as such; an empty input gives ``""``.
+    """
+    seen: list[str] = []
+    for entry in flags:
+        for flag in str(entry).split(","):
+            flag = flag.strip()
+            if flag and flag not in seen:
+                seen.append(flag)
+    if not seen:
+        return ""
+    parts = [f"{f} = {FLAG_DOCS.get(f, 'see the glossary')}" for f in sorted(seen)]
+    return "Envoy flags: " + "; ".join(parts)
 
 
 def outcome_text(result: Result) -> str:

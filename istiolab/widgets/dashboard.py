@@ -10,6 +10,7 @@ functions of :mod:`istiolab.lab.plots` and :mod:`istiolab.lab.topology`.
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -240,7 +241,7 @@ class SimulationDashboard:
     def _show(self, sc: Scenario, result: Result, wall_s: float | None = None) -> None:
         from matplotlib.figure import Figure
 
-        from istiolab.lab.display import outcome_text
+        from istiolab.lab.display import flags_text, outcome_text
 
         self.result = result
         self.runs += 1
@@ -258,7 +259,9 @@ class SimulationDashboard:
             f"run {self.runs}{took}: {t['requests']} requests, {t['rps']:.0f} req/s, "
             f"p99 {t['p99_ms']:.1f} ms; {outcome_text(result)}"
         )
-        self.summary.value = result._repr_html_()
+        flags = flags_text(t.get("flags", {}))
+        head = f"<p>{html.escape(flags)}</p>" if flags else ""
+        self.summary.value = head + (result._repr_html_() or "")
 
     def close(self) -> None:
         """Stop the worker process and close the widgets."""

@@ -53,7 +53,7 @@ def rules_yaml(config: ConfigSet, edited: int, *, converted: bool, profile: str 
 
 def share_line(result: Result) -> str:
     """Traffic share per version, the outcomes (non-5xx ratio included) and p99 of a run."""
-    from istiolab.lab.display import outcome_text
+    from istiolab.lab.display import flags_text, outcome_text
 
     summary = result.summary()
     total = summary["requests"].sum()
@@ -66,6 +66,7 @@ def share_line(result: Result) -> str:
             for v, s in shares.items()
         )
         + f"; {outcome_text(result)}; p99 {t['p99_ms']:.1f} ms"
+        + (f". {flags}" if (flags := flags_text(t.get("flags", {}))) else "")
     )
 
 
