@@ -159,9 +159,10 @@ def _settle(first: simpy.Event, value: Outcome | None, _event: object = None) ->
 class _ClientState:
     """The connection pool and the DNS caches of one traffic source with a client model.
 
-    Each source IP caches the load balancer's DNS answer for ``dns_ttl_s`` (the first answer
-    expires at a uniform point of the TTL: caches filled at random earlier times) and picks
-    one of its addresses per new connection, uniformly or by ``az_split`` among those listed.
+    Each source IP caches the load balancer's DNS answer for ``dns_ttl_s`` and picks one of its
+    addresses per new connection, uniformly or by ``az_split`` among those listed. A source
+    IP's first look-up finds a cache filled at a uniform point of the last TTL, holding the
+    answer of that time (a steady state: clients did not all start with the run).
     """
 
     def __init__(
@@ -184,7 +185,9 @@ class _ClientState:
         now = self.lb.env.now
         entry = self._cache.get(source_ip)
         if entry is None:
-            entry = self._cache[source_ip] = (now + self.u() * self.ttl, self.lb.dns_answer())
+            # A cache filled at a uniform point of the last TTL, with the answer of then.
+            filled = now - self.u() * self.ttl
+            entry = self._cache[source_ip] = (filled + self.ttl, self.lb.dns_answer(filled))
         elif now >= entry[0]:
             entry = self._cache[source_ip] = (now + self.ttl, self.lb.dns_answer())
         answer = entry[1]

@@ -152,8 +152,9 @@ class LoadBalancer:
         # Zonal model: LB nodes per zone, what a dead one does to packets, zone health for DNS.
         self.node_up = dict.fromkeys(self.azs, True)
         self.node_failure = dict.fromkeys(self.azs, "blackhole")
-        self._unhealthy_since: dict[str, float | None] = dict.fromkeys(self.azs, None)
-        self._healthy_since: dict[str, float] = dict.fromkeys(self.azs, -math.inf)
+        # Per zone, its unhealthy spans [start, end) (end inf while it lasts), in time order:
+        # a client's cached answer is the answer of the time it was filled.
+        self._unhealthy: dict[str, list[list[float]]] = {az: [] for az in self.azs}
 
     # -- health checks ---------------------------------------------------------------------
 
@@ -187,9 +188,9 @@ class LoadBalancer:
         for t in self.targets:
             t.healthy = t.passes_check(self.local)
         self.update_zones()
-        for az in self.azs:
-            if self._unhealthy_since[az] is not None:
-                self._unhealthy_since[az] = -math.inf  # out of DNS from the start
+        for spans in self._unhealthy.values():
+            if spans:
+                spans[0][0] = -math.inf  # out of DNS from the start
 
     def unhealthy_event(self, target: Target) -> simpy.Event | None:
         """An event triggered when the LB marks *target* unhealthy; None if it already is."""
@@ -219,29 +220,28 @@ class LoadBalancer:
         now = self.env.now
         for az in self.azs:
             healthy = self.zone_healthy(az)
-            if healthy and self._unhealthy_since[az] is not None:
-                self._unhealthy_since[az] = None
-                self._healthy_since[az] = now
-            elif not healthy and self._unhealthy_since[az] is None:
-                self._unhealthy_since[az] = now
+            spans = self._unhealthy[az]
+            open_span = bool(spans) and spans[-1][1] == math.inf
+            if healthy and open_span:
+                spans[-1][1] = now
+            elif not healthy and not open_span:
+                spans.append([now, math.inf])
 
-    def dns_answer(self) -> list[str]:
-        """The zones whose LB node addresses the DNS name resolves to now.
+    def dns_answer(self, at: float | None = None) -> list[str]:
+        """The zones whose LB node addresses the DNS name resolved to at *at* (default now).
 
         A zone leaves the answer ``dns_failover_delay_s`` after it turned unhealthy and comes
         back as long after it recovered; with no zone left, every zone is answered (Route 53
-        answers with all records when all are unhealthy).
+        answers with all records when all are unhealthy). Times before the run see the
+        starting state.
         """
-        now = self.env.now
+        t = self.env.now if at is None else at
         delay = self.spec.dns_failover_delay_s
-        out = []
-        for az in self.azs:
-            since = self._unhealthy_since[az]
-            if since is None:
-                if now - self._healthy_since[az] >= delay:
-                    out.append(az)
-            elif now - since < delay:
-                out.append(az)
+        out = [
+            az
+            for az in self.azs
+            if not any(a + delay <= t < b + delay for a, b in self._unhealthy[az])
+        ]
         return out or list(self.azs)
 
     # -- selection -------------------------------------------------------------------------
