@@ -653,3 +653,25 @@ def test_widgets_define_the_flags_they_show() -> None:
     designer = RuleDesigner(lab.rules_of(sc), scenario=sc)
     assert "FI = fault injected" in designer.share_view.value
     assert "denied (401/403) 100.0 %" in designer.share_view.value
+
+
+def test_rerunning_a_dashboard_cell_leaves_one_worker(canary_sc: Any) -> None:
+    """A new dashboard (the cell run again) stops the older one's idle worker, and reaps it."""
+    first = SimulationDashboard(canary_sc)
+    second = None
+    try:
+        assert first.start() is not None
+        assert first.wait(60)
+        proc = first.runner._proc
+        assert proc is not None
+        assert proc.poll() is None  # kept for the next run
+        second = SimulationDashboard(canary_sc)  # what re-running the cell does
+        assert first.runner._proc is None
+        assert proc.wait(timeout=5) is not None  # stopped and reaped, not a zombie
+        assert first.start() is not None  # the old dashboard still works
+        assert first.wait(60)
+        assert first.runner._proc is None  # ... and does not keep a second worker
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
