@@ -356,3 +356,59 @@ def test_each_notebook_has_one_real_cluster_block_before_its_exercises(path: Pat
         j for j, s in enumerate(sources) if "Exercises(" in s or s.startswith("## Exercises")
     )
     assert i < exercises
+
+
+def test_a_file_with_other_resources_is_applied_in_parts() -> None:
+    """A file holding workloads and rules is not passed whole to either step: each step's
+    here-document holds its own part (kube-inject reads it, not the end of the pipe)."""
+    quota = istiolab.load(ROOT / "examples" / "legacy" / "ratelimit-100rps.yaml")
+    cmds = real_commands(quota, "0.2", "rate-limit", relative_to=ROOT)
+    workloads = cmds.section("workloads")
+    assert workloads is not None
+    inject = workloads.steps[0].commands[0]
+    first, second = inject.splitlines()[:2]
+    assert first == "# Service, Deployment of examples/legacy/ratelimit-100rps.yaml"
+    assert second == "istioctl kube-inject -f - <<'EOF' | kubectl apply -n default -f -"
+    assert "kind: memquota" not in inject
+    mixer = cmds.section("rules")
+    assert mixer is not None
+    text = "\n".join(mixer.steps[0].commands)
+    assert "kind: memquota" in text
+    assert "kind: Deployment" not in text
+    assert "-f examples/legacy/ratelimit-100rps.yaml" not in _all(cmds)
+
+
+def test_inline_scenario_rules_are_here_documents_not_a_file() -> None:
+    from istiolab import lab
+
+    rules = lab.rules_of(lab.scenario("rate-limit-100rps"))
+    cmds = real_commands(rules, "current", "rate-limit")
+    text = _all(cmds)
+    assert "<scenario" not in text
+    assert "kubectl apply -n istio-system -f - <<'EOF'" in text
+    assert "kind: EnvoyFilter" in text
+    # the local rate limit's bucket makes the burst's expectation
+    burst = next(s for s in cmds.steps if s.title.startswith("A burst of 300"))
+    assert burst.expected.startswith("about 100 200 per gateway pod")
+    assert burst.expected.endswith("the rest 429")
+
+
+def test_0_2_backup_rollback_and_delete_use_istioctl_types_and_keys() -> None:
+    cmds = real_commands(_seed(), "0.2", "apply", relative_to=ROOT)
+    plan = cmds.section("plan")
+    assert plan is not None
+    assert plan.steps[0].commands == ("istioctl get route-rules -o yaml > before.yaml",)
+    rollback = cmds.section("rollback")
+    assert rollback is not None
+    assert rollback.steps[0].expected == (
+        "Updated config route-rule/default/deny-route to revision N"
+    )
+    cleanup = cmds.section("cleanup")
+    assert cleanup is not None
+    assert "Deleted config: route-rule/default/deny-route" in "\n".join(
+        s.expected for s in cleanup.steps
+    )
+    rbac = _all(real_commands(loads(SHOP), "current", "apply"))
+    assert "kubectl auth can-i patch virtualservices.networking.istio.io -n store" in rbac
+    assert "kubectl apply --server-side --dry-run=server -n store -f - <<'EOF'" in rbac
+    assert "rules.yaml" not in rbac

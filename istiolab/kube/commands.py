@@ -31,7 +31,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from istiolab.config import ConfigSet, dumps
 from istiolab.config.aws_checks import read_load_balancer
@@ -355,7 +355,7 @@ class _Ctx:
             else:
                 origin = None if self.converted else self.config.origin(r)
             file = origin.file if origin is not None and origin.file else None
-            if file == "<stdin>":
+            if not _real_file(file):
                 file = None
             # a here-document gets one namespace (its -n); a file keeps its own grouping
             by_file.setdefault((file, None if file else _ns(r)), []).append(r)
@@ -374,6 +374,11 @@ class _Ctx:
     @property
     def gateway(self) -> _Gateway:
         return _gateway_of(self)
+
+
+def _real_file(file: str | None) -> TypeGuard[str]:
+    """A file on disk: not None, ``<stdin>`` or a label such as ``<scenario rules.inline>``."""
+    return bool(file) and not str(file).startswith("<")
 
 
 def _kind(r: Resource) -> str:
@@ -412,17 +417,69 @@ def _crd(r: Resource) -> str | None:
     return f"{plural}.{group}"
 
 
+def _kubectl(r: Resource) -> str:
+    """How kubectl names an object's kind in its output: ``virtualservice.networking.istio.io``."""
+    group, _ = split_api_version(_api(r))
+    kind = _kind(r).lower()
+    if not group or group in ("apps", "extensions"):
+        return {"deployment": "deployment.apps", "ingress": "ingress.networking.k8s.io"}.get(
+            kind, kind
+        )
+    return f"{kind}.{group}"
+
+
+# Istio 0.2's config types, as istioctl names them (`istioctl get route-rules`, keys
+# route-rule/<namespace>/<name>; istio/old_pilot_repo@release-0.2 model/config.go and
+# cmd/istioctl/main.go).
+_LEGACY_TYPES = {
+    "RouteRule": ("route-rule", "route-rules"),
+    "DestinationPolicy": ("destination-policy", "destination-policies"),
+    "EgressRule": ("egress-rule", "egress-rules"),
+}
+
+
+def _legacy_key(r: Resource) -> str:
+    return f"{_LEGACY_TYPES[_kind(r)][0]}/{_ns(r)}/{_name(r)}"
+
+
 def _q(text: str) -> str:
     return shlex.quote(text)
 
 
-def _here(command: str, resources: Sequence[Resource]) -> str:
-    """``command -f - <<'EOF'`` with the resources' YAML (quoted EOF: no shell expansion)."""
-    return f"{command} -f - <<'EOF'\n{dumps(list(resources)).rstrip()}\nEOF"
+def _here(
+    command: str, resources: Sequence[Resource], source: str | None = None, then: str = ""
+) -> str:
+    """``command -f - <<'EOF'`` with the resources' YAML (quoted EOF: no shell expansion).
+
+    *source*: the file they were read from (the here-document holds only part of it), said in
+    a comment line first. *then*: a pipe after the command (``| kubectl apply -f -``); the
+    here-document feeds *command*, not the end of the pipe.
+    """
+    head = f"# {', '.join(dict.fromkeys(_kind(r) for r in resources))} of {source}\n"
+    return (head if source else "") + (
+        f"{command} -f - <<'EOF'{then}\n{dumps(list(resources)).rstrip()}\nEOF"
+    )
 
 
-def _f(ctx: _Ctx, group: _Group) -> str | None:
+def _src(ctx: _Ctx, group: _Group) -> str | None:
     return ctx.display(group.file) if group.file else None
+
+
+def _f(ctx: _Ctx, group: _Group, subset: Sequence[Resource] | None = None) -> str | None:
+    """The file to pass with ``-f``, when it holds exactly these resources; else None.
+
+    A file that also holds other resources (a Service beside the rules, Mixer objects beside
+    the workloads) is not passed whole: the step writes its part as a here-document instead.
+    """
+    if not group.file:
+        return None
+    members = {id(r) for r in (group.resources if subset is None else subset)}
+    in_file = {
+        id(r)
+        for r in ctx.original
+        if (o := ctx.original.origin(r)) is not None and o.file == group.file
+    }
+    return ctx.display(group.file) if members == in_file else None
 
 
 def _ns_flag(group: _Group) -> str:
@@ -641,6 +698,7 @@ def _crds(ctx: _Ctx) -> list[Step]:
                 "The CRDs these rules need",
                 ("kubectl get crd | grep istio.io",),
                 expected or "routerules.config.istio.io                 1m",
+                "The lines for these rules' kinds, among Istio's other CRDs. "
                 "If they are missing, the helm install step did not run (or the upgrade ran "
                 "first): istioctl create then fails with 'the server could not find the "
                 "requested resource'. Istio 0.2 keeps its rules in config.istio.io/v1alpha2 "
@@ -755,7 +813,12 @@ def _workloads(ctx: _Ctx) -> list[Step]:
             cmd = (
                 f"kubectl apply -n {ns} -f <(istioctl kube-inject -f {_q(f)})"
                 if f
-                else _here(f"istioctl kube-inject -f - | kubectl apply -n {ns}", group.resources)
+                else _here(
+                    "istioctl kube-inject",
+                    group.resources,
+                    _src(ctx, group),
+                    then=f" | kubectl apply -n {ns} -f -",
+                )
             )
             # kubectl of 2017 printed `service "httpbin" created`
             expected = "\n".join(
@@ -781,13 +844,13 @@ def _workloads(ctx: _Ctx) -> list[Step]:
             if old:
                 ctx.notes.append(
                     f"{', '.join(_name(r) for r in old)}: apiVersion {_api(old[0])} Deployments "
-                    "are not served since Kubernetes 1.16; use apps/v1 (with spec.selector), as "
-                    "Istio's samples/httpbin/httpbin.yaml does today."
+                    "are not served since Kubernetes 1.16: write them as apps/v1 (with "
+                    "spec.selector), as Istio's samples are today."
                 )
             apply = (
                 f"kubectl apply -n {ns} -f {_q(f)}"
                 if f
-                else _here(f"kubectl apply -n {ns}", group.resources)
+                else _here(f"kubectl apply -n {ns}", group.resources, _src(ctx, group))
             )
             steps += [
                 Step(
@@ -822,7 +885,7 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
             {
                 ctx.display(o.file)
                 for r in ctx.original
-                if (o := ctx.original.origin(r)) and o.file and o.file != "<stdin>"
+                if (o := ctx.original.origin(r)) and _real_file(o.file)
             }
         )
         steps.append(
@@ -844,23 +907,17 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
                 # istioctl create prints "Created config <type>/<ns>/<name> at revision <rev>"
                 # (istio/old_pilot_repo@release-0.2 cmd/istioctl/main.go); 0.2 keys a RouteRule
                 # as route-rule/<namespace>/<name>.
-                typ = {
-                    "RouteRule": "route-rule",
-                    "DestinationPolicy": "destination-policy",
-                    "EgressRule": "egress-rule",
-                }
                 steps.append(
                     Step(
                         "Create the rules with istioctl",
                         (
-                            f"istioctl create{_ns_flag(group)} -f {_q(f)}"
-                            if f and not other
-                            else _here(f"istioctl create{_ns_flag(group)}", rules),
+                            f"istioctl create{_ns_flag(group)} -f {_q(fr)}"
+                            if (fr := _f(ctx, group, rules))
+                            else _here(
+                                f"istioctl create{_ns_flag(group)}", rules, _src(ctx, group)
+                            ),
                         ),
-                        "\n".join(
-                            f"Created config {typ[_kind(r)]}/{_ns(r)}/{_name(r)} at revision N"
-                            for r in rules
-                        ),
+                        "\n".join(f"Created config {_legacy_key(r)} at revision N" for r in rules),
                         "As in the seed (`cat <<EOF | istioctl create -f -`). The rules are CRDs, "
                         "so `kubectl apply -f` works too; change them later with `istioctl "
                         "replace -f`.",
@@ -875,9 +932,11 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
                         Step(
                             "Create the Ingress (class istio)",
                             (
-                                f"kubectl create{_ns_flag(group)} -f {_q(f)}"
-                                if f and not rules and not mixer
-                                else _here(f"kubectl create{_ns_flag(group)}", ingresses),
+                                f"kubectl create{_ns_flag(group)} -f {_q(fi)}"
+                                if (fi := _f(ctx, group, ingresses))
+                                else _here(
+                                    f"kubectl create{_ns_flag(group)}", ingresses, _src(ctx, group)
+                                ),
                             ),
                             "\n".join(f'ingress "{_name(r)}" created' for r in ingresses),
                             "The istio-ingress controller picks it up by its "
@@ -892,9 +951,9 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
                         Step(
                             "Create the Mixer configuration",
                             (
-                                f"kubectl apply -f {_q(f)}"
-                                if f and not rules and not ingresses
-                                else _here("kubectl apply", mixer),
+                                f"kubectl apply -f {_q(fm)}"
+                                if (fm := _f(ctx, group, mixer))
+                                else _here("kubectl apply", mixer, _src(ctx, group)),
                             ),
                             "\n".join(f'{_kind(r).lower()} "{_name(r)}" created' for r in mixer),
                             "Mixer's handler, instance and rule are config.istio.io CRDs in "
@@ -906,13 +965,9 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
             cmd = (
                 f"kubectl apply{_ns_flag(group)} -f {_q(f)}"
                 if f
-                else _here(f"kubectl apply{_ns_flag(group)}", group.resources)
+                else _here(f"kubectl apply{_ns_flag(group)}", group.resources, _src(ctx, group))
             )
-            created = "\n".join(
-                f"{(_crd(r) or _kind(r).lower()).split('.')[0].rstrip('s')}."
-                f"{'.'.join((_crd(r) or '').split('.')[1:])}/{_name(r)} created"
-                for r in group.resources
-            )
+            created = "\n".join(f"{_kubectl(r)}/{_name(r)} created" for r in group.resources)
             analyze = (
                 f"istioctl analyze{_ns_flag(group)} {_q(f)}"
                 if f
@@ -1003,6 +1058,8 @@ def _check(ctx: _Ctx) -> list[Step]:
     except IstiolabError as err:  # a config the compiler refuses: say so, send nothing
         ctx.notes.append(f"no requests to suggest: {err}")
         return []
+    if not cases:
+        return []
     first, url_of, through = _client(ctx)
     steps = list(first)
     for case in cases[:6]:
@@ -1046,6 +1103,21 @@ def _check(ctx: _Ctx) -> list[Step]:
                 "istiolab explain (the route model); istio.io/latest/docs/tasks/traffic-management",
             )
         )
+        limit = ex.get("rate_limit") or {}
+        if limit.get("max_tokens"):
+            burst = 3 * int(limit["max_tokens"])
+            steps.append(
+                Step(
+                    f"A burst of {burst} requests on route {route}",
+                    (f"for i in $(seq 1 {burst}); do {curl}; done | sort | uniq -c",),
+                    f"about {limit['max_tokens']} 200 per gateway pod (the bucket: "
+                    f"{limit['max_tokens']} tokens, {limit.get('tokens_per_fill')} more every "
+                    f"{limit.get('fill_interval_s', 1):g} s)\nthe rest 429",
+                    "Envoy's local rate limit counts in each gateway pod: with several pods "
+                    "behind the load balancer, more requests pass.",
+                    "istio.io/latest/docs/tasks/policy-enforcement/rate-limit (local rate limit)",
+                )
+            )
         if len(dests) > 1:
             steps.append(
                 Step(
@@ -1132,37 +1204,46 @@ def _rbac(ctx: _Ctx) -> list[Step]:
 
 def _plan(ctx: _Ctx) -> list[Step]:
     if ctx.profile == "0.2":
+        types = sorted(
+            {_LEGACY_TYPES[_kind(r)][1] for r in ctx.routing if _kind(r) in _LEGACY_TYPES}
+        )
         return [
             Step(
                 "What is there now",
-                ("istioctl get routerules -o yaml > before.yaml",),
+                tuple(
+                    f"istioctl get {t} -o yaml {'>' if i == 0 else '>>'} before.yaml"
+                    for i, t in enumerate(types or ["route-rules"])
+                ),
                 note="Istio 0.2 has no server-side dry run: save the live rules, so that you "
                 "can put them back.",
                 source="istio.io/v0.2/docs/reference/commands/istioctl.html",
             )
         ]
     steps = []
-    for group in ctx.groups(ctx.routing):
+    for i, group in enumerate(ctx.groups(ctx.routing)):
         f = _f(ctx, group)
-        src = f"-f {_q(f)}" if f else "-f rules.yaml"
+        ns = _ns_flag(group)
+        objects = " ".join(f"{_crd(r) or _kind(r).lower()}/{_name(r)}" for r in group.resources)
+        dry = f"kubectl apply --server-side --dry-run=server{ns}"
+        diff = f"kubectl diff --server-side{ns}"
         steps += [
             Step(
                 "Save what is live",
                 (
-                    f"kubectl get{_ns_flag(group)} "
-                    + ",".join(sorted({c for r in group.resources if (c := _crd(r))}))
-                    + " -o yaml > before.yaml",
+                    f"kubectl get{ns} {objects} --ignore-not-found -o yaml "
+                    f"{'>' if i == 0 else '>>'} before.yaml",
                 ),
+                note="Exactly the objects the apply writes; those that do not exist yet are "
+                "skipped.",
             ),
             Step(
                 "Dry run on the API server, then the diff",
                 (
-                    f"kubectl apply --server-side --dry-run=server{_ns_flag(group)} {src}",
-                    f"kubectl diff --server-side{_ns_flag(group)} {src}",
+                    f"{dry} -f {_q(f)}" if f else _here(dry, group.resources, _src(ctx, group)),
+                    f"{diff} -f {_q(f)}" if f else _here(diff, group.resources, _src(ctx, group)),
                 ),
                 "\n".join(
-                    f"{(_crd(r) or '').split('.')[0]}/{_name(r)} serverside-applied "
-                    "(server dry run)"
+                    f"{_kubectl(r)}/{_name(r)} serverside-applied (server dry run)"
                     for r in group.resources
                 ),
                 "kubectl diff exits 1 when something would change.",
@@ -1174,11 +1255,14 @@ def _plan(ctx: _Ctx) -> list[Step]:
 
 def _rollback(ctx: _Ctx) -> list[Step]:
     if ctx.profile == "0.2":
+        rules = [r for r in ctx.routing if _kind(r) in _LEGACY_TYPES]
         return [
             Step(
                 "Put the saved rules back",
                 ("istioctl replace -f before.yaml",),
-                "Updated config route-rule/default/... to revision N",
+                "\n".join(f"Updated config {_legacy_key(r)} to revision N" for r in rules),
+                "Rules the create added are not in before.yaml: delete them (Cleanup).",
+                "istio/old_pilot_repo@release-0.2 cmd/istioctl/main.go (replace)",
             )
         ]
     return [
@@ -1264,7 +1348,7 @@ def _gatewayapi(ctx: _Ctx) -> list[Step]:
             {
                 ctx.display(o.file)
                 for r in istio
-                if (o := ctx.config.origin(r)) and o.file and o.file != "<stdin>"
+                if (o := ctx.config.origin(r)) and _real_file(o.file)
             }
         )
         steps.append(
@@ -1526,13 +1610,13 @@ def _cleanup(ctx: _Ctx, sections: Sequence[str]) -> list[Step]:
                         Step(
                             "Delete the rules",
                             (
-                                f"istioctl delete{_ns_flag(group)} -f {_q(f)}"
-                                if f and not rest
-                                else _here(f"istioctl delete{_ns_flag(group)}", rules),
+                                f"istioctl delete{_ns_flag(group)} -f {_q(fr)}"
+                                if (fr := _f(ctx, group, rules))
+                                else _here(
+                                    f"istioctl delete{_ns_flag(group)}", rules, _src(ctx, group)
+                                ),
                             ),
-                            "\n".join(
-                                f"Deleted config: {_kind(r).lower()} {_name(r)}" for r in rules
-                            ),
+                            "\n".join(f"Deleted config: {_legacy_key(r)}" for r in rules),
                         )
                     )
                 if rest:
@@ -1565,12 +1649,7 @@ def _cleanup(ctx: _Ctx, sections: Sequence[str]) -> list[Step]:
                                 for r in group.resources
                             ),
                         ),
-                        "\n".join(
-                            f"{(_crd(r) or _kind(r).lower())}/{_name(r)} deleted".replace(
-                                "s.networking.istio.io/", ".networking.istio.io/"
-                            )
-                            for r in group.resources
-                        ),
+                        "\n".join(f'{_kubectl(r)} "{_name(r)}" deleted' for r in group.resources),
                     )
                 )
     if "workloads" in sections:
