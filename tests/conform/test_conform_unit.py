@@ -455,3 +455,16 @@ def test_ring_agreement_uses_envoy_ring_over_the_run_addresses() -> None:
     # No ring on a round-robin scenario.
     rr, _ = build_table(load_scenario(CONFORM / "07-round-robin-workers.yaml"))
     assert _ring_cluster(rr, cluster_endpoints(rr, scenario_pods(sc))) is None
+
+
+def test_ring_agreement_replaces_the_layout_dependent_extremes() -> None:
+    table, _ = build_table(load_scenario(CONFORM / "09-consistent-hash-header.yaml"))
+    o = _obs(0.0)
+    o.ring_agreement = 1.0
+    names = [d.name for d in metric_defs(table, [("RING_HASH", ["a", "b"])], [o], [o])]
+    assert "ring_agreement" in names
+    assert "pod_share.min" not in names
+    bare = _obs(0.0)
+    names = [d.name for d in metric_defs(table, [("RING_HASH", ["a", "b"])], [bare], [bare])]
+    assert {"pod_share.min", "pod_share.max"} <= set(names)
+    assert "ring_agreement" not in names
