@@ -156,13 +156,22 @@ def test_expected_output_follows_the_route_model() -> None:
     assert "http://$INGRESS_HOST/" in curl.commands[0]
     split = real_commands(loads(SHOP), "current", "canary")
     loop = next(s for s in split.steps if "seq 1 100" in s.commands[0])
-    assert loop.expected.splitlines() == [
-        "about 75 requests to v1",
-        "about 25 requests to v2",
+    # the gateway's access log names each request's upstream cluster, subset included
+    assert loop.commands[1].startswith("kubectl -n istio-edge logs deploy/istio-edge --since=2m")
+    assert [line.split() for line in loop.expected.splitlines()] == [
+        ["~75", "outbound|443|v1|web.store.svc.cluster.local"],
+        ["~25", "outbound|443|v2|web.store.svc.cluster.local"],
     ]
     fifty = real_commands(loads(SHOP.replace("75", "50").replace("25", "50")), "current", "canary")
     loop = next(s for s in fifty.steps if "seq 1 100" in s.commands[0])
-    assert loop.expected.splitlines() == ["about 50 requests to v1", "about 50 requests to v2"]
+    assert [line.split()[0] for line in loop.expected.splitlines()] == ["~50", "~50"]
+    old = real_commands(istiolab.load(ROOT / "examples" / "legacy" / "canary-90-10.yaml"), "0.2")
+    loop = next(s for s in old.steps if "seq 1 100" in s.commands[0])
+    assert loop.expected.splitlines() == [
+        "about 90 requests to the v1 pods' IP:port",
+        "about 10 requests to the v2 pods' IP:port",
+    ]
+    assert loop.commands[2] == "kubectl get pods -l app=webui -L version -o wide"
 
 
 def test_profiles_differ_as_istio_did() -> None:

@@ -1119,21 +1119,60 @@ def _check(ctx: _Ctx) -> list[Step]:
                 )
             )
         if len(dests) > 1:
-            steps.append(
-                Step(
-                    f"The split of route {route}, over 100 requests",
-                    (f"for i in $(seq 1 100); do {curl}; done | sort | uniq -c",),
-                    "\n".join(
-                        f"about {d['percent']:g} requests to {d.get('subset') or d['host']}"
-                        for d in dests
-                    ),
-                    "Each request is an independent draw: expect a binomial wobble "
-                    "(±6 requests for 10 % of 100). To see which version answered, have the "
-                    "backends return their version (as Bookinfo's reviews does).",
-                    "istio.io/latest/docs/tasks/traffic-management/traffic-shifting",
-                )
-            )
+            steps.append(_split_step(ctx, route, curl, dests, through))
     return steps
+
+
+def _split_step(
+    ctx: _Ctx, route: str, curl: str, dests: Sequence[Mapping[str, Any]], through: bool
+) -> Step:
+    """100 requests, then the proxy's access log says where each one went."""
+    send = f"for i in $(seq 1 100); do {curl}; done > /dev/null"
+    wobble = (
+        "Each request is an independent draw: expect a binomial wobble (about ±6 requests "
+        "for a 10 % share of 100)."
+    )
+    if ctx.profile == "0.2":
+        # Envoy v1's default access log ends with the upstream host (%UPSTREAM_HOST%); the
+        # clusters are named out.<hash>, so the pods' IPs tell the versions apart.
+        logs = (
+            "kubectl -n istio-system logs -l istio=ingress --since=2m"
+            if through
+            else 'kubectl logs "$SOURCE_POD" -c istio-proxy --since=2m'
+        )
+        service = str(dests[0].get("host", "")).split(".")[0]
+        return Step(
+            f"The split of route {route}, over 100 requests",
+            (
+                send,
+                f"{logs} | awk '{{print $NF}}' | sort | uniq -c",
+                f"kubectl get pods -l app={_q(service)} -L version -o wide",
+            ),
+            "\n".join(
+                f"about {d['percent']:g} requests to the {d.get('subset') or 'v?'} pods' IP:port"
+                for d in dests
+            ),
+            wobble + " The proxy's access log ends with the upstream pod's address; the "
+            "last command maps addresses to versions.",
+            "istio.io/v0.2/docs/tasks/traffic-management/traffic-shifting.html",
+        )
+    gw = ctx.gateway
+    logs = (
+        f"kubectl -n {gw.namespace} logs deploy/{gw.release} --since=2m"
+        if through
+        else "kubectl logs deploy/curl -c istio-proxy --since=2m"
+    )
+    host = str(dests[0].get("host", ""))
+    return Step(
+        f"The split of route {route}, over 100 requests",
+        (send, f"{logs} | grep -o 'outbound|[0-9]*|[^|]*|{host}' | sort | uniq -c"),
+        "\n".join(f"  ~{d['percent']:g} {d.get('cluster')}" for d in dests),
+        wobble + " Istio's access log names the upstream cluster, subset included; it must be "
+        "on (meshConfig.accessLogFile: /dev/stdout, or a Telemetry resource with the envoy "
+        "provider).",
+        "istio.io/latest/docs/tasks/observability/logs/access-log; "
+        "istio.io/latest/docs/tasks/traffic-management/traffic-shifting",
+    )
 
 
 def _dest_note(dests: Sequence[Mapping[str, Any]], fault: Mapping[str, Any]) -> str:
