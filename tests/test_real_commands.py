@@ -421,3 +421,29 @@ def test_0_2_backup_rollback_and_delete_use_istioctl_types_and_keys() -> None:
     assert "kubectl auth can-i patch virtualservices.networking.istio.io -n store" in rbac
     assert "kubectl apply --server-side --dry-run=server -n store -f - <<'EOF'" in rbac
     assert "rules.yaml" not in rbac
+
+
+def test_what_only_the_user_knows_is_set_once_and_undone() -> None:
+    """Shell variables first (DOMAIN only when the config's hosts are wildcards); the NodePorts
+    opened in the security group are the ones cleanup closes."""
+    seed = real_commands(_seed(), "current", "aws")
+    before = seed.section("before")
+    assert before is not None
+    exports = [c.split("=")[0] for s in before.steps for c in s.commands if c.startswith("export")]
+    assert exports == [
+        "export ACM_CERT_ARN",
+        "export HOSTED_ZONE_ID",
+        "export NODE_SG",
+        "export DOMAIN",
+    ]
+    shop = real_commands(loads(SHOP), "current", "aws")
+    assert "export DOMAIN" not in _all(shop)
+    text = _all(seed)
+    assert (
+        "authorize-security-group-ingress --group-id $NODE_SG --protocol tcp --port $port" in text
+    )
+    cleanup = "\n".join(c for s in seed.section("cleanup").steps for c in s.commands)  # type: ignore[union-attr]
+    assert "for port in $NODE_PORTS; do" in cleanup
+    assert (
+        "revoke-security-group-ingress --group-id $NODE_SG --protocol tcp --port $port" in cleanup
+    )

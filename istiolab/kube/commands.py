@@ -590,6 +590,11 @@ def _before(ctx: _Ctx) -> list[Step]:
                     "export ACM_CERT_ARN=arn:aws:acm:us-east-1:111122223333:certificate/...",
                     "export HOSTED_ZONE_ID=Z0123456789ABCDEFGHIJ",
                     "export NODE_SG=sg-0123456789abcdef0   # the ingress node pool's group",
+                    *(
+                        []
+                        if _public_hosts(ctx.gateway)
+                        else ["export DOMAIN=www.example.com   # the config's hosts are wildcards"]
+                    ),
                 ),
                 note="The commands below read these shell variables; the config does not hold "
                 "them.",
@@ -1538,7 +1543,8 @@ def _security_groups(ctx: _Ctx) -> list[Step]:
         Step(
             "Let the load balancer reach the ingress nodes",
             (
-                f"for port in {node_ports}; do\n"
+                f'export NODE_PORTS="{node_ports}"',
+                "for port in $NODE_PORTS; do\n"
                 "  aws ec2 authorize-security-group-ingress --group-id $NODE_SG "
                 "--protocol tcp --port $port --cidr 0.0.0.0/0\n"
                 "done",
@@ -1633,8 +1639,10 @@ def _cleanup(ctx: _Ctx, sections: Sequence[str]) -> list[Step]:
             Step(
                 "Remove the security group rules",
                 (
-                    "aws ec2 revoke-security-group-ingress --group-id $NODE_SG --protocol tcp "
-                    "--port $PORT --cidr 0.0.0.0/0   # for each NodePort opened above",
+                    "for port in $NODE_PORTS; do\n"
+                    "  aws ec2 revoke-security-group-ingress --group-id $NODE_SG --protocol tcp "
+                    "--port $port --cidr 0.0.0.0/0\n"
+                    "done",
                 ),
             )
         )
