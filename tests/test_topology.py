@@ -89,6 +89,8 @@ def test_flows_after_a_run(canary: Scenario, canary_result: Result) -> None:
     pods = sum(d.get("rps", 0.0) for u, v, d in g.edges(data=True) if d["kind"] == "endpoint")
     assert pods == pytest.approx(canary_result.totals()["rps"], rel=0.02)
     assert g.nodes["ingress_node:ingress-us-east-1a-0"]["rps"] > 0
+    dns = [d for _, _, d in g.edges(data=True) if d["kind"] == "dns"]
+    assert sum(d["rps"] for d in dns) == pytest.approx(canary_result.totals()["rps"])
 
 
 def test_error_share_of_a_flaky_backend() -> None:

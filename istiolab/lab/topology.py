@@ -18,7 +18,9 @@ allows), ``route`` (gateway pod → route), ``weighted`` (route → cluster, wit
 ``error_share`` (the share of responses with status ≥ 500) on every edge whose flow the result
 states exactly (LB → ingress node when a node has one way in, ingress node → gateway pod when
 the node has one pod, route → cluster, cluster → pod, and gateway pod → route with one gateway
-pod), and on the nodes (clients, ingress nodes, routes, clusters, pods) otherwise.
+pod), and on the nodes (clients, ingress nodes, routes, clusters, pods) otherwise. The client →
+LB edges get the client's rate split by the DNS shares (``rps`` only: which AZ a failure came
+through is not measured).
 """
 
 from __future__ import annotations
@@ -215,6 +217,11 @@ def annotate(g: nx.DiGraph, result: Result) -> nx.DiGraph:
             and sum(1 for _, d in g.nodes(data=True) if d["kind"] == "client") == 1
         ):
             g.nodes[n].update(rps=totals["rps"], error_share=_err(totals["success_ratio"]))
+            # DNS spreads the clients over the LB's AZs by the scenario's shares: the client's
+            # measured rate split the same way (its errors are not known per AZ)
+            for _, lb, d in g.out_edges(n, data=True):
+                if d["kind"] == "dns" and "share" in d:
+                    g.edges[n, lb]["rps"] = float(totals["rps"]) * float(d["share"])
 
     for row in result.ingress().to_dict("records"):
         key = _key("ingress_node", str(row["ingress_node"]))

@@ -169,6 +169,42 @@ def test_notebook_02_slider_moves_output_and_plot(lab: tuple[str, str]) -> None:
     assert shot.stat().st_size > 10_000
 
 
+def test_notebook_00_topology_and_no_answer_before_asked(lab: tuple[str, str]) -> None:
+    """Notebook 00: the topology with measured flows renders, legibly sized; no answer shows."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, token = lab
+    BUILD.mkdir(exist_ok=True)
+    name = "00_welcome"
+    url = f"{base}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/notebooks/{name}.ipynb?token={token}"
+    catalogue = json.loads((ROOT / "notebooks" / "exercises.json").read_text(encoding="utf-8"))
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            try:
+                _run_all(page, url, answers=4)
+                text = _page_text(page)
+                shown = sorted(
+                    f"{n}.{key}"
+                    for n, item in catalogue[name].items()
+                    for key in ("why", "solution", "hint")
+                    if str(item[key]) in text
+                )
+                assert not shown, f"visible before anyone asked: {shown}"
+                # the second drawing of the topology is the one with the measured flows
+                cell = page.locator(".jp-CodeCell", has_text="topology.draw(seed, result)").first
+                image = cell.locator(".jp-OutputArea-output img").first
+                image.wait_for(state="visible", timeout=60_000)
+                width = image.evaluate("img => img.naturalWidth")
+                assert width >= 1000, width  # drawn large enough to project
+                _keep(page, image, "topology-in-jupyterlab.png")
+            except Exception:
+                page.screenshot(path=str(BUILD / "browser-failure-00.png"), full_page=False)
+                raise
+        finally:
+            browser.close()
+
+
 BENIGN_DIALOGS = ("Select Kernel", "File Changed")
 """Dialogs an unattended JupyterLab may raise on a loaded machine even with the settings above;
 accepting their default (the notebook's own kernel; the version open in the browser) is what a
@@ -195,8 +231,8 @@ def _dismiss_dialogs(page: object, seen: list[str]) -> None:
         page.wait_for_timeout(500)
 
 
-def _drive(page: object, url: str, shot: Path) -> None:
-    """Run every cell, move the v1 slider, and check what changed (``page``: a Playwright Page)."""
+def _run_all(page: object, url: str, answers: int) -> list[str]:
+    """Open *url*, Run All, and wait until *answers* exercise cells have answered; dialogs seen."""
     from playwright import sync_api
 
     assert isinstance(page, sync_api.Page)
@@ -209,7 +245,7 @@ def _drive(page: object, url: str, shot: Path) -> None:
     # prompts go back to [ ]. So: run all, wait for the last cells' output, retry if nothing runs.
     done = (
         "[...document.querySelectorAll('.jp-OutputArea-output')]"
-        ".filter(e => e.textContent.includes('not answered yet')).length >= 3"
+        f".filter(e => e.textContent.includes('not answered yet')).length >= {answers}"
     )
     busy = (
         "[...document.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'))"
@@ -232,8 +268,16 @@ def _drive(page: object, url: str, shot: Path) -> None:
             break
         page.keyboard.press("Escape")  # the run was lost: run all again
     assert finished, f"Run All Cells did not run the notebook (dialogs seen: {dialogs})"
-
     _dismiss_dialogs(page, dialogs)
+    return dialogs
+
+
+def _drive(page: object, url: str, shot: Path) -> None:
+    """Run every cell, move the v1 slider, and check what changed (``page``: a Playwright Page)."""
+    from playwright import sync_api
+
+    assert isinstance(page, sync_api.Page)
+    _run_all(page, url, answers=3)
     designer = page.locator(".istiolab-rule-designer").first
     # JupyterLab only renders the cells in view: bring the designer there first
     designer.scroll_into_view_if_needed()
