@@ -447,3 +447,14 @@ def test_what_only_the_user_knows_is_set_once_and_undone() -> None:
     assert (
         "revoke-security-group-ingress --group-id $NODE_SG --protocol tcp --port $port" in cleanup
     )
+
+
+def test_the_docs_page_lists_every_topic_and_its_notebook() -> None:
+    page = (ROOT / "docs" / "real-cluster.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| ([\w() ]+?) \|", page, re.MULTILINE))
+    assert set(rows) == set(TOPICS)
+    for path in NOTEBOOKS:
+        source = path.read_text(encoding="utf-8")
+        topic = re.search(r'real_cluster\(\\"([\w-]+)\\"', source)
+        assert topic is not None, path.name
+        assert rows[topic.group(1)] == path.name[:2], (path.name, topic.group(1))
