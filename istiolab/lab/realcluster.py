@@ -35,13 +35,20 @@ LEGACY_EXAMPLES: dict[str, tuple[str, ...]] = {
 _CSS = (
     "<style>"
     ".il-rc summary{cursor:pointer;font-weight:600;font-size:1.05em}"
+    ".il-rc .il-rc-profile{margin:6px 0 6px 12px}"
+    ".il-rc h5{font-size:1em;margin:12px 0 4px;border-bottom:1px solid #d0d7de}"
+    ".il-rc p{margin:6px 0 2px;font-size:0.92em}"
     ".il-rc pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:4px;padding:6px 8px;"
-    "margin:2px 0 6px;white-space:pre-wrap;font-size:0.88em}"
+    "margin:2px 0 6px;white-space:pre-wrap;font-size:0.85em}"
     ".il-rc pre.out{background:#fff;color:#444;border-style:dashed}"
-    ".il-rc .src{color:#666;font-size:0.8em}"
-    ".il-rc .note{background:#fff8c5;padding:4px 8px;border-radius:4px;margin:4px 0}"
+    ".il-rc .src{color:#666;font-size:0.78em}"
+    ".il-rc .note{background:#fff8c5;padding:4px 8px;border-radius:4px;margin:4px 0;"
+    "font-size:0.9em}"
     "</style>"
 )
+
+
+_PROFILE_TITLES = {"0.2": "Istio 0.2 (the talk's cluster, 2017)", "current": "A current Istio"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +91,7 @@ def _step_html(step: Step) -> str:
 
 
 def _profile_html(cmds: RealCommands) -> str:
-    name = "Istio 0.2 (the talk's cluster, 2017)" if cmds.profile == "0.2" else "A current Istio"
-    body = [f"<h4>{html.escape(name)}</h4>"]
-    body += [f"<div class='note'>{html.escape(n)}</div>" for n in cmds.notes]
+    body = [f"<div class='note'>{html.escape(n)}</div>" for n in cmds.notes]
     for sec in cmds.sections:
         body.append(f"<h5>{html.escape(sec.title)}</h5>")
         body += [_step_html(s) for s in sec.steps]
@@ -98,7 +103,7 @@ def to_html(block: RealCluster) -> str:
     title = TOPICS.get(block.topic, block.topic)
     parts = "".join(
         f"<details class='il-rc-profile'{' open' if block.open else ''}><summary>"
-        f"{'Istio 0.2' if c.profile == '0.2' else 'Current Istio'}</summary>"
+        f"{_PROFILE_TITLES[c.profile]}</summary>"
         f"{_profile_html(c)}</details>"
         for c in block.commands
     )
