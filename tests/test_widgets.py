@@ -536,7 +536,12 @@ def test_dashboard_az_loss_box_shows_and_controls_the_scenarios_event() -> None:
 def test_dashboard_says_its_plots_are_stale_when_a_knob_moves(canary_sc: Any) -> None:
     dash = SimulationDashboard(canary_sc)
     try:
+        seen: list[float] = []
+        dash.progress.observe(lambda c: seen.append(c["new"]), names="value")
         dash.run()
+        assert len(seen) > 3  # the bar moved during the in-process run
+        assert seen[1:] == sorted(seen[1:])  # after the reset to 0, it only moves forward
+        assert dash.progress.value == 1.0
         assert "run 1" in dash.status.value
         assert "non-5xx ratio" in dash.status.value  # says which success it means
         dash.set(**{"ingress.concurrency": 3})

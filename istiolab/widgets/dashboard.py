@@ -188,7 +188,16 @@ class SimulationDashboard:
 
         sc = self.scenario()
         self.status.value = message("updating… (simulating)")
-        result = simulate(sc, self.seed, params=self.params())
+        self.progress.value = 0.0
+        self.progress.bar_style = "info"
+
+        def advance(fraction: float) -> None:
+            # widget state is sent at once, so the bar moves while the kernel is busy
+            self.progress.value = max(float(self.progress.value), min(1.0, fraction))
+
+        result = simulate(sc, self.seed, params=self.params(), progress=advance)
+        self.progress.value = 1.0
+        self.progress.bar_style = "success"
         self._show(sc, result)
         return result
 
