@@ -458,3 +458,28 @@ def test_the_docs_page_lists_every_topic_and_its_notebook() -> None:
         topic = re.search(r'real_cluster\(\\"([\w-]+)\\"', source)
         assert topic is not None, path.name
         assert rows[topic.group(1)] == path.name[:2], (path.name, topic.group(1))
+
+
+def test_gateway_api_requests_go_to_the_gateways_address() -> None:
+    from istiolab.config.convert import legacy_to_gateway_api
+
+    migrated = legacy_to_gateway_api(_seed()).config
+    cmds = real_commands(migrated, "current", "gateway-api")
+    text = _all(cmds)
+    assert (
+        "kubectl -n default get gateways.gateway.networking.k8s.io istio-ingress "
+        "-o jsonpath='{.status.addresses[0].value}'"
+    ) in text
+    assert "get service istio-ingressgateway" not in text
+    assert "kubectl wait -n default --for=condition=programmed" in text
+    assert "standard-install.yaml" in text
+
+
+def test_the_client_pod_is_cleaned_up_only_when_it_was_made() -> None:
+    cookie = istiolab.load(ROOT / "examples" / "legacy" / "cookie-ab.yaml")
+    made = real_commands(cookie, "current", "cookie-ab")
+    assert "samples/curl/curl.yaml" in _all(made)
+    assert "kubectl delete deployment,service,serviceaccount curl" in _all(made)
+    quota = istiolab.load(ROOT / "examples" / "legacy" / "ratelimit-100rps.yaml")
+    none = real_commands(quota, "0.2", "rate-limit")  # no route to send a request to
+    assert "sleep" not in _all(none)

@@ -124,8 +124,10 @@ _SEED_CHART = "incubator/istio"
 _SEED_RELEASE = "eponymous-billygoat"
 # Istio's Helm repository and charts (istio.io/latest/docs/setup/install/helm).
 _HELM_REPO = "https://istio-release.storage.googleapis.com/charts"
+# The standard channel's CRDs of the newest Gateway API release (Istio's Gateway API task
+# installs them the same way; pin a release in production).
 _GATEWAY_API_CRDS = (
-    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml"
+    "https://github.com/kubernetes-sigs/gateway-api/releases/latest/download/standard-install.yaml"
 )
 _LEGACY_GROUP = "config.istio.io"
 _ROUTING_LEGACY = ("RouteRule", "DestinationPolicy", "EgressRule")
@@ -337,6 +339,7 @@ class _Ctx:
     zipkin: str
     notes: list[str] = dataclasses.field(default_factory=list)
     topic: str = "all"
+    client_pod: bool = False  # the check section deployed a client pod (cleanup removes it)
 
     def kinds(self, names: Iterable[str]) -> list[Resource]:
         wanted = set(names)
@@ -983,7 +986,13 @@ def _apply_rules(ctx: _Ctx) -> list[Step]:
                     "Apply the rules",
                     (cmd,),
                     created,
-                    "kubectl applies Istio's networking.istio.io resources like any other.",
+                    "kubectl applies "
+                    + (
+                        "the Gateway API's resources"
+                        if all(_gw_api(r) for r in group.resources)
+                        else "Istio's networking.istio.io resources"
+                    )
+                    + " like any other.",
                     "istio.io/latest/docs/tasks/traffic-management/request-routing",
                 )
             )
@@ -1005,8 +1014,27 @@ def _client(ctx: _Ctx) -> tuple[list[Step], Callable[[str], str], bool]:
     """How requests are sent: through the load balancer, or from a pod in the mesh."""
     gw = ctx.gateway
     through_gateway = bool(
-        ctx.kinds(["Ingress"]) if ctx.profile == "0.2" else ctx.kinds(["Gateway"])
+        ctx.kinds(["Ingress"])
+        if ctx.profile == "0.2"
+        else [r for r in ctx.kinds(["Gateway"]) if not _gw_api(r)]
     )
+    api_gateways = [r for r in ctx.config if _gw_api(r) and _kind(r) == "Gateway"]
+    if ctx.profile == "current" and api_gateways and not through_gateway:
+        # istiod deploys a gateway for a Gateway API Gateway and writes its load balancer's
+        # address in the Gateway's status (Istio's Gateway API task: status.addresses).
+        g = api_gateways[0]
+        step = Step(
+            "The load balancer's name",
+            (
+                f"export INGRESS_HOST=$(kubectl -n {_ns(g)} get gateways.gateway.networking.k8s.io "
+                f"{_name(g)} -o jsonpath='{{.status.addresses[0].value}}')",
+                "echo $INGRESS_HOST",
+            ),
+            "a1b2c3...elb.us-east-1.amazonaws.com",
+            "The Gateway's status holds its address once istiod has deployed it.",
+            "istio.io/latest/docs/tasks/traffic-management/ingress/gateway-api",
+        )
+        return [step], lambda path: f'"http://$INGRESS_HOST{path}"', True
     if through_gateway:
         step = Step(
             "The load balancer's name",
@@ -1022,6 +1050,7 @@ def _client(ctx: _Ctx) -> tuple[list[Step], Callable[[str], str], bool]:
             "(Determining the ingress IP and ports)",
         )
         return [step], lambda path: f'"http://$INGRESS_HOST{path}"', True
+    ctx.client_pod = True
     if ctx.profile == "0.2":
         step = Step(
             "A client pod in the mesh",
@@ -1710,11 +1739,7 @@ def _cleanup(ctx: _Ctx, sections: Sequence[str]) -> list[Step]:
                     ),
                 )
             )
-    if (
-        "check" in sections
-        and not (ctx.kinds(["Ingress"]) if ctx.profile == "0.2" else ctx.kinds(["Gateway"]))
-        and ctx.routing
-    ):
+    if ctx.client_pod:
         steps.append(
             Step(
                 "Delete the client pod",
