@@ -423,6 +423,99 @@ def test_comparison_detects_a_real_difference() -> None:
     assert any(f.startswith("latency mean_ms") for f in failures), failures
 
 
+# -- workers sharing cores (notebook 08's capacity question) ------------------------------------
+
+SHARED_CORES = {
+    "run.duration_s": 8.0,
+    "run.warmup_s": 1.0,
+    "traffic.0.arrival": {"kind": "poisson", "rate_rps": 1600},
+    "ingress.nodes_per_az": 2,
+    "ingress.cores_per_node": 2,
+    "ingress.concurrency": 4,
+}
+"""capacity-peak with four Envoy workers on two-core nodes: each worker's CPU time is stretched
+by workers/cores = 2 (``GatewayPod``'s processor-sharing approximation), keep-alive connections
+stay pinned to one worker."""
+
+
+def _shared_cores(**more: object) -> Scenario:
+    sc = load_scenario(ROOT / "sim/scenarios/capacity-peak.yaml")
+    return sc.with_overrides({**SHARED_CORES, **more})
+
+
+def _ingress_mean_ms(result: Result) -> float:
+    stages = result.stages()
+    rows = stages[stages["stage"] == "ingress"]
+    return float((rows["mean_ms"] * rows["requests"]).sum() / rows["requests"].sum())
+
+
+def test_workers_sharing_cores_agree_across_engines() -> None:
+    """Both engines stretch the CPU time of workers that outnumber the node's cores alike.
+
+    Shares, latency quantiles and the ingress stage's mean, compared as every bundled scenario
+    is (:func:`_compare`); the next test shows the comparison sees a missing stretch.
+    """
+    sc = _shared_cores()
+
+    def runs(engine: str) -> list[dict[str, float]]:
+        out = []
+        for i in range(REPLICATIONS):
+            result = simulate(sc, 300 + i, engine=engine)
+            metrics = _metrics(result)
+            metrics["latency ingress stage mean_ms"] = _ingress_mean_ms(result)
+            out.append(metrics)
+        return out
+
+    failures = _compare(runs)
+    assert not failures, "\n".join(failures)
+
+
+def test_comparison_detects_workers_that_do_not_share_cores() -> None:
+    """Power: the same runs with four cores per node (no stretch) are told apart."""
+    sc = _shared_cores()
+    roomy = _shared_cores(**{"ingress.cores_per_node": 4})
+
+    def runs(engine: str) -> list[dict[str, float]]:
+        chosen = sc if engine == "fast" else roomy
+        out = []
+        for i in range(REPLICATIONS):
+            result = simulate(chosen, 300 + i, engine="fast")
+            metrics = _metrics(result)
+            metrics["latency ingress stage mean_ms"] = _ingress_mean_ms(result)
+            out.append(metrics)
+        return out
+
+    failures = _compare(runs)
+    assert any(f.startswith("latency ingress stage mean_ms") for f in failures), failures
+
+
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_workers_sharing_cores_against_mm1(engine: str) -> None:
+    """Per-request connections: each worker is an M/M/1 with its CPU time stretched.
+
+    1600 req/s over 2 AZs × 2 nodes × 4 workers is λ = 100/s per worker (the NLB and the
+    worker are uniform picks per connection); CPU exp(1.5 ms) × 4 workers / 2 cores has mean
+    3 ms, so the ingress stage (wait + CPU, no proxy latency) has mean 1 / (1/3 ms − 100/s)
+    = 4.29 ms. Without the stretch it would be 1.76 ms. The replications' means give a 99 %
+    t interval that must hold the closed form.
+    """
+    sc = _shared_cores(
+        **{
+            "traffic.0.connections": {"mode": "per_request"},
+            "ingress.proxy_latency": "zero",
+        }
+    )
+    service = 2 * 1.5e-3
+    expected_ms = 1e3 / (1 / service - 1600 / 16)
+    means = np.array([_ingress_mean_ms(simulate(sc, 400 + i, engine=engine)) for i in range(6)])
+    half = t_quantile(0.995, len(means) - 1) * means.std(ddof=1) / math.sqrt(len(means))
+    assert abs(means.mean() - expected_ms) <= half + HDR_RESOLUTION * expected_ms, (
+        means.mean(),
+        expected_ms,
+        half,
+    )
+
+
 # -- kernel arithmetic ---------------------------------------------------------------------------
 
 

@@ -26,12 +26,17 @@ from istiolab.sim import accounting
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.fast.lower import MAX_TRIES, STATIC, Plan, UnsupportedError, lower
 from istiolab.sim.frames import Reduction
+from istiolab.sim.metrics import _HOST_SERIES_CELLS as HOST_SERIES_CELLS
 from istiolab.sim.results import Result, make_run_id, normalise_params
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.tallies import PERCENTILES, IntervalTable, KeyCounters
 
 PROGRESS_STEPS = 100
 """How many times ``progress`` is called (as the SimPy engine)."""
+
+ATTEMPT_CELLS = 4_000_000
+"""Most (cluster, pod, interval) cells the kernel counts attempts in (32 MB); beyond it the
+result's ``meta["attempt_series"]`` is empty."""
 
 Array = npt.NDArray[Any]
 
@@ -79,14 +84,14 @@ class _State:
 
     ORDER = (
         "st_i", "st_f", "rs", "pod_stream_at", "up_stream_at", "tr_stream_at",
-        "h_t", "h_s", "h_k", "h_a",
+        "h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a",
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
         "hpa_f", "hpa_log", "rr_w",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
-        "ok_hist",
+        "ok_hist", "tries", "ok_tries", "att",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
@@ -119,6 +124,10 @@ class _State:
         s["h_s"] = np.zeros(heap, dtype=np.int64)
         s["h_k"] = np.zeros(heap, dtype=np.int64)
         s["h_a"] = np.zeros(heap, dtype=np.int64)
+        s["d_t"] = np.zeros(1024)
+        s["d_s"] = np.zeros(1024, dtype=np.int64)
+        s["d_k"] = np.zeros(1024, dtype=np.int64)
+        s["d_a"] = np.zeros(1024, dtype=np.int64)
         cap = 1024
         s["rq_f"] = np.zeros((cap, kern.Q_SIZE))
         s["rq_i"] = np.zeros((cap, kern.R_SIZE), dtype=np.int64)
@@ -193,6 +202,14 @@ class _State:
         s["up"] = np.zeros((max(1, n_c), max_pods, n_s, len(lay.TRY_FLAGS)), dtype=np.int64)
         s["ig"] = np.zeros((n_n + 1, 2), dtype=np.int64)
         s["ok_hist"] = np.zeros(counts_len, dtype=np.int64)
+        # requests by upstream tries, and the successful ones' latency by tries (meta tries)
+        s["tries"] = np.zeros(MAX_TRIES + 1, dtype=np.int64)
+        s["ok_tries"] = np.zeros((MAX_TRIES + 1, counts_len), dtype=np.int64)
+        # attempts per (cluster, pod, interval) (meta attempt_series); a table too large to
+        # allocate (shape (1, 0, 1)) is not kept, and the meta has no series
+        cells = max(1, n_c) * max_pods * n
+        shape = (max(1, n_c), max_pods, n) if cells <= ATTEMPT_CELLS else (1, 0, 1)
+        s["att"] = np.zeros(shape, dtype=np.int64)
         self.s = s
 
     def args(self) -> list[Any]:
@@ -217,7 +234,7 @@ class _State:
             s[free] = stack
             s["st_i"][top] = n_free + old
         elif code == kern.GROW_HEAP:
-            for name in ("h_t", "h_s", "h_k", "h_a"):
+            for name in ("h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a"):
                 s[name] = _doubled(s[name])
         elif code == kern.GROW_CODES:
             s["codes"] = _doubled(s["codes"])
@@ -568,6 +585,8 @@ def _result(
             "success": "status < 500",
         },
         "totals": reduction.totals(),
+        "tries": _tries_meta(plan, state),
+        "attempt_series": _attempt_series(plan, state, pods),
         "counters": {
             "records": int(s["st_i"][kern.SI_RECORDS]),
             "spans": 0,
@@ -577,6 +596,42 @@ def _result(
         },
     }
     return Result(frames, meta)
+
+
+def _tries_meta(plan: Plan, state: _State) -> dict[str, Any]:
+    """Requests after the warm-up by upstream tries, and the successful ones' latency by tries.
+
+    The SimPy engine's ``meta["tries"]`` (``Metrics._tries_meta``).
+    """
+    tries, ok_tries = state.s["tries"], state.s["ok_tries"]
+    layout = plan.layout
+    success: dict[str, dict[str, float]] = {}
+    for k in np.flatnonzero(ok_tries.sum(axis=1)).tolist():
+        hist = ok_tries[k]
+        p50, p90, p99 = (v / 1e3 for v in layout.percentiles_us(hist, (50.0, 90.0, 99.0)))
+        success[str(k)] = {"n": int(hist.sum()), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99}
+    requests = {str(k): int(tries[k]) for k in np.flatnonzero(tries).tolist()}
+    return {"requests": requests, "success": success}
+
+
+def _attempt_series(plan: Plan, state: _State, pods: list[tuple[str, str]]) -> dict[str, list[int]]:
+    """Upstream attempts per cluster/host and interval, warm-up included.
+
+    The SimPy engine's ``meta["attempt_series"]``: hosts by their first attempt, as many as
+    HOST_SERIES_CELLS holds (within one interval the SimPy engine orders by the first try,
+    this one by cluster and pod).
+    """
+    att = state.s["att"]
+    if att.shape[1] == 0:
+        return {}
+    n = att.shape[2]
+    firsts = []
+    for c, p in zip(*np.nonzero(att.any(axis=2)), strict=True):
+        first = int(np.flatnonzero(att[c, p])[0])
+        firsts.append((first, int(c), int(p)))
+    kept = sorted(firsts)[: HOST_SERIES_CELLS // n]
+    series = {(plan.clusters[c], pods[p][0]): att[c, p] for _, c, p in kept}
+    return {f"{cl}|{host}": values.tolist() for (cl, host), values in sorted(series.items())}
 
 
 def _flag_string(mask: int) -> str:
