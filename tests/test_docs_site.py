@@ -77,13 +77,16 @@ def test_notebooks_are_rendered_without_running(site: Path) -> None:
 
 
 def test_api_reference_comes_from_the_docstrings(site: Path) -> None:
-    page = (site / "api" / "istiolab.kube.commands" / "index.html").read_text(encoding="utf-8")
+    page = (site / "api" / "kube" / "index.html").read_text(encoding="utf-8")
     assert "real_commands" in page
     # the function's Google-style docstring, its summary and an Args entry
     assert "The real-cluster steps of a topic for a config" in page
     assert "relative_to" in page
+    assert "istiolab.kube.plan" in page  # every public module of the layer
     index = (site / "api" / "index.html").read_text(encoding="utf-8")
     assert "istiolab.kube.commands" in index
+    for layer in ("foundation", "config", "envoy", "sim", "kube", "analysis", "lab", "cli"):
+        assert (site / "api" / layer / "index.html").is_file(), layer
 
 
 def test_every_relative_link_lands_on_a_built_file(site: Path) -> None:

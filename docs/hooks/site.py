@@ -7,9 +7,9 @@ GitHub (``docs/cluster.md``, ``../notebooks/00_welcome.ipynb``, ``../README.md``
 site too, and strict mode fails on the ones that work nowhere. Repository files the pages link
 to that are not pages (example YAML, scenarios) are published as they are.
 
-It also writes one API reference page per public module of ``istiolab`` (``::: module`` for
-mkdocstrings, Google-style docstrings) and lists them, with any ``docs/*.md`` page the nav in
-``mkdocs.yml`` does not name yet, in the navigation.
+It also writes the API reference, one page per layer of ``istiolab`` with a ``::: module``
+section (mkdocstrings, Google-style docstrings) for each public module, and lists them, with
+any ``docs/*.md`` page the nav in ``mkdocs.yml`` does not name yet, in the navigation.
 
 Strict mode is for the pages: a broken link in README, docs or a notebook fails the build. What
 griffe and autorefs say about a module's docstring formatting (a continuation line's indent, a
@@ -86,6 +86,34 @@ def _linked_assets(pages: list[File], known: set[str], config: MkDocsConfig) -> 
     return list(out.values())
 
 
+_LAYER_TITLES = {
+    "foundation": "Foundation",
+    "config": "config: resources, validation, conversion",
+    "envoy": "envoy: routing semantics, real Envoy",
+    "sim": "sim: the simulator",
+    "kube": "kube: clusters",
+    "analysis": "analysis: sweeps, plans, conformance",
+    "lab": "lab: notebooks",
+    "widgets": "widgets",
+    "cli": "cli: the command line",
+}
+
+
+def _layers() -> dict[str, list[str]]:
+    """The public modules by layer (the package's folders; its top-level modules: foundation).
+
+    One page per layer, not per module: every page carries the whole navigation, so ~160
+    module pages cost far more to build than their docstrings do.
+    """
+    out: dict[str, list[str]] = {}
+    for m in _modules():
+        parts = m.split(".")
+        layer = parts[1] if len(parts) > 1 else "foundation"
+        layer = layer if (ROOT / PACKAGE / layer).is_dir() else "foundation"
+        out.setdefault(layer, []).append(m)
+    return out
+
+
 @event_priority(100)  # before mkdocs-jupyter turns the .ipynb files into notebook pages
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """The site's files: pages at their repository paths, linked files, the API pages."""
@@ -93,11 +121,24 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     known = {f.src_uri for f in pages}
     kept = [f for f in files if not f.src_uri.endswith((".md", ".ipynb", ".py"))]
     kept = [f for f in kept if not f.src_uri.startswith("hooks/")]
+    layers = _layers()
     api = [
-        File.generated(config, f"api/{m}.md", content=f"# `{m}`\n\n::: {m}\n") for m in _modules()
+        File.generated(
+            config,
+            f"api/{layer}.md",
+            content=f"# {_LAYER_TITLES.get(layer, layer)}\n\n"
+            + "\n".join(f"::: {m}\n" for m in modules),
+        )
+        for layer, modules in layers.items()
     ]
-    index = "# API reference\n\nOne page per public module, from its docstrings.\n\n" + "\n".join(
-        f"* [`{m}`]({m}.md)" for m in _modules()
+    index = (
+        "# API reference\n\nThe public modules, from their docstrings, one page per layer "
+        "(docs/architecture.md describes the layers).\n\n"
+        + "\n".join(
+            f"* [{_LAYER_TITLES.get(layer, layer)}]({layer}.md): "
+            + ", ".join(f"`{m}`" for m in modules)
+            for layer, modules in layers.items()
+        )
     )
     if api:
         api.append(File.generated(config, "api/index.md", content=index + "\n"))
@@ -200,18 +241,13 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     )
     if missing:
         nav.append({"More": missing})
-    layers: dict[str, list[Any]] = {}
-    for m in _modules():
-        parts = m.split(".")
-        layer = parts[1] if len(parts) > 1 else PACKAGE
-        layer = layer if (ROOT / PACKAGE / layer).is_dir() else "foundation"
-        layers.setdefault(layer, []).append({m: f"api/{m}.md"})
+    layers = _layers()
     if layers:
         nav.append(
             {
                 "API reference": [
                     {"Overview": "api/index.md"},
-                    *({name: pages} for name, pages in layers.items()),
+                    *({_LAYER_TITLES.get(layer, layer): f"api/{layer}.md"} for layer in layers),
                 ]
             }
         )
