@@ -221,3 +221,20 @@ def test_auto_engine_falls_back_for_the_client_model() -> None:
     result = simulate(az_scenario(cross_zone=True, duration_s=30.0), engine="auto")
     notes = [f.message for f in result.findings]
     assert any("the client model" in n for n in notes), notes
+
+
+def test_the_nlb_resets_connections_to_a_target_it_marks_unhealthy() -> None:
+    # Keep-alive connections that stay open; a client timeout longer than the health checks:
+    # the requests on connections to a dead target wait, unanswered, until the NLB marks the
+    # target unhealthy and resets its connections.
+    sc = az_scenario(cross_zone=True, client={"timeout_s": 60.0}, duration_s=70.0).with_overrides(
+        {"traffic.0.connections": {"mode": "keepalive", "pool_size": 30}}
+    )
+    result = simulate(sc)
+    codes = result.codes()
+    bad = codes[(codes["status"] == 0) & (codes["count"] > 0)]
+    reset = bad[bad["flag"] == "RESET"]
+    assert reset["count"].sum() > 10
+    # Answered at the marking (the 1 s window from MARKED_AT), not at the client's timeout.
+    assert set(reset["t_s"]) == {MARKED_AT}
+    assert "CLIENT_TIMEOUT" not in set(bad["flag"])
