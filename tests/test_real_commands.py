@@ -483,3 +483,18 @@ def test_the_client_pod_is_cleaned_up_only_when_it_was_made() -> None:
     quota = istiolab.load(ROOT / "examples" / "legacy" / "ratelimit-100rps.yaml")
     none = real_commands(quota, "0.2", "rate-limit")  # no route to send a request to
     assert "sleep" not in _all(none)
+
+
+def test_cli_namespace_is_the_default_for_resources_without_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    result = _cli(
+        monkeypatch, ["apply", "examples/seed", "-n", "shop", "--print-commands", "-p", "0.2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "$ istioctl create -n shop -f examples/seed/deny-route.yaml" in result.stdout
+    assert "Created config route-rule/shop/deny-route at revision N" in result.stdout
+    assert "-n default" not in result.stdout
+    # a resource that names its namespace keeps it
+    assert "kubectl apply -n store" in _all(real_commands(loads(SHOP), namespace="other"))

@@ -695,6 +695,7 @@ def apply_cmd(
             profile=profile,
             output=output,
             output_file=output_file,
+            namespace=namespace,
         )
     _check_output(output, output_file)
     mode = _dry_run_mode(dry_run)

@@ -28,8 +28,11 @@ def print_commands(
     output: str,
     output_file: Path | None,
     topic: str = "all",
+    namespace: str | None = None,
 ) -> None:
     """Print the steps and exit 0; a bad ``--profile``, ``-o`` or topic exits 2.
+
+    *namespace* (``-n``) is the namespace of the resources that name none, as for kubectl.
 
     Raises:
         typer.Exit: Always (0 after printing).
@@ -41,7 +44,7 @@ def print_commands(
             f"-o/--output with --print-commands must be text, markdown or json, not {output!r}"
         )
     try:
-        commands = real_commands(config, profile, topic)
+        commands = real_commands(config, profile, topic, namespace=namespace)
         text = commands.format(output)
     except CommandsError as err:
         raise usage_error(str(err)) from None

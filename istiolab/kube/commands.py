@@ -25,6 +25,7 @@ docs/guide/service/annotations.md``) and the AWS CLI reference.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import os
@@ -400,8 +401,20 @@ def _gw_api(r: Resource) -> bool:
     return split_api_version(_api(r))[0] == _GATEWAY_API
 
 
+_DEFAULT_NAMESPACE: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "default_namespace", default="default"
+)
+"""Namespace of resources that name none (kubectl's ``-n``), while commands are rendered."""
+
+
 def _ns(r: Resource) -> str:
-    return r.key.split("/")[1] if r.key.count("/") >= 2 else "default"
+    meta = getattr(r, "metadata", None)
+    explicit = getattr(meta, "namespace", None)
+    if explicit:
+        return str(explicit)
+    if meta is not None:
+        return _DEFAULT_NAMESPACE.get()
+    return r.key.split("/")[1] if r.key.count("/") >= 2 else _DEFAULT_NAMESPACE.get()
 
 
 def _name(r: Resource) -> str:
@@ -1839,6 +1852,7 @@ def real_commands(
     *,
     relative_to: str | Path | None = None,
     zipkin_address: str = "stackdriver-zipkin.kube-system:9411",
+    namespace: str | None = None,
 ) -> RealCommands:
     """The real-cluster steps of a topic for a config, as Istio's task pages write them.
 
@@ -1852,6 +1866,8 @@ def real_commands(
         relative_to: File names in commands are relative to this folder (default: the
             working directory).
         zipkin_address: Where traces go (default: the seed's Stackdriver collector).
+        namespace: The namespace of resources that name none (kubectl's ``-n``; default
+            ``default``).
 
     Returns:
         The steps, by section, cleanup last.
@@ -1859,6 +1875,20 @@ def real_commands(
     Raises:
         CommandsError: For an unknown topic or profile.
     """
+    token = _DEFAULT_NAMESPACE.set(namespace or "default")
+    try:
+        return _render(config, profile, topic, relative_to, zipkin_address)
+    finally:
+        _DEFAULT_NAMESPACE.reset(token)
+
+
+def _render(
+    config: ConfigSet,
+    profile: str | None,
+    topic: str,
+    relative_to: str | Path | None,
+    zipkin_address: str,
+) -> RealCommands:
     prof = normalize_profile(profile)
     if topic not in _SECTIONS:
         raise CommandsError(f"unknown topic {topic!r}: {', '.join(TOPICS)}")
