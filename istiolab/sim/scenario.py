@@ -58,7 +58,11 @@ class HealthCheckSpec(SimModel):
         healthy_threshold: Passed checks in a row before a failed target takes traffic again
             (the simulator brings it back at the first passed check).
         unhealthy_threshold: Failed checks in a row before a target is taken out of the LB; a
-            dead target keeps getting new connections (502 ``LBF``) until then.
+            dead target keeps getting new connections until then (502 ``LBF`` for the
+            idealised client; a connect timeout or refusal with ``traffic[].client``). The
+            checks tick every ``interval_s`` from t = 0, so a target that dies is out between
+            ``(unhealthy_threshold − 1) × interval_s`` and ``unhealthy_threshold ×
+            interval_s`` later; the NLB then resets its open connections.
         protocol: ``TCP``, ``HTTP`` or ``HTTPS`` (recorded, not simulated: every check of a
             live target passes, every check of a dead one fails).
         port: Port checked: a number or ``traffic-port`` (recorded, not simulated).
@@ -375,7 +379,9 @@ class EventSpec(SimModel):
         restart_after_s: Seconds until crashed pods run again (pod_crash; default never); they
             take traffic after the version's ``startup_s``.
         duration_s: How long an error burst lasts (default to the end of the run).
-        probability: Share of requests that fail during an error burst.
+        probability: Share of requests that fail during an error burst. The failure is
+            decided when the pod has served the request, so it costs the full service time
+            (as the version's ``errors`` do; a VirtualService ``fault.abort`` costs none).
         status: Status of those failures (error_burst).
         replicas: Pods to add (deploy) or the version's new replica count (scale).
         lb_node_down: az_loss: whether the zone's load-balancer node dies too; default true
