@@ -239,3 +239,12 @@ def test_the_nlb_resets_connections_to_a_target_it_marks_unhealthy() -> None:
     # Answered at the marking (the 1 s window from MARKED_AT), not at the client's timeout.
     assert set(reset["t_s"]) == {MARKED_AT}
     assert "CLIENT_TIMEOUT" not in set(bad["flag"])
+
+
+def test_the_dns_failover_delay_comes_before_the_ttl() -> None:
+    delay = 20.0
+    sc = az_scenario(cross_zone=False, event={"lb_node_down": True}).with_overrides(
+        {"aws.dns_failover_delay_s": delay}
+    )
+    last, _, _ = failures(simulate(sc))
+    assert LOSS_AT + delay + TTL - 5.0 <= last <= LOSS_AT + delay + TTL + CONNECT_TIMEOUT + 1.0
