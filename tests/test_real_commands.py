@@ -498,3 +498,17 @@ def test_cli_namespace_is_the_default_for_resources_without_one(
     assert "-n default" not in result.stdout
     # a resource that names its namespace keeps it
     assert "kubectl apply -n store" in _all(real_commands(loads(SHOP), namespace="other"))
+
+
+def test_tls_ended_at_the_load_balancer_reaches_a_plain_http_server() -> None:
+    """The decrypted 443 traffic goes to the Gateway's HTTP server: 443 when it has one
+    (SHOP), else 80 (the seed); in 0.2 the istio-ingress Service's 443 port targets 80."""
+    shop = _all(real_commands(loads(SHOP), "current", "aws"))
+    assert "- {name: https, port: 443, targetPort: 443, protocol: TCP}" in shop
+    seed = _all(real_commands(_seed(), "current", "aws"))
+    assert "- {name: https, port: 443, targetPort: 80, protocol: TCP}" in seed
+    old = _all(real_commands(_seed(), "0.2", "aws"))
+    assert (
+        "kubectl -n istio-system patch service istio-ingress "
+        '-p \'{"spec":{"ports":[{"port":443,"targetPort":80}]}}\''
+    ) in old

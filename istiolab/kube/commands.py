@@ -328,6 +328,7 @@ class _Gateway:
     release: str  # the Helm release (current) that makes it
     hosts: tuple[str, ...]
     ports: tuple[int, ...]
+    http_ports: tuple[int, ...] = ()  # ports of plain-HTTP servers (where TLS-ended traffic goes)
 
 
 @dataclasses.dataclass
@@ -507,6 +508,7 @@ def _gateway_of(ctx: _Ctx) -> _Gateway:
     """The gateway the config's routes go through: from its Gateway, else the profile's default."""
     ports: list[int] = []
     hosts: list[str] = []
+    http_ports: list[int] = []
     if ctx.profile == "0.2":
         # Istio 0.2's ingress controller: the istio-ingress Service in istio-system, pods
         # labelled istio=ingress (seed talk: `kubectl --namespace istio get svc` shows it;
@@ -534,6 +536,8 @@ def _gateway_of(ctx: _Ctx) -> _Gateway:
             number = (s.get("port") or {}).get("number")
             if isinstance(number, int):
                 ports.append(number)
+                if str((s.get("port") or {}).get("protocol", "")).upper() in ("HTTP", "HTTP2"):
+                    http_ports.append(number)
         label = str(selector.get("istio", "ingressgateway"))
         # The istio/gateway chart labels its pods `istio: <release minus "istio-">`
         # (istio/istio manifests/charts/gateway/templates/_helpers.tpl, gateway.selectorLabels),
@@ -558,6 +562,7 @@ def _gateway_of(ctx: _Ctx) -> _Gateway:
         release,
         tuple(dict.fromkeys(hosts)),
         tuple(sorted(set(ports or [80]))),
+        tuple(sorted(set(http_ports))),
     )
 
 
@@ -1509,7 +1514,19 @@ def _load_balancer(ctx: _Ctx) -> list[Step]:
                 "speaks plain HTTP to the nodes.",
                 "seed talk; kubernetes/kubernetes@release-1.8 "
                 "pkg/cloudprovider/providers/aws/aws.go",
-            )
+            ),
+            Step(
+                "Send the decrypted 443 traffic to the HTTP port",
+                (
+                    f"kubectl -n {gw.namespace} patch service {gw.service} "
+                    '-p \'{"spec":{"ports":[{"port":443,"targetPort":80}]}}\'',
+                ),
+                f'service "{gw.service}" patched',
+                "istio-ingress listens on 443 only for an Ingress with TLS; with TLS ended at "
+                "the ELB, its 443 listener must reach Envoy's port 80 (a strategic merge "
+                "patch: Service ports merge by port).",
+                "istio/old_pilot_repo@release-0.2 proxy/envoy/ingress.go (listeners)",
+            ),
         ]
     ports = ",".join(str(p) for p in gw.ports if p == 443) or "443"
     values = [
@@ -1529,6 +1546,21 @@ def _load_balancer(ctx: _Ctx) -> list[Step]:
             "    service.beta.kubernetes.io/aws-load-balancer-attributes: "
             f"load_balancing.cross_zone.enabled={str(lb.cross_zone).lower()}"
         )
+    # TLS ends at the NLB: its 443 listener sends plain HTTP, so the Service's 443 port must
+    # reach a plain-HTTP server of the Gateway (443 when the Gateway has one, else 80).
+    http = gw.http_ports
+    target = 443 if 443 in http else 80 if (80 in http or not http) else http[0]
+    values += [
+        "  ports:",
+        "  - {name: status-port, port: 15021, targetPort: 15021, protocol: TCP}",
+        "  - {name: http2, port: 80, targetPort: 80, protocol: TCP}",
+        f"  - {{name: https, port: 443, targetPort: {target}, protocol: TCP}}",
+    ]
+    if not http:
+        ctx.notes.append(
+            "The Gateway has no plain-HTTP server: with TLS ended at the NLB, give it one "
+            "(port 80 or 443, protocol HTTP) for the decrypted traffic."
+        )
     return [
         Step(
             "An NLB with TLS from ACM on its 443 listener",
@@ -1544,7 +1576,8 @@ def _load_balancer(ctx: _Ctx) -> list[Step]:
             "15021:3xxxx/TCP,80:3xxxx/TCP,443:3xxxx/TCP",
             "The AWS Load Balancer Controller builds the NLB from the Service's annotations: "
             "the TLS listener on 443 uses the ACM certificate and forwards plain TCP to the "
-            "gateway. The talk's alternative, a Classic ELB or an ALB to nodes in private "
+            f"gateway, whose Service sends it to the Gateway's HTTP server on {target}. The talk's "
+            "alternative, a Classic ELB or an ALB to nodes in private "
             "subnets, puts the certificate on that load balancer's listener instead.",
             "kubernetes-sigs/aws-load-balancer-controller docs/guide/service/annotations.md "
             "(ssl-cert, ssl-ports, backend-protocol, nlb-target-type, scheme); "
