@@ -224,7 +224,9 @@ SI_NEXT_STATUS = 18
 SI_NEXT_FLAG = 19
 SI_REJECTED = 20  # arrivals after the warm-up refused at the in-flight limit
 SI_DHEAP = 21  # entries in the deadline heap
-SI_SIZE = 22
+SI_RING_HEAD = 22  # the deadline ring's first live entry
+SI_RING_END = 23  # one past its last
+SI_SIZE = 24
 # st_f
 SF_NOW = 0
 SF_SIZE = 1
@@ -618,7 +620,7 @@ def run_until(
     status_of, key_of, key_stage,
     # state
     st_i, st_f, rs, pod_stream_at, up_stream_at, tr_stream_at,
-    h_t, h_s, h_k, h_a, d_t, d_s, d_k, d_a,
+    h_t, h_s, h_k, h_a, d_t, d_s, d_k, d_a, dr_t, dr_s, dr_k, dr_a,
     rq_f, rq_i, rq_tried, req_free, jb_i, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
@@ -681,6 +683,10 @@ def run_until(
     d_s = _borrow(d_s)
     d_k = _borrow(d_k)
     d_a = _borrow(d_a)
+    dr_t = _borrow(dr_t)
+    dr_s = _borrow(dr_s)
+    dr_k = _borrow(dr_k)
+    dr_a = _borrow(dr_a)
     rq_f = _borrow(rq_f)
     rq_i = _borrow(rq_i)
     rq_tried = _borrow(rq_tried)
@@ -780,6 +786,25 @@ def run_until(
     # -- event heap: (time, sequence) order, as SimPy's (time, priority, id) -----------------
     def push(t, kind, payload, aux, low):
         _push(h_t, h_s, h_k, h_a, st_i, SI_HEAP, t, kind + (payload << K_BITS), aux, low)
+
+    def push_deadline(t, q, a):
+        """Schedule a try's deadline (see the merge in the loop below).
+
+        It goes to the ring when it is no earlier than the ring's last entry (the common case:
+        tries start in time order and a route has one timeout), else to the deadline heap.
+        """
+        head = st_i[SI_RING_HEAD]
+        end = st_i[SI_RING_END]
+        if head == end or t >= dr_t[end - 1]:
+            seq = st_i[SI_SEQ]
+            st_i[SI_SEQ] = seq + 1
+            dr_t[end] = t
+            dr_s[end] = seq + LOW_PRIORITY
+            dr_k[end] = K_DEADLINE + (q << K_BITS)
+            dr_a[end] = a
+            st_i[SI_RING_END] = end + 1
+        else:
+            _push(d_t, d_s, d_k, d_a, st_i, SI_DHEAP, t, K_DEADLINE + (q << K_BITS), a, True)
 
     def then(work, x, status, flag):
         """Continue with *work* on *x* once the current step returns (a tail call).
@@ -1327,7 +1352,7 @@ def run_until(
         jb_i[j, J_NEXT] = -1
         rq_i[q, R_JOB] = j
         if limit < np.inf:
-            _push(d_t, d_s, d_k, d_a, st_i, SI_DHEAP, limit, K_DEADLINE + (q << K_BITS), a, True)
+            push_deadline(limit, q, a)
         if lat > 0:
             push(now + lat, K_JOB_ARRIVE, j, 0, False)
         else:
@@ -1910,33 +1935,64 @@ def run_until(
             return GROW_REQUESTS
         if st_i[SI_JOB_FREE] < 4:
             return GROW_JOBS
-        if st_i[SI_HEAP] + margin > heap_cap or st_i[SI_DHEAP] + 2 > d_t.shape[0]:
+        if st_i[SI_HEAP] + margin > heap_cap or st_i[SI_DHEAP] + 4 > d_t.shape[0]:
             return GROW_HEAP
+        if st_i[SI_RING_END] + 4 > dr_t.shape[0]:
+            head = st_i[SI_RING_HEAD]
+            if head < dr_t.shape[0] // 2:
+                return GROW_HEAP
+            end = st_i[SI_RING_END]
+            for i in range(head, end):  # slide the live entries to the front
+                dr_t[i - head] = dr_t[i]
+                dr_s[i - head] = dr_s[i]
+                dr_k[i - head] = dr_k[i]
+                dr_a[i - head] = dr_a[i]
+            st_i[SI_RING_HEAD] = 0
+            st_i[SI_RING_END] = end - head
         if st_i[SI_CODES] + 4 > codes.shape[0]:
             return GROW_CODES
         if st_i[SI_HPA_N] + n_versions + 1 > hpa_log.shape[0]:
             return GROW_HPA
-        n_main = st_i[SI_HEAP]
-        if st_i[SI_DHEAP] > 0 and (
-            n_main == 0 or d_t[0] < h_t[0] or (d_t[0] == h_t[0] and d_s[0] < h_s[0])
-        ):
-            # Deadlines wait in a heap of their own: most are stale (their try ended first),
-            # and among the other events they would make every push and pop walk a heap as
-            # deep as the requests in flight. Both heaps order by (time, sequence), one
-            # sequence counter: the events run in the same order as from one heap.
+        # Three sources, merged by (time, sequence): the event heap; a try's deadline waits
+        # in the deadline ring (appended in time order) or, out of order, the deadline heap.
+        # Most deadlines are stale when due (their try ended first); kept out of the event
+        # heap they do not deepen every push and pop, and in the ring they cost nothing to
+        # order. One sequence counter: the events run in the same order as from one heap.
+        src = -1
+        t = np.inf
+        seq = 0
+        if st_i[SI_HEAP] > 0:
+            src = 0
+            t = h_t[0]
+            seq = h_s[0]
+        if st_i[SI_DHEAP] > 0 and (src < 0 or d_t[0] < t or (d_t[0] == t and d_s[0] < seq)):
+            src = 1
             t = d_t[0]
-            if t >= until:
-                break
+            seq = d_s[0]
+        head = st_i[SI_RING_HEAD]
+        if head < st_i[SI_RING_END] and (
+            src < 0 or dr_t[head] < t or (dr_t[head] == t and dr_s[head] < seq)
+        ):
+            src = 2
+            t = dr_t[head]
+        if src < 0 or t >= until:
+            break
+        if src == 0:
+            key = h_k[0]
+            aux = h_a[0]
+            _pop(h_t, h_s, h_k, h_a, st_i, SI_HEAP)
+        elif src == 1:
             key = d_k[0]
             aux = d_a[0]
             _pop(d_t, d_s, d_k, d_a, st_i, SI_DHEAP)
         else:
-            if n_main == 0 or h_t[0] >= until:
-                break
-            t = h_t[0]
-            key = h_k[0]
-            aux = h_a[0]
-            _pop(h_t, h_s, h_k, h_a, st_i, SI_HEAP)
+            key = dr_k[head]
+            aux = dr_a[head]
+            if head + 1 == st_i[SI_RING_END]:
+                st_i[SI_RING_HEAD] = 0
+                st_i[SI_RING_END] = 0
+            else:
+                st_i[SI_RING_HEAD] = head + 1
         st_f[SF_NOW] = t
         kind = key & ((1 << K_BITS) - 1)
         x = key >> K_BITS

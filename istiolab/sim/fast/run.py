@@ -84,7 +84,7 @@ class _State:
 
     ORDER = (
         "st_i", "st_f", "rs", "pod_stream_at", "up_stream_at", "tr_stream_at",
-        "h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a",
+        "h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a", "dr_t", "dr_s", "dr_k", "dr_a",
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
@@ -128,6 +128,10 @@ class _State:
         s["d_s"] = np.zeros(1024, dtype=np.int64)
         s["d_k"] = np.zeros(1024, dtype=np.int64)
         s["d_a"] = np.zeros(1024, dtype=np.int64)
+        s["dr_t"] = np.zeros(1024)
+        s["dr_s"] = np.zeros(1024, dtype=np.int64)
+        s["dr_k"] = np.zeros(1024, dtype=np.int64)
+        s["dr_a"] = np.zeros(1024, dtype=np.int64)
         cap = 1024
         s["rq_f"] = np.zeros((cap, kern.Q_SIZE))
         s["rq_i"] = np.zeros((cap, kern.R_SIZE), dtype=np.int64)
@@ -234,7 +238,8 @@ class _State:
             s[free] = stack
             s["st_i"][top] = n_free + old
         elif code == kern.GROW_HEAP:
-            for name in ("h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a"):
+            for name in ("h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a",
+                         "dr_t", "dr_s", "dr_k", "dr_a"):  # fmt: skip
                 s[name] = _doubled(s[name])
         elif code == kern.GROW_CODES:
             s["codes"] = _doubled(s["codes"])
