@@ -33,6 +33,9 @@ Two zonal models:
   stays in DNS with a healthy target in its own zone when cross-zone is off, in any zone when
   it is on). An NLB resets the connections to a target it marks unhealthy (the target group
   attribute ``target_health_state.unhealthy.connection_termination.enabled``, on by default).
+  An NLB passes the client's TCP connection through, so a dead target is the client's own
+  connect timeout (black hole) or refusal; an ALB or CLB ends the client's connection itself
+  and answers a request it cannot deliver with 502 ``LBF`` at once.
 """
 
 from __future__ import annotations
