@@ -652,6 +652,8 @@ class _Run:
         az = conn.lb_az
         if az is not None and not lb.node_up.get(az, True):
             return lb.node_failure[az], None
+        if lb.spec.lb != "nlb":
+            return None  # an ALB/CLB picks a target per request and answers 502 LBF itself
         target = conn.target
         if target.dead:
             return target.node.failure, target

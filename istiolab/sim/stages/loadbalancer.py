@@ -309,9 +309,9 @@ class LoadBalancer:
     def open_connection(self, req: SimRequest, lb_az: str) -> Connection:
         """A new connection of a client with a client model, to the LB node of *lb_az*.
 
-        Its ``fate`` says whether it opens: a dead LB node or a dead target does what its
+        Its ``fate`` says whether it opens: a dead LB node or (NLB) a dead target does what its
         ``failure`` says (``blackhole``: no answer; ``reset``); a live node whose kube-proxy
-        finds no gateway pod rejects it (``reset``).
+        finds no gateway pod rejects it (``reset``, NLB).
         """
         now = self.env.now
         target = self.choose(lb_az, True)
@@ -320,7 +320,9 @@ class LoadBalancer:
         pod, _ = self.gateway_for(target)
         worker = int(self._u() * self.workers)
         fate = None
-        if target.dead:
+        if self.spec.lb != "nlb":
+            pass  # an ALB/CLB node ends the connection itself: it opens while the node lives
+        elif target.dead:
             fate = target.node.failure
         elif pod is None:
             fate = "reset"
