@@ -129,3 +129,19 @@ def test_a_broken_link_fails_the_strict_build(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no-such-page.md" in done.stderr + done.stdout
     assert "Aborted" in done.stderr + done.stdout
+
+
+def test_the_real_cluster_pages_show_what_the_tool_prints(site: Path) -> None:
+    """The site's command pages come from the function behind ``--print-commands``."""
+    import html
+
+    import istiolab
+    from istiolab.kube.commands import real_commands
+
+    page = (site / "real-cluster" / "canary" / "index.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    config = istiolab.load(ROOT / "examples" / "legacy" / "canary-90-10.yaml")
+    for profile in ("current", "0.2"):
+        for command in real_commands(config, profile, "canary", relative_to=ROOT).commands:
+            for line in command.splitlines():
+                assert line in text, (profile, line)
