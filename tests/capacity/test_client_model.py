@@ -26,6 +26,8 @@ from istiolab.sim.engine import simulate
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, scenario_from_dict
 
+from ._scenarios import ZERO_NET, rules
+
 RATE = 150.0
 LOSS_AT = 25.0
 MARKED_AT = 50.0  # the third failed check after LOSS_AT (checks every 10 s from t = 0)
@@ -248,3 +250,47 @@ def test_the_dns_failover_delay_comes_before_the_ttl() -> None:
     )
     last, _, _ = failures(simulate(sc))
     assert LOSS_AT + delay + TTL - 5.0 <= last <= LOSS_AT + delay + TTL + CONNECT_TIMEOUT + 1.0
+
+
+def test_client_retries_on_5xx_follow_the_closed_form() -> None:
+    # A version failing half its requests with 503, Envoy's retries off, the client retrying
+    # 5xx up to 3 tries: a request fails only when all 3 tries do, 1/8; tries per request
+    # 1 + 1/2 + 1/4.
+    sc = scenario_from_dict(
+        {
+            "name": "client-5xx",
+            "run": {"duration_s": 25.0, "warmup_s": 2.0, "seed": 11},
+            "rules": rules({"attempts": 0}),
+            "traffic": [
+                {
+                    "name": "c",
+                    "arrival": {"kind": "poisson", "rate_rps": 200},
+                    "client": {
+                        "retries": {"attempts": 3, "retry_on": ["5xx"], "backoff_base_s": 0.01}
+                    },
+                }
+            ],
+            "aws": ZERO_NET,
+            "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
+            "services": [
+                {
+                    "name": "api",
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 2,
+                            "concurrency": 50,
+                            "service_time": "exp(5ms)",
+                            "errors": [{"probability": 0.5, "status": 503}],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    totals = simulate(sc).totals()
+    n = totals["requests"]
+    # 5 standard errors of a binomial share; the tries per request likewise.
+    assert totals["success_ratio"] == pytest.approx(7 / 8, abs=5 * (7 / 64 / n) ** 0.5)
+    tries_sd = 0.6875**0.5  # tries are 1, 2, 3 with chances 1/2, 1/4, 1/4
+    assert totals["upstream_requests"] / n == pytest.approx(1.75, abs=5 * tries_sd / n**0.5)
