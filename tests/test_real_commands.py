@@ -512,3 +512,13 @@ def test_tls_ended_at_the_load_balancer_reaches_a_plain_http_server() -> None:
         "kubectl -n istio-system patch service istio-ingress "
         '-p \'{"spec":{"ports":[{"port":443,"targetPort":80}]}}\''
     ) in old
+
+
+def test_source_scoped_rules_carry_the_0_2_7_caveat() -> None:
+    """deny-route matches source istio-ingress: 0.2.12 applies it at the ingress, 0.2.7 not."""
+    old = real_commands(_seed(), "0.2", "fault")
+    assert any("deny-route: scoped to a source" in n and "0.2.7" in n for n in old.notes)
+    new = real_commands(_seed(), "current", "fault")
+    assert not any("0.2.7" in n for n in new.notes)
+    canary = istiolab.load(ROOT / "examples" / "legacy" / "canary-90-10.yaml")
+    assert not any("0.2.7" in n for n in real_commands(canary, "0.2", "canary").notes)

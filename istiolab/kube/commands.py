@@ -1114,6 +1114,20 @@ def _check(ctx: _Ctx) -> list[Step]:
         return []
     first, url_of, through = _client(ctx)
     steps = list(first)
+    sourced = [
+        _name(r)
+        for r in ctx.kinds(["RouteRule"])
+        if ((r.to_dict().get("spec") or {}).get("match") or {}).get("source")
+    ]
+    if ctx.profile == "0.2" and through and sourced:
+        # Pilot 0.2.7 built the ingress's routes with no proxy instances, so rules scoped to a
+        # source never applied there; release-0.2 (0.2.12) passes the ingress pod's instances
+        # (istio/old_pilot_repo, git diff 0.2.7 release-0.2 -- proxy/envoy/ingress.go).
+        ctx.notes.append(
+            f"{', '.join(sourced)}: scoped to a source (match.source); Istio 0.2.12 applies it "
+            "at the ingress, 0.2.7 and earlier did not (their ingress ignored source-scoped "
+            "rules): check `istioctl version` before trusting the expected status."
+        )
     for case in cases[:6]:
         req = case.request
         host = req.host
