@@ -729,10 +729,13 @@ class Result(HTMLRepr):
             ``window_p99_ms_max``, ``window_p999_ms_max`` (ms; NaN without windows or without
             a per-interval p99.9), ``window_error_rate_max`` (the worst non-empty window),
             ``windows`` (count), and ``time_to_recover_s``: with the windows that end after
-            the event, the seconds from the event to the start of the first window meeting the
-            objective *after* the first one that misses it (an empty window misses it:
-            nothing completed). 0 when no window after the event misses it; ``inf`` when none
-            meets it again before the run ends; NaN for a run without events.
+            the event, the seconds from the event to the start of the window after the *last*
+            one that misses the objective, i.e. from which every window to the end of the run
+            meets it (an empty window misses it: nothing completed). 0 when no window after the
+            event misses it; ``inf`` when the last window of the run misses it; NaN for a run
+            without events. The last miss rather than the first good window after a miss: a
+            lost zone's fast 502s can stop while the load moved onto the survivors is still
+            building a queue, and a window between the two is no recovery.
         """
         frame = self.windows()
         out: dict[str, float] = {
@@ -756,10 +759,11 @@ class Result(HTMLRepr):
         if all(flags):
             out["time_to_recover_s"] = 0.0
             return out
-        first_miss = flags.index(False)
-        again = [i for i in range(first_miss + 1, len(flags)) if flags[i]]
+        last_miss = len(flags) - 1 - flags[::-1].index(False)
         out["time_to_recover_s"] = (
-            max(0.0, float(later["t_s"].iloc[again[0]]) - after_s) if again else math.inf
+            max(0.0, float(later["t_s"].iloc[last_miss + 1]) - after_s)
+            if last_miss + 1 < len(flags)
+            else math.inf
         )
         return out
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from istiolab.sim.engine import simulate
+from istiolab.sim.results import SCHEMAS, Result, make_frame
 from istiolab.sim.scenario import Scenario, mmc_scenario, scenario_from_dict
 
 from ._scenarios import ZERO_NET, crash_scenario, rules
@@ -110,3 +111,32 @@ def test_time_to_recover_never_and_without_events() -> None:
     assert math.isnan(calm.window_totals()["time_to_recover_s"])  # nothing to recover from
     # timed from an explicit instant instead: nothing misses the objective after it
     assert calm.window_totals(after_s=3.0)["time_to_recover_s"] == 0.0
+
+
+def synthetic(error: list[float], p99: list[float]) -> Result:
+    """A one-route result of 1 s windows, 100 requests each, and an event at 2 s."""
+    n = len(error)
+    frames = {name: make_frame(name) for name in SCHEMAS}
+    rows: dict[str, list[Any]] = {"t_s": [], "route": [], "version": [], "metric": [], "value": []}
+    for metric, values in (("rps", [100.0] * n), ("success_ratio", [1 - e for e in error]),
+                           ("p99_ms", p99)):  # fmt: skip
+        for k, v in enumerate(values):
+            for col, x in zip(rows, (float(k), "r", "", metric, v), strict=True):
+                rows[col].append(x)
+    frames["timeseries"] = make_frame("timeseries", rows)
+    meta = {"run_id": "x", "seed": 1, "scenario": "s", "params": {},
+            "config": {"duration_s": float(n), "warmup_s": 0.0, "interval_s": 1.0},
+            "events": [{"t_s": 2.0, "kind": "az_loss", "target": "a"}]}  # fmt: skip
+    return Result(frames, meta)
+
+
+def test_recovery_is_the_last_miss_not_a_lull_between_two() -> None:
+    # the zone's fast 502s stop at 3 s, the load moved onto the survivors queues at 4 s
+    lull = synthetic([0, 0, 0.3, 0, 0, 0, 0, 0], [50, 50, 50, 50, 900, 50, 50, 50])
+    assert lull.window_totals(p99_ms=100.0)["time_to_recover_s"] == 3.0  # back from 5 s
+    assert lull.window_totals()["time_to_recover_s"] == 1.0  # errors alone: back from 3 s
+    worse = synthetic([0, 0, 0.3, 0, 0, 0, 0, 0], [50, 50, 50, 50, 50, 50, 900, 900])
+    assert worse.window_totals(p99_ms=100.0)["time_to_recover_s"] == math.inf
+    calm = synthetic([0.0] * 6, [50.0] * 6)
+    assert calm.window_totals(p99_ms=100.0)["time_to_recover_s"] == 0.0
+    assert calm.window_totals(after_s=None)["window_error_rate_max"] == 0.0
