@@ -42,12 +42,13 @@ Windowed objectives: ``window_p99_ms_max`` (alias ``window_p99_ms``) and
 ``window_error_rate_max`` (alias ``window_error_rate``) hold the worst metrics window after the
 warm-up (:meth:`Result.windows <istiolab.sim.results.Result.windows>`, one window per
 ``run.metrics_interval_s``) to the threshold, and ``time_to_recover_s`` the seconds from an
-event to the first window that meets the objectives again (:meth:`Result.window_totals
-<istiolab.sim.results.Result.window_totals>`). What a window must meet is read off the plan's
-own objectives: its p99 at most the smallest ``p99_ms``/``window_p99_ms_max`` threshold, its
-error rate at most the smallest ``error_rate``/``window_error_rate_max`` threshold or
-1 − the largest ``success_ratio`` one (1 % when none is given). A run without events has no
-recovery to time: a ``time_to_recover_s`` objective is not checked on it.
+event to the window from which every window to the end of the run meets the objectives again
+(:meth:`Result.window_totals <istiolab.sim.results.Result.window_totals>`). What a window
+must meet is read off the plan's own objectives: its p99 at most the smallest ``p99_ms`` or
+``window_p99_ms_max`` threshold, its error rate at most the smallest ``error_rate`` or
+``window_error_rate_max`` threshold or 1 − the largest ``success_ratio`` one (1 % when none
+is given). A run without events has no recovery to time: a ``time_to_recover_s`` objective
+is not checked on it.
 
 N-1 (``must_survive``): every candidate is also run with each of the given events added to
 the scenario (``az_loss:us-east-1a``, ``node_loss``, ``pod_crash:api/v1:2``; at the middle of

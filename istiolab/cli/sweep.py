@@ -521,8 +521,8 @@ def plan_cmd(
     Objectives: p50_ms, p90_ms, p99_ms, p999_ms, success_p99_ms, mean_ms,
     success_ratio, error_rate, rho (the busiest tier's utilisation), unfinished, rps,
     window_p99_ms and window_error_rate (the worst metrics window after the
-    warm-up), time_to_recover_s (seconds from an event to the first window
-    meeting the p99 and error objectives again).
+    warm-up), time_to_recover_s (seconds from an event until every window
+    meets the p99 and error objectives again, to the end of the run).
     Several --knob values are searched jointly: the answer is the cheapest
     point (sum of cost x value) meeting every objective.
     """  # noqa: D412 - a blank line keeps the examples apart in --help
