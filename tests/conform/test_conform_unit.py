@@ -394,6 +394,9 @@ def test_metric_defs_add_tries_evenness_and_ejections_when_measured() -> None:
         d.name for d in metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [o], [o], [["a", "b"]])
     ]
     assert {"ejected_share.a", "ejections.b"} <= set(with_od)
+    # a 10 s window is shorter than two 6 s ejection cycles: the timer's phase would decide
+    short = metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [o], [o], [["a", "b"]], 6.0)
+    assert "ejected_share.a" not in [d.name for d in short]
     assert "rr_evenness" not in with_od  # ejections, not the balancer, decide the spread
     bare = _obs(0.03)
     assert "rr_evenness" not in [

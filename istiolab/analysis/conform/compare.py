@@ -249,6 +249,7 @@ def metric_defs(
     envoy: Sequence[Observation],
     sim: Sequence[Observation],
     outlier_groups: Sequence[Sequence[str]] = (),
+    outlier_cycle_s: float = 0.0,
 ) -> list[MetricDef]:
     """The metrics this scenario's features make meaningful.
 
@@ -258,6 +259,10 @@ def metric_defs(
         envoy: Envoy's observations (which statuses and flags occurred).
         sim: The simulator's observations.
         outlier_groups: Pod names of every cluster with outlier detection.
+        outlier_cycle_s: The longest ``interval + base ejection time`` of those clusters:
+            ejections are compared over windows of at least two such cycles (the detector's
+            interval timer starts with the cluster, before the load, on the Envoy side and at
+            t = 0 in the simulator; over a shorter window that phase decides the ejected time).
 
     Returns:
         Status and flag shares that reach 0.5 % on either side; upstream tries per request
@@ -324,8 +329,9 @@ def metric_defs(
         ejecting = any(set(pods) & set(g) for g in outlier_groups)  # ejections dominate it
         if lb == "ROUND_ROBIN" and not ejecting and all(o.pod_series for o in everything):
             defs.append(MetricDef("rr_evenness", _evenness(pods), 0.01, 0.15))
+    long_enough = all(o.window_s >= 2 * outlier_cycle_s for o in everything)
     for pods in outlier_groups:
-        if len(pods) < 2 or not all(o.pod_series for o in everything):
+        if len(pods) < 2 or not long_enough or not all(o.pod_series for o in everything):
             continue
         for p in pods:
             defs.append(MetricDef(f"ejected_share.{p}", _ejected_share(p, pods), 0.03, 0.1))

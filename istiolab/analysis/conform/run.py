@@ -301,7 +301,15 @@ def conform(
         for name, idx in members.items()
         if idx and table.clusters[name].outlier is not None
     ]
-    defs = metric_defs(table, groups, envoy_obs, sim_obs, outlier_groups)
+    cycle = max(
+        (
+            od.interval_s + od.base_ejection_s
+            for c in table.clusters.values()
+            if (od := c.outlier) is not None
+        ),
+        default=0.0,
+    )
+    defs = metric_defs(table, groups, envoy_obs, sim_obs, outlier_groups, cycle)
     metrics: list[Metric] = compare(defs, envoy_obs, sim_obs, known)
     if len(envoy_obs) < 2:
         notes.append("fewer than 2 usable Envoy runs: no verdict")
