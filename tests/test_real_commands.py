@@ -522,3 +522,14 @@ def test_source_scoped_rules_carry_the_0_2_7_caveat() -> None:
     assert not any("0.2.7" in n for n in new.notes)
     canary = istiolab.load(ROOT / "examples" / "legacy" / "canary-90-10.yaml")
     assert not any("0.2.7" in n for n in real_commands(canary, "0.2", "canary").notes)
+
+
+def test_cli_refuses_input_with_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Steps for the part that loaded would leave the broken resource out: exit 1, no steps."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SHOP.replace("weight: 75", "weight: many"), encoding="utf-8")
+    result = _cli(monkeypatch, ["apply", str(bad), "--print-commands"])
+    assert result.exit_code == 1
+    assert "IL103" in result.output
+    assert "no commands printed" in result.output
+    assert "kubectl" not in result.stdout

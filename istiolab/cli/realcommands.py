@@ -12,8 +12,9 @@ from pathlib import Path
 
 import typer
 
-from istiolab.cli.common import EXIT_OK, usage_error, write_or_echo
+from istiolab.cli.common import EXIT_FAILED, EXIT_OK, echo_findings, say, usage_error, write_or_echo
 from istiolab.config import ConfigSet
+from istiolab.findings import Severity
 
 __all__ = ["FORMATS", "print_commands"]
 
@@ -33,6 +34,8 @@ def print_commands(
     """Print the steps and exit 0; a bad ``--profile``, ``-o`` or topic exits 2.
 
     *namespace* (``-n``) is the namespace of the resources that name none, as for kubectl.
+    Input that did not load cleanly (a YAML or schema error) exits 1 with its findings, as
+    ``apply`` would refuse it: steps for the part that loaded would leave the rest out.
 
     Raises:
         typer.Exit: Always (0 after printing).
@@ -43,6 +46,11 @@ def print_commands(
         raise usage_error(
             f"-o/--output with --print-commands must be text, markdown or json, not {output!r}"
         )
+    errors = [f for f in config.findings if f.severity is Severity.ERROR]
+    if errors:
+        echo_findings(errors)
+        say(f"no commands printed: {len(errors)} error(s) in the input (see above)")
+        raise typer.Exit(EXIT_FAILED)
     try:
         commands = real_commands(config, profile, topic, namespace=namespace)
         text = commands.format(output)
