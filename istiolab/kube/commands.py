@@ -38,7 +38,7 @@ from istiolab.config import ConfigSet, dumps
 from istiolab.config.aws_checks import read_load_balancer
 from istiolab.config.base import Resource
 from istiolab.errors import IstiolabError
-from istiolab.kube.kinds import KINDS, split_api_version
+from istiolab.kube.kinds import KINDS, kind_key, split_api_version
 
 __all__ = [
     "PROFILES",
@@ -427,9 +427,8 @@ def _crd(r: Resource) -> str | None:
     group, _ = split_api_version(_api(r))
     if not group or group in ("apps", "extensions", "networking.k8s.io"):
         return None
-    info = KINDS.get(_kind(r)) if not _gw_api(r) else KINDS.get(f"Gateway.{_GATEWAY_API}")
-    if _gw_api(r) and _kind(r) != "Gateway":
-        info = KINDS.get(_kind(r))
+    info = KINDS.get(kind_key(_kind(r), _api(r)))
+    # Mixer's kinds (memquota, rule, QuotaSpec, ...) are not in KINDS: their plurals are regular
     plural = info.plural if info is not None else _kind(r).lower() + "s"
     return f"{plural}.{group}"
 
