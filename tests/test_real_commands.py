@@ -533,3 +533,18 @@ def test_cli_refuses_input_with_errors(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "IL103" in result.output
     assert "no commands printed" in result.output
     assert "kubectl" not in result.stdout
+
+
+def test_capacity_asks_for_the_planned_size_and_scales_the_configs_gateway() -> None:
+    cmds = real_commands(loads(SHOP), "current", "capacity")
+    text = _all(cmds)
+    assert "export NODES=" in text
+    assert "export REPLICAS=" in text
+    assert "eksctl scale nodegroup --cluster $CLUSTER --name ingress --nodes $NODES" in text
+    assert (
+        "helm upgrade istio-edge istio/gateway -n istio-edge --reuse-values "
+        "--set autoscaling.minReplicas=$REPLICAS"
+    ) in text
+    old = _all(real_commands(_seed(), "0.2", "capacity"))
+    assert "kops update cluster --name $NAME --yes" in old
+    assert "kubectl -n istio-system scale deployment istio-ingress --replicas=$REPLICAS" in old

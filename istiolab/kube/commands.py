@@ -602,26 +602,49 @@ def _before(ctx: _Ctx) -> list[Step]:
             )
         ]
     needs_aws = {"aws", "all"}
-    return steps + (
-        [
-            Step(
-                "Set what only you know",
-                (
-                    "export ACM_CERT_ARN=arn:aws:acm:us-east-1:111122223333:certificate/...",
-                    "export HOSTED_ZONE_ID=Z0123456789ABCDEFGHIJ",
-                    "export NODE_SG=sg-0123456789abcdef0   # the ingress node pool's group",
-                    *(
-                        []
-                        if _public_hosts(ctx.gateway)
-                        else ["export DOMAIN=www.example.com   # the config's hosts are wildcards"]
+    return (
+        steps
+        + (
+            [
+                Step(
+                    "Set what only you know",
+                    (
+                        "export ACM_CERT_ARN=arn:aws:acm:us-east-1:111122223333:certificate/...",
+                        "export HOSTED_ZONE_ID=Z0123456789ABCDEFGHIJ",
+                        "export NODE_SG=sg-0123456789abcdef0   # the ingress node pool's group",
+                        *(
+                            []
+                            if _public_hosts(ctx.gateway)
+                            else [
+                                "export DOMAIN=www.example.com   # the config's hosts are wildcards"
+                            ]
+                        ),
                     ),
-                ),
-                note="The commands below read these shell variables; the config does not hold "
-                "them.",
-            )
-        ]
-        if ctx.topic in needs_aws
-        else []
+                    note="The commands below read these shell variables; the config does not hold "
+                    "them.",
+                )
+            ]
+            if ctx.topic in needs_aws
+            else []
+        )
+        + (
+            [
+                Step(
+                    "Set the size you planned",
+                    (
+                        "export CLUSTER=my-cluster   # the EKS cluster"
+                        if ctx.profile == "current"
+                        else "export NAME=my-cluster.k8s.local   # the kops cluster",
+                        "export NODES=6      # ingress nodes in all: nodes per AZ x AZs",
+                        "export REPLICAS=6   # gateway pods: one per ingress node",
+                    ),
+                    note="From a sweep or plan (notebook 08): the smallest pool that meets the "
+                    "objective, with its confidence bound.",
+                )
+            ]
+            if ctx.topic == "capacity"
+            else []
+        )
     )
 
 
@@ -1386,8 +1409,8 @@ def _capacity(ctx: _Ctx) -> list[Step]:
             Step(
                 "More ingress nodes",
                 (
-                    "kops edit ig ingress-nodes   # set minSize/maxSize to $NODES",
-                    "kops update cluster --yes",
+                    "kops edit ig --name $NAME ingress-nodes   # set minSize and maxSize to $NODES",
+                    "kops update cluster --name $NAME --yes",
                 ),
                 note="The seed's dedicated ingress node pool is an instance group (kops, "
                 "kube-aws) or an Auto Scaling group you resize; istio-ingress runs on it.",
