@@ -375,7 +375,7 @@ def test_round_robin_evenness_is_the_spread_of_per_pod_counts() -> None:
     even = _series_obs({"a": [3] * 100, "b": [3] * 100, "c": [3] * 100})
     assert _evenness(["a", "b", "c"])(even) == 0
     skewed = _series_obs({"a": [12] * 100, "b": [10] * 100, "c": [8] * 100})
-    # per 1-s window: 120, 100, 80 -> population std 16.33 over mean 100
+    # per 0.2-s window: 24, 20, 16 -> population std 3.266 over mean 20
     assert _evenness(["a", "b", "c"])(skewed) == pytest.approx(0.16330, abs=1e-4)
 
 
