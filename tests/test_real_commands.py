@@ -548,3 +548,17 @@ def test_capacity_asks_for_the_planned_size_and_scales_the_configs_gateway() -> 
     old = _all(real_commands(_seed(), "0.2", "capacity"))
     assert "kops update cluster --name $NAME --yes" in old
     assert "kubectl -n istio-system scale deployment istio-ingress --replicas=$REPLICAS" in old
+
+
+def test_the_dns_name_is_checked_over_tls_with_the_routes_answer() -> None:
+    shop = real_commands(loads(SHOP), "current", "aws").section("route53")
+    assert shop is not None
+    last = shop.steps[-1]
+    assert last.commands == ("curl -s -o /dev/null -w '%{http_code}\\n' https://shop.example.com/",)
+    assert last.expected == "200"
+    seed = real_commands(_seed(), "0.2", "aws").section("route53")
+    assert seed is not None
+    assert seed.steps[-1].commands == (
+        "curl -s -o /dev/null -w '%{http_code}\\n' \"https://$DOMAIN/\"",
+    )
+    assert seed.steps[-1].expected == "403"  # the deny-route drill, through DNS and TLS

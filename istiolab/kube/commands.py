@@ -1711,6 +1711,38 @@ def _route53(ctx: _Ctx) -> list[Step]:
             tuple(f"dig +short {h}" for h in hosts),
             "\n".join("203.0.113.10" for _ in hosts[:1]),
         ),
+        *_over_tls(ctx, hosts[0]),
+    ]
+
+
+def _over_tls(ctx: _Ctx, host: str) -> list[Step]:
+    """The first route's request, by name and over TLS: DNS, certificate and routes together."""
+    from istiolab.envoy.compile import compile
+    from istiolab.envoy.verify.generate import generate_cases
+
+    try:
+        table = compile(ctx.config, "0.2" if ctx.profile == "0.2" else None)
+        cases = [c for c in generate_cases(table) if c.random_value is None and c.cluster != ""]
+    except IstiolabError:
+        return []
+    # a request for this host's routes, else for a wildcard host's (generate_cases writes
+    # istiolab.test for `*`)
+    mine = [c for c in cases if c.request.host == host] or [
+        c for c in cases if c.request.host.endswith("istiolab.test")
+    ]
+    if not mine:
+        return []
+    req = mine[0].request
+    headers = " ".join(f"-H {_q(f'{k}: {v}')}" for k, v in sorted(req.headers.items()))
+    url = f'"https://{host}{req.path}"' if host.startswith("$") else _q(f"https://{host}{req.path}")
+    return [
+        Step(
+            "The same request by name, over TLS",
+            (f"curl -s -o /dev/null -w '%{{http_code}}\\n' {headers} {url}".replace("  ", " "),),
+            str(mine[0].status),
+            "DNS, the ACM certificate on the load balancer's 443 listener and the routes, "
+            "together: curl checks the certificate against the name.",
+        )
     ]
 
 
