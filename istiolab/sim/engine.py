@@ -626,11 +626,12 @@ class _Run:
                 out.flag("CONNECT_REFUSED")
             _settle(first, out)
             return
-        lost = self._lost(conn)
-        if lost is not None:
-            yield from self._lose(out, *lost)
-            _settle(first, out)
-            return
+        if conn.requests > 1:  # a reused connection may have broken since it opened
+            lost = self._lost(conn)
+            if lost is not None:
+                yield from self._lose(out, *lost)
+                _settle(first, out)
+                return
         t0 = env.now
         pod, worker, target = yield from lb.handle(req, out, conn)
         out.lb_s = out.pending + (env.now - t0)

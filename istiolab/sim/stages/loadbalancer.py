@@ -151,6 +151,8 @@ class LoadBalancer:
         self.local = spec.external_traffic_policy == "Local"
         self._rr = 0
         self.surge = 0
+        # Zonal candidates per LB node zone, until a target's health flips.
+        self._zonal: dict[str, list[Target]] = {}
         self.azs: list[str] = sorted({t.az for t in targets}) if azs is None else list(azs)
         # Zonal model: LB nodes per zone, what a dead one does to packets, zone health for DNS.
         self.node_up = dict.fromkeys(self.azs, True)
@@ -173,6 +175,7 @@ class LoadBalancer:
                     t.failing_since = None
                     if not t.healthy:
                         t.healthy = True  # healthy_threshold checks, approximated as one
+                        self._zonal.clear()
                 elif t.failing_since is None:
                     t.failing_since = now
                 if (
@@ -181,6 +184,7 @@ class LoadBalancer:
                     and now - t.failing_since >= (hc.unhealthy_threshold - 1) * hc.interval_s
                 ):
                     t.healthy = False
+                    self._zonal.clear()
                     if t.down_event is not None:
                         t.down_event.succeed()
                         t.down_event = None
@@ -190,6 +194,7 @@ class LoadBalancer:
         """Targets that fail the check from the start (e.g. ``Local`` without a pod) are out."""
         for t in self.targets:
             t.healthy = t.passes_check(self.local)
+        self._zonal.clear()
         self.update_zones()
         for spans in self._unhealthy.values():
             if spans:
@@ -257,9 +262,12 @@ class LoadBalancer:
         use (its zone's with cross-zone off, any with it on), else every target it may use.
         """
         if zonal:
-            usable = [t for t in self.targets if self.cross_zone or t.az == az]
-            healthy = [t for t in usable if t.healthy]
-            return healthy or usable or list(self.targets)
+            cands = self._zonal.get(az)
+            if cands is None:
+                usable = [t for t in self.targets if self.cross_zone or t.az == az]
+                healthy = [t for t in usable if t.healthy]
+                cands = self._zonal[az] = healthy or usable or list(self.targets)
+            return cands
         healthy = [t for t in self.targets if t.healthy]
         if not self.cross_zone:
             local = [t for t in healthy if t.az == az]
