@@ -1,13 +1,20 @@
-"""Binder emulation: a fresh venv built only from ``binder/`` runs notebook 00.
+"""Binder emulation: a fresh venv built only from ``binder/`` runs every notebook, light and fast.
 
 What Binder (repo2docker) does, minus Docker: a new virtual environment, ``pip install -r
 binder/requirements.txt``, then ``binder/postBuild`` from the repository root, on a copy of the
 checkout. The test then imports istiolab, checks that the JupyterLab news toast is disabled, and
-executes ``notebooks/00_welcome.ipynb`` at its default size in that environment, measuring the
-wall time and peak memory (the summed RSS of the notebook runner and its kernel, sampled; on
-Binder the Jupyter server adds about 100 MB). Numbers go to ``build/binder.json`` and the output.
+runs every numbered notebook at its default size in that environment, one kernel each, with
+``tests/profile_notebooks.py``: the Run All wall time, the peak of the summed RSS of the kernel
+and every process it started (sampled; on Binder the Jupyter server adds about 100 MB), and the
+processes of that tree still alive after the kernel stopped. Numbers go to ``build/binder.json``
+and the output; ``docs/trainer-guide.md`` quotes them.
 
-Needs the package index (about 40 s with a warm pip cache, 1–2 min without). Marked ``slow``.
+Budgets: each notebook at most 300 MiB and nothing left running (issue 15); time is asserted at
+what is honest on a shared 2-core machine (``LIMIT_NOTEBOOK_S``, ``LIMIT_TOTAL_S``): the goal of
+10 s a notebook and 90 s in all holds on an idle machine, not under a load average of 6.
+
+Needs the package index (about 40 s with a warm pip cache, 1–2 min without) and compiles the
+fast engine in ``postBuild`` (1–4 min). Marked ``slow``.
 """
 
 from __future__ import annotations
@@ -23,25 +30,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT_RSS_MB = 1536.0  # Binder gives 1–2 GB
-LIMIT_NOTEBOOK_S = 60.0
+LIMIT_RSS_MB = 300.0  # each notebook's kernel and children (issue 15)
+LIMIT_NOTEBOOK_S = 30.0  # each notebook; the goal is 10 s, see the module docstring
+LIMIT_TOTAL_S = 200.0  # every notebook; the goal is 90 s
 COPY = ("binder", "istiolab", "notebooks", "sim", "examples", "pyproject.toml", "README.md")
-
-RUNNER = r"""
-import json, pathlib, sys, time
-import nbclient, nbformat
-path = sys.argv[1]
-folder = str(pathlib.Path(path).parent)
-nb = nbformat.read(path, as_version=4)
-start = time.monotonic()
-client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
-                                 resources={"metadata": {"path": folder}})
-client.execute()
-wall = time.monotonic() - start
-errors = [o for c in nb.cells for o in c.get("outputs", [])
-          if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
-print(json.dumps({"wall_s": wall, "errors": [o.get("evalue") or o.get("text") for o in errors]}))
-"""
+PROFILER = Path(__file__).with_name("profile_notebooks.py")
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("binder")]
 
@@ -60,31 +53,7 @@ def _run(
     return done
 
 
-def _peak_tree_rss(proc: subprocess.Popen[str], period_s: float = 0.1) -> int:
-    """Peak summed RSS (bytes) of *proc* and its descendants, sampled until it exits."""
-    psutil = pytest.importorskip("psutil")
-    peak = 0
-    try:
-        root = psutil.Process(proc.pid)
-    except psutil.Error:
-        return 0
-    while proc.poll() is None:
-        total = 0
-        try:
-            members = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            break
-        for p in members:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                continue
-        peak = max(peak, total)
-        time.sleep(period_s)
-    return peak
-
-
-def test_binder_environment_runs_notebook_00(tmp_path: Path) -> None:
+def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is needed to run binder/postBuild")
     repo = tmp_path / "repo"
@@ -131,36 +100,58 @@ def test_binder_environment_runs_notebook_00(tmp_path: Path) -> None:
     lab_config = _run([py, "-m", "jupyter", "labextension", "list"], env=env)
     assert "@jupyterlab/apputils-extension:announcements" in lab_config.stdout + lab_config.stderr
 
-    runner = tmp_path / "run_notebook.py"
-    runner.write_text(RUNNER, encoding="utf-8")
-    # Peak memory: the summed RSS of the runner and its kernel, sampled (ru_maxrss would count
-    # this test process too: Linux carries it over from the forking parent across exec).
+    profiler = tmp_path / PROFILER.name
+    shutil.copy2(PROFILER, profiler)
+    notebooks = sorted((repo / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(notebooks) >= 12, notebooks
+    out_json = tmp_path / "profile.json"
+    load = os.getloadavg()
+    start = time.monotonic()
     proc = subprocess.Popen(
-        [py, str(runner), str(repo / "notebooks" / "00_welcome.ipynb")],
+        [py, str(profiler), "--json", str(out_json), *map(str, notebooks)],
         cwd=repo / "notebooks",
         env={**env, "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    peak = _peak_tree_rss(proc)
-    out, err = proc.communicate(timeout=300)
+    try:
+        out, err = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the notebooks took over 15 minutes")
+    total_s = time.monotonic() - start
     assert proc.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
-    metrics = json.loads(out.strip().splitlines()[-1])
-    metrics["peak_rss_mb"] = round(peak / 2**20, 1)
-    metrics.update(
-        build_s=round(build_s, 1),
-        requirements=sum(
+    rows = json.loads(out_json.read_text(encoding="utf-8"))
+    metrics = {
+        "build_s": round(build_s, 1),
+        "requirements": sum(
             1
             for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
             if line and not line.startswith("#")
         ),
-    )
+        "load_average": [round(x, 2) for x in load],
+        "cpus": os.cpu_count(),
+        "total_s": round(total_s, 1),
+        "notebooks": rows,
+    }
     (ROOT / "build").mkdir(exist_ok=True)
     (ROOT / "build" / "binder.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print("binder emulation:", json.dumps(metrics))
-    assert metrics["errors"] == []
-    assert metrics["wall_s"] < LIMIT_NOTEBOOK_S
-    assert metrics["peak_rss_mb"] < LIMIT_RSS_MB, (
-        f"notebook 00 peaked at {metrics['peak_rss_mb']} MB"
-    )
+    print(f"\nbinder emulation: build {build_s:.0f} s, load average {load[0]:.1f}")
+    print(f"{'notebook':<34} {'Run All s':>9} {'kernel s':>8} {'peak MiB':>8}  slowest cell")
+    for row in rows:
+        cell = row["cells"][0] if row["cells"] else {"cell": "-", "s": 0.0}
+        print(
+            f"{row['notebook']:<34} {row['wall_s']:>9.1f} {row['kernel_start_s']:>8.1f} "
+            f"{row['peak_rss_mb']:>8.0f}  [{cell['cell']}] {cell['s']:.1f} s"
+        )
+    print(f"{'all':<34} {total_s:>9.1f}")
+
+    for row in rows:
+        name = row["notebook"]
+        assert row["errors"] == [], f"{name}: {row['errors']}"
+        assert row["left_running"] == [], f"{name} left processes running: {row['left_running']}"
+        assert row["peak_rss_mb"] <= LIMIT_RSS_MB, f"{name} peaked at {row['peak_rss_mb']} MiB"
+        assert row["wall_s"] <= LIMIT_NOTEBOOK_S, f"{name} took {row['wall_s']} s"
+    assert total_s <= LIMIT_TOTAL_S, f"the notebooks took {total_s:.0f} s in all"
