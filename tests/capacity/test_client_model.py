@@ -44,8 +44,12 @@ def az_scenario(
     seed: int = 1,
 ) -> Scenario:
     """Three zones, one ingress node each, NLB; one zone's targets die at LOSS_AT."""
-    ev = {"at_s": LOSS_AT, "kind": "az_loss", "az": "a", "lb_node_down": False, "pods_down": False}
-    ev.update(event or {})
+    ev: dict[str, Any] = {"at_s": LOSS_AT}
+    if event is not None and "kind" in event:  # another kind of event: given whole
+        ev.update(event)
+    else:
+        ev.update({"kind": "az_loss", "az": "a", "lb_node_down": False, "pods_down": False})
+        ev.update(event or {})
     return scenario_from_dict(
         {
             "name": "az",
@@ -294,3 +298,15 @@ def test_client_retries_on_5xx_follow_the_closed_form() -> None:
     assert totals["success_ratio"] == pytest.approx(7 / 8, abs=5 * (7 / 64 / n) ** 0.5)
     tries_sd = 0.6875**0.5  # tries are 1, 2, 3 with chances 1/2, 1/4, 1/4
     assert totals["upstream_requests"] / n == pytest.approx(1.75, abs=5 * tries_sd / n**0.5)
+
+
+def test_a_node_loss_with_reset_is_refused_until_the_health_checks() -> None:
+    sc = az_scenario(
+        cross_zone=True,
+        event={"kind": "node_loss", "node": "ingress-a-0", "failure": "reset"},
+        duration_s=70.0,
+    )
+    last, failed, flags = failures(simulate(sc))
+    assert set(flags) <= {"CONNECT_REFUSED", "RESET"}
+    assert flags["CONNECT_REFUSED"] > 0.99 * failed
+    assert MARKED_AT <= last <= MARKED_AT + 1.0  # refused at once: no connect timeout to wait
