@@ -310,3 +310,25 @@ def test_a_node_loss_with_reset_is_refused_until_the_health_checks() -> None:
     assert set(flags) <= {"CONNECT_REFUSED", "RESET"}
     assert flags["CONNECT_REFUSED"] > 0.99 * failed
     assert MARKED_AT <= last <= MARKED_AT + 1.0  # refused at once: no connect timeout to wait
+
+
+@pytest.mark.parametrize("reconnect", [False, True])
+def test_reconnect_on_5xx_moves_a_keepalive_connection(reconnect: bool) -> None:
+    # One keep-alive connection for all clients, half the answers 503. Kept, it pins every
+    # request to one ingress node; replaced after each 5xx, it is re-hashed over the three.
+    sc = az_scenario(cross_zone=True, duration_s=30.0, event={"at_s": 29.0}).with_overrides(
+        {
+            "traffic.0.connections": {"mode": "keepalive", "pool_size": 1},
+            "traffic.0.client.reconnect_on_5xx": reconnect,
+            "services.0.versions.0.errors": [{"probability": 0.5, "status": 503}],
+            "rules": rules({"attempts": 0}),
+        }
+    )
+    ingress = simulate(sc).ingress()
+    shares = ingress.groupby("ingress_node")["requests"].sum()
+    shares = shares / shares.sum()
+    if reconnect:
+        assert len(shares) == 3
+        assert shares.max() < 0.45  # a third each, give or take
+    else:
+        assert shares.max() == 1.0
