@@ -244,7 +244,7 @@ class Knob:
 _SURVIVE_RE = re.compile(
     r"^\s*([a-z_]+)\s*(?::\s*([^@]*?))?\s*(?:@\s*([0-9.]+(?:[eE][-+]?\d+)?)\s*s?)?\s*$"
 )
-_SURVIVE_KINDS = ("az_loss", "node_loss", "pod_crash")
+_SURVIVE_KINDS = ("az_loss", "node_loss", "pod_crash", "error_burst")
 
 
 @dataclass(frozen=True)
@@ -263,10 +263,12 @@ class Survive:
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any] | Survive) -> Survive:
-        """Parse ``az_loss:AZ``, ``node_loss[:NODE]`` or ``pod_crash:SERVICE[/VERSION][:COUNT]``.
+        """Parse an event as ``--must-survive`` writes it.
 
-        Each may end in ``@SECONDS`` (when the event happens). A mapping is taken as the
-        event's fields (``{"kind": "error_burst", "probability": 0.2}``), ``at_s`` optional.
+        ``az_loss:AZ``, ``node_loss[:NODE]``, ``pod_crash:SERVICE[/VERSION][:COUNT]`` or
+        ``error_burst[:SERVICE[/VERSION]][:PROBABILITY[:SECONDS]]``; each may end in
+        ``@SECONDS`` (when the event happens). A mapping is taken as the event's fields
+        (``{"kind": "error_burst", "probability": 0.2}``), ``at_s`` optional.
 
         Raises:
             ValueError: With the accepted syntax.
@@ -289,9 +291,10 @@ class Survive:
         m = _SURVIVE_RE.match(spec)
         if m is None or m.group(1) not in _SURVIVE_KINDS:
             raise ValueError(
-                f"cannot parse must-survive event {spec!r}: write az_loss:AZ, node_loss[:NODE] "
-                "or pod_crash:SERVICE[/VERSION][:COUNT], optionally @SECONDS, e.g. "
-                "az_loss:us-east-1a@30"
+                f"cannot parse must-survive event {spec!r}: write az_loss:AZ, node_loss[:NODE], "
+                "pod_crash:SERVICE[/VERSION][:COUNT] or "
+                "error_burst[:SERVICE[/VERSION]][:PROBABILITY[:SECONDS]], optionally @SECONDS, "
+                "e.g. az_loss:us-east-1a@30"
             )
         kind, arg, at = m.group(1), (m.group(2) or "").strip(), m.group(3)
         event: dict[str, Any] = {"kind": kind}
@@ -299,6 +302,8 @@ class Survive:
             event["az"] = arg
         elif kind == "node_loss" and arg:
             event["node"] = arg
+        elif kind == "error_burst" and arg:
+            event.update(_burst(spec, arg))
         elif kind == "pod_crash" and arg:
             target, _, count = arg.partition(":")
             service, _, version = target.partition("/")
@@ -515,6 +520,33 @@ class Plan:
             lines.insert(at, f"warning [{w['code']}]: {w['message']}")
             at += 1
         return "\n".join(lines)
+
+
+def _burst(spec: str, arg: str) -> dict[str, Any]:
+    """The fields of ``error_burst:[SERVICE[/VERSION]][:PROBABILITY[:SECONDS]]``."""
+    parts = [p.strip() for p in arg.split(":")]
+    out: dict[str, Any] = {}
+    if parts and not _number(parts[0]):
+        service, _, version = parts.pop(0).partition("/")
+        out["service"] = service
+        if version:
+            out["version"] = version
+    numbers = [_number(p) for p in parts]
+    if any(n is None for n in numbers) or len(numbers) > 2:
+        raise ValueError(f"{spec!r}: write error_burst[:SERVICE[/VERSION]][:PROBABILITY[:SECONDS]]")
+    if numbers:
+        out["probability"] = numbers[0]
+    if len(numbers) > 1:
+        out["duration_s"] = numbers[1]
+    return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def describe_checks(knob: str, value: int | None, checks: pd.DataFrame, confidence: float) -> str:

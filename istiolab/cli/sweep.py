@@ -488,7 +488,8 @@ def plan_cmd(
             "--must-survive",
             help="An event the answer must also meet every objective under (N-1), added to "
             "the scenario at the middle of the window after the warm-up or at @SECONDS: "
-            "az_loss:AZ, node_loss[:NODE], pod_crash:SERVICE[/VERSION][:COUNT] (repeatable).",
+            "az_loss:AZ, node_loss[:NODE], pod_crash:SERVICE[/VERSION][:COUNT], "
+            "error_burst[:SERVICE[/VERSION]][:PROBABILITY[:SECONDS]] (repeatable).",
         ),
     ] = None,
 ) -> None:

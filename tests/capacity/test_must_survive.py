@@ -92,8 +92,16 @@ def test_survive_parse() -> None:
     assert crash.at_s == 30.0
     burst = Survive.parse({"kind": "error_burst", "probability": 0.2, "at_s": 4})
     assert (burst.name, burst.at_s) == ("error_burst", 4.0)
-    for bad in ("az_los:a", "pod_crash:api:0", "az_loss:a@x"):
-        with pytest.raises(ValueError, match=r"must-survive|positive"):
+    assert Survive.parse("error_burst:api/v2:0.2:5").event == {
+        "kind": "error_burst",
+        "service": "api",
+        "version": "v2",
+        "probability": 0.2,
+        "duration_s": 5.0,
+    }
+    assert Survive.parse("error_burst:0.3").event == {"kind": "error_burst", "probability": 0.3}
+    for bad in ("az_los:a", "pod_crash:api:0", "az_loss:a@x", "error_burst:api:x"):
+        with pytest.raises(ValueError, match=r"must-survive|positive|error_burst\["):
             Survive.parse(bad)
 
 
