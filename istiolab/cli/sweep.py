@@ -306,6 +306,14 @@ def _load(path: Path) -> Scenario:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+def _say_bare_ms(path: Path, overrides: dict[str, Any], sc: Scenario) -> None:
+    """Print the scenario's ``bare_ms`` warnings on stderr, once, before any run."""
+    from istiolab.cli.simulate import bare_ms_warnings
+
+    for note in bare_ms_warnings(path, overrides, sc):
+        typer.echo(f"warning [{note['code']}]: {note['message']}", err=True)
+
+
 def _usage_findings(err: Any) -> typer.Exit:
     echo_findings(err.findings)
     return typer.Exit(EXIT_USAGE)
@@ -391,6 +399,7 @@ def sweep_cmd(
     else:
         _check_out(out)
     sc = _load(scenario)
+    _say_bare_ms(scenario, {}, sc)
     try:
         frame = sweep(
             sc,
@@ -562,6 +571,7 @@ def plan_cmd(
             sc = sc.with_overrides(overrides)
         except ConfigError as err:
             raise _usage_findings(err) from None
+    _say_bare_ms(scenario, overrides, sc)
     label = " + ".join(k.path for k in knobs)
     try:
         result = plan(

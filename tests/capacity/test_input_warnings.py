@@ -90,3 +90,21 @@ services:
     doc = json.loads(out)
     degenerate = [w for w in doc["warnings"] if w["code"] == "degenerate"]
     assert "(mean 40 s)" in degenerate[0]["message"]
+
+
+def test_sweep_and_plan_warn_before_their_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    sweep = CliRunner().invoke(app, ["sweep", str(path), "-q", "-e", "serial"])
+    assert sweep.exit_code == 0, sweep.output
+    assert sweep.stderr.count("[bare_ms]") == 2
+    plan = CliRunner().invoke(
+        app,
+        [
+            "plan", str(path), "--knob", "services.0.versions.0.replicas=2..3",
+            "--slo", "rps>=1", "-k", "2", "-e", "serial", "-q",
+            "--set", "services.api.versions.v2.service_time=2ms",
+        ],
+    )  # fmt: skip
+    assert plan.exit_code == 0, plan.output
+    assert plan.stderr.count("[bare_ms]") == 1  # the --set wrote v2's time with its unit
