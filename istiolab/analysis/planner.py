@@ -345,6 +345,20 @@ class Survive:
                     )
                 ]
             )
+        nodes = [name for name, _ in scenario.ingress.nodes()]
+        if event.get("kind") == "node_loss" and event.get("node") not in (None, *nodes):
+            # the engine kills the node of that name, so a typo would kill nothing
+            raise ConfigError(
+                [
+                    finding(
+                        "IL401",
+                        "plan --must-survive",
+                        self.name,
+                        f"no ingress node {event['node']!r}; the nodes are {', '.join(nodes)}",
+                        "name one of them, or write node_loss for the first",
+                    )
+                ]
+            )
         kept = [e.model_dump(mode="json", exclude_unset=True) for e in scenario.events]
         return scenario.with_overrides({"events": [*kept, {**event, "at_s": at}]}), at
 

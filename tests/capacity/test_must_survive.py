@@ -112,6 +112,9 @@ def test_variant_event_time_and_checks() -> None:
     assert [(e.kind, e.az, e.at_s) for e in variant.events] == [("az_loss", "a", 7.0)]
     with pytest.raises(ConfigError, match="outside the run"):
         Survive.parse("az_loss:a@40").variant(sc)
+    with pytest.raises(ConfigError, match="no ingress node 'ingress-a-1'"):
+        Survive.parse("node_loss:ingress-a-1").variant(sc)  # one node per zone: ingress-a-0
+    assert Survive.parse("node_loss:ingress-b-0").variant(sc)[0].events[0].node == "ingress-b-0"
     with pytest.raises(ConfigError):  # no such zone: refused before any run
         plan(sc, REPL, "p99_ms<=100", seeds=2, executor="serial", must_survive=["az_loss:z"])
     with pytest.raises(ValueError, match="window_p999_ms_max is not measured"):
