@@ -77,7 +77,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
             "success_ratio",
             "float64",
             "",
-            "non-5xx ratio: share with status < 500 (a 403, 404, 429 or 3xx counts; see outcomes)",
+            "non-5xx ratio: share with 0 < status < 500 (403, 404, 429, 3xx count; see outcomes)",
         ),
         *_LATENCY,
         _c("retries", "int64", "", "retries made for these requests"),
@@ -127,7 +127,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _c("az", "str", "", "availability zone of the node"),
         _c("requests", "int64", "", "client requests started after warm-up"),
         _c("rps", "float64", "1/s", "requests / (duration - warm-up)"),
-        _c("success_ratio", "float64", "", "non-5xx ratio: share with status < 500"),
+        _c("success_ratio", "float64", "", "non-5xx ratio: share with 0 < status < 500"),
         _c("share", "float64", "", "share of all client requests"),
     ),
     "trace": (
@@ -329,7 +329,7 @@ class Result(HTMLRepr):
     column per swept parameter (dtype inferred from the value), followed by the columns below.
     Requests that *start* before the warm-up are left out of every frame except ``timeseries``,
     ``codes`` and ``utilisation``, which cover the whole run so the warm-up shows in plots.
-    ``success_ratio`` is the *non-5xx ratio*: the share with status < 500 (a 4xx, including a
+    ``success_ratio`` is the *non-5xx ratio*: the share with 0 < status < 500 (a 4xx, including a
     deny rule's 403, a local 404 ``NR`` or a 429 ``RL``, is a success of the proxy). What the
     responses meant to the client (served, redirected, denied, not found, rate limited, failed)
     is in :meth:`outcomes` and :meth:`outcome_totals`.
