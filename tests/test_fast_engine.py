@@ -516,6 +516,43 @@ def test_workers_sharing_cores_against_mm1(engine: str) -> None:
     )
 
 
+def test_tries_and_attempt_series_meta() -> None:
+    """meta["tries"] and meta["attempt_series"] (what conform reads) hold on the fast engine.
+
+    Every request after the warm-up is counted once by its number of tries; the tries after
+    the warm-up equal the upstream attempts of those requests; every attempt, warm-up
+    included, is in one host's series; each retry waits a back-off, so the successful
+    requests' median latency grows with the tries; and the share of requests that needed a
+    retry agrees with the SimPy engine's within 4 binomial standard deviations of the pooled
+    share.
+    """
+    sc = load_scenario(ROOT / "sim/scenarios/conform/01-retry-backoff.yaml").with_overrides(
+        {"run.duration_s": 6.0, "run.warmup_s": 1.0}
+    )
+    shares: dict[str, tuple[int, int]] = {}
+    for engine in ("fast", "simpy"):
+        result = simulate(sc, 3, engine=engine)
+        tries = {int(k): n for k, n in result.meta["tries"]["requests"].items()}
+        summary = result.summary()
+        assert sum(tries.values()) == int(summary["requests"].sum()), engine
+        assert sum(k * n for k, n in tries.items()) == int(summary["upstream_requests"].sum())
+        series = result.meta["attempt_series"]
+        intervals = result.meta["config"]["intervals"]
+        assert series
+        assert all(len(v) == intervals for v in series.values())
+        up = result.upstream()
+        assert sum(sum(v) for v in series.values()) >= int(up["attempts"].sum())
+        success = result.meta["tries"]["success"]
+        p50 = [success[k]["p50_ms"] for k in sorted(success, key=int)]
+        assert len(p50) >= 2
+        assert p50 == sorted(p50), engine
+        shares[engine] = (sum(n for k, n in tries.items() if k > 1), sum(tries.values()))
+    (a, n_a), (b, n_b) = shares["fast"], shares["simpy"]
+    pooled = (a + b) / (n_a + n_b)
+    sd = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    assert abs(a / n_a - b / n_b) <= 4 * sd, shares
+
+
 # -- kernel arithmetic ---------------------------------------------------------------------------
 
 
