@@ -752,19 +752,33 @@ class _Run:
             # ended: bin it there (Metrics bins by the interval containing t).
             t = env.now - interval / 2
             for node in self.nodes:
-                cap = float(sum(len(p.workers) for p in node.pods)) or 1.0
-                busy = sum(p.busy() for p in node.pods) if node.alive else 0.0
+                # A lost node has no capacity: counting its idle workers would halve the
+                # utilisation the survivors run at after an AZ loss.
+                if node.alive:
+                    cap = float(sum(len(p.workers) for p in node.pods))
+                    busy = sum(p.busy() for p in node.pods)
+                    waiting = float(sum(w.queued for p in node.pods for w in p.workers))
+                else:
+                    cap = busy = waiting = 0.0
                 m.record_utilisation(
-                    t=t, kind="ingress_node", name=node.name, az=node.az, busy=busy, capacity=cap
+                    t=t,
+                    kind="ingress_node",
+                    name=node.name,
+                    az=node.az,
+                    busy=busy,
+                    capacity=cap,
+                    queued=waiting,
                 )
             for pod in self.registry.pods:
+                up = pod.alive and pod.node_alive
                 m.record_utilisation(
                     t=t,
                     kind="pod",
                     name=pod.name,
                     az=pod.az,
-                    busy=pod.busy(),
-                    capacity=pod.capacity(),
+                    busy=pod.busy() if up else 0.0,
+                    capacity=pod.capacity() if up else 0.0,
+                    queued=float(pod.server.queued) if up else 0.0,
                 )
 
     def _servers(self) -> list[tuple[str, object, Any]]:

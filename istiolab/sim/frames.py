@@ -52,6 +52,9 @@ class Reduction:
         codes: Per (route, status, flags) and interval: requests.
         done: Per route (keyed by route id × intervals): p50/p90/p99 in µs per interval.
         util: Per (kind, name, az) and interval: summed busy, summed capacity, samples.
+        queued: Per (kind, name, az) and interval: summed requests waiting for a server at the
+            samples (the ``queued`` column); None when the engine does not sample queues (the
+            column is then NaN).
         upstream: Attempts per (cluster, host, status, flags).
         ingress: [requests, successes] per (ingress node, az).
         spans: Kept trace spans: (trace id, span, parent, start, end, tags).
@@ -78,6 +81,7 @@ class Reduction:
         codes: IntervalTable,
         done: dict[int, FloatArray],
         util: dict[tuple[str, str, str], tuple[list[float], list[float], list[int]]],
+        queued: dict[tuple[str, str, str], list[float]] | None = None,
         upstream: dict[tuple[str, str, int, str], int],
         ingress: dict[tuple[str, str], list[int]],
         spans: list[tuple[int, str, str, float, float, dict[str, str]]],
@@ -98,6 +102,7 @@ class Reduction:
         self._codes = codes
         self._done = done
         self._util = util
+        self._queued = queued
         self._upstream = upstream
         self._ingress = ingress
         self._spans = spans
@@ -288,6 +293,7 @@ class Reduction:
         data = _columns("utilisation")
         for kind, name, az in sorted(self._util):
             busy, capacity, samples = self._util[(kind, name, az)]
+            waiting = None if self._queued is None else self._queued.get((kind, name, az))
             for k in np.flatnonzero(samples).tolist():
                 data["t_s"].append(float(starts[k]))
                 data["kind"].append(kind)
@@ -296,6 +302,7 @@ class Reduction:
                 data["busy"].append(busy[k] / samples[k])
                 data["capacity"].append(capacity[k] / samples[k])
                 data["utilisation"].append(busy[k] / capacity[k] if capacity[k] else math.nan)
+                data["queued"].append(math.nan if waiting is None else waiting[k] / samples[k])
         frame = make_frame("utilisation", data)
         return frame.sort_values(["t_s", "kind", "name", "az"], ignore_index=True)
 

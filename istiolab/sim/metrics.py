@@ -163,6 +163,7 @@ class Metrics:
         self._ingress: dict[tuple[str, str], list[int]] = {}
         self._upstream: dict[tuple[str, str, int, str], int] = {}
         self._util: dict[tuple[str, str, str], tuple[list[float], list[float], list[int]]] = {}
+        self._queued: dict[tuple[str, str, str], list[float]] = {}
         self._spans: list[tuple[int, str, str, float, float, dict[str, str]]] = []
         self._spans_dropped = 0
         self._records = 0
@@ -289,7 +290,15 @@ class Metrics:
         return self._attempts.append
 
     def record_utilisation(
-        self, *, t: float, kind: str, name: str, az: str, busy: float, capacity: float
+        self,
+        *,
+        t: float,
+        kind: str,
+        name: str,
+        az: str,
+        busy: float,
+        capacity: float,
+        queued: float = 0.0,
     ) -> None:
         """Record one utilisation sample of a component (the engine samples once per interval).
 
@@ -299,16 +308,20 @@ class Metrics:
             name: Component name.
             az: Its availability zone.
             busy: Busy servers (workers, concurrency slots) at *t*.
-            capacity: Servers it has.
+            capacity: Servers it has (0 while it is down).
+            queued: Requests waiting for one of its servers at *t*.
         """
-        arrays = self._util.get((kind, name, az))
+        key = (kind, name, az)
+        arrays = self._util.get(key)
         if arrays is None:
             n = self._n
-            arrays = self._util[(kind, name, az)] = ([0.0] * n, [0.0] * n, [0] * n)
+            arrays = self._util[key] = ([0.0] * n, [0.0] * n, [0] * n)
+            self._queued[key] = [0.0] * n
         k = min(max(int(t / self._interval_s), 0), self._n - 1)
         arrays[0][k] += busy
         arrays[1][k] += capacity
         arrays[2][k] += 1
+        self._queued[key][k] += queued
 
     def should_trace(self) -> bool:
         """Whether to trace the next request (call once per request)."""
@@ -662,6 +675,7 @@ class Metrics:
             codes=self._codes,
             done=self._done,
             util=self._util,
+            queued=self._queued,
             upstream=self._upstream,
             ingress=self._ingress,
             spans=self._spans,

@@ -106,6 +106,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _c("busy", "float64", "servers", "mean busy servers over the samples"),
         _c("capacity", "float64", "servers", "mean capacity over the samples"),
         _c("utilisation", "float64", "", "sum busy / sum capacity"),
+        _c("queued", "float64", "requests", "mean requests waiting for a server at the samples"),
     ),
     "stages": (
         _c("route", "str", "", "Envoy route name"),
@@ -352,7 +353,9 @@ class Result(HTMLRepr):
 
     ``utilisation()`` (intervals with samples)
         t_s float64 s; kind str; name str; az str; busy float64 servers (mean); capacity
-        float64 servers (mean); utilisation float64 (sum busy / sum capacity).
+        float64 servers (mean; 0 while the node or pod is down); utilisation float64 (sum
+        busy / sum capacity); queued float64 requests (mean waiting for a server at the
+        samples: queue length over time; NaN from an engine that does not sample queues).
 
     ``stages()`` (one row per route, cluster, version and stage)
         route str; cluster str; version str; stage str; requests int64; p50_ms, p90_ms,
