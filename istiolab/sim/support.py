@@ -96,7 +96,11 @@ _NOTES = {
     "cookie": "the simulator's clients send the cookie; Envoy's cookie generation is not modelled",
     "warmup": "slow start is rendered for Envoy but the simulator sends full weight at once",
     "conn_life": "not compiled: connections live for the run",
-    "protocol": "not compiled: the protocol to the pods does not change timing here",
+    "protocol": (
+        "not compiled: the simulator and its checks against Envoy use HTTP/1.1 to the pods; "
+        "over HTTP/2 many requests share a connection, so maxConnections and "
+        "http1MaxPendingRequests would bind differently (not modelled)"
+    ),
     "local_origin": "not compiled: local-origin errors count as 5xx",
     "export": "visibility across namespaces is not modelled: every resource is seen",
     "route_name": "names the Envoy route; route-scoped rate limits match it",
