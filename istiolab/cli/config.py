@@ -621,7 +621,14 @@ def lint(
         prof = profile_for(config, profile)
         annotated = annotated_codes(config)
         plain = unannotated(config)
-        found = add_provenance(plain, validate(plain, prof), list(paths or []), prof)
+        live_args = [
+            *(["--kubeconfig", str(kubeconfig)] if kubeconfig else []),
+            *(["--context", context] if context else []),
+            *(["-n", namespace] if namespace else []),
+        ]
+        found = add_provenance(
+            plain, validate(plain, prof), list(paths or []), prof, live_args=live_args
+        )
         found = [dataclasses.replace(f, line=None) if f.file == LIVE else f for f in found]
         outcome = apply(found, settings=settings, annotated=annotated, codes=split_codes(suppress))
         kept, dropped = outcome.findings, outcome.suppressed

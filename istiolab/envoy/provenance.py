@@ -51,9 +51,15 @@ def explain_command(
     request: Request,
     gateway: str | None = None,
     suppress: Sequence[str] = (),
+    live_args: Sequence[str] = (),
 ) -> str:
-    """The ``istiolab explain`` command line that routes *request* (shell-quoted)."""
-    parts = ["istiolab", "explain", *files, "--host", request.host, "--path", request.path]
+    """The ``istiolab explain`` command line that routes *request* (shell-quoted).
+
+    *live_args* (``--context prod -n shop``) are the flags that laid the files over a live
+    cluster: the command must read the same objects the finding was made from.
+    """
+    parts = ["istiolab", "explain", *files, *live_args, "--host", request.host]
+    parts += ["--path", request.path]
     if request.method != "GET":
         parts += ["-X", request.method]
     if request.scheme != "http":
@@ -108,8 +114,10 @@ class _Prover:
         findings: Sequence[Finding],
         files: Sequence[str],
         profile: IstioProfile | str | None,
+        live_args: Sequence[str] = (),
     ) -> None:
         self.config = config
+        self.live_args = list(live_args)
         self.findings = findings
         self.kept: dict[str, set[str]] = {}  # per request host, the resources compiled for it
         self.files = list(files)
@@ -147,7 +155,9 @@ class _Prover:
         codes = sorted(
             {g.code for g in self.findings if g.severity is Severity.ERROR and g.resource in kept}
         )
-        command = explain_command(self.files, request, gateway, suppress=codes)
+        command = explain_command(
+            self.files, request, gateway, suppress=codes, live_args=self.live_args
+        )
         return f"{_shown(request)} {tail}; see `{command}`"
 
     def route_finding(self, f: Finding, vs: VirtualService) -> str | None:
@@ -240,6 +250,7 @@ def add_provenance(
     findings: Sequence[Finding],
     files: Sequence[str],
     profile: IstioProfile | str | None = None,
+    live_args: Sequence[str] = (),
 ) -> list[Finding]:
     """*findings*, each routing finding with ``explain`` set when a request demonstrates it.
 
@@ -248,6 +259,8 @@ def add_provenance(
         findings: The analyzer's findings.
         files: The inputs as the user named them, for the ``istiolab explain`` command.
         profile: The Istio profile the findings were made with.
+        live_args: The ``--kubeconfig``/``--context``/``-n`` flags that laid the files over a
+            live cluster, repeated in the ``explain`` command.
 
     Returns:
         The findings in their order; only routing findings (:data:`ROUTING_CODES`) about a
@@ -255,7 +268,7 @@ def add_provenance(
     """
     if not any(f.code in ROUTING_CODES for f in findings):
         return list(findings)
-    prover = _Prover(config, findings, files, profile)
+    prover = _Prover(config, findings, files, profile, live_args)
     out = []
     for f in findings:
         if f.code in ROUTING_CODES and f.explain is None:

@@ -194,3 +194,27 @@ def test_explain_allows_a_tab_in_a_header(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "control character" not in res.stderr
     assert "route" in json.loads(res.stdout)
+
+
+def test_a_routing_finding_over_live_suggests_explain_over_the_same_cluster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The explain command of a finding made over live repeats --context and -n: without them
+    it would route the file alone, which lacks the live Gateway the finding depends on."""
+    vs = seed.virtual_service(90, 10)
+    catch_all = {"route": [{"destination": {"host": "web", "subset": "v1"}}]}
+    vs["spec"]["http"] = [
+        catch_all,
+        {"match": [{"uri": {"prefix": "/beta"}}], **copy.deepcopy(catch_all)},
+    ]
+    path = tmp_path / "shadow.yaml"
+    path.write_text(codecs.dumps([vs, seed.destination_rule()]), encoding="utf-8")
+    res = _run(
+        monkeypatch,
+        _cluster(),
+        ["lint", str(path), "--context", "prod", "-n", "shop", "-f", "json"],
+    )
+    found = [f for f in json.loads(res.stdout)["findings"] if f.get("explain")]
+    assert found, res.stdout
+    command = found[0]["explain"]
+    assert f"istiolab explain {path} --context prod -n shop --host" in command, command
