@@ -559,13 +559,22 @@ class BackupStore:
         if backup_id is None:
             sets, problems = self.scan(context)
             newest = max((p.path.parent.name for p in problems), default="")
-            if sets and newest < sets[-1].id:
+            # An unusable manifest has no createdNs: its folder name's timestamp (to the second)
+            # is all that orders it. Only a good set from a later second is surely the newest;
+            # one from the same second may be older than the unusable one.
+            if sets and newest[:16] < sets[-1].id[:16]:
                 return sets[-1]
             if problems:
                 # never fall back to an older backup silently: that is another apply
                 bad = next(p for p in problems if p.path.parent.name == newest)
+                same_second = bool(sets) and newest[:16] == sets[-1].id[:16]
+                which = (
+                    f"a backup manifest of the same second as {sets[-1].id}"
+                    if same_second
+                    else "the newest backup manifest"
+                )
                 raise ClusterError(
-                    f"the newest backup manifest {bad.format()}; name the backup to use "
+                    f"{which} {bad.format()}; name the backup to use "
                     "(see `istiolab rollback --list`)"
                 )
             raise ClusterError(f'no backups for context "{context}" in {self.folder(context)}')

@@ -551,6 +551,31 @@ def test_backup_permissions_and_corrupt_manifests(monkeypatch: pytest.MonkeyPatc
     assert "Traceback" not in result.output
 
 
+def test_rollback_without_an_id_never_guesses_within_a_second() -> None:
+    """Without an id, rollback takes the newest usable backup only when every unusable manifest
+    is from an earlier second: an unusable one from the same second (its folder name is all
+    that orders it) may be the newer apply, so rollback asks for the id instead."""
+    c = InMemoryCluster(context="memory", namespace="shop")
+    c.seed(seed.destination_rule(), manager="istiolab")
+    c.seed(seed.virtual_service(90, 10), manager="istiolab")
+    home = Path(os.environ["ISTIOLAB_HOME"])
+    store = BackupStore()
+    good = apply(plan(_rules(), c), c, backups=store)
+    assert good.ok
+    good_id = str(good.backup_id)
+    folder = home / "backups" / "memory"
+    earlier = folder / "20000101T000000Z-ffffff"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text("{")
+    assert store.open("memory").id == good_id  # an older corrupt set does not block
+    # the same second, a suffix that sorts before the good one's: still refused
+    same = folder / f"{good_id[:16]}-000000"
+    same.mkdir()
+    (same / "manifest.json").write_text("{")
+    with pytest.raises(Exception, match=rf"same second as {good_id}.*000000"):
+        store.open("memory")
+
+
 # -- error bodies -----------------------------------------------------------------------------
 
 
