@@ -80,3 +80,9 @@ def test_guard_thread_catches_a_peak_between_checks() -> None:
 def test_fraction_is_validated() -> None:
     with pytest.raises(ValueError, match="fraction"):
         memory.MemoryGuard(2**30, fraction=0.0)
+
+
+def test_repr_says_memory_limit_and_threshold() -> None:
+    text = repr(memory.MemoryGuard(2**30, fraction=0.5, show=lambda t, h: None))
+    assert "limit 1024 MiB" in text
+    assert "warns above 512 MiB" in text

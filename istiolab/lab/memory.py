@@ -145,6 +145,14 @@ class MemoryGuard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def __repr__(self) -> str:
+        """One line for a notebook: memory now, the limit and where the warning starts."""
+        mib = 2**20
+        return (
+            f"memory guard: {tree_rss(self.pid) / mib:.0f} MiB in use, limit "
+            f"{self.limit / mib:.0f} MiB, warns above {self.threshold / mib:.0f} MiB"
+        )
+
     @property
     def threshold(self) -> int:
         """Bytes above which a warning is shown."""
