@@ -17,9 +17,11 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -105,6 +107,35 @@ def _duration(value: str) -> str:
     return value
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_UNIT_NANOS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def duration_nanos(value: str) -> Fraction:
+    """A duration in the protobuf JSON / Go shorthand (``1.5s``, ``1h30m``), exact, in ns."""
+    return sum(
+        (Fraction(num) * _UNIT_NANOS[unit] for num, unit in _DURATION_PART.findall(value)),
+        Fraction(0),
+    )
+
+
+def _whole_ms(value: str) -> str:
+    # istiod's webhook (and Pilot 0.2's validation) refuse what the CRD schema lets through:
+    # "only durations to ms precision are supported" (ValidateDuration in istio/istio
+    # pkg/config/validation/agent/validation.go). Checked last, so a value the CRD refuses
+    # gets that reason first.
+    ms = duration_nanos(value) / 10**6
+    if ms.denominator != 1:
+        raise PydanticCustomError(
+            "duration",
+            "{value} is not a whole number of milliseconds (istiod refuses sub-ms precision: "
+            "write {whole}ms)",
+            {"value": repr(value[:60]), "whole": max(1, round(ms))},
+        )
+    return value
+
+
 def _percent(value: float) -> float:
     if not 0.0 <= value <= 100.0:
         raise PydanticCustomError("percent", "{value} is not within 0..100", {"value": value})
@@ -135,7 +166,7 @@ def _regex(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_duration)]
+Duration = Annotated[str, AfterValidator(_duration), AfterValidator(_whole_ms)]
 """A protobuf Duration string (``"250ms"``, ``"1.5s"``), 1 ms up to 315,576,000,000 s, in ns."""
 Percent = Annotated[float, AfterValidator(_percent)]
 """A percentage 0..100."""

@@ -13,8 +13,6 @@ Integer fields have the range of their type in istio.io/api ``networking/v1alpha
 
 from __future__ import annotations
 
-import re
-from fractions import Fraction
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
@@ -35,7 +33,10 @@ from istiolab.config.base import (
     Percent,
     Resource,
     UInt32,
+    _duration,
     _range_check,
+    _whole_ms,
+    duration_nanos,
     one_of,
 )
 
@@ -55,9 +56,6 @@ KubeUInt64 = Annotated[
 ]
 """A protobuf ``uint64`` as the Kubernetes API server accepts it: 0..2^63-1."""
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
-_UNIT_NANOS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
 CEL_MAX_NANOS = 2**63 - 1
 """The longest duration CEL's ``duration()`` parses: int64 nanoseconds (about 292 years)."""
 
@@ -67,11 +65,7 @@ def _cel_duration(value: str) -> str:
     # (istio.io/api kubernetes/customresourcedefinitions.gen.yaml); CEL durations are Go
     # time.Duration, int64 nanoseconds, so a longer protobuf Duration makes the rule fail and
     # the API server refuses the resource. Exact arithmetic: the limit is a whole nanosecond.
-    nanos = sum(
-        (Fraction(num) * _UNIT_NANOS[unit] for num, unit in _DURATION_PART.findall(value)),
-        Fraction(0),
-    )
-    if nanos > CEL_MAX_NANOS:
+    if duration_nanos(value) > CEL_MAX_NANOS:
         raise PydanticCustomError(
             "duration",
             "{value} is longer than the API server accepts: the CRD's CEL rule reads a "
@@ -81,7 +75,9 @@ def _cel_duration(value: str) -> str:
     return value
 
 
-CelDuration = Annotated[Duration, AfterValidator(_cel_duration)]
+CelDuration = Annotated[
+    str, AfterValidator(_duration), AfterValidator(_cel_duration), AfterValidator(_whole_ms)
+]
 """A protobuf Duration in a field the Istio CRDs check with CEL: at most 2^63-1 ns."""
 
 

@@ -289,10 +289,17 @@ def _finding_for(
         message = f"required field {quote(key)} is missing"
         fix = f"add {where}"
     elif code == "IL104":
-        message = f"{_short(value)} is not a valid duration" + (
-            " (at least 1ms)" if "shorter" in e["msg"] else ""
-        )
-        fix = "write a number with a unit, e.g. '250ms', '1.5s', '1m' (at least 1ms)"
+        if "milliseconds" in e["msg"]:
+            message = f"{_short(value)} is not a whole number of milliseconds"
+            fix = (
+                f"write {e.get('ctx', {}).get('whole', 1)}ms: istiod refuses durations "
+                "finer than 1ms"
+            )
+        else:
+            message = f"{_short(value)} is not a valid duration" + (
+                " (at least 1ms)" if "shorter" in e["msg"] else ""
+            )
+            fix = "write a number with a unit, e.g. '250ms', '1.5s', '1m' (at least 1ms)"
     elif code == "IL105":
         message = f"percentage {_short(value)} is outside 0..100"
         fix = "use a value between 0 and 100"

@@ -426,4 +426,17 @@ def test_mesh_rules_bound_to_the_gateway_too_apply_there() -> None:
 def test_the_cel_duration_limit_is_exact_to_the_nanosecond(value: str, refused: bool) -> None:
     text = _CEL_VS.replace("9223372036.855s  # <-", value)
     hits = [f for f in lint(text) if f.code == "IL104" and f.path == "spec.http[0].timeout"]
-    assert bool(hits) is refused
+    # istiod's webhook also refuses sub-ms precision (its own finding, below); the CEL limit
+    # is the other refusal
+    over = [f for f in hits if "milliseconds" not in f.message]
+    assert bool(over) is refused
+
+
+def test_istiod_refuses_durations_finer_than_a_millisecond() -> None:
+    """The CRD's CEL rule takes 2^63-1 ns; istiod's ValidateDuration takes whole ms only."""
+    text = _CEL_VS.replace("9223372036.855s  # <-", "9223372036.854775807s")
+    hits = [f for f in lint(text) if f.code == "IL104" and f.path == "spec.http[0].timeout"]
+    assert [f.message for f in hits] == [
+        "'9223372036.854775807s' is not a whole number of milliseconds"
+    ]
+    assert not lint(_CEL_VS.replace("9223372036.855s  # <-", "9223372036.854s"))

@@ -44,6 +44,9 @@ UINT32_MAX = 2**32 - 1
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
 CEL_MAX_S = "9223372036.854775807"  # int64 nanoseconds, the longest duration CEL parses
+# ... and the longest istiod's webhook takes: a whole number of milliseconds (ValidateDuration,
+# istio/istio pkg/config/validation/agent/validation.go)
+ISTIOD_MAX_S = "9223372036.854"
 
 Doc = dict[str, Any]
 Edit = Callable[[Doc], None]
@@ -355,12 +358,14 @@ RULES: list[Rule] = [
     r("duration-nan", virtual_service, f"{HTTP}.timeout", "nan", "1s", "IL104", "'nan'"),
     r("duration-exponent", virtual_service, f"{HTTP}.timeout", "1e400s", "1s", "IL104"),
     r("duration-negative", virtual_service, f"{HTTP}.timeout", "-1s", "1s", "IL104"),
+    r("duration-sub-ms", virtual_service, f"{HTTP}.retries.perTryTimeout", "1.5ms", "2ms", "IL104"),
+    r("duration-cel-max-ns", virtual_service, f"{HTTP}.timeout", f"{CEL_MAX_S}s", "1s", "IL104"),
     r(
         "duration-400-digits",
         virtual_service,
         f"{HTTP}.timeout",
         "9" * 400 + "s",
-        f"{CEL_MAX_S}s",
+        f"{ISTIOD_MAX_S}s",
         "IL104",
         "9" * 40,
     ),
@@ -369,7 +374,7 @@ RULES: list[Rule] = [
         virtual_service,
         f"{HTTP}.retries.perTryTimeout",
         f"{MAX_DURATION_S + 1}s",
-        f"{CEL_MAX_S}s",
+        f"{ISTIOD_MAX_S}s",
         "IL104",
     ),
     # the CRDs' CEL rule reads a duration as int64 nanoseconds: 292 years, not protobuf's 10,000
@@ -378,7 +383,7 @@ RULES: list[Rule] = [
         virtual_service,
         f"{HTTP}.timeout",
         "9223372036.854775808s",
-        f"{CEL_MAX_S}s",
+        f"{ISTIOD_MAX_S}s",
         "IL104",
     ),
     r(
@@ -394,7 +399,7 @@ RULES: list[Rule] = [
         virtual_service,
         f"{HTTP}.timeout",
         "1.0000000001s",
-        "1.000000001s",
+        "1.001s",
         "IL104",
     ),
     r(
