@@ -61,8 +61,8 @@ class RuleDesigner:
         headers: Headers of the request to explain, ``"name: value"`` per line.
         engine: Simulation engine of the runs after each change (see
             :func:`~istiolab.sim.engine.simulate`): ``"auto"`` answers a slider move in a few
-            hundredths of a second once the compiled engine is loaded (about a second, and some
-            60 MiB, for the first run); the default ``"simpy"`` needs no compiled code.
+            hundredths of a second once the compiled engine is loaded (about a second, and about
+            100 MiB more in the kernel); the default ``"simpy"`` needs no compiled code.
 
     Raises:
         ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
