@@ -227,6 +227,7 @@ def test_per_interval_series() -> None:
         "p50_ms",
         "p90_ms",
         "p99_ms",
+        "p999_ms",
         "share",
         "retries_per_s",
         "in_flight",

@@ -131,15 +131,6 @@ class SLO:
             raise ValueError(f"unknown SLO operator {self.op!r}; use one of {list(_OPS)}")
         if not math.isfinite(self.threshold):
             raise ValueError(f"the SLO threshold must be a finite number, got {self.threshold}")
-        if _ALIASES.get(self.metric, self.metric) == "window_p999_ms_max":
-            from istiolab.sim.results import TIMESERIES_METRICS
-
-            if "p999_ms" not in TIMESERIES_METRICS:  # the engines reduce intervals to p99
-                raise ValueError(
-                    "window_p999_ms_max is not measured: the engines keep p50/p90/p99 per "
-                    "metrics window, not p99.9; hold window_p99_ms_max per window and "
-                    "p999_ms over the run"
-                )
 
     @classmethod
     def parse(cls, text: str | SLO) -> SLO:

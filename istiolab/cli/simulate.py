@@ -415,7 +415,8 @@ FRAME_DOCS: dict[str, str] = {
     "summary": "one row per route, cluster and version: requests and latency after the warm-up",
     "timeseries": "per interval and route: rps, success ratio, percentiles, version shares",
     "codes": "per interval, route, status and response flag: completed requests",
-    "utilisation": "per interval and component: busy servers at the interval's end (a sample)",
+    "utilisation": "per interval and component: busy servers and waiting requests at the "
+    "interval's end (a sample)",
     "stages": "latency split by pipeline stage per route, cluster and version",
     "upstream": "upstream attempts per cluster, host, status and flag",
     "ingress": "requests per ingress node and zone, and each node's share",

@@ -755,7 +755,8 @@ class _Run:
                 # A lost node has no capacity: counting its idle workers would halve the
                 # utilisation the survivors run at after an AZ loss.
                 if node.alive:
-                    cap = float(sum(len(p.workers) for p in node.pods))
+                    # a node without a gateway pod counts one idle server, as the fast engine
+                    cap = float(sum(len(p.workers) for p in node.pods)) or 1.0
                     busy = sum(p.busy() for p in node.pods)
                     waiting = float(sum(w.queued for p in node.pods for w in p.workers))
                 else:

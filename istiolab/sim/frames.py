@@ -50,7 +50,7 @@ class Reduction:
         series: Per route and interval: requests, err4, err5, retries and busy (time in system).
         versions: Per (route, version) and interval: requests.
         codes: Per (route, status, flags) and interval: requests.
-        done: Per route (keyed by route id × intervals): p50/p90/p99 in µs per interval.
+        done: Per route (keyed by route id × intervals): p50/p90/p99/p99.9 in µs per interval.
         util: Per (kind, name, az) and interval: summed busy, summed capacity, samples.
         queued: Per (kind, name, az) and interval: summed requests waiting for a server at the
             samples (the ``queued`` column); None when the engine does not sample queues (the
@@ -130,7 +130,7 @@ class Reduction:
         """Count and [p50, p90, p99, mean, max] in ms of histogram row *row*."""
         counts = self._counts[row]
         count = int(counts.sum())
-        p50, p90, p99 = (v / 1e3 for v in self._layout.percentiles_us(counts))
+        p50, p90, p99 = (v / 1e3 for v in self._layout.percentiles_us(counts, (50.0, 90.0, 99.0)))
         mean = self._row_sum[row] * 1e3 / count if count else math.nan
         peak = self._row_max[row] * 1e3 if count else math.nan
         return count, [p50, p90, p99, float(mean), float(peak)]
@@ -166,9 +166,7 @@ class Reduction:
         counts = (
             self._counts[rows].sum(axis=0) if rows else np.zeros(self._layout.counts_len, np.int64)
         )
-        p50, p90, p99, p999 = (
-            v / 1e3 for v in self._layout.percentiles_us(counts, (*PERCENTILES, 99.9))
-        )
+        p50, p90, p99, p999 = (v / 1e3 for v in self._layout.percentiles_us(counts, PERCENTILES))
         ok = self._ok_counts
         if ok is None:
             ok_p50 = ok_p99 = ok_p999 = math.nan
@@ -254,7 +252,7 @@ class Reduction:
                     np.where(no_requests, np.nan, (requests - errors_5xx) / requests),
                 )
                 percentiles = self._done[rid * n] / 1e3
-                for i, metric in enumerate(("p50_ms", "p90_ms", "p99_ms")):
+                for i, metric in enumerate(("p50_ms", "p90_ms", "p99_ms", "p999_ms")):
                     add(route, "", metric, percentiles[i])
                 add(route, "", "retries_per_s", arrays["retries"][rid] / lengths)
                 add(route, "", "in_flight", arrays["busy"][rid] / lengths)

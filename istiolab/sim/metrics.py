@@ -20,7 +20,7 @@ about 5 µs for updating every counter request by request):
   Requests are binned by *completion* time (``t_end``); completions at or after ``duration_s`` go
   in the last slot. Per-interval latency percentiles come from one HDR histogram per route and
   interval, kept only while the interval can still receive values: the engine records at
-  ``t_end`` = now, so intervals finish in order and each is reduced to its p50/p90/p99 once
+  ``t_end`` = now, so intervals finish in order and each is reduced to its p50/p90/p99/p99.9 once
   completions are two intervals later.
 
 Warm-up: requests that *start* before ``warmup_s`` are left out of the histograms and the summary

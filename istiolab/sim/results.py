@@ -162,8 +162,11 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
 """Column layout of every frame a :class:`Result` holds, in column order."""
 
 _SUMMARY_METRICS = ("rps", "success_ratio", "p50_ms", "p90_ms", "p99_ms", "share", "retries_per_s")
-TIMESERIES_METRICS = (*_SUMMARY_METRICS, "in_flight")
+TIMESERIES_METRICS = (*_SUMMARY_METRICS, "p999_ms", "in_flight")
 """Values of ``timeseries().metric``."""
+
+_ADDED_COLUMNS = frozenset({"queued"})
+"""Float columns added after FORMAT_VERSION was last raised: NaN when a saved result lacks them."""
 
 RECOVERY_ERROR_RATE = 0.01
 """Default error-rate objective of a window in :meth:`Result.window_totals` (1 %)."""
@@ -344,7 +347,7 @@ class Result(HTMLRepr):
     ``timeseries()`` (long: one row per interval, route, version and metric)
         t_s float64 s (interval start; requests binned by completion time); route str;
         version str ('' except for ``share``); metric str; value float64. Metrics: ``rps`` 1/s,
-        ``success_ratio``, ``p50_ms``/``p90_ms``/``p99_ms`` ms, ``share`` (per version),
+        ``success_ratio``, ``p50_ms``/``p90_ms``/``p99_ms``/``p999_ms`` ms, ``share`` (per version),
         ``retries_per_s`` 1/s, ``in_flight`` (time-average requests in the system, Little's L).
 
     ``codes()`` (non-zero rows only)
@@ -670,8 +673,8 @@ class Result(HTMLRepr):
         response; NaN for an empty window); ``p99_ms`` float64 ms: the window's p99 for a
         single route, and with several routes the largest route p99 (an upper bound of the
         all-routes p99: a mixture has no more than 1 % of its mass above the largest of its
-        components' p99); ``p999_ms`` float64 ms, the same for the p99.9 when the recorder
-        reduces intervals to it, else NaN (the engines reduce each interval to p50/p90/p99).
+        components' p99); ``p999_ms`` float64 ms, the same for the p99.9 (NaN in results
+        saved before the engines reduced each interval to a p99.9).
         """
         config = self.meta.get("config", {})
         interval = float(config.get("interval_s", 0.0) or 0.0)
@@ -884,6 +887,10 @@ class Result(HTMLRepr):
                 )
             data: dict[str, list[Any]] = {}
             for column in columns:
+                if column.name not in raw and column.name in _ADDED_COLUMNS:
+                    # a result saved before the column existed: not measured then
+                    data[column.name] = [math.nan] * len(raw)
+                    continue
                 values = list(raw[column.name])
                 if column.dtype == "object":
                     values = [json.loads(v) for v in values]

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-PERCENTILES: Final = (50.0, 90.0, 99.0)
+PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9)
 """Percentiles reduced per route and interval, and reported per key."""
 
 IntArray = npt.NDArray[np.int64]

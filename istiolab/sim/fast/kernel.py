@@ -391,7 +391,7 @@ _U19 = np.uint64(19)
 _U2 = np.uint64(2)
 _INV53 = 1.0 / 9007199254740992.0
 _FLAG_BITS = 1 << N_FLAGS
-_PERCENTILES = (50.0, 90.0, 99.0)
+_PERCENTILES = (50.0, 90.0, 99.0, 99.9)  # as istiolab.sim.tallies.PERCENTILES
 
 
 @intrinsic
@@ -586,7 +586,7 @@ def _close_slot(live, live_k, live_rng, done_idx, r, slot):
     total = 0
     for i in range(lo, hi + 1):
         total += live[r, slot, i]
-    for p in range(3):
+    for p in range(4):
         target = max(np.int64(_PERCENTILES[p] * total / 100 + 0.5), 1)
         acc = 0
         for i in range(lo, hi + 1):
@@ -1758,13 +1758,16 @@ def run_until(
             if cap == 0.0:
                 cap = 1.0
             if nd_alive[nd] == 0:
+                # a lost node has no capacity (as the SimPy engine's sampler)
                 busy = 0.0
+                cap = 0.0
             ut_f[nd, 0, k] += busy
             ut_f[nd, 1, k] += cap
             ut_n[nd, k] += 1
         for p in range(st_i[SI_PODS]):
-            ut_f[n_nodes + p, 0, k] += pd_i[p, P_SRV_N]
-            ut_f[n_nodes + p, 1, k] += ve_i[pd_i[p, P_VERSION], VI_CONCURRENCY]
+            if pd_i[p, P_ALIVE] == 1 and pd_i[p, P_NODE_ALIVE] == 1:
+                ut_f[n_nodes + p, 0, k] += pd_i[p, P_SRV_N]
+                ut_f[n_nodes + p, 1, k] += ve_i[pd_i[p, P_VERSION], VI_CONCURRENCY]
             ut_n[n_nodes + p, k] += 1
         push(now + interval, K_SAMPLE, 0, 0, False)
 

@@ -200,7 +200,7 @@ class _State:
         s["live"] = np.zeros((n_r, kern.RING, counts_len), dtype=np.int64)
         s["live_k"] = np.full((n_r, kern.RING), -1, dtype=np.int64)
         s["live_rng"] = np.zeros((n_r, kern.RING, 2), dtype=np.int64)
-        s["done_idx"] = np.full((n_r, 3, n), -1, dtype=np.int64)
+        s["done_idx"] = np.full((n_r, len(PERCENTILES), n), -1, dtype=np.int64)
         s["ut_f"] = np.zeros((n_n + max_pods, 2, n))
         s["ut_n"] = np.zeros((n_n + max_pods, n), dtype=np.int64)
         s["up"] = np.zeros((max(1, n_c), max_pods, n_s, len(lay.TRY_FLAGS)), dtype=np.int64)
