@@ -127,7 +127,7 @@ def test_draw_can_be_projected(canary: Scenario, canary_result: Result) -> None:
     ax = topology.draw(canary, canary_result)
     names = [t for t in ax.texts if t.get_text().split("\n")[0] in ("webui/v1", "users", "canary")]
     assert names
-    assert all(t.get_fontsize() >= 12 for t in names)
+    assert all(float(t.get_fontsize()) >= 12 for t in names)
     arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
     assert all(t.get_zorder() > a.get_zorder() for t in names for a in arrows)
     legend = ax.get_legend()

@@ -498,7 +498,7 @@ def test_outlier_detection_timeline() -> None:
     step = r.meta["config"]["interval_s"]  # 0.1 s: time resolution of the codes
     window = 1.0
     for k, b in enumerate(bursts):
-        times = b["t_s"].repeat(b["count"]).tolist()
+        times = b["t_s"].repeat(b["count"].tolist()).tolist()
         assert len(times) >= consecutive
         fifth = times[consecutive - 1]
         assert times[-1] <= fifth + window + step + 1e-9, times
@@ -509,7 +509,7 @@ def test_outlier_detection_timeline() -> None:
         elif _harness.ENGINE == "simpy" and gap < window - step:
             assert len(times) > consecutive, times  # the held delivery: ~1 s more traffic
     for k in range(1, len(bursts)):
-        times = bursts[k - 1]["t_s"].repeat(bursts[k - 1]["count"]).tolist()
+        times = bursts[k - 1]["t_s"].repeat(bursts[k - 1]["count"].tolist()).tolist()
         ejected = float(times[consecutive - 1])  # the 5th 503 is in [ejected, +0.1 s)
         lo = math.ceil((ejected + base * k) / interval - 1e-9) * interval
         hi = math.ceil((ejected + step + base * k) / interval - 1e-9) * interval
