@@ -479,6 +479,34 @@ def _testers_verified(obj: Any) -> tuple[bool, str]:
     return True, ""
 
 
+def _httproute_canary(obj: Any) -> tuple[bool, str]:
+    """11: an HTTPRoute that sends 25 % of shop.example.com to web-v2 and 75 % to web-v1."""
+    from istiolab.config.validate import validate
+    from istiolab.envoy.compile import compile as compile_table
+    from istiolab.envoy.match import Request, explain
+
+    config = _config_of(obj)
+    if not any(r.kind == "HTTPRoute" for r in config):
+        return False, "the config has no HTTPRoute"
+    errors = [f.code for f in validate(config) if f.severity.value == "error"]
+    if errors:
+        return False, f"lint finds errors ({', '.join(errors)})"
+    table = compile_table(config)
+    for path in ("/", "/cart", "/api/orders"):
+        found = explain(table, Request(path=path, host="shop.example.com")).to_dict()
+        shares: dict[str, float] = {}
+        for d in found.get("destinations") or []:
+            name = str(d.get("host", "")).split(".")[0]
+            shares[name] = shares.get(name, 0.0) + float(d.get("percent") or 0.0)
+        if not shares:
+            return False, f"{path} on shop.example.com finds no route: is the route attached?"
+        if set(shares) != {"web-v1", "web-v2"}:
+            return False, f"{path} goes to {sorted(shares)}, not to web-v1 and web-v2"
+        if abs(shares["web-v2"] - 25.0) > 1e-6:
+            return False, f"{path} sends {shares['web-v2']:g} % to web-v2"
+    return True, ""
+
+
 TASKS: dict[str, Checker] = {
     "canary_share_lint": _canary_share_lint,
     "smallest_retries": _smallest_retries,
@@ -491,6 +519,7 @@ TASKS: dict[str, Checker] = {
     "narrow_ingress": _narrow_ingress,
     "survive_az_loss": _survive_az_loss,
     "testers_verified": _testers_verified,
+    "httproute_canary": _httproute_canary,
 }
 
 

@@ -65,7 +65,7 @@ def _fragments(text: str, size: int = 30) -> list[str]:
 
 
 def test_catalogue_matches_notebooks() -> None:
-    assert len(NAMES) == 11
+    assert len(NAMES) == 12
     for name in NAMES:
         used = set()
         for cell in _exercise_cells(name):
@@ -451,3 +451,41 @@ def test_panel_check_button_reads_the_state_and_reset_locks_again(
     broken = ex.panel(state={4: lambda: undefined_name})  # type: ignore[name-defined]  # noqa: F821
     broken.children[3].children[2].click()
     assert "NameError" in capsys.readouterr().out  # said, not raised
+
+
+def test_httproute_canary_task_reads_the_compiled_routes() -> None:
+    """11: the HTTPRoute must send a quarter of every path to web-v2, with lint clean."""
+    import istiolab
+
+    check = exercises.TASKS["httproute_canary"]
+    base = (NOTEBOOKS / "11_virtualservice_to_httproute.ipynb").read_text(encoding="utf-8")
+    assert "httproute_canary" not in base  # the check lives in the package, not the notebook
+
+    def config(backends: str, hostname: str = "shop.example.com") -> Any:
+        return istiolab.loads(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+            "metadata: {name: shop-gateway}\nspec:\n  gatewayClassName: istio\n"
+            f"  listeners: [{{name: http, port: 80, protocol: HTTP, hostname: {hostname}}}]\n"
+            "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+            "metadata: {name: web}\nspec:\n  parentRefs: [{name: shop-gateway}]\n"
+            f"  hostnames: [{hostname}]\n  rules:\n  - backendRefs: {backends}\n"
+            + "".join(
+                f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {n}}}\n"
+                f"spec: {{selector: {{app: {n}}}, ports: [{{name: http, port: 80}}]}}\n"
+                for n in ("web-v1", "web-v2")
+            )
+        )
+
+    v1 = "{name: web-v1, port: 80"
+    v2 = "{name: web-v2, port: 80"
+    assert check(config(f"[{v1}, weight: 3}}, {v2}, weight: 1}}]"))[0]
+    assert check(config(f"[{v1}, weight: 75}}, {v2}, weight: 25}}]"))[0]
+    ok, why = check(config(f"[{v1}}}]"))
+    assert not ok
+    assert "web-v1" in why
+    ok, why = check(config(f"[{v1}, weight: 50}}, {v2}, weight: 50}}]"))
+    assert not ok
+    assert "50 %" in why
+    ok, why = check(config(f"[{v1}, weight: 75}}, {v2}, weight: 25}}]", "other.example.com"))
+    assert not ok
+    assert "no route" in why
