@@ -226,6 +226,11 @@ class ErrorSpec(SimModel):
         first_n: The first N requests of each pod fail.
         start_s: Window start (None: from the beginning).
         end_s: Window end (None: to the end).
+        cost: What a failure costs the pod: ``service_time`` (default: the request queues and
+            is served in full, then fails, as an application that errors at the end of its
+            work) or ``none`` (it fails at once, without queueing or service time, as one that
+            rejects before doing any work, e.g. on a failed dependency check). ``none`` runs
+            on the SimPy engine only.
     """
 
     probability: float = Field(0.0, ge=0, le=1)
@@ -233,6 +238,7 @@ class ErrorSpec(SimModel):
     first_n: int = Field(0, ge=0)
     start_s: float | None = Field(None, ge=0)
     end_s: float | None = Field(None, ge=0)
+    cost: Literal["service_time", "none"] = "service_time"
 
 
 class AutoscaleSpec(SimModel):
@@ -285,6 +291,13 @@ class VersionSpec(SimModel):
         errors: Error models, applied in order.
         startup_s: Time from creation to ready.
         autoscale: A HorizontalPodAutoscaler for this version, or None.
+        on_cancel: What the pod does with a request whose try Envoy cancelled (a per-try or
+            route timeout resets the stream): ``finish`` (default: the application does not
+            notice and finishes the work, so the pod stays busy, which is what makes a
+            per-try timeout below the service time a retry storm) or ``stop`` (it notices and
+            drops the work at once, e.g. a gRPC server honouring cancellation; a request still
+            queued is dropped when it reaches a server). The sidecar's CPU is spent either way.
+            ``stop`` runs on the SimPy engine only.
     """
 
     name: str
@@ -296,6 +309,7 @@ class VersionSpec(SimModel):
     errors: list[ErrorSpec] = Field(default_factory=list)
     startup_s: float = Field(0.0, ge=0)
     autoscale: AutoscaleSpec | None = None
+    on_cancel: Literal["finish", "stop"] = "finish"
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -518,6 +532,10 @@ class Scenario(SimModel):
                 hpa = ver.autoscale
                 if hpa is not None and hpa.model_fields_set & _HPA_NODES:
                     out.append(f"services[{svc.name}].versions[{ver.name}].autoscale node capacity")
+                if ver.on_cancel != "finish":
+                    out.append(f"services[{svc.name}].versions[{ver.name}].on_cancel: stop")
+                if any(e.cost != "service_time" for e in ver.errors):
+                    out.append(f"services[{svc.name}].versions[{ver.name}].errors cost: none")
         return out
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:

@@ -34,10 +34,12 @@ class Pod:
 
     __slots__ = (
         "_errors",
+        "_fast_errors",
         "_rng_u",
         "_service",
         "_sidecar_cpu",
         "_sidecar_lat",
+        "_stop_on_cancel",
         "active",
         "alive",
         "az",
@@ -88,7 +90,11 @@ class Pod:
         self._service = service_time
         self._sidecar_cpu = sidecar_cpu
         self._sidecar_lat = sidecar_latency
-        self._errors: list[ErrorSpec] = list(version.errors)
+        # errors answered before any work (cost "none") are drawn before the queue; the others
+        # after the service time, as before (so the default draws the same random numbers)
+        self._errors: list[ErrorSpec] = [e for e in version.errors if e.cost == "service_time"]
+        self._fast_errors: list[ErrorSpec] = [e for e in version.errors if e.cost == "none"]
+        self._stop_on_cancel = version.on_cancel == "stop"
         self.extra_errors: list[tuple[float, float, float, int]] = []  # (start, end, p, status)
         self._rng_u = uniform
 
@@ -160,6 +166,11 @@ class Pod:
                 yield env.timeout(max(0.0, deadline - env.now))
                 return 504, "UT"
             yield env.timeout(pre_s)
+        if self._fast_errors:
+            status = self._error_status(self._fast_errors, self.served + 1, extra=False)
+            if status != 200:
+                self.served += 1
+                return (503, "UC") if status == 0 else (status, "")
         ev = self.server.acquire()
         if ev is not None:
             if deadline is None:
@@ -173,7 +184,8 @@ class Pod:
         if deadline is not None and env.now + t > deadline:
             left = env.now + t - deadline
             yield env.timeout(max(0.0, deadline - env.now))
-            env.process(self._finish_service(left))
+            # on_cancel "stop": the application notices the reset and drops the work
+            env.process(self._finish_service(0.0 if self._stop_on_cancel else left))
             return 504, "UT"
         if t > 0:
             yield env.timeout(t)
@@ -181,7 +193,7 @@ class Pod:
         self.served += 1
         if not self.alive:
             return 503, "UC"  # crashed while serving: the connection is reset
-        status = self._error_status()
+        status = self._error_status(self._errors, self.served)
         if status == 0:
             return 503, "UC"
         return status, ""
@@ -211,7 +223,7 @@ class Pod:
                 yield ev
         elif queued is not None:
             yield queued
-        t = self._service()
+        t = 0.0 if self._stop_on_cancel else self._service()
         if t > 0:
             yield env.timeout(t)
         self.server.release()
@@ -221,17 +233,20 @@ class Pod:
         """Response-path latency of this pod's sidecar (0 without a sidecar)."""
         return self._sidecar_lat() if self._sidecar_lat is not None else 0.0
 
-    def _error_status(self) -> int:
+    def _error_status(self, errors: list[ErrorSpec], ordinal: int, *, extra: bool = True) -> int:
+        """The status of the request that is the pod's *ordinal*-th (200 when none fails it)."""
         now = self.env.now
-        for e in self._errors:
+        for e in errors:
             if e.start_s is not None and now < e.start_s:
                 continue
             if e.end_s is not None and now >= e.end_s:
                 continue
-            if e.first_n and self.served <= e.first_n:
+            if e.first_n and ordinal <= e.first_n:
                 return e.status
             if e.probability > 0 and self._rng_u() < e.probability:
                 return e.status
+        if not extra:
+            return 200
         for start, end, p, status in self.extra_errors:
             if start <= now < end and self._rng_u() < p:
                 return status

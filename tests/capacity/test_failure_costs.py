@@ -1,0 +1,78 @@
+"""What a cancelled try and an injected error cost the pod (``on_cancel``, ``errors[].cost``).
+
+One pod of one server, 10 ms deterministic service, a per-try timeout of 5 ms and no retries:
+every try is cancelled half way. With ``on_cancel: finish`` (Envoy resets the stream, the
+application does not notice) the pod stays busy for the whole 10 ms of every request, so at
+60 req/s it is 60 % busy; with ``stop`` it drops the work at the reset and is busy 5 ms per
+request (30 %). An error model with ``cost: none`` answers at once: its 503s take no server
+time and come back faster than the service time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from istiolab.sim.engine import simulate
+from istiolab.sim.scenario import scenario_from_dict
+
+from ._scenarios import ZERO_NET, rules
+
+
+def _scenario(version: dict[str, Any], timeout: str | None) -> dict[str, Any]:
+    spec = rules({"attempts": 0})
+    if timeout is not None:
+        spec["inline"][1]["spec"]["http"][0]["timeout"] = timeout
+    return {
+        "name": "costs",
+        "run": {"duration_s": 60.0, "warmup_s": 5.0},
+        "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": 60}}],
+        "aws": ZERO_NET,
+        "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
+        "services": [
+            {
+                "name": "api",
+                "versions": [{"name": "v1", "replicas": 1, "service_time": "det(10ms)", **version}],
+            }
+        ],
+        "rules": spec,
+    }
+
+
+def _backend_rho(result: Any) -> float:
+    rho = result.totals()["rho"]
+    return float(next(v for k, v in rho.items() if k.startswith("backend/")))
+
+
+@pytest.mark.parametrize(("on_cancel", "busy"), [("finish", 0.60), ("stop", 0.30)])
+def test_a_cancelled_try_keeps_the_pod_busy_only_with_finish(on_cancel: str, busy: float) -> None:
+    res = simulate(scenario_from_dict(_scenario({"on_cancel": on_cancel}, "5ms")), seed=1)
+    totals = res.totals()
+    assert totals["success_ratio"] == 0.0  # every try times out (504 UT)
+    # constant arrivals 16.7 ms apart, deterministic 10 ms: no queue, ρ exact to a request
+    assert _backend_rho(res) == pytest.approx(busy, abs=0.01)
+
+
+def test_stop_falls_back_to_simpy_on_the_auto_engine() -> None:
+    sc = scenario_from_dict(_scenario({"on_cancel": "stop"}, "5ms"))
+    assert any("on_cancel" in f for f in sc.simpy_only_features())
+
+
+@pytest.mark.parametrize(
+    ("cost", "busy", "fast_503"), [("service_time", 0.60, False), ("none", 0.30, True)]
+)
+def test_an_injected_error_costs_service_time_only_by_default(
+    cost: str, busy: float, fast_503: bool
+) -> None:
+    errors = [{"probability": 0.5, "status": 503, "cost": cost}]
+    res = simulate(scenario_from_dict(_scenario({"errors": errors}, None)), seed=2)
+    totals = res.totals()
+    assert totals["success_ratio"] == pytest.approx(0.5, abs=0.03)
+    assert _backend_rho(res) == pytest.approx(busy, abs=0.03)
+    # the failures' latency: at once with cost none, the full 10 ms otherwise
+    if fast_503:
+        assert totals["success_p50_ms"] == pytest.approx(10.0, rel=0.05)
+        assert totals["mean_ms"] < 7.5  # half the requests take ~0 ms
+    else:
+        assert totals["mean_ms"] == pytest.approx(10.0, rel=0.05)
