@@ -427,22 +427,53 @@ class _Run:
     # -- processes -------------------------------------------------------------------------
 
     def client(self, index: int) -> Generator[Any, Any, None]:
-        sc, env = self.sc, self.env
-        spec = sc.traffic[index]
+        spec = self.sc.traffic[index]
         if spec.client is not None:
-            yield from self.modelled_client(spec, spec.client)
+            state = _ClientState(
+                self.lb, spec, spec.client, uniform_sampler(self.rng(f"traffic/{spec.name}/client"))
+            )
+
+            def modelled(req: SimRequest, now: float) -> None:
+                req.zonal = True
+                start_flow(self.client_request(req, state))
+
+            yield from self._arrivals(spec, modelled)
             return
+        u = uniform_sampler(self.rng(f"traffic/{spec.name}/connections"))
+        keepalive = spec.connections.mode == "keepalive"
+        pool: list[Connection | None] = [None] * (spec.connections.pool_size if keepalive else 0)
+        lifetime = spec.connections.lifetime_s
+        cap = spec.connections.requests_per_connection
+
+        def idealised(req: SimRequest, now: float) -> None:
+            conn = None
+            if keepalive:
+                slot = int(u() * len(pool))
+                conn = pool[slot]
+                if (
+                    conn is None
+                    or (lifetime is not None and now - conn.created >= lifetime)
+                    or (cap is not None and conn.requests >= cap)
+                    or not conn.target.healthy
+                    or not conn.target.node.alive
+                ):
+                    conn = pool[slot] = self.lb.new_connection(req)
+                conn.requests += 1
+            start_flow(self.request(req, conn))
+
+        yield from self._arrivals(spec, idealised)
+
+    def _arrivals(
+        self, spec: TrafficSpec, start: Callable[[SimRequest, float], None]
+    ) -> Generator[Any, Any, None]:
+        """A traffic source's arrivals: each request is made and handed to *start*."""
+        sc, env = self.sc, self.env
         arrivals = Arrivals(
             spec.arrival, self.rng(f"traffic/{spec.name}/arrivals"), base_dir=sc.base_dir
         )
         factory = RequestFactory(
             spec, self.rng(f"traffic/{spec.name}/requests"), azs=list(sc.ingress.azs)
         )
-        u = uniform_sampler(self.rng(f"traffic/{spec.name}/connections"))
-        keepalive = spec.connections.mode == "keepalive"
-        pool: list[Connection | None] = [None] * (spec.connections.pool_size if keepalive else 0)
-        lifetime = spec.connections.lifetime_s
-        cap = spec.connections.requests_per_connection
         counter = self._ids
         default_az = sc.ingress.azs[0]
         warmup = sc.run.warmup_s
@@ -470,61 +501,7 @@ class _Run:
                 attrs.source_ip,
                 attrs.az or default_az,
             )
-            conn = None
-            if keepalive:
-                slot = int(u() * len(pool))
-                conn = pool[slot]
-                if (
-                    conn is None
-                    or (lifetime is not None and now - conn.created >= lifetime)
-                    or (cap is not None and conn.requests >= cap)
-                    or not conn.target.healthy
-                    or not conn.target.node.alive
-                ):
-                    conn = pool[slot] = self.lb.new_connection(req)
-                conn.requests += 1
-            start_flow(self.request(req, conn))
-
-    def modelled_client(self, spec: TrafficSpec, cs: ClientSpec) -> Generator[Any, Any, None]:
-        """Arrivals of a traffic source with a client model (``traffic[].client``)."""
-        sc, env = self.sc, self.env
-        arrivals = Arrivals(
-            spec.arrival, self.rng(f"traffic/{spec.name}/arrivals"), base_dir=sc.base_dir
-        )
-        factory = RequestFactory(
-            spec, self.rng(f"traffic/{spec.name}/requests"), azs=list(sc.ingress.azs)
-        )
-        state = _ClientState(
-            self.lb, spec, cs, uniform_sampler(self.rng(f"traffic/{spec.name}/client"))
-        )
-        counter = self._ids
-        default_az = sc.ingress.azs[0]
-        warmup = sc.run.warmup_s
-        limit = budget.SIM_MAX_IN_FLIGHT
-        while True:
-            gap = arrivals.next_gap(env.now)
-            if gap is None:
-                return
-            yield env.timeout(gap)
-            now = env.now
-            attrs = factory.make(now)
-            if now >= warmup:
-                self.started += 1
-            if self.in_flight >= limit:
-                if now >= warmup:
-                    self.rejected += 1
-                continue
-            req = SimRequest(
-                next(counter),
-                attrs.path,
-                attrs.method,
-                attrs.host,
-                attrs.headers,
-                attrs.source_ip,
-                attrs.az or default_az,
-            )
-            req.zonal = True
-            start_flow(self.client_request(req, state))
+            start(req, now)
 
     def client_request(self, req: SimRequest, st: _ClientState) -> Generator[Any, Any, None]:
         """One request of a modelled client: tries, timeouts, back-offs, then one row."""
