@@ -219,6 +219,20 @@ def _config_of(obj: Any) -> Any:
     raise TypeError(f"expected a RuleDesigner or a ConfigSet, got {type(obj).__name__}")
 
 
+def _cookie_misroute(table: Any, wanted: dict[str, str]) -> str:
+    """'' when each cookie header of *wanted* reaches its subset of webui, else what went wrong."""
+    from istiolab.envoy.match import Request, explain
+
+    for cookie, subset in wanted.items():
+        headers = {"cookie": cookie} if cookie else {}
+        found = explain(table, Request(path="/", host="webui", headers=headers)).to_dict()
+        got = {d.get("subset") for d in found.get("destinations") or []}
+        if got != {subset}:
+            shown = cookie or "(no cookie)"
+            return f"the cookie header {shown!r} goes to {sorted(map(str, got))}"
+    return ""
+
+
 def _canary_share_lint(obj: Any) -> tuple[bool, str]:
     """02: v2 gets a quarter of the requests and the rules pass lint under Istio 1.14."""
     from istiolab.config.validate import validate
@@ -241,7 +255,6 @@ def _canary_share_lint(obj: Any) -> tuple[bool, str]:
 def _beta_testers(obj: Any) -> tuple[bool, str]:
     """03: beta users and testers reach v2, in any browser's cookie header; nobody else does."""
     from istiolab.envoy.compile import compile as compile_table
-    from istiolab.envoy.match import Request, explain
 
     table = compile_table(_config_of(obj), "1.24")
     wanted = {
@@ -254,14 +267,8 @@ def _beta_testers(obj: Any) -> tuple[bool, str]:
         "user=testers": "v1",
         "": "v1",
     }
-    for cookie, subset in wanted.items():
-        headers = {"cookie": cookie} if cookie else {}
-        dests = explain(table, Request(path="/", host="webui", headers=headers)).to_dict()
-        got = {d.get("subset") for d in dests.get("destinations") or []}
-        if got != {subset}:
-            shown = cookie or "(no cookie)"
-            return False, f"the cookie header {shown!r} goes to {sorted(map(str, got))}"
-    return True, ""
+    wrong = _cookie_misroute(table, wanted)
+    return (False, wrong) if wrong else (True, "")
 
 
 def _gentle_drill(obj: Any) -> tuple[bool, str]:
@@ -450,7 +457,6 @@ def _survive_az_loss(obj: Any) -> tuple[bool, str]:
 def _testers_verified(obj: Any) -> tuple[bool, str]:
     """09: the testers (not the beta users) reach v2, and Envoy agreed on these very rules."""
     from istiolab.envoy.compile import compile as compile_table
-    from istiolab.envoy.match import Request, explain
 
     if not hasattr(obj, "report") or not callable(getattr(obj, "config", None)):
         return False, f"pass the VerifyPanel, not a {type(obj).__name__}"
@@ -464,13 +470,9 @@ def _testers_verified(obj: Any) -> tuple[bool, str]:
         "theme=dark; user=u17": "v1",
         "": "v1",
     }
-    for cookie, subset in wanted.items():
-        headers = {"cookie": cookie} if cookie else {}
-        found = explain(table, Request(path="/", host="webui", headers=headers)).to_dict()
-        got = {d.get("subset") for d in found.get("destinations") or []}
-        if got != {subset}:
-            shown = cookie or "(no cookie)"
-            return False, f"the cookie header {shown!r} goes to {sorted(map(str, got))}"
+    wrong = _cookie_misroute(table, wanted)
+    if wrong:
+        return False, wrong
     if obj.report is None:
         why = f" (last try: {obj.error})" if getattr(obj, "error", "") else ""
         return False, f"the rules are right: now press Verify on Envoy{why}"
