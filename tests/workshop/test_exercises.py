@@ -87,13 +87,18 @@ def test_no_why_in_notebook_source_or_outputs(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_no_expected_value_in_exercise_cells(name: str) -> None:
     literals = set()
+    single: set[Any] = set()  # answers that are one string, or a number of two digits or more
     for n, item in CATALOGUE[name].items():
         if "expected" in item:
             literals.add(item["expected"])
         answer = SOLUTIONS[name].get(f"answer_{n}", "")
         # an answer that is an expression of the notebook's objects is not a value
         with contextlib.suppress(ValueError, SyntaxError):
-            literals.add(repr(ast.literal_eval(answer)))
+            value = ast.literal_eval(answer)
+            literals.add(repr(value))
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if isinstance(value, str) or (number and len(repr(value)) > 1):
+                single.add(value)
     cells = _exercise_cells(name)
     for cell in cells:
         tree = ast.parse(cell.source)
@@ -107,6 +112,10 @@ def test_no_expected_value_in_exercise_cells(name: str) -> None:
                     f"{name}: a literal expected value in {ast.unparse(call)}"
                 )
         # Small integers are everywhere (exercise numbers, indexes): look for longer literals.
+        # A single string or number is compared token by token (a regex on untokenized code
+        # missed '"VirtualService"and', as untokenize glues the next keyword to a string).
+        for value in _literal_tokens(cell.source):
+            assert value not in single, f"{name}: {value!r} is written in an exercise cell"
         code = re.sub(r"ex\.check\(\d+,", "", _code_only(cell.source))
         for value in (v for v in literals if len(v) > 1):
             for form in {value, value.replace("'", '"')}:
@@ -118,7 +127,19 @@ def test_no_expected_value_in_exercise_cells(name: str) -> None:
         assert cell.get("outputs", []) == []
 
 
+def _literal_tokens(source: str) -> list[Any]:
+    """The values of the string and number tokens of *source* (comments are not tokens)."""
+    values = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in (tokenize.STRING, tokenize.NUMBER):
+            with contextlib.suppress(ValueError, SyntaxError):
+                values.append(ast.literal_eval(tok.string))
+    return values
+
+
 def test_the_literal_scan_catches_a_planted_value() -> None:
+    assert "VirtualService" in _literal_tokens('ok = kind == "VirtualService"and True  # "Gateway"')
+    assert "Gateway" not in _literal_tokens('x = 1  # "Gateway"')
     code = _code_only('answer_2 = None  # "public" or "private"\nex.check(2, answer_2, 90)')
     assert re.search(r"(?<![\w.])90(?![\w.])", code)
     assert "public" not in code
