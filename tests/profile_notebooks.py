@@ -4,8 +4,11 @@ Usage (from the repository root, or with any Python that has nbclient, ipykernel
 
     .venv/bin/python tests/profile_notebooks.py [--json OUT] [--cells] notebooks/0*.ipynb
 
-For each notebook: the Run All wall time (kernel start included), the kernel start time (until
-the first cell starts), the slowest cells, the peak of the summed RSS of the kernel and every
+For each notebook: the Run All wall time (kernel start included), the CPU time of the kernel and
+every process it started and waited for (user + system, from ``getrusage(RUSAGE_CHILDREN)`` once
+the kernel has exited: on a one-CPU Binder Run All takes at least that long, and unlike wall time
+it does not grow with what else runs on the machine), the kernel start time (until the first cell
+starts), the slowest cells, the peak of the summed RSS of the kernel and every
 process it started (sampled every 0.05 s), and the processes of that tree still alive once the
 kernel has been shut down (there must be none). Prints one JSON object per notebook and, with
 ``--json``, writes the list to a file. ``tests/test_binder.py`` runs this script in the Binder
@@ -19,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import threading
 import time
 from pathlib import Path
@@ -70,6 +74,12 @@ class TreeSampler:
         return left
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have exited and were waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _stamp(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -83,8 +93,8 @@ def profile(path: Path, *, prepare: Any = None, timeout_s: int = 120) -> dict[st
         timeout_s: Per-cell timeout.
 
     Returns:
-        ``notebook``, ``wall_s``, ``kernel_start_s``, ``peak_rss_mb``, ``cells`` (index, seconds,
-        first line, slowest first), ``errors`` and ``left_running``.
+        ``notebook``, ``wall_s``, ``cpu_s``, ``kernel_start_s``, ``peak_rss_mb``, ``cells``
+        (index, seconds, first line, slowest first), ``errors`` and ``left_running``.
     """
     nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     if prepare is not None:
@@ -97,11 +107,13 @@ def profile(path: Path, *, prepare: Any = None, timeout_s: int = 120) -> dict[st
         record_timing=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
+    cpu_before = _children_cpu_s()
     start = time.time()
     with TreeSampler() as tree:
         client.execute()
     wall = time.time() - start
     time.sleep(0.5)  # the kernel's shutdown is asynchronous to its last reply
+    cpu_s = _children_cpu_s() - cpu_before
     cells, first = [], None
     for i, cell in enumerate(nb.cells):
         timing = cell.get("metadata", {}).get("execution", {})
@@ -120,6 +132,7 @@ def profile(path: Path, *, prepare: Any = None, timeout_s: int = 120) -> dict[st
     return {
         "notebook": path.stem,
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu_s, 2),
         "kernel_start_s": round((first or start) - start, 2),
         "peak_rss_mb": round(tree.peak_bytes / 2**20, 1),
         "cells": sorted(cells, key=lambda c: -c["s"]),

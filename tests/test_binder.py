@@ -9,9 +9,11 @@ and every process it started (sampled; on Binder the Jupyter server adds about 1
 processes of that tree still alive after the kernel stopped. Numbers go to ``build/binder.json``
 and the output; ``docs/trainer-guide.md`` quotes them.
 
-Budgets: each notebook at most 300 MiB and nothing left running (issue 15); time is asserted at
-what is honest on a shared 2-core machine (``LIMIT_NOTEBOOK_S``, ``LIMIT_TOTAL_S``): the goal of
-10 s a notebook and 90 s in all holds on an idle machine, not under a load average of 6.
+Budgets (issue 15): each notebook at most 300 MiB, nothing left running, and at most 10 s of CPU
+for its kernel and every process the kernel started (user + system, kernel start included), 90 s
+in all. CPU time is what Run All costs on Binder's one CPU, and unlike wall time it does not grow
+with the load of this shared 2-core machine (a CI run doubles or triples wall times); wall time is
+asserted too, with room for that load (``LIMIT_NOTEBOOK_S``, ``LIMIT_TOTAL_S``).
 
 Needs the package index (about 40 s with a warm pip cache, 1–2 min without) and compiles the
 fast engine in ``postBuild`` (1–4 min). Marked ``slow``.
@@ -31,8 +33,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_RSS_MB = 300.0  # each notebook's kernel and children (issue 15)
-LIMIT_NOTEBOOK_S = 30.0  # each notebook; the goal is 10 s, see the module docstring
-LIMIT_TOTAL_S = 200.0  # every notebook; the goal is 90 s
+LIMIT_CPU_S = 10.0  # each notebook's kernel and children, CPU seconds (issue 15)
+LIMIT_CPU_TOTAL_S = 90.0  # every notebook (issue 15)
+LIMIT_NOTEBOOK_S = 30.0  # wall, each notebook: 10 s of CPU under the load of a CI run
+LIMIT_TOTAL_S = 200.0  # wall, every notebook
 COPY = ("binder", "istiolab", "notebooks", "sim", "examples", "pyproject.toml", "README.md")
 PROFILER = Path(__file__).with_name("profile_notebooks.py")
 
@@ -136,22 +140,30 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         "total_s": round(total_s, 1),
         "notebooks": rows,
     }
+    cpu_total_s = sum(row["cpu_s"] for row in rows)
+    metrics["cpu_total_s"] = round(cpu_total_s, 1)
     (ROOT / "build").mkdir(exist_ok=True)
     (ROOT / "build" / "binder.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"\nbinder emulation: build {build_s:.0f} s, load average {load[0]:.1f}")
-    print(f"{'notebook':<34} {'Run All s':>9} {'kernel s':>8} {'peak MiB':>8}  slowest cell")
+    print(
+        f"{'notebook':<34} {'Run All s':>9} {'CPU s':>6} {'kernel s':>8} {'peak MiB':>8}"
+        "  slowest cell"
+    )
     for row in rows:
         cell = row["cells"][0] if row["cells"] else {"cell": "-", "s": 0.0}
         print(
-            f"{row['notebook']:<34} {row['wall_s']:>9.1f} {row['kernel_start_s']:>8.1f} "
-            f"{row['peak_rss_mb']:>8.0f}  [{cell['cell']}] {cell['s']:.1f} s"
+            f"{row['notebook']:<34} {row['wall_s']:>9.1f} {row['cpu_s']:>6.1f} "
+            f"{row['kernel_start_s']:>8.1f} {row['peak_rss_mb']:>8.0f}  [{cell['cell']}] "
+            f"{cell['s']:.1f} s"
         )
-    print(f"{'all':<34} {total_s:>9.1f}")
+    print(f"{'all':<34} {total_s:>9.1f} {cpu_total_s:>6.1f}")
 
     for row in rows:
         name = row["notebook"]
         assert row["errors"] == [], f"{name}: {row['errors']}"
         assert row["left_running"] == [], f"{name} left processes running: {row['left_running']}"
         assert row["peak_rss_mb"] <= LIMIT_RSS_MB, f"{name} peaked at {row['peak_rss_mb']} MiB"
+        assert row["cpu_s"] <= LIMIT_CPU_S, f"{name} used {row['cpu_s']} s of CPU"
         assert row["wall_s"] <= LIMIT_NOTEBOOK_S, f"{name} took {row['wall_s']} s"
+    assert cpu_total_s <= LIMIT_CPU_TOTAL_S, f"the notebooks used {cpu_total_s:.0f} s of CPU"
     assert total_s <= LIMIT_TOTAL_S, f"the notebooks took {total_s:.0f} s in all"
