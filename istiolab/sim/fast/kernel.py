@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -422,6 +423,20 @@ def _borrow(typingctx, arr):
     return arr(arr), codegen
 
 
+@intrinsic
+def _bit_length(typingctx, x):
+    """``int.bit_length`` of a non-negative int64: one ``lzcnt`` (frexp is a libm call)."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[0], sig.args[0], types.int64)
+        zeros = builder.ctlz(v, ir.Constant(ir.IntType(1), 0))
+        return builder.sub(ir.Constant(ir.IntType(64), 64), zeros)
+
+    return types.int64(x), codegen
+
+
 @njit(cache=True)
 def _uniform(rs, s):
     """xoshiro256+ : U[0, 1) from stream *s* (53 random bits)."""
@@ -512,14 +527,24 @@ def _hdr_index(seconds, highest, unit, half_mag, half_count, mask):
         us = np.int64(0)
     if us > highest:
         us = highest
-    _, bit_length = math.frexp(float(us | mask))
-    bucket = np.int64(bit_length) - unit - (half_mag + 1)
+    # the bit length of us | mask, as HdrLayout takes it from frexp (exact: us < 2**53)
+    bucket = _bit_length(us | mask) - unit - (half_mag + 1)
     sub_bucket = us >> (bucket + unit)
     return ((bucket + 1) << half_mag) + sub_bucket - half_count
 
 
+# A heap entry is a time in h_t[i] and three ints in h_i[3 i : 3 i + 3]: its sequence number,
+# its key (kind and payload) and its aux. Two arrays rather than four keep the sift loops in
+# registers; the indices are cast to unsigned, which tells numba they are never negative (a
+# signed index costs a wrap-around test on every access). (time, sequence) is unique, so the
+# pops come in the same order whatever the heap's layout.
+H_SEQ = 0
+H_KEY = 1
+H_AUX = 2
+
+
 @njit(cache=True)
-def _push(h_t, h_s, h_k, h_a, st_i, count, t, key, aux, low):
+def _push(h_t, h_i, st_i, count, t, key, aux, low):
     """Insert an event into the binary heap ordered by (time, sequence); st_i[count] is its size."""
     n = st_i[count]
     seq = st_i[SI_SEQ]
@@ -529,52 +554,55 @@ def _push(h_t, h_s, h_k, h_a, st_i, count, t, key, aux, low):
     i = n
     while i > 0:
         parent = (i - 1) >> 1
-        pt = h_t[parent]
-        if pt < t or (pt == t and h_s[parent] < seq):
+        pt = h_t[np.uint64(parent)]
+        if pt < t or (pt == t and h_i[np.uint64(3 * parent)] < seq):
             break
-        h_t[i] = pt
-        h_s[i] = h_s[parent]
-        h_k[i] = h_k[parent]
-        h_a[i] = h_a[parent]
+        h_t[np.uint64(i)] = pt
+        h_i[np.uint64(3 * i)] = h_i[np.uint64(3 * parent)]
+        h_i[np.uint64(3 * i + 1)] = h_i[np.uint64(3 * parent + 1)]
+        h_i[np.uint64(3 * i + 2)] = h_i[np.uint64(3 * parent + 2)]
         i = parent
-    h_t[i] = t
-    h_s[i] = seq
-    h_k[i] = key
-    h_a[i] = aux
+    h_t[np.uint64(i)] = t
+    h_i[np.uint64(3 * i)] = seq
+    h_i[np.uint64(3 * i + 1)] = key
+    h_i[np.uint64(3 * i + 2)] = aux
     st_i[count] = n + 1
 
 
 @njit(cache=True)
-def _pop(h_t, h_s, h_k, h_a, st_i, count):
+def _pop(h_t, h_i, st_i, count):
     """Remove the heap's root (the caller has read it); st_i[count] is its size."""
     n = st_i[count] - 1
     st_i[count] = n
-    t = h_t[n]
-    s = h_s[n]
-    k = h_k[n]
-    a = h_a[n]
+    t = h_t[np.uint64(n)]
+    s = h_i[np.uint64(3 * n)]
+    k = h_i[np.uint64(3 * n + 1)]
+    a = h_i[np.uint64(3 * n + 2)]
     i = 0
     while True:
         child = 2 * i + 1
         if child >= n:
             break
-        if child + 1 < n and (
-            h_t[child + 1] < h_t[child]
-            or (h_t[child + 1] == h_t[child] and h_s[child + 1] < h_s[child])
-        ):
-            child += 1
-        ct = h_t[child]
-        if ct > t or (ct == t and h_s[child] > s):
+        ct = h_t[np.uint64(child)]
+        cs = h_i[np.uint64(3 * child)]
+        if child + 1 < n:
+            rt = h_t[np.uint64(child + 1)]
+            rs = h_i[np.uint64(3 * child + 3)]
+            if rt < ct or (rt == ct and rs < cs):
+                child += 1
+                ct = rt
+                cs = rs
+        if ct > t or (ct == t and cs > s):
             break
-        h_t[i] = ct
-        h_s[i] = h_s[child]
-        h_k[i] = h_k[child]
-        h_a[i] = h_a[child]
+        h_t[np.uint64(i)] = ct
+        h_i[np.uint64(3 * i)] = cs
+        h_i[np.uint64(3 * i + 1)] = h_i[np.uint64(3 * child + 1)]
+        h_i[np.uint64(3 * i + 2)] = h_i[np.uint64(3 * child + 2)]
         i = child
-    h_t[i] = t
-    h_s[i] = s
-    h_k[i] = k
-    h_a[i] = a
+    h_t[np.uint64(i)] = t
+    h_i[np.uint64(3 * i)] = s
+    h_i[np.uint64(3 * i + 1)] = k
+    h_i[np.uint64(3 * i + 2)] = a
 
 
 @njit(cache=True)
@@ -600,17 +628,6 @@ def _close_slot(live, live_k, live_rng, done_idx, r, slot):
 
 
 @njit(cache=True)
-def _add_hist(hist, row_sum, row_max, st_i, row, seconds, highest, unit, half_mag, half_count,
-              mask):  # fmt: skip
-    if seconds * 1e6 > highest:
-        st_i[SI_CLAMPED] += 1
-    hist[row, _hdr_index(seconds, highest, unit, half_mag, half_count, mask)] += 1
-    row_sum[row] += seconds
-    if seconds > row_max[row]:
-        row_max[row] = seconds
-
-
-@njit(cache=True)
 def run_until(
     until,
     # static
@@ -620,7 +637,7 @@ def run_until(
     status_of, key_of, key_stage,
     # state
     st_i, st_f, rs, pod_stream_at, up_stream_at, tr_stream_at,
-    h_t, h_s, h_k, h_a, d_t, d_s, d_k, d_a, dr_t, dr_s, dr_k, dr_a,
+    h_t, h_i, d_t, d_i, dr_t, dr_i,
     rq_f, rq_i, rq_tried, req_free, jb_i, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
@@ -676,17 +693,11 @@ def run_until(
     st_f = _borrow(st_f)
     rs = _borrow(rs)
     h_t = _borrow(h_t)
-    h_s = _borrow(h_s)
-    h_k = _borrow(h_k)
-    h_a = _borrow(h_a)
+    h_i = _borrow(h_i)
     d_t = _borrow(d_t)
-    d_s = _borrow(d_s)
-    d_k = _borrow(d_k)
-    d_a = _borrow(d_a)
+    d_i = _borrow(d_i)
     dr_t = _borrow(dr_t)
-    dr_s = _borrow(dr_s)
-    dr_k = _borrow(dr_k)
-    dr_a = _borrow(dr_a)
+    dr_i = _borrow(dr_i)
     rq_f = _borrow(rq_f)
     rq_i = _borrow(rq_i)
     rq_tried = _borrow(rq_tried)
@@ -785,7 +796,7 @@ def run_until(
 
     # -- event heap: (time, sequence) order, as SimPy's (time, priority, id) -----------------
     def push(t, kind, payload, aux, low):
-        _push(h_t, h_s, h_k, h_a, st_i, SI_HEAP, t, kind + (payload << K_BITS), aux, low)
+        _push(h_t, h_i, st_i, SI_HEAP, t, kind + (payload << K_BITS), aux, low)
 
     def push_deadline(t, q, a):
         """Schedule a try's deadline (see the merge in the loop below).
@@ -799,12 +810,12 @@ def run_until(
             seq = st_i[SI_SEQ]
             st_i[SI_SEQ] = seq + 1
             dr_t[end] = t
-            dr_s[end] = seq + LOW_PRIORITY
-            dr_k[end] = K_DEADLINE + (q << K_BITS)
-            dr_a[end] = a
+            dr_i[3 * end + H_SEQ] = seq + LOW_PRIORITY
+            dr_i[3 * end + H_KEY] = K_DEADLINE + (q << K_BITS)
+            dr_i[3 * end + H_AUX] = a
             st_i[SI_RING_END] = end + 1
         else:
-            _push(d_t, d_s, d_k, d_a, st_i, SI_DHEAP, t, K_DEADLINE + (q << K_BITS), a, True)
+            _push(d_t, d_i, st_i, SI_DHEAP, t, K_DEADLINE + (q << K_BITS), a, True)
 
     def then(work, x, status, flag):
         """Continue with *work* on *x* once the current step returns (a tail call).
@@ -821,6 +832,9 @@ def run_until(
     def draw(stream, d):
         if d < 0:
             return 0.0  # a zero cost: no draw at all, as the SimPy engine skips the stage
+        if dists[d, 0] == D_DET:
+            # most costs are fixed: skip the call into _draw (the same value, no random draw)
+            return dists[d, 1] + dists[d, 3]
         return _draw(dists, emp, rs, stream, d)
 
     def uni(stream):
@@ -833,14 +847,14 @@ def run_until(
                 if live_k[r, slot] >= 0 and live_k[r, slot] < b:
                     _close_slot(live, live_k, live_rng, done_idx, r, slot)
 
-    def interval_latency(r, k, seconds):
+    def interval_latency(r, k, idx):
+        """Count a latency (its counts index *idx*) in interval *k*'s histogram of route *r*."""
         if k > st_i[SI_MAX_K]:
             st_i[SI_MAX_K] = k
             close_before(k - GRACE)
         if k < st_i[SI_MAX_K] - GRACE:
             st_i[SI_LATE] += 1  # its percentiles are already reduced (Metrics counts it late)
             return
-        idx = _hdr_index(seconds, highest, unit, half_mag, half_count, mask)
         slot = k % RING
         if live_k[r, slot] != k:
             if live_k[r, slot] >= 0:
@@ -854,9 +868,21 @@ def run_until(
         if idx > live_rng[r, slot, 1]:
             live_rng[r, slot, 1] = idx
 
-    def add_hist(row, seconds):
-        _add_hist(hist, row_sum, row_max, st_i, row, seconds, highest, unit, half_mag,
-                  half_count, mask)  # fmt: skip
+    def hdr(seconds):
+        return _hdr_index(seconds, highest, unit, half_mag, half_count, mask)
+
+    def add_hist(row, seconds, idx):
+        """Count *seconds* (its counts index *idx*) in histogram row *row*.
+
+        Inlined here rather than a compiled function of its own: a call passes every array
+        as a dozen arguments and increments and decrements their reference counts.
+        """
+        if seconds * 1e6 > highest:
+            st_i[SI_CLAMPED] += 1
+        hist[row, idx] += 1
+        row_sum[row] += seconds
+        if seconds > row_max[row]:
+            row_max[row] = seconds
 
     def record(q):
         now = st_f[SF_NOW]
@@ -917,7 +943,8 @@ def run_until(
                 hi = min(t_end, (j + 1) * interval, duration)
                 if hi > lo:
                     se_busy[r, j] += hi - lo
-        interval_latency(r, k, latency)
+        idx = hdr(latency)  # one index for the latency's three histograms
+        interval_latency(r, k, idx)
         if t0 < warmup:
             return
         key = key_of[(r * (n_clusters + 1) + c) * (n_labels + 1) + lab]
@@ -933,16 +960,15 @@ def run_until(
                 if flags & (1 << b):
                     key_st[key, KS_FLAGS + b] += 1
         base = key_stage[key * 4]
-        add_hist(base, latency)
+        add_hist(base, latency, idx)
         n_tries = rq_i[q, R_UPSTREAM]
         tries[n_tries] += 1
         if ok == 1:
-            idx = _hdr_index(latency, highest, unit, half_mag, half_count, mask)
             ok_hist[idx] += 1
             ok_tries[n_tries, idx] += 1
-        add_hist(base + 1, lb_s)
-        add_hist(base + 2, ingress_s)
-        add_hist(base + 3, route_s)
+        add_hist(base + 1, lb_s, hdr(lb_s))
+        add_hist(base + 2, ingress_s, hdr(ingress_s))
+        add_hist(base + 3, route_s, hdr(route_s))
         ig[node, 0] += 1
         ig[node, 1] += ok
 
@@ -1947,9 +1973,8 @@ def run_until(
             end = st_i[SI_RING_END]
             for i in range(head, end):  # slide the live entries to the front
                 dr_t[i - head] = dr_t[i]
-                dr_s[i - head] = dr_s[i]
-                dr_k[i - head] = dr_k[i]
-                dr_a[i - head] = dr_a[i]
+                for f in range(3):
+                    dr_i[3 * (i - head) + f] = dr_i[3 * i + f]
             st_i[SI_RING_HEAD] = 0
             st_i[SI_RING_END] = end - head
         if st_i[SI_CODES] + 4 > codes.shape[0]:
@@ -1967,30 +1992,30 @@ def run_until(
         if st_i[SI_HEAP] > 0:
             src = 0
             t = h_t[0]
-            seq = h_s[0]
-        if st_i[SI_DHEAP] > 0 and (src < 0 or d_t[0] < t or (d_t[0] == t and d_s[0] < seq)):
+            seq = h_i[H_SEQ]
+        if st_i[SI_DHEAP] > 0 and (src < 0 or d_t[0] < t or (d_t[0] == t and d_i[H_SEQ] < seq)):
             src = 1
             t = d_t[0]
-            seq = d_s[0]
+            seq = d_i[H_SEQ]
         head = st_i[SI_RING_HEAD]
         if head < st_i[SI_RING_END] and (
-            src < 0 or dr_t[head] < t or (dr_t[head] == t and dr_s[head] < seq)
+            src < 0 or dr_t[head] < t or (dr_t[head] == t and dr_i[3 * head + H_SEQ] < seq)
         ):
             src = 2
             t = dr_t[head]
         if src < 0 or t >= until:
             break
         if src == 0:
-            key = h_k[0]
-            aux = h_a[0]
-            _pop(h_t, h_s, h_k, h_a, st_i, SI_HEAP)
+            key = h_i[H_KEY]
+            aux = h_i[H_AUX]
+            _pop(h_t, h_i, st_i, SI_HEAP)
         elif src == 1:
-            key = d_k[0]
-            aux = d_a[0]
-            _pop(d_t, d_s, d_k, d_a, st_i, SI_DHEAP)
+            key = d_i[H_KEY]
+            aux = d_i[H_AUX]
+            _pop(d_t, d_i, st_i, SI_DHEAP)
         else:
-            key = dr_k[head]
-            aux = dr_a[head]
+            key = dr_i[3 * head + H_KEY]
+            aux = dr_i[3 * head + H_AUX]
             if head + 1 == st_i[SI_RING_END]:
                 st_i[SI_RING_HEAD] = 0
                 st_i[SI_RING_END] = 0

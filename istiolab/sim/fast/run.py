@@ -84,7 +84,7 @@ class _State:
 
     ORDER = (
         "st_i", "st_f", "rs", "pod_stream_at", "up_stream_at", "tr_stream_at",
-        "h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a", "dr_t", "dr_s", "dr_k", "dr_a",
+        "h_t", "h_i", "d_t", "d_i", "dr_t", "dr_i",
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
@@ -120,18 +120,10 @@ class _State:
         s["tr_stream_at"] = 12
         s["up_stream_at"] = 12 + 3 * n_t
         heap = 4096 + 2 * (64 + max_pods + int(cfg[lay.CI_TARGETS]))
-        s["h_t"] = np.zeros(heap)
-        s["h_s"] = np.zeros(heap, dtype=np.int64)
-        s["h_k"] = np.zeros(heap, dtype=np.int64)
-        s["h_a"] = np.zeros(heap, dtype=np.int64)
-        s["d_t"] = np.zeros(1024)
-        s["d_s"] = np.zeros(1024, dtype=np.int64)
-        s["d_k"] = np.zeros(1024, dtype=np.int64)
-        s["d_a"] = np.zeros(1024, dtype=np.int64)
-        s["dr_t"] = np.zeros(1024)
-        s["dr_s"] = np.zeros(1024, dtype=np.int64)
-        s["dr_k"] = np.zeros(1024, dtype=np.int64)
-        s["dr_a"] = np.zeros(1024, dtype=np.int64)
+        # event heap, deadline heap and deadline ring: times, and (sequence, key, aux) per entry
+        for name, size in (("h", heap), ("d", 1024), ("dr", 1024)):
+            s[f"{name}_t"] = np.zeros(size)
+            s[f"{name}_i"] = np.zeros(3 * size, dtype=np.int64)
         cap = 1024
         s["rq_f"] = np.zeros((cap, kern.Q_SIZE))
         s["rq_i"] = np.zeros((cap, kern.R_SIZE), dtype=np.int64)
@@ -238,8 +230,7 @@ class _State:
             s[free] = stack
             s["st_i"][top] = n_free + old
         elif code == kern.GROW_HEAP:
-            for name in ("h_t", "h_s", "h_k", "h_a", "d_t", "d_s", "d_k", "d_a",
-                         "dr_t", "dr_s", "dr_k", "dr_a"):  # fmt: skip
+            for name in ("h_t", "h_i", "d_t", "d_i", "dr_t", "dr_i"):
                 s[name] = _doubled(s[name])
         elif code == kern.GROW_CODES:
             s["codes"] = _doubled(s["codes"])
