@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("ipywidgets")
@@ -14,6 +15,7 @@ from istiolab import lab
 from istiolab.config import dumps
 from istiolab.config.validate import validate
 from istiolab.envoy.match import Request, explain
+from istiolab.sim.engine import simulate
 from istiolab.widgets import RuleDesigner, SimulationDashboard, VerifyPanel
 from istiolab.widgets.designer import (
     COOKIE_REGEX,
@@ -266,7 +268,20 @@ def test_dashboard_run_in_process() -> None:
             "traffic.0.arrival.rate_rps": 200,
             "pod_crash": True,
         }
-        assert all(img.value for img in dash.images)
+        # the tab in view is drawn at once, each other one when it is opened
+        assert dash.images[0].value
+        assert not any(img.value for img in dash.images[1:])
+        for i in range(1, len(dash.images)):
+            dash.tabs.selected_index = i
+            assert dash.images[i].value
+        drawn = [img.value for img in dash.images]
+        dash.tabs.selected_index = 0  # going back does not draw again
+        assert [img.value for img in dash.images] == drawn
+        dash.set(**{"traffic.0.arrival.rate_rps": 300})
+        dash.run()  # a new run draws the tab in view and drops the others
+        assert dash.images[0].value != drawn[0]
+        dash.tabs.selected_index = 1
+        assert dash.images[1].value != drawn[1]
         assert "requests" in dash.status.value
         assert "<table" in dash.summary.value
         with pytest.raises(KeyError, match="no knob"):
@@ -680,3 +695,23 @@ def test_rerunning_a_dashboard_cell_leaves_one_worker(canary_sc: Any) -> None:
         first.close()
         if second is not None:
             second.close()
+
+
+def test_dashboard_runs_on_the_engine_it_is_given() -> None:
+    sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 3})
+    with pytest.raises(ValueError, match="engine must be one of"):
+        SimulationDashboard(sc, engine="numba")
+    dash = SimulationDashboard(sc, engine="fast")
+    try:
+        dash.run_button.click()  # in the worker process: the engine travels with the job
+        assert dash.wait(600)  # seconds with numba's cache warm (`make test` warms it)
+        assert dash.result is not None
+        in_worker = dash.result.summary()
+        fast = simulate(sc, seed=1, engine="fast").summary()
+        simpy = simulate(sc, seed=1, engine="simpy").summary()
+        pd.testing.assert_frame_equal(in_worker, fast)
+        assert not in_worker.equals(simpy)
+        in_process = dash.run().summary()  # and in the kernel
+        pd.testing.assert_frame_equal(in_process, fast)
+    finally:
+        dash.close()

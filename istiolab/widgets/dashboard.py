@@ -4,8 +4,9 @@ The dashboard holds a :class:`~istiolab.sim.scenario.Scenario`; its knobs are de
 :class:`~istiolab.widgets.params.ParamSpec` data (:data:`~istiolab.widgets.params.DASHBOARD_PARAMS`
 by default) and become ``Scenario.with_overrides`` paths. *Run* sends the overridden scenario to
 :func:`~istiolab.sim.engine.simulate` in a worker process (:mod:`istiolab.widgets.runner`); when
-it finishes, every plot is redrawn from the :class:`~istiolab.sim.results.Result` with the
-functions of :mod:`istiolab.lab.plots` and :mod:`istiolab.lab.topology`.
+it finishes, the plot in view is redrawn (each other one when its tab is opened) from the
+:class:`~istiolab.sim.results.Result` with the functions of :mod:`istiolab.lab.plots` and
+:mod:`istiolab.lab.topology`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ class SimulationDashboard:
         params: The knobs (default :data:`~istiolab.widgets.params.DASHBOARD_PARAMS`).
         plots: Tabs of plots (default :data:`DEFAULT_PLOTS`).
         seed: Seed of every run (same knobs and seed, same result).
+        engine: Simulation engine of every run (see :func:`~istiolab.sim.engine.simulate`).
+            ``"simpy"`` by default: the compiled engine answers in hundredths of a second but
+            loading numba costs about 90 MiB and a second in the process that runs it (the
+            worker, and the kernel for :meth:`run`), which a 300 MiB Binder notebook cannot
+            spare; ``"auto"`` where memory allows.
+
+    Raises:
+        ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
 
     Example:
         >>> from istiolab.lab import scenario
@@ -82,8 +91,14 @@ class SimulationDashboard:
         params: Sequence[ParamSpec] = DASHBOARD_PARAMS,
         plots: Sequence[tuple[str, PlotFn]] = DEFAULT_PLOTS,
         seed: int | None = 1,
+        engine: str = "simpy",
     ) -> None:
+        from istiolab.sim.engine import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         w = require_ipywidgets()
+        self.engine = engine
         self.base = scenario
         self.param_specs = tuple(params)
         self.plot_fns = tuple(plots)
@@ -108,6 +123,11 @@ class SimulationDashboard:
             titles=[t for t, _ in self.plot_fns],
             layout=w.Layout(flex="1 1 30em", min_width="26em"),
         )
+        # Only the tab in view is drawn when a run ends; another is drawn when it is opened
+        # (each PNG costs about 0.2 s of CPU: drawing all six made every run a second slower).
+        self._drawn: set[int] = set()
+        self._shown: tuple[Scenario, Result] | None = None
+        self.tabs.observe(lambda _: self._draw_tab(), names="selected_index")
         self.run_button.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.reset_button.on_click(lambda _: self.reset())
@@ -195,7 +215,9 @@ class SimulationDashboard:
             # widget state is sent at once, so the bar moves while the kernel is busy
             self.progress.value = max(float(self.progress.value), min(1.0, fraction))
 
-        result = simulate(sc, self.seed, params=self.params(), progress=advance)
+        result = simulate(
+            sc, self.seed, params=self.params(), progress=advance, engine=self.engine
+        )
         self.progress.value = 1.0
         self.progress.bar_style = "success"
         self._show(sc, result)
@@ -217,7 +239,7 @@ class SimulationDashboard:
         self.progress.value = 0.0
         self.progress.bar_style = "info"
         self.status.value = message("updating… (simulating in the background)")
-        return self.runner.submit(sc, self.seed, self.params())
+        return self.runner.submit(sc, self.seed, self.params(), engine=self.engine)
 
     def cancel(self) -> None:
         """Cancel the running job (the Cancel button)."""
@@ -248,20 +270,13 @@ class SimulationDashboard:
             self._finished.set()
 
     def _show(self, sc: Scenario, result: Result, wall_s: float | None = None) -> None:
-        from matplotlib.figure import Figure
-
         from istiolab.lab.display import flags_text, outcome_text
 
         self.result = result
         self.runs += 1
-        for image, (title, fn) in zip(self.images, self.plot_fns, strict=True):
-            fig = Figure(figsize=(7.0, 3.8), layout="constrained")
-            try:
-                fn(result, sc, fig.add_subplot())
-            except Exception as err:  # one broken plot must not hide the others
-                fig.clear()
-                fig.text(0.02, 0.5, f"{title}: {type(err).__name__}: {err}", color="#b00020")
-            image.value = png(fig)
+        self._shown = (sc, result)
+        self._drawn = set()
+        self._draw_tab()
         t = result.totals()
         took = f" in {wall_s:.1f} s" if wall_s is not None else ""
         self.status.value = message(
@@ -271,6 +286,24 @@ class SimulationDashboard:
         flags = flags_text(t.get("flags", {}))
         head = f"<p>{html.escape(flags)}</p>" if flags else ""
         self.summary.value = head + (result._repr_html_() or "")
+
+    def _draw_tab(self) -> None:
+        """Draw the plot of the tab in view for the last run, unless it is drawn already."""
+        from matplotlib.figure import Figure
+
+        index = self.tabs.selected_index
+        if self._shown is None or index is None or index in self._drawn:
+            return
+        sc, result = self._shown
+        title, fn = self.plot_fns[index]
+        fig = Figure(figsize=(7.0, 3.8), layout="constrained")
+        try:
+            fn(result, sc, fig.add_subplot())
+        except Exception as err:  # a broken plot says why in its tab
+            fig.clear()
+            fig.text(0.02, 0.5, f"{title}: {type(err).__name__}: {err}", color="#b00020")
+        self.images[index].value = png(fig)
+        self._drawn.add(index)
 
     def close(self) -> None:
         """Stop the worker process and close the widgets."""

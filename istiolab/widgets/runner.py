@@ -65,13 +65,14 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
             return
         if job is None:
             return
-        scenario, seed, params = job
+        scenario, seed, params, engine = job
 
         def report(fraction: float) -> None:
             conn.send(("progress", fraction))
 
         try:
-            conn.send(("ok", simulate(scenario, seed, params=params, progress=report)))
+            result = simulate(scenario, seed, params=params, progress=report, engine=engine)
+            conn.send(("ok", result))
         except Exception as err:  # every failure is reported to the notebook
             conn.send(("error", f"{type(err).__name__}: {err}"))
 
@@ -233,9 +234,13 @@ class Runner:
         return WORKER_START_S
 
     def submit(
-        self, scenario: Scenario, seed: int | None = None, params: dict[str, Any] | None = None
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        params: dict[str, Any] | None = None,
+        engine: str = "simpy",
     ) -> Job:
-        """Start a run in the worker (*params* are recorded in the result, as by ``simulate``).
+        """Start a run in the worker (*params*, *engine*: as by ``simulate``).
 
         Raises:
             RuntimeError: When a run is already going.
@@ -249,7 +254,7 @@ class Runner:
             job = Job(time.monotonic(), start_cost + requests * self.s_per_request, start_cost)
             self._job = job
             assert self._conn is not None
-            self._conn.send((scenario, seed, params))
+            self._conn.send((scenario, seed, params, engine))
         threading.Thread(
             target=self._wait, args=(job, self._conn, requests), daemon=True, name="istiolab-wait"
         ).start()
