@@ -215,9 +215,7 @@ class SimulationDashboard:
             # widget state is sent at once, so the bar moves while the kernel is busy
             self.progress.value = max(float(self.progress.value), min(1.0, fraction))
 
-        result = simulate(
-            sc, self.seed, params=self.params(), progress=advance, engine=self.engine
-        )
+        result = simulate(sc, self.seed, params=self.params(), progress=advance, engine=self.engine)
         self.progress.value = 1.0
         self.progress.bar_style = "success"
         self._show(sc, result)
