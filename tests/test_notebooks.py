@@ -44,7 +44,7 @@ CI_PARAMETERS: dict[str, dict[str, Any]] = {
     "04_fault_injection": {"DURATION_S": 4.0},
     "05_retries_timeouts": {"DURATION_S": 9.0},
     "06_rate_limit": {"DURATION_S": 6.0},
-    "07_nlb_alb_cross_zone_az_loss": {"DURATION_S": 5.0, "AZ_LOSS_DURATION_S": 25.0},
+    "07_nlb_alb_cross_zone_az_loss": {"DURATION_S": 4.0, "AZ_LOSS_DURATION_S": 25.0},
     "08_capacity_what_if": {"SEEDS": 2, "DURATION_S": 4.0},
     "09_verify_on_envoy": {"REQUESTS": 100},
     "10_apply_to_a_cluster": {},
