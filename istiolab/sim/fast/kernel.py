@@ -437,6 +437,26 @@ def _bit_length(typingctx, x):
     return types.int64(x), codegen
 
 
+@intrinsic
+def _nonneg(typingctx, x):
+    """*x*, an index the caller knows is >= 0, with that fact told to LLVM (``llvm.assume``).
+
+    numba wraps a negative signed index around (``a[-1]``): a test, an add and a select on
+    every array access, with the array's shape reloaded for it. Knowing the index is not
+    negative, LLVM drops them from every access the assumption dominates. A negative value
+    here would be undefined behaviour, so only indices that are valid by construction (a slot
+    from a free list, a pod or cluster a live try holds) go through it.
+    """
+    if not isinstance(x, types.Integer) or not x.signed:
+        return None
+
+    def codegen(context, builder, sig, args):
+        builder.assume(builder.icmp_signed(">=", args[0], ir.Constant(args[0].type, 0)))
+        return args[0]
+
+    return x(x), codegen
+
+
 @njit(cache=True)
 def _uniform(rs, s):
     """xoshiro256+ : U[0, 1) from stream *s* (53 random bits)."""
@@ -910,7 +930,7 @@ def run_until(
             live_rng[r, slot, 1] = idx
 
     def hdr(seconds):
-        return _hdr_index(seconds, highest, unit, half_mag, half_count, mask)
+        return _nonneg(_hdr_index(seconds, highest, unit, half_mag, half_count, mask))
 
     def add_hist(row, seconds, idx):
         """Count *seconds* (its counts index *idx*) in histogram row *row*.
@@ -954,6 +974,11 @@ def run_until(
             k = 0
         if k > n_int - 1:
             k = n_int - 1
+        r = _nonneg(r)
+        c = _nonneg(c)
+        lab = _nonneg(lab)
+        node = _nonneg(node)
+        k = _nonneg(k)
         se_i[r, 0, k] += 1
         if status >= 500:
             se_i[r, 2, k] += 1
@@ -964,7 +989,7 @@ def run_until(
         vs[r, lab, k] += 1
         sidx = status_of[status]
         ci = (r * n_status + sidx) * _FLAG_BITS + flags
-        code = code_of[ci]
+        code = code_of[_nonneg(ci)]
         if code < 0:
             code = st_i[SI_CODES]
             st_i[SI_CODES] = code + 1
@@ -972,7 +997,7 @@ def run_until(
             code_key[code, 0] = r
             code_key[code, 1] = status
             code_key[code, 2] = flags
-        codes[code, k] += 1
+        codes[_nonneg(code), k] += 1
         # time in system, spread over the intervals the request spans (Metrics._spread)
         if np.int64(t0 / interval) == k and t_end <= duration:
             se_busy[r, k] += latency
@@ -991,6 +1016,7 @@ def run_until(
         key = key_of[(r * (n_clusters + 1) + c) * (n_labels + 1) + lab]
         if key < 0:
             raise RuntimeError("a request ended with a route/cluster/version not lowered")
+        key = _nonneg(key)
         ok = 1 if status < 500 else 0
         key_st[key, KS_REQUESTS] += 1
         key_st[key, KS_OK] += ok
@@ -1000,7 +1026,7 @@ def run_until(
             for b in range(N_FLAGS):
                 if flags & (1 << b):
                     key_st[key, KS_FLAGS + b] += 1
-        base = key_stage[key * 4]
+        base = _nonneg(key_stage[key * 4])
         add_hist(base, latency, idx)
         n_tries = rq_i[q, R_UPSTREAM]
         tries[n_tries] += 1
@@ -1240,8 +1266,8 @@ def run_until(
     def try_end(q, status, flag):
         """The try of request *q* ended with (status, flag): retry or answer."""
         now = st_f[SF_NOW]
-        c = rq_i[q, R_CLUSTER]
-        p = rq_i[q, R_POD]
+        c = _nonneg(rq_i[q, R_CLUSTER])
+        p = _nonneg(rq_i[q, R_POD])
         cs_i[c, CS_ACTIVE] -= 1
         pd_i[p, P_ACTIVE] -= 1
         new_attempt(q)
@@ -1266,7 +1292,7 @@ def run_until(
                 return
         elif ve_i[pd_i[p, P_VERSION], VI_SIDECAR] == 1:
             rq_f[q, Q_TAIL] += draw(S_SIDECAR, d_sc_lat)
-        r = rq_i[q, R_ROUTE]
+        r = _nonneg(rq_i[q, R_ROUTE])
         if rt_i[r, RI_RETRY] == 0:
             upstream_done(q, status, flag)
             return
@@ -1302,6 +1328,7 @@ def run_until(
         push(now + wait, K_BACKOFF, q, 0, False)
 
     def release_server(p):
+        p = _nonneg(p)
         head = pd_i[p, P_SRV_HEAD]
         if head >= 0:
             nxt = jb_i[head, J_NEXT]
@@ -1315,7 +1342,7 @@ def run_until(
             pd_i[p, P_SRV_N] -= 1
 
     def service_done(j):
-        p = jb_i[j, J_POD]
+        p = _nonneg(jb_i[j, J_POD])
         release_server(p)
         pd_i[p, P_SERVED] += 1
         q = jb_i[j, J_REQ]
@@ -1335,8 +1362,8 @@ def run_until(
             then(W_TRY_END, q, status, 0)
 
     def server_acquire(j):
-        p = jb_i[j, J_POD]
-        v = pd_i[p, P_VERSION]
+        p = _nonneg(jb_i[j, J_POD])
+        v = _nonneg(pd_i[p, P_VERSION])
         if pd_i[p, P_SRV_N] < ve_i[v, VI_CONCURRENCY]:
             pd_i[p, P_SRV_N] += 1
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
@@ -1354,7 +1381,7 @@ def run_until(
         pd_i[p, P_SRV_TAIL] = j
 
     def sidecar_done(j):
-        p = jb_i[j, J_POD]
+        p = _nonneg(jb_i[j, J_POD])
         head = pd_i[p, P_SC_HEAD]
         if head >= 0:
             nxt = jb_i[head, J_NEXT]
@@ -1367,8 +1394,8 @@ def run_until(
         then(W_SERVER_ACQUIRE, j, 0, 0)
 
     def job_arrive(j):
-        p = jb_i[j, J_POD]
-        v = pd_i[p, P_VERSION]
+        p = _nonneg(jb_i[j, J_POD])
+        v = _nonneg(pd_i[p, P_VERSION])
         if ve_i[v, VI_SIDECAR] == 1 and d_sc_cpu >= 0:
             cpu = draw(S_SIDECAR, d_sc_cpu)
             if cpu > 0:
@@ -1412,7 +1439,7 @@ def run_until(
             return
         n = st_i[SI_JOB_FREE] - 1
         st_i[SI_JOB_FREE] = n
-        j = job_free[n]
+        j = _nonneg(job_free[n])
         jb_i[j, J_POD] = p
         jb_i[j, J_REQ] = q
         jb_i[j, J_ATTEMPT] = a
@@ -1428,8 +1455,8 @@ def run_until(
     def try_start(q):
         """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try."""
         now = st_f[SF_NOW]
-        c = rq_i[q, R_CLUSTER]
-        r = rq_i[q, R_ROUTE]
+        c = _nonneg(rq_i[q, R_CLUSTER])
+        r = _nonneg(rq_i[q, R_ROUTE])
         active = cs_i[c, CS_ACTIVE]
         if active >= cl_i[c, KI_MAX_REQUESTS] or active >= cl_i[c, KI_MAX_CONN_PENDING]:
             upstream_done(q, 503, F_UO)
@@ -1554,7 +1581,7 @@ def run_until(
         router(q)
 
     def acquire_worker(q):
-        w = rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers
+        w = _nonneg(rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers)
         rq_f[q, Q_ING_T0] = st_f[SF_NOW]
         if wk_i[w, W_BUSY] == 0:
             wk_i[w, W_BUSY] = 1
@@ -1569,7 +1596,7 @@ def run_until(
         wk_i[w, W_TAIL] = q
 
     def cpu_done(q):
-        w = rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers
+        w = _nonneg(rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers)
         head = wk_i[w, W_HEAD]
         if head >= 0:
             nxt = rq_i[head, R_NEXT]
@@ -1758,7 +1785,7 @@ def run_until(
         now = st_f[SF_NOW]
         n = st_i[SI_REQ_FREE] - 1
         st_i[SI_REQ_FREE] = n
-        q = req_free[n]
+        q = _nonneg(req_free[n])
         for j in range(Q_SIZE):
             rq_f[q, j] = 0.0
         rq_f[q, Q_T0] = now
@@ -2081,7 +2108,7 @@ def run_until(
                 st_i[SI_RING_HEAD] = head + 1
         st_f[SF_NOW] = t
         kind = key & ((1 << K_BITS) - 1)
-        x = key >> K_BITS
+        x = _nonneg(key >> K_BITS)  # a request, job, pod, traffic source, event or version
         if kind == K_ARRIVAL:
             if rq_f.shape[0] - st_i[SI_REQ_FREE] >= max_in_flight:
                 if t >= warmup:
@@ -2132,7 +2159,7 @@ def run_until(
         # the request's journey goes on within this instant, one stage after another
         while st_i[SI_NEXT] != W_NONE:
             work = st_i[SI_NEXT]
-            y = st_i[SI_NEXT_X]
+            y = _nonneg(st_i[SI_NEXT_X])
             status = st_i[SI_NEXT_STATUS]
             flag = st_i[SI_NEXT_FLAG]
             st_i[SI_NEXT] = W_NONE
