@@ -852,7 +852,7 @@ def run_until(
         tries start in time order and a route has one timeout), else to the deadline heap.
         """
         head = st_i[SI_RING_HEAD]
-        end = st_i[SI_RING_END]
+        end = _nonneg(st_i[SI_RING_END])
         if head == end or t >= dr_t[end - 1]:
             seq = st_i[SI_SEQ]
             st_i[SI_SEQ] = seq + 1
@@ -885,7 +885,7 @@ def run_until(
         return _draw(dists, emp, rs, stream, d)
 
     def uni(stream):
-        return _uniform(rs, stream)
+        return _uniform(rs, _nonneg(stream))
 
     def draw_service(stream, d):
         """draw() for a pod's service time, with the lognormal (the usual model) written out.
@@ -987,7 +987,7 @@ def run_until(
         if retries > 0:
             se_i[r, 3, k] += retries
         vs[r, lab, k] += 1
-        sidx = status_of[status]
+        sidx = status_of[_nonneg(status)]
         ci = (r * n_status + sidx) * _FLAG_BITS + flags
         code = code_of[_nonneg(ci)]
         if code < 0:
@@ -1482,7 +1482,7 @@ def run_until(
         pd_i[p, P_ACTIVE] += 1
         rq_i[q, R_POD] = p
         lat = pre
-        if node_az[gw_node[rq_i[q, R_GW]]] != pd_i[p, P_AZ]:
+        if node_az[gw_node[_nonneg(rq_i[q, R_GW])]] != pd_i[p, P_AZ]:
             lat += draw(S_NET, d_net)
         serve_start(q, p, lat, limit)
 
@@ -1507,7 +1507,7 @@ def run_until(
         return False
 
     def router(q):
-        r = cls_route[rq_i[q, R_CLASS]]
+        r = cls_route[_nonneg(rq_i[q, R_CLASS])]
         if r < 0:
             rq_i[q, R_STATUS] = 404
             rq_i[q, R_FLAGS] |= F_NR
@@ -1610,7 +1610,7 @@ def run_until(
         then(W_AFTER_CPU, q, 0, 0)
 
     def ingress(q):
-        gw = rq_i[q, R_GW]
+        gw = _nonneg(rq_i[q, R_GW])
         rq_i[q, R_NODE] = gw_node[gw]
         if d_cpu >= 0:
             t = draw(S_CPU, d_cpu) * gw_scale[gw]
@@ -1822,7 +1822,7 @@ def run_until(
         conn = -1
         if tr_i[p, TI_KEEPALIVE] == 1:
             pool = tr_i[p, TI_POOL]
-            conn = tr_i[p, TI_POOL_AT] + np.int64(uni(tr_stream_at + 3 * p + 2) * pool)
+            conn = _nonneg(tr_i[p, TI_POOL_AT] + np.int64(uni(tr_stream_at + 3 * p + 2) * pool))
             cap = tr_i[p, TI_CAP]
             t = cn_i[conn, C_TARGET]
             if (
@@ -2065,8 +2065,8 @@ def run_until(
             src = 1
             t = d_t[0]
             seq = d_i[H_SEQ]
-        head = st_i[SI_RING_HEAD]
-        end = st_i[SI_RING_END]
+        head = _nonneg(st_i[SI_RING_HEAD])
+        end = _nonneg(st_i[SI_RING_END])
         if head < end:
             # A deadline whose try has ended (most of them, as the try's completion clears
             # it by starting a new attempt number, and attempt numbers never repeat) would run
