@@ -22,131 +22,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build"
+from .conftest import BROWSER_MARKS, BUILD, CHROMIUM, CHROMIUM_ARGS, ROOT
+from .conftest import page_text as _page_text
+from .conftest import run_all as _run_all
+
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 NOTEBOOK = "02_canary_weights.ipynb"
 EXERCISES = json.loads((ROOT / "notebooks" / "exercises.json").read_text(encoding="utf-8"))[
     NOTEBOOK.removesuffix(".ipynb")
 ]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.xdist_group("browser"),
-    pytest.mark.skipif(
-        not os.access(CHROMIUM, os.X_OK),
-        reason=f"{CHROMIUM} is missing: install Debian's package (apt-get install chromium; "
-        "`make system-deps` does it as root)",
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A JupyterLab server on a copy of the notebooks; yields (base URL, token)."""
-    pytest.importorskip("jupyterlab")
-    work = tmp_path / "work"
-    shutil.copytree(ROOT / "notebooks", work / "notebooks")
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-        ISTIOLAB_DATA=str(ROOT),
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYTHONUNBUFFERED="1",
-    )
-    bindir = Path(sys.executable).parent
-    # No "what's new" toast over the notebook: disabled in the temporary (user-level) config.
-    subprocess.run(
-        [str(bindir / "jupyter"), "labextension", "disable", "--level=user",
-         "@jupyterlab/apputils-extension:announcements"],
-        env=env, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    # Settings that keep modal dialogs away from an unattended run: start the notebook's own
-    # kernel without asking ("Select Kernel"), and no autosave, whose mtime check can raise
-    # "File Changed" on a loaded machine; and no windowing (below).
-    settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab"
-    for plugin, values in {
-        # every cell in the DOM: with JupyterLab's default windowing, a cell scrolled out of
-        # view is removed from the page and its widgets cannot be found or clicked
-        "notebook-extension/tracker.jupyterlab-settings": {
-            "autoStartDefaultKernel": True,
-            "windowingMode": "none",
-        },
-        "docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    }.items():
-        (settings / plugin).parent.mkdir(parents=True, exist_ok=True)
-        (settings / plugin).write_text(json.dumps(values))
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "config" / "lab" / "user-settings")
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp_path / "config" / "lab" / "workspaces")
-    token, port = secrets.token_hex(16), _free_port()
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen(
-        [str(bindir / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
-         "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError(
-                    "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
-                )
-            time.sleep(0.2)
-        yield base, token
-    finally:
-        # our own server (and the kernels it started) only: its process group
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_notebook_02_slider_moves_output_and_plot(lab: tuple[str, str]) -> None:
@@ -203,73 +95,6 @@ def test_notebook_00_topology_and_no_answer_before_asked(lab: tuple[str, str]) -
                 raise
         finally:
             browser.close()
-
-
-BENIGN_DIALOGS = ("Select Kernel", "File Changed")
-"""Dialogs an unattended JupyterLab may raise on a loaded machine even with the settings above;
-accepting their default (the notebook's own kernel; the version open in the browser) is what a
-user would do. Any other dialog (a dead kernel, an error) fails the test with its text."""
-
-
-def _dismiss_dialogs(page: object, seen: list[str]) -> None:
-    """Accept a benign modal dialog (kept in *seen*); fail on any other, naming it.
-
-    Without this, a dialog blocks every click until Playwright's 30 s timeout and the failure
-    does not say which dialog it was.
-    """
-    from playwright import sync_api
-
-    assert isinstance(page, sync_api.Page)
-    for _ in range(3):
-        dialog = page.locator(".jp-Dialog")
-        if dialog.count() == 0:
-            return
-        text = " ".join(dialog.first.inner_text().split())[:300]
-        seen.append(text)
-        assert text.startswith(BENIGN_DIALOGS), f"JupyterLab showed a dialog: {text!r}"
-        dialog.first.locator(".jp-Dialog-button.jp-mod-accept").first.click()
-        page.wait_for_timeout(500)
-
-
-def _run_all(page: object, url: str, answers: int) -> list[str]:
-    """Open *url*, Run All, and wait until *answers* exercise cells have answered; dialogs seen."""
-    from playwright import sync_api
-
-    assert isinstance(page, sync_api.Page)
-    page.goto(url, timeout=60_000)
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-
-    # JupyterLab may swap the session's kernel right after the page loads (seen: a kernel
-    # started and shut down within 300 ms); a Run All sent to the first one is lost and the
-    # prompts go back to [ ]. So: run all, wait for the last cells' output, retry if nothing runs.
-    done = (
-        "[...document.querySelectorAll('.jp-OutputArea-output')]"
-        f".filter(e => e.textContent.includes('not answered yet')).length >= {answers}"
-    )
-    busy = (
-        "[...document.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*'))"
-    )
-    deadline = time.monotonic() + 240
-    finished = False
-    dialogs: list[str] = []
-    for _ in range(4):
-        _dismiss_dialogs(page, dialogs)
-        page.click(".lm-MenuBar-item:has-text('Run')")
-        page.click(".lm-Menu-item[data-command='runmenu:run-all']")
-        quiet_s = 0  # seconds with no cell queued or running
-        while time.monotonic() < deadline and quiet_s < 5:
-            if page.evaluate(done):
-                finished = True
-                break
-            quiet_s = 0 if page.evaluate(busy) else quiet_s + 1
-            page.wait_for_timeout(1_000)
-        if finished or time.monotonic() >= deadline:
-            break
-        page.keyboard.press("Escape")  # the run was lost: run all again
-    assert finished, f"Run All Cells did not run the notebook (dialogs seen: {dialogs})"
-    _dismiss_dialogs(page, dialogs)
-    return dialogs
 
 
 def _drive(page: object, url: str, shot: Path) -> None:
@@ -329,13 +154,6 @@ def _keep(page: object, locator: object, name: str) -> None:
     if os.environ.get("ISTIOLAB_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(BUILD / name, SCREENSHOTS / name)
-
-
-def _page_text(page: object) -> str:
-    from playwright import sync_api
-
-    assert isinstance(page, sync_api.Page)
-    return str(page.evaluate("document.body.innerText"))
 
 
 def _exercises(page: object, handle: object, yaml_js: str) -> None:
