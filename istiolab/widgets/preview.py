@@ -76,10 +76,13 @@ def traffic_figure(result: Result) -> Figure:
 
     from istiolab.lab import plots
 
-    fig = Figure(figsize=(6.0, 5.2), layout="constrained")
+    fig = Figure(figsize=(6.0, 5.2))
     axes = fig.subplots(2, 1, sharex=True)
     plots.share_over_time(result, ax=axes[0])
     plots.responses_over_time(result, ax=axes[1])
+    # Fixed margins, not constrained layout: the figure is redrawn on every slider step, and
+    # measuring every tick label for the layout took 40 % of its 0.17 s.
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.38)
     return fig
 
 
