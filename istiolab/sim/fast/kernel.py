@@ -1013,7 +1013,7 @@ def run_until(
         interval_latency(r, k, idx)
         if t0 < warmup:
             return
-        key = key_of[(r * (n_clusters + 1) + c) * (n_labels + 1) + lab]
+        key = key_of[_nonneg((r * (n_clusters + 1) + c) * (n_labels + 1) + lab)]
         if key < 0:
             raise RuntimeError("a request ended with a route/cluster/version not lowered")
         key = _nonneg(key)
@@ -1028,7 +1028,7 @@ def run_until(
                     key_st[key, KS_FLAGS + b] += 1
         base = _nonneg(key_stage[key * 4])
         add_hist(base, latency, idx)
-        n_tries = rq_i[q, R_UPSTREAM]
+        n_tries = _nonneg(rq_i[q, R_UPSTREAM])
         tries[n_tries] += 1
         if ok == 1:
             ok_hist[idx] += 1
@@ -1156,14 +1156,14 @@ def run_until(
             if rr < 0:
                 rr = np.int64(uni(s) * n)
             rr_w[c, k] = rr + 1
-            return cl_avail[c, rr % n]
+            return cl_avail[c, _nonneg(rr % n)]
         if lb == LB_LEAST_REQUEST:
-            a = cl_avail[c, np.int64(uni(s) * n)]
-            b = cl_avail[c, np.int64(uni(s) * n)]
+            a = cl_avail[c, _nonneg(np.int64(uni(s) * n))]
+            b = cl_avail[c, _nonneg(np.int64(uni(s) * n))]
             if pd_i[b, P_ACTIVE] < pd_i[a, P_ACTIVE]:
                 return b
             return a
-        return cl_avail[c, np.int64(uni(s) * n)]
+        return cl_avail[c, _nonneg(np.int64(uni(s) * n))]
 
     def tried_before(q, p):
         for j in range(rq_i[q, R_NTRIED]):  # noqa: SIM110 - a loop compiles to less than any()
@@ -1284,13 +1284,13 @@ def run_until(
                 fi = 2
             elif flag == F_UT:
                 fi = 3
-            up[c, p, status_of[status], fi] += 1
+            up[c, p, status_of[_nonneg(status)], fi] += 1
         deadline = rq_f[q, Q_DEADLINE]
         if flag == F_UT:
             if deadline < np.inf and now >= deadline - 1e-12:
                 upstream_done(q, status, flag)  # the route timeout is global, never retried
                 return
-        elif ve_i[pd_i[p, P_VERSION], VI_SIDECAR] == 1:
+        elif ve_i[_nonneg(pd_i[p, P_VERSION]), VI_SIDECAR] == 1:
             rq_f[q, Q_TAIL] += draw(S_SIDECAR, d_sc_lat)
         r = _nonneg(rq_i[q, R_ROUTE])
         if rt_i[r, RI_RETRY] == 0:
@@ -1335,7 +1335,7 @@ def run_until(
             pd_i[p, P_SRV_HEAD] = nxt
             if nxt < 0:
                 pd_i[p, P_SRV_TAIL] = -1
-            v = pd_i[p, P_VERSION]
+            v = _nonneg(pd_i[p, P_VERSION])
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
             push(st_f[SF_NOW] + t, K_SERVICE_DONE, head, 0, False)
         else:
@@ -1692,7 +1692,7 @@ def run_until(
             g, extra = gateway_for(t)
             worker = np.int64(uni(S_LB) * n_workers)
         else:
-            t = cn_i[conn, C_TARGET]
+            t = _nonneg(cn_i[conn, C_TARGET])
             g = cn_i[conn, C_GW]
             worker = cn_i[conn, C_WORKER]
             extra = 0.0 if target_ip else draw(S_KP, d_kp)
@@ -1824,7 +1824,7 @@ def run_until(
             pool = tr_i[p, TI_POOL]
             conn = _nonneg(tr_i[p, TI_POOL_AT] + np.int64(uni(tr_stream_at + 3 * p + 2) * pool))
             cap = tr_i[p, TI_CAP]
-            t = cn_i[conn, C_TARGET]
+            t = _nonneg(cn_i[conn, C_TARGET])
             if (
                 cn_i[conn, C_VALID] == 0
                 or now - cn_f[conn] >= tr_f[p, TF_LIFETIME]
@@ -2073,7 +2073,7 @@ def run_until(
             # as an event that does nothing: drop it here instead of running the loop for it.
             first = head
             while head < end and (
-                rq_i[dr_i[3 * head + H_KEY] >> K_BITS, R_ATTEMPT] != dr_i[3 * head + H_AUX]
+                rq_i[_nonneg(dr_i[3 * head + H_KEY] >> K_BITS), R_ATTEMPT] != dr_i[3 * head + H_AUX]
             ):
                 head += 1
             if head == end:
