@@ -1044,7 +1044,7 @@ def run_until(
         if tg >= 0:
             tg_s[tg, T_OUTSTANDING] -= 1
         record(q)
-        n = st_i[SI_REQ_FREE]
+        n = _nonneg(st_i[SI_REQ_FREE])
         req_free[n] = q
         st_i[SI_REQ_FREE] = n + 1
 
@@ -1085,7 +1085,7 @@ def run_until(
 
     def error_status(p):
         now = st_f[SF_NOW]
-        v = pd_i[p, P_VERSION]
+        v = _nonneg(pd_i[p, P_VERSION])
         s = pod_stream_at + 2 * p + 1
         at = ve_i[v, VI_ERR_AT]
         for e in range(at, at + ve_i[v, VI_ERR_N]):
@@ -1275,7 +1275,7 @@ def run_until(
         if cl_i[c, KI_OUTLIER] == 1:
             outcome(c, p, status, flag)
         if att.shape[1] == max_pods:  # attempts per host and interval (meta attempt_series)
-            att[c, p, min(max(np.int64(now / interval), 0), n_int - 1)] += 1
+            att[c, p, _nonneg(min(max(np.int64(now / interval), 0), n_int - 1))] += 1
         if now >= warmup:
             fi = 0
             if flag == F_UF:
@@ -1347,7 +1347,7 @@ def run_until(
         pd_i[p, P_SERVED] += 1
         q = jb_i[j, J_REQ]
         attached = q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]
-        n = st_i[SI_JOB_FREE]
+        n = _nonneg(st_i[SI_JOB_FREE])
         job_free[n] = j
         st_i[SI_JOB_FREE] = n + 1
         if not attached:
@@ -1437,7 +1437,7 @@ def run_until(
             rq_i[q, R_TRY_FLAG] = F_UT
             push(limit, K_TRY_END, q, a, False)
             return
-        n = st_i[SI_JOB_FREE] - 1
+        n = _nonneg(st_i[SI_JOB_FREE] - 1)
         st_i[SI_JOB_FREE] = n
         j = _nonneg(job_free[n])
         jb_i[j, J_POD] = p
@@ -1469,9 +1469,9 @@ def run_until(
             return
         nt = rq_i[q, R_NTRIED]
         if nt < rq_tried.shape[1] and not tried_before(q, p):
-            rq_tried[q, nt] = p
+            rq_tried[q, _nonneg(nt)] = p
             rq_i[q, R_NTRIED] = nt + 1
-        rq_i[q, R_LABEL] = ve_label[pd_i[p, P_VERSION]]
+        rq_i[q, R_LABEL] = ve_label[_nonneg(pd_i[p, P_VERSION])]
         rq_i[q, R_UPSTREAM] += 1
         pre = rq_f[q, Q_PENDING]
         rq_f[q, Q_PENDING] = 0.0
@@ -1550,7 +1550,7 @@ def run_until(
         at = rt_i[r, RI_WC_AT]
         c = -1
         if n == 1:
-            c = wc_cluster[at]
+            c = wc_cluster[_nonneg(at)]
         elif n > 1 and rt_i[r, RI_TOTAL_WEIGHT] > 0:
             selected = _int62(rs, S_WEIGHTS) % rt_i[r, RI_TOTAL_WEIGHT]
             acc = 0
@@ -1701,7 +1701,7 @@ def run_until(
             lat += draw(S_AZ, d_az)
         rq_f[q, Q_PENDING] += lat
         rq_f[q, Q_LB_S] = rq_f[q, Q_PENDING]
-        if g < 0 or nd_alive[tg_i[t, 1]] == 0 or nd_alive[gw_node[g]] == 0:
+        if g < 0 or nd_alive[_nonneg(tg_i[t, 1])] == 0 or nd_alive[_nonneg(gw_node[g])] == 0:
             # the target is gone before the health check noticed: the client sees a failure
             rq_i[q, R_STATUS] = 502
             rq_i[q, R_FLAGS] |= F_LBF
@@ -1765,7 +1765,7 @@ def run_until(
 
     def pick_cum(at, n, u):
         for k in range(n):
-            if u < tr_cum[at + k]:
+            if u < tr_cum[_nonneg(at + k)]:
                 return k
         return n - 1
 
@@ -1783,7 +1783,7 @@ def run_until(
 
     def arrival(p):
         now = st_f[SF_NOW]
-        n = st_i[SI_REQ_FREE] - 1
+        n = _nonneg(st_i[SI_REQ_FREE] - 1)
         st_i[SI_REQ_FREE] = n
         q = _nonneg(req_free[n])
         for j in range(Q_SIZE):
@@ -1818,7 +1818,7 @@ def run_until(
         k = 0
         if n_az > 1:
             k = pick_cum(tr_i[p, TI_AZCUM_AT], n_az, uni(s))
-        rq_i[q, R_AZ] = tr_az[tr_i[p, TI_AZ_AT] + k]
+        rq_i[q, R_AZ] = tr_az[_nonneg(tr_i[p, TI_AZ_AT] + k)]
         conn = -1
         if tr_i[p, TI_KEEPALIVE] == 1:
             pool = tr_i[p, TI_POOL]
@@ -1830,7 +1830,7 @@ def run_until(
                 or now - cn_f[conn] >= tr_f[p, TF_LIFETIME]
                 or (cap >= 0 and cn_i[conn, C_REQUESTS] >= cap)
                 or tg_s[t, T_HEALTHY] == 0
-                or nd_alive[tg_i[t, 1]] == 0
+                or nd_alive[_nonneg(tg_i[t, 1])] == 0
             ):
                 new_connection(conn, rq_i[q, R_AZ])
             cn_i[conn, C_REQUESTS] += 1
