@@ -126,6 +126,7 @@ from istiolab.sim.fast.layout import (
     KF_CONNECT_TIMEOUT,
     KF_OD_BASE,
     KF_OD_INTERVAL,
+    KF_SIZE,
     KI_LB,
     KI_MAX_CONN_PENDING,
     KI_MAX_REQUESTS,
@@ -135,6 +136,7 @@ from istiolab.sim.fast.layout import (
     KI_OD_MAX_PCT,
     KI_OD_MIN_HEALTH,
     KI_OUTLIER,
+    KI_SIZE,
     LB_LEAST_REQUEST,
     LB_ROUND_ROBIN,
     N_FLAGS,
@@ -142,6 +144,7 @@ from istiolab.sim.fast.layout import (
     RF_BACKOFF_MAX,
     RF_DELAY_S,
     RF_PER_TRY_S,
+    RF_SIZE,
     RF_TIMEOUT_S,
     RI_ABORT_PM,
     RI_ABORT_STATUS,
@@ -157,6 +160,7 @@ from istiolab.sim.fast.layout import (
     RI_PREVIOUS_HOSTS,
     RI_REDIRECT,
     RI_RETRY,
+    RI_SIZE,
     RI_TOTAL_WEIGHT,
     RI_WC_AT,
     RI_WC_N,
@@ -166,6 +170,7 @@ from istiolab.sim.fast.layout import (
     TF_LIFETIME,
     TF_PERIOD,
     TF_RATE,
+    TF_SIZE,
     TF_START,
     TI_AZ_AT,
     TI_AZ_N,
@@ -179,12 +184,14 @@ from istiolab.sim.fast.layout import (
     TI_RAMP,
     TI_REPLAY_AT,
     TI_REPLAY_N,
+    TI_SIZE,
     TI_STEPS_AT,
     TI_STEPS_N,
     TI_TPL,
     TI_TPL_AT,
     TI_USERS,
     VF_ENDPOINT_DELAY,
+    VF_SIZE,
     VF_STARTUP,
     VF_SYNC,
     VF_TARGET,
@@ -199,6 +206,7 @@ from istiolab.sim.fast.layout import (
     VI_SERVICE,
     VI_SIDECAR,
     VI_SIDECAR_CONC,
+    VI_SIZE,
 )
 
 # -- state columns (the arrays run.py allocates) ----------------------------------------------
@@ -377,6 +385,18 @@ GROW_CODES = 4
 GROW_HPA = 5
 
 RING = 4
+KEY_ST_W = KS_FLAGS + N_FLAGS  # key_st's row length (a name: _borrow_rows takes a constant)
+# the row lengths of the other tables the lowering and run._State allocate with fixed rows
+D_ROW = 4  # dists: kind, a, b, offset
+TG_ROW = 3  # tg_i: AZ, node, gateway
+RS_ROW = 4  # rs: xoshiro256+ state
+PF_ROW = 1  # pd_f
+WK_ROW = 3  # wk_i
+TS_ROW = 2  # tg_s
+CN_ROW = 5  # cn_i
+CS_ROW = 5  # cs_i
+CK_ROW = 3  # code_key
+IG_ROW = 2  # ig
 GRACE = 2  # Metrics.GRACE_INTERVALS
 LOW_PRIORITY = np.int64(1) << np.int64(60)
 """Added to a deadline's sequence number: at an exactly equal time, completions win.
@@ -421,6 +441,39 @@ def _borrow(typingctx, arr):
         return out._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def _borrow_rows(typingctx, arr, width):
+    """:func:`_borrow` for a 2-d table whose rows are *width* long, a compile-time constant.
+
+    numba computes ``a[i, j]`` of a C-contiguous array as ``i * a.shape[1] + j`` with the
+    shape read from the array at run time (reloaded from the stack, in a loop this size);
+    with the row length a constant the offset is a multiply by a literal. ``run_until``
+    checks each table's row length against the layout before it borrows it.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and arr.layout == "C"):
+        return None
+    if not isinstance(width, types.IntegerLiteral):
+        return None  # numba retries with the literal type of a constant
+    w = width.literal_value
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, value=args[0])
+        out = context.make_array(sig.return_type)(context, builder)
+        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.parent = cgutils.get_null_value(out.parent.type)
+        out.nitems = src.nitems
+        out.itemsize = src.itemsize
+        out.data = src.data
+        intp = context.get_value_type(types.intp)
+        size = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
+        rows = builder.extract_value(src.shape, 0)
+        out.shape = cgutils.pack_array(builder, [rows, intp(w)])
+        out.strides = cgutils.pack_array(builder, [intp(w * size), intp(size)])
+        return out._getvalue()
+
+    return arr(arr, width), codegen
 
 
 @intrinsic
@@ -673,36 +726,63 @@ def run_until(
     ``GROW_*`` code when a table must grow before the loop can go on (the caller grows it and
     calls again; nothing was lost).
     """
-    # every array as a view without reference counting (see _borrow)
+    # every array as a view without reference counting (see _borrow); the fixed-width tables
+    # with their row length a constant (see _borrow_rows), once it is checked
+    if (
+        dists.shape[1] != D_ROW
+        or tr_i.shape[1] != TI_SIZE
+        or tr_f.shape[1] != TF_SIZE
+        or tg_i.shape[1] != TG_ROW
+        or rt_i.shape[1] != RI_SIZE
+        or rt_f.shape[1] != RF_SIZE
+        or cl_i.shape[1] != KI_SIZE
+        or cl_f.shape[1] != KF_SIZE
+        or ve_i.shape[1] != VI_SIZE
+        or ve_f.shape[1] != VF_SIZE
+        or rs.shape[1] != RS_ROW
+        or rq_f.shape[1] != Q_SIZE
+        or rq_i.shape[1] != R_SIZE
+        or jb_i.shape[1] != J_SIZE
+        or pd_i.shape[1] != P_SIZE
+        or pd_f.shape[1] != PF_ROW
+        or wk_i.shape[1] != WK_ROW
+        or tg_s.shape[1] != TS_ROW
+        or cn_i.shape[1] != CN_ROW
+        or cs_i.shape[1] != CS_ROW
+        or key_st.shape[1] != KEY_ST_W
+        or code_key.shape[1] != CK_ROW
+        or ig.shape[1] != IG_ROW
+    ):
+        raise RuntimeError("a table's row length differs from the kernel's layout")
     cfg_i = _borrow(cfg_i)
     cfg_f = _borrow(cfg_f)
-    dists = _borrow(dists)
+    dists = _borrow_rows(dists, D_ROW)
     emp = _borrow(emp)
-    tr_i = _borrow(tr_i)
-    tr_f = _borrow(tr_f)
+    tr_i = _borrow_rows(tr_i, TI_SIZE)
+    tr_f = _borrow_rows(tr_f, TF_SIZE)
     tr_cum = _borrow(tr_cum)
     tr_az = _borrow(tr_az)
     steps = _borrow(steps)
     replay = _borrow(replay)
     cls_route = _borrow(cls_route)
-    tg_i = _borrow(tg_i)
+    tg_i = _borrow_rows(tg_i, TG_ROW)
     node_az = _borrow(node_az)
     node_gw_at = _borrow(node_gw_at)
     node_gw = _borrow(node_gw)
     gw_node = _borrow(gw_node)
     gw_scale = _borrow(gw_scale)
-    rt_i = _borrow(rt_i)
-    rt_f = _borrow(rt_f)
+    rt_i = _borrow_rows(rt_i, RI_SIZE)
+    rt_f = _borrow_rows(rt_f, RF_SIZE)
     rt_retry_status = _borrow(rt_retry_status)
     wc_cluster = _borrow(wc_cluster)
     wc_weight = _borrow(wc_weight)
     bk_i = _borrow(bk_i)
     bk_f = _borrow(bk_f)
-    cl_i = _borrow(cl_i)
-    cl_f = _borrow(cl_f)
+    cl_i = _borrow_rows(cl_i, KI_SIZE)
+    cl_f = _borrow_rows(cl_f, KF_SIZE)
     ver_in_cl = _borrow(ver_in_cl)
-    ve_i = _borrow(ve_i)
-    ve_f = _borrow(ve_f)
+    ve_i = _borrow_rows(ve_i, VI_SIZE)
+    ve_f = _borrow_rows(ve_f, VF_SIZE)
     ve_label = _borrow(ve_label)
     er_i = _borrow(er_i)
     er_f = _borrow(er_f)
@@ -713,32 +793,32 @@ def run_until(
     key_stage = _borrow(key_stage)
     st_i = _borrow(st_i)
     st_f = _borrow(st_f)
-    rs = _borrow(rs)
+    rs = _borrow_rows(rs, RS_ROW)
     h_t = _borrow(h_t)
     h_i = _borrow(h_i)
     d_t = _borrow(d_t)
     d_i = _borrow(d_i)
     dr_t = _borrow(dr_t)
     dr_i = _borrow(dr_i)
-    rq_f = _borrow(rq_f)
-    rq_i = _borrow(rq_i)
+    rq_f = _borrow_rows(rq_f, Q_SIZE)
+    rq_i = _borrow_rows(rq_i, R_SIZE)
     rq_tried = _borrow(rq_tried)
     req_free = _borrow(req_free)
-    jb_i = _borrow(jb_i)
+    jb_i = _borrow_rows(jb_i, J_SIZE)
     job_free = _borrow(job_free)
-    pd_i = _borrow(pd_i)
-    pd_f = _borrow(pd_f)
+    pd_i = _borrow_rows(pd_i, P_SIZE)
+    pd_f = _borrow_rows(pd_f, PF_ROW)
     pd_burst = _borrow(pd_burst)
     bu_f = _borrow(bu_f)
     ve_count = _borrow(ve_count)
-    wk_i = _borrow(wk_i)
+    wk_i = _borrow_rows(wk_i, WK_ROW)
     nd_alive = _borrow(nd_alive)
-    tg_s = _borrow(tg_s)
+    tg_s = _borrow_rows(tg_s, TS_ROW)
     tg_f = _borrow(tg_f)
-    cn_i = _borrow(cn_i)
+    cn_i = _borrow_rows(cn_i, CN_ROW)
     cn_f = _borrow(cn_f)
     tr_next = _borrow(tr_next)
-    cs_i = _borrow(cs_i)
+    cs_i = _borrow_rows(cs_i, CS_ROW)
     cs_f = _borrow(cs_f)
     cl_avail = _borrow(cl_avail)
     tmp = _borrow(tmp)
@@ -751,13 +831,13 @@ def run_until(
     hist = _borrow(hist)
     row_sum = _borrow(row_sum)
     row_max = _borrow(row_max)
-    key_st = _borrow(key_st)
+    key_st = _borrow_rows(key_st, KEY_ST_W)
     se_i = _borrow(se_i)
     se_busy = _borrow(se_busy)
     vs = _borrow(vs)
     code_of = _borrow(code_of)
     codes = _borrow(codes)
-    code_key = _borrow(code_key)
+    code_key = _borrow_rows(code_key, CK_ROW)
     live = _borrow(live)
     live_k = _borrow(live_k)
     live_rng = _borrow(live_rng)
@@ -765,7 +845,7 @@ def run_until(
     ut_f = _borrow(ut_f)
     ut_n = _borrow(ut_n)
     up = _borrow(up)
-    ig = _borrow(ig)
+    ig = _borrow_rows(ig, IG_ROW)
     ok_hist = _borrow(ok_hist)
     tries = _borrow(tries)
     ok_tries = _borrow(ok_tries)
