@@ -1236,6 +1236,8 @@ def run_until(
             if rr < 0:
                 rr = np.int64(uni(s) * n)
             rr_w[c, k] = rr + 1
+            if n & (n - 1) == 0:
+                return cl_avail[c, _nonneg(rr & (n - 1))]  # rr % n, without a division
             return cl_avail[c, _nonneg(rr % n)]
         if lb == LB_LEAST_REQUEST:
             a = cl_avail[c, _nonneg(np.int64(uni(s) * n))]
@@ -1660,8 +1662,17 @@ def run_until(
         rq_f[q, Q_INGRESS_S] = spent
         router(q)
 
+    def worker_slot(q):
+        """Request *q*'s gateway worker, as a row of wk_i."""
+        wk = rq_i[q, R_WORKER]
+        if wk < 0 or wk >= n_workers:
+            # never taken (a worker is drawn below n_workers): the modulo, an integer
+            # division, only where it could change the value
+            wk %= n_workers
+        return _nonneg(rq_i[q, R_GW] * n_workers + wk)
+
     def acquire_worker(q):
-        w = _nonneg(rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers)
+        w = worker_slot(q)
         rq_f[q, Q_ING_T0] = st_f[SF_NOW]
         if wk_i[w, W_BUSY] == 0:
             wk_i[w, W_BUSY] = 1
@@ -1676,7 +1687,7 @@ def run_until(
         wk_i[w, W_TAIL] = q
 
     def cpu_done(q):
-        w = _nonneg(rq_i[q, R_GW] * n_workers + rq_i[q, R_WORKER] % n_workers)
+        w = worker_slot(q)
         head = wk_i[w, W_HEAD]
         if head >= 0:
             nxt = rq_i[head, R_NEXT]
