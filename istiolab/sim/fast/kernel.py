@@ -901,7 +901,7 @@ def run_until(
         """_push on the event heap, written out: inlined at each call site, it passes nothing.
 
         A call to a compiled function passes every array as a dozen arguments and counts
-        references on them; about six pushes a request made that a fifth of the loop's time.
+        references on them; with about six pushes a request that was a sixth of the loop's time.
         """
         n = st_i[SI_HEAP]
         seq = st_i[SI_SEQ]
@@ -924,6 +924,14 @@ def run_until(
         h_i[np.uint64(3 * i + 1)] = kind + (payload << K_BITS)
         h_i[np.uint64(3 * i + 2)] = aux
         st_i[SI_HEAP] = n + 1
+
+    def push_rare(t, kind, payload, aux):
+        """push() through a call, for events that come once an interval or once a run.
+
+        The periodic processes, scheduled events and pod changes: one copy of the sift for
+        them all rather than one at each call site keeps the compile time down.
+        """
+        _push(h_t, h_i, st_i, SI_HEAP, t, kind + (payload << K_BITS), aux, False)
 
     def push_deadline(t, q, a):
         """Schedule a try's deadline (see the merge in the loop below).
@@ -1137,7 +1145,7 @@ def run_until(
         pd_i[p, P_NODE_ALIVE] = 0 if node_gone else 1
         endpoints_changed()
         v = pd_i[p, P_VERSION]
-        push(st_f[SF_NOW] + ve_f[v, VF_ENDPOINT_DELAY], K_POD_LEAVE, p, 0, False)
+        push_rare(st_f[SF_NOW] + ve_f[v, VF_ENDPOINT_DELAY], K_POD_LEAVE, p, 0)
 
     def add_pod(v, az, ready_at):
         p = st_i[SI_PODS]
@@ -1954,7 +1962,7 @@ def run_until(
                 ut_f[n_nodes + p, 0, k] += pd_i[p, P_SRV_N]
                 ut_f[n_nodes + p, 1, k] += ve_i[pd_i[p, P_VERSION], VI_CONCURRENCY]
             ut_n[n_nodes + p, k] += 1
-        push(now + interval, K_SAMPLE, 0, 0, False)
+        push_rare(now + interval, K_SAMPLE, 0, 0)
 
     def health():
         now = st_f[SF_NOW]
@@ -1974,7 +1982,7 @@ def run_until(
                 and now - tg_f[t] >= (hc_unhealthy - 1) * hc_interval
             ):
                 tg_s[t, T_HEALTHY] = 0
-        push(now + hc_interval, K_HEALTH, 0, 0, False)
+        push_rare(now + hc_interval, K_HEALTH, 0, 0)
 
     def version_matches(e, v):
         want = ev_i[e, EI_VERSION]
@@ -1997,7 +2005,7 @@ def run_until(
                         kill_pod(p, False)
                         left -= 1
                         if ev_f[e, EF_RESTART] < np.inf:
-                            push(now + ev_f[e, EF_RESTART], K_POD_REVIVE, p, 0, False)
+                            push_rare(now + ev_f[e, EF_RESTART], K_POD_REVIVE, p, 0)
         elif kind == E_ERROR_BURST:
             bu_f[e, 0] = now
             bu_f[e, 1] = now + (ev_f[e, EF_DURATION] if ev_f[e, EF_DURATION] < np.inf else duration)
@@ -2053,7 +2061,7 @@ def run_until(
                 hpa_f[v, 0] += pd_i[p, P_SRV_N]
                 hpa_f[v, 1] += ve_i[v, VI_CONCURRENCY]
         if now < hpa_f[v, 2] - 1e-12:
-            push(now + min(step, hpa_f[v, 2] - now), K_HPA, v, 0, False)
+            push_rare(now + min(step, hpa_f[v, 2] - now), K_HPA, v, 0)
             return
         current = 0
         for p in range(st_i[SI_PODS]):
@@ -2064,7 +2072,7 @@ def run_until(
         hpa_f[v, 0] = 0.0
         hpa_f[v, 1] = 0.0
         hpa_f[v, 2] = now + sync
-        push(now + min(step, sync), K_HPA, v, 0, False)
+        push_rare(now + min(step, sync), K_HPA, v, 0)
         if current == 0 or cap == 0:
             return
         ratio = (busy / cap) / ve_f[v, VF_TARGET]
@@ -2104,16 +2112,16 @@ def run_until(
         for p in range(cfg_i[CI_TRAFFIC]):
             gap = next_gap(p, 0.0)
             if gap >= 0:
-                push(gap, K_ARRIVAL, p, 0, False)
-        push(interval, K_SAMPLE, 0, 0, False)
-        push(hc_interval, K_HEALTH, 0, 0, False)
+                push_rare(gap, K_ARRIVAL, p, 0)
+        push_rare(interval, K_SAMPLE, 0, 0)
+        push_rare(hc_interval, K_HEALTH, 0, 0)
         for e in range(cfg_i[CI_EVENTS]):
-            push(ev_f[e, EF_AT], K_EVENT, e, 0, False)
+            push_rare(ev_f[e, EF_AT], K_EVENT, e, 0)
         for v in range(n_versions):
             if ve_i[v, VI_AUTOSCALE] == 1:
                 sync = ve_f[v, VF_SYNC]
                 hpa_f[v, 2] = sync
-                push(min(sync / 10, interval, sync), K_HPA, v, 0, False)
+                push_rare(min(sync / 10, interval, sync), K_HPA, v, 0)
 
     # -- the loop -------------------------------------------------------------------------
     heap_cap = h_t.shape[0]
