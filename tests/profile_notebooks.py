@@ -6,8 +6,8 @@ Usage (from the repository root, or with any Python that has nbclient, ipykernel
 
 For each notebook: the Run All wall time (kernel start included), the CPU time of the kernel and
 every process it started and waited for (user + system, from ``getrusage(RUSAGE_CHILDREN)`` once
-the kernel has exited: on a one-CPU Binder Run All takes at least that long, and unlike wall time
-it does not grow with what else runs on the machine), the kernel start time (until the first cell
+the kernel has exited: on a one-CPU Binder Run All takes at least that long, and it grows less
+than wall time with what else runs on the machine), the kernel start time (until the first cell
 starts), the slowest cells, the peak of the summed RSS of the kernel and every
 process it started (sampled every 0.05 s), and the processes of that tree still alive once the
 kernel has been shut down (there must be none). Prints one JSON object per notebook and, with
