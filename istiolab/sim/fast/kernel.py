@@ -718,7 +718,7 @@ def run_until(
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
-    live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist, tries, ok_tries, att,
+    live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist, tries, ok_tries, att, ac_f,
 ):  # fmt: skip
     """Run the simulation until simulated time *until* (events at or after it wait).
 
@@ -850,6 +850,7 @@ def run_until(
     tries = _borrow(tries)
     ok_tries = _borrow(ok_tries)
     att = _borrow(att)
+    ac_f = _borrow(ac_f)
     duration = cfg_f[CF_DURATION]
     warmup = cfg_f[CF_WARMUP]
     interval = cfg_f[CF_INTERVAL]
@@ -1140,7 +1141,32 @@ def run_until(
     def endpoints_changed():
         st_i[SI_GEN] += 1
 
+    # -- utilisation: busy and available server-seconds inside [warm-up, end], exactly --------
+    # (the SimPy engine integrates its queues' busy servers over time, engine.py tiers();
+    # sampling once per interval, as the utilisation frame does, is too coarse for rho)
+    # columns of ac_f: busy, available (a node's gateway workers, a pod's server), then busy
+    # and available of a pod's sidecar; rows: the nodes, then n_nodes + pod
+    def busy_for(row, col, t):
+        """A server of *row* (column *col*: 0 server, 2 sidecar) is busy from now for *t* s."""
+        now = st_f[SF_NOW]
+        span = min(now + t, duration) - max(now, warmup)
+        if span > 0.0:
+            ac_f[row, col] += span
+
+    def capacity_from(row, col, servers):
+        """*servers* more (fewer, when negative) in *row* (*col*: 1, 3) from now to the end."""
+        span = duration - max(st_f[SF_NOW], warmup)
+        if span > 0.0:
+            ac_f[row, col] += servers * span
+
+    def pod_capacity_from(p, sign):
+        v = pd_i[p, P_VERSION]
+        capacity_from(n_nodes + p, 1, sign * ve_i[v, VI_CONCURRENCY])
+        if ve_i[v, VI_SIDECAR] == 1:
+            capacity_from(n_nodes + p, 3, sign * ve_i[v, VI_SIDECAR_CONC])
+
     def kill_pod(p, node_gone):
+        pod_capacity_from(p, -1)
         pd_i[p, P_ALIVE] = 0
         pd_i[p, P_NODE_ALIVE] = 0 if node_gone else 1
         endpoints_changed()
@@ -1155,6 +1181,7 @@ def run_until(
         pd_i[p, P_VERSION] = v
         pd_i[p, P_AZ] = az
         pd_i[p, P_ALIVE] = 1
+        pod_capacity_from(p, 1)
         pd_i[p, P_NODE_ALIVE] = 1
         pd_i[p, P_IN_EP] = 1
         pd_i[p, P_ACTIVE] = 0
@@ -1427,6 +1454,7 @@ def run_until(
                 pd_i[p, P_SRV_TAIL] = -1
             v = _nonneg(pd_i[p, P_VERSION])
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+            busy_for(n_nodes + p, 0, t)
             push(st_f[SF_NOW] + t, K_SERVICE_DONE, head, 0, False)
         else:
             pd_i[p, P_SRV_N] -= 1
@@ -1458,6 +1486,7 @@ def run_until(
             pd_i[p, P_SRV_N] += 1
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
             if t > 0:
+                busy_for(n_nodes + p, 0, t)
                 push(st_f[SF_NOW] + t, K_SERVICE_DONE, j, 0, False)
             else:
                 then(W_SERVICE_DONE, j, 0, 0)
@@ -1478,7 +1507,9 @@ def run_until(
             pd_i[p, P_SC_HEAD] = nxt
             if nxt < 0:
                 pd_i[p, P_SC_TAIL] = -1
-            push(st_f[SF_NOW] + draw(S_SIDECAR, d_sc_cpu), K_SIDECAR_DONE, head, 0, False)
+            cpu = draw(S_SIDECAR, d_sc_cpu)
+            busy_for(n_nodes + p, 2, cpu)
+            push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, head, 0, False)
         else:
             pd_i[p, P_SC_N] -= 1
         then(W_SERVER_ACQUIRE, j, 0, 0)
@@ -1491,6 +1522,7 @@ def run_until(
             if cpu > 0:
                 if pd_i[p, P_SC_N] < ve_i[v, VI_SIDECAR_CONC]:
                     pd_i[p, P_SC_N] += 1
+                    busy_for(n_nodes + p, 2, cpu)
                     push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, j, 0, False)
                     return
                 jb_i[j, J_NEXT] = -1
@@ -1684,6 +1716,7 @@ def run_until(
         rq_f[q, Q_ING_T0] = st_f[SF_NOW]
         if wk_i[w, W_BUSY] == 0:
             wk_i[w, W_BUSY] = 1
+            busy_for(gw_node[_nonneg(rq_i[q, R_GW])], 0, rq_f[q, Q_CPU])
             push(st_f[SF_NOW] + rq_f[q, Q_CPU], K_CPU_DONE, q, 0, False)
             return
         rq_i[q, R_NEXT] = -1
@@ -1702,6 +1735,7 @@ def run_until(
             wk_i[w, W_HEAD] = nxt
             if nxt < 0:
                 wk_i[w, W_TAIL] = -1
+            busy_for(gw_node[_nonneg(rq_i[head, R_GW])], 0, rq_f[head, Q_CPU])
             push(st_f[SF_NOW] + rq_f[head, Q_CPU], K_CPU_DONE, head, 0, False)
         else:
             wk_i[w, W_BUSY] = 0
@@ -1990,6 +2024,11 @@ def run_until(
             return False
         return ve_i[v, VI_SERVICE] == ev_i[e, EI_SERVICE] and (want == -1 or want == v)
 
+    def node_lost(nd):
+        if nd_alive[nd] == 1:
+            capacity_from(nd, 1, -n_workers * (node_gw_at[nd + 1] - node_gw_at[nd]))
+        nd_alive[nd] = 0
+
     def apply_event(e):
         now = st_f[SF_NOW]
         kind = ev_i[e, EI_KIND]
@@ -2035,12 +2074,12 @@ def run_until(
         elif kind == E_NODE_LOSS:
             nd = ev_i[e, EI_NODE]
             if nd >= 0:
-                nd_alive[nd] = 0
+                node_lost(nd)
         elif kind == E_AZ_LOSS:
             az = ev_i[e, EI_AZ]
             for nd in range(n_nodes):
                 if node_az[nd] == az:
-                    nd_alive[nd] = 0
+                    node_lost(nd)
             for v in range(n_versions):
                 for p in range(st_i[SI_PODS]):
                     if pd_i[p, P_VERSION] == v and pd_i[p, P_AZ] == az and pd_i[p, P_ALIVE] == 1:
@@ -2249,6 +2288,7 @@ def run_until(
             endpoints_changed()
         elif kind == K_POD_REVIVE:
             pd_i[x, P_ALIVE] = 1
+            pod_capacity_from(x, 1)
             pd_i[x, P_NODE_ALIVE] = 1
             pd_i[x, P_IN_EP] = 1
             pd_f[x, PF_READY_AT] = t + ve_f[pd_i[x, P_VERSION], VF_STARTUP]

@@ -91,7 +91,7 @@ class _State:
         "hpa_f", "hpa_log", "rr_w",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
-        "ok_hist", "tries", "ok_tries", "att",
+        "ok_hist", "tries", "ok_tries", "att", "ac_f",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
@@ -206,6 +206,19 @@ class _State:
         cells = max(1, n_c) * max_pods * n
         shape = (max(1, n_c), max_pods, n) if cells <= ATTEMPT_CELLS else (1, 0, 1)
         s["att"] = np.zeros(shape, dtype=np.int64)
+        # busy and available server-seconds in [warm-up, end] per node (its gateway workers)
+        # and per pod (its server, then its sidecar); the kernel adds each service and each
+        # change of servers as it happens, the servers there from the start are counted here
+        ac_f = np.zeros((n_n + max_pods, 4))
+        window = max(0.0, float(a["cfg_f"][lay.CF_DURATION] - a["cfg_f"][lay.CF_WARMUP]))
+        ac_f[:n_n, 1] = n_w * np.diff(a["node_gw_at"])[:n_n] * window
+        ve_i = a["ve_i"]
+        for p in range(plan.initial_pods):
+            v = int(pd_i[p, kern.P_VERSION])
+            ac_f[n_n + p, 1] = ve_i[v, lay.VI_CONCURRENCY] * window
+            if ve_i[v, lay.VI_SIDECAR] == 1:
+                ac_f[n_n + p, 3] = ve_i[v, lay.VI_SIDECAR_CONC] * window
+        s["ac_f"] = ac_f
         self.s = s
 
     def args(self) -> list[Any]:
@@ -339,42 +352,63 @@ def _in_flight(state: _State, since: float) -> int:
 
 
 def _tiers(plan: Plan, state: _State, scenario: Scenario) -> dict[str, accounting.TierAccount]:
-    """Utilisation per tier from the kernel's per-interval samples after the warm-up.
+    """Utilisation per tier: busy over available server-seconds after the warm-up.
 
-    The fast engine samples busy servers once per interval (the ``utilisation`` frame) rather
-    than integrating them over time: the mean of samples taken at fixed times is an unbiased
-    estimate of the time average, with more noise. It keeps no queue-wait counts (the
-    ``wait_probability`` and ``mean_wait_ms`` of its tiers are NaN).
+    The kernel counts both exactly (``ac_f``: every service's time inside the window, and the
+    servers of every node and pod for the part of the window they were up), as the SimPy engine
+    integrates its queues; the ``utilisation`` frame's per-interval samples are for plots. It
+    keeps no queue-wait counts (the ``wait_probability`` and ``mean_wait_ms`` of its tiers are
+    NaN).
     """
     from istiolab.sim.fast import kernel as kern
 
     s = state.s
-    run = scenario.run
-    first = math.ceil(run.warmup_s / run.metrics_interval_s - 1e-9)
-    ut_f, ut_n = s["ut_f"], s["ut_n"]
+    ac_f = s["ac_f"]
     n_nodes = len(plan.nodes)
     node_gw_at = plan.arrays["node_gw_at"]
     tiers: dict[str, accounting.TierAccount] = {}
+    n_workers = int(plan.arrays["cfg_i"][lay.CI_WORKERS])
+    pd_i, ve_i = s["pd_i"], plan.arrays["ve_i"]
 
-    def account(rows: list[int]) -> accounting.TierAccount:
-        busy = float(ut_f[rows, 0, first:].sum()) if rows else 0.0
-        cap = float(ut_f[rows, 1, first:].sum()) if rows else 0.0
+    def servers_now(row: int, col: int) -> int:
+        """The servers of *row* up at the end of the run (as SimPy's ``servers``)."""
+        if row < n_nodes:
+            up = int(s["nd_alive"][row]) == 1
+            return n_workers * int(node_gw_at[row + 1] - node_gw_at[row]) if up else 0
+        p = row - n_nodes
+        if pd_i[p, kern.P_ALIVE] != 1 or pd_i[p, kern.P_NODE_ALIVE] != 1:
+            return 0
+        v = int(pd_i[p, kern.P_VERSION])
+        return int(ve_i[v, lay.VI_CONCURRENCY if col == 0 else lay.VI_SIDECAR_CONC])
+
+    def account(rows: list[int], col: int = 0) -> accounting.TierAccount:
         return accounting.TierAccount(
-            busy_s=busy, capacity_s=cap, arrivals=0, waited=0, wait_s=math.nan
+            busy_s=float(ac_f[rows, col].sum()) if rows else 0.0,
+            capacity_s=float(ac_f[rows, col + 1].sum()) if rows else 0.0,
+            arrivals=0,
+            waited=0,
+            wait_s=math.nan,
+            servers=sum(servers_now(r, col) for r in rows),
         )
 
     gw_nodes = [i for i in range(n_nodes) if node_gw_at[i + 1] > node_gw_at[i]]
-    if gw_nodes and ut_n[gw_nodes, first:].any():
+    if gw_nodes:
         tiers["gateway_workers"] = account(gw_nodes)
         best = max((account([i]) for i in gw_nodes), key=_rho)
         tiers["lb_targets_max"] = best
-    pd_i = s["pd_i"]
     by_version: dict[str, list[int]] = {}
+    sidecars: set[str] = set()
     for p in range(int(s["st_i"][kern.SI_PODS])):
-        svc, ver = plan.version_names[int(pd_i[p, kern.P_VERSION])]
-        by_version.setdefault(f"backend/{svc}/{ver}", []).append(n_nodes + p)
-    for tier, rows in by_version.items():
-        tiers[tier] = account(rows)
+        v = int(pd_i[p, kern.P_VERSION])
+        svc, ver = plan.version_names[v]
+        by_version.setdefault(f"{svc}/{ver}", []).append(n_nodes + p)
+        if ve_i[v, lay.VI_SIDECAR] == 1:
+            sidecars.add(f"{svc}/{ver}")
+    for name, rows in by_version.items():
+        tiers[f"backend/{name}"] = account(rows)
+    for name, rows in by_version.items():
+        if name in sidecars:
+            tiers[f"sidecar/{name}"] = account(rows, 2)
     return tiers
 
 
