@@ -48,7 +48,9 @@ def test_schema_order_and_reproducible_rows() -> None:
     sc = mmc()
     frame = sweep(sc, {CONC: [9, 12]}, seeds=2, executor="serial", progress=False)
     metric_names = [m for m, _ in METRICS]
-    assert list(frame.columns) == [CONC, "seed", "run_id", *metric_names, "error"]
+    assert list(frame.columns) == [CONC, "seed", "run_id", "engine", *metric_names, "error"]
+    assert frame["engine"].tolist() == ["fast"] * 4  # auto, and the fast engine runs M/M/c
+    assert frame.attrs["engine_notes"] == []
     assert frame.attrs["scenario"] == "sweep-mmc"
     assert frame.attrs["base_seed"] == 3  # run.seed by default
     seeds = sweep_seeds(3, 2)
@@ -62,7 +64,9 @@ def test_schema_order_and_reproducible_rows() -> None:
     assert frame["run_id"].is_unique
     # any row can be reproduced alone from its params and seed
     row = frame.iloc[3]
-    alone = simulate(sc.with_overrides({CONC: 12}), seed=int(row["seed"]), params={CONC: 12})
+    alone = simulate(
+        sc.with_overrides({CONC: 12}), seed=int(row["seed"]), params={CONC: 12}, engine="fast"
+    )
     assert alone.run_id == row["run_id"]
     totals = {**alone.totals(), **alone.window_totals()}
     derived = {"error_rate", "rho_max", "warnings"}
@@ -78,6 +82,22 @@ def test_schema_order_and_reproducible_rows() -> None:
     assert (
         frame[frame[CONC] == 12]["mean_ms"].to_numpy() < frame[frame[CONC] == 9]["mean_ms"]
     ).all()
+
+
+def test_engine_column_says_which_engine_ran_and_why_auto_fell_back() -> None:
+    sc = mmc(1.0)
+    # Zipkin traces are per-request objects the compiled loop does not keep: auto runs SimPy
+    traced = sweep(sc, {"run.trace_sample": [0.0, 0.5]}, seeds=1, executor="serial", progress=False)
+    assert traced["engine"].tolist() == ["fast", "simpy"]
+    (note,) = traced.attrs["engine_notes"]
+    assert "engine auto ran the SimPy engine" in note
+    assert "trace_sample" in note
+    reference = sweep(sc, None, seeds=1, executor="serial", progress=False, engine="simpy")
+    assert reference["engine"].tolist() == ["simpy"]
+    assert reference.attrs["engine_notes"] == []  # asked for SimPy: nothing fell back
+    # the engines draw different random numbers: the auto row is the fast engine's run
+    fast_alone = simulate(sc, seed=int(traced["seed"][0]), engine="fast")
+    assert fast_alone.totals()["requests"] == traced["requests"][0]
 
 
 def test_explicit_seeds_and_scalar_axis() -> None:

@@ -179,7 +179,7 @@ def compare(
     confidence: float = 0.95,
     max_workers: int | None = None,
     progress: bool | None = None,
-    engine: str = "simpy",
+    engine: str = "auto",
     metrics: Sequence[str] = AGGREGATE_METRICS,
 ) -> pd.DataFrame:
     """Run named scenario variants on the same seeds and put their totals side by side.
@@ -193,7 +193,8 @@ def compare(
         confidence: Two-sided level of every interval.
         max_workers: Processes of a local pool.
         progress: Progress display (None: a bar on a terminal, plain lines elsewhere).
-        engine: The simulation engine of every run.
+        engine: The simulation engine of every run (default ``auto``: the compiled engine when
+            it supports the scenario, else SimPy; see :func:`~istiolab.analysis.sweep.sweep`).
         metrics: The run columns to compare.
 
     Returns:

@@ -692,7 +692,7 @@ def plan(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
-    engine: str = "simpy",
+    engine: str = "auto",
     unfinished_ok: bool = False,
     must_survive: Sequence[str | Mapping[str, Any] | Survive] = (),
 ) -> Plan:
@@ -718,7 +718,9 @@ def plan(
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool.
         progress: tqdm progress per value; None shows it only on a terminal.
-        engine: The simulation engine of every run: ``simpy`` (default), ``auto`` or ``fast``.
+        engine: The simulation engine of every run: ``auto`` (default: the compiled engine when
+            it supports the scenario, else SimPy; the evidence's ``engine`` column says which
+            ran), ``simpy`` or ``fast``.
         unfinished_ok: Hold ``success_ratio`` and ``error_rate`` objectives against completed
             requests only (by default unfinished requests beyond a steady state's count as
             failures).
@@ -831,6 +833,9 @@ def plan(
                     parts.append(part)
                     found.extend(rows_i)
                 frames[key] = pd.concat(parts, ignore_index=True)
+                frames[key].attrs["engine_notes"] = sorted(
+                    {n for p in parts for n in p.attrs.get("engine_notes", [])}
+                )
                 checks[key] = found
             return all(c["ok"] for c in checks[key])
 
@@ -847,6 +852,9 @@ def plan(
 
     keys = sorted(frames)
     evidence = pd.concat([frames[k] for k in keys], ignore_index=True)
+    evidence.attrs["engine_notes"] = sorted(
+        {n for k in keys for n in frames[k].attrs.get("engine_notes", [])}
+    )
     check_frame = pd.DataFrame([c for k in keys for c in checks[k]])
     check_frame["meets"] = check_frame.groupby("value")["ok"].transform("all").astype(bool)
     if answer is None:

@@ -123,7 +123,7 @@ class _Task:
     scenario: Scenario
     params: dict[str, Any]
     seed: int
-    engine: str = "simpy"
+    engine: str = "auto"
     recovery: Mapping[str, float] | None = None
 
 
@@ -163,7 +163,7 @@ def run_point(
     scenario: Scenario,
     params: Mapping[str, Any],
     seed: int,
-    engine: str = "simpy",
+    engine: str = "auto",
     recovery: Mapping[str, float] | None = None,
 ) -> Row:
     """Run one sweep cell and return its row (what every sweep task executes).
@@ -181,8 +181,9 @@ def run_point(
             <istiolab.sim.results.Result.window_totals>` (None: its defaults).
 
     Returns:
-        ``{"run_id", "error", <metric>: value, ...}`` (grid columns and seed are added by the
-        caller).
+        ``{"run_id", "engine", "engine_note", "error", <metric>: value, ...}`` (grid columns
+        and seed are added by the caller); ``engine`` is the engine that ran (``fast`` or
+        ``simpy``), ``engine_note`` why ``auto`` ran SimPy (None when it did not fall back).
     """
     from istiolab.sim.engine import simulate
 
@@ -193,6 +194,10 @@ def run_point(
     except Exception as err:  # every failure becomes an error row, by design
         return _error_row(scenario, params, seed, err)
     row: Row = {"run_id": result.run_id, "error": None}
+    row["engine"] = result.assumptions.get("engine")
+    # simulate() marks a fallback of engine="auto" with an info finding on the path "engine"
+    notes = [f.message for f in result.findings if f.path == "engine"]
+    row["engine_note"] = notes[0] if notes else None
     for name, _ in METRICS:
         row[name] = totals.get(name)
     incl = totals.get("success_ratio_incl_unfinished")
@@ -214,6 +219,7 @@ def _error_row(scenario: Scenario, params: Mapping[str, Any], seed: int, err: Ba
         run_id = ""
     message = str(err).strip() or "(no message)"
     row: Row = {"run_id": run_id, "error": f"{type(err).__name__}: {message}"}
+    row["engine"] = row["engine_note"] = None
     for name, _ in METRICS:
         row[name] = None
     row["rho_tiers"] = {}
@@ -523,7 +529,7 @@ def sweep(
     base_seed: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
-    engine: str = "simpy",
+    engine: str = "auto",
 ) -> pd.DataFrame:
     """Run a scenario over a factorial grid of overrides and several seeds.
 
@@ -544,7 +550,8 @@ def sweep(
         progress: Show a tqdm progress bar; ``None`` shows it on a terminal and a plain line
             every 10 % elsewhere (:class:`PlainProgress`); ``False`` shows nothing.
         engine: The simulation engine of every run: ``auto`` (default: the compiled engine
-            when it supports the scenario), ``simpy`` or ``fast``.
+            when it supports the scenario, else SimPy; the ``engine`` column says which ran and
+            ``frame.attrs["engine_notes"]`` why a run fell back), ``simpy`` or ``fast``.
 
     Returns:
         One row per (grid point, seed), grid order × seed order, with columns:
@@ -552,6 +559,7 @@ def sweep(
         * one column per grid path, named by the path, holding the value used;
         * ``seed`` (int64): the run's seed;
         * ``run_id`` (str): the Result's run id (a hash of scenario name, seed and params);
+        * ``engine`` (str): the engine that ran it, ``fast`` or ``simpy`` (missing on error rows);
         * ``requests`` (Int64), ``rps``, ``success_ratio``, ``p50_ms``, ``p90_ms``, ``p99_ms``,
           ``mean_ms`` (float64), ``retries``, ``upstream_requests`` (Int64): whole-run totals
           after warm-up (:meth:`Result.totals <istiolab.sim.results.Result.totals>`), missing
@@ -560,7 +568,8 @@ def sweep(
           the first event, warning codes);
         * ``error`` (object): None, or ``"ExceptionType: message"`` when the run failed.
 
-        ``frame.attrs`` holds ``scenario`` (name), ``base_seed`` and ``grid``.
+        ``frame.attrs`` holds ``scenario`` (name), ``base_seed``, ``grid`` and
+        ``engine_notes`` (the distinct reasons ``auto`` ran SimPy, empty when it never did).
 
     Raises:
         ConfigError: Before any run, when a grid path does not exist or a value is invalid.
@@ -695,10 +704,15 @@ def sweep_frame(
         data[col] = pd.Series([t.params[col] for t in tasks])
     data["seed"] = pd.Series([t.seed for t in tasks], dtype="int64")
     data["run_id"] = pd.Series([r["run_id"] for r in rows], dtype=str)
+    data["engine"] = pd.Series([r.get("engine") for r in rows], dtype=object)
     for name, dtype in METRICS:
         values = [r[name] for r in rows]
         if dtype == "float64":
             values = [math.nan if v is None else float(v) for v in values]
         data[name] = pd.Series(values, dtype=dtype)
     data["error"] = pd.Series([r["error"] for r in rows], dtype=object)
-    return pd.DataFrame(data)
+    frame = pd.DataFrame(data)
+    frame.attrs["engine_notes"] = sorted(
+        {str(r["engine_note"]) for r in rows if r.get("engine_note")}
+    )
+    return frame

@@ -101,8 +101,9 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="Simulation engine: simpy (default), fast (compiled), or auto (fast when it "
-        "supports every feature the scenario uses, else SimPy, with a note). docs/engines.md.",
+        help="Simulation engine: auto (the compiled engine when it supports every feature the "
+        "scenario uses, else SimPy, with a note naming the feature), fast (compiled; an error "
+        "when it cannot run the scenario) or simpy (the reference). docs/engines.md.",
         callback=_check_engine,
     ),
 ]

@@ -164,7 +164,7 @@ def compare_cmd(
     ] = None,
     fmt: FormatOpt = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
-    engine: EngineOpt = "simpy",
+    engine: EngineOpt = "auto",
 ) -> None:
     """Run variants of a scenario on the same seeds and show their totals side by side.
 

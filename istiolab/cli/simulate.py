@@ -188,7 +188,13 @@ def _accounting_lines(result: Result, sc: Scenario | None = None) -> list[str]:
     queues = totals.get("queues") or {}
     if queues:
         parts = [
-            f"{tier} {q['rho']:.2f} (waits {q['wait_probability']:.0%}, {q['mean_wait_ms']:.2f} ms)"
+            f"{tier} {q['rho']:.2f}"
+            # the fast engine counts no queue waits (NaN): its tiers show ρ alone
+            + (
+                f" (waits {q['wait_probability']:.0%}, {q['mean_wait_ms']:.2f} ms)"
+                if q["wait_probability"] == q["wait_probability"]
+                else ""
+            )
             for tier, q in queues.items()
             if q["rho"] == q["rho"]  # NaN: a tier with no capacity in the window
         ]
@@ -293,7 +299,7 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the result frames and overview.png here.")
     ] = None,
-    engine: EngineOpt = "simpy",
+    engine: EngineOpt = "auto",
     force: Annotated[
         bool,
         typer.Option(

@@ -314,6 +314,12 @@ def _say_bare_ms(path: Path, overrides: dict[str, Any], sc: Scenario) -> None:
         typer.echo(f"warning [{note['code']}]: {note['message']}", err=True)
 
 
+def _say_engine_notes(frame: pd.DataFrame) -> None:
+    """Say on stderr, once each, why ``--engine auto`` ran SimPy instead of the compiled engine."""
+    for note in frame.attrs.get("engine_notes", []):
+        typer.echo(f"note [IL401]: {note}", err=True)
+
+
 def _usage_findings(err: Any) -> typer.Exit:
     echo_findings(err.findings)
     return typer.Exit(EXIT_USAGE)
@@ -350,7 +356,7 @@ def sweep_cmd(
     out: SweepOutOpt = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
-    engine: EngineOpt = "simpy",
+    engine: EngineOpt = "auto",
     per_run: Annotated[
         bool, typer.Option("--per-run", help="Print one row per run instead of per grid point.")
     ] = False,
@@ -417,6 +423,7 @@ def sweep_cmd(
         raise usage_error(str(err)) from None
     from istiolab.analysis.compare import aggregate, side_by_side
 
+    _say_engine_notes(frame)
     points = aggregate(frame, list(grid), confidence=confidence)
     if out is not None and folder:
         _write_folder(frame, points, out, sc.name)
@@ -475,7 +482,7 @@ def plan_cmd(
     ] = None,
     fmt: FormatOpt = "table",
     quiet: QuietOpt = False,
-    engine: EngineOpt = "simpy",
+    engine: EngineOpt = "auto",
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a field first: dotted.path=value (repeatable)."),
@@ -592,6 +599,7 @@ def plan_cmd(
             must_survive=survive,
         )
     except SLONotMetError as err:
+        _say_engine_notes(err.evidence)
         if out is not None:
             _write(err.evidence, out)
         checks = err.checks
@@ -606,6 +614,7 @@ def plan_cmd(
         raise _usage_findings(err) from None
     except (ValueError, TypeError, OSError, MissingDependencyError) as err:
         raise usage_error(str(err)) from None
+    _say_engine_notes(result.evidence)
     if out is not None:
         _write(result.evidence, out)
     if plot is not None:

@@ -64,7 +64,7 @@ def compare(
     duration_s: float | None = None,
     executor: Any = "serial",
     confidence: float = 0.95,
-    engine: str = "simpy",
+    engine: str = "auto",
 ) -> Comparison:
     """Run variants of a scenario (or several scenarios) on the same seeds, side by side.
 
@@ -78,7 +78,7 @@ def compare(
         duration_s: Simulated seconds of every run (default the scenario's).
         executor: Where to run; ``"serial"`` (default) suits Binder's single CPU.
         confidence: Two-sided level of every interval.
-        engine: The simulation engine.
+        engine: The simulation engine (default ``auto``: compiled when it supports the scenario).
 
     Returns:
         A :class:`Comparison` (HTML in Jupyter; ``.table`` for the DataFrame).

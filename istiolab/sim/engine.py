@@ -1049,11 +1049,13 @@ def simulate(
         progress: Called with the fraction of simulated time done (0 < f <= 1), a hundred
             times over the run; it does not change the result. Raising in it stops the run
             (that is how a caller can cancel).
-        engine: ``"simpy"`` (default), ``"fast"`` (compiled with numba, same results in
-            distribution, see ``docs/engines.md``) or ``"auto"``: fast when it supports every
-            feature the scenario uses, else SimPy, with a finding naming the feature. SimPy stays
-            the default until the fast engine agrees with it on every notebook question (it
-            does not yet model workers sharing fewer cores; see docs/engines.md).
+        engine: ``"simpy"`` (default: the reference, no compiled code), ``"fast"`` (compiled
+            with numba, same results in distribution, see ``docs/engines.md``) or ``"auto"``:
+            fast when it supports every feature the scenario uses, else SimPy, with a finding
+            naming the feature. Sweeps, the planner, ``compare`` and the CLI default to
+            ``"auto"``; this function stays on SimPy because loading numba costs about
+            120 MiB in the calling process (docs/engines.md), which a Binder notebook cannot
+            always spare.
         force: Run even when more requests are expected than ``limits.SIM_MAX_REQUESTS``
             (the limits that cost memory still hold; see :mod:`istiolab.sim.budget`).
 

@@ -94,13 +94,13 @@ def test_compare_pairs_seeds_and_reports_differences() -> None:
     base = mmc()
     table = compare(
         {"c9": base, "c12": base.with_overrides({CONC: 12}), "same": base},
-        seeds=4,
+        seeds=8,
         executor="serial",
         progress=False,
     )
     runs = table.attrs["runs"]
     assert table.attrs["baseline"] == "c9"
-    assert runs["seed"].tolist() == sweep_seeds(0, 4) * 3
+    assert runs["seed"].tolist() == sweep_seeds(0, 8) * 3
     by = table.set_index(["variant", "metric"])
 
     def cell(variant: str, metric: str, column: str) -> float:
@@ -110,13 +110,16 @@ def test_compare_pairs_seeds_and_reports_differences() -> None:
     assert math.isnan(cell("c9", "p99_ms", "diff"))
     # identical variant on the same seeds: the paired difference is exactly zero
     assert cell("same", "p99_ms", "diff") == 0.0
-    # 12 servers instead of 9: lower p99 and ρ, and the paired interval excludes zero
+    # 12 servers instead of 9: a lower mean and ρ, and the paired interval excludes zero.
+    # Over 30 seeds the per-seed difference of the means is -5.9 ms, sd 2.9 (SimPy) and
+    # -5.5 ms, sd 3.1 (fast): with 8 seeds the 95 % interval's upper end is about -3 ms,
+    # three standard errors below 0 (p99 over this 1 s window is too noisy for that)
     per_seed = (
         runs[runs["variant"] == "c12"]["p99_ms"].to_numpy()
         - runs[runs["variant"] == "c9"]["p99_ms"].to_numpy()
     )
     assert cell("c12", "p99_ms", "diff") == pytest.approx(float(np.mean(per_seed)))
-    assert cell("c12", "p99_ms", "diff_high") < 0
+    assert cell("c12", "mean_ms", "diff_high") < 0
     assert cell("c12", "rho_max", "diff_high") < 0
     wide = side_by_side(table)
     assert list(wide.columns) == ["metric", "c9", "c12", "same", "Δ c12", "Δ same"]
