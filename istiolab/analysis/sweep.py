@@ -374,6 +374,12 @@ def _close_pool(pool: cf.ProcessPoolExecutor, finished: bool) -> None:
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=2.0)
+    # The pool's manager thread closes its wake-up pipe once it sees the workers gone; left
+    # running, it races CPython 3.11's exit hook (concurrent.futures.process._python_exit),
+    # which writes to that pipe and prints an EBADF traceback when the close wins.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=2.0)
 
 
 def _dask() -> tuple[Any, Any]:
