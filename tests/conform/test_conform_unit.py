@@ -422,6 +422,39 @@ def test_simulator_side_reports_tries_and_attempt_series() -> None:
     assert measured == pytest.approx(sum(o.pod_attempts.values()), abs=3)
 
 
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_simulator_side_runs_on_either_engine_and_says_which(engine: str) -> None:
+    sc = load_scenario(CONFORM / "01-retry-backoff.yaml").with_overrides({"run.warmup_s": 0.5})
+    o = run_sim(sc, seed=3, seconds=4.0, engine=engine)
+    assert o.notes == [f"simulator: the {engine} engine"]
+    assert sum(o.tries.values()) == o.requests > 100
+    assert len(o.tries_p50_ms) >= 2  # the fast engine reports latency by tries too
+    assert set(o.pod_series) == set(o.pod_attempts)
+    # an HTTP/1.1 pool of one connection is not lowered: auto runs SimPy and says why
+    pool = load_scenario(CONFORM / "03-http1-pool.yaml").with_overrides({"run.warmup_s": 0.5})
+    auto = run_sim(pool, seed=3, seconds=2.0, engine="auto")
+    assert auto.notes[0] == "simulator: the simpy engine"
+    assert "the fast engine does not support" in auto.notes[1]
+
+
+def test_conform_refuses_an_unsupported_fast_engine_before_any_envoy_run() -> None:
+    from istiolab.analysis.conform import conform
+    from istiolab.errors import SimulationError
+
+    sc = load_scenario(CONFORM / "03-http1-pool.yaml")
+    started = time.monotonic()
+    with pytest.raises(SimulationError, match="fast engine does not support"):
+        conform(sc, seconds=1.0, reps=2, engine="fast")
+    assert time.monotonic() - started < 5  # no Envoy replication ran (each takes seconds)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        conform(sc, seconds=1.0, reps=2, engine="turbo")
+    res = CliRunner().invoke(
+        app, ["conform", str(CONFORM / "03-http1-pool.yaml"), "--engine", "fast"]
+    )
+    assert res.exit_code == 2
+    assert "03-http1-pool.yaml: the fast engine does not support" in res.output
+
+
 def test_rate_limit_phase_is_near_zero_when_spread_and_one_when_bunched() -> None:
     fill = 0.1
     bin_s = rl_bin_s(fill)

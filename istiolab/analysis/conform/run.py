@@ -38,7 +38,7 @@ from istiolab.analysis.conform.sides import (
     run_sim,
 )
 from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
-from istiolab.sim.engine import build_table, scenario_config
+from istiolab.sim.engine import ENGINES, build_table, scenario_config
 from istiolab.sim.scenario import Scenario
 
 __all__ = ["DEFAULT_MAX_RPS", "MAX_LATE_SHARE", "conform", "offered_rps", "prepare"]
@@ -188,6 +188,7 @@ def conform(
     envoy_path: str | None = None,
     known: dict[str, str] | None = None,
     progress: Callable[[str], object] | None = None,
+    engine: str = "simpy",
 ) -> ConformReport:
     """Run *scenario* through a real Envoy and through the simulator and compare them.
 
@@ -199,12 +200,15 @@ def conform(
         envoy_path: Explicit Envoy binary.
         known: Metric name -> known cause of a difference, carried into the report.
         progress: Called with a short line before each replication.
+        engine: The simulator's engine (``simpy``, the reference, by default; ``fast`` or
+            ``auto``); the report's notes name the engine that ran.
 
     Returns:
         The report.
 
     Raises:
-        ValueError: ``reps < 2`` or ``seconds <= 0``.
+        ValueError: ``reps < 2`` or ``seconds <= 0``, or an unknown *engine*.
+        SimulationError: ``engine="fast"`` and the fast engine cannot run the scenario.
         SandboxError: Envoy or the upstream pods failed.
         ConfigError: The scenario's rules do not compile.
     """
@@ -212,9 +216,18 @@ def conform(
         raise ValueError(f"reps must be >= 2 (the interval needs a variance), got {reps}")
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     say = progress or (lambda _line: None)
     sc, scaled, notes = prepare(scenario, max_rps)
     table, findings = build_table(sc)
+    if engine == "fast":  # say so before minutes of Envoy runs, not after them
+        from istiolab.errors import SimulationError
+        from istiolab.sim.fast.run import prepare as lower_fast
+
+        plan = lower_fast(sc, table, list(findings))
+        if isinstance(plan, str):
+            raise SimulationError(f"the fast engine does not support {plan}; use engine='simpy'")
     notes += [f"{f.code}: {f.message}" for f in findings if f.severity.value != "info"]
     pods = scenario_pods(sc)
     members = cluster_endpoints(table, pods)
@@ -295,7 +308,9 @@ def conform(
     sim_obs = []
     for k in range(reps):
         say(f"{sc.name}: simulator replication {k + 1}")
-        sim_obs.append(run_sim(sc, seed=base + _SIM_SEED_OFFSET + k, seconds=seconds))
+        obs = run_sim(sc, seed=base + _SIM_SEED_OFFSET + k, seconds=seconds, engine=engine)
+        notes += [n for n in obs.notes if n not in notes]
+        sim_obs.append(obs)
     outlier_groups = [
         [pods[i].name for i in idx]
         for name, idx in members.items()

@@ -355,13 +355,15 @@ def _reduce_envoy(
     return obs
 
 
-def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
+def run_sim(scenario: Scenario, *, seed: int, seconds: float, engine: str = "simpy") -> Observation:
     """One simulator replication of the scenario, reduced to an :class:`Observation`.
 
     Args:
         scenario: The (possibly scaled) scenario, already adjusted for the comparison.
         seed: The simulation seed.
         seconds: Measured length after the warm-up.
+        engine: The simulation engine (see :func:`~istiolab.sim.engine.simulate`); the
+            observation's notes name the engine that ran, and why ``auto`` fell back.
 
     Returns:
         The replication's observation.
@@ -378,7 +380,7 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
             "run.metrics_interval_s": interval,
         }
     )
-    result = simulate(sc, seed)
+    result = simulate(sc, seed, engine=engine)
     totals = result.totals()
     codes = result.codes()
     codes = codes[codes["t_s"] >= warmup]
@@ -410,6 +412,8 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float) -> Observation:
         mean_ms=float(totals.get("mean_ms", float("nan"))),
     )
     obs.warmup_s = warmup
+    obs.notes.append(f"simulator: the {result.assumptions.get('engine', engine)} engine")
+    obs.notes += [f.message for f in result.findings if f.path == "engine"]  # auto fell back
     if _ring_cluster(table, {n: [0, 1] for n in table.clusters}) is not None:
         obs.ring_agreement = 1.0  # the simulator picks by ring_layout's ring
     tries = result.meta.get("tries", {})
