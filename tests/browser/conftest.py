@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,8 +198,13 @@ def run_all(page: object, url: str, answers: int, timeout_s: float = 240) -> lis
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
 
     # JupyterLab may swap the session's kernel right after the page loads (seen: a kernel
-    # started and shut down within 300 ms); a Run All sent to the first one is lost and the
-    # prompts go back to [ ]. So: run all, wait for the last cells' output, retry if nothing runs.
+    # started and shut down within 300 ms). A Run All sent to the first one is lost and the
+    # prompts go back to [ ]; one sent during the swap can leave a widget's view looking for
+    # its model on the other kernel ("Error displaying widget: model not found"; seen once on
+    # a loaded machine). A person does not click Run All within a second of the page opening:
+    # wait until the session has kept one kernel for two seconds, then run all, wait for the
+    # last cells' output, and retry if nothing runs.
+    _wait_for_one_kernel(url)
     done = (
         "[...document.querySelectorAll('.jp-OutputArea-output')]"
         f".filter(e => e.textContent.includes('not answered yet')).length >= {answers}"
@@ -226,6 +232,27 @@ def run_all(page: object, url: str, answers: int, timeout_s: float = 240) -> lis
     assert finished, f"Run All Cells did not run the notebook (dialogs seen: {dialogs})"
     dismiss_dialogs(page, dialogs)
     return dialogs
+
+
+def _wait_for_one_kernel(url: str, settle_s: float = 2.0, timeout_s: float = 60.0) -> None:
+    """Wait until the session of the notebook at *url* has had the same kernel for *settle_s*."""
+    parts = urllib.parse.urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    token = urllib.parse.parse_qs(parts.query).get("token", [""])[0]
+    path = urllib.parse.unquote(parts.path.split("/tree/", 1)[-1])
+    last: str | None = None
+    since = time.monotonic()
+    deadline = since + timeout_s
+    while time.monotonic() < deadline:
+        sessions = api(base, token, "/api/sessions") or []
+        kernels = [s["kernel"]["id"] for s in sessions if s.get("path") == path and s.get("kernel")]
+        current = kernels[0] if len(kernels) == 1 else None
+        if current != last:
+            last, since = current, time.monotonic()
+        elif current is not None and time.monotonic() - since >= settle_s:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{path}: its session did not keep one kernel for {settle_s:g} s")
 
 
 def page_text(page: object) -> str:
