@@ -17,11 +17,16 @@ def _engine_of(result: object) -> str:
     return "fast" if '"engine": "fast"' in meta else "simpy" if '"engine": "simpy"' in meta else "?"
 
 
-def test_designer_simulates_on_the_chosen_engine() -> None:
+def test_designer_simulates_on_the_chosen_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEM_LIMIT", raising=False)
+    monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
     sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
     default = RuleDesigner(lab.rules_of(sc), scenario=sc)
+    assert default.engine == "auto"  # no declared memory limit: the compiled engine
+    assert _engine_of(default.result) == "fast"
+    simpy = RuleDesigner(lab.rules_of(sc), scenario=sc, engine="simpy")
+    assert _engine_of(simpy.result) == "simpy"
     fast = RuleDesigner(lab.rules_of(sc), scenario=sc, engine="fast")
-    assert _engine_of(default.result) == "simpy"
     assert _engine_of(fast.result) == "fast"
     fast.sliders[0].value = 50  # a slider move re-runs on the same engine
     assert _engine_of(fast.result) == "fast"
@@ -31,3 +36,27 @@ def test_designer_simulates_on_the_chosen_engine() -> None:
 def test_designer_rejects_an_unknown_engine() -> None:
     with pytest.raises(ValueError, match="engine must be one of"):
         RuleDesigner(lab.rules_of(lab.scenario("canary-90-10")), engine="warp")
+
+
+def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Binder sets MEM_LIMIT; numba's ~120 MiB per kernel does not fit a dozen kernels in it."""
+    from istiolab.widgets import SimulationDashboard
+    from istiolab.widgets._util import widget_engine
+
+    monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
+    monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
+    sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
+    designer = RuleDesigner(lab.rules_of(sc), scenario=sc)
+    assert designer.engine == "simpy"
+    assert _engine_of(designer.result) == "simpy"
+    assert SimulationDashboard(sc).engine == "simpy"
+    monkeypatch.setenv("ISTIOLAB_ENGINE", "fast")  # the override wins over the limit
+    assert SimulationDashboard(sc).engine == "fast"
+    assert RuleDesigner(lab.rules_of(sc), scenario=sc, engine="simpy").engine == "simpy"
+    monkeypatch.setenv("ISTIOLAB_ENGINE", "turbo")
+    with pytest.raises(ValueError, match=r"got 'turbo' \(ISTIOLAB_ENGINE\)"):
+        widget_engine()
+    assert widget_engine(environ={}) == "auto"
+    assert widget_engine(environ={"MEM_LIMIT": "2147483648"}) == "simpy"

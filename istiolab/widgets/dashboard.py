@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from istiolab.widgets._util import message, png, require_ipywidgets
+from istiolab.widgets._util import message, png, require_ipywidgets, widget_engine
 from istiolab.widgets.params import (
     DASHBOARD_PARAMS,
     ParamSpec,
@@ -70,10 +70,11 @@ class SimulationDashboard:
         plots: Tabs of plots (default :data:`DEFAULT_PLOTS`).
         seed: Seed of every run (same knobs and seed, same result).
         engine: Simulation engine of every run (see :func:`~istiolab.sim.engine.simulate`).
-            ``"simpy"`` by default: the compiled engine answers in hundredths of a second but
-            loading numba costs about 90 MiB and a second in the process that runs it (the
-            worker, and the kernel for :meth:`run`), which a 300 MiB Binder notebook cannot
-            spare; ``"auto"`` where memory allows.
+            Default: ``"auto"``, the compiled engine, which answers in hundredths of a second;
+            ``"simpy"`` where the host declares a memory limit (``MEM_LIMIT``, as on Binder),
+            as loading numba costs about 120 MiB and a second in the process that runs it (the
+            worker, and the kernel for :meth:`run`); ``ISTIOLAB_ENGINE`` overrides it
+            (:func:`~istiolab.widgets._util.widget_engine`).
 
     Raises:
         ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
@@ -91,14 +92,10 @@ class SimulationDashboard:
         params: Sequence[ParamSpec] = DASHBOARD_PARAMS,
         plots: Sequence[tuple[str, PlotFn]] = DEFAULT_PLOTS,
         seed: int | None = 1,
-        engine: str = "simpy",
+        engine: str | None = None,
     ) -> None:
-        from istiolab.sim.engine import ENGINES
-
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = widget_engine(engine)
         w = require_ipywidgets()
-        self.engine = engine
         self.base = scenario
         self.param_specs = tuple(params)
         self.plot_fns = tuple(plots)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from istiolab.widgets._util import message, png, pre, require_ipywidgets
+from istiolab.widgets._util import message, png, pre, require_ipywidgets, widget_engine
 from istiolab.widgets.preview import rules_yaml, share_line, traffic_figure
 from istiolab.widgets.routeform import (
     COOKIE_REGEX,
@@ -60,9 +60,11 @@ class RuleDesigner:
         path: Path of the request to explain.
         headers: Headers of the request to explain, ``"name: value"`` per line.
         engine: Simulation engine of the runs after each change (see
-            :func:`~istiolab.sim.engine.simulate`): ``"auto"`` answers a slider move in a few
-            hundredths of a second once the compiled engine is loaded (about a second, and about
-            100 MiB more in the kernel); the default ``"simpy"`` needs no compiled code.
+            :func:`~istiolab.sim.engine.simulate`). Default: ``"auto"``, which answers a slider
+            move in a few hundredths of a second once the compiled engine is loaded (about a
+            second, and about 120 MiB more in the kernel), or ``"simpy"`` where the host
+            declares a memory limit (``MEM_LIMIT``, as on Binder); ``ISTIOLAB_ENGINE``
+            overrides it (:func:`~istiolab.widgets._util.widget_engine`).
 
     Raises:
         ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
@@ -79,14 +81,11 @@ class RuleDesigner:
         host: str | None = None,
         path: str = "/",
         headers: str = "",
-        engine: str = "simpy",
+        engine: str | None = None,
     ) -> None:
         from istiolab.config import ConfigSet, load
-        from istiolab.sim.engine import ENGINES
 
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-        self.engine = engine
+        self.engine = widget_engine(engine)
 
         w = require_ipywidgets()
         cs = config if isinstance(config, ConfigSet) else load(config)
