@@ -74,6 +74,37 @@ def test_scenario_agrees_with_envoy(path: Path) -> None:
     assert not differing, report.table()
 
 
+def _fast_supported(path: Path) -> bool:
+    from istiolab.sim.engine import build_table
+    from istiolab.sim.fast.run import prepare
+
+    sc = load_scenario(path)
+    table, notes = build_table(sc)
+    return not isinstance(prepare(sc, table, list(notes)), str)
+
+
+FAST = [p for p in SCENARIOS if _fast_supported(p)]
+
+
+@pytest.mark.parametrize("path", FAST, ids=[p.stem for p in FAST])
+def test_scenario_agrees_with_envoy_on_the_fast_engine(path: Path) -> None:
+    """The same comparison with the compiled engine on the simulator side (every scenario it
+    runs: the HTTP/1.1 pool and ring-hash ones fall back to SimPy, see docs/engines.md)."""
+    _envoy_or_skip()
+    sc = load_scenario(path)
+    known = {m: why for (s, m), why in KNOWN_DIFFERENCES.items() if s == sc.name}
+    report = conform(sc, seconds=SECONDS, reps=REPS, known=known, engine="fast")
+    assert "simulator: the fast engine" in report.notes
+    assert len(report.metrics) >= 3, report.table()
+    assert report.reps[0] >= 2, report.table()
+    differing = [m.name for m in report.metrics if not m.ok and not m.known]
+    assert not differing, report.table()
+
+
+def test_the_fast_engine_runs_most_of_the_suite() -> None:
+    assert len(FAST) >= 7, [p.stem for p in FAST]
+
+
 def test_write_conformance_doc() -> None:
     """With the full suite, the page is regenerated from the reports (after the scenarios)."""
     if not FULL or len(_REPORTS) != len(SCENARIOS):
