@@ -185,7 +185,7 @@ def run_point(
         and seed are added by the caller); ``engine`` is the engine that ran (``fast`` or
         ``simpy``), ``engine_note`` why ``auto`` ran SimPy (None when it did not fall back).
     """
-    from istiolab.sim.engine import simulate
+    from istiolab.sim.engine import engine_fallback, simulate
 
     try:
         result = simulate(scenario, seed=seed, params=dict(params), engine=engine)
@@ -195,9 +195,7 @@ def run_point(
         return _error_row(scenario, params, seed, err)
     row: Row = {"run_id": result.run_id, "error": None}
     row["engine"] = result.assumptions.get("engine")
-    # simulate() marks a fallback of engine="auto" with an info finding on the path "engine"
-    notes = [f.message for f in result.findings if f.path == "engine"]
-    row["engine_note"] = notes[0] if notes else None
+    row["engine_note"] = engine_fallback(result)
     for name, _ in METRICS:
         row[name] = totals.get(name)
     incl = totals.get("success_ratio_incl_unfinished")

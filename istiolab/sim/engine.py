@@ -1030,6 +1030,31 @@ ENGINES = ("auto", "simpy", "fast")
 ``auto`` picks it when it supports every feature the scenario uses."""
 
 
+def fast_unsupported(scenario: Scenario) -> str | None:
+    """Why the fast engine cannot run *scenario* (the feature it lacks), or None when it can.
+
+    Raises:
+        ConfigError: When the scenario's rules are invalid.
+        SimulationError: When the scenario cannot be built.
+    """
+    from istiolab.sim.fast.run import prepare
+
+    table, notes = build_table(scenario)
+    plan = prepare(scenario, table, list(notes))
+    return plan if isinstance(plan, str) else None
+
+
+def fast_refused(reason: str) -> SimulationError:
+    """The error of ``engine="fast"`` on a scenario it cannot run (*reason*: the feature)."""
+    return SimulationError(f"the fast engine does not support {reason}; use engine='simpy'")
+
+
+def engine_fallback(result: Result) -> str | None:
+    """Why ``engine="auto"`` ran SimPy for *result* (its ``IL401`` note), or None."""
+    # simulate() marks the fallback with fallback_note(), an info finding on the path "engine"
+    return next((f.message for f in result.findings if f.path == "engine"), None)
+
+
 def simulate(
     scenario: Scenario,
     seed: SeedLike = None,
@@ -1080,7 +1105,7 @@ def simulate(
     if not isinstance(plan, str):
         return simulate_fast(plan, scenario, seed, params=params, progress=progress)
     if engine == "fast":
-        raise SimulationError(f"the fast engine does not support {plan}; use engine='simpy'")
+        raise fast_refused(plan)
     result = _Run(scenario, seed, params).run(progress)
     result.findings = (*result.findings, fallback_note(plan))
     return result

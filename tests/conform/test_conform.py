@@ -20,6 +20,7 @@ import pytest
 from istiolab.analysis.conform import ConformReport, conform, markdown
 from istiolab.envoy.sandbox import find_envoy
 from istiolab.errors import SandboxError
+from istiolab.sim.engine import fast_unsupported
 from istiolab.sim.scenario import load_scenario
 
 pytestmark = [pytest.mark.conform, pytest.mark.envoy, pytest.mark.xdist_group("envoy")]
@@ -74,16 +75,7 @@ def test_scenario_agrees_with_envoy(path: Path) -> None:
     assert not differing, report.table()
 
 
-def _fast_supported(path: Path) -> bool:
-    from istiolab.sim.engine import build_table
-    from istiolab.sim.fast.run import prepare
-
-    sc = load_scenario(path)
-    table, notes = build_table(sc)
-    return not isinstance(prepare(sc, table, list(notes)), str)
-
-
-FAST = [p for p in SCENARIOS if _fast_supported(p)]
+FAST = [p for p in SCENARIOS if fast_unsupported(load_scenario(p)) is None]
 
 
 @pytest.mark.parametrize("path", FAST, ids=[p.stem for p in FAST])

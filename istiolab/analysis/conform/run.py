@@ -38,7 +38,13 @@ from istiolab.analysis.conform.sides import (
     run_sim,
 )
 from istiolab.analysis.conform.upstream import UpstreamPods, scenario_pods
-from istiolab.sim.engine import ENGINES, build_table, scenario_config
+from istiolab.sim.engine import (
+    ENGINES,
+    build_table,
+    fast_refused,
+    fast_unsupported,
+    scenario_config,
+)
 from istiolab.sim.scenario import Scenario
 
 __all__ = ["DEFAULT_MAX_RPS", "MAX_LATE_SHARE", "conform", "offered_rps", "prepare"]
@@ -221,13 +227,8 @@ def conform(
     say = progress or (lambda _line: None)
     sc, scaled, notes = prepare(scenario, max_rps)
     table, findings = build_table(sc)
-    if engine == "fast":  # say so before minutes of Envoy runs, not after them
-        from istiolab.errors import SimulationError
-        from istiolab.sim.fast.run import prepare as lower_fast
-
-        plan = lower_fast(sc, table, list(findings))
-        if isinstance(plan, str):
-            raise SimulationError(f"the fast engine does not support {plan}; use engine='simpy'")
+    if engine == "fast" and (reason := fast_unsupported(sc)) is not None:
+        raise fast_refused(reason)  # before minutes of Envoy runs, not after them
     notes += [f"{f.code}: {f.message}" for f in findings if f.severity.value != "info"]
     pods = scenario_pods(sc)
     members = cluster_endpoints(table, pods)

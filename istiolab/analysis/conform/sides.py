@@ -32,7 +32,7 @@ from istiolab.analysis.conform.upstream import PodSpec, UpstreamPods, scenario_p
 from istiolab.envoy.model import RouteTable
 from istiolab.envoy.render import render
 from istiolab.envoy.sandbox import EnvoySandbox
-from istiolab.sim.engine import build_table, simulate
+from istiolab.sim.engine import build_table, engine_fallback, simulate
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.stages.upstream import ring_layout, ring_lookup
 
@@ -413,7 +413,9 @@ def run_sim(scenario: Scenario, *, seed: int, seconds: float, engine: str = "sim
     )
     obs.warmup_s = warmup
     obs.notes.append(f"simulator: the {result.assumptions.get('engine', engine)} engine")
-    obs.notes += [f.message for f in result.findings if f.path == "engine"]  # auto fell back
+    fallback = engine_fallback(result)
+    if fallback is not None:
+        obs.notes.append(fallback)
     if _ring_cluster(table, {n: [0, 1] for n in table.clusters}) is not None:
         obs.ring_agreement = 1.0  # the simulator picks by ring_layout's ring
     tries = result.meta.get("tries", {})
