@@ -209,16 +209,11 @@ class _State:
         # busy and available server-seconds in [warm-up, end] per node (its gateway workers)
         # and per pod (its server, then its sidecar); the kernel adds each service and each
         # change of servers as it happens, the servers there from the start are counted here
-        ac_f = np.zeros((n_n + max_pods, 4))
+        s["ac_f"] = ac_f = np.zeros((n_n + max_pods, 4))
         window = max(0.0, float(a["cfg_f"][lay.CF_DURATION] - a["cfg_f"][lay.CF_WARMUP]))
-        ac_f[:n_n, 1] = n_w * np.diff(a["node_gw_at"])[:n_n] * window
-        ve_i = a["ve_i"]
-        for p in range(plan.initial_pods):
-            v = int(pd_i[p, kern.P_VERSION])
-            ac_f[n_n + p, 1] = ve_i[v, lay.VI_CONCURRENCY] * window
-            if ve_i[v, lay.VI_SIDECAR] == 1:
-                ac_f[n_n + p, 3] = ve_i[v, lay.VI_SIDECAR_CONC] * window
-        s["ac_f"] = ac_f
+        for row in range(n_n + plan.initial_pods):
+            for col in (0, 2):
+                ac_f[row, col + 1] = _servers_up(plan, s, row, col) * window
         self.s = s
 
     def args(self) -> list[Any]:
@@ -333,7 +328,7 @@ def simulate_fast(
         started=int(result.meta["totals"]["requests"]) + _in_flight(state, warmup) + rejected,
         rejected=rejected,
         in_flight_marks=[*in_flight_marks, _in_flight(state, -math.inf)],
-        tiers=_tiers(plan, state, scenario),
+        tiers=_tiers(plan, state),
         warmup_s=warmup,
         assumed=accounting.assumptions(scenario, plan.table, "fast"),
         events=accounting.event_marks(scenario),
@@ -351,7 +346,31 @@ def _in_flight(state: _State, since: float) -> int:
     return int(np.count_nonzero(s["rq_f"][used, kern.Q_T0] >= since))
 
 
-def _tiers(plan: Plan, state: _State, scenario: Scenario) -> dict[str, accounting.TierAccount]:
+def _servers_up(plan: Plan, s: dict[str, Any], row: int, col: int) -> int:
+    """Servers up now in *row* of ``ac_f``: a node's gateway workers, a pod's server or sidecar.
+
+    *col* is 0 for a server, 2 for a sidecar: what the kernel's capacity_from() adds and
+    removes as they change.
+    """
+    from istiolab.sim.fast import kernel as kern
+
+    n_nodes = len(plan.nodes)
+    if row < n_nodes:
+        if int(s["nd_alive"][row]) != 1 or col != 0:
+            return 0
+        gw_at = plan.arrays["node_gw_at"]
+        return int(plan.arrays["cfg_i"][lay.CI_WORKERS]) * int(gw_at[row + 1] - gw_at[row])
+    pd_i, ve_i = s["pd_i"], plan.arrays["ve_i"]
+    p = row - n_nodes
+    if pd_i[p, kern.P_ALIVE] != 1 or pd_i[p, kern.P_NODE_ALIVE] != 1:
+        return 0
+    v = int(pd_i[p, kern.P_VERSION])
+    if col == 0:
+        return int(ve_i[v, lay.VI_CONCURRENCY])
+    return int(ve_i[v, lay.VI_SIDECAR_CONC]) if ve_i[v, lay.VI_SIDECAR] == 1 else 0
+
+
+def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
     """Utilisation per tier: busy over available server-seconds after the warm-up.
 
     The kernel counts both exactly (``ac_f``: every service's time inside the window, and the
@@ -367,19 +386,7 @@ def _tiers(plan: Plan, state: _State, scenario: Scenario) -> dict[str, accountin
     n_nodes = len(plan.nodes)
     node_gw_at = plan.arrays["node_gw_at"]
     tiers: dict[str, accounting.TierAccount] = {}
-    n_workers = int(plan.arrays["cfg_i"][lay.CI_WORKERS])
     pd_i, ve_i = s["pd_i"], plan.arrays["ve_i"]
-
-    def servers_now(row: int, col: int) -> int:
-        """The servers of *row* up at the end of the run (as SimPy's ``servers``)."""
-        if row < n_nodes:
-            up = int(s["nd_alive"][row]) == 1
-            return n_workers * int(node_gw_at[row + 1] - node_gw_at[row]) if up else 0
-        p = row - n_nodes
-        if pd_i[p, kern.P_ALIVE] != 1 or pd_i[p, kern.P_NODE_ALIVE] != 1:
-            return 0
-        v = int(pd_i[p, kern.P_VERSION])
-        return int(ve_i[v, lay.VI_CONCURRENCY if col == 0 else lay.VI_SIDECAR_CONC])
 
     def account(rows: list[int], col: int = 0) -> accounting.TierAccount:
         return accounting.TierAccount(
@@ -388,7 +395,7 @@ def _tiers(plan: Plan, state: _State, scenario: Scenario) -> dict[str, accountin
             arrivals=0,
             waited=0,
             wait_s=math.nan,
-            servers=sum(servers_now(r, col) for r in rows),
+            servers=sum(_servers_up(plan, s, r, col) for r in rows),  # at the end, as SimPy's
         )
 
     gw_nodes = [i for i in range(n_nodes) if node_gw_at[i + 1] > node_gw_at[i]]
