@@ -60,3 +60,9 @@ def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
         widget_engine()
     assert widget_engine(environ={}) == "auto"
     assert widget_engine(environ={"MEM_LIMIT": "2147483648"}) == "simpy"
+    # a limit that is no positive number declares nothing (as the memory guard reads it)
+    for junk in ("0", "-5", "lots", "1e999", ""):
+        assert widget_engine(environ={"MEM_LIMIT": junk}) == "auto", junk
+    with pytest.raises(ValueError, match="ISTIOLAB_ENGINE") as err:
+        widget_engine(environ={"ISTIOLAB_ENGINE": "x" * 100_000})
+    assert len(str(err.value)) < 200  # the value is quoted cut short, with its size

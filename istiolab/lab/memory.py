@@ -22,13 +22,37 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_LIMIT_BYTES", "MemoryGuard", "guard", "limit_bytes", "tree_rss"]
+__all__ = [
+    "DEFAULT_LIMIT_BYTES",
+    "MemoryGuard",
+    "declared_limit_bytes",
+    "guard",
+    "limit_bytes",
+    "tree_rss",
+]
 
 DEFAULT_LIMIT_BYTES = 2 * 2**30
 """The limit when ``MEM_LIMIT`` is not set: Binder's usual 2 GiB."""
 
 _GUARD: MemoryGuard | None = None
 _LOCK = threading.Lock()
+
+
+def declared_limit_bytes(environ: Mapping[str, str] | None = None) -> int | None:
+    """The memory limit the host declares in ``MEM_LIMIT`` (bytes, > 0), or None.
+
+    Args:
+        environ: The environment to read (default: ``os.environ``).
+
+    Returns:
+        The limit in bytes, or None when ``MEM_LIMIT`` is unset or not a positive number.
+    """
+    value = (os.environ if environ is None else environ).get("MEM_LIMIT", "").strip()
+    try:
+        parsed = int(float(value))
+    except (ValueError, OverflowError):
+        return None
+    return parsed if parsed > 0 else None
 
 
 def limit_bytes(environ: Mapping[str, str] | None = None) -> int:
@@ -40,12 +64,8 @@ def limit_bytes(environ: Mapping[str, str] | None = None) -> int:
     Returns:
         The limit in bytes.
     """
-    value = (os.environ if environ is None else environ).get("MEM_LIMIT", "").strip()
-    try:
-        parsed = int(float(value))
-    except ValueError:
-        return DEFAULT_LIMIT_BYTES
-    return parsed if parsed > 0 else DEFAULT_LIMIT_BYTES
+    declared = declared_limit_bytes(environ)
+    return DEFAULT_LIMIT_BYTES if declared is None else declared
 
 
 def _proc_tree_rss(pid: int) -> int:

@@ -46,17 +46,21 @@ def widget_engine(engine: str | None = None, environ: Mapping[str, str] | None =
     Raises:
         ValueError: When *engine*, or ``ISTIOLAB_ENGINE``, is not an engine.
     """
+    from istiolab.lab.memory import declared_limit_bytes
+    from istiolab.limits import truncate
     from istiolab.sim.engine import ENGINES
 
     env = os.environ if environ is None else environ
-    chosen = engine
-    if chosen is None:
-        chosen = env.get(ENGINE_ENV, "").strip() or ("simpy" if env.get("MEM_LIMIT") else "auto")
-        where = f" ({ENGINE_ENV})" if env.get(ENGINE_ENV, "").strip() else ""
+    named = env.get(ENGINE_ENV, "").strip()
+    if engine is not None:
+        chosen, where = engine, ""
+    elif named:
+        chosen, where = named, f" ({ENGINE_ENV})"
     else:
-        where = ""
+        chosen, where = ("simpy" if declared_limit_bytes(env) else "auto"), ""
     if chosen not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {chosen!r}{where}")
+        got = truncate(chosen, 40)
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {got!r}{where}")
     return chosen
 
 
