@@ -274,7 +274,8 @@ R_NODE = 19
 R_JOB = 20
 R_SIZE = 21
 
-# jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i
+# jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
+# (when the job joined a queue, for the tiers' wait counts)
 J_POD = 0
 J_REQ = 1  # -1 once detached
 J_ATTEMPT = 2
@@ -385,6 +386,16 @@ GROW_CODES = 4
 GROW_HPA = 5
 
 RING = 4
+# ac_f, the tiers' accounts over [warm-up, end] (FifoServer's, istiolab/sim/stages/_server.py):
+# rows are the gateway pods, then n_gw + pod; a block of columns for the server (the gateway's
+# workers, a pod's server), then one for a pod's sidecar
+AC_BUSY = 0  # busy server-seconds
+AC_CAP = 1  # available server-seconds
+AC_ARRIVALS = 2  # requests that asked for a server
+AC_WAITED = 3  # ... and had to queue
+AC_WAIT_S = 4  # seconds they queued (counted when the server is handed over)
+AC_SIDECAR = 5  # the sidecar's block
+AC_ROW = 10
 KEY_ST_W = KS_FLAGS + N_FLAGS  # key_st's row length (a name: _borrow_rows takes a constant)
 # the row lengths of the other tables the lowering and run._State allocate with fixed rows
 D_ROW = 4  # dists: kind, a, b, offset
@@ -510,9 +521,26 @@ def _nonneg(typingctx, x):
     return x(x), codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _fmin(a, b):
+    """min(a, b) (the same value), inlined: numba calls its builtin min as a function."""
+    return b if b < a else a
+
+
+@njit(cache=True, inline="always")
+def _fmax(a, b):
+    """max(a, b) (the same value), inlined as _fmin."""
+    return b if b > a else a
+
+
+@njit(cache=True, inline="always")
 def _uniform(rs, s):
-    """xoshiro256+ : U[0, 1) from stream *s* (53 random bits)."""
+    """xoshiro256+ : U[0, 1) from stream *s* (53 random bits).
+
+    Inlined where it is called (``inline="always"``, numba's IR inlining): a call passes the
+    stream table as seven arguments, which cost more than the generator (perf: 7 % of the
+    seed pipeline's loop was _uniform and its calls).
+    """
     s0 = rs[s, 0]
     s1 = rs[s, 1]
     s2 = rs[s, 2]
@@ -592,9 +620,12 @@ def _draw(dists, emp, rs, s, d):
     return x + dists[d, 3]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hdr_index(seconds, highest, unit, half_mag, half_count, mask):
-    """HdrHistogram's counts index of a value in seconds (``HdrLayout.index`` for one value)."""
+    """HdrHistogram's counts index of a value in seconds (``HdrLayout.index`` for one value).
+
+    Inlined where it is called (four times a request), as _uniform.
+    """
     us = np.int64(np.rint(seconds * 1e6))
     if us < 0:
         us = np.int64(0)
@@ -642,9 +673,13 @@ def _push(h_t, h_i, st_i, count, t, key, aux, low):
     st_i[count] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pop(h_t, h_i, st_i, count):
-    """Remove the heap's root (the caller has read it); st_i[count] is its size."""
+    """Remove the heap's root (the caller has read it); st_i[count] is its size.
+
+    Inlined where it is called (once an event), as _uniform: the call with its two arrays
+    was 11 % of the seed pipeline's loop.
+    """
     n = st_i[count] - 1
     st_i[count] = n
     t = h_t[np.uint64(n)]
@@ -713,7 +748,7 @@ def run_until(
     # state
     st_i, st_f, rs, pod_stream_at, up_stream_at, tr_stream_at,
     h_t, h_i, d_t, d_i, dr_t, dr_i,
-    rq_f, rq_i, rq_tried, req_free, jb_i, job_free,
+    rq_f, rq_i, rq_tried, req_free, jb_i, jb_f, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
     # metrics
@@ -752,6 +787,7 @@ def run_until(
         or key_st.shape[1] != KEY_ST_W
         or code_key.shape[1] != CK_ROW
         or ig.shape[1] != IG_ROW
+        or ac_f.shape[1] != AC_ROW
     ):
         raise RuntimeError("a table's row length differs from the kernel's layout")
     cfg_i = _borrow(cfg_i)
@@ -805,6 +841,7 @@ def run_until(
     rq_tried = _borrow(rq_tried)
     req_free = _borrow(req_free)
     jb_i = _borrow_rows(jb_i, J_SIZE)
+    jb_f = _borrow(jb_f)
     job_free = _borrow(job_free)
     pd_i = _borrow_rows(pd_i, P_SIZE)
     pd_f = _borrow_rows(pd_f, PF_ROW)
@@ -850,7 +887,7 @@ def run_until(
     tries = _borrow(tries)
     ok_tries = _borrow(ok_tries)
     att = _borrow(att)
-    ac_f = _borrow(ac_f)
+    ac_f = _borrow_rows(ac_f, AC_ROW)
     duration = cfg_f[CF_DURATION]
     warmup = cfg_f[CF_WARMUP]
     interval = cfg_f[CF_INTERVAL]
@@ -953,6 +990,10 @@ def run_until(
         else:
             _push(d_t, d_i, st_i, SI_DHEAP, t, K_DEADLINE + (q << K_BITS), a, True)
 
+    def ring_stale(i):
+        """Whether the deadline ring's entry *i* names a try that has ended (a new attempt)."""
+        return rq_i[_nonneg(dr_i[3 * i + H_KEY] >> K_BITS), R_ATTEMPT] != dr_i[3 * i + H_AUX]
+
     def then(work, x, status, flag):
         """Continue with *work* on *x* once the current step returns (a tail call).
 
@@ -1040,7 +1081,7 @@ def run_until(
         t_end = now + rq_f[q, Q_PENDING] + rq_f[q, Q_TAIL]
         lb_s = rq_f[q, Q_LB_S]
         ingress_s = rq_f[q, Q_INGRESS_S]
-        route_s = max(0.0, t_end - t0 - lb_s - ingress_s)
+        route_s = _fmax(0.0, t_end - t0 - lb_s - ingress_s)
         latency = t_end - t0
         r = rq_i[q, R_ROUTE]
         if r < 0:
@@ -1144,26 +1185,37 @@ def run_until(
     # -- utilisation: busy and available server-seconds inside [warm-up, end], exactly --------
     # (the SimPy engine integrates its queues' busy servers over time, engine.py tiers();
     # sampling once per interval, as the utilisation frame does, is too coarse for rho)
-    # columns of ac_f: busy, available (a node's gateway workers, a pod's server), then busy
-    # and available of a pod's sidecar; rows: the nodes, then n_nodes + pod
-    def busy_for(row, col, t):
-        """A server of *row* (column *col*: 0 server, 2 sidecar) is busy from now for *t* s."""
+    # (see AC_BUSY for ac_f's rows and columns)
+    def busy_for(row, blk, t):
+        """A server of *row* (block *blk*: 0, or AC_SIDECAR) is busy from now for *t* s."""
         now = st_f[SF_NOW]
-        span = min(now + t, duration) - max(now, warmup)
+        span = _fmin(now + t, duration) - _fmax(now, warmup)
         if span > 0.0:
-            ac_f[row, col] += span
+            ac_f[row, blk + AC_BUSY] += span
 
-    def capacity_from(row, col, servers):
-        """*servers* more (fewer, when negative) in *row* (*col*: 1, 3) from now to the end."""
-        span = duration - max(st_f[SF_NOW], warmup)
+    def capacity_from(row, blk, servers):
+        """*servers* more (fewer, when negative) in *row* (block *blk*) from now to the end."""
+        span = duration - _fmax(st_f[SF_NOW], warmup)
         if span > 0.0:
-            ac_f[row, col] += servers * span
+            ac_f[row, blk + AC_CAP] += servers * span
+
+    def asked(row, blk, queues):
+        """A request asks for a server of *row* (block *blk*); *queues*: none is free."""
+        if st_f[SF_NOW] >= warmup:
+            ac_f[row, blk + AC_ARRIVALS] += 1.0
+            if queues:
+                ac_f[row, blk + AC_WAITED] += 1.0
+
+    def handed(row, blk, since):
+        """A server of *row* passes to a request that queued since *since* (FifoServer.release)."""
+        if st_f[SF_NOW] >= warmup:
+            ac_f[row, blk + AC_WAIT_S] += st_f[SF_NOW] - since
 
     def pod_capacity_from(p, sign):
         v = pd_i[p, P_VERSION]
-        capacity_from(n_nodes + p, 1, sign * ve_i[v, VI_CONCURRENCY])
+        capacity_from(n_gw + p, 0, sign * ve_i[v, VI_CONCURRENCY])
         if ve_i[v, VI_SIDECAR] == 1:
-            capacity_from(n_nodes + p, 3, sign * ve_i[v, VI_SIDECAR_CONC])
+            capacity_from(n_gw + p, AC_SIDECAR, sign * ve_i[v, VI_SIDECAR_CONC])
 
     def kill_pod(p, node_gone):
         pod_capacity_from(p, -1)
@@ -1392,7 +1444,9 @@ def run_until(
         if cl_i[c, KI_OUTLIER] == 1:
             outcome(c, p, status, flag)
         if att.shape[1] == max_pods:  # attempts per host and interval (meta attempt_series)
-            att[c, p, _nonneg(min(max(np.int64(now / interval), 0), n_int - 1))] += 1
+            k = np.int64(now / interval)
+            k = 0 if k < 0 else (n_int - 1 if k > n_int - 1 else k)
+            att[c, p, _nonneg(k)] += 1
         if now >= warmup:
             fi = 0
             if flag == F_UF:
@@ -1453,8 +1507,9 @@ def run_until(
             if nxt < 0:
                 pd_i[p, P_SRV_TAIL] = -1
             v = _nonneg(pd_i[p, P_VERSION])
+            handed(n_gw + p, 0, jb_f[head])
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
-            busy_for(n_nodes + p, 0, t)
+            busy_for(n_gw + p, 0, t)
             push(st_f[SF_NOW] + t, K_SERVICE_DONE, head, 0, False)
         else:
             pd_i[p, P_SRV_N] -= 1
@@ -1482,16 +1537,19 @@ def run_until(
     def server_acquire(j):
         p = _nonneg(jb_i[j, J_POD])
         v = _nonneg(pd_i[p, P_VERSION])
-        if pd_i[p, P_SRV_N] < ve_i[v, VI_CONCURRENCY]:
+        free = pd_i[p, P_SRV_N] < ve_i[v, VI_CONCURRENCY]
+        asked(n_gw + p, 0, not free)
+        if free:
             pd_i[p, P_SRV_N] += 1
             t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
             if t > 0:
-                busy_for(n_nodes + p, 0, t)
+                busy_for(n_gw + p, 0, t)
                 push(st_f[SF_NOW] + t, K_SERVICE_DONE, j, 0, False)
             else:
                 then(W_SERVICE_DONE, j, 0, 0)
             return
         jb_i[j, J_NEXT] = -1
+        jb_f[j] = st_f[SF_NOW]
         tail = pd_i[p, P_SRV_TAIL]
         if tail >= 0:
             jb_i[tail, J_NEXT] = j
@@ -1507,8 +1565,9 @@ def run_until(
             pd_i[p, P_SC_HEAD] = nxt
             if nxt < 0:
                 pd_i[p, P_SC_TAIL] = -1
+            handed(n_gw + p, AC_SIDECAR, jb_f[head])
             cpu = draw(S_SIDECAR, d_sc_cpu)
-            busy_for(n_nodes + p, 2, cpu)
+            busy_for(n_gw + p, AC_SIDECAR, cpu)
             push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, head, 0, False)
         else:
             pd_i[p, P_SC_N] -= 1
@@ -1520,12 +1579,15 @@ def run_until(
         if ve_i[v, VI_SIDECAR] == 1 and d_sc_cpu >= 0:
             cpu = draw(S_SIDECAR, d_sc_cpu)
             if cpu > 0:
-                if pd_i[p, P_SC_N] < ve_i[v, VI_SIDECAR_CONC]:
+                free = pd_i[p, P_SC_N] < ve_i[v, VI_SIDECAR_CONC]
+                asked(n_gw + p, AC_SIDECAR, not free)
+                if free:
                     pd_i[p, P_SC_N] += 1
-                    busy_for(n_nodes + p, 2, cpu)
+                    busy_for(n_gw + p, AC_SIDECAR, cpu)
                     push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, j, 0, False)
                     return
                 jb_i[j, J_NEXT] = -1
+                jb_f[j] = st_f[SF_NOW]
                 tail = pd_i[p, P_SC_TAIL]
                 if tail >= 0:
                     jb_i[tail, J_NEXT] = j
@@ -1599,7 +1661,7 @@ def run_until(
         rq_f[q, Q_PENDING] = 0.0
         start = now + pre if rq_i[q, R_RETRIES] == 0 else now
         limit = start + rt_f[r, RF_PER_TRY_S] if retry else np.inf
-        limit = min(limit, rq_f[q, Q_DEADLINE])
+        limit = _fmin(limit, rq_f[q, Q_DEADLINE])
         cs_i[c, CS_ACTIVE] = active + 1
         pd_i[p, P_ACTIVE] += 1
         rq_i[q, R_POD] = p
@@ -1713,10 +1775,12 @@ def run_until(
 
     def acquire_worker(q):
         w = worker_slot(q)
+        g = _nonneg(rq_i[q, R_GW])
         rq_f[q, Q_ING_T0] = st_f[SF_NOW]
+        asked(g, 0, wk_i[w, W_BUSY] != 0)
         if wk_i[w, W_BUSY] == 0:
             wk_i[w, W_BUSY] = 1
-            busy_for(gw_node[_nonneg(rq_i[q, R_GW])], 0, rq_f[q, Q_CPU])
+            busy_for(g, 0, rq_f[q, Q_CPU])
             push(st_f[SF_NOW] + rq_f[q, Q_CPU], K_CPU_DONE, q, 0, False)
             return
         rq_i[q, R_NEXT] = -1
@@ -1735,7 +1799,9 @@ def run_until(
             wk_i[w, W_HEAD] = nxt
             if nxt < 0:
                 wk_i[w, W_TAIL] = -1
-            busy_for(gw_node[_nonneg(rq_i[head, R_GW])], 0, rq_f[head, Q_CPU])
+            g = _nonneg(rq_i[head, R_GW])
+            handed(g, 0, rq_f[head, Q_ING_T0])
+            busy_for(g, 0, rq_f[head, Q_CPU])
             push(st_f[SF_NOW] + rq_f[head, Q_CPU], K_CPU_DONE, head, 0, False)
         else:
             wk_i[w, W_BUSY] = 0
@@ -1943,7 +2009,7 @@ def run_until(
         if tr_i[p, TI_TPL] > 1:
             tpl = pick_cum(tr_i[p, TI_TPL_AT], tr_i[p, TI_TPL], uni(s))
         users = tr_i[p, TI_USERS]
-        cls = tr_i[p, TI_CLASS_AT] + tpl * max(1, users)
+        cls = tr_i[p, TI_CLASS_AT] + tpl * (users if users > 1 else 1)
         if users > 0:
             cls += np.int64(uni(s) * users)
         rq_i[q, R_CLASS] = cls
@@ -2026,7 +2092,8 @@ def run_until(
 
     def node_lost(nd):
         if nd_alive[nd] == 1:
-            capacity_from(nd, 1, -n_workers * (node_gw_at[nd + 1] - node_gw_at[nd]))
+            for j in range(node_gw_at[nd], node_gw_at[nd + 1]):
+                capacity_from(node_gw[j], 0, -n_workers)
         nd_alive[nd] = 0
 
     def apply_event(e):
@@ -2173,10 +2240,13 @@ def run_until(
         if st_i[SI_HEAP] + margin > heap_cap or st_i[SI_DHEAP] + 4 > d_t.shape[0]:
             return GROW_HEAP
         if st_i[SI_RING_END] + 4 > dr_t.shape[0]:
-            head = st_i[SI_RING_HEAD]
-            if head < dr_t.shape[0] // 2:
-                return GROW_HEAP
+            head = _nonneg(st_i[SI_RING_HEAD])
             end = st_i[SI_RING_END]
+            while head < end and ring_stale(head):  # drop the stale first, then decide
+                head += 1
+            st_i[SI_RING_HEAD] = head
+            if head < end and head < dr_t.shape[0] // 2:
+                return GROW_HEAP
             for i in range(head, end):  # slide the live entries to the front
                 dr_t[i - head] = dr_t[i]
                 for f in range(3):
@@ -2205,14 +2275,15 @@ def run_until(
             seq = d_i[H_SEQ]
         head = _nonneg(st_i[SI_RING_HEAD])
         end = _nonneg(st_i[SI_RING_END])
-        if head < end:
+        # Stale deadlines are dropped when the ring's head is due (or when the ring is full,
+        # above), not at every event: reading the head's request each time was 4 % of the loop,
+        # and a deadline is rarely due (a route's timeout is seconds, its tries milliseconds).
+        if head < end and (src < 0 or dr_t[head] <= t):
             # A deadline whose try has ended (most of them, as the try's completion clears
             # it by starting a new attempt number, and attempt numbers never repeat) would run
             # as an event that does nothing: drop it here instead of running the loop for it.
             first = head
-            while head < end and (
-                rq_i[_nonneg(dr_i[3 * head + H_KEY] >> K_BITS), R_ATTEMPT] != dr_i[3 * head + H_AUX]
-            ):
+            while head < end and ring_stale(head):
                 head += 1
             if head == end:
                 head = 0

@@ -85,7 +85,7 @@ class _State:
     ORDER = (
         "st_i", "st_f", "rs", "pod_stream_at", "up_stream_at", "tr_stream_at",
         "h_t", "h_i", "d_t", "d_i", "dr_t", "dr_i",
-        "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "job_free",
+        "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "jb_f", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
         "hpa_f", "hpa_log", "rr_w",
@@ -130,6 +130,7 @@ class _State:
         s["rq_tried"] = np.zeros((cap, MAX_TRIES), dtype=np.int64)
         s["req_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
         s["jb_i"] = np.zeros((cap, kern.J_SIZE), dtype=np.int64)
+        s["jb_f"] = np.zeros(cap)
         s["job_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
         s["st_i"][kern.SI_REQ_FREE] = cap
         s["st_i"][kern.SI_JOB_FREE] = cap
@@ -206,14 +207,14 @@ class _State:
         cells = max(1, n_c) * max_pods * n
         shape = (max(1, n_c), max_pods, n) if cells <= ATTEMPT_CELLS else (1, 0, 1)
         s["att"] = np.zeros(shape, dtype=np.int64)
-        # busy and available server-seconds in [warm-up, end] per node (its gateway workers)
-        # and per pod (its server, then its sidecar); the kernel adds each service and each
-        # change of servers as it happens, the servers there from the start are counted here
-        s["ac_f"] = ac_f = np.zeros((n_n + max_pods, 4))
+        # the tiers' accounts in [warm-up, end] per gateway pod (its workers) and per pod (its
+        # server, then its sidecar): kern.AC_BUSY's columns; the kernel adds each service, queue
+        # and change of servers as it happens, the servers there from the start are counted here
+        s["ac_f"] = ac_f = np.zeros((n_g + max_pods, kern.AC_ROW))
         window = max(0.0, float(a["cfg_f"][lay.CF_DURATION] - a["cfg_f"][lay.CF_WARMUP]))
-        for row in range(n_n + plan.initial_pods):
-            for col in (0, 2):
-                ac_f[row, col + 1] = _servers_up(plan, s, row, col) * window
+        for row in range(n_g + plan.initial_pods):
+            for blk in (0, kern.AC_SIDECAR):
+                ac_f[row, blk + kern.AC_CAP] = _servers_up(plan, s, row, blk) * window
         self.s = s
 
     def args(self) -> list[Any]:
@@ -225,7 +226,7 @@ class _State:
 
         s = self.s
         if code in (kern.GROW_REQUESTS, kern.GROW_JOBS):
-            tables = ("rq_f", "rq_i", "rq_tried") if code == kern.GROW_REQUESTS else ("jb_i",)
+            tables = ("rq_f", "rq_i", "rq_tried") if code == kern.GROW_REQUESTS else ("jb_i", "jb_f")
             free = "req_free" if code == kern.GROW_REQUESTS else "job_free"
             top = kern.SI_REQ_FREE if code == kern.GROW_REQUESTS else kern.SI_JOB_FREE
             old = len(s[tables[0]])
@@ -346,76 +347,90 @@ def _in_flight(state: _State, since: float) -> int:
     return int(np.count_nonzero(s["rq_f"][used, kern.Q_T0] >= since))
 
 
-def _servers_up(plan: Plan, s: dict[str, Any], row: int, col: int) -> int:
-    """Servers up now in *row* of ``ac_f``: a node's gateway workers, a pod's server or sidecar.
+def _servers_up(plan: Plan, s: dict[str, Any], row: int, blk: int) -> int:
+    """Servers up now in *row* of ``ac_f``: a gateway pod's workers, a pod's server or sidecar.
 
-    *col* is 0 for a server, 2 for a sidecar: what the kernel's capacity_from() adds and
-    removes as they change.
+    *blk* is 0 for a server, ``AC_SIDECAR`` for a sidecar: what the kernel's capacity_from()
+    adds and removes as they change.
     """
     from istiolab.sim.fast import kernel as kern
 
-    n_nodes = len(plan.nodes)
-    if row < n_nodes:
-        if int(s["nd_alive"][row]) != 1 or col != 0:
+    a = plan.arrays
+    n_gw = int(a["cfg_i"][lay.CI_GW])
+    if row < n_gw:
+        if int(s["nd_alive"][a["gw_node"][row]]) != 1 or blk != 0:
             return 0
-        gw_at = plan.arrays["node_gw_at"]
-        return int(plan.arrays["cfg_i"][lay.CI_WORKERS]) * int(gw_at[row + 1] - gw_at[row])
-    pd_i, ve_i = s["pd_i"], plan.arrays["ve_i"]
-    p = row - n_nodes
+        return int(a["cfg_i"][lay.CI_WORKERS])
+    pd_i, ve_i = s["pd_i"], a["ve_i"]
+    p = row - n_gw
     if pd_i[p, kern.P_ALIVE] != 1 or pd_i[p, kern.P_NODE_ALIVE] != 1:
         return 0
     v = int(pd_i[p, kern.P_VERSION])
-    if col == 0:
+    if blk == 0:
         return int(ve_i[v, lay.VI_CONCURRENCY])
     return int(ve_i[v, lay.VI_SIDECAR_CONC]) if ve_i[v, lay.VI_SIDECAR] == 1 else 0
 
 
 def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
-    """Utilisation per tier: busy over available server-seconds after the warm-up.
+    """Per tier: busy and available server-seconds, arrivals and queue waits after the warm-up.
 
-    The kernel counts both exactly (``ac_f``: every service's time inside the window, and the
-    servers of every node and pod for the part of the window they were up), as the SimPy engine
-    integrates its queues; the ``utilisation`` frame's per-interval samples are for plots. It
-    keeps no queue-wait counts (the ``wait_probability`` and ``mean_wait_ms`` of its tiers are
-    NaN).
+    The kernel counts them exactly (``ac_f``: every service's time inside the window, every
+    request that asked for a server, queued and was handed one, and the servers of every
+    gateway pod and pod for the part of the window they were up), as the SimPy engine's
+    FifoServer keeps them; the ``utilisation`` frame's per-interval samples are for plots.
     """
     from istiolab.sim.fast import kernel as kern
 
     s = state.s
+    a = plan.arrays
     ac_f = s["ac_f"]
-    n_nodes = len(plan.nodes)
-    node_gw_at = plan.arrays["node_gw_at"]
+    n_gw = int(a["cfg_i"][lay.CI_GW])
     tiers: dict[str, accounting.TierAccount] = {}
-    pd_i, ve_i = s["pd_i"], plan.arrays["ve_i"]
+    pd_i, ve_i = s["pd_i"], a["ve_i"]
 
-    def account(rows: list[int], col: int = 0) -> accounting.TierAccount:
+    def account(rows: list[int], blk: int = 0) -> accounting.TierAccount:
+        cols = ac_f[rows, blk : blk + kern.AC_SIDECAR].sum(axis=0) if rows else np.zeros(5)
         return accounting.TierAccount(
-            busy_s=float(ac_f[rows, col].sum()) if rows else 0.0,
-            capacity_s=float(ac_f[rows, col + 1].sum()) if rows else 0.0,
-            arrivals=0,
-            waited=0,
-            wait_s=math.nan,
-            servers=sum(_servers_up(plan, s, r, col) for r in rows),  # at the end, as SimPy's
+            busy_s=float(cols[kern.AC_BUSY]),
+            capacity_s=float(cols[kern.AC_CAP]),
+            arrivals=int(cols[kern.AC_ARRIVALS]),
+            waited=int(cols[kern.AC_WAITED]),
+            wait_s=float(cols[kern.AC_WAIT_S]),
+            servers=sum(_servers_up(plan, s, r, blk) for r in rows),  # at the end, as SimPy's
         )
 
-    gw_nodes = [i for i in range(n_nodes) if node_gw_at[i + 1] > node_gw_at[i]]
-    if gw_nodes:
-        tiers["gateway_workers"] = account(gw_nodes)
-        best = max((account([i]) for i in gw_nodes), key=_rho)
-        tiers["lb_targets_max"] = best
+    if n_gw:
+        tiers["gateway_workers"] = account(list(range(n_gw)))
+        # An LB target is a node (instance targets: the gateway pods on it) or a gateway pod
+        # (ip targets); the busiest target is the hot spot (as the SimPy engine's tiers()).
+        tg_i, node_gw_at, node_gw = a["tg_i"], a["node_gw_at"], a["node_gw"]
+        ip = int(a["cfg_i"][lay.CI_TARGET_IP]) == 1
+        best: accounting.TierAccount | None = None
+        for t in range(len(tg_i)):
+            node = int(tg_i[t, 1])
+            rows = (
+                [int(tg_i[t, 2])]
+                if ip
+                else [int(g) for g in node_gw[node_gw_at[node] : node_gw_at[node + 1]]]
+            )
+            acc = account(rows)
+            if acc.capacity_s > 0 and (best is None or _rho(acc) > _rho(best)):
+                best = acc
+        if best is not None:
+            tiers["lb_targets_max"] = best
     by_version: dict[str, list[int]] = {}
     sidecars: set[str] = set()
     for p in range(int(s["st_i"][kern.SI_PODS])):
         v = int(pd_i[p, kern.P_VERSION])
         svc, ver = plan.version_names[v]
-        by_version.setdefault(f"{svc}/{ver}", []).append(n_nodes + p)
+        by_version.setdefault(f"{svc}/{ver}", []).append(n_gw + p)
         if ve_i[v, lay.VI_SIDECAR] == 1:
             sidecars.add(f"{svc}/{ver}")
     for name, rows in by_version.items():
         tiers[f"backend/{name}"] = account(rows)
     for name, rows in by_version.items():
         if name in sidecars:
-            tiers[f"sidecar/{name}"] = account(rows, 2)
+            tiers[f"sidecar/{name}"] = account(rows, kern.AC_SIDECAR)
     return tiers
 
 
