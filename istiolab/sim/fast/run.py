@@ -226,7 +226,8 @@ class _State:
 
         s = self.s
         if code in (kern.GROW_REQUESTS, kern.GROW_JOBS):
-            tables = ("rq_f", "rq_i", "rq_tried") if code == kern.GROW_REQUESTS else ("jb_i", "jb_f")
+            requests = code == kern.GROW_REQUESTS
+            tables = ("rq_f", "rq_i", "rq_tried") if requests else ("jb_i", "jb_f")
             free = "req_free" if code == kern.GROW_REQUESTS else "job_free"
             top = kern.SI_REQ_FREE if code == kern.GROW_REQUESTS else kern.SI_JOB_FREE
             old = len(s[tables[0]])
