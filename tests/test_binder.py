@@ -83,8 +83,8 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
-        # mybinder.org's spawner declares the user's memory limit (2 GiB there); the widgets
-        # read it to stay on the SimPy engine (istiolab.widgets._util.widget_engine)
+        # mybinder.org's spawner declares the user's memory limit (2 GiB there); the notebooks
+        # read it to stay on the SimPy engine (istiolab.lab.engine.session_engine)
         MEM_LIMIT=str(2 * 2**30),
     )
     try:

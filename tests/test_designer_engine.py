@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -42,8 +43,8 @@ def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Binder sets MEM_LIMIT; numba's ~120 MiB per kernel does not fit a dozen kernels in it."""
+    from istiolab.lab.engine import session_engine
     from istiolab.widgets import SimulationDashboard
-    from istiolab.widgets._util import widget_engine
 
     monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
     monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
@@ -57,12 +58,44 @@ def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
     assert RuleDesigner(lab.rules_of(sc), scenario=sc, engine="simpy").engine == "simpy"
     monkeypatch.setenv("ISTIOLAB_ENGINE", "turbo")
     with pytest.raises(ValueError, match=r"got 'turbo' \(ISTIOLAB_ENGINE\)"):
-        widget_engine()
-    assert widget_engine(environ={}) == "auto"
-    assert widget_engine(environ={"MEM_LIMIT": "2147483648"}) == "simpy"
+        session_engine()
+    assert session_engine(environ={}) == "auto"
+    assert session_engine(environ={"MEM_LIMIT": "2147483648"}) == "simpy"
     # a limit that is no positive number declares nothing (as the memory guard reads it)
     for junk in ("0", "-5", "lots", "1e999", ""):
-        assert widget_engine(environ={"MEM_LIMIT": junk}) == "auto", junk
+        assert session_engine(environ={"MEM_LIMIT": junk}) == "auto", junk
     with pytest.raises(ValueError, match="ISTIOLAB_ENGINE") as err:
-        widget_engine(environ={"ISTIOLAB_ENGINE": "x" * 100_000})
+        session_engine(environ={"ISTIOLAB_ENGINE": "x" * 100_000})
     assert len(str(err.value)) < 200  # the value is quoted cut short, with its size
+
+
+def test_notebook_cells_and_their_checks_run_on_the_session_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lab.simulate, which the notebooks and the exercise checker call, follows session_engine."""
+    from istiolab.lab import exercises
+    from istiolab.lab.engine import simulate
+
+    sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
+    monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
+    monkeypatch.delenv("MEM_LIMIT", raising=False)
+    assert _engine_of(simulate(sc, seed=1)) == "fast"
+    assert _engine_of(simulate(sc, seed=1, engine="simpy")) == "simpy"
+    monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
+    assert _engine_of(simulate(sc, seed=1)) == "simpy"
+    # the checker's own runs: the same function, hence the same engine as the cells
+    seen: list[str] = []
+    real = simulate
+
+    def spy(scenario: Any, seed: Any = None, **kw: Any) -> Any:
+        result = real(scenario, seed, **kw)
+        seen.append(_engine_of(result))
+        return result
+
+    monkeypatch.setattr("istiolab.lab.engine.simulate", spy)
+    monkeypatch.setenv("ISTIOLAB_ENGINE", "fast")
+    even = lab.scenario("nlb-vs-alb-cross-zone").with_overrides(
+        {"run.duration_s": 2, "run.warmup_s": 0.5}
+    )
+    exercises._even_nlb(even)
+    assert seen == ["fast"]

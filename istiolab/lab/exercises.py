@@ -288,7 +288,7 @@ def _gentle_drill(obj: Any) -> tuple[bool, str]:
 
 def _even_nlb(obj: Any) -> tuple[bool, str]:
     """07: still an NLB, and every ingress node serves the same share of the requests."""
-    from istiolab.sim.engine import simulate
+    from istiolab.lab.engine import simulate
 
     if str(obj.aws.lb).lower() != "nlb":
         return False, "keep the NLB: the task is to even it out, not to replace it"
@@ -345,7 +345,7 @@ def _retry_attempts(config: Any) -> int:
 def _smallest_retries(obj: Any) -> tuple[bool, str]:
     """05: the fewest retries keeping the non-5xx ratio ≥ 99 % without doubling upstream load."""
     from istiolab.lab.data import rules_of
-    from istiolab.sim.engine import simulate
+    from istiolab.lab.engine import simulate
 
     def run(sc: Any) -> tuple[float, float]:
         t = simulate(sc, seed=1).totals()
@@ -372,7 +372,7 @@ def _smallest_retries(obj: Any) -> tuple[bool, str]:
 
 def _four_pod_limit(obj: Any) -> tuple[bool, str]:
     """06: four gateway pods, 400 req/s offered, still about 100 req/s in total reach the API."""
-    from istiolab.sim.engine import simulate
+    from istiolab.lab.engine import simulate
 
     pods = len(obj.ingress.azs) * int(getattr(obj.ingress, "nodes_per_az", 1) or 1)
     offered = float(obj.traffic[0].arrival.rate_rps or 0.0)
@@ -423,7 +423,7 @@ def _narrow_ingress(obj: Any) -> tuple[bool, str]:
 
 def _survive_az_loss(obj: Any) -> tuple[bool, str]:
     """08: the fewest ingress nodes per AZ that keep the workers ≤ 70 % busy with one AZ left."""
-    from istiolab.sim.engine import simulate
+    from istiolab.lab.engine import simulate
 
     azs = list(getattr(getattr(obj, "ingress", None), "azs", []) or [])
     if len(azs) < 2:

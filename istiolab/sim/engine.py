@@ -1078,9 +1078,9 @@ def simulate(
             with numba, same results in distribution, see ``docs/engines.md``) or ``"auto"``:
             fast when it supports every feature the scenario uses, else SimPy, with a finding
             naming the feature. Sweeps, the planner, ``compare`` and the CLI default to
-            ``"auto"``; this function stays on SimPy because loading numba costs about
-            120 MiB in the calling process (docs/engines.md), which a Binder notebook cannot
-            always spare.
+            ``"auto"``, the notebooks to their session's engine
+            (:func:`istiolab.lab.engine.simulate`); this function stays on SimPy because
+            loading numba costs about 120 MiB in the calling process (docs/engines.md).
         force: Run even when more requests are expected than ``limits.SIM_MAX_REQUESTS``
             (the limits that cost memory still hold; see :mod:`istiolab.sim.budget`).
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import html
 import io
-import os
-from collections.abc import Mapping
 from typing import Any
-
-ENGINE_ENV = "ISTIOLAB_ENGINE"
-"""Environment variable naming the widgets' simulation engine (``auto``, ``simpy``, ``fast``)."""
 
 INSTALL_HINT = "pip install 'istiolab[lab]'  (jupyterlab and ipywidgets)"
 
@@ -25,43 +20,6 @@ def require_ipywidgets() -> Any:
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(f"istiolab.widgets needs ipywidgets: {INSTALL_HINT}") from err
     return ipywidgets
-
-
-def widget_engine(engine: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """The simulation engine a widget runs on: *engine* if given, else the machine's default.
-
-    The default is ``auto`` (the compiled engine: a slider move re-simulates in hundredths of a
-    second) unless the host declares a memory limit in ``MEM_LIMIT``, as Binder does: loading
-    numba costs about 120 MiB in the process that runs it, which a 2 GiB Binder shared by a
-    dozen workshop kernels cannot spare, so there the widgets run SimPy. ``ISTIOLAB_ENGINE``
-    overrides both.
-
-    Args:
-        engine: An explicit engine (one :func:`~istiolab.sim.engine.simulate` runs), or None.
-        environ: The environment to read (default ``os.environ``).
-
-    Returns:
-        ``auto``, ``simpy`` or ``fast``.
-
-    Raises:
-        ValueError: When *engine*, or ``ISTIOLAB_ENGINE``, is not an engine.
-    """
-    from istiolab.lab.memory import declared_limit_bytes
-    from istiolab.limits import truncate
-    from istiolab.sim.engine import ENGINES
-
-    env = os.environ if environ is None else environ
-    named = env.get(ENGINE_ENV, "").strip()
-    if engine is not None:
-        chosen, where = engine, ""
-    elif named:
-        chosen, where = named, f" ({ENGINE_ENV})"
-    else:
-        chosen, where = ("simpy" if declared_limit_bytes(env) else "auto"), ""
-    if chosen not in ENGINES:
-        got = truncate(chosen, 40)
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {got!r}{where}")
-    return chosen
 
 
 def png(fig: Any, dpi: int = 80) -> bytes:

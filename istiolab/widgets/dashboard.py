@@ -16,7 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from istiolab.widgets._util import message, png, require_ipywidgets, widget_engine
+from istiolab.lab.engine import session_engine
+from istiolab.widgets._util import message, png, require_ipywidgets
 from istiolab.widgets.params import (
     DASHBOARD_PARAMS,
     ParamSpec,
@@ -74,7 +75,7 @@ class SimulationDashboard:
             ``"simpy"`` where the host declares a memory limit (``MEM_LIMIT``, as on Binder),
             as loading numba costs about 120 MiB and a second in the process that runs it (the
             worker, and the kernel for :meth:`run`); ``ISTIOLAB_ENGINE`` overrides it
-            (:func:`~istiolab.widgets._util.widget_engine`).
+            (:func:`~istiolab.lab.engine.session_engine`).
 
     Raises:
         ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
@@ -94,7 +95,7 @@ class SimulationDashboard:
         seed: int | None = 1,
         engine: str | None = None,
     ) -> None:
-        self.engine = widget_engine(engine)
+        self.engine = session_engine(engine)
         w = require_ipywidgets()
         self.base = scenario
         self.param_specs = tuple(params)

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from istiolab.widgets._util import message, png, pre, require_ipywidgets, widget_engine
+from istiolab.lab.engine import session_engine
+from istiolab.widgets._util import message, png, pre, require_ipywidgets
 from istiolab.widgets.preview import rules_yaml, share_line, traffic_figure
 from istiolab.widgets.routeform import (
     COOKIE_REGEX,
@@ -64,7 +65,7 @@ class RuleDesigner:
             move in a few hundredths of a second once the compiled engine is loaded (about a
             second, and about 120 MiB more in the kernel), or ``"simpy"`` where the host
             declares a memory limit (``MEM_LIMIT``, as on Binder); ``ISTIOLAB_ENGINE``
-            overrides it (:func:`~istiolab.widgets._util.widget_engine`).
+            overrides it (:func:`~istiolab.lab.engine.session_engine`).
 
     Raises:
         ValueError: When *engine* is not one :func:`~istiolab.sim.engine.simulate` runs.
@@ -85,7 +86,7 @@ class RuleDesigner:
     ) -> None:
         from istiolab.config import ConfigSet, load
 
-        self.engine = widget_engine(engine)
+        self.engine = session_engine(engine)
 
         w = require_ipywidgets()
         cs = config if isinstance(config, ConfigSet) else load(config)
