@@ -184,6 +184,35 @@ def test_bad_executor_strings() -> None:
         sweep(mmc(1.0), {}, executor=42)
 
 
+def test_auto_executor_runs_short_fast_sweeps_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """executor=None: serial when the fast engine runs everything briefly, else a pool."""
+    from istiolab.analysis.sweep import SERIAL_REQUESTS, auto_executor
+
+    short = mmc(2.0)  # 1 600 requests
+    assert auto_executor([short] * 8, "auto") == "serial"
+    assert auto_executor([short] * 8, "fast") == "serial"
+    assert auto_executor([short] * 8, "simpy") == "local"  # SimPy runs gain from the pool
+    clb = short.with_overrides({"aws.lb": "clb"})  # a feature the fast engine lacks
+    assert auto_executor([short, clb], "auto") == "local"
+    assert auto_executor([clb], "fast") == "serial"  # fast refuses it in the run: an error row
+    long = mmc(SERIAL_REQUESTS / 800 + 10)  # one run over the whole budget
+    assert auto_executor([long], "auto") == "local"
+    assert auto_executor([short] * (SERIAL_REQUESTS // 1_600 + 1), "auto") == "local"
+
+    def no_pool(workers: int) -> Any:
+        raise AssertionError("a short fast sweep started a process pool")
+
+    monkeypatch.setattr(sweep_mod, "_local_pool", no_pool)
+    frame = sweep(short, {CONC: [9, 12]}, seeds=2, progress=False)
+    assert frame.attrs["executor"] == "serial"
+    with pytest.raises(AssertionError, match="started a process pool"):  # workers: the pool
+        sweep(short, {CONC: [9, 12]}, seeds=2, progress=False, max_workers=2)
+    assert frame["error"].isna().all()
+    assert set(frame["engine"]) == {"fast"}
+
+
 class _FakeCluster:
     kwargs: ClassVar[dict[str, Any]] = {}
     closed = False

@@ -73,6 +73,7 @@ from istiolab.analysis.sweep import (
     METRICS,
     ExecutorLike,
     _Task,
+    auto_executor,
     check_engine,
     check_runs,
     open_executor,
@@ -714,7 +715,8 @@ def plan(
         low: The answer is never below this (per knob unless the knob says otherwise).
         high: Largest value tried (per knob unless the knob says otherwise).
         executor: Where the runs go (as for :func:`istiolab.analysis.sweep.sweep`); opened once for
-            the whole search.
+            the whole search. ``None``/``"auto"``: serial when one candidate's batch (its seeds
+            and variants) is short and on the fast engine, else a process pool.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool.
         progress: tqdm progress per value; None shows it only on a terminal.
@@ -805,6 +807,11 @@ def plan(
             return key[0]
         return ", ".join(f"{p}={v}" for p, v in zip(paths, key, strict=True))
 
+    if executor is None or executor == "auto":
+        # one batch (every variant of one candidate, every seed) at a time: a short batch on
+        # the fast engine runs serially faster than a pool starts (auto_executor)
+        batch = [scenario, *(v.variant(scenario)[0] for v in survive)] * len(seed_list)
+        executor = "local" if max_workers is not None else auto_executor(batch, engine)
     with open_executor(executor, max_workers) as run:
 
         def meets(point: dict[str, int]) -> bool:

@@ -21,7 +21,12 @@ and Dask is imported only when asked for.
 
 Executors:
 
-* ``None`` or ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` (``forkserver``
+* ``None`` or ``"auto"`` (the default): ``"serial"`` when every run is on the fast engine and all
+  of them together are expected to simulate at most :data:`SERIAL_REQUESTS` requests, else
+  ``"local"`` (:func:`auto_executor`); ``"local"`` whenever ``max_workers`` is given. Runs of
+  the compiled engine take milliseconds, and a pool's start-up (each worker imports istiolab
+  and loads numba) costs more than they do.
+* ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` (``forkserver``
   where available, else ``spawn``), ``max_workers`` defaulting to :func:`available_cpus` (the
   CPUs this process may really use: on Binder or in a container ``os.cpu_count()`` reports the
   host's, often dozens, while the quota is one or two, and as many workers would exhaust memory).
@@ -388,6 +393,50 @@ def _dask() -> tuple[Any, Any]:
     return Client, LocalCluster
 
 
+SERIAL_REQUESTS = 2_000_000
+"""Expected requests of a whole sweep (warm-up included) up to which ``executor=None`` runs in
+this process when the fast engine runs every run: about a second of the fast engine's time
+here, against 1–2 s for two pool workers to start (``python -m bench`` (d), 3 December 2026: a
+16-run sweep of 23 200 requests a run took 0.5 s serial, 1.3 s on two processes and 2.1 s on a
+Dask LocalCluster of two)."""
+
+
+def auto_executor(scenarios: Sequence[Scenario], engine: str) -> str:
+    """The executor ``executor=None`` picks for runs of *scenarios* on *engine*.
+
+    Args:
+        scenarios: Every run's scenario (overrides applied), one per run.
+        engine: The runs' engine (``auto``, ``simpy`` or ``fast``).
+
+    Returns:
+        ``"serial"`` when the fast engine runs every one of them (``engine`` ``fast``, or
+        ``auto`` on scenarios it supports) and their expected requests add up to at most
+        :data:`SERIAL_REQUESTS`; else ``"local"``.
+    """
+    from istiolab.sim import budget
+    from istiolab.sim.engine import fast_unsupported
+
+    if engine == "simpy":
+        return "local"
+    total = 0
+    for sc in scenarios:
+        try:
+            total += budget.estimate(sc).requests
+        except Exception:  # an invalid run becomes an error row; where it runs does not matter
+            continue
+        if total > SERIAL_REQUESTS:
+            return "local"
+    if engine == "auto":
+        distinct = {id(sc): sc for sc in scenarios}.values()  # a grid point's seeds share one
+        for sc in distinct:
+            try:
+                if fast_unsupported(sc) is not None:
+                    return "local"
+            except Exception:
+                continue
+    return "serial"
+
+
 def available_cpus() -> int:
     """CPUs this process can use: its CPU affinity, capped by a cgroup CPU quota if there is one.
 
@@ -546,8 +595,9 @@ def sweep(
         seeds: Number of replications per grid point (seeds from
             ``SeedSequence(base_seed).spawn(seeds)``, see :func:`sweep_seeds`), or explicit
             integer seeds (to reproduce rows).
-        executor: Where to run: ``None``/``"local"`` (process pool), ``"serial"``,
-            ``"local:N"`` (Dask LocalCluster), a Dask address or Client, or a
+        executor: Where to run: ``None``/``"auto"`` (serial for short fast-engine sweeps,
+            else a process pool: :func:`auto_executor`), ``"local"`` (process pool),
+            ``"serial"``, ``"local:N"`` (Dask LocalCluster), a Dask address or Client, or a
             ``concurrent.futures.Executor``.
         base_seed: Root of the seeds (default ``scenario.run.seed``).
         max_workers: Processes of the local pool (default :func:`available_cpus`).
@@ -572,8 +622,9 @@ def sweep(
           the first event, warning codes);
         * ``error`` (object): None, or ``"ExceptionType: message"`` when the run failed.
 
-        ``frame.attrs`` holds ``scenario`` (name), ``base_seed``, ``grid`` and
-        ``engine_notes`` (the distinct reasons ``auto`` ran SimPy, empty when it never did).
+        ``frame.attrs`` holds ``scenario`` (name), ``base_seed``, ``grid``, ``executor`` (the
+        one that ran, ``auto`` resolved) and ``engine_notes`` (the distinct reasons ``auto``
+        ran SimPy, empty when it never did).
 
     Raises:
         ConfigError: Before any run, when a grid path does not exist or a value is invalid.
@@ -596,10 +647,21 @@ def sweep(
         raise ValueError(f"seeds must be >= 0, got {seed_list}")
     check_engine(engine)
     tasks = [_Task(sc, params, s, engine) for sc, params in points for s in seed_list]
+    if executor is None or executor == "auto":
+        # asking for a number of workers asks for the pool
+        scenarios = [t.scenario for t in tasks]
+        executor = "local" if max_workers is not None else auto_executor(scenarios, engine)
     with open_executor(executor, max_workers) as run:
         rows = run_tasks(run, tasks, progress=progress, desc=f"sweep {scenario.name}")
     frame = sweep_frame(list(grid), tasks, rows)
-    frame.attrs.update({"scenario": scenario.name, "base_seed": root, "grid": dict(grid)})
+    frame.attrs.update(
+        {
+            "scenario": scenario.name,
+            "base_seed": root,
+            "grid": dict(grid),
+            "executor": executor if isinstance(executor, str) else type(executor).__name__,
+        }
+    )
     return frame
 
 

@@ -49,7 +49,9 @@ ExecutorOpt = Annotated[
     typer.Option(
         "--executor",
         "-e",
-        help="local (process pool), serial (this process) or dask (see --dask).",
+        help="auto (default: serial when every run is on the fast engine and the whole sweep "
+        "is under 2 M requests, else local), local (process pool), serial (this process) or "
+        "dask (see --dask).",
     ),
 ]
 DaskOpt = Annotated[
@@ -169,15 +171,15 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 
 def _executor(executor: str, dask: str | None) -> str:
     if dask is not None:
-        if executor not in ("local", "dask"):
+        if executor not in ("auto", "local", "dask"):
             raise usage_error(f"--dask cannot be combined with --executor {executor}")
         return dask
     if executor == "dask":
         from istiolab.analysis.sweep import available_cpus
 
         return f"local:{available_cpus()}"
-    if executor not in ("local", "serial"):
-        raise usage_error(f"--executor must be local, serial or dask, not {executor!r}")
+    if executor not in ("auto", "local", "serial"):
+        raise usage_error(f"--executor must be auto, local, serial or dask, not {executor!r}")
     return executor
 
 
@@ -350,7 +352,7 @@ def sweep_cmd(
     ] = None,
     seeds: SeedsOpt = 1,
     seed: BaseSeedOpt = None,
-    executor: ExecutorOpt = "local",
+    executor: ExecutorOpt = "auto",
     dask: DaskOpt = None,
     workers: WorkersOpt = None,
     out: SweepOutOpt = None,
@@ -473,7 +475,7 @@ def plan_cmd(
     ] = None,
     low: Annotated[int, typer.Option("--low", help="Never answer below this.")] = 1,
     high: Annotated[int, typer.Option("--high", help="Largest value tried.")] = 256,
-    executor: ExecutorOpt = "local",
+    executor: ExecutorOpt = "auto",
     dask: DaskOpt = None,
     workers: WorkersOpt = None,
     out: OutOpt = None,
