@@ -357,9 +357,11 @@ def _metrics(result: Result) -> dict[str, float]:
     ts = result.timeseries()
     warmup = float(result.meta["config"]["warmup_s"])
     ts = ts[(ts["t_s"] >= warmup) & (ts["version"] == "") & ts["metric"].isin(TS_METRICS)]
-    for row in ts.itertuples():
-        if not math.isnan(row.value):
-            out[f"ts {row.metric} {row.route} t={row.t_s:g}"] = float(row.value)
+    for metric, route, t_s, value in zip(
+        ts["metric"], ts["route"], ts["t_s"], ts["value"].astype("float64"), strict=True
+    ):
+        if not math.isnan(value):
+            out[f"ts {metric} {route} t={t_s:g}"] = float(value)
     # and its queues: the share of arrivals that waited, and the mean wait in queue (NaN where
     # a tier saw no arrival: left out, as a tier one engine did not report)
     for tier, q in tot["queues"].items():
