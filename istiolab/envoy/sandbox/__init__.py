@@ -41,6 +41,13 @@ next istiolab run in the same PID namespace that needs a temp dir deletes it.
 
 from __future__ import annotations
 
+# The idna codec, loaded now rather than on the first socket.getaddrinfo("127.0.0.1", ...):
+# Python imports it lazily there, and a Ctrl-C that lands inside that first import leaves the
+# codec unknown to the process ("LookupError: unknown encoding: idna"), so the clean-up's own
+# requests to Envoy's admin then fail and the command exits as an internal error (seen once in
+# tests/hostile/test_processes.py, SIGINT while Envoy was starting).
+import encodings.idna  # noqa: F401
+
 from istiolab.envoy.accesslog import ACCESS_LOG_FORMAT, REQUEST_ID_HEADER, file_access_log
 from istiolab.envoy.sandbox.binary import find_envoy, validate_config
 from istiolab.envoy.sandbox.data import BackendBehaviour, BackendSpec, RenderFn, Reply
