@@ -73,10 +73,10 @@ from istiolab.analysis.sweep import (
     METRICS,
     ExecutorLike,
     _Task,
-    auto_executor,
     check_engine,
     check_runs,
     open_executor,
+    resolve_executor,
     run_tasks,
     sweep_frame,
     sweep_seeds,
@@ -807,11 +807,10 @@ def plan(
             return key[0]
         return ", ".join(f"{p}={v}" for p, v in zip(paths, key, strict=True))
 
-    if executor is None or executor == "auto":
-        # one batch (every variant of one candidate, every seed) at a time: a short batch on
-        # the fast engine runs serially faster than a pool starts (auto_executor)
-        batch = [scenario, *(v.variant(scenario)[0] for v in survive)] * len(seed_list)
-        executor = "local" if max_workers is not None else auto_executor(batch, engine)
+    # the runs go one batch (every variant of one candidate, every seed) at a time: a short
+    # batch on the fast engine runs serially faster than a pool starts (auto_executor)
+    batch = [scenario, *(v.variant(scenario)[0] for v in survive)] * len(seed_list)
+    executor = resolve_executor(executor, max_workers, batch, engine)
     with open_executor(executor, max_workers) as run:
 
         def meets(point: dict[str, int]) -> bool:

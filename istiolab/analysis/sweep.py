@@ -401,6 +401,19 @@ here, against 1–2 s for two pool workers to start (``python -m bench`` (d), 3 
 Dask LocalCluster of two)."""
 
 
+def resolve_executor(
+    executor: ExecutorLike, max_workers: int | None, scenarios: Sequence[Scenario], engine: str
+) -> ExecutorLike:
+    """*executor* with ``None``/``"auto"`` made concrete for runs of *scenarios* on *engine*.
+
+    Asking for a number of workers (*max_workers*) asks for the pool; otherwise
+    :func:`auto_executor` decides. Any other executor is returned as it is.
+    """
+    if executor is not None and executor != "auto":
+        return executor
+    return "local" if max_workers is not None else auto_executor(scenarios, engine)
+
+
 def auto_executor(scenarios: Sequence[Scenario], engine: str) -> str:
     """The executor ``executor=None`` picks for runs of *scenarios* on *engine*.
 
@@ -647,10 +660,7 @@ def sweep(
         raise ValueError(f"seeds must be >= 0, got {seed_list}")
     check_engine(engine)
     tasks = [_Task(sc, params, s, engine) for sc, params in points for s in seed_list]
-    if executor is None or executor == "auto":
-        # asking for a number of workers asks for the pool
-        scenarios = [t.scenario for t in tasks]
-        executor = "local" if max_workers is not None else auto_executor(scenarios, engine)
+    executor = resolve_executor(executor, max_workers, [t.scenario for t in tasks], engine)
     with open_executor(executor, max_workers) as run:
         rows = run_tasks(run, tasks, progress=progress, desc=f"sweep {scenario.name}")
     frame = sweep_frame(list(grid), tasks, rows)

@@ -1,9 +1,10 @@
 """The simulation engine of a notebook session: the notebooks, their checks and their widgets.
 
 Everything a notebook simulates, the cells an attendee reads, the exercise checker that
-computes the expected answer and the widgets, runs on one engine, chosen once per session by
-:func:`session_engine`: what an attendee reads and what a check computes must come from the
-same engine (the two engines agree in distribution, not run for run).
+computes the expected answer and the widgets, runs on the engine :func:`session_engine` names
+(one rule, read from the environment at each call): what an attendee reads and what a check
+computes must come from the same engine (the two engines agree in distribution, not run for
+run).
 
 The default is ``auto``: the compiled engine (``docs/engines.md``) for every scenario it runs,
 a slider move in about a tenth of a second. Where the host declares a memory limit in

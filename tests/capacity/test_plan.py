@@ -27,9 +27,10 @@ def overload(c: int = 4):  # type: ignore[no-untyped-def]
 
 def test_plan_no_longer_accepts_an_overloaded_answer() -> None:
     # Completed requests all succeed at any c: only the unfinished ones tell c = 4 is too few.
-    # λ = 540/s: ρ = 1.35 at c = 4, 1.08 at 5, 0.90 at 6. A 10 s window measures ρ with an sd
-    # of about 0.012 (arrivals and services), so 0.90 is four of them above the high_rho line
-    # at 0.85 (at λ = 520, ρ = 0.87 was one and a half: the warning came and went with seeds).
+    # λ = 540/s: ρ = 1.35 at c = 4, 1.08 at 5, 0.90 at 6. A 10 s window measures ρ at c = 6
+    # with an sd of 0.009–0.010 (8 seeds on each engine, at λ = 520), so 0.90 is five of them
+    # above the high_rho line at 0.85 (ρ = 0.87 at λ = 520 was under two: the warning came and
+    # went with the seeds).
     over = mmc_scenario(540, 10, 4, duration_s=12, warmup_s=2, seed=1, name="over")
     lenient = plan(over, CONC, "success_ratio>=0.999", seeds=2, executor="serial",
                    unfinished_ok=True, progress=False)  # fmt: skip

@@ -390,7 +390,8 @@ def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
     pd_i, ve_i = s["pd_i"], a["ve_i"]
 
     def account(rows: list[int], blk: int = 0) -> accounting.TierAccount:
-        cols = ac_f[rows, blk : blk + kern.AC_SIDECAR].sum(axis=0) if rows else np.zeros(5)
+        width = kern.AC_SIDECAR  # one block of columns: a server's, or a sidecar's
+        cols = ac_f[rows, blk : blk + width].sum(axis=0) if rows else np.zeros(width)
         return accounting.TierAccount(
             busy_s=float(cols[kern.AC_BUSY]),
             capacity_s=float(cols[kern.AC_CAP]),
