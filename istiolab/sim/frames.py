@@ -26,6 +26,11 @@ from istiolab.sim.tallies import (
 )
 
 
+def _repeat(values: list[Any], sizes: list[int]) -> list[Any]:
+    """Each of *values* repeated its entry of *sizes* times, in order (a label column)."""
+    return [v for v, n in zip(values, sizes, strict=True) for _ in range(n)]
+
+
 def _columns(name: str) -> dict[str, list[Any]]:
     """Empty column lists of frame *name*, in schema order."""
     return {column.name: [] for column in SCHEMAS[name]}
@@ -274,33 +279,64 @@ class Reduction:
 
     def _codes_frame(self) -> pd.DataFrame:
         starts, _ = self._interval_starts_and_lengths()
-        data = _columns("codes")
+        # column arrays per (route, status, flag), not a row at a time: a long run has one
+        # row per interval and code, and appending them one by one was most of the frame's cost
+        t_parts: list[FloatArray] = []
+        counts_parts: list[Any] = []
+        keys: list[tuple[str, int, str]] = []
+        sizes: list[int] = []
         for route, status, flag in sorted(self._codes.ids):
             counts = self._codes.row("count", (route, status, flag))
-            for k in np.flatnonzero(counts).tolist():
-                data["t_s"].append(float(starts[k]))
-                data["route"].append(route)
-                data["status"].append(status)
-                data["flag"].append(flag)
-                data["count"].append(int(counts[k]))
-        frame = make_frame("codes", data)
+            ks = np.flatnonzero(counts)
+            t_parts.append(starts[ks])
+            counts_parts.append(counts[ks])
+            keys.append((route, status, flag))
+            sizes.append(len(ks))
+        if not keys:
+            return make_frame("codes")
+        frame = make_frame(
+            "codes",
+            {
+                "t_s": np.concatenate(t_parts),
+                "route": _repeat([k[0] for k in keys], sizes),
+                "status": _repeat([k[1] for k in keys], sizes),
+                "flag": _repeat([k[2] for k in keys], sizes),
+                "count": np.concatenate(counts_parts),
+            },
+        )
         return frame.sort_values(["t_s", "route", "status", "flag"], ignore_index=True)
 
     def _utilisation_frame(self) -> pd.DataFrame:
         starts, _ = self._interval_starts_and_lengths()
-        data = _columns("utilisation")
-        for kind, name, az in sorted(self._util):
-            busy, capacity, samples = self._util[(kind, name, az)]
-            waiting = None if self._queued is None else self._queued.get((kind, name, az))
-            for k in np.flatnonzero(samples).tolist():
-                data["t_s"].append(float(starts[k]))
-                data["kind"].append(kind)
-                data["name"].append(name)
-                data["az"].append(az)
-                data["busy"].append(busy[k] / samples[k])
-                data["capacity"].append(capacity[k] / samples[k])
-                data["utilisation"].append(busy[k] / capacity[k] if capacity[k] else math.nan)
-                data["queued"].append(math.nan if waiting is None else waiting[k] / samples[k])
+        columns: dict[str, list[FloatArray]] = {
+            c: [] for c in ("t_s", "busy", "capacity", "utilisation", "queued")
+        }
+        keys: list[tuple[str, str, str]] = []
+        sizes: list[int] = []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for kind, name, az in sorted(self._util):
+                busy, capacity, samples = (
+                    np.asarray(a, dtype=np.float64) for a in self._util[(kind, name, az)]
+                )
+                waiting = None if self._queued is None else self._queued.get((kind, name, az))
+                ks = np.flatnonzero(samples)
+                b, c, n = busy[ks], capacity[ks], samples[ks]
+                columns["t_s"].append(starts[ks])
+                columns["busy"].append(b / n)
+                columns["capacity"].append(c / n)
+                columns["utilisation"].append(np.where(c != 0, b / c, math.nan))
+                columns["queued"].append(
+                    np.full(len(ks), math.nan)
+                    if waiting is None
+                    else np.asarray(waiting, dtype=np.float64)[ks] / n
+                )
+                keys.append((kind, name, az))
+                sizes.append(len(ks))
+        if not keys:
+            return make_frame("utilisation")
+        data: dict[str, Any] = {c: np.concatenate(parts) for c, parts in columns.items()}
+        for i, column in enumerate(("kind", "name", "az")):
+            data[column] = _repeat([k[i] for k in keys], sizes)
         frame = make_frame("utilisation", data)
         return frame.sort_values(["t_s", "kind", "name", "az"], ignore_index=True)
 

@@ -271,11 +271,16 @@ def make_frame(name: str, data: Mapping[str, Iterable[Any]] | None = None) -> pd
             f"frame {name!r}: expected columns {names}, got {sorted(data)} "
             f"(missing {sorted(set(names) - set(data))}, extra {sorted(set(data) - set(names))})"
         )
-    series = {c.name: _cast(list(data[c.name]), c) for c in columns}
+    series = {c.name: _cast(data[c.name], c) for c in columns}
     return pd.DataFrame(series, columns=names)
 
 
-def _cast(values: list[Any], column: Column) -> pd.Series:
+def _cast(values: Iterable[Any], column: Column) -> pd.Series:
+    if isinstance(values, np.ndarray) and column.dtype not in ("str", "object"):
+        # a numeric column handed over as an array: cast it whole (a list of numpy scalars
+        # first would cost a Python object per value)
+        return pd.Series(values.astype(column.dtype, copy=False))
+    values = list(values)
     if column.dtype == "str":
         return pd.Series(values, dtype=str)
     if column.dtype == "object":
