@@ -213,6 +213,26 @@ def test_auto_executor_runs_short_fast_sweeps_in_this_process(
     assert set(frame["engine"]) == {"fast"}
 
 
+def test_cli_sweep_says_where_auto_ran_the_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--executor auto (the default) says on stderr which executor it chose; -q says nothing."""
+    path = _write_scenario(tmp_path)
+    monkeypatch.setattr(sweep_mod, "_local_pool", lambda workers: cf.ThreadPoolExecutor(workers))
+    runner = CliRunner()
+    base = ["sweep", str(path), "-p", f"{CONC}=9,12"]
+    res = runner.invoke(_app(), base)
+    assert res.exit_code == 0, res.output
+    assert "--executor auto ran the 2 runs one after another in this process" in res.stderr
+    res = runner.invoke(_app(), [*base, "-j", "2"])
+    assert res.exit_code == 0, res.output
+    assert "--executor auto ran the 2 runs on a process pool" in res.stderr
+    for quiet in (["-e", "serial"], ["-q"]):
+        res = runner.invoke(_app(), [*base, *quiet])
+        assert res.exit_code == 0, res.output
+        assert "--executor auto" not in res.stderr
+
+
 class _FakeCluster:
     kwargs: ClassVar[dict[str, Any]] = {}
     closed = False

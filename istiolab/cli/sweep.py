@@ -426,6 +426,10 @@ def sweep_cmd(
     from istiolab.analysis.compare import aggregate, side_by_side
 
     _say_engine_notes(frame)
+    if target == "auto" and not quiet:
+        where = {"serial": "one after another in this process", "local": "on a process pool"}
+        chosen = str(frame.attrs.get("executor", ""))
+        say(f"--executor auto ran the {len(frame)} runs {where.get(chosen, chosen)}")
     points = aggregate(frame, list(grid), confidence=confidence)
     if out is not None and folder:
         _write_folder(frame, points, out, sc.name)
