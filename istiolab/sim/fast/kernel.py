@@ -237,10 +237,15 @@ SI_REJECTED = 20  # arrivals after the warm-up refused at the in-flight limit
 SI_DHEAP = 21  # entries in the deadline heap
 SI_RING_HEAD = 22  # the deadline ring's first live entry
 SI_RING_END = 23  # one past its last
-SI_SIZE = 24
+SI_BUF = 24  # 1 while the event buffer holds an event (see push() in run_until)
+SI_BUF_SEQ = 25
+SI_BUF_KEY = 26
+SI_BUF_AUX = 27
+SI_SIZE = 28
 # st_f
 SF_NOW = 0
-SF_SIZE = 1
+SF_BUF_T = 1  # the buffered event's time
+SF_SIZE = 2
 
 # request slots: rq_f, rq_i
 Q_T0 = 0
@@ -997,6 +1002,10 @@ def run_until(
     duration = cfg_f[CF_DURATION]
     warmup = cfg_f[CF_WARMUP]
     interval = cfg_f[CF_INTERVAL]
+    # A power-of-two interval (1 s, the default) divides exactly by multiplying by its inverse,
+    # which is cheaper than a division (three a request, in record()): the same value.
+    inv_interval = 1.0 / interval
+    exact_inv = math.frexp(interval)[0] == 0.5
     n_int = cfg_i[CI_INTERVALS]
     n_routes = cfg_i[CI_ROUTES]
     n_clusters = cfg_i[CI_CLUSTERS]
@@ -1042,16 +1051,46 @@ def run_until(
 
     # -- event heap: (time, sequence) order, as SimPy's (time, priority, id) -----------------
     def push(t, kind, payload, aux, low):
-        """_push on the event heap, written out: inlined at each call site, it passes nothing.
+        """Schedule an event: into the one-event buffer in front of the heap, or the heap.
 
-        A call to a compiled function passes every array as a dozen arguments and counts
-        references on them; with about six pushes a request that was a sixth of the loop's time.
+        The buffer keeps the earlier of the event it holds and the new one; the later goes to
+        the heap. A stage's next step is often the earliest event of all (a network hop or a
+        gateway's CPU time is shorter than any gap to another request's event), and then it
+        is taken from the buffer without a sift into the heap and a sift out of it. The loop
+        merges the buffer with the heap by (time, sequence), so the events run in the same
+        order as from the heap alone.
+
+        The heap's sift is written out: inlined at each call site, it passes nothing. A call
+        to a compiled function passes every array as a dozen arguments and counts references
+        on them; with about six pushes a request that was a sixth of the loop's time.
         """
-        n = st_i[SI_HEAP]
         seq = st_i[SI_SEQ]
         st_i[SI_SEQ] = seq + 1
         if low:
             seq += LOW_PRIORITY
+        key = kind + (payload << K_BITS)
+        if st_i[SI_BUF] == 0:
+            st_i[SI_BUF] = 1
+            st_f[SF_BUF_T] = t
+            st_i[SI_BUF_SEQ] = seq
+            st_i[SI_BUF_KEY] = key
+            st_i[SI_BUF_AUX] = aux
+            return
+        bt = st_f[SF_BUF_T]
+        bs = st_i[SI_BUF_SEQ]
+        if t < bt or (t == bt and seq < bs):
+            # the new event is the earlier: it takes the buffer, the buffered one the heap
+            bk = st_i[SI_BUF_KEY]
+            ba = st_i[SI_BUF_AUX]
+            st_f[SF_BUF_T] = t
+            st_i[SI_BUF_SEQ] = seq
+            st_i[SI_BUF_KEY] = key
+            st_i[SI_BUF_AUX] = aux
+            t = bt
+            seq = bs
+            key = bk
+            aux = ba
+        n = st_i[SI_HEAP]
         i = n
         while i > 0:
             parent = (i - 1) >> 1
@@ -1065,7 +1104,7 @@ def run_until(
             i = parent
         h_t[np.uint64(i)] = t
         h_i[np.uint64(3 * i)] = seq
-        h_i[np.uint64(3 * i + 1)] = kind + (payload << K_BITS)
+        h_i[np.uint64(3 * i + 1)] = key
         h_i[np.uint64(3 * i + 2)] = aux
         st_i[SI_HEAP] = n + 1
 
@@ -1179,6 +1218,10 @@ def run_until(
         if seconds > row_max[row]:
             row_max[row] = seconds
 
+    def interval_of(x):
+        """The interval index of time *x*: np.int64(x / interval), the same value."""
+        return np.int64(x * inv_interval) if exact_inv else np.int64(x / interval)
+
     def record(q):
         now = st_f[SF_NOW]
         t0 = rq_f[q, Q_T0]
@@ -1203,7 +1246,7 @@ def run_until(
         if node < 0:
             node = node_none
         st_i[SI_RECORDS] += 1
-        k = np.int64(t_end / interval)
+        k = interval_of(t_end)
         if k < 0:
             k = 0
         if k > n_int - 1:
@@ -1233,11 +1276,11 @@ def run_until(
             code_key[code, 2] = flags
         codes[_nonneg(code), k] += 1
         # time in system, spread over the intervals the request spans (Metrics._spread)
-        if np.int64(t0 / interval) == k and t_end <= duration:
+        if interval_of(t0) == k and t_end <= duration:
             se_busy[r, k] += latency
         else:
-            first = max(np.int64(t0 / interval), 0)
-            last = min(np.int64(t_end / interval), n_int - 1)
+            first = max(interval_of(t0), 0)
+            last = min(interval_of(t_end), n_int - 1)
             for j in range(first, last + 1):
                 lo = max(t0, j * interval)
                 hi = min(t_end, (j + 1) * interval, duration)
@@ -2361,11 +2404,12 @@ def run_until(
             return GROW_CODES
         if st_i[SI_HPA_N] + n_versions + 1 > hpa_log.shape[0]:
             return GROW_HPA
-        # Three sources, merged by (time, sequence): the event heap; a try's deadline waits
-        # in the deadline ring (appended in time order) or, out of order, the deadline heap.
-        # Most deadlines are stale when due (their try ended first); kept out of the event
-        # heap they do not deepen every push and pop, and in the ring they cost nothing to
-        # order. One sequence counter: the events run in the same order as from one heap.
+        # Four sources, merged by (time, sequence): the event heap and its one-event buffer
+        # (see push); a try's deadline waits in the deadline ring (appended in time order) or,
+        # out of order, the deadline heap. Most deadlines are stale when due (their try ended
+        # first); kept out of the event heap they do not deepen every push and pop, and in the
+        # ring they cost nothing to order. One sequence counter: the events run in the same
+        # order as from one heap.
         src = -1
         t = np.inf
         seq = 0
@@ -2373,6 +2417,12 @@ def run_until(
             src = 0
             t = h_t[0]
             seq = h_i[H_SEQ]
+        if st_i[SI_BUF] == 1:
+            bt = st_f[SF_BUF_T]
+            if src < 0 or bt < t or (bt == t and st_i[SI_BUF_SEQ] < seq):
+                src = 3
+                t = bt
+                seq = st_i[SI_BUF_SEQ]
         if st_i[SI_DHEAP] > 0 and (src < 0 or d_t[0] < t or (d_t[0] == t and d_i[H_SEQ] < seq)):
             src = 1
             t = d_t[0]
@@ -2403,7 +2453,11 @@ def run_until(
             t = dr_t[head]
         if src < 0 or t >= until:
             break
-        if src == 0:
+        if src == 3:
+            key = st_i[SI_BUF_KEY]
+            aux = st_i[SI_BUF_AUX]
+            st_i[SI_BUF] = 0
+        elif src == 0:
             key = h_i[H_KEY]
             aux = h_i[H_AUX]
             _pop(h_t, h_i, st_i, SI_HEAP)
