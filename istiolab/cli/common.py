@@ -26,6 +26,7 @@ from istiolab.profiles import PROFILES, get_profile
 
 if TYPE_CHECKING:
     from istiolab.envoy.model import RouteTable
+    from istiolab.sim.scenario import Scenario
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -107,6 +108,19 @@ EngineOpt = Annotated[
         callback=_check_engine,
     ),
 ]
+
+
+def warm_fast_engine(engine: str, scenario: Scenario | None = None) -> None:
+    """Before a command simulates: compile the fast engine now if it will run and must compile.
+
+    A first fast run after a bare ``pip install`` compiles for minutes without a word; this
+    says so on stderr first (see :mod:`istiolab.sim.fast.cache`), and a process pool's workers
+    then load the compiled code instead of each compiling it. *scenario*: the command's
+    scenario, to skip it when ``auto`` would run SimPy anyway.
+    """
+    from istiolab.sim.fast.cache import warm_for
+
+    warm_for(engine, scenario, say)
 
 
 def output_option(what: str) -> Any:

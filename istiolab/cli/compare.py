@@ -20,6 +20,7 @@ from istiolab.cli.common import (
     echo_result,
     say,
     usage_error,
+    warm_fast_engine,
 )
 
 if TYPE_CHECKING:
@@ -189,6 +190,7 @@ def compare_cmd(
     if executor not in ("local", "serial"):
         raise usage_error(f"--executor must be local or serial, not {executor!r}")
     variants = _variants(scenarios, variant or [], duration)
+    warm_fast_engine(engine, next(iter(variants.values()), None))
     try:
         table = compare(
             variants,

@@ -21,6 +21,7 @@ from istiolab.cli.common import (
     check_writable,
     echo_findings,
     usage_error,
+    warm_fast_engine,
     write_text,
 )
 
@@ -104,6 +105,7 @@ def conform(
     for path in files:
         try:
             sc = load_scenario(path)
+            warm_fast_engine(engine, sc)
             report = run_conform(
                 sc,
                 seconds=seconds,

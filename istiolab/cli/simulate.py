@@ -22,6 +22,7 @@ from istiolab.cli.common import (
     echo_findings,
     echo_result,
     usage_error,
+    warm_fast_engine,
 )
 
 if TYPE_CHECKING:
@@ -351,6 +352,7 @@ def simulate(
         notes: list[dict[str, str]] = bare_ms_warnings(scenario, overrides, sc)
         for note in notes:  # once, before the run: a 40 s service time meant as 40 ms is slow
             typer.echo(f"warning [{note['code']}]: {note['message']}", err=True)
+        warm_fast_engine(engine, sc)
         # Progress of simulated time on stderr: a bar on a terminal, else a plain line every
         # 10 % (a long run in CI or under nohup shows it is moving, without bar redraws).
         with (

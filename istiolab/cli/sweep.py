@@ -27,6 +27,7 @@ from istiolab.cli.common import (
     echo_result,
     say,
     usage_error,
+    warm_fast_engine,
 )
 
 if TYPE_CHECKING:
@@ -408,6 +409,7 @@ def sweep_cmd(
         _check_out(out)
     sc = _load(scenario)
     _say_bare_ms(scenario, {}, sc)
+    warm_fast_engine(engine, sc)
     try:
         frame = sweep(
             sc,
@@ -585,6 +587,7 @@ def plan_cmd(
         except ConfigError as err:
             raise _usage_findings(err) from None
     _say_bare_ms(scenario, overrides, sc)
+    warm_fast_engine(engine, sc)
     label = " + ".join(k.path for k in knobs)
     try:
         result = plan(

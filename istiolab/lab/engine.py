@@ -90,12 +90,9 @@ def simulate(
         ValueError: When *engine*, or ``ISTIOLAB_ENGINE``, is not an engine.
     """
     from istiolab.sim.engine import simulate as run
+    from istiolab.sim.fast.cache import warm_for
 
-    return run(
-        scenario,
-        seed,
-        params=params,
-        progress=progress,
-        engine=session_engine(engine),
-        force=force,
-    )
+    chosen = session_engine(engine)
+    # a first fast run without numba's cache compiles for minutes: say so in the cell first
+    warm_for(chosen, scenario, print)
+    return run(scenario, seed, params=params, progress=progress, engine=chosen, force=force)

@@ -1,0 +1,102 @@
+"""Whether the compiled kernel is ready, and the commands that say they compile it first.
+
+The compile itself (two to three minutes) is not run here: `make test` warms numba's cache
+once, and a test that compiled again would double the suite. An empty cache is a fresh
+``NUMBA_CACHE_DIR`` in a child process, where only readiness is asked (nothing is called).
+``kernel_ready`` is replaced in the CLI tests to stand for an empty cache; ``warm`` then runs
+its tiny fast run for real, on the kernel already loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from istiolab.cli import simulate as simulate_cli
+from istiolab.cli import sweep as sweep_cli
+from istiolab.sim.engine import simulate
+from istiolab.sim.fast import cache
+from istiolab.sim.scenario import mmc_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DENY = str(ROOT / "sim/scenarios/deny-route.yaml")
+
+
+def test_kernel_ready_reads_numba_cache(tmp_path: Path) -> None:
+    simulate(mmc_scenario(100.0, 10.0, 1, duration_s=1.0, warmup_s=0.0), seed=1, engine="fast")
+    assert cache.kernel_ready() is True  # loaded in this process
+    assert cache.warm(lambda line: pytest.fail(f"said {line!r} with the kernel loaded")) is False
+    code = "from istiolab.sim.fast.cache import kernel_ready; print(kernel_ready())"
+    for cache_dir, expected in ((tmp_path, "False"), (None, "True")):
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        if cache_dir is not None:
+            env["NUMBA_CACHE_DIR"] = str(cache_dir)  # an empty cache: the first call compiles
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == expected, (cache_dir, out.stdout, out.stderr)
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app."""
+
+    simulate_cli.register(app)
+    sweep_cli.register(app)
+    return app
+
+
+def test_commands_say_they_compile_before_a_cold_fast_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty cache: simulate, sweep and plan say so on stderr, once, before the run."""
+    monkeypatch.setattr(cache, "_loaded", lambda: False)
+    monkeypatch.setattr(cache, "kernel_ready", lambda: False)
+    runner = CliRunner()
+    commands = [
+        ["simulate", DENY, "--duration", "2"],
+        ["simulate", DENY, "--duration", "2", "--engine", "fast"],
+        ["sweep", DENY, "-p", "run.duration_s=2", "-q"],
+    ]
+    for argv in commands:
+        res = runner.invoke(_cli(), argv)
+        assert res.exit_code == 0, res.output
+        assert res.stderr.count(cache.COMPILING) == 1, (argv, res.stderr)
+    quiet = [
+        ["simulate", DENY, "--duration", "2", "--engine", "simpy"],
+        # auto on a feature the fast engine lacks runs SimPy: nothing to compile
+        ["simulate", DENY, "--duration", "2", "--set", "run.trace_sample=0.5"],
+    ]
+    for argv in quiet:
+        res = runner.invoke(_cli(), argv)
+        assert res.exit_code == 0, res.output
+        assert cache.COMPILING not in res.stderr, argv
+    monkeypatch.setattr(cache, "kernel_ready", lambda: True)
+    res = runner.invoke(_cli(), commands[0])
+    assert res.exit_code == 0, res.output
+    assert cache.COMPILING not in res.stderr
+
+
+def test_a_notebook_cell_says_it_compiles_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """lab.engine.simulate (the notebooks' and the checker's) prints the line in the cell."""
+    from istiolab.lab.engine import simulate as lab_simulate
+
+    monkeypatch.setattr(cache, "_loaded", lambda: False)
+    monkeypatch.setattr(cache, "kernel_ready", lambda: False)
+    sc = mmc_scenario(100.0, 10.0, 1, duration_s=1.0, warmup_s=0.0)
+    monkeypatch.setenv("ISTIOLAB_ENGINE", "auto")
+    lab_simulate(sc, seed=1)
+    assert capsys.readouterr().out.count(cache.COMPILING) == 1
+    monkeypatch.setenv("ISTIOLAB_ENGINE", "simpy")  # Binder's default: nothing compiles
+    lab_simulate(sc, seed=1)
+    assert cache.COMPILING not in capsys.readouterr().out
