@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -100,3 +101,33 @@ def test_a_notebook_cell_says_it_compiles_first(
     monkeypatch.setenv("ISTIOLAB_ENGINE", "simpy")  # Binder's default: nothing compiles
     lab_simulate(sc, seed=1)
     assert cache.COMPILING not in capsys.readouterr().out
+
+
+def test_the_widgets_show_the_line_before_a_cold_fast_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's status and the designer's share line carry it while the kernel compiles."""
+    pytest.importorskip("ipywidgets")
+    from istiolab import lab
+    from istiolab.widgets import RuleDesigner, SimulationDashboard
+
+    views: list[Any] = []
+    shown: list[str] = []
+    real_warm = cache.warm
+
+    def spy(say: Any) -> bool:
+        compiled = real_warm(say)
+        shown.append(str(views[-1].value))  # what the widget shows while the kernel compiles
+        return compiled
+
+    monkeypatch.setattr(cache, "_loaded", lambda: False)
+    monkeypatch.setattr(cache, "kernel_ready", lambda: False)
+    monkeypatch.setattr(cache, "warm", spy)
+    sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
+    dash = SimulationDashboard(sc, engine="auto")
+    views.append(dash.status)
+    dash.run()
+    designer = RuleDesigner(lab.rules_of(sc), engine="auto")
+    designer.scenario = sc
+    views.append(designer.share_view)
+    designer.refresh()
+    assert len(shown) == 2, shown
+    assert all(cache.COMPILING in line for line in shown), shown

@@ -203,8 +203,11 @@ class SimulationDashboard:
             ConfigError: When the knobs make the scenario invalid.
         """
         from istiolab.sim.engine import simulate
+        from istiolab.sim.fast.cache import warm_for
 
         sc = self.scenario()
+        # a cold numba cache: the line says why the first run takes minutes
+        warm_for(self.engine, sc, lambda line: setattr(self.status, "value", message(line)))
         self.status.value = message("updating… (simulating)")
         self.progress.value = 0.0
         self.progress.bar_style = "info"

@@ -536,6 +536,7 @@ class RuleDesigner:
 
     def _simulate(self, docs: list[dict[str, Any]]) -> None:
         from istiolab.sim.engine import simulate
+        from istiolab.sim.fast.cache import warm_for
 
         assert self.scenario is not None
         if self.table is None:
@@ -543,6 +544,8 @@ class RuleDesigner:
             return
         try:
             sc = self.scenario.with_overrides({"rules.inline": docs, "rules.paths": []})
+            # a cold numba cache: the line says why the first run takes minutes
+            warm_for(self.engine, sc, lambda line: setattr(self.share_view, "value", message(line)))
             self.result = simulate(sc, self.seed, engine=self.engine)
         except Exception as err:  # show why, keep the designer usable
             self.share_view.value = message(f"not simulated: {err}", error=True)
