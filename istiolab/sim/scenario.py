@@ -529,13 +529,8 @@ class Scenario(SimModel):
                 out.append(f"events[{i}] failure semantics ({', '.join(named)})")
         for svc in self.services:
             for ver in svc.versions:
-                hpa = ver.autoscale
-                if hpa is not None and hpa.model_fields_set & _HPA_NODES:
-                    out.append(f"services[{svc.name}].versions[{ver.name}].autoscale node capacity")
                 if ver.on_cancel != "finish":
                     out.append(f"services[{svc.name}].versions[{ver.name}].on_cancel: stop")
-                if any(e.cost != "service_time" for e in ver.errors):
-                    out.append(f"services[{svc.name}].versions[{ver.name}].errors cost: none")
         return out
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
@@ -563,8 +558,6 @@ class Scenario(SimModel):
 
 _EVENT_SEMANTICS = frozenset({"lb_node_down", "pods_down", "failure"})
 """Event fields of the failure semantics the fast engine does not model."""
-_HPA_NODES = frozenset({"node_capacity", "pods_per_node", "node_provisioning_s"})
-"""Autoscale fields of the node-capacity model the fast engine does not model."""
 
 
 def _set_dotted(data: Any, path: str, value: Any) -> None:

@@ -59,14 +59,17 @@ def test_stop_falls_back_to_simpy_on_the_auto_engine() -> None:
     assert any("on_cancel" in f for f in sc.simpy_only_features())
 
 
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
 @pytest.mark.parametrize(
     ("cost", "busy", "fast_503"), [("service_time", 0.60, False), ("none", 0.30, True)]
 )
 def test_an_injected_error_costs_service_time_only_by_default(
-    cost: str, busy: float, fast_503: bool
+    cost: str, busy: float, fast_503: bool, engine: str
 ) -> None:
     errors = [{"probability": 0.5, "status": 503, "cost": cost}]
-    res = simulate(scenario_from_dict(_scenario({"errors": errors}, None)), seed=2)
+    sc = scenario_from_dict(_scenario({"errors": errors}, None))
+    assert sc.simpy_only_features() == []  # both costs run on the fast engine too
+    res = simulate(sc, seed=2, engine=engine)
     totals = res.totals()
     assert totals["success_ratio"] == pytest.approx(0.5, abs=0.03)
     assert _backend_rho(res) == pytest.approx(busy, abs=0.03)
@@ -76,3 +79,19 @@ def test_an_injected_error_costs_service_time_only_by_default(
         assert totals["mean_ms"] < 7.5  # half the requests take ~0 ms
     else:
         assert totals["mean_ms"] == pytest.approx(10.0, rel=0.05)
+
+
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_first_n_errors_without_cost_answer_the_pods_first_requests(engine: str) -> None:
+    """``first_n`` with ``cost: none``: the pod's first 50 requests fail at once, then none.
+
+    The ordinal is the request's place among the pod's (its next one, since the error answers
+    before the server), on both engines.
+    """
+    errors = [{"first_n": 50, "status": 503, "cost": "none"}]
+    sc = scenario_from_dict(_scenario({"errors": errors}, None))
+    res = simulate(sc.with_overrides({"run.warmup_s": 0.0}), seed=3, engine=engine)
+    codes = res.codes()
+    assert int(codes.loc[codes["status"] == 503, "count"].sum()) == 50
+    assert int(codes.loc[codes["status"] == 200, "count"].sum()) > 3000
+    assert _backend_rho(res) == pytest.approx(0.60 * (1 - 50 / 3600), abs=0.01)

@@ -72,3 +72,65 @@ def test_pods_beyond_the_nodes_room_wait_for_node_provisioning() -> None:
 def test_full_nodes_delay_every_new_pod() -> None:
     run = _run({"node_capacity": 2, "pods_per_node": 4, "node_provisioning_s": PROVISION_S})
     assert _new_pods_ready_at(run) == pytest.approx([SYNC_S + PROVISION_S + STARTUP_S] * 2)
+
+
+def _scenario(autoscale: dict[str, Any], duration_s: float) -> Any:
+    # 19 req/s of 100 ms on two one-server pods: about 0.9 busy, so the first sync wants
+    # ⌈2 × 0.9 / 0.5⌉ = 4 whichever way the two engines order the events that tie with the
+    # autoscaler's samples (constant arrivals fall on whole seconds)
+    return scenario_from_dict(
+        {
+            "name": "hpa-nodes",
+            "run": {"duration_s": duration_s, "warmup_s": 1.0, "seed": 2},
+            "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": 19}}],
+            "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
+            "services": [
+                {
+                    "name": "api",
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "replicas": 2,
+                            "service_time": "det(100ms)",
+                            "startup_s": STARTUP_S,
+                            "autoscale": {
+                                "target_utilisation": 0.5,
+                                "sync_period_s": SYNC_S,
+                                **autoscale,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def _first_attempts(result: Any) -> list[int]:
+    """The interval of each host's first try, in order (hosts that never got one left out)."""
+    series = result.meta["attempt_series"].values()
+    return sorted(next(k for k, n in enumerate(s) if n) for s in series if any(s))
+
+
+@pytest.mark.parametrize(
+    ("autoscale", "ready"),
+    [({}, [17, 17]), ({"node_capacity": 3, "node_provisioning_s": 10.0}, [17, 27])],
+    ids=["no-node-model", "room-for-3"],
+)
+def test_both_engines_make_new_pods_wait_for_nodes_alike(
+    autoscale: dict[str, Any], ready: list[int]
+) -> None:
+    """The fast engine runs the node model (no fallback) and agrees with SimPy on when pods serve.
+
+    One sync in the run (at 15 s, 2 -> 4 pods); each new pod's first try comes in the second
+    it became ready: SYNC_S + STARTUP_S = 17 s, or, for the pod beyond the nodes' room, 10 s
+    of node provisioning later (27 s).
+    """
+    from istiolab.sim.engine import simulate
+
+    sc = _scenario(autoscale, 29.0)
+    assert sc.simpy_only_features() == []
+    simpy = simulate(sc, engine="simpy")
+    fast = simulate(sc, engine="fast")
+    assert simpy.scaling == fast.scaling == [(SYNC_S, "api", "v1", 2, 4)]
+    assert _first_attempts(simpy) == _first_attempts(fast) == [0, 0, *ready]

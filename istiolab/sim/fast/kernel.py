@@ -98,6 +98,7 @@ from istiolab.sim.fast.layout import (
     E_POD_CRASH,
     E_SCALE,
     EF_AT,
+    EF_COST_NONE,
     EF_DURATION,
     EF_END,
     EF_FIRST_N,
@@ -193,6 +194,7 @@ from istiolab.sim.fast.layout import (
     TI_TPL_AT,
     TI_USERS,
     VF_ENDPOINT_DELAY,
+    VF_NODE_PROVISIONING,
     VF_SIZE,
     VF_STARTUP,
     VF_SYNC,
@@ -203,8 +205,11 @@ from istiolab.sim.fast.layout import (
     VI_DIST,
     VI_ERR_AT,
     VI_ERR_N,
+    VI_FAST_ERRORS,
     VI_MAX,
     VI_MIN,
+    VI_NODE_CAP,
+    VI_PODS_PER_NODE,
     VI_SERVICE,
     VI_SIDECAR,
     VI_SIDECAR_CONC,
@@ -1397,18 +1402,30 @@ def run_until(
         pd_f[p, PF_READY_AT] = ready_at
         endpoints_changed()
 
-    def error_status(p):
+    def error_status(p, fast):
+        """The status a version's error models give pod *p*'s request (200: none fails it).
+
+        Pod.serve's two checks (istiolab/sim/stages/backend.py, _error_status): *fast* the
+        models that answer before the server (``cost: none``; the request would be the pod's
+        next, no error bursts), else those charged the service time, then the bursts. One
+        stream for both, drawn in that order, as the SimPy pod draws them.
+        """
         now = st_f[SF_NOW]
         v = _nonneg(pd_i[p, P_VERSION])
         s = pod_stream_at + 2 * p + 1
         at = ve_i[v, VI_ERR_AT]
+        ordinal = pd_i[p, P_SERVED] + (1 if fast else 0)
         for e in range(at, at + ve_i[v, VI_ERR_N]):
+            if (er_f[e, EF_COST_NONE] == 1.0) != fast:
+                continue
             if now < er_f[e, EF_START] or now >= er_f[e, EF_END]:
                 continue
-            if er_f[e, EF_FIRST_N] > 0 and pd_i[p, P_SERVED] <= er_f[e, EF_FIRST_N]:
+            if er_f[e, EF_FIRST_N] > 0 and ordinal <= er_f[e, EF_FIRST_N]:
                 return er_i[e]
             if er_f[e, EF_P] > 0 and uni(s) < er_f[e, EF_P]:
                 return er_i[e]
+        if fast:
+            return 200
         for j in range(pd_i[p, P_NBURST]):
             b = pd_burst[p, j]
             if bu_f[b, 0] <= now < bu_f[b, 1] and uni(s) < ev_f[b, EF_PROB]:
@@ -1675,7 +1692,7 @@ def run_until(
         if pd_i[p, P_ALIVE] == 0:
             then(W_TRY_END, q, 503, F_UC)  # crashed while serving: the connection is reset
             return
-        status = error_status(p)
+        status = error_status(p, False)
         if status == 0:
             then(W_TRY_END, q, 503, F_UC)
         else:
@@ -1684,6 +1701,22 @@ def run_until(
     def server_acquire(j):
         p = _nonneg(jb_i[j, J_POD])
         v = _nonneg(pd_i[p, P_VERSION])
+        if ve_i[v, VI_FAST_ERRORS] > 0:
+            # errors that cost no service time answer before the server (Pod.serve); a try
+            # the gateway stopped waiting for goes on to the server (Pod._rest checks none)
+            q = jb_i[j, J_REQ]
+            if q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]:
+                status = error_status(p, True)
+                if status != 200:
+                    pd_i[p, P_SERVED] += 1
+                    n = _nonneg(st_i[SI_JOB_FREE])
+                    job_free[n] = j
+                    st_i[SI_JOB_FREE] = n + 1
+                    if status == 0:
+                        then(W_TRY_END, q, 503, F_UC)
+                    else:
+                        then(W_TRY_END, q, status, 0)
+                    return
         free = pd_i[p, P_SRV_N] < ve_i[v, VI_CONCURRENCY]
         asked(n_gw + p, 0, not free)
         if free:
@@ -2342,8 +2375,21 @@ def run_until(
         hpa_log[n, 3] = desired
         st_i[SI_HPA_N] = n + 1
         if desired > current:
-            for i in range(desired - current):
-                add_pod(v, (current + i) % n_azs, now + ve_f[v, VF_STARTUP])
+            # Pods beyond the room on the current nodes wait for new ones (Pending), as the
+            # SimPy autoscaler (engine.py) does; hpa_f[v, 3] is the room, -1 for no limit
+            add = desired - current
+            room = add
+            room_left = np.int64(hpa_f[v, 3])
+            if room_left >= 0:
+                room = max(0, room_left - current)
+                if add > room:
+                    per_node = ve_i[v, VI_PODS_PER_NODE]
+                    if per_node <= 0:
+                        per_node = add - room
+                    hpa_f[v, 3] = room_left + ((add - room + per_node - 1) // per_node) * per_node
+            for i in range(add):
+                delay = ve_f[v, VF_STARTUP] + (ve_f[v, VF_NODE_PROVISIONING] if i >= room else 0.0)
+                add_pod(v, (current + i) % n_azs, now + delay)
         else:
             seen = 0
             for p in range(st_i[SI_PODS]):
@@ -2374,6 +2420,7 @@ def run_until(
             if ve_i[v, VI_AUTOSCALE] == 1:
                 sync = ve_f[v, VF_SYNC]
                 hpa_f[v, 2] = sync
+                hpa_f[v, 3] = ve_i[v, VI_NODE_CAP]
                 push_rare(min(sync / 10, interval, sync), K_HPA, v, 0)
 
     # -- the loop -------------------------------------------------------------------------

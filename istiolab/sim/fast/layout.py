@@ -170,19 +170,25 @@ VI_MIN: Final = 6
 VI_MAX: Final = 7
 VI_SIDECAR: Final = 8
 VI_SIDECAR_CONC: Final = 9
-VI_SIZE: Final = 10
+VI_NODE_CAP: Final = 10  # autoscale: pods of the version the current nodes hold, -1 no limit
+VI_PODS_PER_NODE: Final = 11  # autoscale: pods a new node holds, 0 = as many as are pending
+VI_FAST_ERRORS: Final = 12  # error models that cost no service time (errors[].cost: none)
+VI_SIZE: Final = 13
 VF_STARTUP: Final = 0
 VF_TARGET: Final = 1
 VF_TOLERANCE: Final = 2
 VF_SYNC: Final = 3
 VF_ENDPOINT_DELAY: Final = 4
-VF_SIZE: Final = 5
+VF_NODE_PROVISIONING: Final = 5  # autoscale: seconds until new nodes take pods
+VF_SIZE: Final = 6
 
 # error models: er_f[e, :] = probability, start, end, first_n; er_i[e] = status
 EF_P: Final = 0
 EF_START: Final = 1
 EF_END: Final = 2
 EF_FIRST_N: Final = 3
+EF_COST_NONE: Final = 4  # 1.0: the error answers before the server (cost: none), 0.0: after it
+EF_SIZE: Final = 5
 
 # -- events: ev_i, ev_f ---------------------------------------------------------------------
 E_POD_CRASH: Final = 0

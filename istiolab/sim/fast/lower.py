@@ -262,6 +262,9 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                     hpa.max_replicas if hpa else 0,
                     int(svc.sidecar),
                     svc.sidecar_concurrency,
+                    -1 if hpa is None or hpa.node_capacity is None else hpa.node_capacity,
+                    0 if hpa is None or hpa.pods_per_node is None else hpa.pods_per_node,
+                    sum(1 for e in ver.errors if e.cost == "none"),
                 ]
             )
             ve_f.append(
@@ -271,6 +274,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                     hpa.tolerance if hpa else 0.0,
                     hpa.sync_period_s if hpa else 0.0,
                     svc.endpoint_delay_s,
+                    hpa.node_provisioning_s if hpa else 0.0,
                 ]
             )
             for e in ver.errors:
@@ -281,6 +285,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                         -math.inf if e.start_s is None else e.start_s,
                         math.inf if e.end_s is None else e.end_s,
                         float(e.first_n),
+                        1.0 if e.cost == "none" else 0.0,
                     ]
                 )
             for az in ver.pod_azs(azs):
@@ -739,7 +744,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         "ve_f": floats(ve_f, lay.VF_SIZE),
         "ve_label": ints(ve_label),
         "er_i": ints(er_i),
-        "er_f": floats(er_f, 4),
+        "er_f": floats(er_f, lay.EF_SIZE),
         "ev_i": ints(ev_i, lay.EI_SIZE),
         "ev_f": floats(ev_f, lay.EVF_SIZE),
         "status_of": status_of,

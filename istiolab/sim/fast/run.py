@@ -176,7 +176,7 @@ class _State:
             for g in range(n_g):
                 bk[g * n_specs : (g + 1) * n_specs, 0] = a["bk_f"][:, lay.BF_MAX_TOKENS]
         s["bk_s"] = bk  # every bucket starts full at t = 0 (TokenBucket(spec, now=0.0))
-        s["hpa_f"] = np.zeros((n_v, 3))
+        s["hpa_f"] = np.zeros((n_v, 4))  # busy, capacity, sync end, node room (see hpa_tick)
         s["hpa_log"] = np.zeros((64, 4))
         # round-robin index per (cluster, gateway worker); -1: the worker has not picked yet
         s["rr_w"] = np.full((max(1, n_c), max(1, n_g * n_w)), -1, dtype=np.int64)
