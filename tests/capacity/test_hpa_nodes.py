@@ -14,16 +14,13 @@ STARTUP_S = 2.0
 PROVISION_S = 60.0
 
 
-def _run(autoscale: dict[str, Any]) -> _Run:
-    """Two pods 90 % busy (18 req/s of 100 ms, one server each), HPA target 50 %.
-
-    The first sync (t = 15 s) wants ⌈2 × 0.9 / 0.5⌉ = 4 pods.
-    """
-    sc = scenario_from_dict(
+def _scenario(autoscale: dict[str, Any], duration_s: float, rate_rps: float) -> Any:
+    """*rate_rps* constant arrivals of 100 ms on two one-server pods, HPA target 50 %."""
+    return scenario_from_dict(
         {
             "name": "hpa-nodes",
-            "run": {"duration_s": 20.0, "warmup_s": 1.0, "seed": 2},
-            "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": 18}}],
+            "run": {"duration_s": duration_s, "warmup_s": 1.0, "seed": 2},
+            "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": rate_rps}}],
             "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
             "services": [
                 {
@@ -45,7 +42,14 @@ def _run(autoscale: dict[str, Any]) -> _Run:
             ],
         }
     )
-    run = _Run(sc, None, None)
+
+
+def _run(autoscale: dict[str, Any]) -> _Run:
+    """Two pods 90 % busy (18 req/s of 100 ms, one server each), HPA target 50 %.
+
+    The first sync (t = 15 s) wants ⌈2 × 0.9 / 0.5⌉ = 4 pods.
+    """
+    run = _Run(_scenario(autoscale, 20.0, 18.0), None, None)
     run.run()
     return run
 
@@ -74,38 +78,6 @@ def test_full_nodes_delay_every_new_pod() -> None:
     assert _new_pods_ready_at(run) == pytest.approx([SYNC_S + PROVISION_S + STARTUP_S] * 2)
 
 
-def _scenario(autoscale: dict[str, Any], duration_s: float) -> Any:
-    # 19 req/s of 100 ms on two one-server pods: about 0.9 busy, so the first sync wants
-    # ⌈2 × 0.9 / 0.5⌉ = 4 whichever way the two engines order the events that tie with the
-    # autoscaler's samples (constant arrivals fall on whole seconds)
-    return scenario_from_dict(
-        {
-            "name": "hpa-nodes",
-            "run": {"duration_s": duration_s, "warmup_s": 1.0, "seed": 2},
-            "traffic": [{"name": "c", "arrival": {"kind": "constant", "rate_rps": 19}}],
-            "ingress": {"azs": ["a"], "cpu_per_request": "zero", "proxy_latency": "zero"},
-            "services": [
-                {
-                    "name": "api",
-                    "versions": [
-                        {
-                            "name": "v1",
-                            "replicas": 2,
-                            "service_time": "det(100ms)",
-                            "startup_s": STARTUP_S,
-                            "autoscale": {
-                                "target_utilisation": 0.5,
-                                "sync_period_s": SYNC_S,
-                                **autoscale,
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    )
-
-
 def _first_attempts(result: Any) -> list[int]:
     """The interval of each host's first try, in order (hosts that never got one left out)."""
     series = result.meta["attempt_series"].values()
@@ -128,7 +100,10 @@ def test_both_engines_make_new_pods_wait_for_nodes_alike(
     """
     from istiolab.sim.engine import simulate
 
-    sc = _scenario(autoscale, 29.0)
+    # 19 req/s: about 0.9 busy, so the first sync wants ⌈2 × 0.9 / 0.5⌉ = 4 whichever way the
+    # two engines order the events that tie with the autoscaler's samples (constant arrivals
+    # fall on whole seconds)
+    sc = _scenario(autoscale, 29.0, 19.0)
     assert sc.simpy_only_features() == []
     simpy = simulate(sc, engine="simpy")
     fast = simulate(sc, engine="fast")
