@@ -229,8 +229,7 @@ class ErrorSpec(SimModel):
         cost: What a failure costs the pod: ``service_time`` (default: the request queues and
             is served in full, then fails, as an application that errors at the end of its
             work) or ``none`` (it fails at once, without queueing or service time, as one that
-            rejects before doing any work, e.g. on a failed dependency check). ``none`` runs
-            on the SimPy engine only.
+            rejects before doing any work, e.g. on a failed dependency check).
     """
 
     probability: float = Field(0.0, ge=0, le=1)
@@ -297,7 +296,6 @@ class VersionSpec(SimModel):
             per-try timeout below the service time a retry storm) or ``stop`` (it notices and
             drops the work at once, e.g. a gRPC server honouring cancellation; a request still
             queued is dropped when it reaches a server). The sidecar's CPU is spent either way.
-            ``stop`` runs on the SimPy engine only.
     """
 
     name: str
@@ -527,10 +525,6 @@ class Scenario(SimModel):
             named = sorted(ev.model_fields_set & _EVENT_SEMANTICS)
             if named:
                 out.append(f"events[{i}] failure semantics ({', '.join(named)})")
-        for svc in self.services:
-            for ver in svc.versions:
-                if ver.on_cancel != "finish":
-                    out.append(f"services[{svc.name}].versions[{ver.name}].on_cancel: stop")
         return out
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:

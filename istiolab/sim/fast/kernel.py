@@ -214,6 +214,7 @@ from istiolab.sim.fast.layout import (
     VI_SIDECAR,
     VI_SIDECAR_CONC,
     VI_SIZE,
+    VI_STOP,
 )
 
 # -- state columns (the arrays run.py allocates) ----------------------------------------------
@@ -292,7 +293,12 @@ J_POD = 0
 J_REQ = 1  # -1 once detached
 J_ATTEMPT = 2
 J_NEXT = 3
-J_SIZE = 4
+J_STAGE = 4  # JS_*: where the job is at its pod
+J_SIZE = 5
+JS_WAY = 0  # on the network or in the sidecar
+JS_QUEUED = 1  # waiting for a server (jb_f: since when)
+JS_SERVING = 2  # holding a server (jb_f: when its service ends)
+JS_CANCELLED = 3  # its service was dropped at a reset (on_cancel stop): its completion is void
 
 # pods: pd_i, pd_f
 P_VERSION = 0
@@ -1662,6 +1668,21 @@ def run_until(
         # always through the heap, even for a zero wait: inner functions cannot recurse
         push(now + wait, K_BACKOFF, q, 0, False)
 
+    def attached(j):
+        """Whether job *j*'s try still waits for it (not cancelled, not retried)."""
+        q = jb_i[j, J_REQ]
+        return q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]
+
+    def service_time(j, p, v):
+        """Job *j*'s service time at pod *p* of version *v* (a draw).
+
+        Nothing, and no draw, for a cancelled try's work at an application that stops it
+        (on_cancel stop; Pod._rest in istiolab/sim/stages/backend.py).
+        """
+        if ve_i[v, VI_STOP] == 1 and not attached(j):
+            return 0.0
+        return draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+
     def release_server(p):
         p = _nonneg(p)
         head = pd_i[p, P_SRV_HEAD]
@@ -1672,23 +1693,38 @@ def run_until(
                 pd_i[p, P_SRV_TAIL] = -1
             v = _nonneg(pd_i[p, P_VERSION])
             handed(n_gw + p, 0, jb_f[head])
-            t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+            t = service_time(head, p, v)
+            jb_i[head, J_STAGE] = JS_SERVING
+            jb_f[head] = st_f[SF_NOW] + t
             busy_for(n_gw + p, 0, t)
             push(st_f[SF_NOW] + t, K_SERVICE_DONE, head, 0, False)
         else:
             pd_i[p, P_SRV_N] -= 1
 
-    def service_done(j):
+    def cancel_service(j):
+        """on_cancel stop: the reset frees job *j*'s server now (Pod._finish_service(0))."""
         p = _nonneg(jb_i[j, J_POD])
+        # the busy time counted from now to the service's end is not spent
+        span = _fmin(jb_f[j], duration) - _fmax(st_f[SF_NOW], warmup)
+        if span > 0.0:
+            ac_f[n_gw + p, AC_BUSY] -= span
+        jb_i[j, J_STAGE] = JS_CANCELLED
         release_server(p)
         pd_i[p, P_SERVED] += 1
+
+    def service_done(j):
+        p = _nonneg(jb_i[j, J_POD])
+        cancelled = jb_i[j, J_STAGE] == JS_CANCELLED  # its server was freed at the reset
+        if not cancelled:
+            release_server(p)
+            pd_i[p, P_SERVED] += 1
         q = jb_i[j, J_REQ]
-        attached = q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]
+        waited = attached(j)
         n = _nonneg(st_i[SI_JOB_FREE])
         job_free[n] = j
         st_i[SI_JOB_FREE] = n + 1
-        if not attached:
-            return  # the client stopped waiting; the pod did the work anyway
+        if cancelled or not waited:
+            return  # the client stopped waiting; the pod did the work anyway (or dropped it)
         if pd_i[p, P_ALIVE] == 0:
             then(W_TRY_END, q, 503, F_UC)  # crashed while serving: the connection is reset
             return
@@ -1705,7 +1741,7 @@ def run_until(
             # errors that cost no service time answer before the server (Pod.serve); a try
             # the gateway stopped waiting for goes on to the server (Pod._rest checks none)
             q = jb_i[j, J_REQ]
-            if q >= 0 and rq_i[q, R_ATTEMPT] == jb_i[j, J_ATTEMPT]:
+            if attached(j):
                 status = error_status(p, True)
                 if status != 200:
                     pd_i[p, P_SERVED] += 1
@@ -1721,14 +1757,18 @@ def run_until(
         asked(n_gw + p, 0, not free)
         if free:
             pd_i[p, P_SRV_N] += 1
-            t = draw_service(pod_stream_at + 2 * p, ve_i[v, VI_DIST])
+            t = service_time(j, p, v)
+            jb_i[j, J_STAGE] = JS_SERVING
             if t > 0:
+                jb_f[j] = st_f[SF_NOW] + t
                 busy_for(n_gw + p, 0, t)
                 push(st_f[SF_NOW] + t, K_SERVICE_DONE, j, 0, False)
             else:
+                jb_f[j] = st_f[SF_NOW]
                 then(W_SERVICE_DONE, j, 0, 0)
             return
         jb_i[j, J_NEXT] = -1
+        jb_i[j, J_STAGE] = JS_QUEUED
         jb_f[j] = st_f[SF_NOW]
         tail = pd_i[p, P_SRV_TAIL]
         if tail >= 0:
@@ -1808,6 +1848,7 @@ def run_until(
         jb_i[j, J_REQ] = q
         jb_i[j, J_ATTEMPT] = a
         jb_i[j, J_NEXT] = -1
+        jb_i[j, J_STAGE] = JS_WAY
         rq_i[q, R_JOB] = j
         if limit < np.inf:
             push_deadline(limit, q, a)
@@ -2544,6 +2585,11 @@ def run_until(
                 j = rq_i[x, R_JOB]
                 if j >= 0:
                     jb_i[j, J_REQ] = -1  # the pod goes on with the work, detached
+                    if (
+                        jb_i[j, J_STAGE] == JS_SERVING
+                        and ve_i[_nonneg(pd_i[_nonneg(jb_i[j, J_POD]), P_VERSION]), VI_STOP] == 1
+                    ):
+                        cancel_service(j)  # ... or drops it at the reset (on_cancel stop)
                 then(W_TRY_END, x, 504, F_UT)
         elif kind == K_TRY_END:
             if rq_i[x, R_ATTEMPT] == aux:

@@ -173,7 +173,8 @@ VI_SIDECAR_CONC: Final = 9
 VI_NODE_CAP: Final = 10  # autoscale: pods of the version the current nodes hold, -1 no limit
 VI_PODS_PER_NODE: Final = 11  # autoscale: pods a new node holds, 0 = as many as are pending
 VI_FAST_ERRORS: Final = 12  # error models that cost no service time (errors[].cost: none)
-VI_SIZE: Final = 13
+VI_STOP: Final = 13  # 1: on_cancel stop (a cancelled try's work is dropped at the reset)
+VI_SIZE: Final = 14
 VF_STARTUP: Final = 0
 VF_TARGET: Final = 1
 VF_TOLERANCE: Final = 2

@@ -265,6 +265,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                     -1 if hpa is None or hpa.node_capacity is None else hpa.node_capacity,
                     0 if hpa is None or hpa.pods_per_node is None else hpa.pods_per_node,
                     sum(1 for e in ver.errors if e.cost == "none"),
+                    int(ver.on_cancel == "stop"),
                 ]
             )
             ve_f.append(
