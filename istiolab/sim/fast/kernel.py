@@ -156,6 +156,7 @@ from istiolab.sim.fast.layout import (
     RI_DIRECT,
     RI_HAS_FAULT,
     RI_HOST_ATTEMPTS,
+    RI_NOT_FOUND,
     RI_NUM_RETRIES,
     RI_ON_UC,
     RI_ON_UF,
@@ -215,6 +216,7 @@ from istiolab.sim.fast.layout import (
     VI_SIDECAR_CONC,
     VI_SIZE,
     VI_STOP,
+    WC_NOT_FOUND,
 )
 
 # -- state columns (the arrays run.py allocates) ----------------------------------------------
@@ -1966,7 +1968,9 @@ def run_until(
                     c = wc_cluster[w]
                     break
         if c < 0:
-            rq_i[q, R_STATUS] = 503
+            # no pick (503), or a pick of a backend that does not resolve: the route's
+            # cluster_not_found status (Router.dispatch)
+            rq_i[q, R_STATUS] = rt_i[r, RI_NOT_FOUND] if c == WC_NOT_FOUND else 503
             rq_i[q, R_FLAGS] |= F_NC
             then(W_FINALIZE, q, 0, 0)
             return

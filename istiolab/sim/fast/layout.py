@@ -120,7 +120,9 @@ RI_ON_UT: Final = 13
 RI_ON_UF: Final = 14
 RI_ON_UC: Final = 15
 RI_HAS_FAULT: Final = 16
-RI_SIZE: Final = 17
+RI_NOT_FOUND: Final = 17  # the local reply's status when a pick names a missing cluster
+RI_SIZE: Final = 18
+WC_NOT_FOUND: Final = -2  # wc_cluster of a backend that does not resolve (no such cluster)
 
 RF_DELAY_S: Final = 0
 RF_TIMEOUT_S: Final = 1  # inf for none

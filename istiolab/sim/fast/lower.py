@@ -412,6 +412,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                 int(retriable(rp, 503, "UF")) if rp else 0,
                 int(retriable(rp, 503, "UC")) if rp else 0,
                 int(f is not None),
+                r.cluster_not_found_status or 503,
             ]
         )
         rt_f.append(
@@ -428,10 +429,12 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         rt_retry.append(_status_retry_table(rp) if rp else [0] * 600)
         for wc in r.clusters:
             if wc.name not in cl_index:
-                # The SimPy router answers cluster_not_found_status with NC (router.py); the
-                # kernel has no such local reply, so the auto engine falls back.
-                raise UnsupportedError(f"a backend that does not resolve on route {r.name}")
-            wc_cluster.append(cl_index[wc.name])
+                # a pick of it gets Envoy's local reply, cluster_not_found_status with NC
+                # (the SimPy router, router.py; Envoy's router.cc, Filter::decodeHeaders)
+                statuses.add(r.cluster_not_found_status or 503)
+                wc_cluster.append(lay.WC_NOT_FOUND)
+            else:
+                wc_cluster.append(cl_index[wc.name])
             wc_weight.append(wc.weight)
     bk_i = [[s.status, s.enabled_per_million, s.enforced_per_million] for s in specs]
     bk_f = [[float(s.max_tokens), float(s.tokens_per_fill), s.fill_interval_s] for s in specs]
@@ -455,6 +458,8 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     for ri, r in enumerate(routes):
         keys.append((ri, n_c, n_l))
         for wc in r.clusters:
+            if wc.name not in cl_index:
+                continue  # answered at the router: the request ends without a cluster
             c = cl_index[wc.name]
             keys.append((ri, c, n_l))
             for v in range(n_versions):
