@@ -397,6 +397,10 @@ def test_metric_defs_add_tries_evenness_and_ejections_when_measured() -> None:
     # a 10 s window is shorter than two 6 s ejection cycles: the timer's phase would decide
     short = metric_defs(table, [("ROUND_ROBIN", ["a", "b"])], [o], [o], [["a", "b"]], 6.0)
     assert "ejected_share.a" not in [d.name for d in short]
+    # ... and the pods' shares too (conform-outlier-detection in 2.5 s windows: whether the
+    # flaky pod was back before the window ended), kept over a long enough window
+    assert not [d.name for d in short if d.name.startswith("pod_share")]
+    assert {"pod_share.a", "pod_share.b"} <= set(with_od)
     assert "rr_evenness" not in with_od  # ejections, not the balancer, decide the spread
     bare = _obs(0.03)
     assert "rr_evenness" not in [
