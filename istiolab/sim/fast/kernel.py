@@ -105,6 +105,7 @@ from istiolab.sim.fast.layout import (
     EF_P,
     EF_PROB,
     EF_RESTART,
+    EF_SIZE,
     EF_START,
     EI_AZ,
     EI_COUNT,
@@ -898,6 +899,7 @@ def run_until(
         or cl_f.shape[1] != KF_SIZE
         or ve_i.shape[1] != VI_SIZE
         or ve_f.shape[1] != VF_SIZE
+        or er_f.shape[1] != EF_SIZE
         or rs.shape[1] != RS_ROW
         or rq_f.shape[1] != Q_SIZE
         or rq_i.shape[1] != R_SIZE
@@ -945,7 +947,7 @@ def run_until(
     ve_f = _borrow_rows(ve_f, VF_SIZE)
     ve_label = _borrow(ve_label)
     er_i = _borrow(er_i)
-    er_f = _borrow(er_f)
+    er_f = _borrow_rows(er_f, EF_SIZE)
     ev_i = _borrow(ev_i)
     ev_f = _borrow(ev_f)
     status_of = _borrow(status_of)
