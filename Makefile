@@ -54,11 +54,8 @@ peers:
 
 # The fast engine's compiled event loop is cached beside the package: compile it once here, not
 # in the first notebook kernel or browser test that happens to simulate (minutes on two cores).
-WARM_FAST := from istiolab.sim.engine import simulate; from istiolab.sim.scenario import mmc_scenario; \
-	simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1, engine='fast')
-
 test: $(STAMP) system-deps peers
-	$(BIN)/python -c "$(WARM_FAST)"
+	$(BIN)/python -m istiolab.sim.fast.cache
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 # The documentation site (mkdocs.yml): README, docs/, the notebooks (not run) and the API

@@ -81,8 +81,9 @@ def simulate(
     """:func:`istiolab.sim.engine.simulate` on the session's engine (:func:`session_engine`).
 
     The notebooks and the exercise checker call this one, so a cell and the check of its
-    answer run on the same engine. The arguments are those of
-    :func:`~istiolab.sim.engine.simulate`; *engine* None means the session's.
+    answer run on the same engine. When that engine would compile the fast kernel first
+    (numba's cache lacks it), the cell prints so before the minutes it takes. The arguments
+    are those of :func:`~istiolab.sim.engine.simulate`; *engine* None means the session's.
 
     Raises:
         ConfigError: When the scenario's rules are invalid, or the run would exceed a limit.

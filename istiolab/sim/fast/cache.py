@@ -71,12 +71,16 @@ def warm(say: Callable[[str], object] | None = None) -> bool:
         return False
     if say is not None:
         say(COMPILING)
+    _tiny_run()
+    return True
+
+
+def _tiny_run() -> None:
+    """The smallest run that calls the kernel: every compiled function is typed from it."""
     from istiolab.sim.engine import simulate
     from istiolab.sim.scenario import mmc_scenario
 
-    # the smallest run that calls the kernel: every compiled function is typed from it
     simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1, engine="fast")
-    return True
 
 
 def warm_for(engine: str, scenario: Scenario | None, say: Callable[[str], object] | None) -> bool:
@@ -106,3 +110,9 @@ def warm_for(engine: str, scenario: Scenario | None, say: Callable[[str], object
 
 
 __all__ = ["COMPILING", "kernel_ready", "warm", "warm_for"]
+
+if __name__ == "__main__":
+    # python -m istiolab.sim.fast.cache: what `make test` and binder/postBuild run to compile
+    # the kernel once; when readiness cannot be told, a tiny run compiles it if it must
+    if not warm(print) and kernel_ready() is None:
+        _tiny_run()
