@@ -30,7 +30,7 @@ from istiolab.sim import accounting, budget
 from istiolab.sim._flow import start as start_flow
 from istiolab.sim.calibration import PROXY_COSTS
 from istiolab.sim.dists import DistSpec
-from istiolab.sim.metrics import Metrics
+from istiolab.sim.metrics import STAGES, Metrics, request_spans
 from istiolab.sim.request import Outcome, SimRequest
 from istiolab.sim.results import Result
 from istiolab.sim.rule_overrides import apply_rule_overrides
@@ -47,9 +47,6 @@ Sampler = Callable[[], float]
 
 PROGRESS_STEPS = 100
 """How many times ``simulate(progress=...)`` reports."""
-
-STAGES = ("lb", "ingress", "route")
-"""The stages every request's latency is split into (the ``stages`` frame)."""
 
 CLIENT_STAGES = ("client", *STAGES)
 """The stages of a request from a traffic source with a client model: ``client`` is the time
@@ -705,20 +702,22 @@ class _Run:
         stages: tuple[str, ...] = STAGES,
     ) -> None:
         m = self.metrics
-        tags = {"http.path": req.path, "http.status_code": str(out.status), "route": out.route}
-        m.trace_span(trace_id=req.id, span="client", parent=None, start=t0, end=t_end, tags=tags)
-        t = t0
-        names = {"lb": f"aws-{self.sc.aws.lb}", "ingress": out.ingress_node, "route": out.cluster}
-        for name, dt in zip(stages, seconds, strict=True):
-            m.trace_span(
-                trace_id=req.id,
-                span=names.get(name, name),
-                parent="client",
-                start=t,
-                end=t + dt,
-                tags={"stage": name, "version": out.version, "flags": ",".join(out.flags)},
-            )
-            t += dt
+        spans = request_spans(
+            path=req.path,
+            status=out.status,
+            flags=",".join(out.flags),
+            route=out.route,
+            cluster=out.cluster,
+            version=out.version,
+            ingress_node=out.ingress_node,
+            lb=self.sc.aws.lb,
+            t0=t0,
+            t_end=t_end,
+            stages=stages,
+            seconds=seconds,
+        )
+        for span, parent, start, end, tags in spans:
+            m.trace_span(trace_id=req.id, span=span, parent=parent, start=start, end=end, tags=tags)
 
     def sampler_process(self) -> Generator[Any, Any, None]:
         env, m = self.env, self.metrics

@@ -74,6 +74,69 @@ RequestRow = tuple[
 UpstreamRow = tuple[float, str, str, int, str]
 """One upstream attempt for :attr:`Metrics.upstream_sink`: (t, cluster, host, status, flags)."""
 
+STAGES: Final = ("lb", "ingress", "route")
+"""The stages every request's latency is split into (the ``stages`` frame)."""
+
+TRACE_LIMIT: Final = 100_000
+"""Most spans a run keeps (``Metrics``' default ``trace_limit``, the fast engine's too)."""
+
+Span = tuple[str, str | None, float, float, dict[str, str]]
+"""One span of a traced request: (name, parent name or None for the root, start, end, tags)."""
+
+
+def request_spans(
+    *,
+    path: str,
+    status: int,
+    flags: str,
+    route: str,
+    cluster: str,
+    version: str,
+    ingress_node: str,
+    lb: str,
+    t0: float,
+    t_end: float,
+    stages: tuple[str, ...],
+    seconds: tuple[float, ...],
+) -> list[Span]:
+    """The spans both engines keep for one traced request (Envoy reports one span per hop).
+
+    The root ``client`` span covers the whole request; under it, one span per stage (*stages*,
+    lasting *seconds*, back to back from *t0*), named after what serves it: ``aws-<lb>`` for
+    the load balancer, the ingress node for the ingress, the upstream cluster for the route.
+
+    Args:
+        path: The request's path (tag ``http.path``).
+        status: Its HTTP status (0: no answer).
+        flags: Its response flags, comma-joined.
+        route: The route it matched (``-``: none).
+        cluster: The upstream cluster (``-``: none).
+        version: The version label of the last pod tried (``-``: none).
+        ingress_node: The ingress node that served it (``-``: none).
+        lb: The AWS load balancer kind (``nlb``, ``alb``, ``clb``).
+        t0: When it started (s).
+        t_end: When it ended (s).
+        stages: The stage names, in order.
+        seconds: Each stage's duration (s).
+    """
+    tags = {"http.path": path, "http.status_code": str(status), "route": route}
+    spans: list[Span] = [("client", None, t0, t_end, tags)]
+    names = {"lb": f"aws-{lb}", "ingress": ingress_node, "route": cluster}
+    t = t0
+    for name, dt in zip(stages, seconds, strict=True):
+        spans.append(
+            (
+                names.get(name, name),
+                "client",
+                t,
+                t + dt,
+                {"stage": name, "version": version, "flags": flags},
+            )
+        )
+        t += dt
+    return spans
+
+
 _Layout = HdrLayout
 """The name :class:`~istiolab.sim.tallies.HdrLayout` had when it was defined here."""
 
@@ -111,7 +174,7 @@ class Metrics:
         warmup_s: float,
         interval_s: float,
         trace_sample: float = 0.0,
-        trace_limit: int = 100_000,
+        trace_limit: int = TRACE_LIMIT,
         rng: np.random.Generator | None = None,
         latency_range_s: tuple[float, float] = (1e-6, 3600.0),
         significant_figures: int = 3,
