@@ -74,7 +74,7 @@ def test_commands_say_they_compile_before_a_cold_fast_run(monkeypatch: pytest.Mo
     quiet = [
         ["simulate", DENY, "--duration", "2", "--engine", "simpy"],
         # auto on a feature the fast engine lacks runs SimPy: nothing to compile
-        ["simulate", DENY, "--duration", "2", "--set", "run.trace_sample=0.5"],
+        ["simulate", DENY, "--duration", "2", "--set", "aws.lb=clb"],
     ]
     for argv in quiet:
         res = runner.invoke(_cli(), argv)

@@ -34,7 +34,12 @@ from istiolab.sim.scenario import Scenario, load_scenario, scenario_from_dict
 from istiolab.sim.tallies import HdrLayout
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = sorted((ROOT / "sim" / "scenarios").glob("*.yaml"))
+BUNDLED = sorted(
+    [
+        *(ROOT / "sim" / "scenarios").glob("*.yaml"),
+        *(ROOT / "sim" / "scenarios" / "gateway-api").glob("*.yaml"),
+    ]
+)
 REPLICATIONS = 5
 """Independent replications per engine and scenario in the cross-engine comparison."""
 FAMILY_ALPHA = 0.01
@@ -149,8 +154,8 @@ def test_auto_runs_fast_when_supported() -> None:
 @pytest.mark.parametrize(
     ("overrides", "feature"),
     [
-        ({"run.trace_sample": 0.1}, "trace_sample"),
         ({"aws.lb": "clb"}, "clb"),
+        ({"traffic.0.client": {"timeout_s": 10}}, "client model"),
     ],
 )
 def test_auto_falls_back_and_says_why(overrides: dict[str, object], feature: str) -> None:
@@ -287,10 +292,10 @@ def test_cli_engine_option(tmp_path: Path) -> None:
     res = runner.invoke(_cli(), ["simulate", path, "--engine", "turbo"])
     assert res.exit_code == 2
     assert "--engine must be one of" in res.output
-    args = ["simulate", path, "--duration", "2", "--set", "run.trace_sample=0.5"]
+    args = ["simulate", path, "--duration", "2", "--set", "aws.lb=clb"]
     res = runner.invoke(_cli(), [*args, "--engine", "fast"])
     assert res.exit_code == 2
-    assert "trace_sample" in res.output
+    assert "clb" in res.output
     out = tmp_path / "runs.csv"
     args = ["sweep", path, "-p", "run.seed=1,2", "-e", "serial", "-o", str(out), "-q"]
     res = runner.invoke(_cli(), [*args, "--engine", "fast"])

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from istiolab.sim.engine import simulate
 from istiolab.sim.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "gateway-api" / "drills.yaml"
 
 
-def test_redirect_cookie_ab_canary_and_mirror_through_an_httproute() -> None:
-    result = simulate(load_scenario(SCENARIO), seed=3)
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_redirect_cookie_ab_canary_and_mirror_through_an_httproute(engine: str) -> None:
+    result = simulate(load_scenario(SCENARIO), seed=3, engine=engine)
     codes = result.codes()
     by_status = codes.groupby("status")["count"].sum()
     total = int(by_status.sum())
@@ -28,5 +31,5 @@ def test_redirect_cookie_ab_canary_and_mirror_through_an_httproute() -> None:
     # v2's pods serve 0.6 λ more, so their utilisation grows by (0.2 + 0.06 + 0.6) / 0.26
     plain = load_scenario(SCENARIO).with_overrides({"rules.HTTPRoute/web.rules[2].filters": []})
     with_mirror = result.totals()["rho"]["backend/web-v2/v2"]
-    without = simulate(plain, seed=3).totals()["rho"]["backend/web-v2/v2"]
+    without = simulate(plain, seed=3, engine=engine).totals()["rho"]["backend/web-v2/v2"]
     assert abs(with_mirror / without - 0.86 / 0.26) < 0.35

@@ -48,6 +48,8 @@ from istiolab.sim.fast.layout import (
     CF_HC_INTERVAL,
     CF_INTERVAL,
     CF_MAX_IN_FLIGHT,
+    CF_SIZE,
+    CF_TRACE_SAMPLE,
     CF_WARMUP,
     CI_ALB_RR,
     CI_AZS,
@@ -79,6 +81,7 @@ from istiolab.sim.fast.layout import (
     CI_LOCAL,
     CI_NODES,
     CI_ROUTES,
+    CI_SIZE,
     CI_STATUSES,
     CI_TARGET_IP,
     CI_TARGETS,
@@ -143,6 +146,9 @@ from istiolab.sim.fast.layout import (
     KI_SIZE,
     LB_LEAST_REQUEST,
     LB_ROUND_ROBIN,
+    MR_CLUSTER,
+    MR_PER_MILLION,
+    MR_SIZE,
     N_FLAGS,
     RF_BACKOFF_BASE,
     RF_BACKOFF_MAX,
@@ -157,6 +163,8 @@ from istiolab.sim.fast.layout import (
     RI_DIRECT,
     RI_HAS_FAULT,
     RI_HOST_ATTEMPTS,
+    RI_MIRROR_AT,
+    RI_MIRROR_N,
     RI_NOT_FOUND,
     RI_NUM_RETRIES,
     RI_ON_UC,
@@ -250,7 +258,11 @@ SI_BUF = 24  # 1 while the event buffer holds an event (see push() in run_until)
 SI_BUF_SEQ = 25
 SI_BUF_KEY = 26
 SI_BUF_AUX = 27
-SI_SIZE = 28
+SI_SHADOWS = 28  # mirrored tries in flight (their request slots are no client's request)
+SI_IDS = 29  # requests started: the next request's id (the SimPy engine's request counter)
+SI_TRACED = 30  # rows of trc written
+SI_TRACE_DROPPED = 31  # traced requests beyond trc's rows (their spans are counted dropped)
+SI_SIZE = 32
 # st_f
 SF_NOW = 0
 SF_BUF_T = 1  # the buffered event's time
@@ -288,7 +300,9 @@ R_NEXT = 17
 R_NTRIED = 18
 R_NODE = 19
 R_JOB = 20
-R_SIZE = 21
+R_MIRROR = 21  # 1: the slot holds a mirrored try (no client waits for it), not a request
+R_ID = 22  # the request's id (a traced request's trace id)
+R_SIZE = 23
 
 # jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
 # (when the job joined a queue, for the tiers' wait counts)
@@ -368,6 +382,8 @@ S_WEIGHTS = 8
 S_NET = 9
 S_SIDECAR = 10
 S_BACKOFF = 11
+S_TRACE = 12
+N_FIXED_STREAMS = 13  # the traffic streams follow (run.py's tr_stream_at)
 
 # -- events ---------------------------------------------------------------------------------
 K_ARRIVAL = 0
@@ -386,6 +402,7 @@ K_EVENT = 12
 K_POD_LEAVE = 13
 K_POD_REVIVE = 14
 K_HPA = 15
+K_MIRROR = 16  # a mirrored try starts (Router.dispatch's env.process(self._mirror(...)))
 K_BITS = 5
 
 # continuations (then() in run_until)
@@ -429,6 +446,20 @@ CN_ROW = 5  # cn_i
 CS_ROW = 5  # cs_i
 CK_ROW = 3  # code_key
 IG_ROW = 2  # ig
+# trc: one row per traced request (the SimPy engine's Engine._trace takes the same values)
+TRC_ID = 0
+TRC_T0 = 1
+TRC_END = 2
+TRC_LB_S = 3
+TRC_INGRESS_S = 4
+TRC_CLASS = 5
+TRC_STATUS = 6
+TRC_FLAGS = 7
+TRC_ROUTE = 8
+TRC_CLUSTER = 9
+TRC_LABEL = 10
+TRC_NODE = 11
+TRC_ROW = 12
 GRACE = 2  # Metrics.GRACE_INTERVALS
 LOW_PRIORITY = np.int64(1) << np.int64(60)
 """Added to a deadline's sequence number: at an exactly equal time, completions win.
@@ -868,8 +899,8 @@ def run_until(
     # static
     cfg_i, cfg_f, dists, emp, tr_i, tr_f, tr_cum, tr_az, steps, replay, cls_route, tg_i,
     node_az, node_gw_at, node_gw, gw_node, gw_scale, rt_i, rt_f, rt_retry_status, wc_cluster,
-    wc_weight, bk_i, bk_f, cl_i, cl_f, ver_in_cl, ve_i, ve_f, ve_label, er_i, er_f, ev_i, ev_f,
-    status_of, key_of, key_stage,
+    wc_weight, mr_i, bk_i, bk_f, cl_i, cl_f, ver_in_cl, ve_i, ve_f, ve_label, er_i, er_f, ev_i,
+    ev_f, status_of, key_of, key_stage,
     # state
     st_i, st_f, rs, pod_stream_at, up_stream_at, tr_stream_at,
     h_t, h_i, d_t, d_i, dr_t, dr_i,
@@ -879,6 +910,7 @@ def run_until(
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
     live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist, tries, ok_tries, att, ac_f,
+    trc,
 ):  # fmt: skip
     """Run the simulation until simulated time *until* (events at or after it wait).
 
@@ -889,7 +921,9 @@ def run_until(
     # every array as a view without reference counting (see _borrow); the fixed-width tables
     # with their row length a constant (see _borrow_rows), once it is checked
     if (
-        dists.shape[1] != D_ROW
+        cfg_i.shape[0] != CI_SIZE
+        or cfg_f.shape[0] != CF_SIZE
+        or dists.shape[1] != D_ROW
         or tr_i.shape[1] != TI_SIZE
         or tr_f.shape[1] != TF_SIZE
         or tg_i.shape[1] != TG_ROW
@@ -914,6 +948,8 @@ def run_until(
         or code_key.shape[1] != CK_ROW
         or ig.shape[1] != IG_ROW
         or ac_f.shape[1] != AC_ROW
+        or mr_i.shape[1] != MR_SIZE
+        or trc.shape[1] != TRC_ROW
     ):
         raise RuntimeError("a table's row length differs from the kernel's layout")
     cfg_i = _borrow(cfg_i)
@@ -938,6 +974,7 @@ def run_until(
     rt_retry_status = _borrow(rt_retry_status)
     wc_cluster = _borrow(wc_cluster)
     wc_weight = _borrow(wc_weight)
+    mr_i = _borrow_rows(mr_i, MR_SIZE)
     bk_i = _borrow(bk_i)
     bk_f = _borrow(bk_f)
     cl_i = _borrow_rows(cl_i, KI_SIZE)
@@ -1014,6 +1051,7 @@ def run_until(
     ok_tries = _borrow(ok_tries)
     att = _borrow(att)
     ac_f = _borrow_rows(ac_f, AC_ROW)
+    trc = _borrow_rows(trc, TRC_ROW)
     duration = cfg_f[CF_DURATION]
     warmup = cfg_f[CF_WARMUP]
     interval = cfg_f[CF_INTERVAL]
@@ -1057,6 +1095,11 @@ def run_until(
     mask = cfg_i[CI_HDR_MASK]
     hc_interval = cfg_f[CF_HC_INTERVAL]
     max_in_flight = cfg_f[CF_MAX_IN_FLIGHT]
+    trace_sample = cfg_f[CF_TRACE_SAMPLE]
+    # request slots one event can take: an arrival, or a request's mirrored tries
+    mirror_room = 1
+    for r in range(rt_i.shape[0]):
+        mirror_room = max(mirror_room, rt_i[r, RI_MIRROR_N])
     hc_unhealthy = cfg_i[CI_HC_UNHEALTHY]
     max_pods = pd_i.shape[0]
     r_none = n_routes
@@ -1271,6 +1314,27 @@ def run_until(
         lab = _nonneg(lab)
         node = _nonneg(node)
         k = _nonneg(k)
+        if trace_sample > 0.0 and (trace_sample >= 1.0 or uni(S_TRACE) < trace_sample):
+            # a sampled request (Metrics.should_trace, after the warm-up too); run.py makes
+            # its spans as Engine._trace does, from these values
+            n = st_i[SI_TRACED]
+            if n < trc.shape[0]:
+                n = _nonneg(n)
+                trc[n, TRC_ID] = rq_i[q, R_ID]
+                trc[n, TRC_T0] = t0
+                trc[n, TRC_END] = t_end
+                trc[n, TRC_LB_S] = lb_s
+                trc[n, TRC_INGRESS_S] = ingress_s
+                trc[n, TRC_CLASS] = rq_i[q, R_CLASS]
+                trc[n, TRC_STATUS] = status
+                trc[n, TRC_FLAGS] = flags
+                trc[n, TRC_ROUTE] = r
+                trc[n, TRC_CLUSTER] = c
+                trc[n, TRC_LABEL] = lab
+                trc[n, TRC_NODE] = node
+                st_i[SI_TRACED] = n + 1
+            else:
+                st_i[SI_TRACE_DROPPED] += 1
         se_i[r, 0, k] += 1
         if status >= 500:
             se_i[r, 2, k] += 1
@@ -1606,6 +1670,14 @@ def run_until(
         rq_i[q, R_FLAGS] |= flag
         then(W_FINALIZE, q, 0, 0)
 
+    def mirror_done(m):
+        """A mirrored try's slot goes back to the free stack."""
+        rq_i[m, R_MIRROR] = 0
+        st_i[SI_SHADOWS] -= 1
+        n = _nonneg(st_i[SI_REQ_FREE])
+        req_free[n] = m
+        st_i[SI_REQ_FREE] = n + 1
+
     def try_end(q, status, flag):
         """The try of request *q* ended with (status, flag): retry or answer."""
         now = st_f[SF_NOW]
@@ -1630,6 +1702,9 @@ def run_until(
             elif flag == F_UT:
                 fi = 3
             up[c, p, status_of[_nonneg(status)], fi] += 1
+        if rq_i[q, R_MIRROR] == 1:
+            mirror_done(q)  # the copy's answer is dropped
+            return
         deadline = rq_f[q, Q_DEADLINE]
         if flag == F_UT:
             if deadline < np.inf and now >= deadline - 1e-12:
@@ -1895,6 +1970,59 @@ def run_until(
             lat += draw(S_NET, d_net)
         serve_start(q, p, lat, limit)
 
+    # -- mirrors (Router._mirror: a try whose answer nobody waits for) -----------------------
+    def mirror(q, c):
+        """Copy request *q* to cluster *c*: a slot of its own, its try started as an event.
+
+        The SimPy router starts the copy as a process of its own, which runs after the request's
+        own try has picked its host (in the same instant); an event at now does the same.
+        """
+        n = _nonneg(st_i[SI_REQ_FREE] - 1)
+        st_i[SI_REQ_FREE] = n
+        m = _nonneg(req_free[n])
+        for j in range(Q_SIZE):
+            rq_f[m, j] = 0.0
+        rq_f[m, Q_T0] = st_f[SF_NOW]
+        rq_f[m, Q_DEADLINE] = np.inf
+        for j in range(R_SIZE):
+            rq_i[m, j] = 0
+        rq_i[m, R_MIRROR] = 1
+        rq_i[m, R_ID] = -1
+        rq_i[m, R_TRAFFIC] = rq_i[q, R_TRAFFIC]
+        rq_i[m, R_CLASS] = rq_i[q, R_CLASS]
+        rq_i[m, R_AZ] = rq_i[q, R_AZ]
+        rq_i[m, R_GW] = rq_i[q, R_GW]
+        rq_i[m, R_WORKER] = rq_i[q, R_WORKER]
+        rq_i[m, R_NODE] = rq_i[q, R_NODE]
+        rq_i[m, R_ROUTE] = rq_i[q, R_ROUTE]
+        rq_i[m, R_CLUSTER] = c
+        rq_i[m, R_TARGET] = -1
+        rq_i[m, R_LABEL] = -1
+        rq_i[m, R_JOB] = -1
+        rq_i[m, R_POD] = -1
+        new_attempt(m)
+        st_i[SI_SHADOWS] += 1
+        push(st_f[SF_NOW], K_MIRROR, m, 0, False)
+
+    def mirror_try(m):
+        """The mirrored try: a host pick (no circuit breaker, no retry, no timeout) and a try.
+
+        UpstreamCluster.attempt(): it counts in the cluster's and the pod's active requests and
+        in outlier detection, as any try; the sidecar's response hop is not added (nobody waits).
+        """
+        c = _nonneg(rq_i[m, R_CLUSTER])
+        p = pick(c, m, 0)
+        if p < 0:
+            mirror_done(m)  # no host: nothing is sent
+            return
+        cs_i[c, CS_ACTIVE] += 1
+        pd_i[p, P_ACTIVE] += 1
+        rq_i[m, R_POD] = p
+        lat = 0.0
+        if node_az[gw_node[_nonneg(rq_i[m, R_GW])]] != pd_i[p, P_AZ]:
+            lat += draw(S_NET, d_net)
+        serve_start(m, p, lat, np.inf)
+
     # -- router (Router.dispatch) -----------------------------------------------------------
     def take_token(b):
         now = st_f[SF_NOW]
@@ -1979,6 +2107,11 @@ def run_until(
         rq_i[q, R_CLUSTER] = c
         # timeouts start when the router sends the request, i.e. after a fault delay
         rq_f[q, Q_DEADLINE] = st_f[SF_NOW] + rq_f[q, Q_PENDING] + rt_f[r, RF_TIMEOUT_S]
+        at = rt_i[r, RI_MIRROR_AT]
+        for m in range(at, at + rt_i[r, RI_MIRROR_N]):
+            pm = mr_i[m, MR_PER_MILLION]
+            if pm >= 1000000 or uni(S_ROUTER) * 1e6 < pm:
+                mirror(q, mr_i[m, MR_CLUSTER])
         then(W_TRY_START, q, 0, 0)
 
     # -- ingress (GatewayPod.handle) ----------------------------------------------------------
@@ -2230,6 +2363,9 @@ def run_until(
         rq_i[q, R_NODE] = -1
         rq_i[q, R_JOB] = -1
         rq_i[q, R_POD] = -1
+        rq_i[q, R_MIRROR] = 0
+        rq_i[q, R_ID] = st_i[SI_IDS]
+        st_i[SI_IDS] += 1
         new_attempt(q)
         s = tr_stream_at + 3 * p + 1
         tpl = 0
@@ -2474,7 +2610,7 @@ def run_until(
     heap_cap = h_t.shape[0]
     margin = 64 + max_pods + n_targets
     while True:
-        if st_i[SI_REQ_FREE] < 2:
+        if st_i[SI_REQ_FREE] < 1 + mirror_room:
             return GROW_REQUESTS
         if st_i[SI_JOB_FREE] < 4:
             return GROW_JOBS
@@ -2571,7 +2707,7 @@ def run_until(
         kind = key & ((1 << K_BITS) - 1)
         x = _nonneg(key >> K_BITS)  # a request, job, pod, traffic source, event or version
         if kind == K_ARRIVAL:
-            if rq_f.shape[0] - st_i[SI_REQ_FREE] >= max_in_flight:
+            if rq_f.shape[0] - st_i[SI_REQ_FREE] - st_i[SI_SHADOWS] >= max_in_flight:
                 if t >= warmup:
                     st_i[SI_REJECTED] += 1  # refused at the in-flight limit, never lost
             else:
@@ -2623,6 +2759,8 @@ def run_until(
             endpoints_changed()
         elif kind == K_HPA:
             hpa_tick(x)
+        elif kind == K_MIRROR:
+            mirror_try(x)
         # the request's journey goes on within this instant, one stage after another
         while st_i[SI_NEXT] != W_NONE:
             work = st_i[SI_NEXT]

@@ -65,7 +65,8 @@ CF_WARMUP: Final = 1
 CF_INTERVAL: Final = 2
 CF_HC_INTERVAL: Final = 3
 CF_MAX_IN_FLIGHT: Final = 4  # budget.SIM_MAX_IN_FLIGHT: arrivals beyond it are refused
-CF_SIZE: Final = 5
+CF_TRACE_SAMPLE: Final = 5  # run.trace_sample: the share of finished requests traced
+CF_SIZE: Final = 6
 
 # -- traffic: tr_i[p, :], tr_f[p, :] ----------------------------------------------------------
 A_POISSON: Final = 0
@@ -121,7 +122,14 @@ RI_ON_UF: Final = 14
 RI_ON_UC: Final = 15
 RI_HAS_FAULT: Final = 16
 RI_NOT_FOUND: Final = 17  # the local reply's status when a pick names a missing cluster
-RI_SIZE: Final = 18
+RI_MIRROR_AT: Final = 18  # the route's first row of the mirror table (mr_i)
+RI_MIRROR_N: Final = 19  # its mirrors (request copies whose answer nobody waits for)
+RI_SIZE: Final = 20
+
+# mirror table mr_i: one row per (route, mirror) whose cluster the gateway has
+MR_CLUSTER: Final = 0
+MR_PER_MILLION: Final = 1  # share of requests copied, per million
+MR_SIZE: Final = 2
 WC_NOT_FOUND: Final = -2  # wc_cluster of a backend that does not resolve (no such cluster)
 
 RF_DELAY_S: Final = 0

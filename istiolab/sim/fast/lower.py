@@ -89,6 +89,8 @@ class Plan:
         initial_pods: Pods at the start (the first rows of ``arrays["init_pods"]``).
         table: The compiled route table.
         findings: Notes from compiling the rules.
+        class_paths: The request path of each request class (``cls_route``'s index), the
+            ``http.path`` tag of a traced request.
     """
 
     arrays: dict[str, npt.NDArray[Any]]
@@ -106,6 +108,7 @@ class Plan:
     initial_pods: int
     table: RouteTable
     findings: list[Any]
+    class_paths: list[str] = dataclasses.field(default_factory=list)
 
 
 STATIC = (
@@ -131,6 +134,7 @@ STATIC = (
     "rt_retry_status",
     "wc_cluster",
     "wc_weight",
+    "mr_i",
     "bk_i",
     "bk_f",
     "cl_i",
@@ -209,8 +213,6 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     """
     sc = scenario
     run = sc.run
-    if run.trace_sample > 0:
-        raise UnsupportedError("run.trace_sample > 0 (Zipkin traces)")
     if sc.aws.lb == "clb":
         raise UnsupportedError("aws.lb = clb (surge queue)")
     if simpy_only := sc.simpy_only_features():
@@ -372,9 +374,8 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     wc_cluster: list[int] = []
     wc_weight: list[int] = []
     statuses = {200, 404, 502, 503, 504}
+    mr_i: list[list[int]] = []
     for r in routes:
-        if r.mirrors:
-            raise UnsupportedError(f"request mirroring on route {r.name}")
         spec = effective_rate_limit(table.rate_limit, r)
         bucket = -1
         if r.rate_limit is not None:
@@ -413,7 +414,13 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                 int(retriable(rp, 503, "UC")) if rp else 0,
                 int(f is not None),
                 r.cluster_not_found_status or 503,
+                len(mr_i),
+                sum(1 for m in r.mirrors if m.cluster in cl_index),
             ]
+        )
+        # a mirror of a cluster the gateway does not have copies nothing (Router.dispatch)
+        mr_i.extend(
+            [cl_index[m.cluster], m.per_million] for m in r.mirrors if m.cluster in cl_index
         )
         rt_f.append(
             [
@@ -482,6 +489,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     steps: list[list[float]] = []
     replay: list[float] = []
     cls_route: list[int] = []
+    class_paths: list[str] = []  # the path of each request class (a traced request's tag)
     pool_at = 0
     base = Path(sc.base_dir) if sc.base_dir else None
     for t in sc.traffic:
@@ -544,6 +552,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
             )
         for req in t.requests:
             host = req.host or t.host
+            class_paths.extend([req.path] * max(1, users))
             if sessions is None:
                 cls_route.append(_decide(table, req.path, req.method, host, dict(req.headers),
                                          route_index))  # fmt: skip
@@ -705,6 +714,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     cfg_f[lay.CF_INTERVAL] = run.metrics_interval_s
     cfg_f[lay.CF_HC_INTERVAL] = aws.health_check.interval_s
     cfg_f[lay.CF_MAX_IN_FLIGHT] = budget.SIM_MAX_IN_FLIGHT
+    cfg_f[lay.CF_TRACE_SAMPLE] = run.trace_sample
 
     def ints(rows: list[list[int]] | list[int], width: int = 0) -> IntArray:
         a = np.array(rows, dtype=np.int64)
@@ -741,6 +751,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         "rt_retry_status": ints(rt_retry, 600),
         "wc_cluster": ints(wc_cluster),
         "wc_weight": ints(wc_weight),
+        "mr_i": ints(mr_i, lay.MR_SIZE),
         "bk_i": ints(bk_i, lay.BI_SIZE),
         "bk_f": floats(bk_f, lay.BF_SIZE),
         "cl_i": ints(cl_i, lay.KI_SIZE),
@@ -760,7 +771,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     }
     streams = ["lb", "lb/latency", "lb/kube-proxy", "lb/cross-node", "lb/cross-az",
                "ingress/cpu", "ingress/latency", "router", "router/weights", "net/cross-az",
-               "sidecar", "backoff"]  # fmt: skip
+               "sidecar", "backoff", "trace"]  # fmt: skip
     for t in sc.traffic:
         streams += [f"traffic/{t.name}/arrivals", f"traffic/{t.name}/requests",
                     f"traffic/{t.name}/connections"]  # fmt: skip
@@ -781,6 +792,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         initial_pods=len(pods),
         table=table,
         findings=findings,
+        class_paths=class_paths,
     )
 
 

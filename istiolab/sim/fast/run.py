@@ -27,9 +27,13 @@ from istiolab.sim.fast import layout as lay
 from istiolab.sim.fast.lower import MAX_TRIES, STATIC, Plan, UnsupportedError, lower
 from istiolab.sim.frames import Reduction
 from istiolab.sim.metrics import _HOST_SERIES_CELLS as HOST_SERIES_CELLS
+from istiolab.sim.metrics import STAGES, TRACE_LIMIT, request_spans
 from istiolab.sim.results import Result, make_run_id, normalise_params
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.tallies import PERCENTILES, IntervalTable, KeyCounters
+
+SPANS_PER_TRACE = 1 + len(STAGES)
+"""Spans of one traced request: the client's and one per stage (metrics.request_spans)."""
 
 PROGRESS_STEPS = 100
 """How many times ``progress`` is called (as the SimPy engine)."""
@@ -91,7 +95,7 @@ class _State:
         "hpa_f", "hpa_log", "rr_w",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
-        "ok_hist", "tries", "ok_tries", "att", "ac_f",
+        "ok_hist", "tries", "ok_tries", "att", "ac_f", "trc",
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
@@ -117,8 +121,8 @@ class _State:
         s["rs"] = _streams(seed, names)
         s["pod_stream_at"] = len(plan.streams)
         n_t = int(cfg[lay.CI_TRAFFIC])
-        s["tr_stream_at"] = 12
-        s["up_stream_at"] = 12 + 3 * n_t
+        s["tr_stream_at"] = kern.N_FIXED_STREAMS
+        s["up_stream_at"] = kern.N_FIXED_STREAMS + 3 * n_t
         heap = 4096 + 2 * (64 + max_pods + int(cfg[lay.CI_TARGETS]))
         # event heap, deadline heap and deadline ring: times, and (sequence, key, aux) per entry
         for name, size in (("h", heap), ("d", 1024), ("dr", 1024)):
@@ -211,6 +215,9 @@ class _State:
         # server, then its sidecar): kern.AC_BUSY's columns; the kernel adds each service, queue
         # and change of servers as it happens, the servers there from the start are counted here
         s["ac_f"] = ac_f = np.zeros((n_g + max_pods, kern.AC_ROW))
+        # traced requests: as many as TRACE_LIMIT spans hold (SPANS_PER_TRACE each)
+        traced = TRACE_LIMIT // SPANS_PER_TRACE if a["cfg_f"][lay.CF_TRACE_SAMPLE] > 0 else 0
+        s["trc"] = np.zeros((traced, kern.TRC_ROW))
         window = max(0.0, float(a["cfg_f"][lay.CF_DURATION] - a["cfg_f"][lay.CF_WARMUP]))
         for row in range(n_g + plan.initial_pods):
             for blk in (0, kern.AC_SIDECAR):
@@ -345,6 +352,7 @@ def _in_flight(state: _State, since: float) -> int:
     s = state.s
     used = np.ones(len(s["rq_f"]), dtype=bool)
     used[s["req_free"][: int(s["st_i"][kern.SI_REQ_FREE])]] = False
+    used &= s["rq_i"][:, kern.R_MIRROR] == 0  # a mirrored try is no client's request
     return int(np.count_nonzero(s["rq_f"][used, kern.Q_T0] >= since))
 
 
@@ -602,6 +610,7 @@ def _result(
         if ig[i, 0]:
             ingress[(name, az)] = [int(ig[i, 0]), int(ig[i, 1])]
 
+    spans, dropped = _spans(plan, state, scenario)
     reduction = Reduction(
         duration_s=run.duration_s,
         warmup_s=run.warmup_s,
@@ -620,7 +629,7 @@ def _result(
         util=util,
         upstream=upstream,
         ingress=ingress,
-        spans=[],
+        spans=spans,
         ok_counts=s["ok_hist"],
     )
     frames = reduction.frames()
@@ -648,13 +657,49 @@ def _result(
         "attempt_series": _attempt_series(plan, state, pods),
         "counters": {
             "records": int(s["st_i"][kern.SI_RECORDS]),
-            "spans": 0,
-            "spans_dropped": 0,
+            "spans": len(spans),
+            "spans_dropped": dropped,
             "interval_latency_late": int(s["st_i"][kern.SI_LATE]),
             "latency_clamped": int(s["st_i"][kern.SI_CLAMPED]),
         },
     }
     return Result(frames, meta)
+
+
+def _spans(
+    plan: Plan, state: _State, scenario: Scenario
+) -> tuple[list[tuple[int, str, str, float, float, dict[str, str]]], int]:
+    """The traced requests' spans, and how many spans the trace limit dropped.
+
+    The kernel keeps a row per traced request while TRACE_LIMIT spans hold them and counts the
+    rest; the spans are the SimPy engine's (Engine._trace, metrics.request_spans).
+    """
+    from istiolab.sim.fast import kernel as kern
+
+    s = state.s
+    rows = s["trc"][: int(s["st_i"][kern.SI_TRACED])]
+    nodes = [name for name, _ in plan.nodes] + ["-"]
+    spans: list[tuple[int, str, str, float, float, dict[str, str]]] = []
+    for row in rows:
+        lb_s, ingress_s = float(row[kern.TRC_LB_S]), float(row[kern.TRC_INGRESS_S])
+        t0, t_end = float(row[kern.TRC_T0]), float(row[kern.TRC_END])
+        seconds = (lb_s, ingress_s, max(0.0, t_end - t0 - lb_s - ingress_s))
+        for span, parent, start, end, tags in request_spans(
+            path=plan.class_paths[int(row[kern.TRC_CLASS])],
+            status=int(row[kern.TRC_STATUS]),
+            flags=_flag_string(int(row[kern.TRC_FLAGS])),
+            route=plan.routes[int(row[kern.TRC_ROUTE])],
+            cluster=plan.clusters[int(row[kern.TRC_CLUSTER])],
+            version=plan.labels[int(row[kern.TRC_LABEL])],
+            ingress_node=nodes[int(row[kern.TRC_NODE])],
+            lb=scenario.aws.lb,
+            t0=t0,
+            t_end=t_end,
+            stages=STAGES,
+            seconds=seconds,
+        ):
+            spans.append((int(row[kern.TRC_ID]), span, parent or "", start, end, tags))
+    return spans, SPANS_PER_TRACE * int(s["st_i"][kern.SI_TRACE_DROPPED])
 
 
 def _tries_meta(plan: Plan, state: _State) -> dict[str, Any]:
