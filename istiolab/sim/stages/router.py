@@ -9,7 +9,7 @@ redirects and direct responses, and hands the request to the upstream cluster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import simpy
@@ -153,13 +153,13 @@ class Router:
                 mirror = self.clusters.get(m.cluster)
                 if mirror is not None:
                     env.process(self._mirror(mirror, req, az))
-        hash_key = _hash_key(r, req)
+        key = hash_key(r.hash_policy, req.headers, req.path, req.source_ip)
         return cluster.handle(
             req,
             r,
             out,
             from_az=az,
-            hash_key=hash_key,
+            hash_key=key,
             backoff=self._u,
             backoff_formula=self._formula,
         )
@@ -172,21 +172,35 @@ class Router:
             yield from cluster.attempt(pod, req, az)
 
 
-def _hash_key(r: Route, req: SimRequest) -> str | None:
-    hp = r.hash_policy
-    if hp is None:
+def hash_key(
+    policy: tuple[str, str] | None, headers: Mapping[str, str], path: str, source_ip: int
+) -> str | None:
+    """The consistent-hash key of a request under a route's hash *policy*, or None.
+
+    Envoy's ``Http::HashPolicyImpl`` (``source/common/http/hash_policy.cc``): a header's
+    value, a cookie's value, the source IP or a query parameter; None when the request has no
+    such value (the load balancer then picks as if there were no hash policy).
+
+    Args:
+        policy: ``(kind, name)`` of the route's hash policy (``header``, ``cookie``,
+            ``source_ip`` or ``query``), or None.
+        headers: The request's headers, names in lower case.
+        path: Its path, with the query string.
+        source_ip: Its client address id.
+    """
+    if policy is None:
         return None
-    kind, name = hp
+    kind, name = policy
     if kind == "header":
-        return req.headers.get(name)
+        return headers.get(name)
     if kind == "cookie":
-        for part in req.headers.get("cookie", "").split(";"):
+        for part in headers.get("cookie", "").split(";"):
             k, _, v = part.strip().partition("=")
             if k == name:
                 return v
         return None
     if kind == "source_ip":
-        return str(req.source_ip)
+        return str(source_ip)
     from urllib.parse import parse_qsl
 
-    return dict(parse_qsl(req.path.partition("?")[2])).get(name)
+    return dict(parse_qsl(path.partition("?")[2])).get(name)

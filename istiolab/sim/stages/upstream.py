@@ -63,13 +63,21 @@ def ring_layout(addresses: list[str], ring_size: int) -> tuple[list[int], list[i
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def ring_lookup(hashes: list[int], key: str) -> int:
-    """The ring point a hash key picks: the first at or after xxHash64 of *key*, wrapping.
+def key_hash(key: str) -> int:
+    """The hash of a consistent-hash key: xxHash64 (seed 0) of its bytes.
 
-    ``Ring::chooseHost``; a header hash policy hashes the header's value (``HeaderHashMethod``
-    in ``source/common/http/hash_policy.cc``).
+    A header hash policy hashes the header's value (``HeaderHashMethod`` in
+    ``source/common/http/hash_policy.cc``).
     """
-    return bisect.bisect_left(hashes, xxhash.xxh64_intdigest(key.encode())) % len(hashes)
+    return xxhash.xxh64_intdigest(key.encode())
+
+
+def ring_lookup(hashes: list[int], key: str) -> int:
+    """The ring point a hash key picks: the first at or after its :func:`key_hash`, wrapping.
+
+    ``Ring::chooseHost``.
+    """
+    return bisect.bisect_left(hashes, key_hash(key)) % len(hashes)
 
 
 class _HostState:
