@@ -1,4 +1,4 @@
-"""Request mirroring and Zipkin traces on both engines.
+"""Request mirroring, Zipkin traces and consistent hashing on both engines.
 
 A mirrored try holds a request slot of the fast engine's table but is no client's request: it
 loads the mirror's pods and counts in their tries, and nobody waits for its answer. A traced
@@ -20,6 +20,7 @@ from istiolab.sim.engine import simulate
 from istiolab.sim.fast import run as fast_run
 from istiolab.sim.metrics import STAGES
 from istiolab.sim.scenario import load_scenario, scenario_from_dict
+from istiolab.sim.stages.upstream import UpstreamCluster, ring_layout, ring_lookup
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "outbound|8080||api.default.svc.cluster.local"
@@ -173,3 +174,37 @@ def test_drills_scenario_runs_fast() -> None:
     result = simulate(sc, 1, engine="auto")
     assert result.meta["assumptions"]["engine"] == "fast"
     assert not any(f.path == "engine" for f in result.findings)
+
+
+# -- consistent hashing --------------------------------------------------------------------
+
+RING = ROOT / "sim/scenarios/conform/09-consistent-hash-header.yaml"
+
+
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_ring_hash_sends_each_user_to_the_pod_envoys_ring_names(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 users hashed on x-user over 3 pods at fixed addresses: each pod's share of the tries
+    is the share of users Envoy's ring (``ring_layout``, ``ring_lookup``) gives it.
+
+    The addresses are pinned to the pod names on both engines (each draws random ones), so the
+    ring, and so every user's pod, is known ahead.
+    """
+    sc = load_scenario(RING)
+    pods = [f"api-v1-{i}" for i in range(3)]
+    hashes, owners = ring_layout([f"{p}:8080" for p in pods], 1024)
+    users = [pods[owners[ring_lookup(hashes, f"u{u}")]] for u in range(40)]
+    expected = {p: users.count(p) / 40 for p in pods}
+    assert min(expected.values()) < 0.3 or max(expected.values()) > 0.37  # not an even split
+    if engine == "simpy":
+        monkeypatch.setattr(UpstreamCluster, "_address", lambda self, pod: f"{pod.name}:8080")
+    else:
+        monkeypatch.setattr(fast_run._State, "_address", lambda self, c, p: f"{pods[p]}:8080")
+    result = simulate(sc, 2, engine=engine)
+    up = result.upstream().groupby("host")["attempts"].sum()
+    assert sorted(up.index) == pods
+    n = float(up.sum())
+    for pod, share in expected.items():
+        # each request is one of 40 users at random: 4 binomial standard deviations
+        assert abs(up[pod] / n - share) < 4 * math.sqrt(share * (1 - share) / n), (pod, up / n)

@@ -145,6 +145,7 @@ from istiolab.sim.fast.layout import (
     KI_OUTLIER,
     KI_SIZE,
     LB_LEAST_REQUEST,
+    LB_RING,
     LB_ROUND_ROBIN,
     MR_CLUSTER,
     MR_PER_MILLION,
@@ -422,6 +423,7 @@ GROW_JOBS = 2
 GROW_HEAP = 3
 GROW_CODES = 4
 GROW_HPA = 5
+NEED_RING = 6  # a consistent-hash cluster's ring is older than the pod set: run.py rebuilds it
 
 RING = 4
 # ac_f, the tiers' accounts over [warm-up, end] (FifoServer's, istiolab/sim/stages/_server.py):
@@ -897,7 +899,8 @@ def _close_slot(live, live_k, live_rng, done_idx, r, slot):
 def run_until(
     until,
     # static
-    cfg_i, cfg_f, dists, emp, tr_i, tr_f, tr_cum, tr_az, steps, replay, cls_route, tg_i,
+    cfg_i, cfg_f, dists, emp, tr_i, tr_f, tr_cum, tr_az, steps, replay, cls_route, cls_key,
+    cls_keyed, tg_i,
     node_az, node_gw_at, node_gw, gw_node, gw_scale, rt_i, rt_f, rt_retry_status, wc_cluster,
     wc_weight, mr_i, bk_i, bk_f, cl_i, cl_f, ver_in_cl, ve_i, ve_f, ve_label, er_i, er_f, ev_i,
     ev_f, status_of, key_of, key_stage,
@@ -906,7 +909,7 @@ def run_until(
     h_t, h_i, d_t, d_i, dr_t, dr_i,
     rq_f, rq_i, rq_tried, req_free, jb_i, jb_f, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
-    cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w,
+    cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w, rg_h, rg_o, rg_n, rg_gen,
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
     live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist, tries, ok_tries, att, ac_f,
@@ -963,6 +966,8 @@ def run_until(
     steps = _borrow(steps)
     replay = _borrow(replay)
     cls_route = _borrow(cls_route)
+    cls_key = _borrow(cls_key)
+    cls_keyed = _borrow(cls_keyed)
     tg_i = _borrow_rows(tg_i, TG_ROW)
     node_az = _borrow(node_az)
     node_gw_at = _borrow(node_gw_at)
@@ -1028,6 +1033,10 @@ def run_until(
     hpa_f = _borrow(hpa_f)
     hpa_log = _borrow(hpa_log)
     rr_w = _borrow(rr_w)
+    rg_h = _borrow(rg_h)
+    rg_o = _borrow(rg_o)
+    rg_n = _borrow(rg_n)
+    rg_gen = _borrow(rg_gen)
     hist = _borrow(hist)
     row_sum = _borrow(row_sum)
     row_max = _borrow(row_max)
@@ -1096,6 +1105,12 @@ def run_until(
     hc_interval = cfg_f[CF_HC_INTERVAL]
     max_in_flight = cfg_f[CF_MAX_IN_FLIGHT]
     trace_sample = cfg_f[CF_TRACE_SAMPLE]
+    # consistent-hash clusters: their rings are built by run.py (upstream.ring_layout, the
+    # SimPy engine's), whenever the pod set changed since (NEED_RING at the loop's top)
+    has_ring = False
+    for ring_c in range(n_clusters):
+        if cl_i[ring_c, KI_LB] == LB_RING:
+            has_ring = True
     # request slots one event can take: an arrival, or a request's mirrored tries
     mirror_room = 1
     for r in range(rt_i.shape[0]):
@@ -1546,6 +1561,23 @@ def run_until(
         cs_f[c] = until
         return n
 
+    def ring_pick(c, n, h):
+        """The first ring point at or after hash *h* whose host is available (Ring::chooseHost).
+
+        UpstreamCluster._ring_pick: the ring holds every pod of the cluster, the walk skips
+        those not among the *n* available ones; the first available pod if none is on it.
+        """
+        m = rg_n[c]
+        if m == 0:
+            return cl_avail[c, 0]
+        i = np.searchsorted(rg_h[c, :m], h)
+        for j in range(m):
+            p = rg_o[c, (i + j) % m]
+            for a in range(n):
+                if cl_avail[c, a] == p:
+                    return p
+        return cl_avail[c, 0]
+
     def pick_once(c, n, q):
         if n == 1:
             return cl_avail[c, 0]
@@ -1570,6 +1602,10 @@ def run_until(
             if pd_i[b, P_ACTIVE] < pd_i[a, P_ACTIVE]:
                 return b
             return a
+        if lb == LB_RING:
+            k = rq_i[q, R_CLASS]
+            if k >= 0 and cls_keyed[k] == 1:
+                return ring_pick(c, n, cls_key[k])
         return cl_avail[c, _nonneg(np.int64(uni(s) * n))]
 
     def tried_before(q, p):
@@ -1989,7 +2025,7 @@ def run_until(
         rq_i[m, R_MIRROR] = 1
         rq_i[m, R_ID] = -1
         rq_i[m, R_TRAFFIC] = rq_i[q, R_TRAFFIC]
-        rq_i[m, R_CLASS] = rq_i[q, R_CLASS]
+        rq_i[m, R_CLASS] = -1  # a copy has no hash key (Router._mirror picks with None)
         rq_i[m, R_AZ] = rq_i[q, R_AZ]
         rq_i[m, R_GW] = rq_i[q, R_GW]
         rq_i[m, R_WORKER] = rq_i[q, R_WORKER]
@@ -2634,6 +2670,10 @@ def run_until(
             return GROW_CODES
         if st_i[SI_HPA_N] + n_versions + 1 > hpa_log.shape[0]:
             return GROW_HPA
+        if has_ring:
+            for ring_c in range(n_clusters):
+                if cl_i[ring_c, KI_LB] == LB_RING and rg_gen[ring_c] != st_i[SI_GEN]:
+                    return NEED_RING
         # Four sources, merged by (time, sequence): the event heap and its one-event buffer
         # (see push); a try's deadline waits in the deadline ring (appended in time order) or,
         # out of order, the deadline heap. Most deadlines are stale when due (their try ended

@@ -153,6 +153,7 @@ BF_SIZE: Final = 3
 LB_ROUND_ROBIN: Final = 0
 LB_LEAST_REQUEST: Final = 1
 LB_RANDOM: Final = 2
+LB_RING: Final = 3  # RING_HASH and MAGLEV (the SimPy engine models both as Envoy's ring)
 
 KI_LB: Final = 0
 KI_MAX_REQUESTS: Final = 1

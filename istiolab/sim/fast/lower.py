@@ -40,6 +40,8 @@ from istiolab.sim.dists import (
 )
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.scenario import Scenario
+from istiolab.sim.stages.router import hash_key
+from istiolab.sim.stages.upstream import key_hash
 from istiolab.sim.tallies import HdrLayout
 from istiolab.sim.workload import cumulative_weights, load_timestamps
 
@@ -54,7 +56,12 @@ MAX_KEYS = 256
 """(route, cluster, version) combinations a scenario may produce (each holds 4 histograms)."""
 MAX_PODS = 100_000
 """Backend pods a run may create, counting those events and the autoscaler add."""
-_LB_KINDS = {"ROUND_ROBIN": lay.LB_ROUND_ROBIN, "LEAST_REQUEST": lay.LB_LEAST_REQUEST}
+_LB_KINDS = {
+    "ROUND_ROBIN": lay.LB_ROUND_ROBIN,
+    "LEAST_REQUEST": lay.LB_LEAST_REQUEST,
+    "RING_HASH": lay.LB_RING,
+    "MAGLEV": lay.LB_RING,
+}
 _EVENT_KINDS = {
     "pod_crash": lay.E_POD_CRASH,
     "node_loss": lay.E_NODE_LOSS,
@@ -123,6 +130,8 @@ STATIC = (
     "steps",
     "replay",
     "cls_route",
+    "cls_key",
+    "cls_keyed",
     "tg_i",
     "node_az",
     "node_gw_at",
@@ -318,8 +327,6 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     ver_in_cl = np.zeros((max(1, len(cluster_names)), max(1, n_versions)), dtype=np.int64)
     for c, name in enumerate(cluster_names):
         pol = table.clusters[name]
-        if pol.lb in ("RING_HASH", "MAGLEV"):
-            raise UnsupportedError(f"consistent-hash load balancing ({pol.lb}) on cluster {name}")
         if pol.max_connections < 1024:
             # The SimPy engine models Envoy's per-worker HTTP/1.1 pools with their pending
             # queues (sim/stages/upstream.py, _Pool); the kernel has only the overflow bound
@@ -443,6 +450,9 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
             else:
                 wc_cluster.append(cl_index[wc.name])
             wc_weight.append(wc.weight)
+    # routes that send to a consistent-hash cluster: their requests' hash keys matter
+    ring = {n for n in cluster_names if table.clusters[n].lb in ("RING_HASH", "MAGLEV")}
+    ring_route = [any(wc.name in ring for wc in r.clusters) for r in routes]
     bk_i = [[s.status, s.enabled_per_million, s.enforced_per_million] for s in specs]
     bk_f = [[float(s.max_tokens), float(s.tokens_per_fill), s.fill_interval_s] for s in specs]
 
@@ -490,6 +500,21 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     replay: list[float] = []
     cls_route: list[int] = []
     class_paths: list[str] = []  # the path of each request class (a traced request's tag)
+    # each class's consistent-hash key (xxHash64), for a ring cluster's pick (0 = no key)
+    cls_key: list[int] = []
+    cls_keyed: list[int] = []
+
+    def keyed(route_at: int, path: str, headers: dict[str, str]) -> None:
+        """The hash key of a request class routed to *route_at*, as Router.dispatch takes it."""
+        policy = routes[route_at].hash_policy if route_at >= 0 else None
+        if policy is not None and policy[0] == "source_ip" and ring_route[route_at]:
+            raise UnsupportedError(
+                f"consistent hashing on the source IP (route {routes[route_at].name})"
+            )
+        key = hash_key(policy, headers, path, 0)
+        cls_key.append(key_hash(key) if key is not None else 0)
+        cls_keyed.append(int(key is not None))
+
     pool_at = 0
     base = Path(sc.base_dir) if sc.base_dir else None
     for t in sc.traffic:
@@ -556,6 +581,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
             if sessions is None:
                 cls_route.append(_decide(table, req.path, req.method, host, dict(req.headers),
                                          route_index))  # fmt: skip
+                keyed(cls_route[-1], req.path, dict(req.headers))
                 continue
             extra = ""
             if sessions.extra_cookies:
@@ -576,6 +602,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                     hit = cache[hkey] = _decide(table, req.path, req.method, host, headers,
                                                 route_index)  # fmt: skip
                 cls_route.append(hit)
+                keyed(hit, req.path, headers)
         tr_i.append(
             [
                 kind,
@@ -740,6 +767,8 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         "steps": floats(steps, 2),
         "replay": floats(replay),
         "cls_route": ints(cls_route),
+        "cls_key": np.array(cls_key or [0], dtype=np.uint64),
+        "cls_keyed": ints(cls_keyed),
         "tg_i": ints(tg, 3),
         "node_az": ints([az_index[az] for _, az in nodes]),
         "node_gw_at": ints(node_gw_at),

@@ -30,6 +30,7 @@ from istiolab.sim.metrics import _HOST_SERIES_CELLS as HOST_SERIES_CELLS
 from istiolab.sim.metrics import STAGES, TRACE_LIMIT, request_spans
 from istiolab.sim.results import Result, make_run_id, normalise_params
 from istiolab.sim.scenario import Scenario
+from istiolab.sim.stages.upstream import ring_layout
 from istiolab.sim.tallies import PERCENTILES, IntervalTable, KeyCounters
 
 SPANS_PER_TRACE = 1 + len(STAGES)
@@ -92,7 +93,7 @@ class _State:
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "jb_f", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
-        "hpa_f", "hpa_log", "rr_w",
+        "hpa_f", "hpa_log", "rr_w", "rg_h", "rg_o", "rg_n", "rg_gen",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
         "ok_hist", "tries", "ok_tries", "att", "ac_f", "trc",
@@ -184,6 +185,16 @@ class _State:
         s["hpa_log"] = np.zeros((64, 4))
         # round-robin index per (cluster, gateway worker); -1: the worker has not picked yet
         s["rr_w"] = np.full((max(1, n_c), max(1, n_g * n_w)), -1, dtype=np.int64)
+        # consistent-hash rings per cluster (built by build_rings when the kernel asks): point
+        # hashes, their pods, points, and the pod-set generation each was built for
+        s["rg_h"] = np.zeros((max(1, n_c), 1), dtype=np.uint64)
+        s["rg_o"] = np.zeros((max(1, n_c), 1), dtype=np.int64)
+        s["rg_n"] = np.zeros(max(1, n_c), dtype=np.int64)
+        s["rg_gen"] = np.full(max(1, n_c), -1, dtype=np.int64)
+        self.plan = plan
+        self.seed = seed
+        self._addresses: dict[tuple[int, int], str] = {}
+        self._address_rngs: dict[int, np.random.Generator] = {}
         s["hist"] = np.zeros((n_keys * 4, counts_len), dtype=np.int64)
         s["row_sum"] = np.zeros(n_keys * 4)
         s["row_max"] = np.zeros(n_keys * 4)
@@ -254,8 +265,58 @@ class _State:
             s["code_key"] = _doubled(s["code_key"])
         elif code == kern.GROW_HPA:
             s["hpa_log"] = _doubled(s["hpa_log"])
+        elif code == kern.NEED_RING:
+            self.build_rings()
         else:  # pragma: no cover - the kernel returns no other code
             raise RuntimeError(f"unknown kernel code {code}")
+
+    def build_rings(self) -> None:
+        """Rebuild the ring of every consistent-hash cluster older than the pod set.
+
+        The SimPy engine's ring (``upstream.ring_layout``, Envoy's RingHashLoadBalancer) over
+        every pod of the cluster, in creation order, each at its own random address.
+        """
+        from istiolab.sim.fast import kernel as kern
+
+        s, plan = self.s, self.plan
+        gen = int(s["st_i"][kern.SI_GEN])
+        cl_i, ver_in_cl = plan.arrays["cl_i"], plan.arrays["ver_in_cl"]
+        versions = s["pd_i"][: int(s["st_i"][kern.SI_PODS]), kern.P_VERSION]
+        for c, name in enumerate(plan.clusters[:-1]):
+            if cl_i[c, lay.KI_LB] != lay.LB_RING or s["rg_gen"][c] == gen:
+                continue
+            members = [p for p, v in enumerate(versions.tolist()) if ver_in_cl[c, v]]
+            addresses = [self._address(c, p) for p in members]
+            hashes, owners = ring_layout(addresses, plan.table.clusters[name].ring_size)
+            n = len(hashes)
+            if n > s["rg_h"].shape[1]:
+                for key in ("rg_h", "rg_o"):
+                    wider = np.zeros((s[key].shape[0], n), dtype=s[key].dtype)
+                    wider[:, : s[key].shape[1]] = s[key]
+                    s[key] = wider
+            s["rg_h"][c, :n] = np.array(hashes, dtype=np.uint64)
+            s["rg_o"][c, :n] = [members[o] for o in owners]
+            s["rg_n"][c] = n
+            s["rg_gen"][c] = gen
+
+    def _address(self, c: int, p: int) -> str:
+        """Pod *p*'s random ``10.x.y.z:8080`` in cluster *c* (``UpstreamCluster._address``).
+
+        Drawn once per pod and cluster from a stream of the cluster's own, so the ring varies
+        between seeds as it varies between clusters.
+        """
+        addr = self._addresses.get((c, p))
+        if addr is None:
+            rng = self._address_rngs.get(c)
+            if rng is None:
+                name = f"fast:ring/{self.plan.clusters[c]}"
+                key = (*self.seed.spawn_key, *name.encode())
+                seq = np.random.SeedSequence(self.seed.entropy, spawn_key=key)
+                rng = np.random.default_rng(seq)
+                self._address_rngs[c] = rng
+            a, b, d = (int(u * 256) for u in rng.random(3))
+            addr = self._addresses[(c, p)] = f"10.{a}.{b}.{d}:8080"
+        return addr
 
 
 def _doubled(a: Array) -> Array:
