@@ -434,6 +434,28 @@ def test_bundled_scenario_agrees_across_engines(path: Path) -> None:
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.parametrize("timeout", [None, "0.05s"], ids=["pool", "pool-timeout"])
+def test_http1_pools_agree_across_engines(timeout: str | None) -> None:
+    """maxConnections 3 and 2 pending requests (conform 03): queueing, 503 UO on overflow, and
+    with a 50 ms route timeout 504 UT for requests still pending when it fires.
+
+    The pool runs in both engines only below a limit of 1024 (layout.POOL_LIMIT).
+    """
+    sc = load_scenario(ROOT / "sim/scenarios/conform/03-http1-pool.yaml")
+    if timeout is not None:
+        sc = sc.with_overrides({"rules.VirtualService/api.http[0].timeout": timeout})
+    fast = simulate(sc, 1, engine="fast").totals()
+    assert fast["flags"]["UO"] > 0
+    if timeout is not None:
+        assert fast["flags"]["UT"] > 0
+
+    def runs(engine: str) -> list[dict[str, float]]:
+        return [_metrics(simulate(sc, 100 + i, engine=engine)) for i in range(REPLICATIONS)]
+
+    failures = _compare(runs)
+    assert not failures, "\n".join(failures)
+
+
 def test_comparison_detects_a_real_difference() -> None:
     """Power: the same comparison flags a 20 % slower backend (so passing means something)."""
     sc = load_scenario(ROOT / "sim/scenarios/canary-90-10.yaml").with_overrides(

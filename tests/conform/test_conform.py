@@ -80,8 +80,7 @@ FAST = [p for p in SCENARIOS if fast_unsupported(load_scenario(p)) is None]
 
 @pytest.mark.parametrize("path", FAST, ids=[p.stem for p in FAST])
 def test_scenario_agrees_with_envoy_on_the_fast_engine(path: Path) -> None:
-    """The same comparison with the compiled engine on the simulator side (every scenario it
-    runs: the HTTP/1.1 pool one falls back to SimPy, see docs/engines.md)."""
+    """The same comparison with the compiled engine on the simulator side (every scenario)."""
     _envoy_or_skip()
     sc = load_scenario(path)
     known = {m: why for (s, m), why in KNOWN_DIFFERENCES.items() if s == sc.name}
@@ -93,8 +92,8 @@ def test_scenario_agrees_with_envoy_on_the_fast_engine(path: Path) -> None:
     assert not differing, report.table()
 
 
-def test_the_fast_engine_runs_most_of_the_suite() -> None:
-    assert len(FAST) >= 8, [p.stem for p in FAST]
+def test_the_fast_engine_runs_the_whole_suite() -> None:
+    assert FAST == SCENARIOS, sorted({p.stem for p in SCENARIOS} - {p.stem for p in FAST})
 
 
 def test_write_conformance_doc() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+import yaml
 from typer.testing import CliRunner
 
 from istiolab.analysis.conform import ConformReport, Metric
@@ -434,29 +435,34 @@ def test_simulator_side_runs_on_either_engine_and_says_which(engine: str) -> Non
     assert sum(o.tries.values()) == o.requests > 100
     assert len(o.tries_p50_ms) >= 2  # the fast engine reports latency by tries too
     assert set(o.pod_series) == set(o.pod_attempts)
-    # an HTTP/1.1 pool of one connection is not lowered: auto runs SimPy and says why
-    pool = load_scenario(CONFORM / "03-http1-pool.yaml").with_overrides({"run.warmup_s": 0.5})
-    auto = run_sim(pool, seed=3, seconds=2.0, engine="auto")
+    # a classic load balancer is not lowered: auto runs SimPy and says why
+    clb = load_scenario(CONFORM / "03-http1-pool.yaml").with_overrides(
+        {"run.warmup_s": 0.5, "aws.lb": "clb"}
+    )
+    auto = run_sim(clb, seed=3, seconds=2.0, engine="auto")
     assert auto.notes[0] == "simulator: the simpy engine"
     assert "the fast engine does not support" in auto.notes[1]
 
 
-def test_conform_refuses_an_unsupported_fast_engine_before_any_envoy_run() -> None:
+def test_conform_refuses_an_unsupported_fast_engine_before_any_envoy_run(tmp_path: Path) -> None:
     from istiolab.analysis.conform import conform
     from istiolab.errors import SimulationError
 
-    sc = load_scenario(CONFORM / "03-http1-pool.yaml")
+    # the client model runs on SimPy only
+    data = yaml.safe_load((CONFORM / "03-http1-pool.yaml").read_text(encoding="utf-8"))
+    data["traffic"][0]["client"] = {"timeout_s": 10}
+    path = tmp_path / "03-client.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    sc = load_scenario(path)
     started = time.monotonic()
     with pytest.raises(SimulationError, match="fast engine does not support"):
         conform(sc, seconds=1.0, reps=2, engine="fast")
     assert time.monotonic() - started < 5  # no Envoy replication ran (each takes seconds)
     with pytest.raises(ValueError, match="engine must be one of"):
         conform(sc, seconds=1.0, reps=2, engine="turbo")
-    res = CliRunner().invoke(
-        app, ["conform", str(CONFORM / "03-http1-pool.yaml"), "--engine", "fast"]
-    )
+    res = CliRunner().invoke(app, ["conform", str(path), "--engine", "fast"])
     assert res.exit_code == 2
-    assert "03-http1-pool.yaml: the fast engine does not support" in res.output
+    assert "03-client.yaml: the fast engine does not support" in res.output
 
 
 def test_rate_limit_phase_is_near_zero_when_spread_and_one_when_bunched() -> None:

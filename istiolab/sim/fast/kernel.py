@@ -135,7 +135,9 @@ from istiolab.sim.fast.layout import (
     KF_OD_INTERVAL,
     KF_SIZE,
     KI_LB,
+    KI_MAX_CONN,
     KI_MAX_CONN_PENDING,
+    KI_MAX_PENDING,
     KI_MAX_REQUESTS,
     KI_MAX_RETRIES,
     KI_OD_5XX,
@@ -143,6 +145,7 @@ from istiolab.sim.fast.layout import (
     KI_OD_MAX_PCT,
     KI_OD_MIN_HEALTH,
     KI_OUTLIER,
+    KI_POOLED,
     KI_SIZE,
     LB_LEAST_REQUEST,
     LB_RING,
@@ -303,7 +306,9 @@ R_NODE = 19
 R_JOB = 20
 R_MIRROR = 21  # 1: the slot holds a mirrored try (no client waits for it), not a request
 R_ID = 22  # the request's id (a traced request's trace id)
-R_SIZE = 23
+R_POOL = 23  # the HTTP/1.1 pool (a row of pl_i) its try holds or waits in, -1 none
+R_POOL_WAIT = 24  # 1 while it waits in that pool's pending queue (linked by R_NEXT)
+R_SIZE = 25
 
 # jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
 # (when the job joined a queue, for the tiers' wait counts)
@@ -356,6 +361,14 @@ CS_RETRIES = 1
 CS_RR = 2
 CS_GEN = 3
 CS_N = 4
+CS_CONNS = 5  # open connections of its HTTP/1.1 pools, across the workers (cx_active)
+CS_PENDING = 6  # requests waiting in its pools (rq_pending_active)
+# HTTP/1.1 pools (per pooled cluster, gateway worker and pod): pl_i
+PL_CONNS = 0  # open connections, busy or idle
+PL_IDLE = 1  # connections ready for a request
+PL_HEAD = 2  # the pending queue, FIFO (requests linked by R_NEXT), -1 empty
+PL_TAIL = 3
+PL_ROW = 4
 # outlier state per (cluster, pod): od_i
 O_5XX = 0
 O_GW = 1
@@ -404,6 +417,8 @@ K_POD_LEAVE = 13
 K_POD_REVIVE = 14
 K_HPA = 15
 K_MIRROR = 16  # a mirrored try starts (Router.dispatch's env.process(self._mirror(...)))
+K_POOL_ASK = 17  # a request asks its HTTP/1.1 pool, after a fault delay
+K_POOL_READY = 18  # a pending request is handed a connection (its pool's waiter succeeds)
 K_BITS = 5
 
 # continuations (then() in run_until)
@@ -415,6 +430,8 @@ W_JOB_ARRIVE = 4
 W_SERVER_ACQUIRE = 5
 W_SERVICE_DONE = 6
 W_AFTER_CPU = 7
+W_POOL_ASK = 8
+W_TRY_SEND = 9
 
 # return codes of run_until
 DONE = 0
@@ -445,7 +462,7 @@ PF_ROW = 1  # pd_f
 WK_ROW = 3  # wk_i
 TS_ROW = 2  # tg_s
 CN_ROW = 5  # cn_i
-CS_ROW = 5  # cs_i
+CS_ROW = 7  # cs_i
 CK_ROW = 3  # code_key
 IG_ROW = 2  # ig
 # trc: one row per traced request (the SimPy engine's Engine._trace takes the same values)
@@ -910,6 +927,7 @@ def run_until(
     rq_f, rq_i, rq_tried, req_free, jb_i, jb_f, job_free,
     pd_i, pd_f, pd_burst, bu_f, ve_count, wk_i, nd_alive, tg_s, tg_f, cn_i, cn_f, tr_next,
     cs_i, cs_f, cl_avail, tmp, od_i, od_f, bk_s, hpa_f, hpa_log, rr_w, rg_h, rg_o, rg_n, rg_gen,
+    pl_i,
     # metrics
     hist, row_sum, row_max, key_st, se_i, se_busy, vs, code_of, codes, code_key,
     live, live_k, live_rng, done_idx, ut_f, ut_n, up, ig, ok_hist, tries, ok_tries, att, ac_f,
@@ -952,6 +970,7 @@ def run_until(
         or ig.shape[1] != IG_ROW
         or ac_f.shape[1] != AC_ROW
         or mr_i.shape[1] != MR_SIZE
+        or pl_i.shape[1] != PL_ROW
         or trc.shape[1] != TRC_ROW
     ):
         raise RuntimeError("a table's row length differs from the kernel's layout")
@@ -1037,6 +1056,7 @@ def run_until(
     rg_o = _borrow(rg_o)
     rg_n = _borrow(rg_n)
     rg_gen = _borrow(rg_gen)
+    pl_i = _borrow_rows(pl_i, PL_ROW)
     hist = _borrow(hist)
     row_sum = _borrow(row_sum)
     row_max = _borrow(row_max)
@@ -1561,6 +1581,15 @@ def run_until(
         cs_f[c] = until
         return n
 
+    def worker_slot(q):
+        """Request *q*'s gateway worker, as a row of wk_i."""
+        wk = rq_i[q, R_WORKER]
+        if wk < 0 or wk >= n_workers:
+            # never taken (a worker is drawn below n_workers): the modulo, an integer
+            # division, only where it could change the value
+            wk %= n_workers
+        return _nonneg(rq_i[q, R_GW] * n_workers + wk)
+
     def ring_pick(c, n, h):
         """The first ring point at or after hash *h* whose host is available (Ring::chooseHost).
 
@@ -1706,6 +1735,35 @@ def run_until(
         rq_i[q, R_FLAGS] |= flag
         then(W_FINALIZE, q, 0, 0)
 
+    def pool_release(c, k, closed):
+        """The try on one of pool *k*'s connections ended; *closed*: the connection too.
+
+        A connection freed (or one opened in place of a closed one, when the cluster's limit
+        or an empty pool allows it) goes to the pool's first pending request, whose try starts
+        at this instant (as its waiter event succeeds), else waits idle.
+        """
+        if closed:
+            pl_i[k, PL_CONNS] -= 1
+            cs_i[c, CS_CONNS] -= 1
+            if pl_i[k, PL_HEAD] < 0 or not (
+                cs_i[c, CS_CONNS] < cl_i[c, KI_MAX_CONN] or pl_i[k, PL_CONNS] == 0
+            ):
+                return
+            pl_i[k, PL_CONNS] += 1
+            cs_i[c, CS_CONNS] += 1
+        w = pl_i[k, PL_HEAD]
+        if w >= 0:
+            nxt = rq_i[w, R_NEXT]
+            pl_i[k, PL_HEAD] = nxt
+            if nxt < 0:
+                pl_i[k, PL_TAIL] = -1
+            cs_i[c, CS_PENDING] -= 1
+            rq_i[w, R_POOL_WAIT] = 0
+            new_attempt(w)  # its pending deadline is void: its try schedules its own
+            push(st_f[SF_NOW], K_POOL_READY, w, 0, False)
+        else:
+            pl_i[k, PL_IDLE] += 1
+
     def mirror_done(m):
         """A mirrored try's slot goes back to the free stack."""
         rq_i[m, R_MIRROR] = 0
@@ -1721,6 +1779,11 @@ def run_until(
         p = _nonneg(rq_i[q, R_POD])
         cs_i[c, CS_ACTIVE] -= 1
         pd_i[p, P_ACTIVE] -= 1
+        k = rq_i[q, R_POOL]
+        if k >= 0:
+            rq_i[q, R_POOL] = -1
+            closed = flag in (F_UF, F_UC, F_UT)  # a reset or a timeout closes it
+            pool_release(c, k, closed)
         new_attempt(q)
         rq_i[q, R_JOB] = -1
         if cl_i[c, KI_OUTLIER] == 1:
@@ -1972,13 +2035,36 @@ def run_until(
         else:
             then(W_JOB_ARRIVE, j, 0, 0)
 
-    def try_start(q):
-        """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try."""
+    def try_send(q):
+        """The try itself, on its picked host (and, in a pooled cluster, its connection)."""
         now = st_f[SF_NOW]
         c = _nonneg(rq_i[q, R_CLUSTER])
         r = _nonneg(rq_i[q, R_ROUTE])
+        p = _nonneg(rq_i[q, R_POD])
+        retry = rt_i[r, RI_RETRY] == 1
+        rq_i[q, R_LABEL] = ve_label[_nonneg(pd_i[p, P_VERSION])]
+        rq_i[q, R_UPSTREAM] += 1
+        pre = rq_f[q, Q_PENDING]
+        rq_f[q, Q_PENDING] = 0.0
+        start = now + pre if rq_i[q, R_RETRIES] == 0 else now
+        limit = start + rt_f[r, RF_PER_TRY_S] if retry else np.inf
+        limit = _fmin(limit, rq_f[q, Q_DEADLINE])
+        cs_i[c, CS_ACTIVE] += 1
+        pd_i[p, P_ACTIVE] += 1
+        lat = pre
+        if node_az[gw_node[_nonneg(rq_i[q, R_GW])]] != pd_i[p, P_AZ]:
+            lat += draw(S_NET, d_net)
+        serve_start(q, p, lat, limit)
+
+    def try_start(q):
+        """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try."""
+        c = _nonneg(rq_i[q, R_CLUSTER])
+        r = _nonneg(rq_i[q, R_ROUTE])
         active = cs_i[c, CS_ACTIVE]
-        if active >= cl_i[c, KI_MAX_REQUESTS] or active >= cl_i[c, KI_MAX_CONN_PENDING]:
+        pooled = cl_i[c, KI_POOLED] > 0
+        if active >= cl_i[c, KI_MAX_REQUESTS] or (
+            not pooled and active >= cl_i[c, KI_MAX_CONN_PENDING]
+        ):
             upstream_done(q, 503, F_UO)
             return
         retry = rt_i[r, RI_RETRY] == 1
@@ -1991,20 +2077,75 @@ def run_until(
         if nt < rq_tried.shape[1] and not tried_before(q, p):
             rq_tried[q, _nonneg(nt)] = p
             rq_i[q, R_NTRIED] = nt + 1
-        rq_i[q, R_LABEL] = ve_label[_nonneg(pd_i[p, P_VERSION])]
-        rq_i[q, R_UPSTREAM] += 1
-        pre = rq_f[q, Q_PENDING]
-        rq_f[q, Q_PENDING] = 0.0
-        start = now + pre if rq_i[q, R_RETRIES] == 0 else now
-        limit = start + rt_f[r, RF_PER_TRY_S] if retry else np.inf
-        limit = _fmin(limit, rq_f[q, Q_DEADLINE])
-        cs_i[c, CS_ACTIVE] = active + 1
-        pd_i[p, P_ACTIVE] += 1
         rq_i[q, R_POD] = p
-        lat = pre
-        if node_az[gw_node[_nonneg(rq_i[q, R_GW])]] != pd_i[p, P_AZ]:
-            lat += draw(S_NET, d_net)
-        serve_start(q, p, lat, limit)
+        if pooled:
+            pre = rq_f[q, Q_PENDING]
+            if pre > 0:
+                # a fault delay comes before the router asks the pool
+                rq_f[q, Q_PENDING] = 0.0
+                push(st_f[SF_NOW] + pre, K_POOL_ASK, q, 0, False)
+                return
+            then(W_POOL_ASK, q, 0, 0)
+            return
+        try_send(q)
+
+    # -- HTTP/1.1 pools (UpstreamCluster._acquire and _release, ConnPoolImplBase) ----------
+    def pool_ask(q):
+        """A ready connection of the request's pool, a new one, a pending slot, or 503 UO.
+
+        ConnPoolImplBase::newStreamImpl: a pending request waits for a connection of its own
+        worker's pool to the host, FIFO, under the route timeout (the per-try timeout starts
+        when it gets one, UpstreamRequest::onPoolReady).
+        """
+        c = _nonneg(rq_i[q, R_CLUSTER])
+        p = _nonneg(rq_i[q, R_POD])
+        k = _nonneg(((cl_i[c, KI_POOLED] - 1) * n_gw * n_workers + worker_slot(q)) * max_pods + p)
+        rq_i[q, R_POOL] = k
+        if pl_i[k, PL_IDLE] > 0:
+            pl_i[k, PL_IDLE] -= 1
+            then(W_TRY_SEND, q, 0, 0)
+            return
+        if cs_i[c, CS_PENDING] >= cl_i[c, KI_MAX_PENDING]:
+            rq_i[q, R_POOL] = -1
+            upstream_done(q, 503, F_UO)
+            return
+        if cs_i[c, CS_CONNS] < cl_i[c, KI_MAX_CONN] or pl_i[k, PL_CONNS] == 0:
+            pl_i[k, PL_CONNS] += 1
+            cs_i[c, CS_CONNS] += 1
+            then(W_TRY_SEND, q, 0, 0)
+            return
+        rq_i[q, R_NEXT] = -1
+        tail = pl_i[k, PL_TAIL]
+        if tail >= 0:
+            rq_i[tail, R_NEXT] = q
+        else:
+            pl_i[k, PL_HEAD] = q
+        pl_i[k, PL_TAIL] = q
+        cs_i[c, CS_PENDING] += 1
+        rq_i[q, R_POOL_WAIT] = 1
+        deadline = rq_f[q, Q_DEADLINE]
+        if deadline < np.inf:
+            push_deadline(deadline, q, rq_i[q, R_ATTEMPT])
+
+    def pool_leave(q):
+        """A pending request's route timeout: it leaves its pool's queue with 504 UT."""
+        k = _nonneg(rq_i[q, R_POOL])
+        prev = -1
+        cur = pl_i[k, PL_HEAD]
+        while cur >= 0 and cur != q:
+            prev = cur
+            cur = rq_i[cur, R_NEXT]
+        nxt = rq_i[q, R_NEXT]
+        if prev < 0:
+            pl_i[k, PL_HEAD] = nxt
+        else:
+            rq_i[prev, R_NEXT] = nxt
+        if pl_i[k, PL_TAIL] == q:
+            pl_i[k, PL_TAIL] = prev
+        cs_i[_nonneg(rq_i[q, R_CLUSTER]), CS_PENDING] -= 1
+        rq_i[q, R_POOL_WAIT] = 0
+        rq_i[q, R_POOL] = -1
+        upstream_done(q, 504, F_UT)
 
     # -- mirrors (Router._mirror: a try whose answer nobody waits for) -----------------------
     def mirror(q, c):
@@ -2036,6 +2177,7 @@ def run_until(
         rq_i[m, R_LABEL] = -1
         rq_i[m, R_JOB] = -1
         rq_i[m, R_POD] = -1
+        rq_i[m, R_POOL] = -1  # a copy takes no pooled connection (UpstreamCluster.attempt)
         new_attempt(m)
         st_i[SI_SHADOWS] += 1
         push(st_f[SF_NOW], K_MIRROR, m, 0, False)
@@ -2159,15 +2301,6 @@ def run_until(
             spent += lat
         rq_f[q, Q_INGRESS_S] = spent
         router(q)
-
-    def worker_slot(q):
-        """Request *q*'s gateway worker, as a row of wk_i."""
-        wk = rq_i[q, R_WORKER]
-        if wk < 0 or wk >= n_workers:
-            # never taken (a worker is drawn below n_workers): the modulo, an integer
-            # division, only where it could change the value
-            wk %= n_workers
-        return _nonneg(rq_i[q, R_GW] * n_workers + wk)
 
     def acquire_worker(q):
         w = worker_slot(q)
@@ -2400,6 +2533,8 @@ def run_until(
         rq_i[q, R_JOB] = -1
         rq_i[q, R_POD] = -1
         rq_i[q, R_MIRROR] = 0
+        rq_i[q, R_POOL] = -1
+        rq_i[q, R_POOL_WAIT] = 0
         rq_i[q, R_ID] = st_i[SI_IDS]
         st_i[SI_IDS] += 1
         new_attempt(q)
@@ -2763,7 +2898,9 @@ def run_until(
         elif kind == K_INGRESS:
             acquire_worker(x)
         elif kind == K_DEADLINE:
-            if rq_i[x, R_ATTEMPT] == aux:
+            if rq_i[x, R_ATTEMPT] == aux and rq_i[x, R_POOL_WAIT] == 1:
+                pool_leave(x)
+            elif rq_i[x, R_ATTEMPT] == aux:
                 j = rq_i[x, R_JOB]
                 if j >= 0:
                     jb_i[j, J_REQ] = -1  # the pod goes on with the work, detached
@@ -2801,6 +2938,10 @@ def run_until(
             hpa_tick(x)
         elif kind == K_MIRROR:
             mirror_try(x)
+        elif kind == K_POOL_ASK:
+            then(W_POOL_ASK, x, 0, 0)
+        elif kind == K_POOL_READY:
+            then(W_TRY_SEND, x, 0, 0)
         # the request's journey goes on within this instant, one stage after another
         while st_i[SI_NEXT] != W_NONE:
             work = st_i[SI_NEXT]
@@ -2822,6 +2963,10 @@ def run_until(
                 service_done(y)
             elif work == W_AFTER_CPU:
                 after_cpu(y)
+            elif work == W_POOL_ASK:
+                pool_ask(y)
+            elif work == W_TRY_SEND:
+                try_send(y)
         if kind == K_ARRIVAL:
             gap = next_gap(x, t)
             if gap >= 0:

@@ -56,6 +56,8 @@ MAX_KEYS = 256
 """(route, cluster, version) combinations a scenario may produce (each holds 4 histograms)."""
 MAX_PODS = 100_000
 """Backend pods a run may create, counting those events and the autoscaler add."""
+MAX_POOLS = 1_000_000
+"""Most HTTP/1.1 pools (pooled clusters × gateway workers × pods) the pool table holds (32 MB)."""
 _LB_KINDS = {
     "ROUND_ROBIN": lay.LB_ROUND_ROBIN,
     "LEAST_REQUEST": lay.LB_LEAST_REQUEST,
@@ -325,19 +327,14 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     cl_i: list[list[int]] = []
     cl_f: list[list[float]] = []
     ver_in_cl = np.zeros((max(1, len(cluster_names)), max(1, n_versions)), dtype=np.int64)
+    n_pooled = 0
     for c, name in enumerate(cluster_names):
         pol = table.clusters[name]
-        if pol.max_connections < 1024:
-            # The SimPy engine models Envoy's per-worker HTTP/1.1 pools with their pending
-            # queues (sim/stages/upstream.py, _Pool); the kernel has only the overflow bound
-            # (max_connections + max_pending_requests in flight). A limit below Envoy's own
-            # default of 1024 is one a DestinationRule set to bind, so it falls back; at 1024
-            # and more (older profiles' default) the bound stands in for the pool, which
-            # differs only beyond 1024 requests in flight to one cluster.
-            raise UnsupportedError(
-                f"an HTTP/1.1 connection limit (maxConnections {pol.max_connections}) "
-                f"on cluster {name}"
-            )
+        # Envoy's per-worker HTTP/1.1 pools with their pending queues (sim/stages/upstream.py,
+        # _Pool) run below POOL_LIMIT, a limit a DestinationRule set to bind; at it and above
+        # (older profiles' default, 1024) the in-flight bound stands in for them
+        pooled = pol.max_connections < lay.POOL_LIMIT
+        n_pooled += int(pooled)
         od = pol.outlier
         cl_i.append(
             [
@@ -352,6 +349,9 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                 else od.consecutive_gateway_errors,
                 od.max_ejection_percent if od else 0,
                 od.min_health_percent if od else 0,
+                n_pooled if pooled else 0,  # the pooled cluster's ordinal + 1
+                min(pol.max_connections, 2**62),
+                min(pol.max_pending_requests, 2**62),
             ]
         )
         cl_f.append(
@@ -754,6 +754,13 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
         if a.size == 0:
             return np.zeros((1, width) if width else 1, dtype=np.float64)
         return a
+
+    pools = n_pooled * len(placements) * ing.concurrency * max_pods
+    if pools > MAX_POOLS:
+        raise UnsupportedError(
+            f"HTTP/1.1 connection pools for {pools} cluster/worker/pod combinations (the fast "
+            f"engine holds {MAX_POOLS})"
+        )
 
     arrays: dict[str, npt.NDArray[Any]] = {
         "cfg_i": cfg_i,

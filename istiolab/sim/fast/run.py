@@ -93,7 +93,7 @@ class _State:
         "rq_f", "rq_i", "rq_tried", "req_free", "jb_i", "jb_f", "job_free",
         "pd_i", "pd_f", "pd_burst", "bu_f", "ve_count", "wk_i", "nd_alive", "tg_s", "tg_f",
         "cn_i", "cn_f", "tr_next", "cs_i", "cs_f", "cl_avail", "tmp", "od_i", "od_f", "bk_s",
-        "hpa_f", "hpa_log", "rr_w", "rg_h", "rg_o", "rg_n", "rg_gen",
+        "hpa_f", "hpa_log", "rr_w", "rg_h", "rg_o", "rg_n", "rg_gen", "pl_i",
         "hist", "row_sum", "row_max", "key_st", "se_i", "se_busy", "vs", "code_of", "codes",
         "code_key", "live", "live_k", "live_rng", "done_idx", "ut_f", "ut_n", "up", "ig",
         "ok_hist", "tries", "ok_tries", "att", "ac_f", "trc",
@@ -167,7 +167,7 @@ class _State:
         s["cn_i"] = np.zeros((max(1, pools), 5), dtype=np.int64)
         s["cn_f"] = np.zeros(max(1, pools))
         s["tr_next"] = np.zeros(max(1, n_t), dtype=np.int64)
-        cs = np.zeros((max(1, n_c), 5), dtype=np.int64)
+        cs = np.zeros((max(1, n_c), kern.CS_ROW), dtype=np.int64)
         cs[:, kern.CS_GEN] = -1
         s["cs_i"] = cs
         s["cs_f"] = np.full(max(1, n_c), -1.0)
@@ -191,6 +191,11 @@ class _State:
         s["rg_o"] = np.zeros((max(1, n_c), 1), dtype=np.int64)
         s["rg_n"] = np.zeros(max(1, n_c), dtype=np.int64)
         s["rg_gen"] = np.full(max(1, n_c), -1, dtype=np.int64)
+        # HTTP/1.1 pools: a block of n_g × n_w × max_pods rows per pooled cluster
+        pooled = int(np.count_nonzero(a["cl_i"][:, lay.KI_POOLED]))
+        pl = np.zeros((max(1, pooled * n_g * n_w * max_pods), kern.PL_ROW), dtype=np.int64)
+        pl[:, kern.PL_HEAD :] = -1
+        s["pl_i"] = pl
         self.plan = plan
         self.seed = seed
         self._addresses: dict[tuple[int, int], str] = {}
