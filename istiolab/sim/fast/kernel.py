@@ -266,7 +266,8 @@ SI_SHADOWS = 28  # mirrored tries in flight (their request slots are no client's
 SI_IDS = 29  # requests started: the next request's id (the SimPy engine's request counter)
 SI_TRACED = 30  # rows of trc written
 SI_TRACE_DROPPED = 31  # traced requests beyond trc's rows (their spans are counted dropped)
-SI_SIZE = 32
+SI_RING_STALE = 32  # 1 once the pod set changed: consistent-hash rings are rebuilt (NEED_RING)
+SI_SIZE = 33
 # st_f
 SF_NOW = 0
 SF_BUF_T = 1  # the buffered event's time
@@ -1442,6 +1443,7 @@ def run_until(
     # -- pods -----------------------------------------------------------------------------------
     def endpoints_changed():
         st_i[SI_GEN] += 1
+        st_i[SI_RING_STALE] = 1
 
     # -- utilisation: busy and available server-seconds inside [warm-up, end], exactly --------
     # (the SimPy engine integrates its queues' busy servers over time, engine.py tiers();
@@ -1599,7 +1601,15 @@ def run_until(
         m = rg_n[c]
         if m == 0:
             return cl_avail[c, 0]
-        i = np.searchsorted(rg_h[c, :m], h)
+        lo = 0  # the first point at or after h (bisect_left); m wraps to the first
+        hi = m
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if rg_h[c, mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo
         for j in range(m):
             p = rg_o[c, (i + j) % m]
             for a in range(n):
@@ -2755,6 +2765,7 @@ def run_until(
     # -- start ------------------------------------------------------------------------------
     if st_i[SI_STARTED] == 0:
         st_i[SI_STARTED] = 1
+        st_i[SI_RING_STALE] = 1  # the rings are built before the first pick
         st_f[SF_NOW] = 0.0
         for t in range(n_targets):
             node = tg_i[t, 1]
@@ -2805,10 +2816,11 @@ def run_until(
             return GROW_CODES
         if st_i[SI_HPA_N] + n_versions + 1 > hpa_log.shape[0]:
             return GROW_HPA
-        if has_ring:
-            for ring_c in range(n_clusters):
-                if cl_i[ring_c, KI_LB] == LB_RING and rg_gen[ring_c] != st_i[SI_GEN]:
-                    return NEED_RING
+        if st_i[SI_RING_STALE] == 1:
+            # one flag, not a walk over the clusters at every event (7 % of the seed's loop)
+            if has_ring:
+                return NEED_RING  # run.py rebuilds the stale rings and clears the flag
+            st_i[SI_RING_STALE] = 0
         # Four sources, merged by (time, sequence): the event heap and its one-event buffer
         # (see push); a try's deadline waits in the deadline ring (appended in time order) or,
         # out of order, the deadline heap. Most deadlines are stale when due (their try ended

@@ -303,6 +303,7 @@ class _State:
             s["rg_o"][c, :n] = [members[o] for o in owners]
             s["rg_n"][c] = n
             s["rg_gen"][c] = gen
+        s["st_i"][kern.SI_RING_STALE] = 0
 
     def _address(self, c: int, p: int) -> str:
         """Pod *p*'s random ``10.x.y.z:8080`` in cluster *c* (``UpstreamCluster._address``).
