@@ -308,7 +308,9 @@ R_JOB = 20
 R_MIRROR = 21  # 1: the slot holds a mirrored try (no client waits for it), not a request
 R_ID = 22  # the request's id (a traced request's trace id)
 R_POOL = 23  # the HTTP/1.1 pool (a row of pl_i) its try holds or waits in, -1 none
-R_POOL_WAIT = 24  # 1 while it waits in that pool's pending queue (linked by R_NEXT)
+R_POOL_WAIT = 24  # 1 while it waits in that pool's pending queue (linked by R_NEXT); 2 once
+# it holds a connection, for try_start to send the try (POOL_GRANTED)
+POOL_GRANTED = 2
 R_SIZE = 25
 
 # jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
@@ -432,7 +434,6 @@ W_SERVER_ACQUIRE = 5
 W_SERVICE_DONE = 6
 W_AFTER_CPU = 7
 W_POOL_ASK = 8
-W_TRY_SEND = 9
 
 # return codes of run_until
 DONE = 0
@@ -1768,7 +1769,7 @@ def run_until(
             if nxt < 0:
                 pl_i[k, PL_TAIL] = -1
             cs_i[c, CS_PENDING] -= 1
-            rq_i[w, R_POOL_WAIT] = 0
+            rq_i[w, R_POOL_WAIT] = POOL_GRANTED
             new_attempt(w)  # its pending deadline is void: its try schedules its own
             push(st_f[SF_NOW], K_POOL_READY, w, 0, False)
         else:
@@ -2051,7 +2052,7 @@ def run_until(
         c = _nonneg(rq_i[q, R_CLUSTER])
         r = _nonneg(rq_i[q, R_ROUTE])
         p = _nonneg(rq_i[q, R_POD])
-        retry = rt_i[r, RI_RETRY] == 1
+        retry = rt_i[r, RI_RETRY] == 1 and rq_i[q, R_MIRROR] == 0  # a copy has no timeout
         rq_i[q, R_LABEL] = ve_label[_nonneg(pd_i[p, P_VERSION])]
         rq_i[q, R_UPSTREAM] += 1
         pre = rq_f[q, Q_PENDING]
@@ -2067,37 +2068,50 @@ def run_until(
         serve_start(q, p, lat, limit)
 
     def try_start(q):
-        """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try."""
-        c = _nonneg(rq_i[q, R_CLUSTER])
-        r = _nonneg(rq_i[q, R_ROUTE])
-        active = cs_i[c, CS_ACTIVE]
-        pooled = cl_i[c, KI_POOLED] > 0
-        if active >= cl_i[c, KI_MAX_REQUESTS] or (
-            not pooled and active >= cl_i[c, KI_MAX_CONN_PENDING]
-        ):
-            upstream_done(q, 503, F_UO)
-            return
-        retry = rt_i[r, RI_RETRY] == 1
-        attempts = rt_i[r, RI_HOST_ATTEMPTS] if retry and rt_i[r, RI_PREVIOUS_HOSTS] == 1 else 0
-        p = pick(c, q, attempts)
-        if p < 0:
-            upstream_done(q, 503, F_UH)
-            return
-        nt = rq_i[q, R_NTRIED]
-        if nt < rq_tried.shape[1] and not tried_before(q, p):
-            rq_tried[q, _nonneg(nt)] = p
-            rq_i[q, R_NTRIED] = nt + 1
-        rq_i[q, R_POD] = p
-        if pooled:
-            pre = rq_f[q, Q_PENDING]
-            if pre > 0:
-                # a fault delay comes before the router asks the pool
-                rq_f[q, Q_PENDING] = 0.0
-                push(st_f[SF_NOW] + pre, K_POOL_ASK, q, 0, False)
+        """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try.
+
+        A mirrored copy takes the same path without the circuit breaker, retries or a pooled
+        connection (UpstreamCluster.attempt); it is one copy of the pick and the try in the
+        compiled loop, not two (each call site of an inner function is a copy of its code).
+        """
+        if rq_i[q, R_POOL_WAIT] == POOL_GRANTED:
+            rq_i[q, R_POOL_WAIT] = 0  # picked and pooled before: the try goes now
+        else:
+            c = _nonneg(rq_i[q, R_CLUSTER])
+            r = _nonneg(rq_i[q, R_ROUTE])
+            copy = rq_i[q, R_MIRROR] == 1
+            active = cs_i[c, CS_ACTIVE]
+            pooled = cl_i[c, KI_POOLED] > 0 and not copy
+            if not copy and (
+                active >= cl_i[c, KI_MAX_REQUESTS]
+                or (not pooled and active >= cl_i[c, KI_MAX_CONN_PENDING])
+            ):
+                upstream_done(q, 503, F_UO)
                 return
-            then(W_POOL_ASK, q, 0, 0)
-            return
-        try_send(q)
+            retry = rt_i[r, RI_RETRY] == 1 and not copy
+            attempts = rt_i[r, RI_HOST_ATTEMPTS] if retry and rt_i[r, RI_PREVIOUS_HOSTS] == 1 else 0
+            p = pick(c, q, attempts)
+            if p < 0:
+                if copy:
+                    mirror_done(q)  # no host: nothing is sent
+                else:
+                    upstream_done(q, 503, F_UH)
+                return
+            nt = rq_i[q, R_NTRIED]
+            if nt < rq_tried.shape[1] and not tried_before(q, p):
+                rq_tried[q, _nonneg(nt)] = p
+                rq_i[q, R_NTRIED] = nt + 1
+            rq_i[q, R_POD] = p
+            if pooled:
+                pre = rq_f[q, Q_PENDING]
+                if pre > 0:
+                    # a fault delay comes before the router asks the pool
+                    rq_f[q, Q_PENDING] = 0.0
+                    push(st_f[SF_NOW] + pre, K_POOL_ASK, q, 0, False)
+                    return
+                then(W_POOL_ASK, q, 0, 0)
+                return
+        try_send(q)  # its one call site: the pool's grants come back through try_start
 
     # -- HTTP/1.1 pools (UpstreamCluster._acquire and _release, ConnPoolImplBase) ----------
     def pool_ask(q):
@@ -2113,7 +2127,8 @@ def run_until(
         rq_i[q, R_POOL] = k
         if pl_i[k, PL_IDLE] > 0:
             pl_i[k, PL_IDLE] -= 1
-            then(W_TRY_SEND, q, 0, 0)
+            rq_i[q, R_POOL_WAIT] = POOL_GRANTED
+            then(W_TRY_START, q, 0, 0)
             return
         if cs_i[c, CS_PENDING] >= cl_i[c, KI_MAX_PENDING]:
             rq_i[q, R_POOL] = -1
@@ -2122,7 +2137,8 @@ def run_until(
         if cs_i[c, CS_CONNS] < cl_i[c, KI_MAX_CONN] or pl_i[k, PL_CONNS] == 0:
             pl_i[k, PL_CONNS] += 1
             cs_i[c, CS_CONNS] += 1
-            then(W_TRY_SEND, q, 0, 0)
+            rq_i[q, R_POOL_WAIT] = POOL_GRANTED
+            then(W_TRY_START, q, 0, 0)
             return
         rq_i[q, R_NEXT] = -1
         tail = pl_i[k, PL_TAIL]
@@ -2191,25 +2207,6 @@ def run_until(
         new_attempt(m)
         st_i[SI_SHADOWS] += 1
         push(st_f[SF_NOW], K_MIRROR, m, 0, False)
-
-    def mirror_try(m):
-        """The mirrored try: a host pick (no circuit breaker, no retry, no timeout) and a try.
-
-        UpstreamCluster.attempt(): it counts in the cluster's and the pod's active requests and
-        in outlier detection, as any try; the sidecar's response hop is not added (nobody waits).
-        """
-        c = _nonneg(rq_i[m, R_CLUSTER])
-        p = pick(c, m, 0)
-        if p < 0:
-            mirror_done(m)  # no host: nothing is sent
-            return
-        cs_i[c, CS_ACTIVE] += 1
-        pd_i[p, P_ACTIVE] += 1
-        rq_i[m, R_POD] = p
-        lat = 0.0
-        if node_az[gw_node[_nonneg(rq_i[m, R_GW])]] != pd_i[p, P_AZ]:
-            lat += draw(S_NET, d_net)
-        serve_start(m, p, lat, np.inf)
 
     # -- router (Router.dispatch) -----------------------------------------------------------
     def take_token(b):
@@ -2949,11 +2946,11 @@ def run_until(
         elif kind == K_HPA:
             hpa_tick(x)
         elif kind == K_MIRROR:
-            mirror_try(x)
+            then(W_TRY_START, x, 0, 0)  # the copy's try (try_start knows it for a copy)
         elif kind == K_POOL_ASK:
             then(W_POOL_ASK, x, 0, 0)
         elif kind == K_POOL_READY:
-            then(W_TRY_SEND, x, 0, 0)
+            then(W_TRY_START, x, 0, 0)
         # the request's journey goes on within this instant, one stage after another
         while st_i[SI_NEXT] != W_NONE:
             work = st_i[SI_NEXT]
@@ -2977,8 +2974,6 @@ def run_until(
                 after_cpu(y)
             elif work == W_POOL_ASK:
                 pool_ask(y)
-            elif work == W_TRY_SEND:
-                try_send(y)
         if kind == K_ARRIVAL:
             gap = next_gap(x, t)
             if gap >= 0:
