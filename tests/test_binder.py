@@ -17,7 +17,7 @@ time 1.7x and wall time 2.7x; a CI run loads it more); wall time is asserted too
 that load (``LIMIT_NOTEBOOK_S``, ``LIMIT_TOTAL_S``).
 
 Needs the package index (about 40 s with a warm pip cache, 1–2 min without) and compiles the
-fast engine in ``postBuild`` (1–4 min). Marked ``slow``.
+fast engine in ``postBuild`` (2–5 min). Marked ``slow``.
 """
 
 from __future__ import annotations

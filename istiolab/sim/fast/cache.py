@@ -2,11 +2,11 @@
 
 numba compiles the kernel on its first call and caches the machine code (next to the package,
 or in the user's cache folder when the package's is read-only). With a warm cache the first
-call loads it in about a second; with none it compiles for two to three minutes on a laptop's
-two cores. ``make test`` and ``binder/postBuild`` warm the cache; a bare ``pip install`` does
-not, and then the first fast run would look like a hang. :func:`warm` compiles it up front and
-says so, and compiling once in the parent process also spares each worker of a process pool
-its own compile of the same code.
+call loads it in about a second; with none it compiles for three to four minutes on a
+laptop's two cores. ``make test`` and ``binder/postBuild`` warm the cache; a bare ``pip
+install`` does not, and then the first fast run would look like a hang. :func:`warm` compiles
+it up front and says so, and compiling once in the parent process also spares each worker of a
+process pool its own compile of the same code.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from istiolab.sim.scenario import Scenario
 
 COMPILING = (
-    "compiling the fast engine: once per install, about 2-3 minutes on 2 cores "
+    "compiling the fast engine: once per install, about 3-4 minutes on 2 cores "
     "(--engine simpy needs no compile)"
 )
 """What :func:`warm` says before it compiles."""
