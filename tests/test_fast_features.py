@@ -274,3 +274,15 @@ def test_a_pending_request_times_out_in_its_pool_on_both_engines() -> None:
         sum((x - means[e]) ** 2 for x in v) / (len(v) - 1) / len(v) for e, v in shares.items()
     )
     assert abs(means["fast"] - means["simpy"]) < 4 * math.sqrt(var), shares
+
+
+def test_more_pools_than_the_table_holds_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from istiolab.sim.engine import fast_unsupported
+    from istiolab.sim.fast import lower
+
+    sc = load_scenario(ROOT / "sim/scenarios/conform/03-http1-pool.yaml")
+    assert fast_unsupported(sc) is None
+    monkeypatch.setattr(lower, "MAX_POOLS", 1)  # 1 cluster x 2 workers x 1 pod = 2 pools
+    reason = fast_unsupported(sc)
+    assert reason is not None
+    assert "HTTP/1.1 connection pools for 2 cluster/worker/pod combinations" in reason
