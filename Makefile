@@ -52,10 +52,12 @@ peers:
 	@if [ -x peers/bin/istioctl ] && [ -x $(PY) ] && echo " $(MAKECMDGOALS) " | grep -q " peers "; \
 	then $(PY) tests/peers/compare_istioctl.py; fi
 
-# The fast engine's compiled event loop is cached beside the package: compile it once here, not
-# in the first notebook kernel or browser test that happens to simulate (minutes on two cores).
+# The fast engine's compiled event loop lives beside the package: compile it once here, not in
+# the first notebook kernel or browser test that happens to simulate (minutes on two cores).
+# --jit compiles numba's just-in-time kernel too, at the same time: tests/test_fast_aot.py
+# checks the two against each other.
 test: $(STAMP) system-deps peers
-	$(BIN)/python -m istiolab.sim.fast.cache
+	$(BIN)/python -m istiolab.sim.fast.cache --jit
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --doctest-modules tests istiolab
 
 # The documentation site (mkdocs.yml): README, docs/, the notebooks (not run) and the API

@@ -7,11 +7,13 @@
     the fast (numba) engine: requests per wall-second and the ratio to bare SimPy
     (``fast_vs_simpy``: fast requests per wall-second over bare SimPy's customers per
     wall-second, measured in the same run: the best of three fast runs over the best of the
-    four bare SimPy runs around them);
+    bare SimPy runs around them), with the kernel the engine runs by default (the one compiled
+    ahead of time when it is built) and with numba's just-in-time kernel, interleaved;
 (c) peak memory (max RSS of a fresh process, and its growth over the imports) at 10⁵ and 10⁶
     requests on the SimPy engine and at 10⁵, 10⁶ and 10⁷ on the fast engine, trace sampling off;
 (f) the fast engine's compile cost: a cold compile (a fresh process with an empty numba cache)
-    and the first call in a fresh process with a warm cache (imports, cache load, a tiny run);
+    and the first call in a fresh process with a warm cache (imports, cache load, a tiny run),
+    for the kernel compiled ahead of time and for numba's just-in-time kernel;
 (e) the metrics' share of that: Metrics.record_row for the same number of requests (three
     stages, a few routes and flags), against appending the same rows to a list;
 (d) a 16-run sweep of the seed pipeline: serial, a local process pool of 2 and a Dask
@@ -42,6 +44,7 @@ import simpy
 
 from istiolab.sim import theory
 from istiolab.sim.engine import simulate
+from istiolab.sim.fast import aot as aot_kernel
 from istiolab.sim.results import Result
 from istiolab.sim.scenario import Scenario, load_scenario
 from istiolab.sim.scenario import mmc_scenario as isolated_mmc
@@ -222,19 +225,22 @@ FIRST_CALL = """
 import time
 t = time.perf_counter()
 from istiolab.sim.engine import simulate
+from istiolab.sim.fast import aot as aot_kernel
 from istiolab.sim.scenario import mmc_scenario
 simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1, engine="fast")
 print(time.perf_counter() - t)
 """
 
 
-def first_call_s(cache_dir: str | None = None) -> float:
+def first_call_s(cache_dir: str | None = None, kernel: str = "") -> float:
     """Seconds from a fresh interpreter to the end of a tiny fast run (imports included).
 
     With *cache_dir* (an empty folder given to numba as ``NUMBA_CACHE_DIR``) nothing is cached
-    and the kernel compiles from scratch; without it, numba's cache next to the package is used.
+    and numba's kernel compiles from scratch; without it, numba's cache next to the package is
+    used. *kernel* ``jit`` runs numba's kernel even when the ahead-of-time one is built.
     """
     env = dict(os.environ)
+    env["ISTIOLAB_FAST_KERNEL"] = "jit" if cache_dir is not None else kernel
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
     out = subprocess.run(
@@ -252,8 +258,14 @@ def measure_compile(cold: bool) -> dict[str, float]:
     """(f): cold compile (optional: minutes) and the first call with a warm cache."""
     import tempfile
 
-    first_call_s()  # make sure the package cache is warm
-    out = {"first_call_warm_s": min(first_call_s() for _ in range(3))}
+    from istiolab.sim.fast import aot
+
+    first_call_s(kernel="jit")  # make sure numba's cache is warm
+    out = {
+        "first_call_warm_s": min(first_call_s() for _ in range(3)),
+        "first_call_warm_jit_s": min(first_call_s(kernel="jit") for _ in range(3)),
+        "aot": float(aot.available()),
+    }
     if cold:
         with tempfile.TemporaryDirectory() as empty:
             out["first_call_cold_s"] = first_call_s(empty)
@@ -421,10 +433,22 @@ def main() -> None:
     timed(seed_scenario(5.0), engine="fast")
     fast_sc = seed_scenario(10 * n / 400.0)
     fast_rates: list[float] = []
+    jit_rates: list[float] = []
     bare_rates = [bare_simpy_mmc(n)[0]]
+    with_jit = {**os.environ, "ISTIOLAB_FAST_KERNEL": "jit"}
     for _ in range(FAST_ROUNDS):
         wall, res = timed(fast_sc, engine="fast")
         fast_rates.append(simulated_requests(fast_sc, res) / wall)
+        bare_rates.append(bare_simpy_mmc(n)[0])
+        saved = os.environ.get("ISTIOLAB_FAST_KERNEL")
+        os.environ.update(with_jit)
+        try:
+            wall, _ = timed(fast_sc, engine="fast")
+        finally:
+            os.environ.pop("ISTIOLAB_FAST_KERNEL")
+            if saved is not None:
+                os.environ["ISTIOLAB_FAST_KERNEL"] = saved
+        jit_rates.append(simulated_requests(fast_sc, res) / wall)
         bare_rates.append(bare_simpy_mmc(n)[0])
     fast = {
         "name": "istiolab full seed pipeline, fast engine",
@@ -434,6 +458,9 @@ def main() -> None:
         "rounds": FAST_ROUNDS,
     }
     fast["ratio_to_bare"] = fast["requests_per_s"] / fast["bare_simpy_customers_per_s"]
+    fast["jit_requests_per_s"] = max(jit_rates)
+    fast["jit_ratio_to_bare"] = fast["jit_requests_per_s"] / fast["bare_simpy_customers_per_s"]
+    fast["kernel"] = "aot" if aot_kernel.available() else "jit"
     fast["ratio_to_simpy_engine"] = fast["requests_per_s"] / pipeline["requests_per_s"]
     metrics = metrics_cost(n)
     metrics["pipeline_us"] = 1e6 / pipeline["requests_per_s"]
@@ -479,7 +506,16 @@ def main() -> None:
             f"{fast['requests_per_s']:,.0f} req/s",
             f"{fast['ratio_to_bare']:.2f}",
             f"mean {fast['mean_ms']:.3f} ms; "
-            f"{fast['ratio_to_simpy_engine']:.1f}x the SimPy engine's rate",
+            f"{fast['ratio_to_simpy_engine']:.1f}x the SimPy engine's rate; "
+            f"kernel {fast['kernel']}",
+        ]
+    )
+    rows.append(
+        [
+            "(b) full seed pipeline, fast, numba JIT",
+            f"{fast['jit_requests_per_s']:,.0f} req/s",
+            f"{fast['jit_ratio_to_bare']:.2f}",
+            "the just-in-time kernel, in the same rounds",
         ]
     )
     rows.append(
@@ -516,7 +552,16 @@ def main() -> None:
             "(f) fast engine, first call, warm cache",
             f"{compile_times['first_call_warm_s']:.2f} s",
             "",
-            "fresh interpreter: imports, kernel loaded from numba's cache, a tiny run",
+            "fresh interpreter: imports, the kernel loaded, a tiny run"
+            + (" (ahead of time)" if compile_times["aot"] else " (numba's cache)"),
+        ]
+    )
+    rows.append(
+        [
+            "(f) fast engine, first call, numba JIT",
+            f"{compile_times['first_call_warm_jit_s']:.2f} s",
+            "",
+            "the same, numba's just-in-time kernel loaded from its cache",
         ]
     )
     if "first_call_cold_s" in compile_times:

@@ -67,7 +67,10 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(
-                src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+                src,
+                repo / name,
+                # a clean checkout has no compiled kernel: postBuild builds its own
+                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "_kernel_aot_*"),
             )
         else:
             shutil.copy2(src, repo / name)
@@ -84,7 +87,8 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         # mybinder.org's spawner declares the user's memory limit (2 GiB there); the notebooks
-        # read it to stay on the SimPy engine (istiolab.lab.engine.session_engine)
+        # read it: the fast engine only with the kernel compiled ahead of time, SimPy without
+        # (istiolab.lab.engine.session_engine)
         MEM_LIMIT=str(2 * 2**30),
     )
     try:
@@ -105,6 +109,16 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         env=env,
     )
     assert imported.stdout.strip().startswith(str(repo)), imported.stdout  # the editable install
+    # postBuild compiled the kernel ahead of time (this machine has a C compiler): the notebooks
+    # run the fast engine under MEM_LIMIT, and a fast run imports no numba
+    probe = (
+        "import sys; from istiolab.lab.engine import session_engine, simulate; "
+        "from istiolab.sim.scenario import mmc_scenario; "
+        "simulate(mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0), seed=1); "
+        "print(session_engine(), 'numba' in sys.modules)"
+    )
+    engine = _run([py, "-c", probe], cwd=tmp_path, env=env)
+    assert engine.stdout.split() == ["auto", "False"], engine.stdout + engine.stderr
     lab_config = _run([py, "-m", "jupyter", "labextension", "list"], env=env)
     assert "@jupyterlab/apputils-extension:announcements" in lab_config.stdout + lab_config.stderr
 

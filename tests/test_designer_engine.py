@@ -42,10 +42,15 @@ def test_designer_rejects_an_unknown_engine() -> None:
 def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Binder sets MEM_LIMIT; numba's ~120 MiB per kernel does not fit a dozen kernels in it."""
+    """Binder sets MEM_LIMIT; numba's ~120 MiB per kernel does not fit a dozen kernels in it.
+
+    Without the ahead-of-time kernel (replaced here by its absence), the widgets run SimPy.
+    """
     from istiolab.lab.engine import session_engine
+    from istiolab.sim.fast import aot
     from istiolab.widgets import SimulationDashboard
 
+    monkeypatch.setattr(aot, "available", lambda: False)
     monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
     monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
     sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
@@ -69,12 +74,33 @@ def test_widgets_run_simpy_where_the_host_declares_a_memory_limit(
     assert len(str(err.value)) < 200  # the value is quoted cut short, with its size
 
 
+def test_widgets_run_the_fast_engine_under_a_memory_limit_once_compiled_ahead_of_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Binder's postBuild builds the extension module: a few MiB, so MEM_LIMIT keeps auto."""
+    from istiolab.lab.engine import session_engine
+    from istiolab.sim.fast import aot
+    from istiolab.widgets import SimulationDashboard
+
+    if not aot.available():
+        pytest.skip("no ahead-of-time kernel built (python -m istiolab.sim.fast.cache builds it)")
+    monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
+    monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
+    assert session_engine() == "auto"
+    sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
+    designer = RuleDesigner(lab.rules_of(sc), scenario=sc)
+    assert designer.engine == "auto"
+    assert _engine_of(designer.result) == "fast"
+    assert SimulationDashboard(sc).engine == "auto"
+
+
 def test_notebook_cells_and_their_checks_run_on_the_session_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """lab.simulate, which the notebooks and the exercise checker call, follows session_engine."""
     from istiolab.lab import exercises
     from istiolab.lab.engine import simulate
+    from istiolab.sim.fast import aot
 
     sc = lab.scenario("canary-90-10").with_overrides({"run.duration_s": 2, "run.warmup_s": 0.5})
     monkeypatch.delenv("ISTIOLAB_ENGINE", raising=False)
@@ -82,6 +108,8 @@ def test_notebook_cells_and_their_checks_run_on_the_session_engine(
     assert _engine_of(simulate(sc, seed=1)) == "fast"
     assert _engine_of(simulate(sc, seed=1, engine="simpy")) == "simpy"
     monkeypatch.setenv("MEM_LIMIT", str(2 * 2**30))
+    assert _engine_of(simulate(sc, seed=1)) == ("fast" if aot.available() else "simpy")
+    monkeypatch.setattr(aot, "available", lambda: False)  # a Binder without a C compiler
     assert _engine_of(simulate(sc, seed=1)) == "simpy"
     # the checker's own runs: the same function, hence the same engine as the cells
     seen: list[str] = []

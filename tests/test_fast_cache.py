@@ -1,8 +1,9 @@
 """Whether the compiled kernel is ready, and the commands that say they compile it first.
 
-The compile itself (two to three minutes) is not run here: `make test` warms numba's cache
-once, and a test that compiled again would double the suite. An empty cache is a fresh
-``NUMBA_CACHE_DIR`` in a child process, where only readiness is asked (nothing is called).
+The compile itself (three to four minutes) is not run here: `make test` builds the
+ahead-of-time module and warms numba's cache once, and a test that compiled again would double
+the suite. An empty cache is a fresh ``NUMBA_CACHE_DIR`` in a child process that asks for the
+JIT kernel (``ISTIOLAB_FAST_KERNEL=jit``), where only readiness is asked (nothing is called).
 ``kernel_ready`` is replaced in the CLI tests to stand for an empty cache; ``warm`` then runs
 its tiny fast run for real, on the kernel already loaded.
 """
@@ -30,19 +31,25 @@ DENY = str(ROOT / "sim/scenarios/deny-route.yaml")
 
 
 def test_kernel_ready_reads_numba_cache(tmp_path: Path) -> None:
+    from istiolab.sim.fast import aot
+
     simulate(mmc_scenario(100.0, 10.0, 1, duration_s=1.0, warmup_s=0.0), seed=1, engine="fast")
     assert cache.kernel_ready() is True  # loaded in this process
     assert cache.warm(lambda line: pytest.fail(f"said {line!r} with the kernel loaded")) is False
     code = "from istiolab.sim.fast.cache import kernel_ready; print(kernel_ready())"
-    for cache_dir, expected in ((tmp_path, "False"), (None, "True")):
-        env = dict(os.environ)  # None: this process's cache, which the run above filled
+    cases: list[tuple[Path | None, str, str]] = [(tmp_path, "jit", "False"), (None, "jit", "True")]
+    if aot.available():  # the ahead-of-time module is ready whatever numba's cache holds
+        cases.append((tmp_path, "", "True"))
+    for cache_dir, kernel, expected in cases:
+        env = dict(os.environ)  # None: this process's cache, which `make test` filled
+        env["ISTIOLAB_FAST_KERNEL"] = kernel
         if cache_dir is not None:
             env["NUMBA_CACHE_DIR"] = str(cache_dir)  # an empty cache: the first call compiles
         out = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
         )
         assert out.returncode == 0, out.stderr
-        assert out.stdout.strip() == expected, (cache_dir, out.stdout, out.stderr)
+        assert out.stdout.strip() == expected, (cache_dir, kernel, out.stdout, out.stderr)
 
 
 def _cli() -> typer.Typer:
@@ -131,3 +138,56 @@ def test_the_widgets_show_the_line_before_a_cold_fast_run(monkeypatch: pytest.Mo
     designer.refresh()
     assert len(shown) == 2, shown
     assert all(cache.COMPILING in line for line in shown), shown
+
+
+def test_warm_falls_back_to_numba_when_the_module_cannot_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No C compiler (as a build without one meets it): warm says why, then fills numba's cache."""
+    from istiolab.sim.fast import aot
+
+    def no_compiler(args: object) -> Path:
+        raise aot.BuildError("no C compiler on PATH (cc or gcc): numba's pycc links with one")
+
+    ran: list[bool] = []
+    monkeypatch.setattr(cache, "kernel_ready", lambda: False)
+    monkeypatch.setattr(aot, "build", no_compiler)
+    monkeypatch.setattr(cache, "_tiny_run", lambda: ran.append(True))
+    said: list[str] = []
+    assert cache.warm(said.append) is True
+    assert said[0] == cache.COMPILING
+    assert "no C compiler" in said[1], said
+    assert "just-in-time" in said[1], said
+    assert ran == [True]
+
+
+def test_the_compile_command_builds_the_module_even_with_numba_cache_warm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m istiolab.sim.fast.cache` (postBuild, make test) wants the module itself."""
+    from istiolab.sim.fast import aot
+
+    built: list[int] = []
+    monkeypatch.setattr(aot, "available", lambda: False)
+    monkeypatch.setattr(cache, "kernel_ready", lambda: True)  # numba's cache is warm
+    monkeypatch.setattr(cache, "kernel_args", lambda: [1.0])
+
+    def build(args: list[float]) -> Path:
+        built.append(len(args))
+        return Path("m.so")
+
+    monkeypatch.setattr(aot, "build", build)
+    assert cache._main([]) == 0
+    assert built == [1]
+    assert cache.COMPILING in capsys.readouterr().out
+
+    def fails(args: object) -> Path:
+        raise aot.BuildError("numba's pycc is not importable: gone")
+
+    ran: list[bool] = []
+    monkeypatch.setattr(aot, "build", fails)
+    monkeypatch.setattr(cache, "kernel_ready", lambda: False)
+    monkeypatch.setattr(cache, "_tiny_run", lambda: ran.append(True))
+    assert cache._main([]) == 0
+    assert "pycc is not importable: gone; compiling numba's" in capsys.readouterr().out
+    assert ran == [True]

@@ -25,7 +25,7 @@ Executors:
   of them together are expected to simulate at most :data:`SERIAL_REQUESTS` requests, else
   ``"local"`` (:func:`auto_executor`); ``"local"`` whenever ``max_workers`` is given. Runs of
   the compiled engine take milliseconds, and a pool's start-up (each worker imports istiolab
-  and loads numba) costs more than they do.
+  and loads the compiled kernel) costs more than they do.
 * ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` (``forkserver``
   where available, else ``spawn``), ``max_workers`` defaulting to :func:`available_cpus` (the
   CPUs this process may really use: on Binder or in a container ``os.cpu_count()`` reports the

@@ -8,10 +8,12 @@ run).
 
 The default is ``auto``: the compiled engine (``docs/engines.md``) for every scenario it runs,
 a slider move in about a tenth of a second. Where the host declares a memory limit in
-``MEM_LIMIT``, as mybinder.org's spawner does, it is ``simpy``: loading numba costs about
-110 MiB in each kernel that uses it, and a workshop's Binder (2 GiB) holds a kernel per open
-notebook within the 300 MiB each that ``tests/test_binder.py`` holds them to.
-``ISTIOLAB_ENGINE`` overrides both (``auto``, ``simpy`` or ``fast``).
+``MEM_LIMIT``, as mybinder.org's spawner does, it is ``auto`` only when the kernel was compiled
+ahead of time (:mod:`istiolab.sim.fast.aot`, which ``binder/postBuild`` builds: a few MiB per
+kernel), and ``simpy`` otherwise: numba's just-in-time kernel costs about 120 MiB in each
+kernel that loads it, and a workshop's Binder (2 GiB) holds a kernel per open notebook within
+the 300 MiB each that ``tests/test_binder.py`` holds them to. ``ISTIOLAB_ENGINE`` overrides
+both (``auto``, ``simpy`` or ``fast``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def session_engine(engine: str | None = None, environ: Mapping[str, str] | None 
 
     Returns:
         ``auto``, ``simpy`` or ``fast``: ``ISTIOLAB_ENGINE`` if set, else ``simpy`` where
-        ``MEM_LIMIT`` declares a memory limit, else ``auto``.
+        ``MEM_LIMIT`` declares a memory limit and the kernel was not compiled ahead of time,
+        else ``auto``.
 
     Raises:
         ValueError: When *engine*, or ``ISTIOLAB_ENGINE``, is not an engine.
@@ -46,14 +49,15 @@ def session_engine(engine: str | None = None, environ: Mapping[str, str] | None 
     Examples:
         >>> session_engine(environ={})
         'auto'
-        >>> session_engine(environ={"MEM_LIMIT": "2147483648"})
-        'simpy'
+        >>> session_engine(environ={"MEM_LIMIT": "2147483648"}) in ("auto", "simpy")
+        True
         >>> session_engine(environ={"MEM_LIMIT": "2147483648", "ISTIOLAB_ENGINE": "fast"})
         'fast'
     """
     from istiolab.lab.memory import declared_limit_bytes
     from istiolab.limits import truncate
     from istiolab.sim.engine import ENGINES
+    from istiolab.sim.fast import aot
 
     env = os.environ if environ is None else environ
     named = env.get(ENGINE_ENV, "").strip()
@@ -62,7 +66,8 @@ def session_engine(engine: str | None = None, environ: Mapping[str, str] | None 
     elif named:
         chosen, where = named, f" ({ENGINE_ENV})"
     else:
-        chosen, where = ("simpy" if declared_limit_bytes(env) else "auto"), ""
+        light = not declared_limit_bytes(env) or aot.available()
+        chosen, where = ("auto" if light else "simpy"), ""
     if chosen not in ENGINES:
         got = truncate(chosen, 40)
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {got!r}{where}")
@@ -82,7 +87,7 @@ def simulate(
 
     The notebooks and the exercise checker call this one, so a cell and the check of its
     answer run on the same engine. When that engine would compile the fast kernel first
-    (numba's cache lacks it), the cell prints so before the minutes it takes. The arguments
+    (it was not compiled yet), the cell prints so before the minutes it takes. The arguments
     are those of :func:`~istiolab.sim.engine.simulate`; *engine* None means the session's.
 
     Raises:
@@ -94,6 +99,6 @@ def simulate(
     from istiolab.sim.fast.cache import warm_for
 
     chosen = session_engine(engine)
-    # a first fast run without numba's cache compiles for minutes: say so in the cell first
+    # a first fast run with no compiled kernel compiles for minutes: say so in the cell first
     warm_for(chosen, scenario, print)
     return run(scenario, seed, params=params, progress=progress, engine=chosen, force=force)

@@ -1078,8 +1078,9 @@ def simulate(
             fast when it supports every feature the scenario uses, else SimPy, with a finding
             naming the feature. Sweeps, the planner, ``compare`` and the CLI default to
             ``"auto"``, the notebooks to their session's engine
-            (:func:`istiolab.lab.engine.simulate`); this function stays on SimPy because
-            loading numba costs about 120 MiB in the calling process (docs/engines.md).
+            (:func:`istiolab.lab.engine.simulate`); this function stays on SimPy, the
+            reference, so that a library call never compiles unless asked (the kernel built
+            ahead of time costs a few MiB to load, numba's about 120 MiB; docs/engines.md).
         force: Run even when more requests are expected than ``limits.SIM_MAX_REQUESTS``
             (the limits that cost memory still hold; see :mod:`istiolab.sim.budget`).
 

@@ -4,7 +4,9 @@
 every feature the scenario uses is supported, see :func:`~istiolab.sim.fast.run.unsupported`).
 ``lower`` turns a scenario and its compiled route table into flat numpy arrays, ``kernel`` runs
 the event loop over them, and ``run`` reduces its tallies to the same :class:`Result` frames
-the SimPy engine produces. numba is imported only by ``kernel``, so this package imports without
+the SimPy engine produces. The loop is compiled ahead of time into an extension module
+(``aot``, loaded without numba) when one was built, else by numba on first use. numba is
+imported only by ``kernel`` (and by ``aot`` while it builds), so this package imports without
 it and ``auto`` can say why it fell back.
 """
 

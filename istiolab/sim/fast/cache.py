@@ -1,19 +1,25 @@
 """Whether the compiled event loop is ready, and compiling it before a command needs it.
 
-numba compiles the kernel on its first call and caches the machine code (next to the package,
-or in the user's cache folder when the package's is read-only). With a warm cache the first
-call loads it in about a second; with none it compiles for three to four minutes on a
-laptop's two cores. ``make test`` and ``binder/postBuild`` warm the cache; a bare ``pip
-install`` does not, and then the first fast run would look like a hang. :func:`warm` compiles
-it up front and says so, and compiling once in the parent process also spares each worker of a
-process pool its own compile of the same code.
+The kernel runs either as an extension module compiled ahead of time (:mod:`.aot`: no numba at
+run time, a few MiB, loaded in milliseconds) or through numba's just-in-time compiler, which
+caches the machine code (next to the package, or in the user's cache folder when the package's
+is read-only) and loads it in about a second. Either compile takes three to four minutes on a
+laptop's two cores. ``make test`` and ``binder/postBuild`` compile it up front; after a bare
+``pip install`` nothing has, and the first fast run would look like a hang. :func:`warm`
+compiles it first and says so (the ahead-of-time module when numba's ``pycc`` and a C compiler
+are there, else numba's cache), and compiling once in the parent process also spares each
+worker of a process pool its own compile of the same code.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from istiolab.sim.fast import aot
 
 if TYPE_CHECKING:
     from istiolab.sim.scenario import Scenario
@@ -27,19 +33,23 @@ COMPILING = (
 
 def _loaded() -> bool:
     """Whether this process has the kernel loaded (asked without importing numba)."""
+    if aot.load() is not None:
+        return True
     kern = sys.modules.get("istiolab.sim.fast.kernel")
     return kern is not None and bool(getattr(kern, "run_until").overloads)  # noqa: B009
 
 
 def kernel_ready() -> bool | None:
-    """Whether the compiled kernel is loaded, or in numba's cache for this source.
+    """Whether the compiled kernel is loaded, built ahead of time, or in numba's cache.
 
     Returns:
-        True when it is loaded in this process or numba's cache holds it for the kernel's
-        source as it is (the first call loads it), False when the first call would compile
-        it, None when it cannot be told (numba missing, or its cache laid out otherwise than
-        numba 0.5x-0.6x lay it out).
+        True when it is loaded in this process, the ahead-of-time module for the kernel's
+        source as it is exists, or numba's cache holds it (the first call loads it), False
+        when the first call would compile it, None when it cannot be told (numba missing, or
+        its cache laid out otherwise than numba 0.5x-0.6x lay it out).
     """
+    if aot.available():
+        return True
     try:
         from istiolab.sim.fast import kernel as kern
     except ImportError:
@@ -57,7 +67,10 @@ def kernel_ready() -> bool | None:
 
 
 def warm(say: Callable[[str], object] | None = None) -> bool:
-    """Compile the fast engine now when numba's cache lacks it, saying so first.
+    """Compile the fast engine now when it is not ready, saying so first.
+
+    The ahead-of-time module when it can be built (numba's ``pycc`` and a C compiler), else
+    numba's just-in-time cache.
 
     Args:
         say: Called with :data:`COMPILING` before a compile (the CLI's stderr line, a
@@ -71,8 +84,30 @@ def warm(say: Callable[[str], object] | None = None) -> bool:
         return False
     if say is not None:
         say(COMPILING)
-    _tiny_run()
+    try:
+        aot.build(kernel_args())
+    except aot.BuildError as err:
+        if say is not None:
+            say(f"{err}; compiling numba's just-in-time kernel instead (the same code)")
+        _tiny_run()  # numba's JIT: the same kernel, cached by numba
     return True
+
+
+def kernel_args() -> list[Any]:
+    """The arguments of one ``run_until`` call on a tiny scenario (their types are the kernel's).
+
+    The ahead-of-time module is compiled for exactly these types (:func:`.aot.build`).
+    """
+    from istiolab.rng import as_seed_sequence
+    from istiolab.sim.engine import build_table
+    from istiolab.sim.fast.lower import STATIC, lower
+    from istiolab.sim.fast.run import _State
+    from istiolab.sim.scenario import mmc_scenario
+
+    scenario = mmc_scenario(100.0, 10.0, 1, duration_s=2.0, warmup_s=0.0)
+    plan = lower(scenario, build_table(scenario)[0], [])
+    state = _State(plan, as_seed_sequence(1))
+    return [1.0, *(plan.arrays[name] for name in STATIC), *state.args()]
 
 
 def _tiny_run() -> None:
@@ -109,10 +144,37 @@ def warm_for(engine: str, scenario: Scenario | None, say: Callable[[str], object
     return warm(say)
 
 
-__all__ = ["COMPILING", "kernel_ready", "warm", "warm_for"]
+__all__ = ["COMPILING", "kernel_args", "kernel_ready", "warm", "warm_for"]
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m istiolab.sim.fast.cache [--jit]``: compile the kernel once, up front.
+
+    Builds the ahead-of-time module unless it is there, whatever numba's cache holds (a run's
+    :func:`warm` compiles only when neither is ready); when it cannot be built, says why and
+    fills numba's cache instead. ``--jit`` also fills numba's cache, in a second process at the
+    same time (the test suite checks the two compiles against each other).
+    """
+    jit: subprocess.Popen[bytes] | None = None
+    try:
+        if "--jit" in argv:
+            env = {**os.environ, "ISTIOLAB_FAST_KERNEL": "jit"}
+            code = "from istiolab.sim.fast.cache import _tiny_run; _tiny_run()"
+            jit = subprocess.Popen([sys.executable, "-c", code], env=env)
+        if not aot.available():  # also when numba's cache is warm: notebooks want the module
+            print(COMPILING, flush=True)
+            try:
+                aot.build(kernel_args())
+            except aot.BuildError as err:
+                print(f"{err}; compiling numba's just-in-time kernel instead (the same code)")
+                if kernel_ready() is not True:
+                    _tiny_run()
+        return 0 if jit is None else jit.wait()
+    finally:
+        if jit is not None and jit.poll() is None:  # an error or a signal here: no orphan
+            jit.kill()
+            jit.wait()
+
 
 if __name__ == "__main__":
-    # python -m istiolab.sim.fast.cache: what `make test` and binder/postBuild run to compile
-    # the kernel once; when readiness cannot be told, a tiny run compiles it if it must
-    if not warm(print) and kernel_ready() is None:
-        _tiny_run()
+    sys.exit(_main(sys.argv[1:]))

@@ -38,12 +38,24 @@ from istiolab.sim.fast.layout import (
     A_DIURNAL,
     A_POISSON,
     A_REPLAY,
+    AC_ARRIVALS,
+    AC_BUSY,
+    AC_CAP,
+    AC_ROW,
+    AC_SIDECAR,
+    AC_WAIT_S,
+    AC_WAITED,
     BF_INTERVAL,
     BF_MAX_TOKENS,
     BF_PER_FILL,
     BI_ENABLED_PM,
     BI_ENFORCED_PM,
     BI_STATUS,
+    C_GW,
+    C_REQUESTS,
+    C_TARGET,
+    C_VALID,
+    C_WORKER,
     CF_DURATION,
     CF_HC_INTERVAL,
     CF_INTERVAL,
@@ -88,12 +100,23 @@ from istiolab.sim.fast.layout import (
     CI_TRAFFIC,
     CI_VERSIONS,
     CI_WORKERS,
+    CK_ROW,
+    CN_ROW,
+    CS_ACTIVE,
+    CS_CONNS,
+    CS_GEN,
+    CS_N,
+    CS_PENDING,
+    CS_RETRIES,
+    CS_ROW,
     D_DET,
     D_EMPIRICAL,
     D_EXP,
     D_GAMMA,
     D_LOGNORMAL,
+    D_ROW,
     D_UNIFORM,
+    DONE,
     E_AZ_LOSS,
     E_DEPLOY,
     E_ERROR_BURST,
@@ -130,6 +153,44 @@ from istiolab.sim.fast.layout import (
     F_UO,
     F_URX,
     F_UT,
+    GRACE,
+    GROW_CODES,
+    GROW_HEAP,
+    GROW_HPA,
+    GROW_JOBS,
+    GROW_REQUESTS,
+    IG_ROW,
+    J_ATTEMPT,
+    J_NEXT,
+    J_POD,
+    J_REQ,
+    J_SIZE,
+    J_STAGE,
+    JS_CANCELLED,
+    JS_QUEUED,
+    JS_SERVING,
+    JS_WAY,
+    K_ARRIVAL,
+    K_BACKOFF,
+    K_BITS,
+    K_CPU_DONE,
+    K_DEADLINE,
+    K_EVENT,
+    K_FINISH,
+    K_HEALTH,
+    K_HPA,
+    K_INGRESS,
+    K_JOB_ARRIVE,
+    K_MIRROR,
+    K_POD_LEAVE,
+    K_POD_REVIVE,
+    K_POOL_ASK,
+    K_POOL_READY,
+    K_SAMPLE,
+    K_SERVICE_DONE,
+    K_SIDECAR_DONE,
+    K_TRY_END,
+    KEY_ST_W,
     KF_CONNECT_TIMEOUT,
     KF_OD_BASE,
     KF_OD_INTERVAL,
@@ -147,6 +208,11 @@ from istiolab.sim.fast.layout import (
     KI_OUTLIER,
     KI_POOLED,
     KI_SIZE,
+    KS_FLAGS,
+    KS_OK,
+    KS_REQUESTS,
+    KS_RETRIES,
+    KS_UPSTREAM,
     LB_LEAST_REQUEST,
     LB_RING,
     LB_ROUND_ROBIN,
@@ -154,6 +220,71 @@ from istiolab.sim.fast.layout import (
     MR_PER_MILLION,
     MR_SIZE,
     N_FLAGS,
+    NEED_RING,
+    O_5XX,
+    O_EJECTED,
+    O_EJECTIONS,
+    O_GW,
+    O_UNEJ_TICK,
+    P_ACTIVE,
+    P_ALIVE,
+    P_AZ,
+    P_IN_EP,
+    P_NBURST,
+    P_NODE_ALIVE,
+    P_ORDINAL,
+    P_SC_HEAD,
+    P_SC_N,
+    P_SC_TAIL,
+    P_SERVED,
+    P_SIZE,
+    P_SRV_HEAD,
+    P_SRV_N,
+    P_SRV_TAIL,
+    P_VERSION,
+    PF_READY_AT,
+    PF_ROW,
+    PL_CONNS,
+    PL_HEAD,
+    PL_IDLE,
+    PL_ROW,
+    PL_TAIL,
+    POOL_GRANTED,
+    Q_CPU,
+    Q_DEADLINE,
+    Q_ING_T0,
+    Q_INGRESS_S,
+    Q_LB_S,
+    Q_PENDING,
+    Q_SIZE,
+    Q_T0,
+    Q_TAIL,
+    R_ATTEMPT,
+    R_AZ,
+    R_CLASS,
+    R_CLUSTER,
+    R_FLAGS,
+    R_GW,
+    R_ID,
+    R_JOB,
+    R_LABEL,
+    R_MIRROR,
+    R_NEXT,
+    R_NODE,
+    R_NTRIED,
+    R_POD,
+    R_POOL,
+    R_POOL_WAIT,
+    R_RETRIES,
+    R_ROUTE,
+    R_SIZE,
+    R_STATUS,
+    R_TARGET,
+    R_TRAFFIC,
+    R_TRY_FLAG,
+    R_TRY_STATUS,
+    R_UPSTREAM,
+    R_WORKER,
     RF_BACKOFF_BASE,
     RF_BACKOFF_MAX,
     RF_DELAY_S,
@@ -181,6 +312,58 @@ from istiolab.sim.fast.layout import (
     RI_TOTAL_WEIGHT,
     RI_WC_AT,
     RI_WC_N,
+    RING,
+    RS_ROW,
+    S_AZ,
+    S_BACKOFF,
+    S_CPU,
+    S_ILAT,
+    S_KP,
+    S_LB,
+    S_LB_LAT,
+    S_NET,
+    S_NODE,
+    S_ROUTER,
+    S_SIDECAR,
+    S_TRACE,
+    S_WEIGHTS,
+    SF_BUF_T,
+    SF_NOW,
+    SI_ATTEMPT,
+    SI_BUF,
+    SI_BUF_AUX,
+    SI_BUF_KEY,
+    SI_BUF_SEQ,
+    SI_CLAMPED,
+    SI_CODES,
+    SI_DHEAP,
+    SI_DONE,
+    SI_GEN,
+    SI_HEAP,
+    SI_HPA_N,
+    SI_IDS,
+    SI_JOB_FREE,
+    SI_LATE,
+    SI_LB_RR,
+    SI_MAX_K,
+    SI_NEXT,
+    SI_NEXT_FLAG,
+    SI_NEXT_STATUS,
+    SI_NEXT_X,
+    SI_PODS,
+    SI_RECORDS,
+    SI_REJECTED,
+    SI_REQ_FREE,
+    SI_RING_END,
+    SI_RING_HEAD,
+    SI_RING_STALE,
+    SI_SEQ,
+    SI_SHADOWS,
+    SI_STARTED,
+    SI_TRACE_DROPPED,
+    SI_TRACED,
+    T_HEALTHY,
+    T_OUTSTANDING,
     TF_AMPLITUDE,
     TF_END,
     TF_LAMBDA_MAX,
@@ -189,6 +372,7 @@ from istiolab.sim.fast.layout import (
     TF_RATE,
     TF_SIZE,
     TF_START,
+    TG_ROW,
     TI_AZ_AT,
     TI_AZ_N,
     TI_AZCUM_AT,
@@ -207,6 +391,20 @@ from istiolab.sim.fast.layout import (
     TI_TPL,
     TI_TPL_AT,
     TI_USERS,
+    TRC_CLASS,
+    TRC_CLUSTER,
+    TRC_END,
+    TRC_FLAGS,
+    TRC_ID,
+    TRC_INGRESS_S,
+    TRC_LABEL,
+    TRC_LB_S,
+    TRC_NODE,
+    TRC_ROUTE,
+    TRC_ROW,
+    TRC_STATUS,
+    TRC_T0,
+    TS_ROW,
     VF_ENDPOINT_DELAY,
     VF_NODE_PROVISIONING,
     VF_SIZE,
@@ -229,259 +427,22 @@ from istiolab.sim.fast.layout import (
     VI_SIDECAR_CONC,
     VI_SIZE,
     VI_STOP,
+    W_AFTER_CPU,
+    W_BUSY,
+    W_FINALIZE,
+    W_HEAD,
+    W_JOB_ARRIVE,
+    W_NONE,
+    W_POOL_ASK,
+    W_SERVER_ACQUIRE,
+    W_SERVICE_DONE,
+    W_TAIL,
+    W_TRY_END,
+    W_TRY_START,
     WC_NOT_FOUND,
+    WK_ROW,
 )
 
-# -- state columns (the arrays run.py allocates) ----------------------------------------------
-# st_i: scalars
-SI_STARTED = 0
-SI_SEQ = 1
-SI_HEAP = 2
-SI_REQ_FREE = 3  # free slots on the request free stack
-SI_JOB_FREE = 4
-SI_PODS = 5
-SI_GEN = 6  # pod registry generation (clusters cache their host lists on it)
-SI_RECORDS = 7
-SI_LATE = 8
-SI_CLAMPED = 9
-SI_MAX_K = 10
-SI_LB_RR = 11
-SI_CODES = 12
-SI_HPA_N = 13
-SI_ATTEMPT = 14  # global try counter: stale deadline and completion events name an old try
-SI_DONE = 15  # every interval histogram reduced (the run reached its end)
-SI_NEXT = 16  # the continuation to run next (see then() in run_until)
-SI_NEXT_X = 17
-SI_NEXT_STATUS = 18
-SI_NEXT_FLAG = 19
-SI_REJECTED = 20  # arrivals after the warm-up refused at the in-flight limit
-SI_DHEAP = 21  # entries in the deadline heap
-SI_RING_HEAD = 22  # the deadline ring's first live entry
-SI_RING_END = 23  # one past its last
-SI_BUF = 24  # 1 while the event buffer holds an event (see push() in run_until)
-SI_BUF_SEQ = 25
-SI_BUF_KEY = 26
-SI_BUF_AUX = 27
-SI_SHADOWS = 28  # mirrored tries in flight (their request slots are no client's request)
-SI_IDS = 29  # requests started: the next request's id (the SimPy engine's request counter)
-SI_TRACED = 30  # rows of trc written
-SI_TRACE_DROPPED = 31  # traced requests beyond trc's rows (their spans are counted dropped)
-SI_RING_STALE = 32  # 1 once the pod set changed: consistent-hash rings are rebuilt (NEED_RING)
-SI_SIZE = 33
-# st_f
-SF_NOW = 0
-SF_BUF_T = 1  # the buffered event's time
-SF_SIZE = 2
-
-# request slots: rq_f, rq_i
-Q_T0 = 0
-Q_PENDING = 1
-Q_TAIL = 2
-Q_LB_S = 3
-Q_INGRESS_S = 4
-Q_ING_T0 = 5
-Q_CPU = 6
-Q_DEADLINE = 7
-Q_LIMIT = 8
-Q_SIZE = 9
-R_TRAFFIC = 0
-R_CLASS = 1
-R_AZ = 2
-R_TARGET = 3
-R_GW = 4
-R_WORKER = 5
-R_ROUTE = 6
-R_CLUSTER = 7
-R_LABEL = 8
-R_STATUS = 9
-R_FLAGS = 10
-R_RETRIES = 11
-R_UPSTREAM = 12
-R_ATTEMPT = 13
-R_POD = 14
-R_TRY_STATUS = 15
-R_TRY_FLAG = 16
-R_NEXT = 17
-R_NTRIED = 18
-R_NODE = 19
-R_JOB = 20
-R_MIRROR = 21  # 1: the slot holds a mirrored try (no client waits for it), not a request
-R_ID = 22  # the request's id (a traced request's trace id)
-R_POOL = 23  # the HTTP/1.1 pool (a row of pl_i) its try holds or waits in, -1 none
-R_POOL_WAIT = 24  # 1 while it waits in that pool's pending queue (linked by R_NEXT); 2 once
-# it holds a connection, for try_start to send the try (POOL_GRANTED)
-POOL_GRANTED = 2
-R_SIZE = 25
-
-# jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
-# (when the job joined a queue, for the tiers' wait counts)
-J_POD = 0
-J_REQ = 1  # -1 once detached
-J_ATTEMPT = 2
-J_NEXT = 3
-J_STAGE = 4  # JS_*: where the job is at its pod
-J_SIZE = 5
-JS_WAY = 0  # on the network or in the sidecar
-JS_QUEUED = 1  # waiting for a server (jb_f: since when)
-JS_SERVING = 2  # holding a server (jb_f: when its service ends)
-JS_CANCELLED = 3  # its service was dropped at a reset (on_cancel stop): its completion is void
-
-# pods: pd_i, pd_f
-P_VERSION = 0
-P_AZ = 1
-P_ALIVE = 2
-P_NODE_ALIVE = 3
-P_IN_EP = 4
-P_ACTIVE = 5
-P_SERVED = 6
-P_SRV_N = 7
-P_SRV_HEAD = 8
-P_SRV_TAIL = 9
-P_SC_N = 10
-P_SC_HEAD = 11
-P_SC_TAIL = 12
-P_ORDINAL = 13
-P_NBURST = 14
-P_SIZE = 15
-PF_READY_AT = 0
-
-# gateway workers: wk_i
-W_BUSY = 0
-W_HEAD = 1
-W_TAIL = 2
-# targets: tg_s
-T_HEALTHY = 0
-T_OUTSTANDING = 1
-# connections: cn_i, cn_f
-C_VALID = 0
-C_TARGET = 1
-C_GW = 2
-C_WORKER = 3
-C_REQUESTS = 4
-# clusters: cs_i
-CS_ACTIVE = 0
-CS_RETRIES = 1
-CS_RR = 2
-CS_GEN = 3
-CS_N = 4
-CS_CONNS = 5  # open connections of its HTTP/1.1 pools, across the workers (cx_active)
-CS_PENDING = 6  # requests waiting in its pools (rq_pending_active)
-# HTTP/1.1 pools (per pooled cluster, gateway worker and pod): pl_i
-PL_CONNS = 0  # open connections, busy or idle
-PL_IDLE = 1  # connections ready for a request
-PL_HEAD = 2  # the pending queue, FIFO (requests linked by R_NEXT), -1 empty
-PL_TAIL = 3
-PL_ROW = 4
-# outlier state per (cluster, pod): od_i
-O_5XX = 0
-O_GW = 1
-O_EJECTIONS = 2  # ejectTimeBackoff(): the ejection-time multiplier
-O_EJECTED = 3  # 1 while ejected (re-admission applied lazily, see outcome)
-O_UNEJ_TICK = 4  # interval tick of the last re-admission (decay counted to it), -1 = none
-O_N = 5
-# key stats: key_st
-KS_REQUESTS = 0
-KS_OK = 1
-KS_RETRIES = 2
-KS_UPSTREAM = 3
-KS_FLAGS = 4
-
-# fixed random streams (lower.Plan.streams, in order)
-S_LB = 0
-S_LB_LAT = 1
-S_KP = 2
-S_NODE = 3
-S_AZ = 4
-S_CPU = 5
-S_ILAT = 6
-S_ROUTER = 7
-S_WEIGHTS = 8
-S_NET = 9
-S_SIDECAR = 10
-S_BACKOFF = 11
-S_TRACE = 12
-N_FIXED_STREAMS = 13  # the traffic streams follow (run.py's tr_stream_at)
-
-# -- events ---------------------------------------------------------------------------------
-K_ARRIVAL = 0
-K_INGRESS = 1
-K_CPU_DONE = 2
-K_JOB_ARRIVE = 3
-K_SIDECAR_DONE = 4
-K_SERVICE_DONE = 5
-K_TRY_END = 6
-K_DEADLINE = 7
-K_BACKOFF = 8
-K_FINISH = 9
-K_SAMPLE = 10
-K_HEALTH = 11
-K_EVENT = 12
-K_POD_LEAVE = 13
-K_POD_REVIVE = 14
-K_HPA = 15
-K_MIRROR = 16  # a mirrored try starts (Router.dispatch's env.process(self._mirror(...)))
-K_POOL_ASK = 17  # a request asks its HTTP/1.1 pool, after a fault delay
-K_POOL_READY = 18  # a pending request is handed a connection (its pool's waiter succeeds)
-K_BITS = 5
-
-# continuations (then() in run_until)
-W_NONE = 0
-W_FINALIZE = 1
-W_TRY_END = 2
-W_TRY_START = 3
-W_JOB_ARRIVE = 4
-W_SERVER_ACQUIRE = 5
-W_SERVICE_DONE = 6
-W_AFTER_CPU = 7
-W_POOL_ASK = 8
-
-# return codes of run_until
-DONE = 0
-GROW_REQUESTS = 1
-GROW_JOBS = 2
-GROW_HEAP = 3
-GROW_CODES = 4
-GROW_HPA = 5
-NEED_RING = 6  # a consistent-hash cluster's ring is older than the pod set: run.py rebuilds it
-
-RING = 4
-# ac_f, the tiers' accounts over [warm-up, end] (FifoServer's, istiolab/sim/stages/_server.py):
-# rows are the gateway pods, then n_gw + pod; a block of columns for the server (the gateway's
-# workers, a pod's server), then one for a pod's sidecar
-AC_BUSY = 0  # busy server-seconds
-AC_CAP = 1  # available server-seconds
-AC_ARRIVALS = 2  # requests that asked for a server
-AC_WAITED = 3  # ... and had to queue
-AC_WAIT_S = 4  # seconds they queued (counted when the server is handed over)
-AC_SIDECAR = 5  # the sidecar's block
-AC_ROW = 10
-KEY_ST_W = KS_FLAGS + N_FLAGS  # key_st's row length (a name: _borrow_rows takes a constant)
-# the row lengths of the other tables the lowering and run._State allocate with fixed rows
-D_ROW = 4  # dists: kind, a, b, offset
-TG_ROW = 3  # tg_i: AZ, node, gateway
-RS_ROW = 4  # rs: xoshiro256+ state
-PF_ROW = 1  # pd_f
-WK_ROW = 3  # wk_i
-TS_ROW = 2  # tg_s
-CN_ROW = 5  # cn_i
-CS_ROW = 7  # cs_i
-CK_ROW = 3  # code_key
-IG_ROW = 2  # ig
-# trc: one row per traced request (the SimPy engine's Engine._trace takes the same values)
-TRC_ID = 0
-TRC_T0 = 1
-TRC_END = 2
-TRC_LB_S = 3
-TRC_INGRESS_S = 4
-TRC_CLASS = 5
-TRC_STATUS = 6
-TRC_FLAGS = 7
-TRC_ROUTE = 8
-TRC_CLUSTER = 9
-TRC_LABEL = 10
-TRC_NODE = 11
-TRC_ROW = 12
-GRACE = 2  # Metrics.GRACE_INTERVALS
 LOW_PRIORITY = np.int64(1) << np.int64(60)
 """Added to a deadline's sequence number: at an exactly equal time, completions win.
 

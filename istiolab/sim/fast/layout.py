@@ -253,3 +253,260 @@ TRY_FLAGS: Final = ("", "UF", "UC", "UT")
 
 # -- the number of request histograms per key: end to end, then the stages ------------------
 STAGE_ROWS: Final = ("total", "lb", "ingress", "route")
+
+# -- state columns (the arrays run.py allocates) ----------------------------------------------
+# st_i: scalars
+SI_STARTED: Final = 0
+SI_SEQ: Final = 1
+SI_HEAP: Final = 2
+SI_REQ_FREE: Final = 3  # free slots on the request free stack
+SI_JOB_FREE: Final = 4
+SI_PODS: Final = 5
+SI_GEN: Final = 6  # pod registry generation (clusters cache their host lists on it)
+SI_RECORDS: Final = 7
+SI_LATE: Final = 8
+SI_CLAMPED: Final = 9
+SI_MAX_K: Final = 10
+SI_LB_RR: Final = 11
+SI_CODES: Final = 12
+SI_HPA_N: Final = 13
+SI_ATTEMPT: Final = 14  # global try counter: stale deadline and completion events name an old try
+SI_DONE: Final = 15  # every interval histogram reduced (the run reached its end)
+SI_NEXT: Final = 16  # the continuation to run next (see then() in run_until)
+SI_NEXT_X: Final = 17
+SI_NEXT_STATUS: Final = 18
+SI_NEXT_FLAG: Final = 19
+SI_REJECTED: Final = 20  # arrivals after the warm-up refused at the in-flight limit
+SI_DHEAP: Final = 21  # entries in the deadline heap
+SI_RING_HEAD: Final = 22  # the deadline ring's first live entry
+SI_RING_END: Final = 23  # one past its last
+SI_BUF: Final = 24  # 1 while the event buffer holds an event (see push() in run_until)
+SI_BUF_SEQ: Final = 25
+SI_BUF_KEY: Final = 26
+SI_BUF_AUX: Final = 27
+SI_SHADOWS: Final = 28  # mirrored tries in flight (their request slots are no client's request)
+SI_IDS: Final = 29  # requests started: the next request's id (the SimPy engine's request counter)
+SI_TRACED: Final = 30  # rows of trc written
+SI_TRACE_DROPPED: Final = 31  # traced requests beyond trc's rows (their spans are counted dropped)
+SI_RING_STALE: Final = (
+    32  # 1 once the pod set changed: consistent-hash rings are rebuilt (NEED_RING)
+)
+SI_SIZE: Final = 33
+# st_f
+SF_NOW: Final = 0
+SF_BUF_T: Final = 1  # the buffered event's time
+SF_SIZE: Final = 2
+
+# request slots: rq_f, rq_i
+Q_T0: Final = 0
+Q_PENDING: Final = 1
+Q_TAIL: Final = 2
+Q_LB_S: Final = 3
+Q_INGRESS_S: Final = 4
+Q_ING_T0: Final = 5
+Q_CPU: Final = 6
+Q_DEADLINE: Final = 7
+Q_LIMIT: Final = 8
+Q_SIZE: Final = 9
+R_TRAFFIC: Final = 0
+R_CLASS: Final = 1
+R_AZ: Final = 2
+R_TARGET: Final = 3
+R_GW: Final = 4
+R_WORKER: Final = 5
+R_ROUTE: Final = 6
+R_CLUSTER: Final = 7
+R_LABEL: Final = 8
+R_STATUS: Final = 9
+R_FLAGS: Final = 10
+R_RETRIES: Final = 11
+R_UPSTREAM: Final = 12
+R_ATTEMPT: Final = 13
+R_POD: Final = 14
+R_TRY_STATUS: Final = 15
+R_TRY_FLAG: Final = 16
+R_NEXT: Final = 17
+R_NTRIED: Final = 18
+R_NODE: Final = 19
+R_JOB: Final = 20
+R_MIRROR: Final = 21  # 1: the slot holds a mirrored try (no client waits for it), not a request
+R_ID: Final = 22  # the request's id (a traced request's trace id)
+R_POOL: Final = 23  # the HTTP/1.1 pool (a row of pl_i) its try holds or waits in, -1 none
+R_POOL_WAIT: Final = 24  # 1 while it waits in that pool's pending queue (linked by R_NEXT); 2 once
+# it holds a connection, for try_start to send the try (POOL_GRANTED)
+POOL_GRANTED: Final = 2
+R_SIZE: Final = 25
+
+# jobs (a try's work at a pod, which goes on when the client stops waiting): jb_i, and jb_f
+# (when the job joined a queue, for the tiers' wait counts)
+J_POD: Final = 0
+J_REQ: Final = 1  # -1 once detached
+J_ATTEMPT: Final = 2
+J_NEXT: Final = 3
+J_STAGE: Final = 4  # JS_*: where the job is at its pod
+J_SIZE: Final = 5
+JS_WAY: Final = 0  # on the network or in the sidecar
+JS_QUEUED: Final = 1  # waiting for a server (jb_f: since when)
+JS_SERVING: Final = 2  # holding a server (jb_f: when its service ends)
+JS_CANCELLED: Final = (
+    3  # its service was dropped at a reset (on_cancel stop): its completion is void
+)
+
+# pods: pd_i, pd_f
+P_VERSION: Final = 0
+P_AZ: Final = 1
+P_ALIVE: Final = 2
+P_NODE_ALIVE: Final = 3
+P_IN_EP: Final = 4
+P_ACTIVE: Final = 5
+P_SERVED: Final = 6
+P_SRV_N: Final = 7
+P_SRV_HEAD: Final = 8
+P_SRV_TAIL: Final = 9
+P_SC_N: Final = 10
+P_SC_HEAD: Final = 11
+P_SC_TAIL: Final = 12
+P_ORDINAL: Final = 13
+P_NBURST: Final = 14
+P_SIZE: Final = 15
+PF_READY_AT: Final = 0
+
+# gateway workers: wk_i
+W_BUSY: Final = 0
+W_HEAD: Final = 1
+W_TAIL: Final = 2
+# targets: tg_s
+T_HEALTHY: Final = 0
+T_OUTSTANDING: Final = 1
+# connections: cn_i, cn_f
+C_VALID: Final = 0
+C_TARGET: Final = 1
+C_GW: Final = 2
+C_WORKER: Final = 3
+C_REQUESTS: Final = 4
+# clusters: cs_i
+CS_ACTIVE: Final = 0
+CS_RETRIES: Final = 1
+CS_RR: Final = 2
+CS_GEN: Final = 3
+CS_N: Final = 4
+CS_CONNS: Final = 5  # open connections of its HTTP/1.1 pools, across the workers (cx_active)
+CS_PENDING: Final = 6  # requests waiting in its pools (rq_pending_active)
+# HTTP/1.1 pools (per pooled cluster, gateway worker and pod): pl_i
+PL_CONNS: Final = 0  # open connections, busy or idle
+PL_IDLE: Final = 1  # connections ready for a request
+PL_HEAD: Final = 2  # the pending queue, FIFO (requests linked by R_NEXT), -1 empty
+PL_TAIL: Final = 3
+PL_ROW: Final = 4
+# outlier state per (cluster, pod): od_i
+O_5XX: Final = 0
+O_GW: Final = 1
+O_EJECTIONS: Final = 2  # ejectTimeBackoff(): the ejection-time multiplier
+O_EJECTED: Final = 3  # 1 while ejected (re-admission applied lazily, see outcome)
+O_UNEJ_TICK: Final = 4  # interval tick of the last re-admission (decay counted to it), -1 = none
+O_N: Final = 5
+# key stats: key_st
+KS_REQUESTS: Final = 0
+KS_OK: Final = 1
+KS_RETRIES: Final = 2
+KS_UPSTREAM: Final = 3
+KS_FLAGS: Final = 4
+
+# fixed random streams (lower.Plan.streams, in order)
+S_LB: Final = 0
+S_LB_LAT: Final = 1
+S_KP: Final = 2
+S_NODE: Final = 3
+S_AZ: Final = 4
+S_CPU: Final = 5
+S_ILAT: Final = 6
+S_ROUTER: Final = 7
+S_WEIGHTS: Final = 8
+S_NET: Final = 9
+S_SIDECAR: Final = 10
+S_BACKOFF: Final = 11
+S_TRACE: Final = 12
+N_FIXED_STREAMS: Final = 13  # the traffic streams follow (run.py's tr_stream_at)
+
+# -- events ---------------------------------------------------------------------------------
+K_ARRIVAL: Final = 0
+K_INGRESS: Final = 1
+K_CPU_DONE: Final = 2
+K_JOB_ARRIVE: Final = 3
+K_SIDECAR_DONE: Final = 4
+K_SERVICE_DONE: Final = 5
+K_TRY_END: Final = 6
+K_DEADLINE: Final = 7
+K_BACKOFF: Final = 8
+K_FINISH: Final = 9
+K_SAMPLE: Final = 10
+K_HEALTH: Final = 11
+K_EVENT: Final = 12
+K_POD_LEAVE: Final = 13
+K_POD_REVIVE: Final = 14
+K_HPA: Final = 15
+K_MIRROR: Final = 16  # a mirrored try starts (Router.dispatch's env.process(self._mirror(...)))
+K_POOL_ASK: Final = 17  # a request asks its HTTP/1.1 pool, after a fault delay
+K_POOL_READY: Final = 18  # a pending request is handed a connection (its pool's waiter succeeds)
+K_BITS: Final = 5
+
+# continuations (then() in run_until)
+W_NONE: Final = 0
+W_FINALIZE: Final = 1
+W_TRY_END: Final = 2
+W_TRY_START: Final = 3
+W_JOB_ARRIVE: Final = 4
+W_SERVER_ACQUIRE: Final = 5
+W_SERVICE_DONE: Final = 6
+W_AFTER_CPU: Final = 7
+W_POOL_ASK: Final = 8
+
+# return codes of run_until
+DONE: Final = 0
+GROW_REQUESTS: Final = 1
+GROW_JOBS: Final = 2
+GROW_HEAP: Final = 3
+GROW_CODES: Final = 4
+GROW_HPA: Final = 5
+NEED_RING: Final = (
+    6  # a consistent-hash cluster's ring is older than the pod set: run.py rebuilds it
+)
+
+RING: Final = 4
+# ac_f, the tiers' accounts over [warm-up, end] (FifoServer's, istiolab/sim/stages/_server.py):
+# rows are the gateway pods, then n_gw + pod; a block of columns for the server (the gateway's
+# workers, a pod's server), then one for a pod's sidecar
+AC_BUSY: Final = 0  # busy server-seconds
+AC_CAP: Final = 1  # available server-seconds
+AC_ARRIVALS: Final = 2  # requests that asked for a server
+AC_WAITED: Final = 3  # ... and had to queue
+AC_WAIT_S: Final = 4  # seconds they queued (counted when the server is handed over)
+AC_SIDECAR: Final = 5  # the sidecar's block
+AC_ROW: Final = 10
+KEY_ST_W: Final = KS_FLAGS + N_FLAGS  # key_st's row length (a name: _borrow_rows takes a constant)
+# the row lengths of the other tables the lowering and run._State allocate with fixed rows
+D_ROW: Final = 4  # dists: kind, a, b, offset
+TG_ROW: Final = 3  # tg_i: AZ, node, gateway
+RS_ROW: Final = 4  # rs: xoshiro256+ state
+PF_ROW: Final = 1  # pd_f
+WK_ROW: Final = 3  # wk_i
+TS_ROW: Final = 2  # tg_s
+CN_ROW: Final = 5  # cn_i
+CS_ROW: Final = 7  # cs_i
+CK_ROW: Final = 3  # code_key
+IG_ROW: Final = 2  # ig
+# trc: one row per traced request (the SimPy engine's Engine._trace takes the same values)
+TRC_ID: Final = 0
+TRC_T0: Final = 1
+TRC_END: Final = 2
+TRC_LB_S: Final = 3
+TRC_INGRESS_S: Final = 4
+TRC_CLASS: Final = 5
+TRC_STATUS: Final = 6
+TRC_FLAGS: Final = 7
+TRC_ROUTE: Final = 8
+TRC_CLUSTER: Final = 9
+TRC_LABEL: Final = 10
+TRC_NODE: Final = 11
+TRC_ROW: Final = 12
+GRACE: Final = 2  # Metrics.GRACE_INTERVALS

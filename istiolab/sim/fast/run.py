@@ -23,6 +23,7 @@ from istiolab.envoy.model import RouteTable
 from istiolab.findings import Finding, Severity, finding
 from istiolab.rng import SeedLike, as_seed_sequence
 from istiolab.sim import accounting
+from istiolab.sim.fast import aot
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.fast.lower import MAX_TRIES, STATIC, Plan, UnsupportedError, lower
 from istiolab.sim.frames import Reduction
@@ -47,10 +48,31 @@ Array = npt.NDArray[Any]
 
 
 def numba_missing() -> str | None:
-    """Why the fast engine cannot run on this interpreter (numba not importable), or None."""
+    """Why the fast engine cannot run on this interpreter, or None.
+
+    It runs with the ahead-of-time module (:mod:`~istiolab.sim.fast.aot`) or with numba.
+    """
+    if aot.available():
+        return None
     if importlib.util.find_spec("numba") is None:
         return "numba is not installed (pip install numba)"
     return None
+
+
+def kernel_function() -> Callable[..., int]:
+    """The compiled ``run_until``: the ahead-of-time module's when built, else numba's.
+
+    Both are compiled from the same source (:mod:`~istiolab.sim.fast.kernel`) and give
+    identical results; the first needs neither numba nor its 120 MiB (``docs/engines.md``).
+    ``ISTIOLAB_FAST_KERNEL=jit`` chooses numba's.
+    """
+    built = aot.load()
+    if built is not None:
+        return built
+    from istiolab.sim.fast import kernel as kern
+
+    function: Callable[..., int] = kern.run_until
+    return function
 
 
 def prepare(scenario: Scenario, table: RouteTable, notes: list[Finding]) -> Plan | str:
@@ -100,7 +122,6 @@ class _State:
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
-        from istiolab.sim.fast import kernel as kern
 
         a = plan.arrays
         cfg = a["cfg_i"]
@@ -115,43 +136,43 @@ class _State:
         n_specs = max(1, int(cfg[lay.CI_BUCKET_SPECS]))
         pools = int(a["tr_i"][:, lay.TI_POOL].sum())
         s: dict[str, Any] = {}
-        s["st_i"] = np.zeros(kern.SI_SIZE, dtype=np.int64)
-        s["st_f"] = np.zeros(kern.SF_SIZE, dtype=np.float64)
+        s["st_i"] = np.zeros(lay.SI_SIZE, dtype=np.int64)
+        s["st_f"] = np.zeros(lay.SF_SIZE, dtype=np.float64)
         names = [f"fast:{x}" for x in plan.streams]
         names += [f"fast:pod/{k}/{what}" for k in range(max_pods) for what in ("service", "errors")]
         s["rs"] = _streams(seed, names)
         s["pod_stream_at"] = len(plan.streams)
         n_t = int(cfg[lay.CI_TRAFFIC])
-        s["tr_stream_at"] = kern.N_FIXED_STREAMS
-        s["up_stream_at"] = kern.N_FIXED_STREAMS + 3 * n_t
+        s["tr_stream_at"] = lay.N_FIXED_STREAMS
+        s["up_stream_at"] = lay.N_FIXED_STREAMS + 3 * n_t
         heap = 4096 + 2 * (64 + max_pods + int(cfg[lay.CI_TARGETS]))
         # event heap, deadline heap and deadline ring: times, and (sequence, key, aux) per entry
         for name, size in (("h", heap), ("d", 1024), ("dr", 1024)):
             s[f"{name}_t"] = np.zeros(size)
             s[f"{name}_i"] = np.zeros(3 * size, dtype=np.int64)
         cap = 1024
-        s["rq_f"] = np.zeros((cap, kern.Q_SIZE))
-        s["rq_i"] = np.zeros((cap, kern.R_SIZE), dtype=np.int64)
+        s["rq_f"] = np.zeros((cap, lay.Q_SIZE))
+        s["rq_i"] = np.zeros((cap, lay.R_SIZE), dtype=np.int64)
         s["rq_tried"] = np.zeros((cap, MAX_TRIES), dtype=np.int64)
         s["req_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
-        s["jb_i"] = np.zeros((cap, kern.J_SIZE), dtype=np.int64)
+        s["jb_i"] = np.zeros((cap, lay.J_SIZE), dtype=np.int64)
         s["jb_f"] = np.zeros(cap)
         s["job_free"] = np.arange(cap, dtype=np.int64)[::-1].copy()
-        s["st_i"][kern.SI_REQ_FREE] = cap
-        s["st_i"][kern.SI_JOB_FREE] = cap
-        pd_i = np.zeros((max_pods, kern.P_SIZE), dtype=np.int64)
+        s["st_i"][lay.SI_REQ_FREE] = cap
+        s["st_i"][lay.SI_JOB_FREE] = cap
+        pd_i = np.zeros((max_pods, lay.P_SIZE), dtype=np.int64)
         pd_f = np.zeros((max_pods, 1))
         ve_count = np.zeros(n_v, dtype=np.int64)
         for p, (v, az) in enumerate(a["init_pods"][: plan.initial_pods]):
             pd_i[p] = 0
-            pd_i[p, kern.P_VERSION] = v
-            pd_i[p, kern.P_AZ] = az
-            pd_i[p, kern.P_ALIVE] = pd_i[p, kern.P_NODE_ALIVE] = pd_i[p, kern.P_IN_EP] = 1
-            for col in (kern.P_SRV_HEAD, kern.P_SRV_TAIL, kern.P_SC_HEAD, kern.P_SC_TAIL):
+            pd_i[p, lay.P_VERSION] = v
+            pd_i[p, lay.P_AZ] = az
+            pd_i[p, lay.P_ALIVE] = pd_i[p, lay.P_NODE_ALIVE] = pd_i[p, lay.P_IN_EP] = 1
+            for col in (lay.P_SRV_HEAD, lay.P_SRV_TAIL, lay.P_SC_HEAD, lay.P_SC_TAIL):
                 pd_i[p, col] = -1
-            pd_i[p, kern.P_ORDINAL] = ve_count[v]
+            pd_i[p, lay.P_ORDINAL] = ve_count[v]
             ve_count[v] += 1
-        s["st_i"][kern.SI_PODS] = plan.initial_pods
+        s["st_i"][lay.SI_PODS] = plan.initial_pods
         s["pd_i"] = pd_i
         s["pd_f"] = pd_f
         n_ev = max(1, int(cfg[lay.CI_EVENTS]))
@@ -167,14 +188,14 @@ class _State:
         s["cn_i"] = np.zeros((max(1, pools), 5), dtype=np.int64)
         s["cn_f"] = np.zeros(max(1, pools))
         s["tr_next"] = np.zeros(max(1, n_t), dtype=np.int64)
-        cs = np.zeros((max(1, n_c), kern.CS_ROW), dtype=np.int64)
-        cs[:, kern.CS_GEN] = -1
+        cs = np.zeros((max(1, n_c), lay.CS_ROW), dtype=np.int64)
+        cs[:, lay.CS_GEN] = -1
         s["cs_i"] = cs
         s["cs_f"] = np.full(max(1, n_c), -1.0)
         s["cl_avail"] = np.zeros((max(1, n_c), max_pods), dtype=np.int64)
         s["tmp"] = np.zeros(max(max_pods, n_g, int(cfg[lay.CI_TARGETS])) + 1, dtype=np.int64)
-        s["od_i"] = np.zeros((max(1, n_c), max_pods, kern.O_N), dtype=np.int64)
-        s["od_i"][:, :, kern.O_UNEJ_TICK] = -1
+        s["od_i"] = np.zeros((max(1, n_c), max_pods, lay.O_N), dtype=np.int64)
+        s["od_i"][:, :, lay.O_UNEJ_TICK] = -1
         s["od_f"] = np.full((max(1, n_c), max_pods), -1.0)
         bk = np.zeros((n_g * n_specs, 2))
         if int(cfg[lay.CI_BUCKET_SPECS]):
@@ -193,8 +214,8 @@ class _State:
         s["rg_gen"] = np.full(max(1, n_c), -1, dtype=np.int64)
         # HTTP/1.1 pools: a block of n_g × n_w × max_pods rows per pooled cluster
         pooled = int(np.count_nonzero(a["cl_i"][:, lay.KI_POOLED]))
-        pl = np.zeros((max(1, pooled * n_g * n_w * max_pods), kern.PL_ROW), dtype=np.int64)
-        pl[:, kern.PL_HEAD :] = -1
+        pl = np.zeros((max(1, pooled * n_g * n_w * max_pods), lay.PL_ROW), dtype=np.int64)
+        pl[:, lay.PL_HEAD :] = -1
         s["pl_i"] = pl
         self.plan = plan
         self.seed = seed
@@ -203,16 +224,16 @@ class _State:
         s["hist"] = np.zeros((n_keys * 4, counts_len), dtype=np.int64)
         s["row_sum"] = np.zeros(n_keys * 4)
         s["row_max"] = np.zeros(n_keys * 4)
-        s["key_st"] = np.zeros((n_keys, kern.KS_FLAGS + lay.N_FLAGS), dtype=np.int64)
+        s["key_st"] = np.zeros((n_keys, lay.KS_FLAGS + lay.N_FLAGS), dtype=np.int64)
         s["se_i"] = np.zeros((n_r, 4, n), dtype=np.int64)
         s["se_busy"] = np.zeros((n_r, n))
         s["vs"] = np.zeros((n_r, n_l, n), dtype=np.int64)
         s["code_of"] = np.full(n_r * n_s * (1 << lay.N_FLAGS), -1, dtype=np.int64)
         s["codes"] = np.zeros((16, n), dtype=np.int64)
         s["code_key"] = np.zeros((16, 3), dtype=np.int64)
-        s["live"] = np.zeros((n_r, kern.RING, counts_len), dtype=np.int64)
-        s["live_k"] = np.full((n_r, kern.RING), -1, dtype=np.int64)
-        s["live_rng"] = np.zeros((n_r, kern.RING, 2), dtype=np.int64)
+        s["live"] = np.zeros((n_r, lay.RING, counts_len), dtype=np.int64)
+        s["live_k"] = np.full((n_r, lay.RING), -1, dtype=np.int64)
+        s["live_rng"] = np.zeros((n_r, lay.RING, 2), dtype=np.int64)
         s["done_idx"] = np.full((n_r, len(PERCENTILES), n), -1, dtype=np.int64)
         s["ut_f"] = np.zeros((n_n + max_pods, 2, n))
         s["ut_n"] = np.zeros((n_n + max_pods, n), dtype=np.int64)
@@ -228,16 +249,16 @@ class _State:
         shape = (max(1, n_c), max_pods, n) if cells <= ATTEMPT_CELLS else (1, 0, 1)
         s["att"] = np.zeros(shape, dtype=np.int64)
         # the tiers' accounts in [warm-up, end] per gateway pod (its workers) and per pod (its
-        # server, then its sidecar): kern.AC_BUSY's columns; the kernel adds each service, queue
+        # server, then its sidecar): lay.AC_BUSY's columns; the kernel adds each service, queue
         # and change of servers as it happens, the servers there from the start are counted here
-        s["ac_f"] = ac_f = np.zeros((n_g + max_pods, kern.AC_ROW))
+        s["ac_f"] = ac_f = np.zeros((n_g + max_pods, lay.AC_ROW))
         # traced requests: as many as TRACE_LIMIT spans hold (SPANS_PER_TRACE each)
         traced = TRACE_LIMIT // SPANS_PER_TRACE if a["cfg_f"][lay.CF_TRACE_SAMPLE] > 0 else 0
-        s["trc"] = np.zeros((traced, kern.TRC_ROW))
+        s["trc"] = np.zeros((traced, lay.TRC_ROW))
         window = max(0.0, float(a["cfg_f"][lay.CF_DURATION] - a["cfg_f"][lay.CF_WARMUP]))
         for row in range(n_g + plan.initial_pods):
-            for blk in (0, kern.AC_SIDECAR):
-                ac_f[row, blk + kern.AC_CAP] = _servers_up(plan, s, row, blk) * window
+            for blk in (0, lay.AC_SIDECAR):
+                ac_f[row, blk + lay.AC_CAP] = _servers_up(plan, s, row, blk) * window
         self.s = s
 
     def args(self) -> list[Any]:
@@ -245,14 +266,12 @@ class _State:
 
     def grow(self, code: int) -> None:
         """Double the table the kernel asked for (its contents are kept)."""
-        from istiolab.sim.fast import kernel as kern
-
         s = self.s
-        if code in (kern.GROW_REQUESTS, kern.GROW_JOBS):
-            requests = code == kern.GROW_REQUESTS
+        if code in (lay.GROW_REQUESTS, lay.GROW_JOBS):
+            requests = code == lay.GROW_REQUESTS
             tables = ("rq_f", "rq_i", "rq_tried") if requests else ("jb_i", "jb_f")
-            free = "req_free" if code == kern.GROW_REQUESTS else "job_free"
-            top = kern.SI_REQ_FREE if code == kern.GROW_REQUESTS else kern.SI_JOB_FREE
+            free = "req_free" if code == lay.GROW_REQUESTS else "job_free"
+            top = lay.SI_REQ_FREE if code == lay.GROW_REQUESTS else lay.SI_JOB_FREE
             old = len(s[tables[0]])
             for name in tables:
                 s[name] = _doubled(s[name])
@@ -262,15 +281,15 @@ class _State:
             stack[n_free : n_free + old] = np.arange(2 * old - 1, old - 1, -1)
             s[free] = stack
             s["st_i"][top] = n_free + old
-        elif code == kern.GROW_HEAP:
+        elif code == lay.GROW_HEAP:
             for name in ("h_t", "h_i", "d_t", "d_i", "dr_t", "dr_i"):
                 s[name] = _doubled(s[name])
-        elif code == kern.GROW_CODES:
+        elif code == lay.GROW_CODES:
             s["codes"] = _doubled(s["codes"])
             s["code_key"] = _doubled(s["code_key"])
-        elif code == kern.GROW_HPA:
+        elif code == lay.GROW_HPA:
             s["hpa_log"] = _doubled(s["hpa_log"])
-        elif code == kern.NEED_RING:
+        elif code == lay.NEED_RING:
             self.build_rings()
         else:  # pragma: no cover - the kernel returns no other code
             raise RuntimeError(f"unknown kernel code {code}")
@@ -281,12 +300,10 @@ class _State:
         The SimPy engine's ring (``upstream.ring_layout``, Envoy's RingHashLoadBalancer) over
         every pod of the cluster, in creation order, each at its own random address.
         """
-        from istiolab.sim.fast import kernel as kern
-
         s, plan = self.s, self.plan
-        gen = int(s["st_i"][kern.SI_GEN])
+        gen = int(s["st_i"][lay.SI_GEN])
         cl_i, ver_in_cl = plan.arrays["cl_i"], plan.arrays["ver_in_cl"]
-        versions = s["pd_i"][: int(s["st_i"][kern.SI_PODS]), kern.P_VERSION]
+        versions = s["pd_i"][: int(s["st_i"][lay.SI_PODS]), lay.P_VERSION]
         for c, name in enumerate(plan.clusters[:-1]):
             if cl_i[c, lay.KI_LB] != lay.LB_RING or s["rg_gen"][c] == gen:
                 continue
@@ -303,7 +320,7 @@ class _State:
             s["rg_o"][c, :n] = [members[o] for o in owners]
             s["rg_n"][c] = n
             s["rg_gen"][c] = gen
-        s["st_i"][kern.SI_RING_STALE] = 0
+        s["st_i"][lay.SI_RING_STALE] = 0
 
     def _address(self, c: int, p: int) -> str:
         """Pod *p*'s random ``10.x.y.z:8080`` in cluster *c* (``UpstreamCluster._address``).
@@ -361,8 +378,7 @@ def simulate_fast(
     The arguments after *plan* are :func:`~istiolab.sim.engine.simulate`'s; the same scenario
     and seed give identical results, with or without *progress*.
     """
-    from istiolab.sim.fast import kernel as kern
-
+    run_until = kernel_function()
     seq = as_seed_sequence(seed if seed is not None else scenario.run.seed)
     seed_value: int | None = (
         int(seed) if isinstance(seed, int) else scenario.run.seed if seed is None else None
@@ -380,8 +396,8 @@ def simulate_fast(
     done_steps = 0
     for until in marks:
         while True:
-            code = kern.run_until(until, *static, *state.args())
-            if code == kern.DONE:
+            code = run_until(until, *static, *state.args())
+            if code == lay.DONE:
                 break
             state.grow(code)
         if until in quarters:
@@ -398,7 +414,7 @@ def simulate_fast(
     result = _result(plan, state, scenario, seed_out, params or {})
     result.findings = (*plan.findings, *_check_routes(scenario, plan))
     result.scaling = _scaling(plan, state)
-    rejected = int(state.s["st_i"][kern.SI_REJECTED])
+    rejected = int(state.s["st_i"][lay.SI_REJECTED])
     accounting.finish(
         result,
         started=int(result.meta["totals"]["requests"]) + _in_flight(state, warmup) + rejected,
@@ -414,13 +430,11 @@ def simulate_fast(
 
 def _in_flight(state: _State, since: float) -> int:
     """Requests in the request table (in flight) that arrived at or after *since*."""
-    from istiolab.sim.fast import kernel as kern
-
     s = state.s
     used = np.ones(len(s["rq_f"]), dtype=bool)
-    used[s["req_free"][: int(s["st_i"][kern.SI_REQ_FREE])]] = False
-    used &= s["rq_i"][:, kern.R_MIRROR] == 0  # a mirrored try is no client's request
-    return int(np.count_nonzero(s["rq_f"][used, kern.Q_T0] >= since))
+    used[s["req_free"][: int(s["st_i"][lay.SI_REQ_FREE])]] = False
+    used &= s["rq_i"][:, lay.R_MIRROR] == 0  # a mirrored try is no client's request
+    return int(np.count_nonzero(s["rq_f"][used, lay.Q_T0] >= since))
 
 
 def _servers_up(plan: Plan, s: dict[str, Any], row: int, blk: int) -> int:
@@ -429,8 +443,6 @@ def _servers_up(plan: Plan, s: dict[str, Any], row: int, blk: int) -> int:
     *blk* is 0 for a server, ``AC_SIDECAR`` for a sidecar: what the kernel's capacity_from()
     adds and removes as they change.
     """
-    from istiolab.sim.fast import kernel as kern
-
     a = plan.arrays
     n_gw = int(a["cfg_i"][lay.CI_GW])
     if row < n_gw:
@@ -439,9 +451,9 @@ def _servers_up(plan: Plan, s: dict[str, Any], row: int, blk: int) -> int:
         return int(a["cfg_i"][lay.CI_WORKERS])
     pd_i, ve_i = s["pd_i"], a["ve_i"]
     p = row - n_gw
-    if pd_i[p, kern.P_ALIVE] != 1 or pd_i[p, kern.P_NODE_ALIVE] != 1:
+    if pd_i[p, lay.P_ALIVE] != 1 or pd_i[p, lay.P_NODE_ALIVE] != 1:
         return 0
-    v = int(pd_i[p, kern.P_VERSION])
+    v = int(pd_i[p, lay.P_VERSION])
     if blk == 0:
         return int(ve_i[v, lay.VI_CONCURRENCY])
     return int(ve_i[v, lay.VI_SIDECAR_CONC]) if ve_i[v, lay.VI_SIDECAR] == 1 else 0
@@ -455,8 +467,6 @@ def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
     gateway pod and pod for the part of the window they were up), as the SimPy engine's
     FifoServer keeps them; the ``utilisation`` frame's per-interval samples are for plots.
     """
-    from istiolab.sim.fast import kernel as kern
-
     s = state.s
     a = plan.arrays
     ac_f = s["ac_f"]
@@ -465,14 +475,14 @@ def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
     pd_i, ve_i = s["pd_i"], a["ve_i"]
 
     def account(rows: list[int], blk: int = 0) -> accounting.TierAccount:
-        width = kern.AC_SIDECAR  # one block of columns: a server's, or a sidecar's
+        width = lay.AC_SIDECAR  # one block of columns: a server's, or a sidecar's
         cols = ac_f[rows, blk : blk + width].sum(axis=0) if rows else np.zeros(width)
         return accounting.TierAccount(
-            busy_s=float(cols[kern.AC_BUSY]),
-            capacity_s=float(cols[kern.AC_CAP]),
-            arrivals=int(cols[kern.AC_ARRIVALS]),
-            waited=int(cols[kern.AC_WAITED]),
-            wait_s=float(cols[kern.AC_WAIT_S]),
+            busy_s=float(cols[lay.AC_BUSY]),
+            capacity_s=float(cols[lay.AC_CAP]),
+            arrivals=int(cols[lay.AC_ARRIVALS]),
+            waited=int(cols[lay.AC_WAITED]),
+            wait_s=float(cols[lay.AC_WAIT_S]),
             servers=sum(_servers_up(plan, s, r, blk) for r in rows),  # at the end, as SimPy's
         )
 
@@ -497,8 +507,8 @@ def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
             tiers["lb_targets_max"] = best
     by_version: dict[str, list[int]] = {}
     sidecars: set[str] = set()
-    for p in range(int(s["st_i"][kern.SI_PODS])):
-        v = int(pd_i[p, kern.P_VERSION])
+    for p in range(int(s["st_i"][lay.SI_PODS])):
+        v = int(pd_i[p, lay.P_VERSION])
         svc, ver = plan.version_names[v]
         by_version.setdefault(f"{svc}/{ver}", []).append(n_gw + p)
         if ve_i[v, lay.VI_SIDECAR] == 1:
@@ -507,7 +517,7 @@ def _tiers(plan: Plan, state: _State) -> dict[str, accounting.TierAccount]:
         tiers[f"backend/{name}"] = account(rows)
     for name, rows in by_version.items():
         if name in sidecars:
-            tiers[f"sidecar/{name}"] = account(rows, kern.AC_SIDECAR)
+            tiers[f"sidecar/{name}"] = account(rows, lay.AC_SIDECAR)
     return tiers
 
 
@@ -554,21 +564,19 @@ def _check_routes(scenario: Scenario, plan: Plan) -> list[Finding]:
 
 
 def _pod_names(plan: Plan, state: _State) -> list[tuple[str, str]]:
-    from istiolab.sim.fast import kernel as kern
 
     pd = state.s["pd_i"]
-    n = int(state.s["st_i"][kern.SI_PODS])
+    n = int(state.s["st_i"][lay.SI_PODS])
     out = []
     for p in range(n):
-        svc, ver = plan.version_names[int(pd[p, kern.P_VERSION])]
-        out.append((f"{svc}-{ver}-{int(pd[p, kern.P_ORDINAL])}", plan.azs[int(pd[p, kern.P_AZ])]))
+        svc, ver = plan.version_names[int(pd[p, lay.P_VERSION])]
+        out.append((f"{svc}-{ver}-{int(pd[p, lay.P_ORDINAL])}", plan.azs[int(pd[p, lay.P_AZ])]))
     return out
 
 
 def _scaling(plan: Plan, state: _State) -> list[tuple[float, str, str, int, int]]:
-    from istiolab.sim.fast import kernel as kern
 
-    log = state.s["hpa_log"][: int(state.s["st_i"][kern.SI_HPA_N])]
+    log = state.s["hpa_log"][: int(state.s["st_i"][lay.SI_HPA_N])]
     return [
         (float(t), *plan.version_names[int(v)], int(before), int(after))
         for t, v, before, after in log
@@ -579,8 +587,6 @@ def _result(
     plan: Plan, state: _State, scenario: Scenario, seed: int | list[int], params: dict[str, Any]
 ) -> Result:
     """The kernel's tallies as a :class:`Result` (what ``Metrics.result`` does for SimPy)."""
-    from istiolab.sim.fast import kernel as kern
-
     s = state.s
     run = scenario.run
     layout = plan.layout
@@ -592,16 +598,16 @@ def _result(
     picked: list[int] = []
     key_st = s["key_st"]
     for k, (r, c, lab) in enumerate(plan.keys):
-        if key_st[k, kern.KS_REQUESTS] == 0:
+        if key_st[k, lay.KS_REQUESTS] == 0:
             continue
         names = (plan.routes[r], plan.clusters[c], plan.labels[lab])
         counters = KeyCounters(*names, len(rows))
-        counters.requests = int(key_st[k, kern.KS_REQUESTS])
-        counters.ok = int(key_st[k, kern.KS_OK])
-        counters.retries = int(key_st[k, kern.KS_RETRIES])
-        counters.upstream = int(key_st[k, kern.KS_UPSTREAM])
+        counters.requests = int(key_st[k, lay.KS_REQUESTS])
+        counters.ok = int(key_st[k, lay.KS_OK])
+        counters.retries = int(key_st[k, lay.KS_RETRIES])
+        counters.upstream = int(key_st[k, lay.KS_UPSTREAM])
         for b, flag in enumerate(lay.FLAG_NAMES):
-            count = int(key_st[k, kern.KS_FLAGS + b])
+            count = int(key_st[k, lay.KS_FLAGS + b])
             if count:
                 counters.flags[flag] = count
         for j, stage in enumerate(lay.STAGE_ROWS):
@@ -633,7 +639,7 @@ def _result(
     versions.arrays = {"count": np.array([vs[r, lab] for r, lab in pairs], dtype=np.int64)
                        .reshape(len(pairs), n)}  # fmt: skip
     codes = IntervalTable(n, {"count": np.int64})
-    n_codes = int(s["st_i"][kern.SI_CODES])
+    n_codes = int(s["st_i"][lay.SI_CODES])
     code_key = s["code_key"][:n_codes]
     codes.ids = {
         (plan.routes[int(r)], int(status), _flag_string(int(f))): i
@@ -723,11 +729,11 @@ def _result(
         "tries": _tries_meta(plan, state),
         "attempt_series": _attempt_series(plan, state, pods),
         "counters": {
-            "records": int(s["st_i"][kern.SI_RECORDS]),
+            "records": int(s["st_i"][lay.SI_RECORDS]),
             "spans": len(spans),
             "spans_dropped": dropped,
-            "interval_latency_late": int(s["st_i"][kern.SI_LATE]),
-            "latency_clamped": int(s["st_i"][kern.SI_CLAMPED]),
+            "interval_latency_late": int(s["st_i"][lay.SI_LATE]),
+            "latency_clamped": int(s["st_i"][lay.SI_CLAMPED]),
         },
     }
     return Result(frames, meta)
@@ -741,32 +747,30 @@ def _spans(
     The kernel keeps a row per traced request while TRACE_LIMIT spans hold them and counts the
     rest; the spans are the SimPy engine's (Engine._trace, metrics.request_spans).
     """
-    from istiolab.sim.fast import kernel as kern
-
     s = state.s
-    rows = s["trc"][: int(s["st_i"][kern.SI_TRACED])]
+    rows = s["trc"][: int(s["st_i"][lay.SI_TRACED])]
     nodes = [name for name, _ in plan.nodes] + ["-"]
     spans: list[tuple[int, str, str, float, float, dict[str, str]]] = []
     for row in rows:
-        lb_s, ingress_s = float(row[kern.TRC_LB_S]), float(row[kern.TRC_INGRESS_S])
-        t0, t_end = float(row[kern.TRC_T0]), float(row[kern.TRC_END])
+        lb_s, ingress_s = float(row[lay.TRC_LB_S]), float(row[lay.TRC_INGRESS_S])
+        t0, t_end = float(row[lay.TRC_T0]), float(row[lay.TRC_END])
         seconds = (lb_s, ingress_s, max(0.0, t_end - t0 - lb_s - ingress_s))
         for span, parent, start, end, tags in request_spans(
-            path=plan.class_paths[int(row[kern.TRC_CLASS])],
-            status=int(row[kern.TRC_STATUS]),
-            flags=_flag_string(int(row[kern.TRC_FLAGS])),
-            route=plan.routes[int(row[kern.TRC_ROUTE])],
-            cluster=plan.clusters[int(row[kern.TRC_CLUSTER])],
-            version=plan.labels[int(row[kern.TRC_LABEL])],
-            ingress_node=nodes[int(row[kern.TRC_NODE])],
+            path=plan.class_paths[int(row[lay.TRC_CLASS])],
+            status=int(row[lay.TRC_STATUS]),
+            flags=_flag_string(int(row[lay.TRC_FLAGS])),
+            route=plan.routes[int(row[lay.TRC_ROUTE])],
+            cluster=plan.clusters[int(row[lay.TRC_CLUSTER])],
+            version=plan.labels[int(row[lay.TRC_LABEL])],
+            ingress_node=nodes[int(row[lay.TRC_NODE])],
             lb=scenario.aws.lb,
             t0=t0,
             t_end=t_end,
             stages=STAGES,
             seconds=seconds,
         ):
-            spans.append((int(row[kern.TRC_ID]), span, parent or "", start, end, tags))
-    return spans, SPANS_PER_TRACE * int(s["st_i"][kern.SI_TRACE_DROPPED])
+            spans.append((int(row[lay.TRC_ID]), span, parent or "", start, end, tags))
+    return spans, SPANS_PER_TRACE * int(s["st_i"][lay.SI_TRACE_DROPPED])
 
 
 def _tries_meta(plan: Plan, state: _State) -> dict[str, Any]:
