@@ -81,8 +81,11 @@ bench: $(STAMP)
 conform: $(STAMP)
 	ISTIOLAB_CONFORM=full $(BIN)/pytest -q -p no:randomly -m conform tests/conform
 
+# The notebooks run the compiled engine: build it before the first cell would (a no-op once built).
 lab: $(STAMP)
+	$(BIN)/python -m istiolab.sim.fast.cache
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir=notebooks
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f istiolab/sim/fast/_kernel_aot_*
