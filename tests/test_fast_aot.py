@@ -159,3 +159,22 @@ def test_build_without_a_c_compiler_says_so(
 def test_jit_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ISTIOLAB_FAST_KERNEL", "jit")
     assert aot.load() is None
+
+
+def test_a_failed_compile_is_one_short_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compiler's whole stderr is cut short; no module or partial file is left behind."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(aot, "PACKAGE_DIR", tmp_path / "pkg")
+    _sources_in(tmp_path / "pkg", change=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def compiler_error() -> str:
+        raise RuntimeError("error: " + "x" * 100_000)
+
+    monkeypatch.setattr(aot, "_target_cpu", compiler_error)
+    with pytest.raises(aot.BuildError, match="the ahead-of-time compile failed") as err:
+        aot.build([])
+    assert len(str(err.value)) < 600
+    assert not list((tmp_path / "pkg").glob("_kernel_aot_*"))

@@ -39,6 +39,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from istiolab.limits import truncate
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCES = ("kernel.py", "layout.py")
 """The files whose bytes name the module: the kernel's code and its compile-time constants."""
@@ -164,7 +166,7 @@ def build(args: Sequence[Any]) -> Path:
                 cc.export("run_until", signature)(kernel.run_until.py_func)
                 cc.compile()
         except Exception as err:  # pycc's and distutils' errors have no common base
-            reason = f"{type(err).__name__}: {err}"
+            reason = truncate(f"{type(err).__name__}: {err}", 400)  # a compiler's whole stderr
             raise BuildError(f"the ahead-of-time compile failed: {reason}") from None
         built = Path(tmp) / (name + _suffix())
         if not built.is_file():
@@ -174,7 +176,7 @@ def build(args: Sequence[Any]) -> Path:
         os.replace(part, target / built.name)  # atomic: a reader sees all of it or nothing
     _loaded.pop(name, None)
     for old in target.glob("_kernel_aot_*"):  # modules of older sources are never loaded again
-        if old.name != built.name:
+        if old.name != built.name and not old.name.endswith(".part"):  # another build's
             old.unlink(missing_ok=True)
     return target / built.name
 
