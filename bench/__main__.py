@@ -21,6 +21,10 @@
     run before and after, and whether the frames are identical; plus the speed-up pure-Python
     work gets on 2 processes, the ceiling on this machine at that moment.
 
+(g) the widgets' answer to a change: notebook 02's RuleDesigner re-run on a weight move (its
+    scenario, 6 s simulated) and notebook 07's SimulationDashboard run (AZ loss, 20 s simulated),
+    median of several, on the fast engine and on SimPy.
+
 Results are printed as one table and written to ``bench/results.json``.
 
 ``python -m bench analyzer`` runs the analyzer's scale cases instead (:mod:`bench.analyzer`).
@@ -368,6 +372,37 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def measure_widgets(rounds: int = 7) -> dict[str, float]:
+    """(g): milliseconds a widget takes to answer a change, median of *rounds*, per engine."""
+    import statistics
+
+    from istiolab import lab
+    from istiolab.widgets import RuleDesigner, SimulationDashboard
+
+    canary = lab.scenario("canary-90-10").with_overrides(
+        {"run.duration_s": 6.0, "run.warmup_s": 1.0}  # notebook 02's designer
+    )
+    az_loss = lab.scenario("az-loss").with_overrides({"run.duration_s": 20.0})  # notebook 07
+    out: dict[str, float] = {}
+    for engine in ("fast", "simpy"):
+        designer = RuleDesigner(lab.rules_of(canary), scenario=canary, engine=engine)
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            designer.scenario = canary
+            designer.refresh()
+            times.append(time.perf_counter() - t)
+        out[f"designer_{engine}_ms"] = 1000 * statistics.median(times)
+        dashboard = SimulationDashboard(az_loss, engine=engine)
+        times = []
+        for _ in range(max(3, rounds // 2)):
+            t = time.perf_counter()
+            dashboard.run()
+            times.append(time.perf_counter() - t)
+        out[f"dashboard_{engine}_ms"] = 1000 * statistics.median(times)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -380,6 +415,7 @@ def main() -> None:
         "--no-cold-compile", action="store_true", help="skip (f)'s cold compile (minutes)"
     )
     parser.add_argument("--no-sweep", action="store_true", help="skip (d)")
+    parser.add_argument("--no-widgets", action="store_true", help="skip (g)")
     parser.add_argument(
         "--sweep-duration", type=float, default=60.0, help="simulated seconds per sweep run"
     )
@@ -481,6 +517,11 @@ def main() -> None:
     sweep_res: dict[str, Any] = {}
     if not args.no_sweep:
         sweep_res = measure_sweep(args.sweep_duration)
+
+    # (g) widgets
+    widgets: dict[str, float] = {}
+    if not args.no_widgets:
+        widgets = measure_widgets()
 
     rows: list[list[str]] = []
     for r in mmc:
@@ -609,6 +650,20 @@ def main() -> None:
                 f"identical frame: {s['identical_dask']}",
             ]
         )
+    if widgets:
+        for name, what in (
+            ("designer", "notebook 02's RuleDesigner, a weight move (6 s simulated)"),
+            ("dashboard", "notebook 07's dashboard, a run (AZ loss, 20 s simulated)"),
+        ):
+            fast_ms, simpy_ms = widgets[f"{name}_fast_ms"], widgets[f"{name}_simpy_ms"]
+            rows.append(
+                [
+                    f"(g) {name}, fast engine",
+                    f"{fast_ms:.0f} ms",
+                    f"{simpy_ms / fast_ms:.2f}",
+                    f"{what}; SimPy {simpy_ms:.0f} ms (ratio: SimPy over fast)",
+                ]
+            )
     print(
         f"M/M/{C} λ={LAM:g}/s μ={MU:g}/s: Erlang C mean time in system W = {w_ms:.3f} ms; "
         f"{n:,} customers per run"
@@ -627,6 +682,7 @@ def main() -> None:
         "pipeline_fast": fast,
         "fast_vs_simpy": fast["ratio_to_bare"],
         "compile": compile_times,
+        "widgets_ms": widgets,
         "metrics": metrics,
         # the earlier flat rows, kept so old readers of results.json still work
         "rows": [
