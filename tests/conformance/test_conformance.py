@@ -198,3 +198,23 @@ def test_rate_limit_refills_continuously() -> None:
     refill = _metric(rep, "counts", "rate_limit_refill")
     assert refill
     assert all(e["ok"] for e in refill), refill
+
+
+@pytest.mark.envoy
+def test_a_fraction_outside_its_interval_is_decided_by_a_larger_sample() -> None:
+    """A weight outside its interval is measured again on CONFIRM_FACTOR times the requests.
+
+    At confidence 0.01 the Wilson interval is about 0.001 wide, so 199 requests (no whole
+    number of which is 10 %) always miss 0.1 and 0.9: the first sample fails, and the report
+    keeps only the confirmation sample's fractions, marked, its requests counted as sent.
+    """
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR
+
+    t = table("10-weights-90-10")
+    rep = verify(t, list(cases("10-weights-90-10")), requests=199, confidence=0.01)
+    weights = [e for e in rep.stochastic if e["metric"].startswith("weight ")]
+    assert len(weights) == 2, rep.stochastic  # the first sample's two are gone
+    assert all(e.get("confirmation") for e in weights), weights
+    assert all(e["n"] == 199 * CONFIRM_FACTOR for e in weights), weights
+    assert rep.requests_sent >= 199 * (1 + CONFIRM_FACTOR)
+    assert not rep.ok  # 796 requests cannot give 10 % either: the confirmation decides
