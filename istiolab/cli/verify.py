@@ -61,6 +61,7 @@ def format_report(report: VerifyReport) -> str:
                 f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
                 f"{e['expected_fraction']:.4f}, envoy {e['envoy_fraction']:.4f} "
                 f"[{lo:.4f}, {hi:.4f}] n={e['n']}"
+                + (" (a second sample: the first fell outside)" if e.get("confirmation") else "")
             )
     if report.timing:
         lines.append("timings")
