@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["format_report", "register"]
 
+SECOND_SAMPLE = " (a second sample: the first fell outside its interval)"
+"""Marks a check decided by its confirmation sample (``verify``'s ``CONFIRM_FACTOR``)."""
+
 
 def format_report(report: VerifyReport) -> str:
     """Human form of a verify report: per-case agreement, then the measured checks."""
@@ -61,7 +64,7 @@ def format_report(report: VerifyReport) -> str:
                 f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
                 f"{e['expected_fraction']:.4f}, envoy {e['envoy_fraction']:.4f} "
                 f"[{lo:.4f}, {hi:.4f}] n={e['n']}"
-                + (" (a second sample: the first fell outside)" if e.get("confirmation") else "")
+                + (SECOND_SAMPLE if e.get("confirmation") else "")
             )
     if report.timing:
         lines.append("timings")
@@ -76,6 +79,7 @@ def format_report(report: VerifyReport) -> str:
             lines.append(
                 f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
                 f"{e['expected']}, envoy {e['envoy']}"
+                + (SECOND_SAMPLE if e.get("confirmation") else "")
             )
             if e.get("detail"):
                 lines.append(f"      {e['detail']}")

@@ -218,3 +218,24 @@ def test_a_fraction_outside_its_interval_is_decided_by_a_larger_sample() -> None
     assert all(e["n"] == 199 * CONFIRM_FACTOR for e in weights), weights
     assert rep.requests_sent >= 199 * (1 + CONFIRM_FACTOR)
     assert not rep.ok  # 796 requests cannot give 10 % either: the confirmation decides
+
+
+@pytest.mark.envoy
+def test_a_retry_check_outside_its_interval_is_decided_by_a_larger_sample() -> None:
+    """The retry sample (success rate, tries per request) gets the same confirmation.
+
+    At confidence 0.01 neither 1 - 0.3^(n+1) nor the mean tries can come out of 199 requests
+    exactly: every first sample misses, and only the confirmation's entries stay, marked.
+    """
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR
+
+    name = "20-explicit-retries"
+    rep = verify(table(name), list(cases(name)), requests=199, confidence=0.01)
+    success = [e for e in rep.stochastic if e["metric"] == "retry_success"]
+    tries = [e for e in rep.counts if e["metric"] == "retry_upstream_per_request"]
+    assert success, rep.stochastic
+    assert len(tries) == len(success), rep.counts  # the first samples' entries are gone
+    assert all(e.get("confirmation") for e in [*success, *tries]), (success, tries)
+    assert all(e["n"] == 199 * CONFIRM_FACTOR for e in success), success
+    # the deterministic retry counts are not resampled
+    assert not any(e.get("confirmation") for e in rep.counts if e["metric"] == "retry_attempts_503")
