@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -266,20 +267,31 @@ class _Verifier:
                 continue
             if f is not None and f.abort_per_million >= MILLION:
                 continue  # every request aborts: the deterministic check covers it
-            marks = len(self.report.stochastic)
-            self._measure_route(case, r, f, split=split, abort=abort, delay=delay, scale=1)
-            if all(e["ok"] for e in self.report.stochastic[marks:]):
-                continue
-            # A fraction outside its interval: 1 - confidence of them are, with a rule Envoy
-            # follows. A fresh sample CONFIRM_FACTOR times as large decides alone, so a correct
-            # rule is reported as disagreeing with probability about (1 - confidence)^2, and a
-            # real difference is tested with more requests than the first sample had.
-            # Its timings and misrouted requests are observations, not chance: they stay.
-            del self.report.stochastic[marks:]
-            self._measure_route(
-                case, r, f, split=split, abort=abort, delay=delay, scale=CONFIRM_FACTOR
+            # the first sample's timings and misrouted requests are observations, not chance:
+            # only its fractions are resampled
+            measure = functools.partial(
+                self._measure_route, case, r, f, split=split, abort=abort, delay=delay
             )
-            for e in self.report.stochastic[marks:]:
+            self._confirmed(measure, self.report.stochastic)
+
+    def _confirmed(self, measure: Callable[..., None], *entries: list[dict[str, Any]]) -> None:
+        """``measure(scale=1)``; again with ``scale=CONFIRM_FACTOR`` if an entry it adds misses.
+
+        A check outside its interval happens to 1 - confidence of them with a rule Envoy
+        follows. A fresh sample CONFIRM_FACTOR times as large decides alone (the first
+        sample's entries in *entries* are dropped; its requests stay counted as sent), so a
+        correct rule is reported as disagreeing with probability about (1 - confidence)^2, and
+        a real difference is tested with more requests than the first sample had.
+        """
+        marks = [len(table) for table in entries]
+        measure(scale=1)
+        if all(e["ok"] for table, m in zip(entries, marks, strict=True) for e in table[m:]):
+            return
+        for table, m in zip(entries, marks, strict=True):
+            del table[m:]
+        measure(scale=CONFIRM_FACTOR)
+        for table, m in zip(entries, marks, strict=True):
+            for e in table[m:]:
                 e["confirmation"] = True
 
     def _measure_route(
@@ -379,7 +391,8 @@ class _Verifier:
                         self.skip(case.name, "a local rate limit applies: retries not sampled")
                     else:
                         measured.add(r.retry)
-                        self.retry_confirmed(case, r, names)
+                        sample = functools.partial(self.retry_sample, case, r, names)
+                        self._confirmed(sample, self.report.stochastic, self.report.counts)
             finally:
                 for c in names:
                     self.sb.set_behaviour(c, BackendBehaviour())
@@ -421,23 +434,6 @@ class _Verifier:
                 "ok": tries == want and reply.status == 503,
             }
         )
-
-    def retry_confirmed(self, case: Case, r: Route, names: Sequence[str]) -> None:
-        """:meth:`retry_sample`, and again on CONFIRM_FACTOR times the requests if it misses.
-
-        As for fractions (:meth:`stochastic`): a check outside its interval happens to
-        ``1 - confidence`` of correct policies, so a larger fresh sample decides alone.
-        """
-        marks = len(self.report.stochastic), len(self.report.counts)
-        self.retry_sample(case, r, names)
-        added = [*self.report.stochastic[marks[0] :], *self.report.counts[marks[1] :]]
-        if all(e["ok"] for e in added):
-            return
-        del self.report.stochastic[marks[0] :]
-        del self.report.counts[marks[1] :]
-        self.retry_sample(case, r, names, scale=CONFIRM_FACTOR)
-        for e in [*self.report.stochastic[marks[0] :], *self.report.counts[marks[1] :]]:
-            e["confirmation"] = True
 
     def retry_sample(self, case: Case, r: Route, names: Sequence[str], scale: int = 1) -> None:
         """A backend failing with probability p: success rate and tries per request (item 10)."""
