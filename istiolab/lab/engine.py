@@ -49,8 +49,6 @@ def session_engine(engine: str | None = None, environ: Mapping[str, str] | None 
     Examples:
         >>> session_engine(environ={})
         'auto'
-        >>> session_engine(environ={"MEM_LIMIT": "2147483648"}) in ("auto", "simpy")
-        True
         >>> session_engine(environ={"MEM_LIMIT": "2147483648", "ISTIOLAB_ENGINE": "fast"})
         'fast'
     """

@@ -45,6 +45,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCES = ("kernel.py", "layout.py")
 """The files whose bytes name the module: the kernel's code and its compile-time constants."""
 
+KERNEL_ENV = "ISTIOLAB_FAST_KERNEL"
+"""Environment variable choosing the kernel: ``aot`` (the default: the module when built) or
+``jit`` (numba's, even when the module is built)."""
+
 _loaded: dict[str, Callable[..., int] | None] = {}
 
 
@@ -82,14 +86,29 @@ def candidates() -> list[Path]:
     return [PACKAGE_DIR / file, cache_dir() / file]
 
 
+def requested() -> str:
+    """The kernel :data:`KERNEL_ENV` asks for: ``aot`` (also when unset) or ``jit``.
+
+    Raises:
+        ValueError: When it is set to anything else (a misspelt ``jit`` must not pass silently).
+    """
+    value = os.environ.get(KERNEL_ENV, "").strip()
+    if value in ("", "aot", "jit"):
+        return value or "aot"
+    raise ValueError(f"{KERNEL_ENV} must be aot or jit, got {truncate(value, 40)!r}")
+
+
 def load() -> Callable[..., int] | None:
     """The ahead-of-time ``run_until`` for the kernel's current sources, or None.
 
-    Looked up once per process. Never raises: a module that is missing, built for other
-    sources, or that fails to import (another numpy ABI, a broken file) is None, and the
-    engine falls back to numba's just-in-time kernel.
+    Looked up once per process. A module that is missing, built for other sources, or that
+    fails to import (another numpy ABI, a broken file) is None, and the engine falls back to
+    numba's just-in-time kernel; so is :data:`KERNEL_ENV` set to ``jit``.
+
+    Raises:
+        ValueError: When :data:`KERNEL_ENV` is neither ``aot`` nor ``jit``.
     """
-    if os.environ.get("ISTIOLAB_FAST_KERNEL", "").strip() == "jit":
+    if requested() == "jit":
         return None
     name = module_name()
     if name in _loaded:
@@ -181,4 +200,14 @@ def build(args: Sequence[Any]) -> Path:
     return target / built.name
 
 
-__all__ = ["BuildError", "available", "build", "cache_dir", "candidates", "load", "module_name"]
+__all__ = [
+    "KERNEL_ENV",
+    "BuildError",
+    "available",
+    "build",
+    "cache_dir",
+    "candidates",
+    "load",
+    "module_name",
+    "requested",
+]

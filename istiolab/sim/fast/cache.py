@@ -84,13 +84,19 @@ def warm(say: Callable[[str], object] | None = None) -> bool:
         return False
     if say is not None:
         say(COMPILING)
+    _build(say)
+    return True
+
+
+def _build(say: Callable[[str], object] | None) -> None:
+    """Build the ahead-of-time module; if it cannot be, say why and fill numba's cache."""
     try:
         aot.build(kernel_args())
     except aot.BuildError as err:
         if say is not None:
             say(f"{err}; compiling numba's just-in-time kernel instead (the same code)")
-        _tiny_run()  # numba's JIT: the same kernel, cached by numba
-    return True
+        if kernel_ready() is not True:
+            _tiny_run()  # numba's JIT: the same kernel, cached by numba
 
 
 def kernel_args() -> list[Any]:
@@ -158,17 +164,12 @@ def _main(argv: list[str]) -> int:
     jit: subprocess.Popen[bytes] | None = None
     try:
         if "--jit" in argv:
-            env = {**os.environ, "ISTIOLAB_FAST_KERNEL": "jit"}
+            env = {**os.environ, aot.KERNEL_ENV: "jit"}
             code = "from istiolab.sim.fast.cache import _tiny_run; _tiny_run()"
             jit = subprocess.Popen([sys.executable, "-c", code], env=env)
         if not aot.available():  # also when numba's cache is warm: notebooks want the module
             print(COMPILING, flush=True)
-            try:
-                aot.build(kernel_args())
-            except aot.BuildError as err:
-                print(f"{err}; compiling numba's just-in-time kernel instead (the same code)")
-                if kernel_ready() is not True:
-                    _tiny_run()
+            _build(print)
         return 0 if jit is None else jit.wait()
     finally:
         if jit is not None and jit.poll() is None:  # an error or a signal here: no orphan

@@ -65,6 +65,9 @@ def kernel_function() -> Callable[..., int]:
     Both are compiled from the same source (:mod:`~istiolab.sim.fast.kernel`) and give
     identical results; the first needs neither numba nor its 120 MiB (``docs/engines.md``).
     ``ISTIOLAB_FAST_KERNEL=jit`` chooses numba's.
+
+    Raises:
+        ValueError: When ``ISTIOLAB_FAST_KERNEL`` is neither ``aot`` nor ``jit``.
     """
     built = aot.load()
     if built is not None:
@@ -122,7 +125,6 @@ class _State:
     )  # fmt: skip
 
     def __init__(self, plan: Plan, seed: np.random.SeedSequence) -> None:
-
         a = plan.arrays
         cfg = a["cfg_i"]
         n = int(cfg[lay.CI_INTERVALS])
