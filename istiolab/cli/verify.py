@@ -72,6 +72,7 @@ def format_report(report: VerifyReport) -> str:
             lines.append(
                 f"  {ok if e['ok'] else bad} {e['case']}  {e['metric']}: expected "
                 f"{e['expected_s']} s, envoy {e['envoy_s']} s (tolerance {e['tolerance_s']} s)"
+                + (SECOND_SAMPLE if e.get("confirmation") else "")
             )
     if report.counts:
         lines.append("counts")

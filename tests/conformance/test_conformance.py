@@ -21,13 +21,16 @@ A first line ``# conformance: profile=1.20`` in a config selects the Istio profi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from istiolab.cli.verify import format_report
 from istiolab.config import load
 from istiolab.envoy.compile import compile
 from istiolab.envoy.match import route
@@ -239,3 +242,90 @@ def test_a_retry_check_outside_its_interval_is_decided_by_a_larger_sample() -> N
     assert all(e["n"] == 199 * CONFIRM_FACTOR for e in success), success
     # the deterministic retry counts are not resampled
     assert not any(e.get("confirmation") for e in rep.counts if e["metric"] == "retry_attempts_503")
+
+
+def _stall_first_timing_sample(monkeypatch: pytest.MonkeyPatch, *, always: bool) -> None:
+    """Add a 1 s client stall to the replies of each timeout check's first sample (or every
+    sample): a loaded machine's stall cannot be produced on demand, so the test adds it to the
+    client-measured duration; Envoy, its timeouts and the stub backends are real."""
+    from istiolab.envoy.verify import runner
+
+    real_sample: Any = runner._Verifier._timeout_sample
+    real_send: Any = runner._Verifier.send
+    stalled = {"on": False}
+
+    def sample(self: Any, *args: Any, scale: int) -> None:
+        stalled["on"] = always or scale == 1
+        try:
+            real_sample(self, *args, scale=scale)
+        finally:
+            stalled["on"] = False
+
+    def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = real_send(self, *args, **kwargs)
+        if stalled["on"]:
+            return dataclasses.replace(reply, duration_s=reply.duration_s + 1.0)
+        return reply
+
+    monkeypatch.setattr(runner._Verifier, "_timeout_sample", sample)
+    monkeypatch.setattr(runner._Verifier, "send", send)
+
+
+@pytest.mark.envoy
+def test_a_timeout_timed_late_by_a_stall_is_decided_by_a_larger_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each route's first two timed requests come back 1 s late: measured again on
+    CONFIRM_FACTOR times the requests, Envoy's timeouts agree, and only those entries stay."""
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR
+
+    _stall_first_timing_sample(monkeypatch, always=False)
+    name = "21-timeouts"
+    rep = verify(table(name), list(cases(name)), requests=50)
+    timeouts = _metric(rep, "timing", "timeout")
+    routes = {e["case"] for e in timeouts}
+    assert len(routes) >= 4, timeouts
+    assert len(timeouts) == 2 * CONFIRM_FACTOR * len(routes)  # the first samples are gone
+    assert all(e.get("confirmation") and e["ok"] for e in timeouts), timeouts
+    assert rep.ok, json.dumps(rep.failures(), indent=2)
+    assert "(a second sample" in format_report(rep)
+
+
+@pytest.mark.envoy
+def test_a_timeout_late_in_every_sample_still_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confirmation hides nothing that lasts: late in both samples is a disagreement."""
+    _stall_first_timing_sample(monkeypatch, always=True)
+    name = "21-timeouts"
+    rep = verify(table(name), list(cases(name)), requests=50)
+    timeouts = _metric(rep, "timing", "timeout")
+    assert timeouts
+    assert all(e.get("confirmation") and not e["ok"] for e in timeouts), timeouts
+    assert not rep.ok
+
+
+@pytest.mark.envoy
+def test_a_rate_limit_refill_moved_by_a_stall_is_decided_by_more_bursts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real 1 s stall before the first refill sample (the bucket fills up: 10 pass where
+    about 5 should): CONFIRM_FACTOR more bursts and refills, without a stall, decide."""
+    from istiolab.envoy.verify import runner
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR
+
+    real_load: Any = runner._Verifier.load
+    calls = {"n": 0}
+
+    def load(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first burst's refill sample
+            time.sleep(1.0)
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner._Verifier, "load", load)
+    name = "22-rate-limit-gateway"
+    rep = verify(table(name), list(cases(name)), requests=50)
+    burst = _metric(rep, "counts", "rate_limit_burst")
+    refill = _metric(rep, "counts", "rate_limit_refill")
+    assert len(burst) == len(refill) == CONFIRM_FACTOR, (burst, refill)
+    assert all(e.get("confirmation") and e["ok"] for e in [*burst, *refill]), (burst, refill)
+    assert rep.ok, json.dumps(rep.failures(), indent=2)

@@ -53,8 +53,9 @@ MAX_WAIT_S = 3.0
 """Timeout checks that would take longer than this per request are skipped (e.g. 0.2's 15 s)."""
 _DELAY_SAMPLE = 8  # requests used to time a 100 % fault delay
 CONFIRM_FACTOR = 4
-"""A route whose fraction falls outside its interval is measured again on this many times the
-requests; that sample alone decides (see ``_Verifier.stochastic``)."""
+"""A route whose fraction falls outside its interval, or whose timeout or rate limit is timed
+outside its tolerance, is measured again on this many times the requests (bursts); that sample
+alone decides (see ``_Verifier._confirmed``)."""
 _BURST_EXTRA = 10  # requests beyond max_tokens in a rate-limit burst
 
 
@@ -145,14 +146,24 @@ class _Verifier:
             if r is not None and r.rate_limit is not None and id(r) not in seen:
                 seen.add(id(r))
                 buckets.append((r.rate_limit, case, r))
-        for b, case, r in buckets:
-            self.burst(b, case, r)
+        for b, case, _ in buckets:
+            label = f"{case.name} [rate limit {b.scope} {b.source}]"
+            if not (
+                b.enabled_per_million in (0, MILLION) and b.enforced_per_million in (0, MILLION)
+            ):
+                self.skip(label, "filter_enabled/filter_enforced is a fraction: not checked")
+                continue
+            # A burst and a refill are timed by the client: a stall of this machine (not of
+            # Envoy) can move them, so a miss is measured again CONFIRM_FACTOR times, and every
+            # one of those must agree
+            self._confirmed(functools.partial(self._bursts, b, case, label), self.report.counts)
 
-    def burst(self, b: RateLimit, case: Case, r: Route | None) -> None:
-        label = f"{case.name} [rate limit {b.scope} {b.source}]"
-        if not (b.enabled_per_million in (0, MILLION) and b.enforced_per_million in (0, MILLION)):
-            self.skip(label, "filter_enabled/filter_enforced is a fraction: not checked")
-            return
+    def _bursts(self, b: RateLimit, case: Case, label: str, scale: int) -> None:
+        for _ in range(scale):
+            self._burst(b, case, label)
+
+    def _burst(self, b: RateLimit, case: Case, label: str) -> None:
+        """Empty the bucket in one burst, see half a fill interval's refill, let it fill up."""
         wire = _wire(case.request, None)
         n = b.max_tokens + _BURST_EXTRA
         df = self.load(wire, n, concurrency=min(32, n))  # as fast as possible
@@ -517,38 +528,59 @@ class _Verifier:
             try:
                 for c in names:
                     self.sb.set_behaviour(c, BackendBehaviour(delay_s=upper + 1.0))
-                for i in range(2):
-                    before = self.sb.stats()
-                    reply = self.send(_wire(case.request, None), r, timeout_s=upper + 5.0)
-                    after = self.sb.stats()
-                    n_tries = self.stat_sum(after, names, "upstream_rq_total") - self.stat_sum(
-                        before, names, "upstream_rq_total"
-                    )
-                    took = reply.duration_s
-                    # Each try's timer and connection set-up can slip on a loaded machine, so
-                    # the late tolerance grows with the number of tries.
-                    late = TIMING_TOLERANCE_S * max(1, n_tries)
-                    self.report.timing.append(
-                        {
-                            "case": case.name,
-                            "metric": "timeout",
-                            "expected_s": [round(lower, 4), round(upper, 4)],
-                            "envoy_s": round(took, 4),
-                            "tolerance_s": [-TIMING_EARLY_S, late],
-                            "detail": (
-                                f"request {i + 1}: backend slower than every timeout; route "
-                                f"timeout {route_t}, per-try {per_try}, {min_tries}..{tries} tries "
-                                f"expected, {n_tries} seen; client got {reply.status} {reply.flags}"
-                            ),
-                            "ok": reply.status == 504
-                            and "UT" in reply.flags
-                            and min_tries <= n_tries <= tries
-                            and lower - TIMING_EARLY_S <= took <= upper + late,
-                        }
-                    )
+                # timed by the client: a miss (a stall of this machine, or of Envoy's loop) is
+                # measured again on CONFIRM_FACTOR times the requests, which all must agree
+                measure = functools.partial(
+                    self._timeout_sample, case, r, names, (lower, upper), (min_tries, tries)
+                )
+                self._confirmed(measure, self.report.timing)
             finally:
                 for c in names:
                     self.sb.set_behaviour(c, BackendBehaviour())
+
+    def _timeout_sample(
+        self,
+        case: Case,
+        r: Route,
+        names: Sequence[str],
+        bounds: tuple[float, float],
+        try_range: tuple[int, int],
+        scale: int,
+    ) -> None:
+        """Time 2 x *scale* requests against backends slower than every timeout of *r*."""
+        lower, upper = bounds
+        min_tries, tries = try_range
+        pol = r.retry
+        per_try = pol.per_try_timeout_s if pol is not None else None
+        for i in range(2 * scale):
+            before = self.sb.stats()
+            reply = self.send(_wire(case.request, None), r, timeout_s=upper + 5.0)
+            after = self.sb.stats()
+            n_tries = self.stat_sum(after, names, "upstream_rq_total") - self.stat_sum(
+                before, names, "upstream_rq_total"
+            )
+            took = reply.duration_s
+            # Each try's timer and connection set-up can slip on a loaded machine, so the
+            # late tolerance grows with the number of tries.
+            late = TIMING_TOLERANCE_S * max(1, n_tries)
+            self.report.timing.append(
+                {
+                    "case": case.name,
+                    "metric": "timeout",
+                    "expected_s": [round(lower, 4), round(upper, 4)],
+                    "envoy_s": round(took, 4),
+                    "tolerance_s": [-TIMING_EARLY_S, late],
+                    "detail": (
+                        f"request {i + 1}: backend slower than every timeout; route "
+                        f"timeout {r.timeout_s}, per-try {per_try}, {min_tries}..{tries} tries "
+                        f"expected, {n_tries} seen; client got {reply.status} {reply.flags}"
+                    ),
+                    "ok": reply.status == 504
+                    and "UT" in reply.flags
+                    and min_tries <= n_tries <= tries
+                    and lower - TIMING_EARLY_S <= took <= upper + late,
+                }
+            )
 
 
 def verify(
