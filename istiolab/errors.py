@@ -51,6 +51,13 @@ class SandboxError(IstiolabError):
     """The Envoy sandbox could not start, or a process in it failed."""
 
 
+class SettingError(IstiolabError, ValueError):
+    """An environment variable istiolab reads has a value it does not accept.
+
+    The message names the variable, the accepted values and the value given (cut short).
+    """
+
+
 class MissingDependencyError(IstiolabError, ImportError):
     """An optional dependency is not installed; the message gives the pip command."""
 

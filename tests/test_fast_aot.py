@@ -17,8 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from istiolab.cli.app import main as cli_main
 from istiolab.sim.engine import simulate
 from istiolab.sim.fast import aot
+from istiolab.sim.fast import cache as fast_cache
 from istiolab.sim.fast import run as fast_run
 from istiolab.sim.scenario import load_scenario
 
@@ -127,6 +129,10 @@ def changed_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(aot, "PACKAGE_DIR", tmp_path / "pkg")
     _sources_in(tmp_path / "pkg", change=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # the same changed sources get the same name in every test: no lookup carried over
+    monkeypatch.setattr(aot, "_loaded", {})
+    monkeypatch.setattr(aot, "_problems", {})
+    monkeypatch.setattr(fast_cache, "_said", set())
     return tmp_path / "pkg"
 
 
@@ -145,13 +151,33 @@ def test_the_module_is_named_after_its_sources(
     assert aot.load() is None  # nothing built for the changed sources
 
 
-def test_a_broken_module_file_is_ignored(changed_sources: Path) -> None:
-    """A truncated or foreign file where the module should be: the JIT kernel runs instead."""
+def test_a_broken_module_file_is_ignored_and_said_once(
+    changed_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A truncated or foreign file where the module should be (or one built against another
+    numpy): the JIT kernel runs instead, and the first warm-up says why and how to rebuild."""
+    assert aot.load() is None
+    assert aot.problem() is None  # no file: nothing to say
+    aot._loaded.clear()
     for path in aot.candidates():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\x7fELF not really")
     assert aot.load() is None
     assert aot.available() is False
+    problem = aot.problem()
+    assert problem is not None
+    assert problem.startswith(aot.module_name())
+    assert "ImportError" in problem
+    monkeypatch.setattr(fast_cache, "kernel_ready", lambda: True)  # numba's cache is warm
+    said: list[str] = []
+    assert fast_cache.warm(said.append) is False  # nothing compiled ...
+    assert fast_cache.warm(said.append) is False
+    assert len(said) == 1  # ... but said once: the module does not load, and the fix
+    assert problem in said[0]
+    assert "numba's kernel runs instead" in said[0]
+    assert "python -m istiolab.sim.fast.cache" in said[0]
+    monkeypatch.setenv("ISTIOLAB_FAST_KERNEL", "jit")
+    assert aot.problem() is None  # asked for numba's: nothing is wrong
 
 
 def test_build_without_a_c_compiler_says_so(
@@ -178,6 +204,18 @@ def test_the_kernel_is_chosen_by_the_environment_and_a_bad_value_is_one_line(
         assert len(str(err.value)) < 200  # the value quoted cut short
         with pytest.raises(ValueError, match="ISTIOLAB_FAST_KERNEL"):
             simulate(load_scenario(ROOT / "sim/scenarios/seed-httpbin.yaml"), engine="fast")
+
+
+def test_a_bad_kernel_setting_is_a_usage_error_on_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 with one line naming the variable, not exit 70's "internal error" (a bug)."""
+    monkeypatch.setenv("ISTIOLAB_FAST_KERNEL", "jti")
+    scenario = str(ROOT / "sim/scenarios/seed-httpbin.yaml")
+    code = cli_main(["simulate", scenario, "--engine", "fast", "--duration", "3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "istiolab: ISTIOLAB_FAST_KERNEL must be aot or jit, got 'jti'\n"
 
 
 def test_a_failed_compile_is_one_short_error_and_leaves_nothing(

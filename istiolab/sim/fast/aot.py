@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from istiolab.errors import SettingError
 from istiolab.limits import truncate
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,6 +51,7 @@ KERNEL_ENV = "ISTIOLAB_FAST_KERNEL"
 ``jit`` (numba's, even when the module is built)."""
 
 _loaded: dict[str, Callable[..., int] | None] = {}
+_problems: dict[str, str] = {}  # module name -> why its file did not load
 
 
 class BuildError(RuntimeError):
@@ -90,12 +92,13 @@ def requested() -> str:
     """The kernel :data:`KERNEL_ENV` asks for: ``aot`` (also when unset) or ``jit``.
 
     Raises:
-        ValueError: When it is set to anything else (a misspelt ``jit`` must not pass silently).
+        SettingError: When it is set to anything else (a misspelt ``jit`` must not pass
+            silently); the command line reports it as a usage error (exit 2).
     """
     value = os.environ.get(KERNEL_ENV, "").strip()
     if value in ("", "aot", "jit"):
         return value or "aot"
-    raise ValueError(f"{KERNEL_ENV} must be aot or jit, got {truncate(value, 40)!r}")
+    raise SettingError(f"{KERNEL_ENV} must be aot or jit, got {truncate(value, 40)!r}")
 
 
 def load() -> Callable[..., int] | None:
@@ -106,7 +109,7 @@ def load() -> Callable[..., int] | None:
     numba's just-in-time kernel; so is :data:`KERNEL_ENV` set to ``jit``.
 
     Raises:
-        ValueError: When :data:`KERNEL_ENV` is neither ``aot`` nor ``jit``.
+        SettingError: When :data:`KERNEL_ENV` is neither ``aot`` nor ``jit``.
     """
     if requested() == "jit":
         return None
@@ -125,10 +128,26 @@ def load() -> Callable[..., int] | None:
             spec.loader.exec_module(module)
             found = module.run_until
             break
-        except Exception:  # an unloadable file is as good as none: the JIT kernel runs
+        except Exception as err:  # an unloadable file is as good as none: the JIT kernel runs
+            # ... but it was built to be used (by postBuild, make test or the compile command),
+            # so the reason is kept for whoever says which kernel runs (cache.warm)
+            _problems[name] = f"{path.name}: {truncate(f'{type(err).__name__}: {err}', 200)}"
             continue
     _loaded[name] = found
     return found
+
+
+def problem() -> str | None:
+    """Why a module built for the kernel's current sources did not load, or None.
+
+    None when it loaded, when there is none, or when :data:`KERNEL_ENV` asks for ``jit``. A
+    module stops loading when numpy's binary interface changed under it (a numpy upgrade) or
+    its file is broken; numba's kernel then runs, with its 120 MiB. The text names the file
+    and the error (cut short).
+    """
+    if requested() == "jit" or load() is not None:
+        return None
+    return _problems.get(module_name())
 
 
 def available() -> bool:
@@ -194,6 +213,7 @@ def build(args: Sequence[Any]) -> Path:
         shutil.copy2(built, part)
         os.replace(part, target / built.name)  # atomic: a reader sees all of it or nothing
     _loaded.pop(name, None)
+    _problems.pop(name, None)
     for old in target.glob("_kernel_aot_*"):  # modules of older sources are never loaded again
         if old.name != built.name and not old.name.endswith(".part"):  # another build's
             old.unlink(missing_ok=True)
@@ -209,5 +229,6 @@ __all__ = [
     "candidates",
     "load",
     "module_name",
+    "problem",
     "requested",
 ]

@@ -24,6 +24,8 @@ from istiolab.sim.fast import aot
 if TYPE_CHECKING:
     from istiolab.sim.scenario import Scenario
 
+_said: set[str] = set()  # the load problems already said in this process
+
 COMPILING = (
     "compiling the fast engine: once per install, about 3-4 minutes on 2 cores "
     "(--engine simpy needs no compile)"
@@ -80,6 +82,13 @@ def warm(say: Callable[[str], object] | None = None) -> bool:
         True when it compiled, False when the kernel was ready or readiness cannot be told
         (then the first run compiles if it must, as it would without this call).
     """
+    broken = aot.problem()
+    if broken is not None and say is not None and broken not in _said:
+        _said.add(broken)  # once per process, not at every slider move
+        say(
+            f"the ahead-of-time kernel does not load ({broken}); numba's kernel runs instead, "
+            "with about 120 MiB more; python -m istiolab.sim.fast.cache builds it again"
+        )
     if kernel_ready() is not False:
         return False
     if say is not None:

@@ -67,7 +67,7 @@ def kernel_function() -> Callable[..., int]:
     ``ISTIOLAB_FAST_KERNEL=jit`` chooses numba's.
 
     Raises:
-        ValueError: When ``ISTIOLAB_FAST_KERNEL`` is neither ``aot`` nor ``jit``.
+        SettingError: When ``ISTIOLAB_FAST_KERNEL`` is neither ``aot`` nor ``jit``.
     """
     built = aot.load()
     if built is not None:
