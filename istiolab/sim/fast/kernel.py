@@ -1697,6 +1697,20 @@ def run_until(
         if fired_5xx:
             od_i[c, p, O_5XX] = 0
 
+    def fifo_append(links, link, table, row, head, tail, x):
+        """Row *x* of *links* joins the end of a FIFO linked through ``links[., link]``.
+
+        The FIFO's first and last rows are ``table[row, head]`` and ``table[row, tail]`` (-1:
+        empty): a pool's or a gateway worker's pending requests, a pod's queued jobs.
+        """
+        links[x, link] = -1
+        last = table[row, tail]
+        if last >= 0:
+            links[last, link] = x
+        else:
+            table[row, head] = x
+        table[row, tail] = x
+
     def new_attempt(q):
         a = st_i[SI_ATTEMPT] + 1
         st_i[SI_ATTEMPT] = a
@@ -1917,15 +1931,9 @@ def run_until(
                 jb_f[j] = st_f[SF_NOW]
                 then(W_SERVICE_DONE, j, 0, 0)
             return
-        jb_i[j, J_NEXT] = -1
         jb_i[j, J_STAGE] = JS_QUEUED
         jb_f[j] = st_f[SF_NOW]
-        tail = pd_i[p, P_SRV_TAIL]
-        if tail >= 0:
-            jb_i[tail, J_NEXT] = j
-        else:
-            pd_i[p, P_SRV_HEAD] = j
-        pd_i[p, P_SRV_TAIL] = j
+        fifo_append(jb_i, J_NEXT, pd_i, p, P_SRV_HEAD, P_SRV_TAIL, j)
 
     def sidecar_done(j):
         p = _nonneg(jb_i[j, J_POD])
@@ -1956,14 +1964,8 @@ def run_until(
                     busy_for(n_gw + p, AC_SIDECAR, cpu)
                     push(st_f[SF_NOW] + cpu, K_SIDECAR_DONE, j, 0, False)
                     return
-                jb_i[j, J_NEXT] = -1
                 jb_f[j] = st_f[SF_NOW]
-                tail = pd_i[p, P_SC_TAIL]
-                if tail >= 0:
-                    jb_i[tail, J_NEXT] = j
-                else:
-                    pd_i[p, P_SC_HEAD] = j
-                pd_i[p, P_SC_TAIL] = j
+                fifo_append(jb_i, J_NEXT, pd_i, p, P_SC_HEAD, P_SC_TAIL, j)
                 return
         then(W_SERVER_ACQUIRE, j, 0, 0)
 
@@ -2028,6 +2030,37 @@ def run_until(
             lat += draw(S_NET, d_net)
         serve_start(q, p, lat, limit)
 
+    # -- HTTP/1.1 pools (UpstreamCluster._acquire and _release, ConnPoolImplBase) ----------
+    def pool_ask(q):
+        """True: a ready connection of the request's pool, or a new one; else pending, or 503 UO.
+
+        ConnPoolImplBase::newStreamImpl: a pending request waits for a connection of its own
+        worker's pool to the host, FIFO, under the route timeout (the per-try timeout starts
+        when it gets one, UpstreamRequest::onPoolReady).
+        """
+        c = _nonneg(rq_i[q, R_CLUSTER])
+        p = _nonneg(rq_i[q, R_POD])
+        k = _nonneg(((cl_i[c, KI_POOLED] - 1) * n_gw * n_workers + worker_slot(q)) * max_pods + p)
+        rq_i[q, R_POOL] = k
+        if pl_i[k, PL_IDLE] > 0:
+            pl_i[k, PL_IDLE] -= 1
+            return True
+        if cs_i[c, CS_PENDING] >= cl_i[c, KI_MAX_PENDING]:
+            rq_i[q, R_POOL] = -1
+            upstream_done(q, 503, F_UO)
+            return False
+        if cs_i[c, CS_CONNS] < cl_i[c, KI_MAX_CONN] or pl_i[k, PL_CONNS] == 0:
+            pl_i[k, PL_CONNS] += 1
+            cs_i[c, CS_CONNS] += 1
+            return True
+        fifo_append(rq_i, R_NEXT, pl_i, k, PL_HEAD, PL_TAIL, q)
+        cs_i[c, CS_PENDING] += 1
+        rq_i[q, R_POOL_WAIT] = 1
+        deadline = rq_f[q, Q_DEADLINE]
+        if deadline < np.inf:
+            push_deadline(deadline, q, rq_i[q, R_ATTEMPT])
+        return False
+
     def try_start(q):
         """One pass of UpstreamCluster.handle's loop: circuit breaker, host pick, try.
 
@@ -2070,49 +2103,11 @@ def run_until(
                     rq_f[q, Q_PENDING] = 0.0
                     push(st_f[SF_NOW] + pre, K_POOL_ASK, q, 0, False)
                     return
-                then(W_POOL_ASK, q, 0, 0)
-                return
-        try_send(q)  # its one call site: the pool's grants come back through try_start
-
-    # -- HTTP/1.1 pools (UpstreamCluster._acquire and _release, ConnPoolImplBase) ----------
-    def pool_ask(q):
-        """A ready connection of the request's pool, a new one, a pending slot, or 503 UO.
-
-        ConnPoolImplBase::newStreamImpl: a pending request waits for a connection of its own
-        worker's pool to the host, FIFO, under the route timeout (the per-try timeout starts
-        when it gets one, UpstreamRequest::onPoolReady).
-        """
-        c = _nonneg(rq_i[q, R_CLUSTER])
-        p = _nonneg(rq_i[q, R_POD])
-        k = _nonneg(((cl_i[c, KI_POOLED] - 1) * n_gw * n_workers + worker_slot(q)) * max_pods + p)
-        rq_i[q, R_POOL] = k
-        if pl_i[k, PL_IDLE] > 0:
-            pl_i[k, PL_IDLE] -= 1
-            rq_i[q, R_POOL_WAIT] = POOL_GRANTED
-            then(W_TRY_START, q, 0, 0)
-            return
-        if cs_i[c, CS_PENDING] >= cl_i[c, KI_MAX_PENDING]:
-            rq_i[q, R_POOL] = -1
-            upstream_done(q, 503, F_UO)
-            return
-        if cs_i[c, CS_CONNS] < cl_i[c, KI_MAX_CONN] or pl_i[k, PL_CONNS] == 0:
-            pl_i[k, PL_CONNS] += 1
-            cs_i[c, CS_CONNS] += 1
-            rq_i[q, R_POOL_WAIT] = POOL_GRANTED
-            then(W_TRY_START, q, 0, 0)
-            return
-        rq_i[q, R_NEXT] = -1
-        tail = pl_i[k, PL_TAIL]
-        if tail >= 0:
-            rq_i[tail, R_NEXT] = q
-        else:
-            pl_i[k, PL_HEAD] = q
-        pl_i[k, PL_TAIL] = q
-        cs_i[c, CS_PENDING] += 1
-        rq_i[q, R_POOL_WAIT] = 1
-        deadline = rq_f[q, Q_DEADLINE]
-        if deadline < np.inf:
-            push_deadline(deadline, q, rq_i[q, R_ATTEMPT])
+                # asked here, not as a next step: most asks find a connection (one idle, or
+                # one the limit allows), and the try goes on within the same call
+                if not pool_ask(q):
+                    return
+        try_send(q)  # its one call site: the pool's later grants come back through try_start
 
     def pool_leave(q):
         """A pending request's route timeout: it leaves its pool's queue with 504 UT."""
@@ -2280,13 +2275,7 @@ def run_until(
             busy_for(g, 0, rq_f[q, Q_CPU])
             push(st_f[SF_NOW] + rq_f[q, Q_CPU], K_CPU_DONE, q, 0, False)
             return
-        rq_i[q, R_NEXT] = -1
-        tail = wk_i[w, W_TAIL]
-        if tail >= 0:
-            rq_i[tail, R_NEXT] = q
-        else:
-            wk_i[w, W_HEAD] = q
-        wk_i[w, W_TAIL] = q
+        fifo_append(rq_i, R_NEXT, wk_i, w, W_HEAD, W_TAIL, q)
 
     def cpu_done(q):
         w = worker_slot(q)
@@ -2933,8 +2922,9 @@ def run_until(
                 service_done(y)
             elif work == W_AFTER_CPU:
                 after_cpu(y)
-            elif work == W_POOL_ASK:
-                pool_ask(y)
+            elif work == W_POOL_ASK and pool_ask(y):  # asked after a fault delay, granted
+                rq_i[y, R_POOL_WAIT] = POOL_GRANTED
+                then(W_TRY_START, y, 0, 0)
         if kind == K_ARRIVAL:
             gap = next_gap(x, t)
             if gap >= 0:

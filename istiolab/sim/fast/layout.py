@@ -164,15 +164,11 @@ KI_OD_5XX: Final = 5  # -1 none
 KI_OD_GW: Final = 6  # -1 none
 KI_OD_MAX_PCT: Final = 7
 KI_OD_MIN_HEALTH: Final = 8
-KI_POOLED: Final = 9  # HTTP/1.1 pools per worker and host (maxConnections < POOL_LIMIT):
+KI_POOLED: Final = 9  # HTTP/1.1 pools per worker and host (upstream.POOLED_BELOW):
 # the cluster's ordinal among the pooled ones + 1 (its block of pl_i), 0 = not pooled
 KI_MAX_CONN: Final = 10  # maxConnections (counted across the workers' pools)
 KI_MAX_PENDING: Final = 11  # http1MaxPendingRequests (the pools' pending requests)
 KI_SIZE: Final = 12
-POOL_LIMIT: Final = 1024
-"""A connection limit below this runs the pool model (sim/stages/upstream.py, _Pool); at it and
-above, the in-flight bound max_connections + max_pending_requests stands in for the pools: they
-differ only beyond that many requests in flight to one cluster (Envoy's own default is 1024)."""
 KF_CONNECT_TIMEOUT: Final = 0
 KF_OD_INTERVAL: Final = 1
 KF_OD_BASE: Final = 2

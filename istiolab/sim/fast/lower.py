@@ -41,7 +41,7 @@ from istiolab.sim.dists import (
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.stages.router import hash_key
-from istiolab.sim.stages.upstream import key_hash
+from istiolab.sim.stages.upstream import POOLED_BELOW, key_hash
 from istiolab.sim.tallies import HdrLayout
 from istiolab.sim.workload import cumulative_weights, load_timestamps
 
@@ -331,9 +331,11 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
     for c, name in enumerate(cluster_names):
         pol = table.clusters[name]
         # Envoy's per-worker HTTP/1.1 pools with their pending queues (sim/stages/upstream.py,
-        # _Pool) run below POOL_LIMIT, a limit a DestinationRule set to bind; at it and above
-        # (older profiles' default, 1024) the in-flight bound stands in for them
-        pooled = pol.max_connections < lay.POOL_LIMIT
+        # _Pool) run at the same limits as in the SimPy engine. Not only a tight limit binds:
+        # idle connections stay open and count, and an empty pool may always open one, so at
+        # Envoy's 1024 (older profiles' default) 32 workers x 400 pods hold over 12 000
+        # connections and requests wait for their own pool's, far below 1024 in flight.
+        pooled = pol.max_connections < POOLED_BELOW
         n_pooled += int(pooled)
         od = pol.outlier
         cl_i.append(

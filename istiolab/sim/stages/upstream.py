@@ -121,9 +121,12 @@ class _HostState:
 # requests where the threshold was 3.
 _UPDATE_MERGE_WINDOW_S = 1.0
 
-# A connection limit at or above this is Envoy's "unlimited" in practice (Istio's default is
-# 2^32 - 1): the pool model below is skipped, as a connection is then always available.
-_UNLIMITED = 2**31
+POOLED_BELOW = 2**31
+"""A connection limit below this runs the HTTP/1.1 pool model (:class:`_Pool`), in both engines.
+
+At or above it the limit is Envoy's "unlimited" in practice (Istio's default is 2^32 - 1): a
+connection is then always available, and the in-flight bound ``max_connections +
+max_pending_requests`` is all that is left of the circuit breaker."""
 
 
 class _Pool:
@@ -547,7 +550,7 @@ class UpstreamCluster:
         tried: set[str] = set()
         retries = 0
         status, flag, version = 503, "UH", "-"
-        pooled = pol.max_connections < _UNLIMITED
+        pooled = pol.max_connections < POOLED_BELOW
         while True:
             if self.active >= pol.max_requests or (
                 not pooled and self.active >= pol.max_connections + pol.max_pending_requests
