@@ -35,6 +35,7 @@ from istiolab.config import load
 from istiolab.envoy.compile import compile
 from istiolab.envoy.match import route
 from istiolab.envoy.model import RouteTable
+from istiolab.envoy.sandbox import Reply
 from istiolab.envoy.verify import (
     Case,
     VerifyReport,
@@ -244,31 +245,39 @@ def test_a_retry_check_outside_its_interval_is_decided_by_a_larger_sample() -> N
     assert not any(e.get("confirmation") for e in rep.counts if e["metric"] == "retry_attempts_503")
 
 
-def _stall_first_timing_sample(monkeypatch: pytest.MonkeyPatch, *, always: bool) -> None:
-    """Add a 1 s client stall to the replies of each timeout check's first sample (or every
-    sample): a loaded machine's stall cannot be produced on demand, so the test adds it to the
-    client-measured duration; Envoy, its timeouts and the stub backends are real."""
+def _stall_samples(
+    monkeypatch: pytest.MonkeyPatch, sample: str, client: str, *, always: bool
+) -> None:
+    """Add a 1 s client stall to what ``_Verifier.<client>`` returns during each first sample
+    of ``_Verifier.<sample>`` (scale 1), or during every sample.
+
+    A loaded machine's stall cannot be produced on demand, so the test adds it to the
+    client-measured durations (a reply's, or every row of a load's frame); Envoy, its timers
+    and the stub backends are real.
+    """
     from istiolab.envoy.verify import runner
 
-    real_sample: Any = runner._Verifier._timeout_sample
-    real_send: Any = runner._Verifier.send
+    real_sample: Any = getattr(runner._Verifier, sample)
+    real_client: Any = getattr(runner._Verifier, client)
     stalled = {"on": False}
 
-    def sample(self: Any, *args: Any, scale: int) -> None:
+    def sampled(self: Any, *args: Any, scale: int, **kwargs: Any) -> None:
         stalled["on"] = always or scale == 1
         try:
-            real_sample(self, *args, scale=scale)
+            real_sample(self, *args, scale=scale, **kwargs)
         finally:
             stalled["on"] = False
 
-    def send(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reply = real_send(self, *args, **kwargs)
-        if stalled["on"]:
-            return dataclasses.replace(reply, duration_s=reply.duration_s + 1.0)
-        return reply
+    def answered(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = real_client(self, *args, **kwargs)
+        if not stalled["on"]:
+            return got
+        if isinstance(got, Reply):
+            return dataclasses.replace(got, duration_s=got.duration_s + 1.0)
+        return got.assign(duration_s=got["duration_s"] + 1.0)
 
-    monkeypatch.setattr(runner._Verifier, "_timeout_sample", sample)
-    monkeypatch.setattr(runner._Verifier, "send", send)
+    monkeypatch.setattr(runner._Verifier, sample, sampled)
+    monkeypatch.setattr(runner._Verifier, client, answered)
 
 
 @pytest.mark.envoy
@@ -279,7 +288,7 @@ def test_a_timeout_timed_late_by_a_stall_is_decided_by_a_larger_sample(
     CONFIRM_FACTOR times the requests, Envoy's timeouts agree, and only those entries stay."""
     from istiolab.envoy.verify.runner import CONFIRM_FACTOR
 
-    _stall_first_timing_sample(monkeypatch, always=False)
+    _stall_samples(monkeypatch, "_timeout_sample", "send", always=False)
     name = "21-timeouts"
     rep = verify(table(name), list(cases(name)), requests=50)
     timeouts = _metric(rep, "timing", "timeout")
@@ -289,18 +298,6 @@ def test_a_timeout_timed_late_by_a_stall_is_decided_by_a_larger_sample(
     assert all(e.get("confirmation") and e["ok"] for e in timeouts), timeouts
     assert rep.ok, json.dumps(rep.failures(), indent=2)
     assert "(a second sample" in format_report(rep)
-
-
-@pytest.mark.envoy
-def test_a_timeout_late_in_every_sample_still_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The confirmation hides nothing that lasts: late in both samples is a disagreement."""
-    _stall_first_timing_sample(monkeypatch, always=True)
-    name = "21-timeouts"
-    rep = verify(table(name), list(cases(name)), requests=50)
-    timeouts = _metric(rep, "timing", "timeout")
-    assert timeouts
-    assert all(e.get("confirmation") and not e["ok"] for e in timeouts), timeouts
-    assert not rep.ok
 
 
 @pytest.mark.envoy
@@ -329,3 +326,39 @@ def test_a_rate_limit_refill_moved_by_a_stall_is_decided_by_more_bursts(
     assert len(burst) == len(refill) == CONFIRM_FACTOR, (burst, refill)
     assert all(e.get("confirmation") and e["ok"] for e in [*burst, *refill]), (burst, refill)
     assert rep.ok, json.dumps(rep.failures(), indent=2)
+
+
+@pytest.mark.envoy
+def test_a_fault_delay_timed_late_by_a_stall_is_decided_by_a_larger_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both delayed routes' first samples come back 1 s late: the confirmation samples time
+    Envoy's delays within tolerance, and only their entries stay."""
+    _stall_samples(monkeypatch, "_measure_route", "load", always=False)
+    name = "16-fault-delay"
+    rep = verify(table(name), list(cases(name)), requests=100)
+    delays = _metric(rep, "timing", "fault_delay")
+    assert len(delays) == 2, delays  # /slow and /sometimes, the first samples' gone
+    assert all(e.get("confirmation") and e["ok"] for e in delays), delays
+    assert rep.ok, json.dumps(rep.failures(), indent=2)
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize(
+    ("name", "sample", "client", "metric"),
+    [
+        ("21-timeouts", "_timeout_sample", "send", "timeout"),
+        ("16-fault-delay", "_measure_route", "load", "fault_delay"),
+    ],
+    ids=["timeout", "fault-delay"],
+)
+def test_a_timing_late_in_every_sample_still_disagrees(
+    monkeypatch: pytest.MonkeyPatch, name: str, sample: str, client: str, metric: str
+) -> None:
+    """The confirmation hides nothing that lasts: late in both samples is a disagreement."""
+    _stall_samples(monkeypatch, sample, client, always=True)
+    rep = verify(table(name), list(cases(name)), requests=100)
+    late = _metric(rep, "timing", metric)
+    assert late
+    assert all(e.get("confirmation") and not e["ok"] for e in late), late
+    assert not rep.ok

@@ -53,9 +53,9 @@ MAX_WAIT_S = 3.0
 """Timeout checks that would take longer than this per request are skipped (e.g. 0.2's 15 s)."""
 _DELAY_SAMPLE = 8  # requests used to time a 100 % fault delay
 CONFIRM_FACTOR = 4
-"""A route whose fraction falls outside its interval, or whose timeout or rate limit is timed
-outside its tolerance, is measured again on this many times the requests (bursts); that sample
-alone decides (see ``_Verifier._confirmed``)."""
+"""A route whose fraction falls outside its interval, or whose fault delay, timeout or rate
+limit is timed outside its tolerance, is measured again on this many times the requests
+(bursts); that sample alone decides (see ``_Verifier._confirmed``)."""
 _BURST_EXTRA = 10  # requests beyond max_tokens in a rate-limit burst
 
 
@@ -278,12 +278,13 @@ class _Verifier:
                 continue
             if f is not None and f.abort_per_million >= MILLION:
                 continue  # every request aborts: the deterministic check covers it
-            # the first sample's timings and misrouted requests are observations, not chance:
-            # only its fractions are resampled
+            # the first sample's misrouted requests are observations, not chance; its fractions
+            # and its delay's timing (client-measured: a stall of this machine moves it) are
+            # measured again when one misses
             measure = functools.partial(
                 self._measure_route, case, r, f, split=split, abort=abort, delay=delay
             )
-            self._confirmed(measure, self.report.stochastic)
+            self._confirmed(measure, self.report.stochastic, self.report.timing)
 
     def _confirmed(self, measure: Callable[..., None], *entries: list[dict[str, Any]]) -> None:
         """``measure(scale=1)``; again with ``scale=CONFIRM_FACTOR`` if an entry it adds misses.
@@ -318,8 +319,8 @@ class _Verifier:
     ) -> None:
         """Send one sample of a route's requests and check its fractions and delays.
 
-        A confirmation sample (*scale* > 1) checks the fractions only: the first sample's
-        timings and misrouted requests were recorded already.
+        A confirmation sample (*scale* > 1) checks the fractions and the delay's timing again;
+        the first sample's misrouted requests were recorded already (they are not chance).
         """
         confirming = scale > 1
         n = self.n * scale
@@ -336,7 +337,7 @@ class _Verifier:
             delayed = flags.str.contains("DI")
             self.fraction(case.name, "delay", f.delay_per_million / MILLION, int(delayed.sum()), n)
             times = df.loc[delayed, "duration_s"]
-            if len(times) and not confirming:
+            if len(times):
                 med = float(times.median())
                 low = float(times.min())
                 self.report.timing.append(
