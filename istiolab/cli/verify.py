@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["format_report", "register"]
 
-SECOND_SAMPLE = " (a second sample: the first fell outside its interval)"
+SECOND_SAMPLE = " (a second sample: the first fell outside its interval or tolerance)"
 """Marks a check decided by its confirmation sample (``verify``'s ``CONFIRM_FACTOR``)."""
 
 

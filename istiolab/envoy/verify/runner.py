@@ -133,20 +133,20 @@ class _Verifier:
     # -- rate limits -----------------------------------------------------------------
 
     def rate_limits(self, plan: list[tuple[Case, Decision, int | None]]) -> None:
-        buckets: list[tuple[RateLimit, Case, Route | None]] = []
+        buckets: list[tuple[RateLimit, Case]] = []
         if self.table.rate_limit is not None and plan:
             # A request the gateway bucket applies to: one whose route has no bucket of its own.
             for case, d, _ in plan:
                 if d.route is None or d.route.rate_limit is None:
-                    buckets.append((self.table.rate_limit, case, d.route))
+                    buckets.append((self.table.rate_limit, case))
                     break
         seen: set[int] = set()
         for case, d, _ in plan:
             r = d.route
             if r is not None and r.rate_limit is not None and id(r) not in seen:
                 seen.add(id(r))
-                buckets.append((r.rate_limit, case, r))
-        for b, case, _ in buckets:
+                buckets.append((r.rate_limit, case))
+        for b, case in buckets:
             label = f"{case.name} [rate limit {b.scope} {b.source}]"
             if not (
                 b.enabled_per_million in (0, MILLION) and b.enforced_per_million in (0, MILLION)
@@ -289,11 +289,13 @@ class _Verifier:
     def _confirmed(self, measure: Callable[..., None], *entries: list[dict[str, Any]]) -> None:
         """``measure(scale=1)``; again with ``scale=CONFIRM_FACTOR`` if an entry it adds misses.
 
-        A check outside its interval happens to 1 - confidence of them with a rule Envoy
+        A fraction outside its interval happens to 1 - confidence of them with a rule Envoy
         follows. A fresh sample CONFIRM_FACTOR times as large decides alone (the first
         sample's entries in *entries* are dropped; its requests stay counted as sent), so a
         correct rule is reported as disagreeing with probability about (1 - confidence)^2, and
-        a real difference is tested with more requests than the first sample had.
+        a real difference is tested with more requests than the first sample had. A timed
+        check (a delay, a timeout, a burst) misses when this machine stalls; in its second
+        sample every one of the CONFIRM_FACTOR times as many timings must agree.
         """
         marks = [len(table) for table in entries]
         measure(scale=1)
