@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import concurrent.futures.process as cfp
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, ClassVar
@@ -231,6 +233,27 @@ def test_cli_sweep_says_where_auto_ran_the_runs(
         res = runner.invoke(_app(), [*base, *quiet])
         assert res.exit_code == 0, res.output
         assert "--executor auto" not in res.stderr
+
+
+def test_an_interrupted_pool_leaves_the_exit_hook_no_pipe_to_write() -> None:
+    """After Ctrl-C stops a pool, its manager thread has ended and closed its wake-up pipe.
+
+    CPython 3.11's exit hook (``concurrent.futures.process._python_exit``) writes to the
+    wake-up pipe of every pool still registered; a manager thread closing that pipe at the
+    same moment made the hook print an EBADF traceback after "istiolab: interrupted".
+    """
+    pool = sweep_mod._local_pool(2)
+    running = [pool.submit(time.sleep, 60) for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while not all(f.running() for f in running) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    manager: Any = pool._executor_manager_thread  # typeshed types it as its wake-up
+    assert manager is not None
+    assert all(f.running() for f in running)
+    sweep_mod._close_pool(pool, finished=False)
+    assert not manager.is_alive()
+    wakeup = cfp._threads_wakeups.get(manager)
+    assert wakeup is None or wakeup._closed  # the hook skips a closed wake-up
 
 
 class _FakeCluster:

@@ -367,6 +367,8 @@ def _close_pool(pool: cf.ProcessPoolExecutor, finished: bool) -> None:
     # The executor has no public way to stop its workers before Python 3.14
     # (terminate_workers); its process table is read before shutdown() clears it.
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    # shutdown() also drops the manager thread's reference, so it is taken here too.
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in workers:
         with contextlib.suppress(OSError, ValueError):
@@ -379,8 +381,8 @@ def _close_pool(pool: cf.ProcessPoolExecutor, finished: bool) -> None:
                 proc.join(timeout=2.0)
     # The pool's manager thread closes its wake-up pipe once it sees the workers gone; left
     # running, it races CPython 3.11's exit hook (concurrent.futures.process._python_exit),
-    # which writes to that pipe and prints an EBADF traceback when the close wins.
-    manager = getattr(pool, "_executor_manager_thread", None)
+    # which writes to that pipe and prints an EBADF traceback when the close wins. (Read
+    # after shutdown(), the attribute is None, and the join never happened: the race stayed.)
     if manager is not None:
         manager.join(timeout=2.0)
 
