@@ -61,6 +61,10 @@ class VerifyPanel:
         self.table.value = ""
         self.status.value = message(_READY)
 
+    def _progress(self, line: str) -> None:
+        # verify's second sample of a check can take many seconds: the status says why
+        self.status.value = message(line)
+
     def _rules_changed(self) -> None:
         if self.report is not None or self.error:
             self.reset()
@@ -86,7 +90,7 @@ class VerifyPanel:
             table = compile_table(self.config(), self.profile)
             notes: list[str] = []
             cases = generate_cases(table, notes=notes)
-            report = verify(table, cases, requests=self.requests)
+            report = verify(table, cases, requests=self.requests, progress=self._progress)
             report.notes.extend(notes)
         except IstiolabError as err:
             self.error = str(err)

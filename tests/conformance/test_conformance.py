@@ -290,10 +290,17 @@ def test_a_timeout_timed_late_by_a_stall_is_decided_by_a_larger_sample(
 
     _stall_samples(monkeypatch, "_timeout_sample", "send", always=False)
     name = "21-timeouts"
-    rep = verify(table(name), list(cases(name)), requests=50)
+    said: list[str] = []
+    rep = verify(table(name), list(cases(name)), requests=50, progress=said.append)
     timeouts = _metric(rep, "timing", "timeout")
     routes = {e["case"] for e in timeouts}
     assert len(routes) >= 4, timeouts
+    # each second sample was announced before it ran (it can take many seconds), by route
+    assert sorted(said) == sorted(
+        f"{route} [timeout]: a check fell outside its interval or tolerance; measuring it "
+        f"again on {CONFIRM_FACTOR}x the requests"
+        for route in routes
+    )
     assert len(timeouts) == 2 * CONFIRM_FACTOR * len(routes)  # the first samples are gone
     assert all(e.get("confirmation") and e["ok"] for e in timeouts), timeouts
     assert rep.ok, json.dumps(rep.failures(), indent=2)
@@ -320,7 +327,11 @@ def test_a_rate_limit_refill_moved_by_a_stall_is_decided_by_more_bursts(
 
     monkeypatch.setattr(runner._Verifier, "load", load)
     name = "22-rate-limit-gateway"
-    rep = verify(table(name), list(cases(name)), requests=50)
+    said: list[str] = []
+    rep = verify(table(name), list(cases(name)), requests=50, progress=said.append)
+    assert len(said) == 1, said
+    assert "[rate limit" in said[0], said
+    assert f"measuring it again on {CONFIRM_FACTOR}x" in said[0], said
     burst = _metric(rep, "counts", "rate_limit_burst")
     refill = _metric(rep, "counts", "rate_limit_refill")
     assert len(burst) == len(refill) == CONFIRM_FACTOR, (burst, refill)

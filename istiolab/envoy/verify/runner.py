@@ -72,8 +72,10 @@ class _Verifier:
         requests: int,
         confidence: float,
         concurrency: int,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.table = table
+        self.progress = progress
         self.sb = sb
         self.report = report
         self.n = requests
@@ -156,7 +158,9 @@ class _Verifier:
             # A burst and a refill are timed by the client: a stall of this machine (not of
             # Envoy) can move them, so a miss is measured again CONFIRM_FACTOR times, and every
             # one of those must agree
-            self._confirmed(functools.partial(self._bursts, b, case, label), self.report.counts)
+            self._confirmed(
+                label, functools.partial(self._bursts, b, case, label), self.report.counts
+            )
 
     def _bursts(self, b: RateLimit, case: Case, label: str, scale: int) -> None:
         for _ in range(scale):
@@ -284,9 +288,11 @@ class _Verifier:
             measure = functools.partial(
                 self._measure_route, case, r, f, split=split, abort=abort, delay=delay
             )
-            self._confirmed(measure, self.report.stochastic, self.report.timing)
+            self._confirmed(case.name, measure, self.report.stochastic, self.report.timing)
 
-    def _confirmed(self, measure: Callable[..., None], *entries: list[dict[str, Any]]) -> None:
+    def _confirmed(
+        self, what: str, measure: Callable[..., None], *entries: list[dict[str, Any]]
+    ) -> None:
         """``measure(scale=1)``; again with ``scale=CONFIRM_FACTOR`` if an entry it adds misses.
 
         A fraction outside its interval happens to 1 - confidence of them with a rule Envoy
@@ -296,6 +302,9 @@ class _Verifier:
         a real difference is tested with more requests than the first sample had. A timed
         check (a delay, a timeout, a burst) misses when this machine stalls; in its second
         sample every one of the CONFIRM_FACTOR times as many timings must agree.
+
+        The second sample can take many times the first's time (a 3 s timeout's is 24 s more),
+        so *progress* hears of it before it starts, naming *what* is measured again.
         """
         marks = [len(table) for table in entries]
         measure(scale=1)
@@ -303,6 +312,11 @@ class _Verifier:
             return
         for table, m in zip(entries, marks, strict=True):
             del table[m:]
+        if self.progress is not None:
+            self.progress(
+                f"{what}: a check fell outside its interval or tolerance; measuring it again "
+                f"on {CONFIRM_FACTOR}x the requests"
+            )
         measure(scale=CONFIRM_FACTOR)
         for table, m in zip(entries, marks, strict=True):
             for e in table[m:]:
@@ -406,7 +420,12 @@ class _Verifier:
                     else:
                         measured.add(r.retry)
                         sample = functools.partial(self.retry_sample, case, r, names)
-                        self._confirmed(sample, self.report.stochastic, self.report.counts)
+                        self._confirmed(
+                            f"{case.name} [retries]",
+                            sample,
+                            self.report.stochastic,
+                            self.report.counts,
+                        )
             finally:
                 for c in names:
                     self.sb.set_behaviour(c, BackendBehaviour())
@@ -536,7 +555,7 @@ class _Verifier:
                 measure = functools.partial(
                     self._timeout_sample, case, r, names, (lower, upper), (min_tries, tries)
                 )
-                self._confirmed(measure, self.report.timing)
+                self._confirmed(f"{case.name} [timeout]", measure, self.report.timing)
             finally:
                 for c in names:
                     self.sb.set_behaviour(c, BackendBehaviour())
@@ -572,7 +591,7 @@ class _Verifier:
                     "metric": "timeout",
                     "expected_s": [round(lower, 4), round(upper, 4)],
                     "envoy_s": round(took, 4),
-                    "tolerance_s": [-TIMING_EARLY_S, late],
+                    "tolerance_s": [-TIMING_EARLY_S, round(late, 4)],
                     "detail": (
                         f"request {i + 1}: backend slower than every timeout; route "
                         f"timeout {r.timeout_s}, per-try {per_try}, {min_tries}..{tries} tries "
@@ -594,6 +613,7 @@ def verify(
     sandbox_factory: SandboxFactory | None = None,
     confidence: float = 0.99,
     concurrency: int = 16,
+    progress: Callable[[str], None] | None = None,
 ) -> VerifyReport:
     """Send every case through the model and a real Envoy; compare.
 
@@ -606,7 +626,8 @@ def verify(
     ``1 - confidence`` of checks of a rule Envoy follows) is measured again on
     :data:`CONFIRM_FACTOR` times the requests, and that sample alone decides: a correct rule is
     reported as disagreeing about ``(1 - confidence)**2`` of the time, and the entries say
-    ``confirmation``.
+    ``confirmation``. A timed check (a fault delay, a timeout, a rate-limit burst and refill)
+    outside its tolerance is measured again the same way.
 
     Args:
         table: The compiled route table.
@@ -615,6 +636,8 @@ def verify(
         sandbox_factory: Builds the sandbox (default :class:`EnvoySandbox`).
         confidence: Confidence level of the binomial (Wilson) intervals.
         concurrency: Requests in flight for the stochastic checks.
+        progress: Called with one line before a check is measured again (that second sample
+            can take a while: up to 24 s more for a 3 s route timeout).
 
     Returns:
         The report.
@@ -631,7 +654,7 @@ def verify(
     plan = [(c, *_effective_random(table, c)) for c in cases]
     start = time.monotonic()
     with factory(sandbox_render(table), backend_specs(table)) as sb:
-        v = _Verifier(table, sb, report, requests, confidence, concurrency)
+        v = _Verifier(table, sb, report, requests, confidence, concurrency, progress)
         v.rate_limits(plan)
         v.deterministic(plan)
         v.stochastic(plan)
