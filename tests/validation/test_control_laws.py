@@ -28,7 +28,6 @@ from istiolab.sim.theory import (
     token_bucket_max_accepted,
 )
 
-from . import _harness
 from ._harness import Interval, check, known_variance_ci, load, record, run, wilson
 
 # every theory case runs on both engines, with the same tolerances (conftest.py)
@@ -493,7 +492,7 @@ def test_outlier_detection_timeline() -> None:
     # ejection: at once when its last delivery (here the re-admission) is more than
     # update_merge_window (1 s) old, else 1 s after the ejection (ClusterManagerImpl::
     # scheduleUpdate, source/common/upstream/cluster_manager_impl.cc; measured on Envoy in
-    # docs/conformance.md). The fast engine delivers every ejection at once.
+    # docs/conformance.md). Both engines.
     assert bursts[0]["t_s"].iloc[0] >= 12.0
     step = r.meta["config"]["interval_s"]  # 0.1 s: time resolution of the codes
     window = 1.0
@@ -506,7 +505,7 @@ def test_outlier_detection_timeline() -> None:
         gap = fifth - math.floor(times[0] / interval) * interval
         if k == 0 or gap > window + step:
             assert len(times) == consecutive, times
-        elif _harness.ENGINE == "simpy" and gap < window - step:
+        elif gap < window - step:
             assert len(times) > consecutive, times  # the held delivery: ~1 s more traffic
     for k in range(1, len(bursts)):
         times = bursts[k - 1]["t_s"].repeat(bursts[k - 1]["count"].tolist()).tolist()

@@ -194,6 +194,7 @@ from istiolab.sim.fast.layout import (
     KF_CONNECT_TIMEOUT,
     KF_OD_BASE,
     KF_OD_INTERVAL,
+    KF_OD_MERGE,
     KF_SIZE,
     KI_LB,
     KI_MAX_CONN,
@@ -225,7 +226,11 @@ from istiolab.sim.fast.layout import (
     O_EJECTED,
     O_EJECTIONS,
     O_GW,
+    O_READMIT,
     O_UNEJ_TICK,
+    O_VIEW,
+    OD_LAST,
+    OD_MERGE,
     P_ACTIVE,
     P_ALIVE,
     P_AZ,
@@ -256,6 +261,7 @@ from istiolab.sim.fast.layout import (
     Q_INGRESS_S,
     Q_LB_S,
     Q_PENDING,
+    Q_SENT,
     Q_SIZE,
     Q_T0,
     Q_TAIL,
@@ -1506,6 +1512,55 @@ def run_until(
         return 200
 
     # -- upstream clusters (UpstreamCluster) ----------------------------------------------------
+    # Outlier detection as the workers see it: UpstreamCluster._deliver / _changed / _advance
+    # (ClusterManagerImpl::scheduleUpdate's update_merge_window); keep the two in step.
+    od_w = od_f.shape[1]  # a cluster's last update and held update follow its pods' columns
+
+    def od_deliver(c, t):
+        """The workers' load balancers get the detector's state at *t*."""
+        for p in range(st_i[SI_PODS]):
+            # every ejection recorded so far started at or before t (see od_advance)
+            od_i[c, p, O_VIEW] = 1 if t < od_f[c, p] else 0
+        od_f[c, od_w - OD_LAST] = t
+        od_f[c, od_w - OD_MERGE] = np.inf
+        cs_f[c] = -1.0
+
+    def od_changed(c, t):
+        """A host's health changed on the main thread at *t*: deliver now, or hold it."""
+        if t - od_f[c, od_w - OD_LAST] > cl_f[c, KF_OD_MERGE]:
+            od_deliver(c, t)
+        elif od_f[c, od_w - OD_MERGE] == np.inf:
+            held = t + cl_f[c, KF_OD_MERGE]
+            od_f[c, od_w - OD_MERGE] = held
+            if held < cs_f[c]:
+                cs_f[c] = held
+
+    def od_next_readmit(c):
+        """The earliest re-admission still to reach the cluster manager (inf: none)."""
+        t_back = np.inf
+        for p in range(st_i[SI_PODS]):
+            if od_i[c, p, O_READMIT] == 1 and od_f[c, p] < t_back:
+                t_back = od_f[c, p]
+        return t_back
+
+    def od_advance(c, now):
+        """Run the re-admissions and held deliveries due by *now*, in time order."""
+        while True:
+            t_back = np.inf
+            back = -1
+            for p in range(st_i[SI_PODS]):
+                if od_i[c, p, O_READMIT] == 1 and od_f[c, p] < t_back:
+                    t_back = od_f[c, p]
+                    back = p
+            t_merge = od_f[c, od_w - OD_MERGE]
+            if min(t_back, t_merge) > now:
+                return
+            if t_merge <= t_back:
+                od_deliver(c, t_merge)
+            else:
+                od_i[c, back, O_READMIT] = 0
+                od_changed(c, t_back)
+
     def available(c):
         now = st_f[SF_NOW]
         if cs_i[c, CS_GEN] == st_i[SI_GEN] and now < cs_f[c]:
@@ -1526,15 +1581,15 @@ def run_until(
                     until = pd_f[p, PF_READY_AT]
         n = n_ready
         if cl_i[c, KI_OUTLIER] == 1:
+            # the workers' view: the ejections delivered so far, until the next delivery
+            od_advance(c, now)
             n_ok = 0
             for j in range(n_ready):
                 p = cl_avail[c, j]
-                if now < od_f[c, p]:
-                    if od_f[c, p] < until:
-                        until = od_f[c, p]
-                else:
+                if od_i[c, p, O_VIEW] == 0:
                     tmp[n_ok] = p
                     n_ok += 1
+            until = min(until, od_next_readmit(c), od_f[c, od_w - OD_MERGE])
             panic = cl_i[c, KI_OD_MIN_HEALTH]
             if not (n_hosts > 0 and panic > 0 and 100.0 * n_ok / n_hosts < panic):
                 for j in range(n_ok):
@@ -1668,6 +1723,8 @@ def run_until(
         fired_5xx = lim5 >= 0 and od_i[c, p, O_5XX] == lim5
         if not (fired_gw or fired_5xx) or od_i[c, p, O_EJECTED] == 1:
             return
+        # earlier deliveries read the host states as they were, so run them first
+        od_advance(c, now)
         n_hosts = 0
         n_ejected = 0
         for h in range(st_i[SI_PODS]):
@@ -1690,11 +1747,14 @@ def run_until(
             duration = min(base * od_i[c, p, O_EJECTIONS], max_s)
             od_f[c, p] = -(-(now + duration - 1e-9) // od_interval) * od_interval
             od_i[c, p, O_EJECTED] = 1
-            cs_f[c] = -1.0
-        # onConsecutiveErrorWorker resets the counter that fired, ejected or not
+            od_i[c, p, O_READMIT] = 1
+            od_changed(c, now)
+        # onConsecutiveErrorWorker resets the counter that fired, ejected or not, unless the
+        # host was ejected already: by the gateway-error detection just before, the 5xx one
+        # finds it ejected and leaves its counter (UpstreamCluster._outcome's loop)
         if fired_gw:
             od_i[c, p, O_GW] = 0
-        if fired_5xx:
+        if fired_5xx and not (fired_gw and not refused):
             od_i[c, p, O_5XX] = 0
 
     def fifo_append(links, link, table, row, head, tail, x):
@@ -1774,11 +1834,15 @@ def run_until(
         rq_i[q, R_JOB] = -1
         if cl_i[c, KI_OUTLIER] == 1:
             outcome(c, p, status, flag)
+        # an attempt is counted when it was sent, as the SimPy engine and a pod's access log
+        # stamp it (UpstreamCluster.handle's record): under overload the tries ending after
+        # the warm-up were mostly sent before it
+        sent = rq_f[q, Q_SENT]
         if att.shape[1] == max_pods:  # attempts per host and interval (meta attempt_series)
-            k = np.int64(now / interval)
+            k = np.int64(sent / interval)
             k = 0 if k < 0 else (n_int - 1 if k > n_int - 1 else k)
             att[c, p, _nonneg(k)] += 1
-        if now >= warmup:
+        if sent >= warmup:
             fi = 0
             if flag == F_UF:
                 fi = 1
@@ -2021,6 +2085,7 @@ def run_until(
         pre = rq_f[q, Q_PENDING]
         rq_f[q, Q_PENDING] = 0.0
         start = now + pre if rq_i[q, R_RETRIES] == 0 else now
+        rq_f[q, Q_SENT] = start
         limit = start + rt_f[r, RF_PER_TRY_S] if retry else np.inf
         limit = _fmin(limit, rq_f[q, Q_DEADLINE])
         cs_i[c, CS_ACTIVE] += 1

@@ -172,7 +172,8 @@ KI_SIZE: Final = 12
 KF_CONNECT_TIMEOUT: Final = 0
 KF_OD_INTERVAL: Final = 1
 KF_OD_BASE: Final = 2
-KF_SIZE: Final = 3
+KF_OD_MERGE: Final = 3  # update_merge_window: ejections reach the workers (upstream's)
+KF_SIZE: Final = 4
 
 # -- versions: ve_i, ve_f -------------------------------------------------------------------
 VI_SERVICE: Final = 0
@@ -303,7 +304,8 @@ Q_ING_T0: Final = 5
 Q_CPU: Final = 6
 Q_DEADLINE: Final = 7
 Q_LIMIT: Final = 8
-Q_SIZE: Final = 9
+Q_SENT: Final = 9  # when its try was sent (after a first try's fault delay): its access log's time
+Q_SIZE: Final = 10
 R_TRAFFIC: Final = 0
 R_CLASS: Final = 1
 R_AZ: Final = 2
@@ -400,7 +402,13 @@ O_GW: Final = 1
 O_EJECTIONS: Final = 2  # ejectTimeBackoff(): the ejection-time multiplier
 O_EJECTED: Final = 3  # 1 while ejected (re-admission applied lazily, see outcome)
 O_UNEJ_TICK: Final = 4  # interval tick of the last re-admission (decay counted to it), -1 = none
-O_N: Final = 5
+O_VIEW: Final = 5  # 1 while the workers' load balancers see it ejected (the last delivery)
+O_READMIT: Final = 6  # 1 while its re-admission at od_f is still to reach the cluster manager
+O_N: Final = 7
+# per cluster, after its pods' columns in od_f (od_f[c, -OD_LAST]): the workers' last update
+# from the cluster manager, and the time a held update is delivered (inf: none held)
+OD_LAST: Final = 2
+OD_MERGE: Final = 1
 # key stats: key_st
 KS_REQUESTS: Final = 0
 KS_OK: Final = 1

@@ -41,7 +41,7 @@ from istiolab.sim.dists import (
 from istiolab.sim.fast import layout as lay
 from istiolab.sim.scenario import Scenario
 from istiolab.sim.stages.router import hash_key
-from istiolab.sim.stages.upstream import POOLED_BELOW, key_hash
+from istiolab.sim.stages.upstream import POOLED_BELOW, UPDATE_MERGE_WINDOW_S, key_hash
 from istiolab.sim.tallies import HdrLayout
 from istiolab.sim.workload import cumulative_weights, load_timestamps
 
@@ -361,6 +361,7 @@ def lower(scenario: Scenario, table: RouteTable, findings: list[Any]) -> Plan:
                 pol.connect_timeout_s,
                 od.interval_s if od else 1.0,
                 od.base_ejection_s if od else 0.0,
+                UPDATE_MERGE_WINDOW_S,
             ]
         )
         for v in range(n_versions):

@@ -198,7 +198,11 @@ class _State:
         s["tmp"] = np.zeros(max(max_pods, n_g, int(cfg[lay.CI_TARGETS])) + 1, dtype=np.int64)
         s["od_i"] = np.zeros((max(1, n_c), max_pods, lay.O_N), dtype=np.int64)
         s["od_i"][:, :, lay.O_UNEJ_TICK] = -1
-        s["od_f"] = np.full((max(1, n_c), max_pods), -1.0)
+        # each pod's re-admission time, then the cluster's last update and held update's time
+        od_f = np.full((max(1, n_c), max_pods + lay.OD_LAST), -1.0)
+        od_f[:, -lay.OD_LAST] = -np.inf  # never updated
+        od_f[:, -lay.OD_MERGE] = np.inf  # none held
+        s["od_f"] = od_f
         bk = np.zeros((n_g * n_specs, 2))
         if int(cfg[lay.CI_BUCKET_SPECS]):
             for g in range(n_g):

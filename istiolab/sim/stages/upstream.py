@@ -119,7 +119,7 @@ class _HostState:
 # keeps its traffic for another second: measured against Envoy 1.40 (docs/conformance.md,
 # conform-outlier-detection), an always-failing host re-ejected after its re-admission took 15
 # requests where the threshold was 3.
-_UPDATE_MERGE_WINDOW_S = 1.0
+UPDATE_MERGE_WINDOW_S = 1.0
 
 POOLED_BELOW = 2**31
 """A connection limit below this runs the HTTP/1.1 pool model (:class:`_Pool`), in both engines.
@@ -180,7 +180,7 @@ class UpstreamCluster:
         self._pools: dict[tuple[int, str], _Pool] = {}
         self.connections = 0  # open connections across the workers' pools (cx_active)
         self.pending = 0  # requests waiting in the pools (rq_pending_active)
-        # Outlier detection as the workers see it (see _UPDATE_MERGE_WINDOW_S): the hosts
+        # Outlier detection as the workers see it (see UPDATE_MERGE_WINDOW_S): the hosts
         # ejected in the last delivered update, the time of that delivery, the time a held
         # update will be delivered, and the main thread's re-admission times still to come.
         self._view_ejected: frozenset[str] = frozenset()
@@ -387,7 +387,7 @@ class UpstreamCluster:
             else:
                 st.consecutive_5xx = 0
 
-    # -- delivery of health changes to the workers (see _UPDATE_MERGE_WINDOW_S) --------------
+    # -- delivery of health changes to the workers (see UPDATE_MERGE_WINDOW_S) --------------
 
     def _deliver(self, t: float) -> None:
         """The workers' load balancers get the detector's state at *t* (postThreadLocal...)."""
@@ -403,10 +403,10 @@ class UpstreamCluster:
 
     def _changed(self, t: float) -> None:
         """A host's health changed on the main thread at *t* (scheduleUpdate)."""
-        if t - self._last_update > _UPDATE_MERGE_WINDOW_S:
+        if t - self._last_update > UPDATE_MERGE_WINDOW_S:
             self._deliver(t)  # out of the merge window: at once, cancelling a held update
         elif self._merge_at is None:
-            self._merge_at = t + _UPDATE_MERGE_WINDOW_S
+            self._merge_at = t + UPDATE_MERGE_WINDOW_S
             self._avail_until = min(self._avail_until, self._merge_at)
 
     def _advance(self, now: float) -> None:
