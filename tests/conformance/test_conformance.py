@@ -295,8 +295,9 @@ def test_a_timeout_timed_late_by_a_stall_is_decided_by_a_larger_sample(
     timeouts = _metric(rep, "timing", "timeout")
     routes = {e["case"] for e in timeouts}
     assert len(routes) >= 4, timeouts
-    # each second sample was announced before it ran (it can take many seconds), by route
-    assert sorted(said) == sorted(
+    # each second sample was announced before it ran (it can take many seconds), by route; a
+    # check of another kind may miss its interval by chance and be announced too
+    assert sorted(line for line in said if "[timeout]" in line) == sorted(
         f"{route} [timeout]: a check fell outside its interval or tolerance; measuring it "
         f"again on {CONFIRM_FACTOR}x the requests"
         for route in routes
@@ -329,9 +330,9 @@ def test_a_rate_limit_refill_moved_by_a_stall_is_decided_by_more_bursts(
     name = "22-rate-limit-gateway"
     said: list[str] = []
     rep = verify(table(name), list(cases(name)), requests=50, progress=said.append)
-    assert len(said) == 1, said
-    assert "[rate limit" in said[0], said
-    assert f"measuring it again on {CONFIRM_FACTOR}x" in said[0], said
+    announced = [line for line in said if "[rate limit" in line]  # (not a chance miss's)
+    assert len(announced) == 1, said
+    assert f"measuring it again on {CONFIRM_FACTOR}x" in announced[0], said
     burst = _metric(rep, "counts", "rate_limit_burst")
     refill = _metric(rep, "counts", "rate_limit_refill")
     assert len(burst) == len(refill) == CONFIRM_FACTOR, (burst, refill)
