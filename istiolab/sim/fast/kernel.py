@@ -1535,16 +1535,11 @@ def run_until(
             if held < cs_f[c]:
                 cs_f[c] = held
 
-    def od_next_readmit(c):
-        """The earliest re-admission still to reach the cluster manager (inf: none)."""
-        t_back = np.inf
-        for p in range(st_i[SI_PODS]):
-            if od_i[c, p, O_READMIT] == 1 and od_f[c, p] < t_back:
-                t_back = od_f[c, p]
-        return t_back
-
     def od_advance(c, now):
-        """Run the re-admissions and held deliveries due by *now*, in time order."""
+        """Run the re-admissions and held deliveries due by *now*, in time order.
+
+        Returns the earliest re-admission still to come (inf: none).
+        """
         while True:
             t_back = np.inf
             back = -1
@@ -1554,7 +1549,7 @@ def run_until(
                     back = p
             t_merge = od_f[c, od_w - OD_MERGE]
             if min(t_back, t_merge) > now:
-                return
+                return t_back
             if t_merge <= t_back:
                 od_deliver(c, t_merge)
             else:
@@ -1582,14 +1577,14 @@ def run_until(
         n = n_ready
         if cl_i[c, KI_OUTLIER] == 1:
             # the workers' view: the ejections delivered so far, until the next delivery
-            od_advance(c, now)
+            t_back = od_advance(c, now)
             n_ok = 0
             for j in range(n_ready):
                 p = cl_avail[c, j]
                 if od_i[c, p, O_VIEW] == 0:
                     tmp[n_ok] = p
                     n_ok += 1
-            until = min(until, od_next_readmit(c), od_f[c, od_w - OD_MERGE])
+            until = min(until, t_back, od_f[c, od_w - OD_MERGE])
             panic = cl_i[c, KI_OD_MIN_HEALTH]
             if not (n_hosts > 0 and panic > 0 and 100.0 * n_ok / n_hosts < panic):
                 for j in range(n_ok):
