@@ -1744,12 +1744,12 @@ def run_until(
             od_i[c, p, O_EJECTED] = 1
             od_i[c, p, O_READMIT] = 1
             od_changed(c, now)
-        # onConsecutiveErrorWorker resets the counter that fired, ejected or not, unless the
-        # host was ejected already: by the gateway-error detection just before, the 5xx one
-        # finds it ejected and leaves its counter (UpstreamCluster._outcome's loop)
+        # onConsecutiveErrorWorker resets the counter that fired, ejected or not. (When both
+        # fire and the first ejects, UpstreamCluster._outcome leaves the 5xx counter at its
+        # threshold; nothing reads it before unejectHost resets it: the same answers.)
         if fired_gw:
             od_i[c, p, O_GW] = 0
-        if fired_5xx and not (fired_gw and not refused):
+        if fired_5xx:
             od_i[c, p, O_5XX] = 0
 
     def fifo_append(links, link, table, row, head, tail, x):
