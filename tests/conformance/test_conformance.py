@@ -355,6 +355,41 @@ def test_a_fault_delay_timed_late_by_a_stall_is_decided_by_a_larger_sample(
     assert rep.ok, json.dumps(rep.failures(), indent=2)
 
 
+def test_a_fraction_passed_beside_a_stalled_timing_stands_from_the_first_sample() -> None:
+    """A stall sends a route's delay timing to a second sample; the delay fraction, which the
+    first sample passed, is not put to chance again (1 - confidence of the time it would miss:
+    a correct rule reported wrong). The timing is decided by the second sample alone.
+
+    ``_confirmed`` is given a scripted sample here: which check misses when is what is tested,
+    and a real Envoy cannot be made to miss a fraction by chance on demand.
+    """
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR, _Verifier
+
+    rep = VerifyReport()
+    verifier = _Verifier(table("16-fault-delay"), None, rep, 100, 0.99, 1)  # type: ignore[arg-type]
+
+    def sample(*, scale: int) -> None:
+        first = scale == 1
+        n = 100 * scale
+        rep.stochastic.append(
+            {"case": "c", "metric": "delay", "n": n, "interval": [0.4, 0.6], "ok": first}
+        )
+        rep.stochastic.append(
+            {"case": "c", "metric": "weight a", "n": n, "interval": [0.4, 0.6], "ok": not first}
+        )
+        rep.timing.append({"case": "c", "metric": "fault_delay", "ok": not first})
+
+    verifier._confirmed("c", sample, rep.stochastic, rep.timing)
+    delay, weight = rep.stochastic
+    assert delay == {"case": "c", "metric": "delay", "n": 100, "interval": [0.4, 0.6], "ok": True}
+    assert weight["n"] == 100 * CONFIRM_FACTOR
+    assert weight["ok"]
+    assert weight["confirmation"]
+    (timing,) = rep.timing
+    assert timing == {"case": "c", "metric": "fault_delay", "ok": True, "confirmation": True}
+    assert rep.ok
+
+
 @pytest.mark.envoy
 @pytest.mark.parametrize(
     ("name", "sample", "client", "metric"),

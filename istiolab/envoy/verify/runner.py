@@ -55,7 +55,7 @@ _DELAY_SAMPLE = 8  # requests used to time a 100 % fault delay
 CONFIRM_FACTOR = 4
 """A route whose fraction falls outside its interval, or whose fault delay, timeout or rate
 limit is timed outside its tolerance, is measured again on this many times the requests
-(bursts); that sample alone decides (see ``_Verifier._confirmed``)."""
+(bursts); that sample decides each check that missed (see ``_Verifier._confirmed``)."""
 _BURST_EXTRA = 10  # requests beyond max_tokens in a rate-limit burst
 
 
@@ -296,12 +296,14 @@ class _Verifier:
         """``measure(scale=1)``; again with ``scale=CONFIRM_FACTOR`` if an entry it adds misses.
 
         A fraction outside its interval happens to 1 - confidence of them with a rule Envoy
-        follows. A fresh sample CONFIRM_FACTOR times as large decides alone (the first
-        sample's entries in *entries* are dropped; its requests stay counted as sent), so a
+        follows. A fresh sample CONFIRM_FACTOR times as large decides each check that missed
+        (its first entries in *entries* are dropped; its requests stay counted as sent), so a
         correct rule is reported as disagreeing with probability about (1 - confidence)^2, and
-        a real difference is tested with more requests than the first sample had. A timed
-        check (a delay, a timeout, a burst) misses when this machine stalls; in its second
-        sample every one of the CONFIRM_FACTOR times as many timings must agree.
+        a real difference is tested with more requests than the first sample had. A chance
+        check (an entry with an interval) the first sample passed stands, with that sample's
+        entry. A timed check (a delay, a timeout, a burst) misses when this machine stalls; it
+        is always decided again: in its second sample every one of the CONFIRM_FACTOR times as
+        many timings must agree.
 
         The second sample can take many times the first's time (a 3 s timeout's is 24 s more),
         so *progress* hears of it before it starts, naming *what* is measured again.
@@ -310,6 +312,13 @@ class _Verifier:
         measure(scale=1)
         if all(e["ok"] for table, m in zip(entries, marks, strict=True) for e in table[m:]):
             return
+        # A chance check (one with an interval) the first sample passed stands: were it decided
+        # again because a timed check beside it missed (a stall), a correct rule would be
+        # reported at 1 - confidence, not (1 - confidence)**2.
+        stands = [
+            {(e["case"], e["metric"]): e for e in table[m:] if "interval" in e and e["ok"]}
+            for table, m in zip(entries, marks, strict=True)
+        ]
         for table, m in zip(entries, marks, strict=True):
             del table[m:]
         if self.progress is not None:
@@ -318,9 +327,13 @@ class _Verifier:
                 f"on {CONFIRM_FACTOR}x the requests"
             )
         measure(scale=CONFIRM_FACTOR)
-        for table, m in zip(entries, marks, strict=True):
-            for e in table[m:]:
-                e["confirmation"] = True
+        for table, m, passed in zip(entries, marks, stands, strict=True):
+            for i in range(m, len(table)):
+                first = passed.pop((table[i]["case"], table[i]["metric"]), None)
+                if first is not None and "interval" in table[i]:
+                    table[i] = first
+                else:
+                    table[i]["confirmation"] = True
 
     def _measure_route(
         self,
@@ -624,10 +637,11 @@ def verify(
 
     A route whose split, fault or retry check falls outside its interval (which happens to
     ``1 - confidence`` of checks of a rule Envoy follows) is measured again on
-    :data:`CONFIRM_FACTOR` times the requests, and that sample alone decides: a correct rule is
-    reported as disagreeing about ``(1 - confidence)**2`` of the time, and the entries say
-    ``confirmation``. A timed check (a fault delay, a timeout, a rate-limit burst and refill)
-    outside its tolerance is measured again the same way.
+    :data:`CONFIRM_FACTOR` times the requests, and that sample decides each check that missed:
+    a correct rule is reported as disagreeing about ``(1 - confidence)**2`` of the time, and the
+    entries say ``confirmation``; a fraction the first sample passed keeps its first entry. A
+    timed check (a fault delay, a timeout, a rate-limit burst and refill) is measured again the
+    same way, and then decided by the second sample alone.
 
     Args:
         table: The compiled route table.
