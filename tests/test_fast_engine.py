@@ -588,8 +588,9 @@ RANDOM_ALPHA = 1e-3
 def _random_overrides(sc: Scenario, r: random.Random) -> dict[str, Any]:
     """Each knob of the pipeline, the rules and the events changed with probability 0.4.
 
-    Among them: the arrival process, consistent hashing on a per-user header, the gateway's
-    local rate limit (an EnvoyFilter) and the first version's autoscaler.
+    Among them: the arrival process (replayed times with ties among them too), consistent
+    hashing on a per-user header, the gateway's local rate limit (an EnvoyFilter), the first
+    version's autoscaler, the LB's health checks, and an HTTPRoute's timeouts and weights.
 
     Rules' fields are changed where the scenario has the resource inline. The scenarios are
     short (6 or 10 s) and their rates at least the original's, so one comparison takes seconds.
@@ -744,6 +745,30 @@ def _random_overrides(sc: Scenario, r: random.Random) -> dict[str, Any]:
             "max_replicas": 6,
             "sync_period_s": 1.0,
         }
+    # (drawn after the knobs above, so that the scenarios numbered before these were added
+    # keep the knobs they had)
+    if pick():  # the LB's health checks, which act when an event takes a node or a zone
+        o["aws.health_check"] = {
+            "interval_s": r.choice([0.5, 1.0]),
+            "unhealthy_threshold": r.choice([1, 2, 3]),
+            "healthy_threshold": r.choice([1, 2]),
+        }
+    for k, t in enumerate(sc.traffic):
+        if pick() and t.arrival.rate_rps:  # replayed times, many of them the same (ties)
+            rate = o.get(f"traffic.{k}.arrival.rate_rps", t.arrival.rate_rps)
+            n = int(rate * o["run.duration_s"])
+            times = sorted(round(r.uniform(0.0, o["run.duration_s"]), 2) for _ in range(n))
+            o[f"traffic.{k}.arrival"] = {"kind": "replay", "timestamps_s": times}
+    for doc in sc.rules.inline:
+        if doc.get("kind") != "HTTPRoute":
+            continue
+        for i, rule in enumerate(doc["spec"].get("rules", [])):
+            at = f"rules.HTTPRoute/{doc['metadata']['name']}.rules[{i}]"
+            refs = rule.get("backendRefs", [])
+            if refs and pick():
+                o[f"{at}.timeouts"] = {"request": r.choice(["20ms", "50ms", "200ms"])}
+            if len(refs) > 1 and pick():
+                o[f"{at}.backendRefs[0].weight"] = r.choice([0, 50, 100])
     return o
 
 
