@@ -389,6 +389,21 @@ def test_a_fraction_passed_beside_a_stalled_timing_stands_from_the_first_sample(
     assert timing == {"case": "c", "metric": "fault_delay", "ok": True, "confirmation": True}
     assert rep.ok
 
+    # a certainty (every request aborted) is no chance: its miss in the larger sample stays
+    rep = verifier.report = VerifyReport()
+
+    def certain(*, scale: int) -> None:
+        first = scale == 1
+        entry = {"case": "c", "metric": "abort", "expected_fraction": 1.0, "interval": [1, 1]}
+        rep.stochastic.append({**entry, "ok": first})
+        rep.timing.append({"case": "c", "metric": "fault_delay", "ok": not first})
+
+    verifier._confirmed("c", certain, rep.stochastic, rep.timing)
+    (abort,) = rep.stochastic
+    assert not abort["ok"]
+    assert abort["confirmation"]
+    assert not rep.ok
+
 
 @pytest.mark.envoy
 @pytest.mark.parametrize(

@@ -300,10 +300,10 @@ class _Verifier:
         (its first entries in *entries* are dropped; its requests stay counted as sent), so a
         correct rule is reported as disagreeing with probability about (1 - confidence)^2, and
         a real difference is tested with more requests than the first sample had. A chance
-        check (an entry with an interval) the first sample passed stands, with that sample's
-        entry. A timed check (a delay, a timeout, a burst) misses when this machine stalls; it
-        is always decided again: in its second sample every one of the CONFIRM_FACTOR times as
-        many timings must agree.
+        check (see ``_chance``) the first sample passed stands, with that sample's entry. A
+        timed check (a delay, a timeout, a burst) misses when this machine stalls, and a
+        certainty (a fraction of 0 or 1) must hold for every request: those are always decided
+        again, every one of the CONFIRM_FACTOR times as many timings or requests agreeing.
 
         The second sample can take many times the first's time (a 3 s timeout's is 24 s more),
         so *progress* hears of it before it starts, naming *what* is measured again.
@@ -312,11 +312,11 @@ class _Verifier:
         measure(scale=1)
         if all(e["ok"] for table, m in zip(entries, marks, strict=True) for e in table[m:]):
             return
-        # A chance check (one with an interval) the first sample passed stands: were it decided
-        # again because a timed check beside it missed (a stall), a correct rule would be
-        # reported at 1 - confidence, not (1 - confidence)**2.
+        # A chance check the first sample passed stands: were it decided again because a timed
+        # check beside it missed (a stall), a correct rule would be reported at 1 - confidence,
+        # not (1 - confidence)**2. (A certainty, 0 or 1, is no chance: a miss is a miss.)
         stands = [
-            {(e["case"], e["metric"]): e for e in table[m:] if "interval" in e and e["ok"]}
+            {(e["case"], e["metric"]): e for e in table[m:] if _chance(e) and e["ok"]}
             for table, m in zip(entries, marks, strict=True)
         ]
         for table, m in zip(entries, marks, strict=True):
@@ -330,7 +330,7 @@ class _Verifier:
         for table, m, passed in zip(entries, marks, stands, strict=True):
             for i in range(m, len(table)):
                 first = passed.pop((table[i]["case"], table[i]["metric"]), None)
-                if first is not None and "interval" in table[i]:
+                if first is not None and _chance(table[i]):
                     table[i] = first
                 else:
                     table[i]["confirmation"] = True
@@ -616,6 +616,15 @@ class _Verifier:
                     and lower - TIMING_EARLY_S <= took <= upper + late,
                 }
             )
+
+
+def _chance(entry: Mapping[str, Any]) -> bool:
+    """Whether *entry* is a check a rule Envoy follows can miss by chance.
+
+    That is a fraction strictly between 0 and 1, or a mean with an interval (a retry's tries
+    per request); a timing, a count or a certainty (a fraction of 0 or 1) is not.
+    """
+    return "interval" in entry and entry.get("expected_fraction") not in (0.0, 1.0)
 
 
 def verify(
