@@ -577,6 +577,39 @@ def test_comparison_sees_when_an_event_happens() -> None:
     assert any(f.startswith("ts ") for f in failures), failures
 
 
+def test_a_server_handed_over_in_the_instant_it_was_asked_for_is_no_wait() -> None:
+    """Three requests at each instant, one gateway worker and one sidecar worker, both with
+    deterministic CPU (0.2 ms): the gateway hands each request on 0.2 ms after the one before,
+    in the very instant the sidecar frees from it. Which of those two events runs first is an
+    accident of each engine's event order: the fast engine queued each request at the sidecar
+    and counted a wait, where SimPy freed the sidecar first and counted none (random scenario
+    2132 found it, with tied replayed arrivals). A wait of no time is none, on both.
+    """
+    triples = [k / 100 for k in range(600) for _ in range(3)]
+    sc = load_scenario(ROOT / "sim/scenarios/conform/03-http1-pool.yaml").with_overrides(
+        {
+            "run.duration_s": 6.0,
+            "run.warmup_s": 1.0,
+            "ingress.concurrency": 1,
+            "services.0.sidecar": True,
+            "services.0.sidecar_concurrency": 1,
+            "traffic.0.arrival": {"kind": "replay", "timestamps_s": triples},
+            "rules.DestinationRule/api.trafficPolicy.connectionPool": {
+                "tcp": {"maxConnections": 1024}
+            },
+        }
+    )
+    for engine in ("fast", "simpy"):
+        queues = simulate(sc, 1, engine=engine).totals()["queues"]
+        gateway, sidecar = queues["gateway_workers"], queues["sidecar/api/v1"]
+        # the second and third of each three wait 0.2 and 0.4 ms for the gateway's worker
+        assert gateway["wait_probability"] == pytest.approx(2 / 3), (engine, gateway)
+        assert gateway["mean_wait_ms"] == pytest.approx(0.2), (engine, gateway)
+        assert sidecar["arrivals"] == gateway["arrivals"] == 1500, (engine, queues)
+        assert sidecar["wait_probability"] == 0.0, (engine, sidecar)
+        assert sidecar["mean_wait_ms"] == 0.0, (engine, sidecar)
+
+
 # -- random scenarios ----------------------------------------------------------------------------
 
 RANDOM_SCENARIOS = 24

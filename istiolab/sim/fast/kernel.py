@@ -1438,9 +1438,15 @@ def run_until(
                 ac_f[row, blk + AC_WAITED] += 1.0
 
     def handed(row, blk, since):
-        """A server of *row* passes to a request that queued since *since* (FifoServer.release)."""
+        """A server of *row* passes to a request that queued since *since* (FifoServer.release).
+
+        One handed a server in the instant it queued did not wait (FifoServer.release).
+        """
         if st_f[SF_NOW] >= warmup:
-            ac_f[row, blk + AC_WAIT_S] += st_f[SF_NOW] - since
+            wait = st_f[SF_NOW] - since
+            ac_f[row, blk + AC_WAIT_S] += wait
+            if wait == 0.0:
+                ac_f[row, blk + AC_WAITED] -= 1.0
 
     def pod_capacity_from(p, sign):
         v = pd_i[p, P_VERSION]

@@ -12,7 +12,9 @@ The server also keeps its own accounts, updated only when its state changes (nev
   price of one multiply-add per change.
 * ``arrivals``, ``waited`` and ``wait_s``: acquisitions, those that had to queue, and the total
   time they queued (the waiting probability is ``waited / arrivals``, the mean wait in queue
-  ``wait_s / arrivals``).
+  ``wait_s / arrivals``). One handed a server in the instant it queued did not wait: it
+  leaves ``waited`` again (deterministic times can meet exactly; which of the two events
+  runs first is an accident of event order, which the fast engine's differs from).
 """
 
 from __future__ import annotations
@@ -69,7 +71,12 @@ class FifoServer:
         """Give the server to the next waiter, or free it."""
         if self._waiting:
             # The server passes straight to the waiter: count, hence area, does not change.
-            self.wait_s += self.env.now - self._queued_at.popleft()
+            wait = self.env.now - self._queued_at.popleft()
+            self.wait_s += wait
+            if wait == 0.0:
+                # queued in the instant a server freed (deterministic times meeting exactly):
+                # which ran first is an accident of event order, and it waited no time
+                self.waited -= 1
             self._waiting.popleft().succeed()
         else:
             now = self.env.now
