@@ -355,6 +355,28 @@ def test_a_fault_delay_timed_late_by_a_stall_is_decided_by_a_larger_sample(
     assert rep.ok, json.dumps(rep.failures(), indent=2)
 
 
+@pytest.mark.envoy
+def test_the_verify_panel_says_when_it_measures_a_check_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same stall under the notebook's VerifyPanel: each second sample (4x the requests,
+    many seconds) shows in the panel's status line while it runs, and the verdict follows."""
+    pytest.importorskip("ipywidgets")
+    from istiolab.envoy.verify.runner import CONFIRM_FACTOR
+    from istiolab.widgets import VerifyPanel
+
+    _stall_samples(monkeypatch, "_measure_route", "load", always=False)
+    panel = VerifyPanel(load(HERE / "configs" / "16-fault-delay.yaml"), requests=50)
+    seen: list[str] = []
+    panel.status.observe(lambda change: seen.append(change["new"]), "value")
+    report = panel.run()
+    assert report is not None
+    assert report.ok, report.failures()
+    again = [v for v in seen if f"measuring it again on {CONFIRM_FACTOR}x the requests" in v]
+    assert len(again) == 2, seen  # /slow and /sometimes, each before its second sample
+    assert "agree" in panel.status.value
+
+
 def test_a_fraction_passed_beside_a_stalled_timing_stands_from_the_first_sample() -> None:
     """A stall sends a route's delay timing to a second sample; the delay fraction, which the
     first sample passed, is not put to chance again (1 - confidence of the time it would miss:
