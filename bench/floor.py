@@ -159,11 +159,12 @@ def floor_run(
     """
     n_workers = pi[I_WORKERS]
     bins = pi[I_BINS]
-    cap = 1 << 12
-    # the event heap: time, sequence, key (kind + request << K_BITS)
-    h_t = np.empty(cap)
-    h_s = np.empty(cap, np.int64)
-    h_k = np.empty(cap, np.int64)
+    cap = 1 << 12  # requests in flight (the seed has about three); more stops the run
+    # the event heap: time, sequence, key (kind + request << K_BITS); a request has at most
+    # one event in it, and the arrivals one
+    h_t = np.empty(cap + 1)
+    h_s = np.empty(cap + 1, np.int64)
+    h_k = np.empty(cap + 1, np.int64)
     # requests: t0, lb_s, ingress_s, tail, gateway start | gateway, worker row, pod, next
     rq_f = np.zeros((cap, 5))
     rq_i = np.zeros((cap, 4), np.int64)
@@ -232,6 +233,8 @@ def floor_run(
         k2 = 0
         if kind == K_ARRIVAL:
             if started < n_requests:
+                if n_free == 0:
+                    raise RuntimeError("over 4096 requests in flight: the floor is for light load")
                 started += 1
                 n_free -= 1
                 q = free[n_free]

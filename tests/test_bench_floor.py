@@ -44,3 +44,13 @@ def test_the_floor_refuses_a_scenario_it_does_not_model() -> None:
     scenario = load_scenario(SEED).with_overrides({"aws.lb": "alb"})
     with pytest.raises(FloorShapeError, match="shape"):
         floor_params(scenario)
+
+
+def test_the_floor_stops_with_an_error_when_its_tables_would_overflow() -> None:
+    # 5000 req/s against two pods of 8 servers (about 1 600 req/s): the queue grows without
+    # bound; the loop's fixed tables must stop it with an error, never write past their end
+    scenario = load_scenario(SEED).with_overrides(
+        {"traffic.0.arrival.rate_rps": 5000.0, "run.duration_s": 20.0}
+    )
+    with pytest.raises(RuntimeError, match="in flight"):
+        floor_rate(scenario, 100_000)
