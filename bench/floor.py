@@ -2,8 +2,9 @@
 
 bench (b) compares the fast engine with bare SimPy. This is the same comparison's other end:
 how fast *any* compiled event loop of the seed pipeline runs on this machine, with the fast
-engine's own random number generator (xoshiro256+, the ziggurat normal and exponential) and its
-HdrHistogram index, so that the two differ only in what the loop does and how it is laid out.
+engine's own random number generator (xoshiro256+, the ziggurat normal and exponential), event
+heap and HdrHistogram index, so that the two differ only in what the loop does and how it is
+laid out.
 
 It runs the lowered seed scenario's costs (:func:`floor_params` reads them from the same plan the
 fast engine runs, and refuses a scenario of another shape): Poisson arrivals; each request from
@@ -15,8 +16,9 @@ the pod is in another AZ than the gateway); the pod's sidecar (a FIFO of its con
 server (a FIFO of the version's concurrency, lognormal service times), the sidecar's latency on
 the way back. Per request it counts what every engine must: the interval's requests and time in
 system, the latency in its interval's histogram, and four stage histograms (count, sum, max).
-Six events a request, a binary heap ordered by (time, sequence), flat arrays, one function,
-everything written out: the FIFOs' appends and pops as inlined helpers made it 5 % slower.
+Six events a request through the engine's event heap (its layout and its ``_pop``; the push
+written out in the loop, as the kernel writes it), flat arrays, one function, the rest written
+out: the FIFOs' appends and pops as inlined helpers made it 5 % slower.
 
 What it leaves out, each of which the fast engine does for every request of the same run: the
 route's timeout (a deadline per try), the HTTP/1.1 connection pools, the checks that its tables
@@ -39,9 +41,9 @@ from numba import njit
 
 from istiolab.sim.fast import layout as lay
 
-# The engine's generator and histogram index (private to the kernel; the floor must draw and
-# count exactly as it does, or the comparison would measure a different generator).
-from istiolab.sim.fast.kernel import _exponential, _hdr_index, _normal, _uniform
+# The engine's generator, heap and histogram index (private to the kernel; the floor must draw,
+# order and count exactly as it does, or the comparison would measure different parts).
+from istiolab.sim.fast.kernel import _exponential, _hdr_index, _normal, _pop, _uniform
 from istiolab.sim.scenario import Scenario
 
 K_ARRIVAL, K_GATEWAY, K_CPU_DONE, K_AT_POD, K_SIDECAR_DONE, K_SERVICE_DONE = range(6)
@@ -163,8 +165,8 @@ def floor_run(
     # the event heap: time, sequence, key (kind + request << K_BITS); a request has at most
     # one event in it, and the arrivals one
     h_t = np.empty(cap + 1)
-    h_s = np.empty(cap + 1, np.int64)
-    h_k = np.empty(cap + 1, np.int64)
+    h_i = np.empty(3 * (cap + 1), np.int64)  # the kernel's layout: sequence, key, aux
+    size = np.zeros(1, np.int64)  # the heap's size, where the kernel's _pop reads it
     # requests: t0, lb_s, ingress_s, tail, gateway start | gateway, worker row, pod, next
     rq_f = np.zeros((cap, 5))
     rq_i = np.zeros((cap, 4), np.int64)
@@ -192,37 +194,16 @@ def floor_run(
     recorded = 0
     started = 0
     h_t[0] = 0.0
-    h_s[0] = 0
-    h_k[0] = K_ARRIVAL
-    n_heap = 1
+    h_i[0] = 0
+    h_i[1] = K_ARRIVAL
+    h_i[2] = 0
+    size[0] = 1
     seq = 1
     events = 0
-    while n_heap > 0:
+    while size[0] > 0:
         t = h_t[0]
-        key = h_k[0]
-        n_heap -= 1
-        if n_heap > 0:  # sift the last entry down from the root
-            lt = h_t[n_heap]
-            ls = h_s[n_heap]
-            lk = h_k[n_heap]
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= n_heap:
-                    break
-                if c + 1 < n_heap and (
-                    h_t[c + 1] < h_t[c] or (h_t[c + 1] == h_t[c] and h_s[c + 1] < h_s[c])
-                ):
-                    c += 1
-                if not (h_t[c] < lt or (h_t[c] == lt and h_s[c] < ls)):
-                    break
-                h_t[i] = h_t[c]
-                h_s[i] = h_s[c]
-                h_k[i] = h_k[c]
-                i = c
-            h_t[i] = lt
-            h_s[i] = ls
-            h_k[i] = lk
+        key = h_i[1]
+        _pop(h_t, h_i, size, 0)
         events += 1
         kind = key & ((1 << K_BITS) - 1)
         q = key >> K_BITS
@@ -357,19 +338,21 @@ def floor_run(
             ek = k1 if which == 0 else k2
             es = seq
             seq += 1
-            i = n_heap
-            while i > 0:
+            i = size[0]
+            while i > 0:  # the kernel's push, written out as it writes it
                 up = (i - 1) >> 1
-                if h_t[up] < et or (h_t[up] == et and h_s[up] < es):
+                if h_t[up] < et or (h_t[up] == et and h_i[3 * up] < es):
                     break
                 h_t[i] = h_t[up]
-                h_s[i] = h_s[up]
-                h_k[i] = h_k[up]
+                h_i[3 * i] = h_i[3 * up]
+                h_i[3 * i + 1] = h_i[3 * up + 1]
+                h_i[3 * i + 2] = h_i[3 * up + 2]
                 i = up
             h_t[i] = et
-            h_s[i] = es
-            h_k[i] = ek
-            n_heap += 1
+            h_i[3 * i] = es
+            h_i[3 * i + 1] = ek
+            h_i[3 * i + 2] = 0  # the kernel's aux; nothing here needs one
+            size[0] += 1
     return recorded, h_sum / max(recorded, 1), events
 
 
